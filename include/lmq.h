@@ -1,0 +1,556 @@
+/**
+ * @file lmq.h
+ * @brief lmq: a durable, multi-process task queue with Amazon SQS semantics,
+ *        stored in LMDB.
+ *
+ * lmq gives any number of local processes shared SQS-style queues (standard
+ * and FIFO) kept in one LMDB environment, the "home" directory. There is no
+ * server: every process links liblmq and opens the same home. Each operation
+ * is one LMDB write transaction, so a failed call leaves nothing half done and
+ * an acknowledged call survives a crash of the process (and, with the default
+ * durability `LMQ_DURABILITY_FULL`, of the machine).
+ *
+ * The objects:
+ *  - lmq_env: an open home. Open it once per process (opening the same home
+ *    again in one process shares the underlying store and is cheap).
+ *  - lmq_queue: a handle on one queue, for message operations.
+ *  - lmq_msg: one received message, owned by the caller.
+ *  - lmq_map: an ordered string map (queue attributes, tags).
+ *  - lmq_mattrs: a list of typed message attributes.
+ *
+ * Every function returns 0 or a negative ::lmq_err; outputs come last. The
+ * detail of the last error of the calling thread is in lmq_errmsg().
+ *
+ * Threads: an lmq_env and its queues may be used from any number of threads
+ * at once, except where a function's note says otherwise. lmq_msg, lmq_map
+ * and lmq_mattrs objects are plain data: one thread at a time.
+ *
+ * @par Caveats
+ *  - Open the env after fork(), never before: a child must not use its
+ *    parent's lmq_env (LMDB forbids using an environment across fork).
+ *  - Never place a home on NFS or other network file systems: LMDB needs a
+ *    coherent shared memory map and working advisory locks.
+ *  - A process that dies (even by SIGKILL, mid-write) never blocks the
+ *    others: LMDB's writer mutex is robust, and stale reader slots of dead
+ *    processes are cleared when a home is opened and periodically after.
+ *  - Times are epoch milliseconds from the env's clock (the system clock by
+ *    default; a custom clock is a test seam, see lmq_env_opts).
+ */
+#ifndef LMQ_H
+#define LMQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(LMQ_BUILDING) && defined(__GNUC__)
+#define LMQ_API __attribute__((visibility("default")))
+#else
+#define LMQ_API
+#endif
+
+#if defined(__GNUC__)
+#define LMQ_WARN_UNUSED __attribute__((warn_unused_result))
+#else
+#define LMQ_WARN_UNUSED
+#endif
+
+#define LMQ_VERSION_MAJOR 0
+#define LMQ_VERSION_MINOR 1
+#define LMQ_VERSION_PATCH 0
+#define LMQ_VERSION_STRING "0.1.0"
+
+/**
+ * @brief The error list: X(enum name, value, SQS error code, message).
+ *
+ * Append new codes at the end; never renumber or remove one. The SQS code is
+ * the AWS error shape a face reports for it (empty when SQS has none).
+ */
+#define LMQ_ERRNO_MAP(X)                                                     \
+    X(LMQ_OK, 0, "", "success")                                              \
+    X(LMQ_EINVAL, -1, "InvalidParameterValue", "invalid parameter value")     \
+    X(LMQ_EMISSING, -2, "MissingParameter", "missing required parameter")    \
+    X(LMQ_ENOQUEUE, -3, "QueueDoesNotExist", "queue does not exist")         \
+    X(LMQ_EQUEUEEXISTS, -4, "QueueNameExists",                               \
+      "queue exists with different attributes")                              \
+    X(LMQ_EDELETEDRECENTLY, -5, "QueueDeletedRecently",                      \
+      "queue was deleted less than 60 seconds ago")                          \
+    X(LMQ_EPURGEINPROGRESS, -6, "PurgeQueueInProgress",                      \
+      "queue was purged less than 60 seconds ago")                           \
+    X(LMQ_ERECEIPT, -7, "ReceiptHandleIsInvalid",                            \
+      "receipt handle is invalid")                                           \
+    X(LMQ_EATTRNAME, -8, "InvalidAttributeName", "invalid attribute name")   \
+    X(LMQ_EATTRVALUE, -9, "InvalidAttributeValue",                           \
+      "invalid attribute value")                                             \
+    X(LMQ_ECONTENTS, -10, "InvalidMessageContents",                          \
+      "message contains characters outside the allowed set")                 \
+    X(LMQ_EBATCHTOOMANY, -11, "TooManyEntriesInBatchRequest",                \
+      "too many entries in batch request")                                   \
+    X(LMQ_EBATCHEMPTY, -12, "EmptyBatchRequest", "empty batch request")      \
+    X(LMQ_EBATCHIDSDUP, -13, "BatchEntryIdsNotDistinct",                     \
+      "batch entry ids are not distinct")                                    \
+    X(LMQ_EBATCHID, -14, "InvalidBatchEntryId", "invalid batch entry id")    \
+    X(LMQ_EBATCHTOOLONG, -15, "BatchRequestTooLong",                         \
+      "batch request too long")                                              \
+    X(LMQ_EUNSUPPORTED, -16, "UnsupportedOperation", "unsupported operation") \
+    X(LMQ_EOVERLIMIT, -17, "OverLimit", "over limit")                        \
+    X(LMQ_ENOTFOUND, -18, "ResourceNotFoundException",                       \
+      "resource not found")                                                  \
+    X(LMQ_EMISUSE, -19, "", "library misuse")                                \
+    X(LMQ_ENOMEM, -20, "InternalFailure", "out of memory")                   \
+    X(LMQ_EIO, -21, "InternalFailure", "input/output error")                 \
+    X(LMQ_ENOSPC, -22, "InternalFailure", "home is full")                    \
+    X(LMQ_ECORRUPT, -23, "InternalFailure", "home is corrupt")               \
+    X(LMQ_EVERSION, -24, "InternalFailure",                                  \
+      "home has an unsupported format version")                              \
+    X(LMQ_EINTR, -25, "", "wait interrupted")                                \
+    X(LMQ_EEXPIRED, -26, "InvalidParameterValue",                            \
+      "receipt handle has expired")                                          \
+    X(LMQ_EBUSY, -27, "", "resource busy")
+
+/** @brief Error codes. 0 is success; all errors are negative. */
+typedef enum lmq_err {
+#define LMQ__ERR_ENUM(name, val, sqs, msg) name = val,
+    LMQ_ERRNO_MAP(LMQ__ERR_ENUM)
+#undef LMQ__ERR_ENUM
+} lmq_err;
+
+/**
+ * @brief A static description of an error code ("LMQ_ENOQUEUE: queue does
+ *        not exist"). Never NULL.
+ * @since 0.1
+ */
+LMQ_API const char *lmq_strerror(int err);
+/** @brief The enum name of an error code ("LMQ_ENOQUEUE"). @since 0.1 */
+LMQ_API const char *lmq_err_name(int err);
+/** @brief The SQS error code for an lmq error ("QueueDoesNotExist"); "" when
+ *         SQS has none. @since 0.1 */
+LMQ_API const char *lmq_err_sqs_code(int err);
+/**
+ * @brief The detail of the calling thread's last error, e.g. "Value 11 for
+ *        parameter MaxNumberOfMessages is invalid. Reason: ...".
+ * @note Thread-local; valid until this thread's next lmq call. Never NULL.
+ * @since 0.1
+ */
+LMQ_API const char *lmq_errmsg(void);
+
+/* ------------------------------------------------------------------------ */
+/* String maps and message attributes                                        */
+/* ------------------------------------------------------------------------ */
+
+typedef struct lmq_map lmq_map;
+
+/** @brief A new empty map, or NULL when out of memory. Free with
+ *         lmq_map_free(). @since 0.1 */
+LMQ_API lmq_map *lmq_map_new(void);
+/** @brief Free a map. Accepts NULL. @since 0.1 */
+LMQ_API void lmq_map_free(lmq_map *m);
+/**
+ * @brief Set key to value (both copied), replacing an existing value.
+ * @return 0, LMQ_EINVAL (NULL key or value), LMQ_ENOMEM.
+ * @since 0.1
+ */
+LMQ_API int lmq_map_set(lmq_map *m, const char *key, const char *value);
+/** @brief The value of key, or NULL. Lives as long as the entry. @since 0.1 */
+LMQ_API const char *lmq_map_get(const lmq_map *m, const char *key);
+/** @brief Remove key. @return 0, or LMQ_ENOTFOUND. @since 0.1 */
+LMQ_API int lmq_map_del(lmq_map *m, const char *key);
+/** @brief The number of entries (0 for NULL). @since 0.1 */
+LMQ_API size_t lmq_map_count(const lmq_map *m);
+/**
+ * @brief Entry i in key order (byte order of the keys).
+ * @return 0, or LMQ_EINVAL when i is out of range.
+ * @since 0.1
+ */
+LMQ_API int lmq_map_at(const lmq_map *m, size_t i, const char **key,
+                       const char **value);
+
+typedef struct lmq_mattrs lmq_mattrs;
+
+/** @brief A new empty list of message attributes, NULL when out of memory.
+ *         @since 0.1 */
+LMQ_API lmq_mattrs *lmq_mattrs_new(void);
+/** @brief Free a list. Accepts NULL. @since 0.1 */
+LMQ_API void lmq_mattrs_free(lmq_mattrs *a);
+/**
+ * @brief Add (or replace) a message attribute; everything is copied.
+ * @param[in] type "String", "Number", "Binary", optionally with a ".label".
+ * @param[in] value the raw value bytes (for Binary, the decoded bytes).
+ * @return 0, LMQ_EINVAL (NULL arguments), LMQ_ENOMEM. Names and types are
+ *         validated when the message is sent, not here.
+ * @since 0.1
+ */
+LMQ_API int lmq_mattrs_add(lmq_mattrs *a, const char *name, const char *type,
+                           const void *value, size_t len);
+/** @brief The number of attributes (0 for NULL). @since 0.1 */
+LMQ_API size_t lmq_mattrs_count(const lmq_mattrs *a);
+/**
+ * @brief Attribute i, in name order. Outputs may be NULL when not wanted.
+ * @return 0, or LMQ_EINVAL when i is out of range.
+ * @since 0.1
+ */
+LMQ_API int lmq_mattrs_at(const lmq_mattrs *a, size_t i, const char **name,
+                          const char **type, const void **value, size_t *len);
+/**
+ * @brief The SQS MD5OfMessageAttributes of the list (lowercase hex) in out.
+ * @return 0, or LMQ_EINVAL for an empty list.
+ * @since 0.1
+ */
+LMQ_API int lmq_mattrs_md5(const lmq_mattrs *a, char out[33]);
+
+/* ------------------------------------------------------------------------ */
+/* Homes                                                                     */
+/* ------------------------------------------------------------------------ */
+
+typedef struct lmq_env lmq_env;
+
+/** @brief How commits reach the disk. */
+typedef enum lmq_durability {
+    /** fsync before every acknowledgement: survives power loss. */
+    LMQ_DURABILITY_FULL = 0,
+    /** no fsync per commit; a background thread flushes every
+     *  flush_interval_ms. A process crash loses nothing, an OS crash at most
+     *  the last interval; the store is never corrupt. */
+    LMQ_DURABILITY_PERIODIC = 1,
+    /** never fsync (tests, caches): an OS crash may lose recent commits. */
+    LMQ_DURABILITY_NONE = 2
+} lmq_durability;
+
+/** @brief A clock returning epoch milliseconds (a test seam). */
+typedef int64_t (*lmq_clock_fn)(void *arg);
+
+/** @brief Options of lmq_env_open(); fill with lmq_env_opts_init(). */
+typedef struct lmq_env_opts {
+    size_t size;               /**< sizeof(lmq_env_opts), set by _init */
+    lmq_durability durability; /**< default LMQ_DURABILITY_FULL */
+    unsigned flush_interval_ms; /**< periodic mode flush period; default 100 */
+    uint64_t map_size;          /**< initial map size; default 1 GiB */
+    uint64_t max_map_size;      /**< growth limit; default 64 GiB; 0 = fixed */
+    unsigned max_readers;       /**< LMDB reader slots; default 1024 */
+    lmq_clock_fn clock;         /**< NULL: system clock */
+    void *clock_arg;            /**< passed to clock */
+    /** Base of the queue URLs handed out; default
+     *  "http://127.0.0.1:9324/000000000000". */
+    const char *url_base;
+    const char *region;  /**< for ARNs; default "us-east-1" */
+    const char *account; /**< for ARNs; default "000000000000" */
+} lmq_env_opts;
+
+/** @brief Fill opts with the defaults. @since 0.1 */
+LMQ_API void lmq_env_opts_init(lmq_env_opts *opts);
+
+/**
+ * @brief Open (creating if needed, mode 0700) the home directory at path.
+ * @param[in] opts NULL for defaults; only opts->size bytes are read.
+ * @param[out] out the env; NULL on failure, with nothing to free.
+ * @return 0, LMQ_EINVAL, LMQ_EIO, LMQ_ENOMEM, LMQ_EVERSION, LMQ_ECORRUPT.
+ * @note Many processes may open one home at once, and one process may open
+ *       it several times (the handles share one LMDB environment).
+ * @since 0.1
+ */
+LMQ_API LMQ_WARN_UNUSED int lmq_env_open(const char *path,
+                                         const lmq_env_opts *opts,
+                                         lmq_env **out);
+/**
+ * @brief Close an env. Accepts NULL. Interrupts this env's waiting receives
+ *        and waits for them to return; queues opened from it must be closed
+ *        first (lmq_queue_close()).
+ * @since 0.1
+ */
+LMQ_API void lmq_env_close(lmq_env *env);
+/** @brief The env's current time, epoch ms (its clock). @since 0.1 */
+LMQ_API int64_t lmq_env_now(const lmq_env *env);
+/** @brief Flush committed data to disk now (useful in periodic/none modes).
+ *  @return 0 or LMQ_EIO. @since 0.1 */
+LMQ_API int lmq_env_sync(lmq_env *env);
+/**
+ * @brief The default home directory: $LMQ_HOME, else $XDG_DATA_HOME/lmq,
+ *        else $HOME/.local/share/lmq, else ".lmq".
+ * @param[out] out a malloc'd string the caller frees.
+ * @since 0.1
+ */
+LMQ_API int lmq_default_home(char **out);
+
+/* ------------------------------------------------------------------------ */
+/* Queues                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * @brief Create a queue, or succeed when it exists and every attribute given
+ *        matches its current value.
+ * @param[in] attrs settable SQS attributes (strings), may be NULL.
+ * @param[in] tags tags to set on a new queue, may be NULL (ignored when the
+ *        queue already exists).
+ * @param[out] url_out if not NULL, the queue URL (malloc'd; caller frees).
+ * @return 0, LMQ_EINVAL (bad name), LMQ_EATTRNAME, LMQ_EATTRVALUE,
+ *         LMQ_EQUEUEEXISTS, LMQ_EDELETEDRECENTLY, LMQ_ENOSPC, LMQ_EIO.
+ * @since 0.1
+ */
+LMQ_API int lmq_queue_create(lmq_env *env, const char *name,
+                             const lmq_map *attrs, const lmq_map *tags,
+                             char **url_out);
+/** @brief Delete a queue and all its messages. The name is blocked for 60 s.
+ *  @return 0, LMQ_ENOQUEUE, LMQ_EIO. @since 0.1 */
+LMQ_API int lmq_queue_delete(lmq_env *env, const char *name);
+/**
+ * @brief The URL of a queue. @param[out] url_out malloc'd; caller frees.
+ * @return 0, LMQ_ENOQUEUE. @since 0.1
+ */
+LMQ_API int lmq_queue_url(lmq_env *env, const char *name, char **url_out);
+/**
+ * @brief The queue name in a queue URL or bare name ("http://h/123/q" -> "q").
+ * @param[out] name_out malloc'd; caller frees.
+ * @return 0, LMQ_EINVAL (empty). @since 0.1
+ */
+LMQ_API int lmq_queue_name_from_url(const char *url_or_name, char **name_out);
+/**
+ * @brief List queue names in name order.
+ * @param[in] prefix case-sensitive prefix, or NULL.
+ * @param[in] max_results 1-1000, or 0 for "at most 1000, no paging".
+ * @param[in] next_token from a previous call, or NULL.
+ * @param[out] names a NULL-terminated malloc'd array of malloc'd names; free
+ *             with lmq_strv_free().
+ * @param[out] next_token_out malloc'd token when more remain (only when
+ *             max_results > 0), else NULL. May be NULL.
+ * @return 0, LMQ_EINVAL (bad max_results or token).
+ * @since 0.1
+ */
+LMQ_API int lmq_queue_list(lmq_env *env, const char *prefix,
+                           int max_results, const char *next_token,
+                           char ***names, char **next_token_out);
+/** @brief Free a NULL-terminated string array. Accepts NULL. @since 0.1 */
+LMQ_API void lmq_strv_free(char **v);
+/**
+ * @brief Get queue attributes.
+ * @param[in] names NULL-terminated list of attribute names, "All" for all;
+ *            NULL or empty for none.
+ * @param[out] out a new map the caller frees.
+ * @return 0, LMQ_ENOQUEUE, LMQ_EATTRNAME (unknown name).
+ * @since 0.1
+ */
+LMQ_API int lmq_queue_get_attributes(lmq_env *env, const char *name,
+                                     const char *const *names, lmq_map **out);
+/** @brief Set queue attributes (all or nothing); updates
+ *         LastModifiedTimestamp.
+ *  @return 0, LMQ_ENOQUEUE, LMQ_EATTRNAME, LMQ_EATTRVALUE. @since 0.1 */
+LMQ_API int lmq_queue_set_attributes(lmq_env *env, const char *name,
+                                     const lmq_map *attrs);
+/** @brief Add or replace tags. @return 0, LMQ_ENOQUEUE, LMQ_EINVAL.
+ *  @since 0.1 */
+LMQ_API int lmq_queue_tag(lmq_env *env, const char *name, const lmq_map *tags);
+/** @brief Remove tags by key (unknown keys are ignored).
+ *  @return 0, LMQ_ENOQUEUE, LMQ_EINVAL. @since 0.1 */
+LMQ_API int lmq_queue_untag(lmq_env *env, const char *name,
+                            const char *const *keys);
+/** @brief The tags of a queue in a new map. @return 0, LMQ_ENOQUEUE.
+ *  @since 0.1 */
+LMQ_API int lmq_queue_tags(lmq_env *env, const char *name, lmq_map **out);
+/** @brief Delete every message of the queue, in one transaction.
+ *  @return 0, LMQ_ENOQUEUE, LMQ_EPURGEINPROGRESS (within 60 s of the last).
+ *  @since 0.1 */
+LMQ_API int lmq_queue_purge(lmq_env *env, const char *name);
+
+typedef struct lmq_queue lmq_queue;
+
+/**
+ * @brief Open a handle on an existing queue for message operations.
+ * @param[out] out the handle; NULL on failure.
+ * @return 0, LMQ_ENOQUEUE, LMQ_ENOMEM.
+ * @note If the queue is deleted later, operations on the handle fail with
+ *       LMQ_ENOQUEUE (even if a queue of the same name is created again).
+ * @since 0.1
+ */
+LMQ_API int lmq_queue_open(lmq_env *env, const char *name, lmq_queue **out);
+/** @brief Close a handle. Accepts NULL. @since 0.1 */
+LMQ_API void lmq_queue_close(lmq_queue *q);
+/** @brief The queue's name (lives as long as the handle). @since 0.1 */
+LMQ_API const char *lmq_queue_name(const lmq_queue *q);
+/** @brief Whether the queue is FIFO (1) or standard (0). @since 0.1 */
+LMQ_API int lmq_queue_is_fifo(const lmq_queue *q);
+
+/* ------------------------------------------------------------------------ */
+/* Sending                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/** @brief One message to send; fill with lmq_send_entry_init(). Pointers are
+ *         read during the call only. */
+typedef struct lmq_send_entry {
+    size_t size;           /**< sizeof(lmq_send_entry), set by _init */
+    const char *id;        /**< batch entry Id; NULL for single sends */
+    const char *body;      /**< UTF-8 body (required) */
+    size_t body_len;       /**< bytes of body; SIZE_MAX = strlen(body) */
+    int delay_seconds;     /**< 0-900, or -1 for the queue's DelaySeconds */
+    const char *group_id;  /**< MessageGroupId, or NULL */
+    const char *dedup_id;  /**< MessageDeduplicationId, or NULL */
+    const lmq_mattrs *attrs;    /**< user attributes, or NULL */
+    const char *trace_header;   /**< AWSTraceHeader system attribute or NULL */
+} lmq_send_entry;
+
+/** @brief Fill e with defaults (no id, queue delay, no attributes).
+ *  @since 0.1 */
+LMQ_API void lmq_send_entry_init(lmq_send_entry *e);
+
+/** @brief The result of one sent entry. */
+typedef struct lmq_send_result {
+    int err;               /**< 0, or the ::lmq_err that failed this entry */
+    char errmsg[256];      /**< detail when err != 0 */
+    char message_id[40];   /**< MessageId (UUID) */
+    char md5_body[33];     /**< MD5OfMessageBody */
+    char md5_attrs[33];    /**< MD5OfMessageAttributes, "" when none */
+    char md5_sys_attrs[33]; /**< MD5OfMessageSystemAttributes, "" when none */
+    char sequence_number[24]; /**< FIFO SequenceNumber, "" on standard */
+    int duplicate;         /**< 1 when FIFO deduplication dropped it */
+} lmq_send_result;
+
+/**
+ * @brief Send one message.
+ * @param[out] res filled on success (and err/errmsg on failure); may be NULL.
+ * @return 0, LMQ_ENOQUEUE, LMQ_EMISSING (no body / group id),
+ *         LMQ_EINVAL (size, delay, attributes, ids), LMQ_ECONTENTS,
+ *         LMQ_ENOSPC, LMQ_EIO.
+ * @since 0.1
+ */
+LMQ_API int lmq_send(lmq_queue *q, const lmq_send_entry *e,
+                     lmq_send_result *res);
+/**
+ * @brief Send 1-10 messages in one transaction, with a result per entry.
+ *
+ * Whole-request errors (nothing is sent): LMQ_EBATCHEMPTY,
+ * LMQ_EBATCHTOOMANY, LMQ_EBATCHID, LMQ_EBATCHIDSDUP, LMQ_EBATCHTOOLONG, and
+ * on FIFO queues a missing group or deduplication id. Other per-entry
+ * validation failures fail only that entry (res[i].err); the call returns 0.
+ * @since 0.1
+ */
+LMQ_API int lmq_send_batch(lmq_queue *q, const lmq_send_entry *entries,
+                           size_t n, lmq_send_result *res);
+
+/* ------------------------------------------------------------------------ */
+/* Receiving                                                                 */
+/* ------------------------------------------------------------------------ */
+
+typedef struct lmq_msg lmq_msg;
+
+/** @brief Options of lmq_receive(); fill with lmq_recv_opts_init(). */
+typedef struct lmq_recv_opts {
+    size_t size;            /**< sizeof(lmq_recv_opts) */
+    int max_messages;       /**< 1-10, default 1 */
+    int visibility_timeout; /**< 0-43200, or -1 for the queue's */
+    int wait_seconds;       /**< 0-20, or -1 for the queue's
+                                 ReceiveMessageWaitTimeSeconds */
+    /** MessageAttributeNames filter: NULL-terminated list of names, "All",
+     *  ".*", or "Prefix.*"; NULL returns no user attributes. */
+    const char *const *attribute_names;
+    const char *attempt_id; /**< FIFO ReceiveRequestAttemptId, or NULL */
+} lmq_recv_opts;
+
+/** @brief Fill o with defaults. @since 0.1 */
+LMQ_API void lmq_recv_opts_init(lmq_recv_opts *o);
+
+/**
+ * @brief Receive up to max messages.
+ * @param[in] o NULL for defaults.
+ * @param[out] msgs array of at least `max` pointers, filled with messages the
+ *             caller frees with lmq_msg_free().
+ * @param[out] n the number received; 0 is success (nothing available).
+ * @return 0, LMQ_ENOQUEUE, LMQ_EINVAL (bad max/visibility/wait),
+ *         LMQ_EINTR (an interrupted wait), LMQ_EIO.
+ * @since 0.1
+ */
+LMQ_API int lmq_receive(lmq_queue *q, const lmq_recv_opts *o, lmq_msg **msgs,
+                        size_t max, size_t *n);
+
+/** @brief Free a message. Accepts NULL. @since 0.1 */
+LMQ_API void lmq_msg_free(lmq_msg *m);
+/** @brief MessageId. @since 0.1 */
+LMQ_API const char *lmq_msg_id(const lmq_msg *m);
+/** @brief ReceiptHandle of this delivery. @since 0.1 */
+LMQ_API const char *lmq_msg_receipt(const lmq_msg *m);
+/** @brief Body bytes (NUL-terminated too); len may be NULL. @since 0.1 */
+LMQ_API const char *lmq_msg_body(const lmq_msg *m, size_t *len);
+/** @brief MD5OfBody. @since 0.1 */
+LMQ_API const char *lmq_msg_md5_body(const lmq_msg *m);
+/** @brief MD5OfMessageAttributes over the returned attributes; "" if none.
+ *  @since 0.1 */
+LMQ_API const char *lmq_msg_md5_attrs(const lmq_msg *m);
+/** @brief The returned user attributes (NULL when none). @since 0.1 */
+LMQ_API const lmq_mattrs *lmq_msg_attrs(const lmq_msg *m);
+/** @brief ApproximateReceiveCount (1 on the first delivery). @since 0.1 */
+LMQ_API uint32_t lmq_msg_receive_count(const lmq_msg *m);
+/** @brief SentTimestamp, epoch ms. @since 0.1 */
+LMQ_API int64_t lmq_msg_sent_timestamp(const lmq_msg *m);
+/** @brief ApproximateFirstReceiveTimestamp, epoch ms. @since 0.1 */
+LMQ_API int64_t lmq_msg_first_receive_timestamp(const lmq_msg *m);
+/**
+ * @brief A system attribute by its SQS name ("SentTimestamp",
+ *        "MessageGroupId", "SequenceNumber", "DeadLetterQueueSourceArn", ...)
+ *        as SQS prints it, or NULL when it does not apply to this message.
+ * @note The string lives as long as the message.
+ * @since 0.1
+ */
+LMQ_API const char *lmq_msg_sys_attr(const lmq_msg *m, const char *name);
+
+/* ------------------------------------------------------------------------ */
+/* Deleting and changing visibility                                          */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * @brief Delete the message of a receipt handle.
+ *
+ * On a standard queue a handle whose message still exists deletes it, unless
+ * the message has been delivered again since this handle was issued: then
+ * nothing is deleted (a slow consumer never deletes a message someone else now
+ * holds). A handle of a message that is already gone succeeds too.
+ * @param[out] deleted if not NULL, 1 when a message was deleted, else 0.
+ * @return 0, LMQ_ENOQUEUE, LMQ_ERECEIPT (malformed, forged, other queue),
+ *         LMQ_EEXPIRED (FIFO: the delivery is no longer in flight).
+ * @since 0.1
+ */
+LMQ_API int lmq_delete(lmq_queue *q, const char *receipt, int *deleted);
+
+/**
+ * @brief Change the visibility timeout of a delivery, counted from now.
+ * @param[out] changed if not NULL, 1 when the timeout was changed.
+ * @return 0, LMQ_ENOQUEUE, LMQ_ERECEIPT, LMQ_EINVAL (out of range, beyond
+ *         12 hours since the receive, or the message does not exist),
+ *         LMQ_EEXPIRED (FIFO: no longer in flight).
+ * @since 0.1
+ */
+LMQ_API int lmq_change_visibility(lmq_queue *q, const char *receipt,
+                                  int timeout_seconds, int *changed);
+
+/** @brief One entry of a delete or change-visibility batch. */
+typedef struct lmq_handle_entry {
+    const char *id;      /**< batch entry Id (required) */
+    const char *receipt; /**< ReceiptHandle */
+    int timeout_seconds; /**< change-visibility batches only */
+} lmq_handle_entry;
+
+/** @brief The result of one batch entry. */
+typedef struct lmq_batch_result {
+    int err;          /**< 0 or the entry's ::lmq_err */
+    char errmsg[256]; /**< detail when err != 0 */
+    int applied;      /**< 1 when the message was deleted / changed */
+} lmq_batch_result;
+
+/**
+ * @brief Delete 1-10 messages in one transaction, a result per entry.
+ * @return 0 (see res), or a whole-request error: LMQ_EBATCHEMPTY,
+ *         LMQ_EBATCHTOOMANY, LMQ_EBATCHID, LMQ_EBATCHIDSDUP, LMQ_ENOQUEUE.
+ * @since 0.1
+ */
+LMQ_API int lmq_delete_batch(lmq_queue *q, const lmq_handle_entry *entries,
+                             size_t n, lmq_batch_result *res);
+/** @brief Change the visibility of 1-10 deliveries; as lmq_delete_batch().
+ *  @since 0.1 */
+LMQ_API int lmq_change_visibility_batch(lmq_queue *q,
+                                        const lmq_handle_entry *entries,
+                                        size_t n, lmq_batch_result *res);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LMQ_H */
