@@ -261,6 +261,15 @@ LMQ_API LMQ_WARN_UNUSED int lmq_env_open(const char *path,
  * @since 0.1
  */
 LMQ_API void lmq_env_close(lmq_env *env);
+/**
+ * @brief Interrupt every current and future waiting receive (WaitTimeSeconds
+ *        > 0) on this env: they return LMQ_EINTR promptly. Irreversible;
+ *        other operations are unaffected. For shutdown: open a separate env
+ *        handle for what must keep waiting.
+ * @note Callable from any thread and from a signal handler.
+ * @since 0.1
+ */
+LMQ_API void lmq_env_interrupt(lmq_env *env);
 /** @brief The env's current time, epoch ms (its clock). @since 0.1 */
 LMQ_API int64_t lmq_env_now(const lmq_env *env);
 /** @brief Flush committed data to disk now (useful in periodic/none modes).

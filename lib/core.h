@@ -1,0 +1,274 @@
+/*
+ * core.h: the objects of the queue core shared by env.c, catalog.c,
+ * codec.c, receipt.c, queue_std.c and the modules built on them (FIFO, DLQ,
+ * long polling). Nothing here knows about HTTP, AWS wire formats or LMDB.
+ */
+#ifndef LMQ_CORE_H
+#define LMQ_CORE_H
+
+#include "internal.h"
+#include "store.h"
+
+#include <pthread.h>
+
+#define LMQ_ENV_MAGIC 0x6c6d7165u   /* "lmqe" */
+#define LMQ_QUEUE_MAGIC 0x6c6d7171u /* "lmqq" */
+#define LMQ_FORMAT_VERSION 1u
+
+struct lmq_notify;
+
+struct lmq_env {
+    uint32_t magic;
+    lmq_store *store;
+    struct lmq_notify *notify;
+    lmq_clock_fn clock;
+    void *clock_arg;
+    bool custom_clock;
+    char *path;
+    char *url_base;
+    char *region;
+    char *account;
+    uint8_t secret[32]; /* receipt-handle MAC key, from the meta db */
+    /* Receives waiting in this env: close interrupts and waits for them. */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int waiting;
+    int closing;
+};
+
+struct lmq_queue {
+    uint32_t magic;
+    lmq_env *env;
+    uint32_t qid;
+    bool fifo;
+    char *name;
+};
+
+/* Message states, as stored in the vis index value and the header. */
+enum lmq_mstate {
+    LMQ_MS_DELAYED = 0,
+    LMQ_MS_VISIBLE = 1,
+    LMQ_MS_INFLIGHT = 2,
+};
+
+/* A queue record, decoded. The fixed part is copied out; attrs/tags are
+ * decoded only when asked for (see lmq__qrec_decode), otherwise the encoded
+ * tail is kept by reference (valid until the record is rewritten) and copied
+ * verbatim by lmq__qrec_encode. */
+typedef struct lmq_qrec {
+    uint32_t qid;
+    bool fifo;
+    int64_t created_ms;
+    int64_t modified_ms;
+    uint32_t visibility_timeout; /* seconds */
+    uint32_t retention;          /* seconds */
+    uint32_t max_size;           /* bytes */
+    uint32_t delay;              /* seconds */
+    uint32_t wait;               /* ReceiveMessageWaitTimeSeconds */
+    bool content_dedup;
+    bool dedup_scope_group;     /* DeduplicationScope=messageGroup */
+    bool throughput_per_group;  /* FifoThroughputLimit=perMessageGroupId */
+    uint32_t redrive_max;       /* maxReceiveCount; 0 = no RedrivePolicy */
+    uint64_t next_seq;
+    /* Counters, exact as of settled_ms (see lmq__q_settle). */
+    int64_t n_visible;
+    int64_t n_inflight;
+    int64_t n_delayed;
+    int64_t settled_ms;
+    int64_t last_purge_ms;
+    char name[81];
+    /* Verbatim string attributes: Policy, RedrivePolicy, RedriveAllowPolicy,
+     * KmsMasterKeyId, KmsDataKeyReusePeriodSeconds, SqsManagedSseEnabled. */
+    lmq_map *attrs;
+    lmq_map *tags;
+    const uint8_t *tail; /* encoded attrs+tags when not decoded */
+    size_t tail_len;
+} lmq_qrec;
+
+/* The mutable message header (fixed size, rewritten on every receive). */
+typedef struct lmq_mhdr {
+    int64_t visible_at;
+    int64_t enqueue_ms;    /* retention counts from here */
+    int64_t first_recv_ms; /* 0 until the first delivery */
+    int64_t recv_start_ms; /* when the current delivery began (12 h cap) */
+    uint32_t recv_count;
+    uint8_t state;
+} lmq_mhdr;
+#define LMQ_MHDR_SIZE 40
+
+/* The immutable message record, as a view into stored bytes. */
+typedef struct lmq_mview {
+    char message_id[37];
+    char md5_body[33];
+    int64_t sent_ms;
+    const char *group;
+    size_t group_len;
+    const char *dedup;
+    size_t dedup_len;
+    const char *trace;
+    size_t trace_len;
+    const char *dlq_src;  /* DeadLetterQueueSourceArn */
+    size_t dlq_src_len;
+    const uint8_t *attrs; /* encoded lmq_mattrs */
+    size_t attrs_len;
+    const char *body;
+    size_t body_len;
+} lmq_mview;
+
+/* ---- codec.c ---------------------------------------------------------- */
+void lmq__qrec_init(lmq_qrec *r);
+void lmq__qrec_free(lmq_qrec *r); /* frees attrs/tags only */
+/* Decode a stored record; with maps, attrs and tags are decoded (and must be
+ * freed with lmq__qrec_free), else kept as tail. LMQ_ECORRUPT on bad input. */
+int lmq__qrec_decode(const void *buf, size_t len, bool maps, lmq_qrec *r);
+int lmq__qrec_encode(const lmq_qrec *r, uint8_t **buf, size_t *len);
+void lmq__mhdr_encode(const lmq_mhdr *h, uint8_t out[LMQ_MHDR_SIZE]);
+int lmq__mhdr_decode(const void *buf, size_t len, lmq_mhdr *h);
+size_t lmq__mview_size(const lmq_mview *m);
+void lmq__mview_encode(const lmq_mview *m, uint8_t *out);
+int lmq__mview_decode(const void *buf, size_t len, lmq_mview *m);
+
+/* Keys. */
+#define LMQ_MKEY_LEN 12 /* qid u32, seq u64 */
+#define LMQ_VKEY_LEN 20 /* qid u32, visible_at u64, seq u64 */
+void lmq__mkey(uint8_t k[LMQ_MKEY_LEN], uint32_t qid, uint64_t seq);
+void lmq__vkey(uint8_t k[LMQ_VKEY_LEN], uint32_t qid, int64_t at,
+               uint64_t seq);
+
+/* ---- env.c -------------------------------------------------------------- */
+int64_t lmq__now(const lmq_env *env);
+int lmq__env_check(const lmq_env *env);     /* LMQ_EMISUSE if bad */
+int lmq__queue_check(const lmq_queue *q);   /* LMQ_EMISUSE if bad */
+char *lmq__arn(const lmq_env *env, const char *name);     /* malloc'd */
+char *lmq__url(const lmq_env *env, const char *name);     /* malloc'd */
+/* Queue name from an ARN of this env's form; NULL if not one. malloc'd. */
+char *lmq__arn_name(const lmq_env *env, const char *arn);
+
+/* ---- longpoll.c: waiting receives ------------------------------------- */
+int lmq__env_notify_open(lmq_env *env);
+void lmq__env_notify_close(lmq_env *env); /* interrupts, waits for waiters */
+/* After a commit that made n messages of qid visible. */
+void lmq__wake(lmq_env *env, uint32_t qid, uint32_t n);
+
+/* ---- receipt.c ---------------------------------------------------------- */
+#define LMQ_RECEIPT_MAX 64
+void lmq__receipt_make(const lmq_env *env, uint32_t qid, uint64_t seq,
+                       uint32_t gen, char out[LMQ_RECEIPT_MAX]);
+/* 0, or LMQ_ERECEIPT (malformed, forged or altered). */
+int lmq__receipt_parse(const lmq_env *env, const char *s, uint32_t *qid,
+                       uint64_t *seq, uint32_t *gen);
+
+/* ---- catalog.c ---------------------------------------------------------- */
+/* Load the record of qid; LMQ_ENOQUEUE if it no longer exists. */
+int lmq__q_load(lmq_txn *t, uint32_t qid, bool maps, lmq_qrec *r);
+int lmq__q_load_name(lmq_txn *t, const char *name, bool maps, lmq_qrec *r);
+int lmq__q_save(lmq_txn *t, const lmq_qrec *r);
+/* Bring counters up to now: every vis entry whose visible_at crossed into
+ * (settled_ms, now] is counted visible from now on. */
+int lmq__q_settle(lmq_txn *t, lmq_qrec *r, int64_t now);
+/* The effective state of an entry under the settle rule. */
+static inline int
+lmq__q_state(const lmq_qrec *r, int64_t visible_at, int stored)
+{
+    return visible_at <= r->settled_ms ? LMQ_MS_VISIBLE : stored;
+}
+void lmq__q_count(lmq_qrec *r, int state, int delta);
+
+/* ---- dlq.c -------------------------------------------------------------- */
+/* Validate RedrivePolicy / RedriveAllowPolicy value for queue r (being
+ * created or changed) and return its normalised stored form in *norm
+ * (malloc'd), or NULL in *norm to remove the attribute ("" value). Also sets
+ * the record's parsed fields (r->redrive_max). */
+int lmq__redrive_attr(lmq_txn *t, lmq_env *env, lmq_qrec *r, const char *name,
+                      const char *value, char **norm);
+
+/* ---- queue_std.c: message primitives shared by FIFO and DLQ ------------- */
+/* Insert a message (mv, with its attrs already encoded) into queue r at seq
+ * r->next_seq++, visible at visible_at (state DELAYED if in the future). */
+int lmq__msg_insert(lmq_txn *t, lmq_qrec *r, const lmq_mview *mv,
+                    const lmq_mhdr *h, uint64_t *seq_out);
+/* Remove message seq (record, header, vis entry), adjusting counters. */
+int lmq__msg_remove(lmq_txn *t, lmq_qrec *r, uint64_t seq, const lmq_mhdr *h);
+/* Move a message's vis entry to visible_at with stored state st. */
+int lmq__msg_revisit(lmq_txn *t, lmq_qrec *r, uint64_t seq, lmq_mhdr *h,
+                     int64_t visible_at, int st);
+int lmq__msg_hdr(lmq_txn *t, uint32_t qid, uint64_t seq, lmq_mhdr *h);
+int lmq__msg_view(lmq_txn *t, uint32_t qid, uint64_t seq, lmq_mview *mv);
+/* Deliver message seq now (receive count, timestamps, visibility) and build
+ * the caller's lmq_msg. */
+int lmq__msg_deliver(lmq_txn *t, lmq_queue *q, lmq_qrec *r, uint64_t seq,
+                     lmq_mhdr *h, int64_t now, int vt,
+                     const char *const *attr_names, lmq_msg **out);
+/* Whether a message has outlived the queue's retention at now. */
+static inline bool
+lmq__msg_expired(const lmq_qrec *r, const lmq_mhdr *h, int64_t now)
+{
+    return now >= h->enqueue_ms + (int64_t)r->retention * 1000;
+}
+/* Remove up to max messages past retention from the head of the queue. */
+int lmq__q_sweep(lmq_txn *t, lmq_qrec *r, int64_t now, int max);
+
+/* A send entry validated and prepared outside the transaction. */
+typedef struct lmq_prep {
+    const lmq_send_entry *e;
+    lmq_send_result *res;
+    int err;              /* per-entry validation error (batch) */
+    size_t size;          /* SQS size accounting: body + attributes */
+    lmq_mview mv;         /* ids, digests, encoded attrs, body */
+    uint8_t *attrs_buf;   /* owned encoding of e->attrs */
+    char dedup[129];      /* FIFO: explicit or content-based id */
+} lmq_prep;
+
+/* FIFO (queue_fifo.c). Called by queue_std.c for FIFO queues. */
+/* Whole-request validation of FIFO send entries (group / dedup ids). */
+int lmq__fifo_send_check(const lmq_queue *q, lmq_prep *p, size_t n,
+                         bool batch);
+/* Enqueue one prepared entry in a write transaction (dedup, groups). */
+int lmq__fifo_enqueue(lmq_txn *t, lmq_queue *q, lmq_qrec *r, lmq_prep *p,
+                      int64_t now);
+/* Receive for FIFO queues; *next_at is the earliest future time at which
+ * something may become deliverable (0 if unknown). */
+int lmq__fifo_receive(lmq_txn *t, lmq_queue *q, lmq_qrec *r,
+                      const lmq_recv_opts *o, int vt, int64_t now,
+                      lmq_msg **msgs, size_t max, size_t *n, int64_t *next_at);
+
+/* A FIFO message left flight (deleted, or visibility set to 0): update the
+ * group so delivery can resume. */
+int lmq__fifo_on_release(lmq_txn *t, lmq_qrec *r, uint64_t seq,
+                         const lmq_mhdr *h, int64_t now);
+
+/* DLQ (dlq.c): called for each receive candidate that is visible and not
+ * expired. Returns 1 if it moved the message to the dead-letter queue (the
+ * receiver skips it), 0 to deliver it, or an error. */
+int lmq__dlq_on_receive(lmq_txn *t, lmq_queue *q, lmq_qrec *r, uint64_t seq,
+                        lmq_mhdr *h, int64_t now);
+
+/* queue_std.c: one receive attempt and option checks (longpoll.c loops). */
+int lmq__receive_once(lmq_queue *q, const lmq_recv_opts *o, lmq_msg **msgs,
+                      size_t max, size_t *n, int64_t *next_at,
+                      uint32_t *wait_default);
+int lmq__recv_validate(const lmq_recv_opts *o, size_t max);
+
+/* lmq_msg internals, for faces of the core that build messages. */
+struct lmq_msg {
+    char id[37];
+    char receipt[LMQ_RECEIPT_MAX];
+    char md5_body[33];
+    char md5_attrs[33];
+    char *body;
+    size_t body_len;
+    lmq_mattrs *attrs;
+    uint32_t recv_count;
+    int64_t sent_ms;
+    int64_t first_recv_ms;
+    uint64_t seq;
+    bool fifo;
+    char *group;
+    char *dedup;
+    char *trace;
+    char *dlq_src;
+    char sender[40];
+    char buf[4][24]; /* formatted numeric system attributes */
+};
+
+#endif /* LMQ_CORE_H */

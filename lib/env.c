@@ -1,0 +1,309 @@
+/*
+ * env.c: open and close a home, options, the clock, the home's secret and
+ * format version, and the naming of queues (URLs and ARNs).
+ *
+ * A home is a directory (0700) holding LMDB's data.mdb and lock.mdb plus
+ * lmq.wake (long-poll wake-ups). The meta database holds the format version
+ * and a 32-byte random secret that keys the receipt-handle MACs: handles from
+ * another home, or forged ones, do not verify.
+ */
+#include "core.h"
+
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#define DEFAULT_URL_BASE "http://127.0.0.1:9324/000000000000"
+
+LMQ_API void
+lmq_env_opts_init(lmq_env_opts *o)
+{
+    if (!o)
+        return;
+    memset(o, 0, sizeof *o);
+    o->size = sizeof *o;
+    o->durability = LMQ_DURABILITY_FULL;
+    o->flush_interval_ms = 100;
+    /* 1 GiB: the map is sparse, so a large start costs address space only,
+     * and growth (which needs every transaction of the process to finish) is
+     * rare. */
+    o->map_size = 1ull << 30;
+    o->max_map_size = 64ull << 30;
+    o->max_readers = 1024;
+}
+
+static int64_t
+system_clock(void *arg)
+{
+    (void)arg;
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+int64_t
+lmq__now(const lmq_env *env)
+{
+    return env->clock(env->clock_arg);
+}
+
+LMQ_API int64_t
+lmq_env_now(const lmq_env *env)
+{
+    if (lmq__env_check(env))
+        return 0;
+    return lmq__now(env);
+}
+
+int
+lmq__env_check(const lmq_env *env)
+{
+    if (!env || env->magic != LMQ_ENV_MAGIC)
+        return lmq__seterr(LMQ_EMISUSE, "invalid or closed lmq_env handle");
+    return 0;
+}
+
+int
+lmq__queue_check(const lmq_queue *q)
+{
+    if (!q || q->magic != LMQ_QUEUE_MAGIC)
+        return lmq__seterr(LMQ_EMISUSE, "invalid or closed lmq_queue handle");
+    return lmq__env_check(q->env);
+}
+
+/* Create the meta entries of a new home, or check those of an old one. */
+static int
+meta_init(lmq_txn *t, void *arg)
+{
+    lmq_env *env = arg;
+    lmq_val v;
+    int rc = lmq__txn_get(t, LMQ_DB_META, "version", 7, &v);
+    if (rc < 0)
+        return rc;
+    if (rc == LMQ__NOTFOUND) {
+        uint8_t ver[4];
+        lmq__put_u32(ver, LMQ_FORMAT_VERSION);
+        randombytes_buf(env->secret, sizeof env->secret);
+        if ((rc = lmq__txn_put(t, LMQ_DB_META, "version", 7, ver, 4)) ||
+            (rc = lmq__txn_put(t, LMQ_DB_META, "secret", 6, env->secret,
+                               sizeof env->secret)))
+            return rc;
+        return 0;
+    }
+    if (v.len != 4 || lmq__get_u32(v.data) != LMQ_FORMAT_VERSION)
+        return lmq__seterr(LMQ_EVERSION, "home format version %u, expected %u",
+                           v.len == 4 ? lmq__get_u32(v.data) : 0,
+                           LMQ_FORMAT_VERSION);
+    rc = lmq__txn_get(t, LMQ_DB_META, "secret", 6, &v);
+    if (rc < 0)
+        return rc;
+    if (rc == LMQ__NOTFOUND || v.len != sizeof env->secret)
+        return lmq__seterr(LMQ_ECORRUPT, "home secret missing");
+    memcpy(env->secret, v.data, sizeof env->secret);
+    return 0;
+}
+
+static int
+meta_read(lmq_txn *t, void *arg)
+{
+    lmq_env *env = arg;
+    lmq_val v;
+    int rc = lmq__txn_get(t, LMQ_DB_META, "version", 7, &v);
+    if (rc)
+        return rc; /* NOTFOUND: fall back to a write */
+    return meta_init(t, env);
+}
+
+static char *
+xstrdup(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+LMQ_API int
+lmq_env_open(const char *path, const lmq_env_opts *opts, lmq_env **out)
+{
+    lmq_env_opts o;
+    int rc;
+    if (!out)
+        return lmq__seterr(LMQ_EINVAL, "out is NULL");
+    *out = NULL;
+    if (!path || !*path)
+        return lmq__seterr(LMQ_EINVAL, "home path is empty");
+    lmq_env_opts_init(&o);
+    if (opts) {
+        size_t n = opts->size < sizeof o ? opts->size : sizeof o;
+        if (n < sizeof(size_t))
+            return lmq__seterr(LMQ_EINVAL, "opts->size not set: use "
+                                           "lmq_env_opts_init()");
+        memcpy(&o, opts, n);
+        o.size = sizeof o;
+    }
+    if (o.durability > LMQ_DURABILITY_NONE)
+        return lmq__seterr(LMQ_EINVAL, "unknown durability %d",
+                           (int)o.durability);
+    if (o.map_size < (1u << 20))
+        return lmq__seterr(LMQ_EINVAL, "map_size must be at least 1 MiB");
+    if (sodium_init() < 0)
+        return lmq__seterr(LMQ_EIO, "libsodium failed to initialise");
+
+    lmq_env *env = calloc(1, sizeof *env);
+    if (!env)
+        return lmq__seterr(LMQ_ENOMEM, NULL);
+    env->clock = o.clock ? o.clock : system_clock;
+    env->clock_arg = o.clock_arg;
+    env->custom_clock = o.clock != NULL;
+    env->path = xstrdup(path);
+    env->url_base = xstrdup(o.url_base ? o.url_base : DEFAULT_URL_BASE);
+    env->region = xstrdup(o.region ? o.region : "us-east-1");
+    env->account = xstrdup(o.account ? o.account : "000000000000");
+    pthread_mutex_init(&env->mu, NULL);
+    pthread_cond_init(&env->cv, NULL);
+    if (!env->path || !env->url_base || !env->region || !env->account) {
+        rc = lmq__seterr(LMQ_ENOMEM, NULL);
+        goto fail;
+    }
+    size_t ul = strlen(env->url_base);
+    while (ul > 0 && env->url_base[ul - 1] == '/')
+        env->url_base[--ul] = '\0';
+
+    lmq_store_opts so = {
+        .durability = o.durability,
+        .flush_interval_ms = o.flush_interval_ms,
+        .map_size = o.map_size,
+        .max_map_size = o.max_map_size < o.map_size ? o.map_size
+                                                    : o.max_map_size,
+        .max_readers = o.max_readers,
+    };
+    if ((rc = lmq__store_open(path, &so, &env->store)) != 0)
+        goto fail;
+    rc = lmq__store_read(env->store, meta_read, env);
+    if (rc == LMQ__NOTFOUND)
+        rc = lmq__store_write(env->store, meta_init, env);
+    if (rc)
+        goto fail;
+    if ((rc = lmq__env_notify_open(env)) != 0)
+        goto fail;
+    env->magic = LMQ_ENV_MAGIC;
+    *out = env;
+    return 0;
+fail:
+    lmq__store_close(env->store);
+    free(env->path);
+    free(env->url_base);
+    free(env->region);
+    free(env->account);
+    pthread_mutex_destroy(&env->mu);
+    pthread_cond_destroy(&env->cv);
+    free(env);
+    return rc;
+}
+
+LMQ_API void
+lmq_env_close(lmq_env *env)
+{
+    if (!env || env->magic != LMQ_ENV_MAGIC)
+        return;
+    pthread_mutex_lock(&env->mu);
+    env->closing = 1;
+    pthread_mutex_unlock(&env->mu);
+    lmq__env_notify_close(env);
+    env->magic = 0;
+    lmq__store_close(env->store);
+    free(env->path);
+    free(env->url_base);
+    free(env->region);
+    free(env->account);
+    pthread_mutex_destroy(&env->mu);
+    pthread_cond_destroy(&env->cv);
+    free(env);
+}
+
+LMQ_API int
+lmq_env_sync(lmq_env *env)
+{
+    int rc = lmq__env_check(env);
+    return rc ? rc : lmq__store_sync(env->store);
+}
+
+LMQ_API int
+lmq_default_home(char **out)
+{
+    const char *h = getenv("LMQ_HOME");
+    char buf[4096];
+    if (!out)
+        return lmq__seterr(LMQ_EINVAL, "out is NULL");
+    if (h && *h) {
+        snprintf(buf, sizeof buf, "%s", h);
+    } else if ((h = getenv("XDG_DATA_HOME")) && *h) {
+        snprintf(buf, sizeof buf, "%s/lmq", h);
+    } else if ((h = getenv("HOME")) && *h) {
+        snprintf(buf, sizeof buf, "%s/.local/share/lmq", h);
+    } else {
+        snprintf(buf, sizeof buf, ".lmq");
+    }
+    *out = strdup(buf);
+    return *out ? 0 : lmq__seterr(LMQ_ENOMEM, NULL);
+}
+
+static char *
+fmt(const char *f, const char *a, const char *b, const char *c)
+{
+    size_t n = strlen(f) + strlen(a) + strlen(b) + (c ? strlen(c) : 0) + 1;
+    char *s = malloc(n);
+    if (s)
+        snprintf(s, n, f, a, b, c ? c : "");
+    return s;
+}
+
+char *
+lmq__arn(const lmq_env *env, const char *name)
+{
+    char *pre = fmt("arn:aws:sqs:%s:%s:%s", env->region, env->account, name);
+    return pre;
+}
+
+char *
+lmq__url(const lmq_env *env, const char *name)
+{
+    return fmt("%s/%s%s", env->url_base, name, NULL);
+}
+
+char *
+lmq__arn_name(const lmq_env *env, const char *arn)
+{
+    char *prefix = fmt("arn:aws:sqs:%s:%s:%s", env->region, env->account, "");
+    if (!prefix)
+        return NULL;
+    size_t pl = strlen(prefix);
+    char *name = NULL;
+    if (arn && strncmp(arn, prefix, pl) == 0 && arn[pl] != '\0')
+        name = strdup(arn + pl);
+    free(prefix);
+    return name;
+}
+
+LMQ_API int
+lmq_queue_name_from_url(const char *s, char **name_out)
+{
+    if (!name_out)
+        return lmq__seterr(LMQ_EINVAL, "name_out is NULL");
+    *name_out = NULL;
+    if (!s || !*s)
+        return lmq__seterr(LMQ_EINVAL, "Value for parameter QueueUrl is "
+                                       "invalid. Reason: empty.");
+    size_t n = strlen(s);
+    while (n > 0 && s[n - 1] == '/')
+        n--;
+    size_t i = n;
+    while (i > 0 && s[i - 1] != '/')
+        i--;
+    if (i == n)
+        return lmq__seterr(LMQ_EINVAL, "Value %s for parameter QueueUrl is "
+                                       "invalid.", s);
+    *name_out = strndup(s + i, n - i);
+    return *name_out ? 0 : lmq__seterr(LMQ_ENOMEM, NULL);
+}

@@ -1,0 +1,131 @@
+/*
+ * longpoll.c: receives that wait (WaitTimeSeconds), on top of notify.h.
+ *
+ * The loop: read the queue's wake token, try one receive transaction, and if
+ * it found nothing sleep on the token until a commit in any process bumps it
+ * (a send, a visibility change to 0, a redrive), the earliest future
+ * visible_at the receive saw (a delayed message maturing or an in-flight
+ * message's visibility expiring: nobody commits when time passes), or the
+ * deadline, whichever is first; then try again. Reading the token before the
+ * receive closes the race with a send that commits in between.
+ *
+ * Deadlines use CLOCK_MONOTONIC. With a custom env clock (tests) visible_at
+ * times are in that clock's terms, so the sleep is capped at a few
+ * milliseconds to notice clock moves promptly.
+ *
+ * Interrupting: lmq_env_interrupt() and lmq_env_close() interrupt the env's
+ * notify handle, so waiting receives return LMQ_EINTR; close then waits for
+ * them to leave before freeing anything.
+ */
+#include "core.h"
+#include "notify.h"
+
+#include <stdlib.h>
+
+/* Cap on one sleep when the env runs on a custom (test) clock. */
+#define CUSTOM_CLOCK_NAP_MS 5
+
+int
+lmq__env_notify_open(lmq_env *env)
+{
+    return lmq__notify_open(env->path, &env->notify);
+}
+
+void
+lmq__env_notify_close(lmq_env *env)
+{
+    lmq__notify_interrupt(env->notify);
+    pthread_mutex_lock(&env->mu);
+    while (env->waiting > 0)
+        pthread_cond_wait(&env->cv, &env->mu);
+    pthread_mutex_unlock(&env->mu);
+    lmq__notify_close(env->notify);
+    env->notify = NULL;
+}
+
+void
+lmq__wake(lmq_env *env, uint32_t qid, uint32_t n)
+{
+    lmq__notify_wake(env->notify, qid, n);
+}
+
+LMQ_API void
+lmq_env_interrupt(lmq_env *env)
+{
+    if (lmq__env_check(env) == 0)
+        lmq__notify_interrupt(env->notify);
+}
+
+static int
+wait_loop(lmq_queue *q, const lmq_recv_opts *o, lmq_msg **msgs, size_t max,
+          size_t *n)
+{
+    lmq_env *env = q->env;
+    int64_t deadline = -1;
+    for (;;) {
+        int64_t next_at = 0;
+        uint32_t wait_def = 0;
+        uint32_t tok = lmq__notify_token(env->notify, q->qid);
+        int rc = lmq__receive_once(q, o, msgs, max, n, &next_at, &wait_def);
+        if (rc || *n > 0)
+            return rc;
+        int wait_s = o->wait_seconds >= 0 ? o->wait_seconds : (int)wait_def;
+        if (wait_s <= 0)
+            return 0;
+        int64_t mono = lmq__notify_now_ms();
+        if (deadline < 0)
+            deadline = mono + (int64_t)wait_s * 1000;
+        int64_t left = deadline - mono;
+        if (left <= 0)
+            return 0;
+        int64_t nap = left;
+        if (next_at > 0) {
+            int64_t until = next_at - lmq__now(env);
+            if (until < 1)
+                until = 1;
+            if (until < nap)
+                nap = until;
+        }
+        if (env->custom_clock && nap > CUSTOM_CLOCK_NAP_MS)
+            nap = CUSTOM_CLOCK_NAP_MS;
+        rc = lmq__notify_wait(env->notify, q->qid, tok, nap);
+        if (rc == LMQ_EINTR)
+            return lmq__seterr(LMQ_EINTR, "the wait was interrupted");
+        if (rc < 0)
+            return rc;
+    }
+}
+
+LMQ_API int
+lmq_receive(lmq_queue *q, const lmq_recv_opts *o, lmq_msg **msgs, size_t max,
+            size_t *n)
+{
+    lmq_recv_opts def;
+    int rc = lmq__queue_check(q);
+    if (n)
+        *n = 0;
+    if (rc)
+        return rc;
+    if (!msgs || !n || max == 0)
+        return lmq__seterr(LMQ_EINVAL, "msgs, n and max are required");
+    if (!o) {
+        lmq_recv_opts_init(&def);
+        o = &def;
+    }
+    if ((rc = lmq__recv_validate(o, max)) != 0)
+        return rc;
+    lmq_env *env = q->env;
+    pthread_mutex_lock(&env->mu);
+    if (env->closing) {
+        pthread_mutex_unlock(&env->mu);
+        return lmq__seterr(LMQ_EMISUSE, "the env is closing");
+    }
+    env->waiting++;
+    pthread_mutex_unlock(&env->mu);
+    rc = wait_loop(q, o, msgs, (size_t)o->max_messages, n);
+    pthread_mutex_lock(&env->mu);
+    if (--env->waiting == 0)
+        pthread_cond_broadcast(&env->cv);
+    pthread_mutex_unlock(&env->mu);
+    return rc;
+}

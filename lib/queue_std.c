@@ -1,0 +1,976 @@
+/*
+ * queue_std.c: send, receive, delete and change-visibility, and the message
+ * primitives that FIFO queues and dead-letter moves build on.
+ *
+ * A message is three entries, all keyed by (qid, seq): the immutable record
+ * in msg, a 40-byte header in hdr, and one entry in the visibility index vis
+ * keyed (qid, visible_at, seq). "Visible" means visible_at <= now, so receive
+ * seeks vis to (qid, 0) and takes entries up to now: no scan of invisible
+ * messages, and the oldest-visible message comes first. A delayed message is
+ * one whose visible_at is in the future with state DELAYED; an in-flight one
+ * has state INFLIGHT. Counters follow the settle rule in catalog.c.
+ *
+ * Receipt handles name a delivery (see receipt.c). lmq's rule on top of SQS:
+ * a handle from an earlier delivery never deletes or changes a message that
+ * was delivered again since; the call succeeds and reports nothing applied.
+ *
+ * Validation, digests, ids and attribute encoding happen before the write
+ * transaction (lmq_prep), so the writer lock is held only for the B-tree
+ * work. Every public call is one write transaction (lmq__store_write).
+ */
+#include "core.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Retention sweep: bounded work per receive so one call never pays for a
+ * huge backlog of expired messages. */
+#define SWEEP_PER_CALL 16
+
+LMQ_API void
+lmq_send_entry_init(lmq_send_entry *e)
+{
+    if (!e)
+        return;
+    memset(e, 0, sizeof *e);
+    e->size = sizeof *e;
+    e->body_len = SIZE_MAX;
+    e->delay_seconds = -1;
+}
+
+LMQ_API void
+lmq_recv_opts_init(lmq_recv_opts *o)
+{
+    if (!o)
+        return;
+    memset(o, 0, sizeof *o);
+    o->size = sizeof *o;
+    o->max_messages = 1;
+    o->visibility_timeout = -1;
+    o->wait_seconds = -1;
+}
+
+/* ---- primitives --------------------------------------------------------- */
+
+int
+lmq__msg_hdr(lmq_txn *t, uint32_t qid, uint64_t seq, lmq_mhdr *h)
+{
+    uint8_t k[LMQ_MKEY_LEN];
+    lmq_val v;
+    lmq__mkey(k, qid, seq);
+    int rc = lmq__txn_get(t, LMQ_DB_HDR, k, sizeof k, &v);
+    return rc ? rc : lmq__mhdr_decode(v.data, v.len, h);
+}
+
+int
+lmq__msg_view(lmq_txn *t, uint32_t qid, uint64_t seq, lmq_mview *mv)
+{
+    uint8_t k[LMQ_MKEY_LEN];
+    lmq_val v;
+    lmq__mkey(k, qid, seq);
+    int rc = lmq__txn_get(t, LMQ_DB_MSG, k, sizeof k, &v);
+    if (rc == LMQ__NOTFOUND)
+        return lmq__seterr(LMQ_ECORRUPT, "message record missing");
+    return rc ? rc : lmq__mview_decode(v.data, v.len, mv);
+}
+
+static int
+put_hdr(lmq_txn *t, uint32_t qid, uint64_t seq, const lmq_mhdr *h)
+{
+    uint8_t k[LMQ_MKEY_LEN], v[LMQ_MHDR_SIZE];
+    lmq__mkey(k, qid, seq);
+    lmq__mhdr_encode(h, v);
+    return lmq__txn_put(t, LMQ_DB_HDR, k, sizeof k, v, sizeof v);
+}
+
+static int
+put_vis(lmq_txn *t, lmq_qrec *r, uint64_t seq, int64_t at, int st)
+{
+    uint8_t k[LMQ_VKEY_LEN], v = (uint8_t)st;
+    lmq__vkey(k, r->qid, at, seq);
+    lmq__q_count(r, lmq__q_state(r, at, st), +1);
+    return lmq__txn_put(t, LMQ_DB_VIS, k, sizeof k, &v, 1);
+}
+
+static int
+del_vis(lmq_txn *t, lmq_qrec *r, uint64_t seq, const lmq_mhdr *h)
+{
+    uint8_t k[LMQ_VKEY_LEN];
+    lmq__vkey(k, r->qid, h->visible_at, seq);
+    int rc = lmq__txn_del(t, LMQ_DB_VIS, k, sizeof k);
+    if (rc == 0)
+        lmq__q_count(r, lmq__q_state(r, h->visible_at, h->state), -1);
+    return rc == LMQ__NOTFOUND ? lmq__seterr(LMQ_ECORRUPT, "vis entry missing")
+                               : rc;
+}
+
+int
+lmq__msg_insert(lmq_txn *t, lmq_qrec *r, const lmq_mview *mv,
+                const lmq_mhdr *h, uint64_t *seq_out)
+{
+    uint8_t k[LMQ_MKEY_LEN];
+    void *dst;
+    uint64_t seq = ++r->next_seq;
+    lmq__mkey(k, r->qid, seq);
+    int rc = lmq__txn_reserve(t, LMQ_DB_MSG, k, sizeof k,
+                              lmq__mview_size(mv), &dst);
+    if (rc)
+        return rc;
+    lmq__mview_encode(mv, dst);
+    if ((rc = put_hdr(t, r->qid, seq, h)) != 0 ||
+        (rc = put_vis(t, r, seq, h->visible_at, h->state)) != 0)
+        return rc;
+    if (seq_out)
+        *seq_out = seq;
+    return 0;
+}
+
+int
+lmq__msg_remove(lmq_txn *t, lmq_qrec *r, uint64_t seq, const lmq_mhdr *h)
+{
+    uint8_t k[LMQ_MKEY_LEN];
+    int rc = del_vis(t, r, seq, h);
+    if (rc)
+        return rc;
+    lmq__mkey(k, r->qid, seq);
+    if ((rc = lmq__txn_del(t, LMQ_DB_HDR, k, sizeof k)) < 0 ||
+        (rc = lmq__txn_del(t, LMQ_DB_MSG, k, sizeof k)) < 0)
+        return rc;
+    return 0;
+}
+
+int
+lmq__msg_revisit(lmq_txn *t, lmq_qrec *r, uint64_t seq, lmq_mhdr *h,
+                 int64_t visible_at, int st)
+{
+    int rc = del_vis(t, r, seq, h);
+    if (rc)
+        return rc;
+    h->visible_at = visible_at;
+    h->state = (uint8_t)st;
+    if ((rc = put_vis(t, r, seq, visible_at, st)) != 0)
+        return rc;
+    return put_hdr(t, r->qid, seq, h);
+}
+
+int
+lmq__q_sweep(lmq_txn *t, lmq_qrec *r, int64_t now, int max)
+{
+    uint8_t k[LMQ_MKEY_LEN];
+    lmq_cur *c;
+    lmq_val key, val;
+    uint64_t seqs[SWEEP_PER_CALL];
+    lmq_mhdr hs[SWEEP_PER_CALL];
+    int n = 0, rc;
+    if (max > SWEEP_PER_CALL)
+        max = SWEEP_PER_CALL;
+    if ((rc = lmq__cur_open(t, LMQ_DB_HDR, &c)) != 0)
+        return rc;
+    lmq__mkey(k, r->qid, 0);
+    for (rc = lmq__cur_seek(c, k, sizeof k, &key, &val); rc == 0 && n < max;
+         rc = lmq__cur_next(c, &key, &val)) {
+        if (key.len != LMQ_MKEY_LEN || lmq__get_u32(key.data) != r->qid)
+            break;
+        lmq_mhdr h;
+        if ((rc = lmq__mhdr_decode(val.data, val.len, &h)) != 0)
+            break;
+        /* Messages are in send order, so the first unexpired one ends the
+         * sweep (DLQ moves keep older enqueue times; receive checks every
+         * candidate anyway). */
+        if (!lmq__msg_expired(r, &h, now))
+            break;
+        seqs[n] = lmq__get_u64((const uint8_t *)key.data + 4);
+        hs[n++] = h;
+    }
+    lmq__cur_close(c);
+    if (rc < 0)
+        return rc;
+    for (int i = 0; i < n; i++)
+        if ((rc = lmq__msg_remove(t, r, seqs[i], &hs[i])) != 0)
+            return rc;
+    return n;
+}
+
+/* ---- messages ------------------------------------------------------------- */
+
+LMQ_API void
+lmq_msg_free(lmq_msg *m)
+{
+    if (!m)
+        return;
+    free(m->body);
+    lmq_mattrs_free(m->attrs);
+    free(m->group);
+    free(m->dedup);
+    free(m->trace);
+    free(m->dlq_src);
+    free(m);
+}
+
+static char *
+dupn(const char *s, size_t n)
+{
+    return s ? strndup(s, n) : NULL;
+}
+
+int
+lmq__msg_deliver(lmq_txn *t, lmq_queue *q, lmq_qrec *r, uint64_t seq,
+                 lmq_mhdr *h, int64_t now, int vt,
+                 const char *const *attr_names, lmq_msg **out)
+{
+    lmq_mview mv;
+    int rc = lmq__msg_view(t, r->qid, seq, &mv);
+    if (rc)
+        return rc;
+    lmq_msg *m = calloc(1, sizeof *m);
+    if (!m)
+        return lmq__seterr(LMQ_ENOMEM, NULL);
+    m->body = malloc(mv.body_len + 1);
+    if (!m->body) {
+        free(m);
+        return lmq__seterr(LMQ_ENOMEM, NULL);
+    }
+    memcpy(m->body, mv.body, mv.body_len);
+    m->body[mv.body_len] = '\0';
+    m->body_len = mv.body_len;
+    memcpy(m->id, mv.message_id, 36);
+    memcpy(m->md5_body, mv.md5_body, 32);
+    m->sent_ms = mv.sent_ms;
+    m->seq = seq;
+    m->fifo = r->fifo;
+    m->group = dupn(mv.group, mv.group_len);
+    m->dedup = dupn(mv.dedup, mv.dedup_len);
+    m->trace = dupn(mv.trace, mv.trace_len);
+    m->dlq_src = dupn(mv.dlq_src, mv.dlq_src_len);
+    snprintf(m->sender, sizeof m->sender, "%s", q->env->account);
+    if (mv.attrs_len && attr_names) {
+        lmq_mattrs *all = NULL;
+        rc = lmq__mattrs_decode(mv.attrs, mv.attrs_len, &all);
+        if (rc == 0)
+            rc = lmq__mattrs_filter(all, attr_names, &m->attrs);
+        lmq_mattrs_free(all);
+        if (rc == 0 && m->attrs)
+            rc = lmq_mattrs_md5(m->attrs, m->md5_attrs);
+        if (rc) {
+            lmq_msg_free(m);
+            return rc;
+        }
+    }
+    if ((mv.group && !m->group) || (mv.dedup && !m->dedup) ||
+        (mv.trace && !m->trace) || (mv.dlq_src && !m->dlq_src)) {
+        lmq_msg_free(m);
+        return lmq__seterr(LMQ_ENOMEM, NULL);
+    }
+
+    h->recv_count++;
+    if (h->first_recv_ms == 0)
+        h->first_recv_ms = now;
+    h->recv_start_ms = now;
+    int64_t at = now + (int64_t)vt * 1000;
+    rc = lmq__msg_revisit(t, r, seq, h, at,
+                          vt > 0 ? LMQ_MS_INFLIGHT : LMQ_MS_VISIBLE);
+    if (rc) {
+        lmq_msg_free(m);
+        return rc;
+    }
+    m->recv_count = h->recv_count;
+    m->first_recv_ms = h->first_recv_ms;
+    lmq__receipt_make(q->env, r->qid, seq, h->recv_count, m->receipt);
+    *out = m;
+    return 0;
+}
+
+LMQ_API const char *
+lmq_msg_id(const lmq_msg *m)
+{
+    return m ? m->id : NULL;
+}
+
+LMQ_API const char *
+lmq_msg_receipt(const lmq_msg *m)
+{
+    return m ? m->receipt : NULL;
+}
+
+LMQ_API const char *
+lmq_msg_body(const lmq_msg *m, size_t *len)
+{
+    if (len)
+        *len = m ? m->body_len : 0;
+    return m ? m->body : NULL;
+}
+
+LMQ_API const char *
+lmq_msg_md5_body(const lmq_msg *m)
+{
+    return m ? m->md5_body : NULL;
+}
+
+LMQ_API const char *
+lmq_msg_md5_attrs(const lmq_msg *m)
+{
+    return m ? m->md5_attrs : NULL;
+}
+
+LMQ_API const lmq_mattrs *
+lmq_msg_attrs(const lmq_msg *m)
+{
+    return m ? m->attrs : NULL;
+}
+
+LMQ_API uint32_t
+lmq_msg_receive_count(const lmq_msg *m)
+{
+    return m ? m->recv_count : 0;
+}
+
+LMQ_API int64_t
+lmq_msg_sent_timestamp(const lmq_msg *m)
+{
+    return m ? m->sent_ms : 0;
+}
+
+LMQ_API int64_t
+lmq_msg_first_receive_timestamp(const lmq_msg *m)
+{
+    return m ? m->first_recv_ms : 0;
+}
+
+LMQ_API const char *
+lmq_msg_sys_attr(const lmq_msg *m, const char *name)
+{
+    lmq_msg *w = (lmq_msg *)m; /* formats into its own buffers */
+    if (!m || !name)
+        return NULL;
+    if (strcmp(name, "SenderId") == 0)
+        return m->sender;
+    if (strcmp(name, "SentTimestamp") == 0) {
+        snprintf(w->buf[0], sizeof w->buf[0], "%lld", (long long)m->sent_ms);
+        return w->buf[0];
+    }
+    if (strcmp(name, "ApproximateReceiveCount") == 0) {
+        snprintf(w->buf[1], sizeof w->buf[1], "%u", m->recv_count);
+        return w->buf[1];
+    }
+    if (strcmp(name, "ApproximateFirstReceiveTimestamp") == 0) {
+        snprintf(w->buf[2], sizeof w->buf[2], "%lld",
+                 (long long)m->first_recv_ms);
+        return w->buf[2];
+    }
+    if (strcmp(name, "SequenceNumber") == 0) {
+        if (!m->fifo)
+            return NULL;
+        snprintf(w->buf[3], sizeof w->buf[3], "%020llu",
+                 (unsigned long long)m->seq);
+        return w->buf[3];
+    }
+    if (strcmp(name, "MessageGroupId") == 0)
+        return m->group;
+    if (strcmp(name, "MessageDeduplicationId") == 0)
+        return m->fifo ? m->dedup : NULL;
+    if (strcmp(name, "AWSTraceHeader") == 0)
+        return m->trace;
+    if (strcmp(name, "DeadLetterQueueSourceArn") == 0)
+        return m->dlq_src;
+    return NULL;
+}
+
+/* ---- send ------------------------------------------------------------------ */
+
+static void
+entry_fail(lmq_prep *p, int err)
+{
+    p->err = err;
+    if (p->res) {
+        p->res->err = err;
+        snprintf(p->res->errmsg, sizeof p->res->errmsg, "%s", lmq_errmsg());
+    }
+}
+
+/* Validate and prepare one entry (no transaction). */
+static int
+prepare(const lmq_queue *q, lmq_prep *p, int64_t now)
+{
+    const lmq_send_entry *e = p->e;
+    size_t abytes = 0;
+    int rc;
+    if (!e->body || (e->body_len == SIZE_MAX ? e->body[0] == '\0'
+                                             : e->body_len == 0))
+        return lmq__seterr(LMQ_EMISSING, "The request must contain the "
+                                         "parameter MessageBody.");
+    size_t blen = e->body_len == SIZE_MAX ? strlen(e->body) : e->body_len;
+    if ((rc = lmq__valid_chars(e->body, blen)) != 0)
+        return rc;
+    if ((rc = lmq__valid_mattrs(e->attrs, &abytes)) != 0)
+        return rc;
+    if (e->delay_seconds < -1 || e->delay_seconds > LMQ_MAX_DELAY)
+        return lmq__seterr(LMQ_EINVAL,
+                           "Value %d for parameter DelaySeconds is invalid. "
+                           "Reason: DelaySeconds must be >= 0 and <= 900.",
+                           e->delay_seconds);
+    if (e->trace_header && (rc = lmq__valid_chars(
+                                e->trace_header, strlen(e->trace_header))))
+        return rc;
+    if (!q->fifo) {
+        if (e->dedup_id)
+            return lmq__seterr(LMQ_EINVAL,
+                               "Value %s for parameter MessageDeduplicationId "
+                               "is invalid. Reason: The request includes a "
+                               "parameter that is not valid for this queue "
+                               "type.",
+                               e->dedup_id);
+        if (e->group_id &&
+            (rc = lmq__valid_msg_ident("MessageGroupId", e->group_id)))
+            return rc;
+    }
+    p->size = blen + abytes;
+    lmq_mview *mv = &p->mv;
+    memset(mv, 0, sizeof *mv);
+    lmq__uuid4(mv->message_id);
+    lmq__md5_hex(e->body, blen, mv->md5_body);
+    mv->sent_ms = now;
+    mv->body = e->body;
+    mv->body_len = blen;
+    if (e->group_id) {
+        mv->group = e->group_id;
+        mv->group_len = strlen(e->group_id);
+    }
+    if (e->trace_header) {
+        mv->trace = e->trace_header;
+        mv->trace_len = strlen(e->trace_header);
+    }
+    if (lmq_mattrs_count(e->attrs) > 0) {
+        if ((rc = lmq__mattrs_encode(e->attrs, &p->attrs_buf,
+                                     &mv->attrs_len)) != 0)
+            return rc;
+        mv->attrs = p->attrs_buf;
+    }
+    lmq_send_result *res = p->res;
+    if (res) {
+        memcpy(res->message_id, mv->message_id, 37);
+        memcpy(res->md5_body, mv->md5_body, 33);
+        if (mv->attrs_len)
+            lmq_mattrs_md5(e->attrs, res->md5_attrs);
+        if (e->trace_header) {
+            lmq_mattrs *sys = lmq_mattrs_new();
+            if (!sys)
+                return lmq__seterr(LMQ_ENOMEM, NULL);
+            lmq_mattrs_add(sys, "AWSTraceHeader", "String", e->trace_header,
+                           strlen(e->trace_header));
+            lmq_mattrs_md5(sys, res->md5_sys_attrs);
+            lmq_mattrs_free(sys);
+        }
+    }
+    return 0;
+}
+
+struct send_ctx {
+    lmq_queue *q;
+    lmq_prep *p;
+    size_t n;
+    uint32_t made_visible;
+};
+
+static int
+send_fn(lmq_txn *t, void *arg)
+{
+    struct send_ctx *c = arg;
+    lmq_qrec r;
+    int64_t now = lmq__now(c->q->env);
+    int rc = lmq__q_load(t, c->q->qid, false, &r);
+    if (rc)
+        return rc;
+    if ((rc = lmq__q_settle(t, &r, now)) != 0)
+        return rc;
+    c->made_visible = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        lmq_prep *p = &c->p[i];
+        if (p->err)
+            continue;
+        if (p->size > r.max_size) {
+            lmq__seterr(LMQ_EINVAL,
+                        "One or more parameters are invalid. Reason: "
+                        "Message must be shorter than %u bytes.",
+                        r.max_size);
+            if (c->n == 1 && !p->e->id)
+                return LMQ_EINVAL;
+            entry_fail(p, LMQ_EINVAL);
+            continue;
+        }
+        if (r.fifo) {
+            rc = lmq__fifo_enqueue(t, c->q, &r, p, now);
+            if (rc < 0)
+                return rc;
+            if (rc == 0 && r.delay == 0 && !p->res->duplicate)
+                c->made_visible++;
+            continue;
+        }
+        int delay = p->e->delay_seconds >= 0 ? p->e->delay_seconds
+                                             : (int)r.delay;
+        lmq_mhdr h = {0};
+        h.enqueue_ms = now;
+        h.visible_at = now + (int64_t)delay * 1000;
+        h.state = delay > 0 ? LMQ_MS_DELAYED : LMQ_MS_VISIBLE;
+        if ((rc = lmq__msg_insert(t, &r, &p->mv, &h, NULL)) != 0)
+            return rc;
+        if (delay == 0)
+            c->made_visible++;
+    }
+    return lmq__q_save(t, &r);
+}
+
+static int
+send_many(lmq_queue *q, const lmq_send_entry *entries, size_t n,
+          lmq_send_result *res, bool batch)
+{
+    int rc = lmq__queue_check(q);
+    if (rc)
+        return rc;
+    if (!entries)
+        return lmq__seterr(LMQ_EINVAL, "entries is NULL");
+    if (batch) {
+        const char *ids[LMQ_MAX_BATCH];
+        if (n > LMQ_MAX_BATCH)
+            return lmq__seterr(LMQ_EBATCHTOOMANY,
+                               "Maximum number of entries per request are "
+                               "10. You have sent %zu.",
+                               n);
+        for (size_t i = 0; i < n; i++)
+            ids[i] = entries[i].id;
+        if ((rc = lmq__valid_batch_ids(ids, n)) != 0)
+            return rc;
+        if (!res)
+            return lmq__seterr(LMQ_EINVAL, "res is NULL");
+    }
+    lmq_send_result scratch[1];
+    if (!res) {
+        res = scratch;
+    }
+    lmq_prep p[LMQ_MAX_BATCH];
+    memset(p, 0, sizeof p);
+    memset(res, 0, n * sizeof *res);
+    int64_t now = lmq__now(q->env);
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        p[i].e = &entries[i];
+        p[i].res = &res[i];
+        if (entries[i].size < sizeof(size_t)) {
+            rc = lmq__seterr(LMQ_EINVAL, "send entry not initialised: use "
+                                         "lmq_send_entry_init()");
+            goto out;
+        }
+        rc = prepare(q, &p[i], now);
+        if (rc && !batch)
+            goto out;
+        if (rc)
+            entry_fail(&p[i], rc);
+        total += p[i].size;
+    }
+    if (batch && total > LMQ_MAX_BATCH_BYTES) {
+        rc = lmq__seterr(LMQ_EBATCHTOOLONG,
+                         "Batch requests cannot be longer than 1048576 bytes. "
+                         "You have sent %zu bytes.",
+                         total);
+        goto out;
+    }
+    if (q->fifo && (rc = lmq__fifo_send_check(q, p, n, batch)) != 0)
+        goto out;
+    struct send_ctx c = {q, p, n, 0};
+    rc = lmq__store_write(q->env->store, send_fn, &c);
+    if (rc == 0 && c.made_visible)
+        lmq__wake(q->env, q->qid, c.made_visible);
+    if (rc == 0 && !batch && p[0].err)
+        rc = p[0].err;
+out:
+    for (size_t i = 0; i < n; i++)
+        free(p[i].attrs_buf);
+    if (rc && !batch && res == scratch)
+        (void)0;
+    return rc;
+}
+
+LMQ_API int
+lmq_send(lmq_queue *q, const lmq_send_entry *e, lmq_send_result *res)
+{
+    return send_many(q, e, 1, res, false);
+}
+
+LMQ_API int
+lmq_send_batch(lmq_queue *q, const lmq_send_entry *entries, size_t n,
+               lmq_send_result *res)
+{
+    if (n == 0)
+        return lmq__seterr(LMQ_EBATCHEMPTY, "There should be at least one "
+                                            "SendMessageBatchRequestEntry in "
+                                            "the request.");
+    return send_many(q, entries, n, res, true);
+}
+
+/* ---- receive ------------------------------------------------------------------ */
+
+struct recv_ctx {
+    lmq_queue *q;
+    const lmq_recv_opts *o;
+    int vt;
+    lmq_msg **msgs;
+    size_t max;
+    size_t n;
+    int64_t next_at; /* earliest future visible_at seen, 0 if none */
+    uint32_t wait_default;
+};
+
+static bool
+seen(const uint64_t *s, size_t n, uint64_t seq)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == seq)
+            return true;
+    return false;
+}
+
+/* Standard-queue receive inside the transaction. */
+static int
+receive_std(lmq_txn *t, struct recv_ctx *c, lmq_qrec *r, int64_t now)
+{
+    uint64_t done[3 * LMQ_MAX_BATCH + 8];
+    size_t ndone = 0;
+    uint8_t from[LMQ_VKEY_LEN];
+    lmq__vkey(from, r->qid, 0, 0);
+    int rc = 0;
+    /* Rounds: collect candidates with the cursor, then act on them with
+     * the cursor closed (acting rewrites the index). Expired and
+     * dead-lettered candidates do not count, so another round runs. */
+    while (c->n < c->max && ndone < sizeof done / sizeof done[0] - LMQ_MAX_BATCH) {
+        uint64_t cand[LMQ_MAX_BATCH];
+        size_t nc = 0;
+        lmq_cur *cur;
+        lmq_val key, val;
+        if ((rc = lmq__cur_open(t, LMQ_DB_VIS, &cur)) != 0)
+            return rc;
+        for (rc = lmq__cur_seek(cur, from, sizeof from, &key, &val);
+             rc == 0 && nc < c->max - c->n;
+             rc = lmq__cur_next(cur, &key, &val)) {
+            const uint8_t *kp = key.data;
+            if (key.len != LMQ_VKEY_LEN || lmq__get_u32(kp) != r->qid)
+                break;
+            int64_t at = (int64_t)lmq__get_u64(kp + 4);
+            if (at > now) {
+                c->next_at = at;
+                break;
+            }
+            uint64_t seq = lmq__get_u64(kp + 12);
+            if (seen(done, ndone, seq))
+                continue;
+            cand[nc++] = seq;
+            memcpy(from, kp, LMQ_VKEY_LEN);
+        }
+        lmq__cur_close(cur);
+        if (rc < 0)
+            return rc;
+        if (nc == 0)
+            break;
+        for (size_t i = 0; i < nc; i++) {
+            lmq_mhdr h;
+            done[ndone++] = cand[i];
+            if ((rc = lmq__msg_hdr(t, r->qid, cand[i], &h)) != 0)
+                return rc == LMQ__NOTFOUND
+                           ? lmq__seterr(LMQ_ECORRUPT, "header missing")
+                           : rc;
+            if (lmq__msg_expired(r, &h, now)) {
+                if ((rc = lmq__msg_remove(t, r, cand[i], &h)) != 0)
+                    return rc;
+                continue;
+            }
+            rc = lmq__dlq_on_receive(t, c->q, r, cand[i], &h, now);
+            if (rc < 0)
+                return rc;
+            if (rc == 1)
+                continue; /* moved to the dead-letter queue */
+            rc = lmq__msg_deliver(t, c->q, r, cand[i], &h, now, c->vt,
+                                  c->o->attribute_names, &c->msgs[c->n]);
+            if (rc)
+                return rc;
+            c->n++;
+        }
+    }
+    return 0;
+}
+
+static int
+recv_fn(lmq_txn *t, void *arg)
+{
+    struct recv_ctx *c = arg;
+    lmq_qrec r;
+    int64_t now = lmq__now(c->q->env);
+    int rc = lmq__q_load(t, c->q->qid, false, &r);
+    if (rc)
+        return rc;
+    c->wait_default = r.wait;
+    if ((rc = lmq__q_settle(t, &r, now)) != 0)
+        return rc;
+    if ((rc = lmq__q_sweep(t, &r, now, SWEEP_PER_CALL)) < 0)
+        return rc;
+    int vt = c->o->visibility_timeout >= 0 ? c->o->visibility_timeout
+                                           : (int)r.visibility_timeout;
+    c->vt = vt;
+    c->next_at = 0;
+    if (r.fifo)
+        rc = lmq__fifo_receive(t, c->q, &r, c->o, vt, now, c->msgs, c->max,
+                               &c->n, &c->next_at);
+    else
+        rc = receive_std(t, c, &r, now);
+    if (rc == 0)
+        rc = lmq__q_save(t, &r);
+    if (rc) {
+        for (size_t i = 0; i < c->n; i++)
+            lmq_msg_free(c->msgs[i]);
+        c->n = 0;
+    }
+    return rc;
+}
+
+/* One receive attempt; the long-poll loop lives in longpoll.c. */
+int
+lmq__receive_once(lmq_queue *q, const lmq_recv_opts *o, lmq_msg **msgs,
+                  size_t max, size_t *n, int64_t *next_at, uint32_t *wait_def)
+{
+    struct recv_ctx c = {q, o, 0, msgs, max, 0, 0, 0};
+    int rc = lmq__store_write(q->env->store, recv_fn, &c);
+    *n = rc ? 0 : c.n;
+    if (next_at)
+        *next_at = c.next_at;
+    if (wait_def)
+        *wait_def = c.wait_default;
+    return rc;
+}
+
+int
+lmq__recv_validate(const lmq_recv_opts *o, size_t max)
+{
+    if (o->size < sizeof(size_t))
+        return lmq__seterr(LMQ_EINVAL, "receive options not initialised: use "
+                                       "lmq_recv_opts_init()");
+    if (o->max_messages < 1 || o->max_messages > LMQ_MAX_BATCH)
+        return lmq__seterr(LMQ_EINVAL,
+                           "Value %d for parameter MaxNumberOfMessages is "
+                           "invalid. Reason: Must be between 1 and 10, if "
+                           "provided.",
+                           o->max_messages);
+    if ((size_t)o->max_messages > max)
+        return lmq__seterr(LMQ_EINVAL, "max_messages (%d) exceeds the output "
+                                       "array size (%zu)",
+                           o->max_messages, max);
+    if (o->visibility_timeout < -1 ||
+        o->visibility_timeout > LMQ_MAX_VISIBILITY)
+        return lmq__seterr(LMQ_EINVAL,
+                           "Value %d for parameter VisibilityTimeout is "
+                           "invalid. Reason: Must be >= 0 and <= 43200, if "
+                           "provided.",
+                           o->visibility_timeout);
+    if (o->wait_seconds < -1 || o->wait_seconds > LMQ_MAX_WAIT)
+        return lmq__seterr(LMQ_EINVAL,
+                           "Value %d for parameter WaitTimeSeconds is "
+                           "invalid. Reason: Must be >= 0 and <= 20, if "
+                           "provided.",
+                           o->wait_seconds);
+    if (o->attempt_id &&
+        lmq__valid_msg_ident("ReceiveRequestAttemptId", o->attempt_id))
+        return LMQ_EINVAL;
+    return 0;
+}
+
+/* ---- delete and change visibility ------------------------------------------------ */
+
+struct handle_ctx {
+    lmq_queue *q;
+    const lmq_handle_entry *e;
+    size_t n;
+    lmq_batch_result *res;
+    bool change; /* change visibility instead of delete */
+    bool batch;
+    uint32_t made_visible;
+};
+
+/* One delete or visibility change. Returns 0 (res->applied says whether it
+ * took effect) or a per-entry error. */
+static int
+handle_one(lmq_txn *t, struct handle_ctx *c, lmq_qrec *r,
+           const lmq_handle_entry *e, lmq_batch_result *res, int64_t now)
+{
+    uint32_t qid, gen;
+    uint64_t seq;
+    lmq_mhdr h;
+    int rc = lmq__receipt_parse(c->q->env, e->receipt, &qid, &seq, &gen);
+    if (rc)
+        return rc;
+    if (qid != r->qid)
+        return lmq__seterr(LMQ_ERECEIPT,
+                           "The input receipt handle \"%.200s\" is not a "
+                           "valid receipt handle.",
+                           e->receipt);
+    if (c->change && (e->timeout_seconds < 0 ||
+                      e->timeout_seconds > LMQ_MAX_VISIBILITY))
+        return lmq__seterr(LMQ_EINVAL,
+                           "Value %d for parameter VisibilityTimeout is "
+                           "invalid. Reason: Must be >= 0 and <= 43200.",
+                           e->timeout_seconds);
+    rc = lmq__msg_hdr(t, r->qid, seq, &h);
+    if (rc < 0)
+        return rc;
+    bool gone = rc == LMQ__NOTFOUND || gen > h.recv_count;
+    if (!gone && lmq__msg_expired(r, &h, now)) {
+        if ((rc = lmq__msg_remove(t, r, seq, &h)) != 0)
+            return rc;
+        gone = true;
+    }
+    if (gone) {
+        if (c->change)
+            return lmq__seterr(LMQ_EINVAL,
+                               "Value %.200s for parameter ReceiptHandle is "
+                               "invalid. Reason: Message does not exist or is "
+                               "not available for visibility timeout change.",
+                               e->receipt);
+        return 0; /* deleting a deleted message succeeds */
+    }
+    bool inflight = h.visible_at > now &&
+                    lmq__q_state(r, h.visible_at, h.state) == LMQ_MS_INFLIGHT;
+    bool latest = gen == h.recv_count;
+    if (r->fifo && (!latest || !inflight))
+        return lmq__seterr(LMQ_EEXPIRED,
+                           "Value %.200s for parameter ReceiptHandle is "
+                           "invalid. Reason: The receipt handle has expired.",
+                           e->receipt);
+    if (!latest)
+        return 0; /* redelivered since: never touch the new delivery */
+    if (!c->change) {
+        if ((rc = lmq__msg_remove(t, r, seq, &h)) != 0)
+            return rc;
+        if (r->fifo && (rc = lmq__fifo_on_release(t, r, seq, &h, now)) < 0)
+            return rc;
+        res->applied = 1;
+        return 0;
+    }
+    if (!inflight)
+        return 0; /* expired and not received again: SQS ignores it */
+    int64_t at = now + (int64_t)e->timeout_seconds * 1000;
+    if (at - h.recv_start_ms > (int64_t)LMQ_MAX_VISIBILITY * 1000)
+        return lmq__seterr(LMQ_EINVAL,
+                           "Value %d for parameter VisibilityTimeout is "
+                           "invalid. Reason: Total VisibilityTimeout for the "
+                           "message is beyond the limit [43200 seconds]",
+                           e->timeout_seconds);
+    rc = lmq__msg_revisit(t, r, seq, &h, at,
+                          e->timeout_seconds > 0 ? LMQ_MS_INFLIGHT
+                                                 : LMQ_MS_VISIBLE);
+    if (rc)
+        return rc;
+    if (e->timeout_seconds == 0) {
+        c->made_visible++;
+        if (r->fifo && (rc = lmq__fifo_on_release(t, r, seq, &h, now)) < 0)
+            return rc;
+    }
+    res->applied = 1;
+    return 0;
+}
+
+static bool
+fatal_err(int rc)
+{
+    return rc == LMQ_ENOMEM || rc == LMQ_EIO || rc == LMQ_ENOSPC ||
+           rc == LMQ_ECORRUPT;
+}
+
+static int
+handle_fn(lmq_txn *t, void *arg)
+{
+    struct handle_ctx *c = arg;
+    lmq_qrec r;
+    int64_t now = lmq__now(c->q->env);
+    int rc = lmq__q_load(t, c->q->qid, false, &r);
+    if (rc)
+        return rc;
+    if ((rc = lmq__q_settle(t, &r, now)) != 0)
+        return rc;
+    c->made_visible = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        memset(&c->res[i], 0, sizeof c->res[i]);
+        rc = handle_one(t, c, &r, &c->e[i], &c->res[i], now);
+        if (rc && (fatal_err(rc) || !c->batch))
+            return rc;
+        if (rc) {
+            c->res[i].err = rc;
+            snprintf(c->res[i].errmsg, sizeof c->res[i].errmsg, "%s",
+                     lmq_errmsg());
+        }
+    }
+    return lmq__q_save(t, &r);
+}
+
+static int
+handles(lmq_queue *q, const lmq_handle_entry *e, size_t n,
+        lmq_batch_result *res, bool change, bool batch)
+{
+    int rc = lmq__queue_check(q);
+    if (rc)
+        return rc;
+    if (!e || !res)
+        return lmq__seterr(LMQ_EINVAL, "entries and results are required");
+    if (batch) {
+        const char *ids[LMQ_MAX_BATCH];
+        if (n == 0)
+            return lmq__seterr(LMQ_EBATCHEMPTY, "There should be at least "
+                                                "one entry in the request.");
+        if (n > LMQ_MAX_BATCH)
+            return lmq__seterr(LMQ_EBATCHTOOMANY,
+                               "Maximum number of entries per request are "
+                               "10. You have sent %zu.",
+                               n);
+        for (size_t i = 0; i < n; i++)
+            ids[i] = e[i].id;
+        if ((rc = lmq__valid_batch_ids(ids, n)) != 0)
+            return rc;
+    }
+    struct handle_ctx c = {q, e, n, res, change, batch, 0};
+    rc = lmq__store_write(q->env->store, handle_fn, &c);
+    if (rc == 0 && c.made_visible)
+        lmq__wake(q->env, q->qid, c.made_visible);
+    return rc;
+}
+
+LMQ_API int
+lmq_delete(lmq_queue *q, const char *receipt, int *deleted)
+{
+    lmq_handle_entry e = {NULL, receipt, 0};
+    lmq_batch_result res = {0};
+    int rc = handles(q, &e, 1, &res, false, false);
+    if (deleted)
+        *deleted = rc == 0 && res.applied;
+    return rc;
+}
+
+LMQ_API int
+lmq_change_visibility(lmq_queue *q, const char *receipt, int timeout_seconds,
+                      int *changed)
+{
+    lmq_handle_entry e = {NULL, receipt, timeout_seconds};
+    lmq_batch_result res = {0};
+    int rc = handles(q, &e, 1, &res, true, false);
+    if (changed)
+        *changed = rc == 0 && res.applied;
+    return rc;
+}
+
+LMQ_API int
+lmq_delete_batch(lmq_queue *q, const lmq_handle_entry *entries, size_t n,
+                 lmq_batch_result *res)
+{
+    return handles(q, entries, n, res, false, true);
+}
+
+LMQ_API int
+lmq_change_visibility_batch(lmq_queue *q, const lmq_handle_entry *entries,
+                            size_t n, lmq_batch_result *res)
+{
+    return handles(q, entries, n, res, true, true);
+}

@@ -1,0 +1,559 @@
+/*
+ * store.c: LMDB environment, named databases, transactions, map growth and
+ * stale-reader cleanup. The only file that includes lmdb.h.
+ *
+ * One process, one MDB_env per home: LMDB forbids opening an environment
+ * twice in a process (closing one copy would drop the other's fcntl locks),
+ * so stores live in a process-wide registry keyed by the directory's device
+ * and inode and are reference counted. The registry records the pid that
+ * opened each store: after fork() a child never reuses (nor closes) its
+ * parent's environment, it opens its own.
+ *
+ * Map growth. mdb_env_set_mapsize() may only be called while this process
+ * has no transaction open, so every transaction holds `resize` shared and a
+ * resize takes it exclusively. A write that hits MDB_MAP_FULL is aborted, the
+ * map doubled (up to max_map_size) and the unit of work run again from the
+ * start; that is why write callbacks must have no effects outside their
+ * transaction. When another process has grown the map, our next
+ * mdb_txn_begin() reports MDB_MAP_RESIZED and we adopt the new size.
+ *
+ * Durability: FULL commits with LMDB's default double fsync; PERIODIC and
+ * NONE open with MDB_NOSYNC (LMDB keeps the store consistent as long as the
+ * file system keeps write order; only the last transactions can be lost) and
+ * PERIODIC runs a flusher thread calling mdb_env_sync() every interval.
+ *
+ * Crashed processes: LMDB's writer mutex is a robust process-shared mutex,
+ * so a writer killed mid-transaction releases it (its transaction is simply
+ * never committed). Reader slots of dead processes are cleared at open and
+ * every READER_CHECK_EVERY commits, and at once when the table is full.
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Reader slots are cheap to scan (one page of the lock file per 64 slots);
+ * checking every 256 commits keeps dead readers from pinning old pages for
+ * long without costing anything measurable. */
+#define READER_CHECK_EVERY 256
+
+static const char *const dbnames[LMQ_DB__COUNT] = {
+    "meta", "names", "qrec", "tombs", "msg", "hdr", "vis",
+    "groups", "gready", "dedup", "attempt", "tasks", "aux",
+};
+
+struct lmq_store {
+    MDB_env *env;
+    MDB_dbi dbi[LMQ_DB__COUNT];
+    pthread_rwlock_t resize;
+    uint64_t map_size;
+    uint64_t max_map_size;
+    lmq_durability durability;
+    unsigned flush_interval_ms;
+    unsigned long commits;
+    /* flusher (PERIODIC) */
+    pthread_t flusher;
+    bool flusher_running;
+    pthread_mutex_t flush_mu;
+    pthread_cond_t flush_cv;
+    bool stopping;
+    /* registry */
+    dev_t dev;
+    ino_t ino;
+    pid_t pid;
+    int refs;
+    struct lmq_store *next;
+};
+
+struct lmq_txn {
+    lmq_store *s;
+    MDB_txn *txn;
+    void *user;
+    bool map_full;
+};
+
+struct lmq_cur {
+    MDB_cursor *c;
+    lmq_txn *t;
+};
+
+static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
+static lmq_store *registry;
+
+static int
+map_err(int rc, const char *what)
+{
+    switch (rc) {
+    case MDB_MAP_FULL:
+    case ENOSPC:
+        return lmq__seterr(LMQ_ENOSPC, "%s: %s", what, mdb_strerror(rc));
+    case ENOMEM:
+        return lmq__seterr(LMQ_ENOMEM, "%s: %s", what, mdb_strerror(rc));
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INVALID:
+        return lmq__seterr(LMQ_ECORRUPT, "%s: %s", what, mdb_strerror(rc));
+    case MDB_VERSION_MISMATCH:
+        return lmq__seterr(LMQ_EVERSION, "%s: %s", what, mdb_strerror(rc));
+    default:
+        return lmq__seterr(LMQ_EIO, "%s: %s", what, mdb_strerror(rc));
+    }
+}
+
+static void *
+flusher_main(void *arg)
+{
+    lmq_store *s = arg;
+    pthread_mutex_lock(&s->flush_mu);
+    while (!s->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t ns = (uint64_t)ts.tv_nsec +
+                      (uint64_t)s->flush_interval_ms * 1000000u;
+        ts.tv_sec += (time_t)(ns / 1000000000u);
+        ts.tv_nsec = (long)(ns % 1000000000u);
+        pthread_cond_timedwait(&s->flush_cv, &s->flush_mu, &ts);
+        pthread_mutex_unlock(&s->flush_mu);
+        mdb_env_sync(s->env, 1);
+        pthread_mutex_lock(&s->flush_mu);
+    }
+    pthread_mutex_unlock(&s->flush_mu);
+    return NULL;
+}
+
+static int
+store_create(const char *dir, const lmq_store_opts *o, const struct stat *st,
+             lmq_store **out)
+{
+    lmq_store *s = calloc(1, sizeof *s);
+    int rc;
+    if (!s)
+        return lmq__seterr(LMQ_ENOMEM, NULL);
+    s->map_size = o->map_size;
+    s->max_map_size = o->max_map_size;
+    s->durability = o->durability;
+    s->flush_interval_ms = o->flush_interval_ms ? o->flush_interval_ms : 100;
+    s->dev = st->st_dev;
+    s->ino = st->st_ino;
+    s->pid = getpid();
+    s->refs = 1;
+    pthread_rwlock_init(&s->resize, NULL);
+    pthread_mutex_init(&s->flush_mu, NULL);
+    pthread_cond_init(&s->flush_cv, NULL);
+
+    if ((rc = mdb_env_create(&s->env)) != 0)
+        goto fail;
+    mdb_env_set_maxdbs(s->env, LMQ_DB__COUNT + 2);
+    mdb_env_set_maxreaders(s->env, o->max_readers ? o->max_readers : 1024);
+    if ((rc = mdb_env_set_mapsize(s->env, (size_t)o->map_size)) != 0)
+        goto fail;
+    unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
+    if (o->durability != LMQ_DURABILITY_FULL)
+        flags |= MDB_NOSYNC;
+    rc = mdb_env_open(s->env, dir, flags, 0600);
+    if (rc == MDB_MAP_RESIZED)
+        rc = mdb_env_set_mapsize(s->env, 0);
+    if (rc != 0)
+        goto fail;
+    int dead = 0;
+    mdb_reader_check(s->env, &dead);
+
+    /* Adopt a larger map another process may have set. */
+    MDB_envinfo info;
+    mdb_env_info(s->env, &info);
+    s->map_size = info.me_mapsize;
+
+    MDB_txn *txn;
+    if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
+        goto fail;
+    for (int i = 0; i < LMQ_DB__COUNT; i++) {
+        rc = mdb_dbi_open(txn, dbnames[i], MDB_CREATE, &s->dbi[i]);
+        if (rc != 0) {
+            mdb_txn_abort(txn);
+            goto fail;
+        }
+    }
+    if ((rc = mdb_txn_commit(txn)) != 0)
+        goto fail;
+
+    if (o->durability == LMQ_DURABILITY_PERIODIC) {
+        if (pthread_create(&s->flusher, NULL, flusher_main, s) == 0)
+            s->flusher_running = true;
+    }
+    *out = s;
+    return 0;
+fail:
+    rc = map_err(rc, dir);
+    if (s->env)
+        mdb_env_close(s->env);
+    pthread_rwlock_destroy(&s->resize);
+    pthread_mutex_destroy(&s->flush_mu);
+    pthread_cond_destroy(&s->flush_cv);
+    free(s);
+    return rc;
+}
+
+int
+lmq__store_open(const char *dir, const lmq_store_opts *o, lmq_store **out)
+{
+    struct stat st;
+    *out = NULL;
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return lmq__seterr(LMQ_EIO, "cannot create %s: %s", dir,
+                           strerror(errno));
+    if (stat(dir, &st) != 0)
+        return lmq__seterr(LMQ_EIO, "cannot stat %s: %s", dir,
+                           strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return lmq__seterr(LMQ_EINVAL, "%s is not a directory", dir);
+
+    pthread_mutex_lock(&registry_mu);
+    pid_t me = getpid();
+    for (lmq_store *s = registry; s; s = s->next) {
+        if (s->dev == st.st_dev && s->ino == st.st_ino && s->pid == me) {
+            s->refs++;
+            pthread_mutex_unlock(&registry_mu);
+            *out = s;
+            return 0;
+        }
+    }
+    lmq_store *s = NULL;
+    int rc = store_create(dir, o, &st, &s);
+    if (rc == 0) {
+        s->next = registry;
+        registry = s;
+        *out = s;
+    }
+    pthread_mutex_unlock(&registry_mu);
+    return rc;
+}
+
+void
+lmq__store_close(lmq_store *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&registry_mu);
+    if (--s->refs > 0) {
+        pthread_mutex_unlock(&registry_mu);
+        return;
+    }
+    for (lmq_store **pp = &registry; *pp; pp = &(*pp)->next) {
+        if (*pp == s) {
+            *pp = s->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&registry_mu);
+    if (s->flusher_running) {
+        pthread_mutex_lock(&s->flush_mu);
+        s->stopping = true;
+        pthread_cond_signal(&s->flush_cv);
+        pthread_mutex_unlock(&s->flush_mu);
+        pthread_join(s->flusher, NULL);
+    }
+    if (s->durability != LMQ_DURABILITY_NONE)
+        mdb_env_sync(s->env, 1);
+    mdb_env_close(s->env);
+    pthread_rwlock_destroy(&s->resize);
+    pthread_mutex_destroy(&s->flush_mu);
+    pthread_cond_destroy(&s->flush_cv);
+    free(s);
+}
+
+int
+lmq__store_sync(lmq_store *s)
+{
+    int rc = mdb_env_sync(s->env, 1);
+    return rc ? map_err(rc, "sync") : 0;
+}
+
+int
+lmq__store_reader_check(lmq_store *s)
+{
+    int dead = 0;
+    mdb_reader_check(s->env, &dead);
+    return dead;
+}
+
+int
+lmq__store_stat(lmq_store *s, uint64_t *file_bytes, uint64_t *map_bytes)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    mdb_env_info(s->env, &info);
+    mdb_env_stat(s->env, &st);
+    if (file_bytes)
+        *file_bytes = (uint64_t)(info.me_last_pgno + 1) * st.ms_psize;
+    if (map_bytes)
+        *map_bytes = info.me_mapsize;
+    return 0;
+}
+
+/* Adopt the map size another process set (MDB_MAP_RESIZED). */
+static void
+adopt_mapsize(lmq_store *s)
+{
+    pthread_rwlock_wrlock(&s->resize);
+    mdb_env_set_mapsize(s->env, 0);
+    MDB_envinfo info;
+    mdb_env_info(s->env, &info);
+    s->map_size = info.me_mapsize;
+    pthread_rwlock_unlock(&s->resize);
+}
+
+/* Double the map (bounded). Returns 0 if it grew. */
+static int
+grow_map(lmq_store *s)
+{
+    int rc = LMQ_ENOSPC;
+    pthread_rwlock_wrlock(&s->resize);
+    MDB_envinfo info;
+    mdb_env_info(s->env, &info);
+    uint64_t cur = info.me_mapsize;
+    if (s->max_map_size > cur) {
+        uint64_t next = cur * 2;
+        if (next > s->max_map_size)
+            next = s->max_map_size;
+        if (mdb_env_set_mapsize(s->env, (size_t)next) == 0) {
+            s->map_size = next;
+            rc = 0;
+        }
+    }
+    pthread_rwlock_unlock(&s->resize);
+    return rc;
+}
+
+static int
+begin(lmq_store *s, unsigned flags, MDB_txn **txn)
+{
+    for (int tries = 0;; tries++) {
+        pthread_rwlock_rdlock(&s->resize);
+        int rc = mdb_txn_begin(s->env, NULL, flags, txn);
+        if (rc == 0)
+            return 0;
+        pthread_rwlock_unlock(&s->resize);
+        if (rc == MDB_MAP_RESIZED && tries < 8) {
+            adopt_mapsize(s);
+            continue;
+        }
+        if (rc == MDB_READERS_FULL && tries < 8) {
+            lmq__store_reader_check(s);
+            continue;
+        }
+        return map_err(rc, "begin transaction");
+    }
+}
+
+int
+lmq__store_read(lmq_store *s, lmq_txn_fn fn, void *arg)
+{
+    lmq_txn t = {.s = s};
+    int rc = begin(s, MDB_RDONLY, &t.txn);
+    if (rc)
+        return rc;
+    rc = fn(&t, arg);
+    mdb_txn_abort(t.txn);
+    pthread_rwlock_unlock(&s->resize);
+    return rc;
+}
+
+int
+lmq__store_write(lmq_store *s, lmq_txn_fn fn, void *arg)
+{
+    for (;;) {
+        lmq_txn t = {.s = s};
+        int rc = begin(s, 0, &t.txn);
+        if (rc)
+            return rc;
+        rc = fn(&t, arg);
+        if (rc < 0) {
+            mdb_txn_abort(t.txn);
+            pthread_rwlock_unlock(&s->resize);
+            if (t.map_full && grow_map(s) == 0)
+                continue;
+            if (t.map_full)
+                return lmq__seterr(LMQ_ENOSPC,
+                                   "home is full (map size %llu bytes)",
+                                   (unsigned long long)s->map_size);
+            return rc;
+        }
+        int crc = mdb_txn_commit(t.txn);
+        pthread_rwlock_unlock(&s->resize);
+        if (crc == MDB_MAP_FULL && grow_map(s) == 0)
+            continue;
+        if (crc != 0)
+            return map_err(crc, "commit");
+        if (__atomic_add_fetch(&s->commits, 1, __ATOMIC_RELAXED) %
+                READER_CHECK_EVERY ==
+            0)
+            lmq__store_reader_check(s);
+        return rc;
+    }
+}
+
+static int
+op_err(lmq_txn *t, int rc, const char *what)
+{
+    if (rc == MDB_MAP_FULL)
+        t->map_full = true;
+    return map_err(rc, what);
+}
+
+int
+lmq__txn_get(lmq_txn *t, int db, const void *k, size_t kl, lmq_val *v)
+{
+    MDB_val key = {kl, (void *)k}, val;
+    int rc = mdb_get(t->txn, t->s->dbi[db], &key, &val);
+    if (rc == MDB_NOTFOUND)
+        return LMQ__NOTFOUND;
+    if (rc)
+        return op_err(t, rc, "get");
+    v->data = val.mv_data;
+    v->len = val.mv_size;
+    return 0;
+}
+
+int
+lmq__txn_put(lmq_txn *t, int db, const void *k, size_t kl, const void *v,
+             size_t vl)
+{
+    MDB_val key = {kl, (void *)k}, val = {vl, (void *)v};
+    int rc = mdb_put(t->txn, t->s->dbi[db], &key, &val, 0);
+    return rc ? op_err(t, rc, "put") : 0;
+}
+
+int
+lmq__txn_reserve(lmq_txn *t, int db, const void *k, size_t kl, size_t vl,
+                 void **out)
+{
+    MDB_val key = {kl, (void *)k}, val = {vl, NULL};
+    int rc = mdb_put(t->txn, t->s->dbi[db], &key, &val, MDB_RESERVE);
+    if (rc)
+        return op_err(t, rc, "reserve");
+    *out = val.mv_data;
+    return 0;
+}
+
+int
+lmq__txn_del(lmq_txn *t, int db, const void *k, size_t kl)
+{
+    MDB_val key = {kl, (void *)k};
+    int rc = mdb_del(t->txn, t->s->dbi[db], &key, NULL);
+    if (rc == MDB_NOTFOUND)
+        return LMQ__NOTFOUND;
+    return rc ? op_err(t, rc, "del") : 0;
+}
+
+int
+lmq__txn_del_range(lmq_txn *t, int db, const void *lo, size_t lol,
+                   const void *hi, size_t hil, uint64_t *n)
+{
+    MDB_cursor *c;
+    uint64_t count = 0;
+    int rc = mdb_cursor_open(t->txn, t->s->dbi[db], &c);
+    if (rc)
+        return op_err(t, rc, "cursor");
+    MDB_val key = {lol, (void *)lo}, val;
+    MDB_val hik = {hil, (void *)hi};
+    rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+    while (rc == 0 && mdb_cmp(t->txn, t->s->dbi[db], &key, &hik) < 0) {
+        if ((rc = mdb_cursor_del(c, 0)) != 0)
+            break;
+        count++;
+        /* After a delete LMDB's MDB_NEXT yields the entry that followed. */
+        rc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    if (n)
+        *n = count;
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    return rc ? op_err(t, rc, "delete range") : 0;
+}
+
+void *
+lmq__txn_user(lmq_txn *t)
+{
+    return t->user;
+}
+
+void
+lmq__txn_set_user(lmq_txn *t, void *u)
+{
+    t->user = u;
+}
+
+int
+lmq__cur_open(lmq_txn *t, int db, lmq_cur **out)
+{
+    lmq_cur *c = malloc(sizeof *c);
+    if (!c)
+        return lmq__seterr(LMQ_ENOMEM, NULL);
+    int rc = mdb_cursor_open(t->txn, t->s->dbi[db], &c->c);
+    if (rc) {
+        free(c);
+        return op_err(t, rc, "cursor");
+    }
+    c->t = t;
+    *out = c;
+    return 0;
+}
+
+void
+lmq__cur_close(lmq_cur *c)
+{
+    if (!c)
+        return;
+    mdb_cursor_close(c->c);
+    free(c);
+}
+
+static int
+cur_get(lmq_cur *c, MDB_val *key, MDB_cursor_op op, lmq_val *k, lmq_val *v)
+{
+    MDB_val val;
+    int rc = mdb_cursor_get(c->c, key, &val, op);
+    if (rc == MDB_NOTFOUND)
+        return LMQ__NOTFOUND;
+    if (rc)
+        return op_err(c->t, rc, "cursor get");
+    if (k) {
+        k->data = key->mv_data;
+        k->len = key->mv_size;
+    }
+    if (v) {
+        v->data = val.mv_data;
+        v->len = val.mv_size;
+    }
+    return 0;
+}
+
+int
+lmq__cur_seek(lmq_cur *c, const void *k, size_t kl, lmq_val *key,
+              lmq_val *val)
+{
+    MDB_val mk = {kl, (void *)k};
+    return cur_get(c, &mk, MDB_SET_RANGE, key, val);
+}
+
+int
+lmq__cur_next(lmq_cur *c, lmq_val *key, lmq_val *val)
+{
+    MDB_val mk;
+    return cur_get(c, &mk, MDB_NEXT, key, val);
+}
+
+int
+lmq__cur_del(lmq_cur *c)
+{
+    int rc = mdb_cursor_del(c->c, 0);
+    return rc ? op_err(c->t, rc, "cursor del") : 0;
+}

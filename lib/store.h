@@ -1,0 +1,131 @@
+/*
+ * store.h: the storage layer. store.c is the only file that includes lmdb.h;
+ * everything above it sees named databases, byte-string keys and values, and
+ * two ways to run a unit of work: lmq__store_read() and lmq__store_write().
+ *
+ * A unit of work is a callback run inside one LMDB transaction. A write
+ * callback may be run more than once (after the map grew, or another process
+ * resized it), so it must have no effects outside the transaction. Every write
+ * in lmq goes through lmq__store_write(): that is the one place where group
+ * commit combines concurrent callers.
+ */
+#ifndef LMQ_STORE_H
+#define LMQ_STORE_H
+
+#include "internal.h"
+
+/* Named databases. Keys are fixed-width big-endian so byte order is logical
+ * order (see docs/ARCHITECTURE.md for the full layout). Append only. */
+enum lmq_db {
+    LMQ_DB_META,    /* name -> value: format version, secret, next qid */
+    LMQ_DB_NAMES,   /* queue name -> qid u32 */
+    LMQ_DB_QREC,    /* qid -> queue record (codec.c) */
+    LMQ_DB_TOMBS,   /* queue name -> deletion time (QueueDeletedRecently) */
+    LMQ_DB_MSG,     /* (qid, seq) -> immutable message record */
+    LMQ_DB_HDR,     /* (qid, seq) -> mutable message header (fixed size) */
+    LMQ_DB_VIS,     /* (qid, visible_at, seq) -> state byte */
+    LMQ_DB_GROUPS,  /* FIFO: (qid, group) -> group state */
+    LMQ_DB_GREADY,  /* FIFO: (qid, ready_at, seq) -> group id */
+    LMQ_DB_DEDUP,   /* FIFO: (qid, dedup id) -> dedup record */
+    LMQ_DB_ATTEMPT, /* FIFO: (qid, attempt id) -> receive attempt record */
+    LMQ_DB_TASKS,   /* message move tasks */
+    LMQ_DB_AUX,     /* spare namespace for later modules: (module, key) */
+    LMQ_DB__COUNT
+};
+
+/* Internal "key not found" result (positive: never returned to users). */
+#define LMQ__NOTFOUND 1
+
+typedef struct lmq_store lmq_store;
+typedef struct lmq_txn lmq_txn;
+typedef struct lmq_cur lmq_cur;
+
+typedef struct lmq_val {
+    const void *data;
+    size_t len;
+} lmq_val;
+
+typedef struct lmq_store_opts {
+    lmq_durability durability;
+    unsigned flush_interval_ms;
+    uint64_t map_size;
+    uint64_t max_map_size;
+    unsigned max_readers;
+} lmq_store_opts;
+
+/* Open the LMDB environment in dir (created 0700). Opening a dir this
+ * process already has open returns the same store with its refcount raised
+ * (LMDB forbids opening one environment twice in a process). */
+int lmq__store_open(const char *dir, const lmq_store_opts *o, lmq_store **out);
+void lmq__store_close(lmq_store *s);
+int lmq__store_sync(lmq_store *s);
+/* Clear reader slots of dead processes; returns the number cleared. */
+int lmq__store_reader_check(lmq_store *s);
+/* Bytes the data file occupies, and the number of entries in a db. */
+int lmq__store_stat(lmq_store *s, uint64_t *file_bytes, uint64_t *map_bytes);
+
+typedef int (*lmq_txn_fn)(lmq_txn *t, void *arg);
+
+/* Run fn in a read-only transaction. fn's return value is returned. */
+int lmq__store_read(lmq_store *s, lmq_txn_fn fn, void *arg);
+/* Run fn in a write transaction and commit if it returns >= 0 (the value is
+ * returned); abort if it returns < 0. Map-full grows the map (within
+ * max_map_size) and reruns fn; LMQ_ENOSPC when it cannot grow. */
+int lmq__store_write(lmq_store *s, lmq_txn_fn fn, void *arg);
+
+/* Operations inside a transaction. get returns 0 or LMQ__NOTFOUND; the value
+ * points into the map and is valid until the transaction ends or the next
+ * write to the same key. */
+int lmq__txn_get(lmq_txn *t, int db, const void *k, size_t kl, lmq_val *v);
+int lmq__txn_put(lmq_txn *t, int db, const void *k, size_t kl, const void *v,
+                 size_t vl);
+/* Reserve vl bytes for key k and return a pointer to fill before the next
+ * operation in this transaction. */
+int lmq__txn_reserve(lmq_txn *t, int db, const void *k, size_t kl, size_t vl,
+                     void **out);
+/* Returns 0 or LMQ__NOTFOUND. */
+int lmq__txn_del(lmq_txn *t, int db, const void *k, size_t kl);
+/* Drop every key in [lo, hi) of db; *n (may be NULL) counts them. */
+int lmq__txn_del_range(lmq_txn *t, int db, const void *lo, size_t lol,
+                       const void *hi, size_t hil, uint64_t *n);
+/* The per-transaction user pointer (the op's context). */
+void *lmq__txn_user(lmq_txn *t);
+void lmq__txn_set_user(lmq_txn *t, void *u);
+
+int lmq__cur_open(lmq_txn *t, int db, lmq_cur **out);
+void lmq__cur_close(lmq_cur *c);
+/* Position at the first key >= k; 0 or LMQ__NOTFOUND. */
+int lmq__cur_seek(lmq_cur *c, const void *k, size_t kl, lmq_val *key,
+                  lmq_val *val);
+int lmq__cur_next(lmq_cur *c, lmq_val *key, lmq_val *val);
+/* Delete the entry under the cursor. */
+int lmq__cur_del(lmq_cur *c);
+
+/* Fixed-width big-endian helpers for keys and records. */
+static inline void
+lmq__put_u32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+static inline uint32_t
+lmq__get_u32(const uint8_t *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
+           ((uint32_t)p[2] << 8) | p[3];
+}
+static inline void
+lmq__put_u64(uint8_t *p, uint64_t v)
+{
+    lmq__put_u32(p, (uint32_t)(v >> 32));
+    lmq__put_u32(p + 4, (uint32_t)v);
+}
+static inline uint64_t
+lmq__get_u64(const uint8_t *p)
+{
+    return ((uint64_t)lmq__get_u32(p) << 32) | lmq__get_u32(p + 4);
+}
+
+#endif /* LMQ_STORE_H */

@@ -1,0 +1,98 @@
+/*
+ * lmq_test.c: shared helpers for the Check suites (see lmq_test.h).
+ */
+#include "lmq_test.h"
+
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+char lmq_test_dir[256];
+static volatile int64_t *clock_word;
+
+void
+lmq_test_tmp_setup(void)
+{
+    const char *base = getenv("TMPDIR");
+    snprintf(lmq_test_dir, sizeof lmq_test_dir, "%s/lmqtest.XXXXXX",
+             base && *base ? base : "/tmp");
+    ck_assert_ptr_nonnull(mkdtemp(lmq_test_dir));
+    clock_word = NULL;
+}
+
+void
+lmq_test_tmp_teardown(void)
+{
+    char cmd[512];
+    if (lmq_test_dir[0] == '\0')
+        return;
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", lmq_test_dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", lmq_test_dir);
+    lmq_test_dir[0] = '\0';
+}
+
+void
+lmq_test_clock_setup(void)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/clock", lmq_test_dir);
+    int fd = open(path, O_RDWR | O_CREAT, 0600);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(ftruncate(fd, 4096), 0);
+    void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    ck_assert_ptr_ne(p, MAP_FAILED);
+    close(fd);
+    clock_word = p;
+    /* A fixed, realistic start: 2026-01-01T00:00:00Z. */
+    __atomic_store_n(clock_word, (int64_t)1767225600000LL, __ATOMIC_SEQ_CST);
+}
+
+int64_t
+lmq_test_clock(void *arg)
+{
+    (void)arg;
+    return __atomic_load_n(clock_word, __ATOMIC_SEQ_CST);
+}
+
+void
+lmq_test_clock_set(int64_t ms)
+{
+    __atomic_store_n(clock_word, ms, __ATOMIC_SEQ_CST);
+}
+
+void
+lmq_test_clock_advance(int64_t ms)
+{
+    __atomic_add_fetch(clock_word, ms, __ATOMIC_SEQ_CST);
+}
+
+lmq_env *
+lmq_test_env(void)
+{
+    char path[300];
+    lmq_env_opts o;
+    lmq_env *env = NULL;
+    lmq_env_opts_init(&o);
+    o.durability = LMQ_DURABILITY_NONE;
+    o.map_size = 64u << 20;
+    if (clock_word) {
+        o.clock = lmq_test_clock;
+        o.clock_arg = NULL;
+    }
+    snprintf(path, sizeof path, "%s/home", lmq_test_dir);
+    int rc = lmq_env_open(path, &o, &env);
+    ck_assert_msg(rc == 0, "lmq_env_open: %s", lmq_errmsg());
+    return env;
+}
+
+int
+lmq_test_run(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,49 @@
+/*
+ * lmq_test.h: helpers shared by the Check suites.
+ *
+ * Every test gets a fresh temporary home directory from a *checked* fixture
+ * (run in the forked test process), never from main(): a forked test must not
+ * inherit an open LMDB environment.
+ */
+#ifndef LMQ_TEST_H
+#define LMQ_TEST_H
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lmq.h"
+
+/* Assert an lmq call returned expected code; print name and detail if not. */
+#define ck_lmq(call, expect)                                                 \
+    do {                                                                     \
+        int ck_lmq_rc_ = (call);                                             \
+        ck_assert_msg(ck_lmq_rc_ == (expect),                                \
+                      "%s returned %s (%s), expected %s", #call,             \
+                      lmq_err_name(ck_lmq_rc_), lmq_errmsg(),                \
+                      lmq_err_name(expect));                                 \
+    } while (0)
+#define ck_ok(call) ck_lmq(call, 0)
+
+/* Temporary directory for the current test (set by lmq_test_tmp_setup). */
+extern char lmq_test_dir[256];
+void lmq_test_tmp_setup(void);
+void lmq_test_tmp_teardown(void);
+
+/* A controllable clock shared across processes: a file-backed mmap'd int64
+ * in lmq_test_dir, so forked children see the parent's moves. */
+void lmq_test_clock_setup(void);
+int64_t lmq_test_clock(void *arg);
+void lmq_test_clock_set(int64_t ms);
+void lmq_test_clock_advance(int64_t ms);
+
+/* Open lmq_test_dir/home with the test clock (if set up) and durability
+ * NONE (the tests exercise logic, not fsync). */
+lmq_env *lmq_test_env(void);
+
+/* Run the suite made by mk; returns the process exit status. */
+int lmq_test_run(Suite *s);
+
+#endif
