@@ -1,0 +1,1003 @@
+/*
+ * check_cli.c: the `lmq` tool, run as a program, against the shapes the AWS
+ * CLI prints.
+ *
+ * Each test gets a fresh temporary directory from the checked fixture and
+ * runs the built binary (LMQ_BIN) with --home in it and --durability none,
+ * capturing stdout, stderr and the exit status through files. stdout is
+ * parsed with jansson and each document is checked for its exact key set:
+ * the AWS CLI prints the botocore response, so an extra or a missing key is
+ * a compatibility bug even when the values are right. The JSON layout
+ * itself (4-space indent, "key": value) is compared byte for byte once.
+ *
+ * The process is the unit here, so these tests never open an env
+ * themselves: the tool does, in its own process.
+ */
+#include "lmq_test.h"
+
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#ifndef LMQ_BIN
+#error "LMQ_BIN must name the built tools/lmq"
+#endif
+
+#define MD5_HELLO "5d41402abc4b2a76b9719d911017c592"
+
+typedef struct run {
+    int status; /* exit status, or 128 + signal */
+    char *out;
+    char *err;
+} run;
+
+static char *
+slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf;
+    long len;
+
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 0, SEEK_END);
+    len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    buf = malloc((size_t)len + 1);
+    ck_assert_ptr_nonnull(buf);
+    ck_assert_uint_eq(fread(buf, 1, (size_t)len, f), (size_t)len);
+    buf[len] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static void
+run_free(run *r)
+{
+    free(r->out);
+    free(r->err);
+    r->out = r->err = NULL;
+}
+
+/* Run lmq with argv (NULL-terminated). with_home adds --home and
+ * --durability none in front. */
+static void
+run_argv(run *r, int with_home, const char *const *args)
+{
+    char outp[300], errp[300], home[300];
+    const char *argv[64];
+    size_t n = 0;
+    pid_t pid;
+    int st;
+
+    snprintf(outp, sizeof outp, "%s/stdout", lmq_test_dir);
+    snprintf(errp, sizeof errp, "%s/stderr", lmq_test_dir);
+    snprintf(home, sizeof home, "%s/home", lmq_test_dir);
+    argv[n++] = LMQ_BIN;
+    if (with_home) {
+        argv[n++] = "--home";
+        argv[n++] = home;
+        argv[n++] = "--durability";
+        argv[n++] = "none";
+    }
+    for (size_t i = 0; args[i]; i++) {
+        ck_assert_uint_lt(n, 63);
+        argv[n++] = args[i];
+    }
+    argv[n] = NULL;
+
+    fflush(stdout);
+    fflush(stderr);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int fo = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int fe = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int fi = open("/dev/null", O_RDONLY);
+        if (fo < 0 || fe < 0 || fi < 0)
+            _exit(120);
+        dup2(fi, 0);
+        dup2(fo, 1);
+        dup2(fe, 2);
+        if (with_home)
+            unsetenv("LMQ_HOME");
+        execv(argv[0], (char *const *)argv);
+        _exit(121);
+    }
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    r->out = slurp(outp);
+    r->err = slurp(errp);
+}
+
+#define RUN(r, ...)                                                          \
+    run_argv((r), 1, (const char *const[]){__VA_ARGS__, NULL})
+
+/* Run and expect success with a JSON document on stdout. */
+static json_t *
+run_json_argv(const char *const *args)
+{
+    run r = {0};
+    json_error_t je;
+    json_t *doc;
+
+    run_argv(&r, 1, args);
+    ck_assert_msg(r.status == 0, "%s %s: exit %d, stderr: %s", args[0],
+                  args[1] ? args[1] : "", r.status, r.err);
+    doc = json_loads(r.out, 0, &je);
+    ck_assert_msg(doc != NULL, "%s: stdout is not JSON (%s): '%s'", args[0],
+                  je.text, r.out);
+    ck_assert_msg(json_is_object(doc), "%s: not an object", args[0]);
+    ck_assert_msg(r.err[0] == '\0', "unexpected stderr: %s", r.err);
+    run_free(&r);
+    return doc;
+}
+
+#define RUN_JSON(...) run_json_argv((const char *const[]){__VA_ARGS__, NULL})
+
+/* Run and expect success with nothing on stdout. */
+#define RUN_QUIET(...)                                                       \
+    do {                                                                     \
+        run rq_ = {0};                                                       \
+        RUN(&rq_, __VA_ARGS__);                                              \
+        ck_assert_msg(rq_.status == 0, "exit %d, stderr: %s", rq_.status,    \
+                      rq_.err);                                              \
+        ck_assert_msg(rq_.out[0] == '\0', "unexpected stdout: '%s'",         \
+                      rq_.out);                                              \
+        run_free(&rq_);                                                      \
+    } while (0)
+
+/* Assert that obj has exactly the comma-separated keys. */
+static void
+ck_keys(json_t *obj, const char *keys)
+{
+    char buf[512], *save = NULL;
+    size_t n = 0;
+
+    ck_assert_msg(json_is_object(obj), "not an object (want %s)", keys);
+    snprintf(buf, sizeof buf, "%s", keys);
+    for (char *k = strtok_r(buf, ",", &save); k;
+         k = strtok_r(NULL, ",", &save)) {
+        char *dump = json_dumps(obj, JSON_COMPACT);
+        ck_assert_msg(json_object_get(obj, k) != NULL, "key %s missing in %s",
+                      k, dump);
+        free(dump);
+        n++;
+    }
+    if (json_object_size(obj) != n) {
+        char *dump = json_dumps(obj, JSON_COMPACT);
+        ck_abort_msg("keys of %s are not exactly {%s}", dump, keys);
+    }
+}
+
+static const char *
+jstr(json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    ck_assert_msg(json_is_string(v), "%s is not a string", key);
+    return json_string_value(v);
+}
+
+static void
+ck_service_error(run *r, const char *code, const char *op)
+{
+    char want[256];
+    snprintf(want, sizeof want,
+             "\nAn error occurred (%s) when calling the %s operation: ", code,
+             op);
+    ck_assert_msg(r->status == 254, "exit %d (want 254), stderr: %s",
+                  r->status, r->err);
+    ck_assert_msg(strncmp(r->err, want, strlen(want)) == 0,
+                  "stderr '%s' does not start with '%s'", r->err, want);
+    ck_assert_msg(strlen(r->err) > strlen(want) + 1 &&
+                      r->err[strlen(r->err) - 1] == '\n',
+                  "no message in '%s'", r->err);
+    ck_assert_msg(strstr(r->err, "LMQ_") == NULL,
+                  "lmq's code prefix leaked into '%s'", r->err);
+    ck_assert_msg(r->out[0] == '\0', "stdout on error: '%s'", r->out);
+}
+
+static void
+write_file(const char *name, const void *data, size_t len, char *path,
+           size_t pathlen)
+{
+    FILE *f;
+    snprintf(path, pathlen, "%s/%s", lmq_test_dir, name);
+    f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(data, 1, len, f), len);
+    fclose(f);
+}
+
+/* Create queue name and return its URL (malloc'd). */
+static char *
+mkqueue(const char *name)
+{
+    json_t *doc = RUN_JSON("create-queue", "--queue-name", name);
+    char *url;
+    ck_keys(doc, "QueueUrl");
+    url = strdup(jstr(doc, "QueueUrl"));
+    json_decref(doc);
+    return url;
+}
+
+static void
+send_body(const char *q, const char *body)
+{
+    json_t *doc = RUN_JSON("send-message", "--queue-url", q,
+                           "--message-body", body);
+    json_decref(doc);
+}
+
+/* ---- queues --------------------------------------------------------------- */
+
+START_TEST(create_prints_queue_url_like_aws)
+{
+    run r = {0};
+    char want[512];
+    char *url = mkqueue("q1");
+
+    ck_assert_msg(strlen(url) > 3 && strcmp(url + strlen(url) - 3, "/q1") == 0,
+                  "url %s", url);
+    /* The exact bytes of `aws sqs create-queue --output json`. */
+    RUN(&r, "create-queue", "--queue-name", "q1");
+    ck_assert_int_eq(r.status, 0);
+    snprintf(want, sizeof want, "{\n    \"QueueUrl\": \"%s\"\n}\n", url);
+    ck_assert_str_eq(r.out, want);
+    run_free(&r);
+
+    json_t *doc = RUN_JSON("get-queue-url", "--queue-name", "q1");
+    ck_keys(doc, "QueueUrl");
+    ck_assert_str_eq(jstr(doc, "QueueUrl"), url);
+    json_decref(doc);
+    free(url);
+}
+END_TEST
+
+START_TEST(create_conflict_and_delete)
+{
+    run r = {0};
+    char *url = mkqueue("q1");
+
+    /* Same attributes: idempotent; different: QueueNameExists. */
+    json_t *doc = RUN_JSON("create-queue", "--queue-name", "q1",
+                           "--attributes", "VisibilityTimeout=30");
+    json_decref(doc);
+    RUN(&r, "create-queue", "--queue-name", "q1", "--attributes",
+        "VisibilityTimeout=31");
+    ck_service_error(&r, "QueueNameExists", "CreateQueue");
+    run_free(&r);
+
+    RUN_QUIET("delete-queue", "--queue-url", url);
+    RUN(&r, "get-queue-url", "--queue-name", "q1");
+    ck_service_error(&r, "QueueDoesNotExist", "GetQueueUrl");
+    run_free(&r);
+    RUN(&r, "delete-queue", "--queue-url", "q1");
+    ck_service_error(&r, "QueueDoesNotExist", "DeleteQueue");
+    run_free(&r);
+    free(url);
+}
+END_TEST
+
+START_TEST(list_queues_prefix_and_pages)
+{
+    json_t *doc;
+    run r = {0};
+    char *a, *b, *c;
+
+    /* No queues: the AWS CLI prints nothing. */
+    RUN_QUIET("list-queues");
+    a = mkqueue("alpha");
+    b = mkqueue("beta");
+    c = mkqueue("alpine");
+
+    doc = RUN_JSON("list-queues");
+    ck_keys(doc, "QueueUrls");
+    json_t *urls = json_object_get(doc, "QueueUrls");
+    ck_assert_uint_eq(json_array_size(urls), 3);
+    json_decref(doc);
+
+    doc = RUN_JSON("list-queues", "--queue-name-prefix", "al");
+    ck_keys(doc, "QueueUrls");
+    urls = json_object_get(doc, "QueueUrls");
+    ck_assert_uint_eq(json_array_size(urls), 2);
+    ck_assert_str_eq(json_string_value(json_array_get(urls, 0)), a);
+    ck_assert_str_eq(json_string_value(json_array_get(urls, 1)), c);
+    json_decref(doc);
+
+    RUN_QUIET("list-queues", "--queue-name-prefix", "zzz");
+
+    doc = RUN_JSON("list-queues", "--max-results", "2");
+    ck_keys(doc, "QueueUrls,NextToken");
+    char *token = strdup(jstr(doc, "NextToken"));
+    json_decref(doc);
+    doc = RUN_JSON("list-queues", "--max-results", "2", "--next-token",
+                   token);
+    ck_keys(doc, "QueueUrls");
+    urls = json_object_get(doc, "QueueUrls");
+    ck_assert_uint_eq(json_array_size(urls), 1);
+    ck_assert_str_eq(json_string_value(json_array_get(urls, 0)), b);
+    json_decref(doc);
+
+    /* Text output: one QUEUEURLS line per URL. */
+    RUN(&r, "--output", "text", "list-queues", "--queue-name-prefix", "be");
+    ck_assert_int_eq(r.status, 0);
+    char want[512];
+    snprintf(want, sizeof want, "QUEUEURLS\t%s\n", b);
+    ck_assert_str_eq(r.out, want);
+    run_free(&r);
+    free(token);
+    free(a);
+    free(b);
+    free(c);
+}
+END_TEST
+
+START_TEST(queue_attributes_shorthand_and_json)
+{
+    char path[300];
+    json_t *doc, *attrs;
+    char *url = mkqueue("q1");
+
+    doc = RUN_JSON("get-queue-attributes", "--queue-url", url,
+                   "--attribute-names", "All");
+    ck_keys(doc, "Attributes");
+    attrs = json_object_get(doc, "Attributes");
+    ck_assert_str_eq(jstr(attrs, "VisibilityTimeout"), "30");
+    ck_assert_str_eq(jstr(attrs, "ApproximateNumberOfMessages"), "0");
+    ck_assert_ptr_nonnull(strstr(jstr(attrs, "QueueArn"), ":q1"));
+    json_decref(doc);
+
+    /* No names: no Attributes key, so nothing is printed. */
+    RUN_QUIET("get-queue-attributes", "--queue-url", url);
+
+    RUN_QUIET("set-queue-attributes", "--queue-url", url, "--attributes",
+              "VisibilityTimeout=60,DelaySeconds=5");
+    doc = RUN_JSON("get-queue-attributes", "--queue-url", "q1",
+                   "--attribute-names", "VisibilityTimeout", "DelaySeconds");
+    ck_keys(doc, "Attributes");
+    attrs = json_object_get(doc, "Attributes");
+    ck_keys(attrs, "VisibilityTimeout,DelaySeconds");
+    ck_assert_str_eq(jstr(attrs, "VisibilityTimeout"), "60");
+    ck_assert_str_eq(jstr(attrs, "DelaySeconds"), "5");
+    json_decref(doc);
+
+    /* JSON forms, from a file:// too. */
+    RUN_QUIET("set-queue-attributes", "--queue-url", url, "--attributes",
+              "{\"VisibilityTimeout\": \"45\"}");
+    const char *j = "{\"DelaySeconds\": \"0\"}";
+    write_file("attrs.json", j, strlen(j), path, sizeof path);
+    char arg[320];
+    snprintf(arg, sizeof arg, "file://%s", path);
+    RUN_QUIET("set-queue-attributes", "--queue-url", url, "--attributes",
+              arg);
+    doc = RUN_JSON("get-queue-attributes", "--queue-url", url,
+                   "--attribute-names",
+                   "[\"VisibilityTimeout\", \"DelaySeconds\"]");
+    attrs = json_object_get(doc, "Attributes");
+    ck_assert_str_eq(jstr(attrs, "VisibilityTimeout"), "45");
+    ck_assert_str_eq(jstr(attrs, "DelaySeconds"), "0");
+    json_decref(doc);
+    free(url);
+}
+END_TEST
+
+START_TEST(tags_round_trip)
+{
+    json_t *doc, *tags;
+    run r = {0};
+
+    doc = RUN_JSON("create-queue", "--queue-name", "q1", "--tags",
+                   "team=core,env=dev");
+    json_decref(doc);
+    doc = RUN_JSON("list-queue-tags", "--queue-url", "q1");
+    ck_keys(doc, "Tags");
+    tags = json_object_get(doc, "Tags");
+    ck_keys(tags, "team,env");
+    ck_assert_str_eq(jstr(tags, "team"), "core");
+    json_decref(doc);
+
+    RUN_QUIET("tag-queue", "--queue-url", "q1", "--tags",
+              "{\"owner\": \"me\"}");
+    RUN_QUIET("untag-queue", "--queue-url", "q1", "--tag-keys", "team",
+              "env");
+    doc = RUN_JSON("list-queue-tags", "--queue-url", "q1");
+    tags = json_object_get(doc, "Tags");
+    ck_keys(tags, "owner");
+    ck_assert_str_eq(jstr(tags, "owner"), "me");
+    json_decref(doc);
+    RUN_QUIET("untag-queue", "--queue-url", "q1", "--tag-keys",
+              "[\"owner\"]");
+    /* No tags left: nothing printed. */
+    RUN_QUIET("list-queue-tags", "--queue-url", "q1");
+    RUN(&r, "list-queue-tags", "--queue-url", "nope");
+    ck_service_error(&r, "QueueDoesNotExist", "ListQueueTags");
+    run_free(&r);
+}
+END_TEST
+
+/* ---- messages ---------------------------------------------------------- */
+
+START_TEST(send_receive_delete_shapes)
+{
+    json_t *doc, *msgs, *m;
+    char *url = mkqueue("q1");
+
+    doc = RUN_JSON("send-message", "--queue-url", url, "--message-body",
+                   "hello");
+    ck_keys(doc, "MD5OfMessageBody,MessageId");
+    ck_assert_str_eq(jstr(doc, "MD5OfMessageBody"), MD5_HELLO);
+    char *id = strdup(jstr(doc, "MessageId"));
+    ck_assert_uint_eq(strlen(id), 36);
+    json_decref(doc);
+
+    doc = RUN_JSON("receive-message", "--queue-url", url);
+    ck_keys(doc, "Messages");
+    msgs = json_object_get(doc, "Messages");
+    ck_assert_uint_eq(json_array_size(msgs), 1);
+    m = json_array_get(msgs, 0);
+    ck_keys(m, "MessageId,ReceiptHandle,MD5OfBody,Body");
+    ck_assert_str_eq(jstr(m, "MessageId"), id);
+    ck_assert_str_eq(jstr(m, "Body"), "hello");
+    ck_assert_str_eq(jstr(m, "MD5OfBody"), MD5_HELLO);
+    char *handle = strdup(jstr(m, "ReceiptHandle"));
+    json_decref(doc);
+
+    /* In flight: an empty receive prints nothing at all. */
+    RUN_QUIET("receive-message", "--queue-url", url);
+    RUN_QUIET("delete-message", "--queue-url", url, "--receipt-handle",
+              handle);
+    /* Deleting again is a no-op success on a standard queue. */
+    RUN_QUIET("delete-message", "--queue-url", url, "--receipt-handle",
+              handle);
+    doc = RUN_JSON("get-queue-attributes", "--queue-url", url,
+                   "--attribute-names", "ApproximateNumberOfMessages",
+                   "ApproximateNumberOfMessagesNotVisible");
+    json_t *a = json_object_get(doc, "Attributes");
+    ck_assert_str_eq(jstr(a, "ApproximateNumberOfMessages"), "0");
+    ck_assert_str_eq(jstr(a, "ApproximateNumberOfMessagesNotVisible"), "0");
+    json_decref(doc);
+    free(handle);
+    free(id);
+    free(url);
+}
+END_TEST
+
+START_TEST(receive_system_attributes)
+{
+    json_t *doc, *m, *attrs;
+    char *url = mkqueue("q1");
+
+    send_body(url, "one");
+    doc = RUN_JSON("receive-message", "--queue-url", url,
+                   "--attribute-names", "All", "--visibility-timeout", "0");
+    m = json_array_get(json_object_get(doc, "Messages"), 0);
+    ck_keys(m, "MessageId,ReceiptHandle,MD5OfBody,Body,Attributes");
+    attrs = json_object_get(m, "Attributes");
+    ck_assert_str_eq(jstr(attrs, "ApproximateReceiveCount"), "1");
+    ck_assert_ptr_nonnull(json_object_get(attrs, "SentTimestamp"));
+    ck_assert_ptr_nonnull(
+        json_object_get(attrs, "ApproximateFirstReceiveTimestamp"));
+    ck_assert_ptr_null(json_object_get(attrs, "SequenceNumber"));
+    json_decref(doc);
+
+    /* Only what was asked for; both flags are unioned. */
+    doc = RUN_JSON("receive-message", "--queue-url", url,
+                   "--attribute-names", "ApproximateReceiveCount",
+                   "--message-system-attribute-names", "SentTimestamp");
+    m = json_array_get(json_object_get(doc, "Messages"), 0);
+    attrs = json_object_get(m, "Attributes");
+    ck_keys(attrs, "ApproximateReceiveCount,SentTimestamp");
+    ck_assert_str_eq(jstr(attrs, "ApproximateReceiveCount"), "2");
+    json_decref(doc);
+    free(url);
+}
+END_TEST
+
+START_TEST(message_attributes_shorthand_json_binary)
+{
+    json_t *doc, *m, *ma;
+    char *url = mkqueue("q1");
+
+    /* Recorded AWS vector: MyAttribute String foobar. */
+    doc = RUN_JSON("send-message", "--queue-url", url, "--message-body",
+                   "hello", "--message-attributes",
+                   "MyAttribute={DataType=String,StringValue=foobar}");
+    ck_keys(doc, "MD5OfMessageBody,MD5OfMessageAttributes,MessageId");
+    ck_assert_str_eq(jstr(doc, "MD5OfMessageAttributes"),
+                     "adb59cd4678ea5a855436b949cd07ab6");
+    json_decref(doc);
+
+    doc = RUN_JSON("send-message", "--queue-url", url, "--message-body",
+                   "hello", "--message-attributes",
+                   "{\"Foo\": {\"DataType\": \"String\", "
+                   "\"StringValue\": \"Bar\"}}");
+    ck_assert_str_eq(jstr(doc, "MD5OfMessageAttributes"),
+                     "ae7155c6026991b6d54b11589678bf9c");
+    json_decref(doc);
+
+    /* Binary travels as base64: "Hello binary world!". */
+    doc = RUN_JSON("send-message", "--queue-url", url, "--message-body",
+                   "bin", "--message-attributes",
+                   "binaryAttribute={DataType=Binary,"
+                   "BinaryValue=SGVsbG8gYmluYXJ5IHdvcmxkIQ==}");
+    ck_assert_str_eq(jstr(doc, "MD5OfMessageAttributes"),
+                     "31a92b15d92f8db860eda32aceb656c3");
+    json_decref(doc);
+
+    doc = RUN_JSON("receive-message", "--queue-url", url,
+                   "--max-number-of-messages", "10",
+                   "--message-attribute-names", "All");
+    json_t *msgs = json_object_get(doc, "Messages");
+    ck_assert_uint_eq(json_array_size(msgs), 3);
+    int seen_bin = 0, seen_my = 0;
+    size_t i;
+    json_array_foreach(msgs, i, m) {
+        ck_keys(m, "MessageId,ReceiptHandle,MD5OfBody,Body,"
+                   "MD5OfMessageAttributes,MessageAttributes");
+        ma = json_object_get(m, "MessageAttributes");
+        if (strcmp(jstr(m, "Body"), "bin") == 0) {
+            json_t *b = json_object_get(ma, "binaryAttribute");
+            ck_keys(b, "BinaryValue,DataType");
+            ck_assert_str_eq(jstr(b, "BinaryValue"),
+                             "SGVsbG8gYmluYXJ5IHdvcmxkIQ==");
+            ck_assert_str_eq(jstr(b, "DataType"), "Binary");
+            ck_assert_str_eq(jstr(m, "MD5OfMessageAttributes"),
+                             "31a92b15d92f8db860eda32aceb656c3");
+            seen_bin = 1;
+        } else if (json_object_get(ma, "MyAttribute")) {
+            json_t *s = json_object_get(ma, "MyAttribute");
+            ck_keys(s, "StringValue,DataType");
+            ck_assert_str_eq(jstr(s, "StringValue"), "foobar");
+            ck_assert_str_eq(jstr(m, "MD5OfMessageAttributes"),
+                             "adb59cd4678ea5a855436b949cd07ab6");
+            seen_my = 1;
+        }
+    }
+    ck_assert(seen_bin && seen_my);
+    json_decref(doc);
+    free(url);
+}
+END_TEST
+
+START_TEST(body_from_file_and_fileb)
+{
+    char path[300], arg[320];
+    json_t *doc;
+    char *url = mkqueue("q1");
+
+    write_file("body.txt", "hello", 5, path, sizeof path);
+    snprintf(arg, sizeof arg, "file://%s", path);
+    doc = RUN_JSON("send-message", "--queue-url", url, "--message-body",
+                   arg);
+    ck_assert_str_eq(jstr(doc, "MD5OfMessageBody"), MD5_HELLO);
+    json_decref(doc);
+    snprintf(arg, sizeof arg, "fileb://%s", path);
+    doc = RUN_JSON("send-message", "--queue-url", url, "--message-body",
+                   arg);
+    ck_assert_str_eq(jstr(doc, "MD5OfMessageBody"), MD5_HELLO);
+    json_decref(doc);
+
+    /* A NUL byte is outside SQS's character set. */
+    run r = {0};
+    write_file("bad.bin", "a\0b", 3, path, sizeof path);
+    snprintf(arg, sizeof arg, "fileb://%s", path);
+    RUN(&r, "send-message", "--queue-url", url, "--message-body", arg);
+    ck_service_error(&r, "InvalidMessageContents", "SendMessage");
+    run_free(&r);
+
+    /* A missing file is a usage error, as in the AWS CLI. */
+    RUN(&r, "send-message", "--queue-url", url, "--message-body",
+        "file:///nonexistent/lmq-test");
+    ck_assert_int_eq(r.status, 252);
+    ck_assert_ptr_nonnull(strstr(r.err, "--message-body"));
+    run_free(&r);
+    free(url);
+}
+END_TEST
+
+START_TEST(send_batch_shorthand_and_json)
+{
+    json_t *doc, *ok, *e;
+    size_t i;
+    char *url = mkqueue("q1");
+
+    doc = RUN_JSON("send-message-batch", "--queue-url", url, "--entries",
+                   "Id=a,MessageBody=hello", "Id=b,MessageBody=world");
+    ck_keys(doc, "Successful");
+    ok = json_object_get(doc, "Successful");
+    ck_assert_uint_eq(json_array_size(ok), 2);
+    json_array_foreach(ok, i, e)
+        ck_keys(e, "Id,MessageId,MD5OfMessageBody");
+    ck_assert_str_eq(jstr(json_array_get(ok, 0), "Id"), "a");
+    ck_assert_str_eq(jstr(json_array_get(ok, 0), "MD5OfMessageBody"),
+                     MD5_HELLO);
+    json_decref(doc);
+
+    /* JSON, with attributes on one entry and an invalid body on another. */
+    doc = RUN_JSON(
+        "send-message-batch", "--queue-url", url, "--entries",
+        "[{\"Id\": \"x\", \"MessageBody\": \"hello\", \"MessageAttributes\":"
+        " {\"k\": {\"DataType\": \"String\", \"StringValue\": \"x\"}}},"
+        " {\"Id\": \"bad\", \"MessageBody\": \"a\\u0001b\"}]");
+    ck_keys(doc, "Successful,Failed");
+    ok = json_object_get(doc, "Successful");
+    ck_assert_uint_eq(json_array_size(ok), 1);
+    e = json_array_get(ok, 0);
+    ck_keys(e, "Id,MessageId,MD5OfMessageBody,MD5OfMessageAttributes");
+    ck_assert_str_eq(jstr(e, "MD5OfMessageAttributes"),
+                     "a45daa70926828a2f0a1db3418e6feb4");
+    json_t *failed = json_object_get(doc, "Failed");
+    ck_assert_uint_eq(json_array_size(failed), 1);
+    e = json_array_get(failed, 0);
+    ck_keys(e, "Id,SenderFault,Code,Message");
+    ck_assert_str_eq(jstr(e, "Id"), "bad");
+    ck_assert(json_is_true(json_object_get(e, "SenderFault")));
+    ck_assert_str_eq(jstr(e, "Code"), "InvalidMessageContents");
+    ck_assert_ptr_null(strstr(jstr(e, "Message"), "LMQ_"));
+    json_decref(doc);
+
+    /* Whole-request errors. */
+    run r = {0};
+    RUN(&r, "send-message-batch", "--queue-url", url, "--entries",
+        "Id=a,MessageBody=x", "Id=a,MessageBody=y");
+    ck_service_error(&r, "BatchEntryIdsNotDistinct", "SendMessageBatch");
+    run_free(&r);
+    RUN(&r, "send-message-batch", "--queue-url", url, "--entries", "[]");
+    ck_service_error(&r, "EmptyBatchRequest", "SendMessageBatch");
+    run_free(&r);
+    /* An unknown member is caught before anything is sent. */
+    RUN(&r, "send-message-batch", "--queue-url", url, "--entries",
+        "Id=a,MessageBody=x,Bogus=1");
+    ck_assert_int_eq(r.status, 252);
+    ck_assert_ptr_nonnull(strstr(r.err, "Bogus"));
+    run_free(&r);
+    free(url);
+}
+END_TEST
+
+/* Receive n messages; fill handles (malloc'd). */
+static void
+receive_handles(const char *url, char **handles, size_t n)
+{
+    json_t *doc = RUN_JSON("receive-message", "--queue-url", url,
+                           "--max-number-of-messages", "10");
+    json_t *msgs = json_object_get(doc, "Messages");
+    ck_assert_uint_eq(json_array_size(msgs), n);
+    for (size_t i = 0; i < n; i++)
+        handles[i] = strdup(jstr(json_array_get(msgs, i), "ReceiptHandle"));
+    json_decref(doc);
+}
+
+START_TEST(delete_and_visibility_batches)
+{
+    char *h[2], entries[4096];
+    json_t *doc, *e;
+    char *url = mkqueue("q1");
+
+    send_body(url, "one");
+    send_body(url, "two");
+    receive_handles(url, h, 2);
+
+    /* Change visibility: one good entry, one garbage handle. */
+    snprintf(entries, sizeof entries,
+             "[{\"Id\": \"v1\", \"ReceiptHandle\": \"%s\", "
+             "\"VisibilityTimeout\": 0},"
+             " {\"Id\": \"v2\", \"ReceiptHandle\": \"garbage\", "
+             "\"VisibilityTimeout\": 10}]",
+             h[0]);
+    doc = RUN_JSON("change-message-visibility-batch", "--queue-url", url,
+                   "--entries", entries);
+    ck_keys(doc, "Successful,Failed");
+    e = json_array_get(json_object_get(doc, "Successful"), 0);
+    ck_keys(e, "Id");
+    ck_assert_str_eq(jstr(e, "Id"), "v1");
+    e = json_array_get(json_object_get(doc, "Failed"), 0);
+    ck_keys(e, "Id,SenderFault,Code,Message");
+    ck_assert_str_eq(jstr(e, "Code"), "ReceiptHandleIsInvalid");
+    json_decref(doc);
+
+    /* The first message is visible again: receive it with a new handle. */
+    free(h[0]);
+    receive_handles(url, h, 1);
+
+    /* Delete both with the shorthand form. */
+    char e1[2048], e2[2048];
+    snprintf(e1, sizeof e1, "Id=d1,ReceiptHandle=%s", h[0]);
+    snprintf(e2, sizeof e2, "Id=d2,ReceiptHandle=%s", h[1]);
+    doc = RUN_JSON("delete-message-batch", "--queue-url", url, "--entries",
+                   e1, e2);
+    ck_keys(doc, "Successful");
+    ck_assert_uint_eq(json_array_size(json_object_get(doc, "Successful")),
+                      2);
+    json_decref(doc);
+    RUN_QUIET("receive-message", "--queue-url", url);
+    free(h[0]);
+    free(h[1]);
+    free(url);
+}
+END_TEST
+
+START_TEST(change_visibility_and_purge)
+{
+    char *h[1];
+    run r = {0};
+    char *url = mkqueue("q1");
+
+    send_body(url, "one");
+    receive_handles(url, h, 1);
+    RUN_QUIET("receive-message", "--queue-url", url);
+    RUN_QUIET("change-message-visibility", "--queue-url", url,
+              "--receipt-handle", h[0], "--visibility-timeout", "0");
+    free(h[0]);
+    receive_handles(url, h, 1);
+    free(h[0]);
+
+    RUN(&r, "change-message-visibility", "--queue-url", url,
+        "--receipt-handle", "garbage", "--visibility-timeout", "5");
+    ck_service_error(&r, "ReceiptHandleIsInvalid",
+                     "ChangeMessageVisibility");
+    run_free(&r);
+
+    send_body(url, "two");
+    RUN_QUIET("purge-queue", "--queue-url", url);
+    RUN_QUIET("receive-message", "--queue-url", url, "--visibility-timeout",
+              "0");
+    RUN(&r, "purge-queue", "--queue-url", url);
+    ck_service_error(&r, "PurgeQueueInProgress", "PurgeQueue");
+    run_free(&r);
+    free(url);
+}
+END_TEST
+
+START_TEST(text_output_of_receive)
+{
+    run r = {0};
+    char *url = mkqueue("q1");
+
+    send_body(url, "hello");
+    RUN(&r, "receive-message", "--queue-url", url, "--output", "text");
+    ck_assert_int_eq(r.status, 0);
+    /* Scalars sorted by key: Body, MD5OfBody, MessageId, ReceiptHandle. */
+    const char *want = "MESSAGES\thello\t" MD5_HELLO "\t";
+    ck_assert_msg(strncmp(r.out, want, strlen(want)) == 0, "text: '%s'",
+                  r.out);
+    ck_assert_ptr_null(strchr(r.out, '{'));
+    run_free(&r);
+    free(url);
+}
+END_TEST
+
+/* ---- errors and usage ------------------------------------------------------ */
+
+START_TEST(service_errors_like_aws)
+{
+    run r = {0};
+
+    RUN(&r, "receive-message", "--queue-url",
+        "http://127.0.0.1:9324/000000000000/missing");
+    ck_service_error(&r, "QueueDoesNotExist", "ReceiveMessage");
+    run_free(&r);
+
+    RUN(&r, "send-message", "--queue-url", "missing", "--message-body", "x");
+    ck_service_error(&r, "QueueDoesNotExist", "SendMessage");
+    run_free(&r);
+
+    char *url = mkqueue("q1");
+    RUN(&r, "receive-message", "--queue-url", url,
+        "--max-number-of-messages", "11");
+    ck_service_error(&r, "InvalidParameterValue", "ReceiveMessage");
+    ck_assert_ptr_nonnull(strstr(r.err, "MaxNumberOfMessages"));
+    run_free(&r);
+
+    RUN(&r, "delete-message", "--queue-url", url, "--receipt-handle",
+        "garbage");
+    ck_service_error(&r, "ReceiptHandleIsInvalid", "DeleteMessage");
+    run_free(&r);
+
+    RUN(&r, "create-queue", "--queue-name", "bad name!");
+    ck_service_error(&r, "InvalidParameterValue", "CreateQueue");
+    run_free(&r);
+
+    RUN(&r, "set-queue-attributes", "--queue-url", url, "--attributes",
+        "NoSuchAttribute=1");
+    ck_service_error(&r, "InvalidAttributeName", "SetQueueAttributes");
+    run_free(&r);
+    free(url);
+}
+END_TEST
+
+START_TEST(usage_errors_exit_252)
+{
+    run r = {0};
+
+    RUN(&r, "send-message", "--message-body", "x");
+    ck_assert_int_eq(r.status, 252);
+    ck_assert_ptr_nonnull(strstr(r.err, "lmq: error: the following "
+                                        "arguments are required: "
+                                        "--queue-url\n"));
+    run_free(&r);
+
+    RUN(&r, "send-message");
+    ck_assert_int_eq(r.status, 252);
+    ck_assert_ptr_nonnull(strstr(r.err, "required: --queue-url, "
+                                        "--message-body\n"));
+    run_free(&r);
+
+    RUN(&r, "list-queues", "--bogus", "1");
+    ck_assert_int_eq(r.status, 252);
+    ck_assert_ptr_nonnull(strstr(r.err, "Unknown options: --bogus, 1"));
+    run_free(&r);
+
+    RUN(&r, "frobnicate-queue");
+    ck_assert_int_eq(r.status, 252);
+    ck_assert_ptr_nonnull(strstr(r.err, "Invalid choice"));
+    run_free(&r);
+
+    RUN(&r, "receive-message", "--queue-url", "q", "--max-number-of-messages",
+        "ten");
+    ck_assert_int_eq(r.status, 252);
+    run_free(&r);
+
+    RUN(&r, "create-queue", "--queue-name", "q", "--attributes",
+        "VisibilityTimeout");
+    ck_assert_int_eq(r.status, 252);
+    ck_assert_ptr_nonnull(strstr(r.err, "Error parsing parameter "
+                                        "'--attributes'"));
+    run_free(&r);
+
+    run_argv(&r, 1, (const char *const[]){NULL});
+    ck_assert_int_eq(r.status, 252);
+    run_free(&r);
+}
+END_TEST
+
+START_TEST(help_version_and_home_from_env)
+{
+    run r = {0};
+
+    RUN(&r, "--help");
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_ptr_nonnull(strstr(r.out, "send-message-batch"));
+    run_free(&r);
+    RUN(&r, "receive-message", "--help");
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_ptr_nonnull(strstr(r.out, "--max-number-of-messages"));
+    run_free(&r);
+    RUN(&r, "--version");
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_ptr_nonnull(strstr(r.out, LMQ_VERSION_STRING));
+    run_free(&r);
+
+    /* LMQ_HOME is used when --home is absent. */
+    char home[300];
+    snprintf(home, sizeof home, "%s/envhome", lmq_test_dir);
+    setenv("LMQ_HOME", home, 1);
+    run_argv(&r, 0, (const char *const[]){"--durability", "none",
+                                          "create-queue", "--queue-name",
+                                          "viaenv", NULL});
+    ck_assert_int_eq(r.status, 0);
+    run_free(&r);
+    struct stat st;
+    ck_assert_int_eq(stat(home, &st), 0);
+    ck_assert(S_ISDIR(st.st_mode));
+    /* ... and --home wins over it: that home has no such queue. */
+    RUN(&r, "get-queue-url", "--queue-name", "viaenv");
+    ck_service_error(&r, "QueueDoesNotExist", "GetQueueUrl");
+    run_free(&r);
+    unsetenv("LMQ_HOME");
+}
+END_TEST
+
+/* ---- stats and demo ------------------------------------------------------- */
+
+START_TEST(stats_counts_every_queue)
+{
+    json_t *doc, *qs, *q;
+    run r = {0};
+    char *a = mkqueue("aaa"), *b = mkqueue("bbb");
+
+    send_body(a, "one");
+    send_body(a, "two");
+    send_body(b, "three");
+    char *h[1];
+    receive_handles(b, h, 1);
+    free(h[0]);
+
+    doc = RUN_JSON("stats", "--output", "json");
+    ck_keys(doc, "Queues");
+    qs = json_object_get(doc, "Queues");
+    ck_assert_uint_eq(json_array_size(qs), 2);
+    q = json_array_get(qs, 0);
+    ck_keys(q, "QueueName,ApproximateNumberOfMessages,"
+               "ApproximateNumberOfMessagesNotVisible,"
+               "ApproximateNumberOfMessagesDelayed");
+    ck_assert_str_eq(jstr(q, "QueueName"), "aaa");
+    ck_assert_int_eq(
+        json_integer_value(json_object_get(q, "ApproximateNumberOfMessages")),
+        2);
+    q = json_array_get(qs, 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(
+                         q, "ApproximateNumberOfMessagesNotVisible")),
+                     1);
+    json_decref(doc);
+
+    RUN(&r, "stats");
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_ptr_nonnull(strstr(r.out, "QUEUE"));
+    ck_assert_ptr_nonnull(strstr(r.out, "bbb"));
+    run_free(&r);
+    free(a);
+    free(b);
+}
+END_TEST
+
+START_TEST(demo_loses_nothing)
+{
+    run r = {0};
+
+    RUN(&r, "demo");
+    ck_assert_msg(r.status == 0, "demo exit %d\nstdout:\n%s\nstderr:\n%s",
+                  r.status, r.out, r.err);
+    ck_assert_ptr_nonnull(strstr(r.out, "consumer "));
+    ck_assert_ptr_nonnull(strstr(r.out, " got: message "));
+    ck_assert_ptr_nonnull(
+        strstr(r.out, "sent 30, received 30, none lost or duplicated"));
+    /* The demo removes its queue. */
+    RUN_QUIET("list-queues");
+    run_free(&r);
+}
+END_TEST
+
+Suite *
+lmq_suite_cli(void)
+{
+    Suite *s = suite_create("cli");
+    TCase *tc;
+
+    tc = tcase_create("queues");
+    tcase_add_checked_fixture(tc, lmq_test_tmp_setup, lmq_test_tmp_teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, create_prints_queue_url_like_aws);
+    tcase_add_test(tc, create_conflict_and_delete);
+    tcase_add_test(tc, list_queues_prefix_and_pages);
+    tcase_add_test(tc, queue_attributes_shorthand_and_json);
+    tcase_add_test(tc, tags_round_trip);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("messages");
+    tcase_add_checked_fixture(tc, lmq_test_tmp_setup, lmq_test_tmp_teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, send_receive_delete_shapes);
+    tcase_add_test(tc, receive_system_attributes);
+    tcase_add_test(tc, message_attributes_shorthand_json_binary);
+    tcase_add_test(tc, body_from_file_and_fileb);
+    tcase_add_test(tc, send_batch_shorthand_and_json);
+    tcase_add_test(tc, delete_and_visibility_batches);
+    tcase_add_test(tc, change_visibility_and_purge);
+    tcase_add_test(tc, text_output_of_receive);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("errors");
+    tcase_add_checked_fixture(tc, lmq_test_tmp_setup, lmq_test_tmp_teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, service_errors_like_aws);
+    tcase_add_test(tc, usage_errors_exit_252);
+    tcase_add_test(tc, help_version_and_home_from_env);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("stats_demo");
+    tcase_add_checked_fixture(tc, lmq_test_tmp_setup, lmq_test_tmp_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, stats_counts_every_queue);
+    tcase_add_test(tc, demo_loses_nothing);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    return lmq_test_run(lmq_suite_cli());
+}

@@ -1,0 +1,1576 @@
+/*
+ * lmq.c: the `lmq` command-line tool, shaped like `aws sqs` (AWS CLI v2).
+ *
+ * How it works: main() reads the global options (--home, --durability,
+ * --output, plus a few AWS CLI globals accepted and ignored so that pasted
+ * aws commands run) and the subcommand, then parses the subcommand's flags
+ * against its table in `cmds` (same names as aws sqs). Values are resolved
+ * once (file://, fileb://) and kept as tokens; each command converts the
+ * ones it reads (shorthand or JSON, integers) and calls the public lmq API
+ * only (lmq.h), so the tool is also a proof that the API is enough.
+ *
+ * Output follows the AWS CLI: the JSON document of the response (see
+ * lmq_out.c for the exact rules), nothing for an empty response, errors on
+ * stderr as botocore renders them. Exit statuses are AWS CLI v2's: 0, 252
+ * for usage errors (unknown or missing flags, unparsable values), 254 for
+ * service errors (any lmq_err from the library), 255 when the home cannot
+ * be opened.
+ *
+ * Rejected: mapping flags straight onto library calls with getopt_long.
+ * getopt's rules (permutation, abbreviations, optional arguments) differ
+ * from argparse's, and list-valued flags (--entries a b c) take several
+ * tokens, which getopt cannot express.
+ *
+ * Invariant: every path frees what it allocated, so the tool stays clean
+ * under ASan/LSan when the test suite runs it in a sanitizer build.
+ */
+#include "lmq_cli.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The most messages one receive returns (SQS MaxNumberOfMessages). */
+#define LMQ_RECV_MAX_CLI 10
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static const cli_opt *
+opt(const cli_ctx *c, const char *name)
+{
+    for (size_t i = 0; c->cmd->flags[i].name; i++)
+        if (strcmp(c->cmd->flags[i].name, name) == 0)
+            return c->opt[i].set ? &c->opt[i] : NULL;
+    return NULL;
+}
+
+static const char *
+opt_str(const cli_ctx *c, const char *name)
+{
+    const cli_opt *o = opt(c, name);
+    return o && o->n ? o->tok[0].s : NULL;
+}
+
+/* Parse a decimal int; 0 or -1. */
+static int
+parse_int(const char *s, int *out)
+{
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol(s, &end, 10);
+    while (*end == ' ' || *end == '\n' || *end == '\t' || *end == '\r')
+        end++;
+    if (errno || end == s || *end || v < INT_MIN || v > INT_MAX)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+/* The value of an int flag (validated after parsing), or def. */
+static int
+opt_int(const cli_ctx *c, const char *name, int def)
+{
+    const char *s = opt_str(c, name);
+    int v = def;
+    if (s)
+        (void)parse_int(s, &v);
+    return v;
+}
+
+void
+cli_env_opts(const cli_ctx *c, lmq_env_opts *o)
+{
+    lmq_env_opts_init(o);
+    o->durability = c->durability;
+}
+
+int
+cli_env(cli_ctx *c)
+{
+    lmq_env_opts o;
+    int rc;
+
+    if (c->env)
+        return 0;
+    cli_env_opts(c, &o);
+    rc = lmq_env_open(c->home, &o, &c->env);
+    if (rc != 0) {
+        fprintf(stderr, "\nCould not open the lmq home %s: %s\n", c->home,
+                cli_strip_errmsg(lmq_errmsg()));
+        return CLI_EXIT_OTHER;
+    }
+    return 0;
+}
+
+/* The queue name of --queue-url (a URL or a bare name). */
+static int
+queue_name(cli_ctx *c, char **name)
+{
+    const char *url = opt_str(c, "queue-url");
+    int rc = lmq_queue_name_from_url(url ? url : "", name);
+    if (rc != 0)
+        return cli_service_error(c, rc);
+    return 0;
+}
+
+/* Open the env and the queue of --queue-url. */
+static int
+open_queue(cli_ctx *c, lmq_queue **q)
+{
+    char *name = NULL;
+    int rc;
+
+    *q = NULL;
+    if ((rc = cli_env(c)) != 0)
+        return rc;
+    if ((rc = queue_name(c, &name)) != 0)
+        return rc;
+    rc = lmq_queue_open(c->env, name, q);
+    free(name);
+    if (rc != 0)
+        return cli_service_error(c, rc);
+    return 0;
+}
+
+/* A JSON scalar as a malloc'd string (strings as is, numbers and booleans
+ * in their JSON spelling, objects and arrays as compact JSON: a lenient
+ * reading of {"RedrivePolicy": {...}}). */
+static char *
+json_as_string(const json_t *v)
+{
+    if (json_is_string(v))
+        return strdup(json_string_value(v));
+    if (json_is_true(v))
+        return strdup("true");
+    if (json_is_false(v))
+        return strdup("false");
+    return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+/* A JSON object of strings to an lmq_map; *out NULL on error (printed). */
+static int
+map_from_json(const char *param, json_t *obj, lmq_map **out)
+{
+    const char *k;
+    json_t *v;
+    lmq_map *m = lmq_map_new();
+
+    *out = NULL;
+    if (!m) {
+        fprintf(stderr, "\nout of memory\n");
+        return CLI_EXIT_OTHER;
+    }
+    json_object_foreach(obj, k, v) {
+        char *s;
+        if (json_is_null(v)) {
+            lmq_map_free(m);
+            return cli_param_error("Invalid type for parameter %s.%s, "
+                                   "value: None, type: <class 'NoneType'>, "
+                                   "valid types: <class 'str'>",
+                                   param, k);
+        }
+        s = json_as_string(v);
+        if (!s || lmq_map_set(m, k, s) != 0) {
+            free(s);
+            lmq_map_free(m);
+            fprintf(stderr, "\nout of memory\n");
+            return CLI_EXIT_OTHER;
+        }
+        free(s);
+    }
+    *out = m;
+    return 0;
+}
+
+/* The lmq_map of a map flag (NULL when the flag is absent). */
+static int
+opt_map(const cli_ctx *c, const char *flag, const char *param, lmq_map **out)
+{
+    const cli_opt *o = opt(c, flag);
+    json_t *obj;
+    int rc;
+
+    *out = NULL;
+    if (!o)
+        return 0;
+    if (!(obj = cli_parse_map(flag, o)))
+        return CLI_EXIT_USAGE;
+    rc = map_from_json(param, obj, out);
+    json_decref(obj);
+    return rc;
+}
+
+/* The strings of a list flag as a NULL-terminated array pointing into *arr
+ * (free the array, decref *arr). */
+static int
+opt_strv(const cli_ctx *c, const char *flag, const char *param, json_t **arr,
+         const char ***out)
+{
+    const cli_opt *o = opt(c, flag);
+    const char **v;
+    size_t i;
+    json_t *e;
+
+    *arr = NULL;
+    *out = NULL;
+    if (!o)
+        return 0;
+    if (!(*arr = cli_parse_list(flag, o)))
+        return CLI_EXIT_USAGE;
+    v = calloc(json_array_size(*arr) + 1, sizeof *v);
+    if (!v) {
+        json_decref(*arr);
+        *arr = NULL;
+        return CLI_EXIT_OTHER;
+    }
+    json_array_foreach(*arr, i, e) {
+        if (!json_is_string(e)) {
+            free(v);
+            json_decref(*arr);
+            *arr = NULL;
+            return cli_param_error("Invalid type for parameter %s[%zu], "
+                                   "valid types: <class 'str'>",
+                                   param, i);
+        }
+        v[i] = json_string_value(e);
+    }
+    *out = v;
+    return 0;
+}
+
+/* An integer member of an entry: a JSON integer or a decimal string. */
+static int
+member_int(json_t *entry, const char *key, const char *path, int *out,
+           int *present)
+{
+    json_t *v = json_object_get(entry, key);
+
+    *present = 0;
+    if (!v)
+        return 0;
+    if (json_is_integer(v) && json_integer_value(v) >= INT_MIN &&
+        json_integer_value(v) <= INT_MAX) {
+        *out = (int)json_integer_value(v);
+    } else if (!json_is_string(v) || parse_int(json_string_value(v), out)) {
+        return cli_param_error("Invalid type for parameter %s.%s, valid "
+                               "types: <class 'int'>",
+                               path, key);
+    }
+    *present = 1;
+    return 0;
+}
+
+/* A string member of an entry (NULL when absent). */
+static int
+member_str(json_t *entry, const char *key, const char *path, int required,
+           const char **out, size_t *len)
+{
+    json_t *v = json_object_get(entry, key);
+
+    *out = NULL;
+    if (!v) {
+        if (required)
+            return cli_param_error("Missing required parameter in %s: "
+                                   "\"%s\"",
+                                   path, key);
+        return 0;
+    }
+    if (!json_is_string(v))
+        return cli_param_error("Invalid type for parameter %s.%s, valid "
+                               "types: <class 'str'>",
+                               path, key);
+    *out = json_string_value(v);
+    if (len)
+        *len = json_string_length(v);
+    return 0;
+}
+
+/* Reject members of an entry that its shape does not have, as botocore's
+ * parameter validation does. */
+static int
+check_members(json_t *entry, const char *path, const char *const *allowed)
+{
+    const char *k;
+    json_t *v;
+
+    if (!json_is_object(entry))
+        return cli_param_error("Invalid type for parameter %s, valid types: "
+                               "<class 'dict'>",
+                               path);
+    json_object_foreach(entry, k, v) {
+        size_t i;
+        for (i = 0; allowed[i]; i++)
+            if (strcmp(allowed[i], k) == 0)
+                break;
+        if (!allowed[i]) {
+            char list[256] = "";
+            for (i = 0; allowed[i]; i++) {
+                if (i)
+                    strncat(list, ", ", sizeof list - strlen(list) - 1);
+                strncat(list, allowed[i], sizeof list - strlen(list) - 1);
+            }
+            return cli_param_error("Unknown parameter in %s: \"%s\", must "
+                                   "be one of: %s",
+                                   path, k, list);
+        }
+    }
+    return 0;
+}
+
+/* A MessageAttributes JSON object to an lmq_mattrs (NULL when absent). */
+static int
+mattrs_from_json(json_t *obj, const char *path, lmq_mattrs **out)
+{
+    static const char *const mav[] = {"StringValue", "BinaryValue",
+                                      "StringListValues", "BinaryListValues",
+                                      "DataType", NULL};
+    const char *name;
+    json_t *v;
+    lmq_mattrs *a;
+    char sub[512];
+    int rc;
+
+    *out = NULL;
+    if (!obj)
+        return 0;
+    if (!json_is_object(obj))
+        return cli_param_error("Invalid type for parameter %s, valid types: "
+                               "<class 'dict'>",
+                               path);
+    if (!(a = lmq_mattrs_new()))
+        return CLI_EXIT_OTHER;
+    json_object_foreach(obj, name, v) {
+        const char *type, *sval;
+        size_t slen = 0;
+        unsigned char *bin = NULL;
+        size_t binlen = 0;
+        json_t *bv;
+
+        snprintf(sub, sizeof sub, "%s.%s", path, name);
+        if ((rc = check_members(v, sub, mav)) != 0 ||
+            (rc = member_str(v, "DataType", sub, 1, &type, NULL)) != 0 ||
+            (rc = member_str(v, "StringValue", sub, 0, &sval, &slen)) != 0)
+            goto fail;
+        bv = json_object_get(v, "BinaryValue");
+        if (bv) {
+            if (!json_is_string(bv) ||
+                cli_b64_decode(json_string_value(bv), &bin, &binlen) != 0) {
+                rc = cli_param_error("Invalid base64 for parameter "
+                                     "%s.BinaryValue",
+                                     sub);
+                goto fail;
+            }
+        }
+        /* The library validates names, types and empty values, so the
+         * errors match what the endpoint reports. */
+        if (strncmp(type, "Binary", 6) == 0)
+            rc = lmq_mattrs_add(a, name, type, bin ? (void *)bin : "",
+                                bin ? binlen : 0);
+        else
+            rc = lmq_mattrs_add(a, name, type, sval ? sval : "",
+                                sval ? slen : 0);
+        free(bin);
+        if (rc != 0) {
+            rc = CLI_EXIT_OTHER;
+            fprintf(stderr, "\nout of memory\n");
+            goto fail;
+        }
+    }
+    *out = a;
+    return 0;
+fail:
+    lmq_mattrs_free(a);
+    return rc;
+}
+
+/* The AWSTraceHeader of a MessageSystemAttributes object. */
+static int
+trace_from_json(json_t *obj, const char *path, const char **out)
+{
+    static const char *const mav[] = {"StringValue", "BinaryValue",
+                                      "StringListValues", "BinaryListValues",
+                                      "DataType", NULL};
+    const char *name;
+    json_t *v;
+    char sub[512];
+    int rc;
+
+    *out = NULL;
+    if (!obj)
+        return 0;
+    if (!json_is_object(obj))
+        return cli_param_error("Invalid type for parameter %s, valid types: "
+                               "<class 'dict'>",
+                               path);
+    json_object_foreach(obj, name, v) {
+        const char *type;
+        snprintf(sub, sizeof sub, "%s.%s", path, name);
+        if ((rc = check_members(v, sub, mav)) != 0 ||
+            (rc = member_str(v, "DataType", sub, 1, &type, NULL)) != 0 ||
+            (rc = member_str(v, "StringValue", sub, 0, out, NULL)) != 0)
+            return rc;
+        if (strcmp(name, "AWSTraceHeader") != 0)
+            return cli_param_error("Value %s for parameter %s is invalid: "
+                                   "the only system attribute is "
+                                   "AWSTraceHeader",
+                                   name, path);
+    }
+    return 0;
+}
+
+static json_t *
+batch_failed(const char *id, int err, const char *errmsg)
+{
+    const char *code = lmq_err_sqs_code(err);
+    const char *msg = cli_strip_errmsg(errmsg);
+    json_t *f = json_object();
+
+    if (!*msg)
+        msg = cli_strip_errmsg(lmq_strerror(err));
+    json_object_set_new(f, "Id", json_string(id));
+    json_object_set_new(f, "SenderFault", json_true());
+    json_object_set_new(f, "Code",
+                        json_string(*code ? code : "InternalFailure"));
+    json_object_set_new(f, "Message", cli_jstr(msg, strlen(msg)));
+    return f;
+}
+
+/* ---- queue commands ------------------------------------------------------ */
+
+static int
+cmd_create_queue(cli_ctx *c)
+{
+    lmq_map *attrs = NULL, *tags = NULL;
+    char *url = NULL;
+    int rc;
+
+    if ((rc = opt_map(c, "attributes", "Attributes", &attrs)) != 0 ||
+        (rc = opt_map(c, "tags", "tags", &tags)) != 0 ||
+        (rc = cli_env(c)) != 0)
+        goto out;
+    rc = lmq_queue_create(c->env, opt_str(c, "queue-name"), attrs, tags,
+                          &url);
+    if (rc != 0) {
+        rc = cli_service_error(c, rc);
+        goto out;
+    }
+    json_t *doc = json_object();
+    json_object_set_new(doc, "QueueUrl", json_string(url));
+    cli_print(c, doc);
+out:
+    free(url);
+    lmq_map_free(attrs);
+    lmq_map_free(tags);
+    return rc;
+}
+
+static int
+cmd_delete_queue(cli_ctx *c)
+{
+    char *name = NULL;
+    int rc;
+
+    if ((rc = cli_env(c)) != 0 || (rc = queue_name(c, &name)) != 0)
+        return rc;
+    rc = lmq_queue_delete(c->env, name);
+    free(name);
+    return rc ? cli_service_error(c, rc) : 0;
+}
+
+static int
+cmd_get_queue_url(cli_ctx *c)
+{
+    char *url = NULL;
+    int rc;
+
+    if ((rc = cli_env(c)) != 0)
+        return rc;
+    rc = lmq_queue_url(c->env, opt_str(c, "queue-name"), &url);
+    if (rc != 0)
+        return cli_service_error(c, rc);
+    json_t *doc = json_object();
+    json_object_set_new(doc, "QueueUrl", json_string(url));
+    free(url);
+    cli_print(c, doc);
+    return 0;
+}
+
+static int
+cmd_list_queues(cli_ctx *c)
+{
+    char **names = NULL, *next = NULL;
+    json_t *doc, *urls;
+    int rc;
+
+    if ((rc = cli_env(c)) != 0)
+        return rc;
+    rc = lmq_queue_list(c->env, opt_str(c, "queue-name-prefix"),
+                        opt_int(c, "max-results", 0),
+                        opt_str(c, "next-token"), &names, &next);
+    if (rc != 0)
+        return cli_service_error(c, rc);
+    doc = json_object();
+    urls = json_array();
+    for (size_t i = 0; names && names[i]; i++) {
+        char *url = NULL;
+        /* A queue deleted since the listing is simply left out. */
+        if (lmq_queue_url(c->env, names[i], &url) == 0)
+            json_array_append_new(urls, json_string(url));
+        free(url);
+    }
+    if (json_array_size(urls))
+        json_object_set_new(doc, "QueueUrls", urls);
+    else
+        json_decref(urls);
+    if (next)
+        json_object_set_new(doc, "NextToken", json_string(next));
+    lmq_strv_free(names);
+    free(next);
+    cli_print(c, doc);
+    return 0;
+}
+
+static json_t *
+map_to_json(const lmq_map *m)
+{
+    json_t *obj = json_object();
+    for (size_t i = 0; i < lmq_map_count(m); i++) {
+        const char *k, *v;
+        if (lmq_map_at(m, i, &k, &v) == 0)
+            json_object_set_new(obj, k, cli_jstr(v, strlen(v)));
+    }
+    return obj;
+}
+
+static int
+cmd_get_queue_attributes(cli_ctx *c)
+{
+    json_t *arr = NULL, *doc;
+    const char **names = NULL;
+    char *qname = NULL;
+    lmq_map *m = NULL;
+    int rc;
+
+    if ((rc = opt_strv(c, "attribute-names", "AttributeNames", &arr,
+                       &names)) != 0 ||
+        (rc = cli_env(c)) != 0 || (rc = queue_name(c, &qname)) != 0)
+        goto out;
+    rc = lmq_queue_get_attributes(c->env, qname, names, &m);
+    if (rc != 0) {
+        rc = cli_service_error(c, rc);
+        goto out;
+    }
+    doc = json_object();
+    if (lmq_map_count(m))
+        json_object_set_new(doc, "Attributes", map_to_json(m));
+    cli_print(c, doc);
+out:
+    lmq_map_free(m);
+    free(qname);
+    free(names);
+    json_decref(arr);
+    return rc;
+}
+
+static int
+cmd_set_queue_attributes(cli_ctx *c)
+{
+    lmq_map *attrs = NULL;
+    char *qname = NULL;
+    int rc;
+
+    if ((rc = opt_map(c, "attributes", "Attributes", &attrs)) != 0 ||
+        (rc = cli_env(c)) != 0 || (rc = queue_name(c, &qname)) != 0)
+        goto out;
+    rc = lmq_queue_set_attributes(c->env, qname, attrs);
+    if (rc != 0)
+        rc = cli_service_error(c, rc);
+out:
+    lmq_map_free(attrs);
+    free(qname);
+    return rc;
+}
+
+static int
+cmd_purge_queue(cli_ctx *c)
+{
+    char *name = NULL;
+    int rc;
+
+    if ((rc = cli_env(c)) != 0 || (rc = queue_name(c, &name)) != 0)
+        return rc;
+    rc = lmq_queue_purge(c->env, name);
+    free(name);
+    return rc ? cli_service_error(c, rc) : 0;
+}
+
+static int
+cmd_tag_queue(cli_ctx *c)
+{
+    lmq_map *tags = NULL;
+    char *qname = NULL;
+    int rc;
+
+    if ((rc = opt_map(c, "tags", "Tags", &tags)) != 0 ||
+        (rc = cli_env(c)) != 0 || (rc = queue_name(c, &qname)) != 0)
+        goto out;
+    rc = lmq_queue_tag(c->env, qname, tags);
+    if (rc != 0)
+        rc = cli_service_error(c, rc);
+out:
+    lmq_map_free(tags);
+    free(qname);
+    return rc;
+}
+
+static int
+cmd_untag_queue(cli_ctx *c)
+{
+    json_t *arr = NULL;
+    const char **keys = NULL;
+    char *qname = NULL;
+    int rc;
+
+    if ((rc = opt_strv(c, "tag-keys", "TagKeys", &arr, &keys)) != 0 ||
+        (rc = cli_env(c)) != 0 || (rc = queue_name(c, &qname)) != 0)
+        goto out;
+    rc = lmq_queue_untag(c->env, qname, keys);
+    if (rc != 0)
+        rc = cli_service_error(c, rc);
+out:
+    free(qname);
+    free(keys);
+    json_decref(arr);
+    return rc;
+}
+
+static int
+cmd_list_queue_tags(cli_ctx *c)
+{
+    char *qname = NULL;
+    lmq_map *m = NULL;
+    int rc;
+
+    if ((rc = cli_env(c)) != 0 || (rc = queue_name(c, &qname)) != 0)
+        return rc;
+    rc = lmq_queue_tags(c->env, qname, &m);
+    free(qname);
+    if (rc != 0)
+        return cli_service_error(c, rc);
+    json_t *doc = json_object();
+    if (lmq_map_count(m))
+        json_object_set_new(doc, "Tags", map_to_json(m));
+    lmq_map_free(m);
+    cli_print(c, doc);
+    return 0;
+}
+
+/* ---- sending --------------------------------------------------------------- */
+
+static void
+send_result_json(json_t *obj, const lmq_send_result *r)
+{
+    json_object_set_new(obj, "MD5OfMessageBody", json_string(r->md5_body));
+    if (r->md5_attrs[0])
+        json_object_set_new(obj, "MD5OfMessageAttributes",
+                            json_string(r->md5_attrs));
+    if (r->md5_sys_attrs[0])
+        json_object_set_new(obj, "MD5OfMessageSystemAttributes",
+                            json_string(r->md5_sys_attrs));
+    json_object_set_new(obj, "MessageId", json_string(r->message_id));
+    if (r->sequence_number[0])
+        json_object_set_new(obj, "SequenceNumber",
+                            json_string(r->sequence_number));
+}
+
+static int
+cmd_send_message(cli_ctx *c)
+{
+    const cli_opt *body = opt(c, "message-body");
+    const cli_opt *mo = opt(c, "message-attributes");
+    const cli_opt *so = opt(c, "message-system-attributes");
+    json_t *mj = NULL, *sj = NULL;
+    lmq_mattrs *attrs = NULL;
+    lmq_queue *q = NULL;
+    lmq_send_entry e;
+    lmq_send_result res;
+    int rc;
+
+    lmq_send_entry_init(&e);
+    e.body = body->tok[0].s;
+    e.body_len = body->tok[0].len;
+    e.delay_seconds = opt_int(c, "delay-seconds", -1);
+    e.group_id = opt_str(c, "message-group-id");
+    e.dedup_id = opt_str(c, "message-deduplication-id");
+    if (mo && !(mj = cli_parse_map("message-attributes", mo))) {
+        rc = CLI_EXIT_USAGE;
+        goto out;
+    }
+    if (so && !(sj = cli_parse_map("message-system-attributes", so))) {
+        rc = CLI_EXIT_USAGE;
+        goto out;
+    }
+    if ((rc = mattrs_from_json(mj, "MessageAttributes", &attrs)) != 0 ||
+        (rc = trace_from_json(sj, "MessageSystemAttributes",
+                              &e.trace_header)) != 0 ||
+        (rc = open_queue(c, &q)) != 0)
+        goto out;
+    e.attrs = attrs;
+    memset(&res, 0, sizeof res);
+    rc = lmq_send(q, &e, &res);
+    if (rc != 0) {
+        rc = cli_service_error(c, rc);
+        goto out;
+    }
+    json_t *doc = json_object();
+    send_result_json(doc, &res);
+    cli_print(c, doc);
+out:
+    lmq_queue_close(q);
+    lmq_mattrs_free(attrs);
+    json_decref(mj);
+    json_decref(sj);
+    return rc;
+}
+
+/* The entries of a batch flag, checked against the entry shape. */
+static int
+batch_entries(cli_ctx *c, const char *const *members, json_t **out)
+{
+    json_t *arr, *e;
+    size_t i;
+    char path[64];
+    int rc;
+
+    *out = NULL;
+    if (!(arr = cli_parse_structs("entries", opt(c, "entries"))))
+        return CLI_EXIT_USAGE;
+    json_array_foreach(arr, i, e) {
+        snprintf(path, sizeof path, "Entries[%zu]", i);
+        if ((rc = check_members(e, path, members)) != 0 ||
+            (rc = member_str(e, "Id", path, 1, &(const char *){NULL},
+                             NULL)) != 0) {
+            json_decref(arr);
+            return rc;
+        }
+    }
+    *out = arr;
+    return 0;
+}
+
+static int
+cmd_send_message_batch(cli_ctx *c)
+{
+    static const char *const members[] = {
+        "Id", "MessageBody", "DelaySeconds", "MessageAttributes",
+        "MessageSystemAttributes", "MessageDeduplicationId",
+        "MessageGroupId", NULL};
+    json_t *arr = NULL, *e;
+    lmq_send_entry *ents = NULL;
+    lmq_send_result *res = NULL;
+    lmq_mattrs **attrs = NULL;
+    lmq_queue *q = NULL;
+    size_t n = 0, i;
+    char path[64];
+    int rc;
+
+    if ((rc = batch_entries(c, members, &arr)) != 0)
+        goto out;
+    n = json_array_size(arr);
+    ents = calloc(n + 1, sizeof *ents);
+    res = calloc(n + 1, sizeof *res);
+    attrs = calloc(n + 1, sizeof *attrs);
+    if (!ents || !res || !attrs) {
+        rc = CLI_EXIT_OTHER;
+        goto out;
+    }
+    json_array_foreach(arr, i, e) {
+        int present;
+        snprintf(path, sizeof path, "Entries[%zu]", i);
+        lmq_send_entry_init(&ents[i]);
+        ents[i].id = json_string_value(json_object_get(e, "Id"));
+        if ((rc = member_str(e, "MessageBody", path, 1, &ents[i].body,
+                             &ents[i].body_len)) != 0 ||
+            (rc = member_str(e, "MessageGroupId", path, 0,
+                             &ents[i].group_id, NULL)) != 0 ||
+            (rc = member_str(e, "MessageDeduplicationId", path, 0,
+                             &ents[i].dedup_id, NULL)) != 0 ||
+            (rc = member_int(e, "DelaySeconds", path, &ents[i].delay_seconds,
+                             &present)) != 0)
+            goto out;
+        if (!present)
+            ents[i].delay_seconds = -1;
+        snprintf(path, sizeof path, "Entries[%zu].MessageAttributes", i);
+        if ((rc = mattrs_from_json(json_object_get(e, "MessageAttributes"),
+                                   path, &attrs[i])) != 0)
+            goto out;
+        ents[i].attrs = attrs[i];
+        snprintf(path, sizeof path, "Entries[%zu].MessageSystemAttributes",
+                 i);
+        if ((rc = trace_from_json(json_object_get(e,
+                                                  "MessageSystemAttributes"),
+                                  path, &ents[i].trace_header)) != 0)
+            goto out;
+    }
+    if ((rc = open_queue(c, &q)) != 0)
+        goto out;
+    rc = lmq_send_batch(q, ents, n, res);
+    if (rc != 0) {
+        rc = cli_service_error(c, rc);
+        goto out;
+    }
+    json_t *doc = json_object(), *ok = json_array(), *failed = json_array();
+    for (i = 0; i < n; i++) {
+        if (res[i].err == 0) {
+            json_t *s = json_object();
+            json_object_set_new(s, "Id", json_string(ents[i].id));
+            json_object_set_new(s, "MessageId",
+                                json_string(res[i].message_id));
+            json_object_set_new(s, "MD5OfMessageBody",
+                                json_string(res[i].md5_body));
+            if (res[i].md5_attrs[0])
+                json_object_set_new(s, "MD5OfMessageAttributes",
+                                    json_string(res[i].md5_attrs));
+            if (res[i].md5_sys_attrs[0])
+                json_object_set_new(s, "MD5OfMessageSystemAttributes",
+                                    json_string(res[i].md5_sys_attrs));
+            if (res[i].sequence_number[0])
+                json_object_set_new(s, "SequenceNumber",
+                                    json_string(res[i].sequence_number));
+            json_array_append_new(ok, s);
+        } else {
+            json_array_append_new(failed,
+                                  batch_failed(ents[i].id, res[i].err,
+                                               res[i].errmsg));
+        }
+    }
+    json_object_set_new(doc, "Successful", ok);
+    if (json_array_size(failed))
+        json_object_set_new(doc, "Failed", failed);
+    else
+        json_decref(failed);
+    cli_print(c, doc);
+out:
+    lmq_queue_close(q);
+    for (i = 0; attrs && i < n; i++)
+        lmq_mattrs_free(attrs[i]);
+    free(attrs);
+    free(ents);
+    free(res);
+    json_decref(arr);
+    return rc;
+}
+
+/* ---- receiving ------------------------------------------------------------- */
+
+/* The system attributes in the order SQS returns them for "All". */
+static const char *const sys_attr_names[] = {
+    "SenderId",
+    "ApproximateFirstReceiveTimestamp",
+    "ApproximateReceiveCount",
+    "SentTimestamp",
+    "AWSTraceHeader",
+    "SequenceNumber",
+    "MessageDeduplicationId",
+    "MessageGroupId",
+    "DeadLetterQueueSourceArn",
+    NULL};
+
+static int
+strv_has(const char *const *v, const char *s)
+{
+    for (; v && *v; v++)
+        if (strcmp(*v, s) == 0)
+            return 1;
+    return 0;
+}
+
+static json_t *
+message_json(const lmq_msg *m, const char *const *sys1,
+             const char *const *sys2)
+{
+    json_t *obj = json_object(), *attrs;
+    const lmq_mattrs *ma = lmq_msg_attrs(m);
+    size_t len;
+    const char *body = lmq_msg_body(m, &len);
+    int all = strv_has(sys1, "All") || strv_has(sys2, "All");
+
+    json_object_set_new(obj, "MessageId", json_string(lmq_msg_id(m)));
+    json_object_set_new(obj, "ReceiptHandle",
+                        json_string(lmq_msg_receipt(m)));
+    json_object_set_new(obj, "MD5OfBody", json_string(lmq_msg_md5_body(m)));
+    json_object_set_new(obj, "Body", cli_jstr(body, len));
+    attrs = json_object();
+    for (size_t i = 0; sys_attr_names[i]; i++) {
+        const char *n = sys_attr_names[i], *v;
+        if (!all && !strv_has(sys1, n) && !strv_has(sys2, n))
+            continue;
+        if ((v = lmq_msg_sys_attr(m, n)) != NULL)
+            json_object_set_new(attrs, n, cli_jstr(v, strlen(v)));
+    }
+    if (json_object_size(attrs))
+        json_object_set_new(obj, "Attributes", attrs);
+    else
+        json_decref(attrs);
+    if (lmq_mattrs_count(ma)) {
+        const char *md5 = lmq_msg_md5_attrs(m);
+        json_t *mav = json_object();
+        if (md5 && *md5)
+            json_object_set_new(obj, "MD5OfMessageAttributes",
+                                json_string(md5));
+        for (size_t i = 0; i < lmq_mattrs_count(ma); i++) {
+            const char *name, *type;
+            const void *val;
+            size_t vlen;
+            json_t *a;
+            if (lmq_mattrs_at(ma, i, &name, &type, &val, &vlen) != 0)
+                continue;
+            a = json_object();
+            if (strncmp(type, "Binary", 6) == 0) {
+                char *b64 = cli_b64_encode(val, vlen);
+                json_object_set_new(a, "BinaryValue", json_string(b64));
+                free(b64);
+            } else {
+                json_object_set_new(a, "StringValue", cli_jstr(val, vlen));
+            }
+            json_object_set_new(a, "DataType", json_string(type));
+            json_object_set_new(mav, name, a);
+        }
+        json_object_set_new(obj, "MessageAttributes", mav);
+    }
+    return obj;
+}
+
+static int
+cmd_receive_message(cli_ctx *c)
+{
+    json_t *a1 = NULL, *a2 = NULL, *a3 = NULL;
+    const char **sys1 = NULL, **sys2 = NULL, **user = NULL;
+    lmq_queue *q = NULL;
+    lmq_msg *msgs[LMQ_RECV_MAX_CLI] = {NULL};
+    lmq_recv_opts o;
+    size_t n = 0;
+    int rc;
+
+    if ((rc = opt_strv(c, "attribute-names", "AttributeNames", &a1,
+                       &sys1)) != 0 ||
+        (rc = opt_strv(c, "message-system-attribute-names",
+                       "MessageSystemAttributeNames", &a2, &sys2)) != 0 ||
+        (rc = opt_strv(c, "message-attribute-names", "MessageAttributeNames",
+                       &a3, &user)) != 0 ||
+        (rc = open_queue(c, &q)) != 0)
+        goto out;
+    lmq_recv_opts_init(&o);
+    o.max_messages = opt_int(c, "max-number-of-messages", o.max_messages);
+    o.visibility_timeout =
+        opt_int(c, "visibility-timeout", o.visibility_timeout);
+    o.wait_seconds = opt_int(c, "wait-time-seconds", o.wait_seconds);
+    o.attribute_names = user;
+    o.attempt_id = opt_str(c, "receive-request-attempt-id");
+    rc = lmq_receive(q, &o, msgs, LMQ_RECV_MAX_CLI, &n);
+    if (rc != 0) {
+        rc = cli_service_error(c, rc);
+        goto out;
+    }
+    json_t *doc = json_object();
+    if (n) {
+        json_t *arr = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(arr, message_json(msgs[i], sys1, sys2));
+        json_object_set_new(doc, "Messages", arr);
+    }
+    cli_print(c, doc);
+out:
+    for (size_t i = 0; i < n && i < LMQ_RECV_MAX_CLI; i++)
+        lmq_msg_free(msgs[i]);
+    lmq_queue_close(q);
+    free(sys1);
+    free(sys2);
+    free(user);
+    json_decref(a1);
+    json_decref(a2);
+    json_decref(a3);
+    return rc;
+}
+
+/* ---- deleting and visibility ------------------------------------------------ */
+
+static int
+cmd_delete_message(cli_ctx *c)
+{
+    lmq_queue *q = NULL;
+    int rc;
+
+    if ((rc = open_queue(c, &q)) != 0)
+        return rc;
+    rc = lmq_delete(q, opt_str(c, "receipt-handle"), NULL);
+    lmq_queue_close(q);
+    return rc ? cli_service_error(c, rc) : 0;
+}
+
+static int
+cmd_change_message_visibility(cli_ctx *c)
+{
+    lmq_queue *q = NULL;
+    int rc;
+
+    if ((rc = open_queue(c, &q)) != 0)
+        return rc;
+    rc = lmq_change_visibility(q, opt_str(c, "receipt-handle"),
+                               opt_int(c, "visibility-timeout", 0), NULL);
+    lmq_queue_close(q);
+    return rc ? cli_service_error(c, rc) : 0;
+}
+
+/* delete-message-batch and change-message-visibility-batch. */
+static int
+handle_batch(cli_ctx *c, int visibility)
+{
+    static const char *const del_members[] = {"Id", "ReceiptHandle", NULL};
+    static const char *const vis_members[] = {"Id", "ReceiptHandle",
+                                              "VisibilityTimeout", NULL};
+    json_t *arr = NULL, *e;
+    lmq_handle_entry *ents = NULL;
+    lmq_batch_result *res = NULL;
+    lmq_queue *q = NULL;
+    size_t n, i;
+    char path[64];
+    int rc;
+
+    if ((rc = batch_entries(c, visibility ? vis_members : del_members,
+                            &arr)) != 0)
+        return rc;
+    n = json_array_size(arr);
+    ents = calloc(n + 1, sizeof *ents);
+    res = calloc(n + 1, sizeof *res);
+    if (!ents || !res) {
+        rc = CLI_EXIT_OTHER;
+        goto out;
+    }
+    json_array_foreach(arr, i, e) {
+        snprintf(path, sizeof path, "Entries[%zu]", i);
+        ents[i].id = json_string_value(json_object_get(e, "Id"));
+        if ((rc = member_str(e, "ReceiptHandle", path, 1, &ents[i].receipt,
+                             NULL)) != 0)
+            goto out;
+        if (visibility) {
+            int present;
+            if ((rc = member_int(e, "VisibilityTimeout", path,
+                                 &ents[i].timeout_seconds, &present)) != 0)
+                goto out;
+            /* Optional in the model, but SQS has no default for it. */
+            if (!present) {
+                rc = cli_param_error("Missing required parameter in %s: "
+                                     "\"VisibilityTimeout\"",
+                                     path);
+                goto out;
+            }
+        }
+    }
+    if ((rc = open_queue(c, &q)) != 0)
+        goto out;
+    if (visibility)
+        rc = lmq_change_visibility_batch(q, ents, n, res);
+    else
+        rc = lmq_delete_batch(q, ents, n, res);
+    if (rc != 0) {
+        rc = cli_service_error(c, rc);
+        goto out;
+    }
+    json_t *doc = json_object(), *ok = json_array(), *failed = json_array();
+    for (i = 0; i < n; i++) {
+        if (res[i].err == 0) {
+            json_t *s = json_object();
+            json_object_set_new(s, "Id", json_string(ents[i].id));
+            json_array_append_new(ok, s);
+        } else {
+            json_array_append_new(failed, batch_failed(ents[i].id,
+                                                       res[i].err,
+                                                       res[i].errmsg));
+        }
+    }
+    json_object_set_new(doc, "Successful", ok);
+    if (json_array_size(failed))
+        json_object_set_new(doc, "Failed", failed);
+    else
+        json_decref(failed);
+    cli_print(c, doc);
+out:
+    lmq_queue_close(q);
+    free(ents);
+    free(res);
+    json_decref(arr);
+    return rc;
+}
+
+static int
+cmd_delete_message_batch(cli_ctx *c)
+{
+    return handle_batch(c, 0);
+}
+
+static int
+cmd_change_message_visibility_batch(cli_ctx *c)
+{
+    return handle_batch(c, 1);
+}
+
+/* ---- the command table ------------------------------------------------------ */
+
+#define F_QURL {"queue-url", CLI_STRING, 1, "queue URL or bare queue name"}
+#define F_END {NULL, CLI_STRING, 0, NULL}
+
+static const cli_flag f_create_queue[] = {
+    {"queue-name", CLI_STRING, 1, "name of the queue (FIFO: ends in .fifo)"},
+    {"attributes", CLI_MAP, 0, "Name=Value,... or JSON: queue attributes"},
+    {"tags", CLI_MAP, 0, "Key=Value,... or JSON: tags of a new queue"},
+    F_END};
+static const cli_flag f_qurl[] = {F_QURL, F_END};
+static const cli_flag f_get_queue_url[] = {
+    {"queue-name", CLI_STRING, 1, "name of the queue"},
+    {"queue-owner-aws-account-id", CLI_STRING, 0, "accepted and ignored"},
+    F_END};
+static const cli_flag f_list_queues[] = {
+    {"queue-name-prefix", CLI_STRING, 0, "only names starting with this"},
+    {"max-results", CLI_INT, 0, "page size 1-1000 (enables NextToken)"},
+    {"next-token", CLI_STRING, 0, "NextToken of the previous page"},
+    F_END};
+static const cli_flag f_get_queue_attributes[] = {
+    F_QURL,
+    {"attribute-names", CLI_LIST, 0, "attribute names, or All"},
+    F_END};
+static const cli_flag f_set_queue_attributes[] = {
+    F_QURL,
+    {"attributes", CLI_MAP, 1, "Name=Value,... or JSON"},
+    F_END};
+static const cli_flag f_send_message[] = {
+    F_QURL,
+    {"message-body", CLI_STRING, 1, "the body (file:// and fileb:// too)"},
+    {"delay-seconds", CLI_INT, 0, "0-900 (default: the queue's)"},
+    {"message-attributes", CLI_MAP, 0,
+     "Name={DataType=String,StringValue=v},... or JSON"},
+    {"message-system-attributes", CLI_MAP, 0,
+     "AWSTraceHeader={DataType=String,StringValue=v}"},
+    {"message-deduplication-id", CLI_STRING, 0, "FIFO deduplication id"},
+    {"message-group-id", CLI_STRING, 0, "message group id"},
+    F_END};
+static const cli_flag f_send_message_batch[] = {
+    F_QURL,
+    {"entries", CLI_STRUCTS, 1,
+     "Id=a,MessageBody=b Id=c,MessageBody=d ... or a JSON array"},
+    F_END};
+static const cli_flag f_receive_message[] = {
+    F_QURL,
+    {"attribute-names", CLI_LIST, 0, "system attributes to return, or All"},
+    {"message-system-attribute-names", CLI_LIST, 0,
+     "system attributes to return, or All"},
+    {"message-attribute-names", CLI_LIST, 0,
+     "message attributes to return: names, All, .*, Prefix.*"},
+    {"max-number-of-messages", CLI_INT, 0, "1-10 (default 1)"},
+    {"visibility-timeout", CLI_INT, 0, "0-43200 (default: the queue's)"},
+    {"wait-time-seconds", CLI_INT, 0, "0-20 (default: the queue's)"},
+    {"receive-request-attempt-id", CLI_STRING, 0, "FIFO attempt id"},
+    F_END};
+static const cli_flag f_delete_message[] = {
+    F_QURL,
+    {"receipt-handle", CLI_STRING, 1, "receipt handle of the delivery"},
+    F_END};
+static const cli_flag f_delete_message_batch[] = {
+    F_QURL,
+    {"entries", CLI_STRUCTS, 1,
+     "Id=a,ReceiptHandle=h ... or a JSON array"},
+    F_END};
+static const cli_flag f_change_message_visibility[] = {
+    F_QURL,
+    {"receipt-handle", CLI_STRING, 1, "receipt handle of the delivery"},
+    {"visibility-timeout", CLI_INT, 1, "0-43200 seconds from now"},
+    F_END};
+static const cli_flag f_change_message_visibility_batch[] = {
+    F_QURL,
+    {"entries", CLI_STRUCTS, 1,
+     "Id=a,ReceiptHandle=h,VisibilityTimeout=n ... or a JSON array"},
+    F_END};
+static const cli_flag f_tag_queue[] = {
+    F_QURL,
+    {"tags", CLI_MAP, 1, "Key=Value,... or JSON"},
+    F_END};
+static const cli_flag f_untag_queue[] = {
+    F_QURL,
+    {"tag-keys", CLI_LIST, 1, "keys to remove"},
+    F_END};
+static const cli_flag f_none[] = {F_END};
+
+static const cli_cmd cmds[] = {
+    {"create-queue", "CreateQueue", cmd_create_queue, f_create_queue,
+     "Create a queue (idempotent when the attributes match)."},
+    {"delete-queue", "DeleteQueue", cmd_delete_queue, f_qurl,
+     "Delete a queue and its messages."},
+    {"get-queue-url", "GetQueueUrl", cmd_get_queue_url, f_get_queue_url,
+     "Print the URL of a queue."},
+    {"list-queues", "ListQueues", cmd_list_queues, f_list_queues,
+     "List queue URLs."},
+    {"get-queue-attributes", "GetQueueAttributes", cmd_get_queue_attributes,
+     f_get_queue_attributes, "Print queue attributes and counters."},
+    {"set-queue-attributes", "SetQueueAttributes", cmd_set_queue_attributes,
+     f_set_queue_attributes, "Change queue attributes."},
+    {"send-message", "SendMessage", cmd_send_message, f_send_message,
+     "Send one message."},
+    {"send-message-batch", "SendMessageBatch", cmd_send_message_batch,
+     f_send_message_batch, "Send up to 10 messages."},
+    {"receive-message", "ReceiveMessage", cmd_receive_message,
+     f_receive_message, "Receive up to 10 messages."},
+    {"delete-message", "DeleteMessage", cmd_delete_message, f_delete_message,
+     "Delete a received message."},
+    {"delete-message-batch", "DeleteMessageBatch", cmd_delete_message_batch,
+     f_delete_message_batch, "Delete up to 10 received messages."},
+    {"change-message-visibility", "ChangeMessageVisibility",
+     cmd_change_message_visibility, f_change_message_visibility,
+     "Change the visibility timeout of a received message."},
+    {"change-message-visibility-batch", "ChangeMessageVisibilityBatch",
+     cmd_change_message_visibility_batch, f_change_message_visibility_batch,
+     "Change the visibility timeout of up to 10 messages."},
+    {"purge-queue", "PurgeQueue", cmd_purge_queue, f_qurl,
+     "Delete every message of a queue."},
+    {"tag-queue", "TagQueue", cmd_tag_queue, f_tag_queue,
+     "Add or replace tags."},
+    {"untag-queue", "UntagQueue", cmd_untag_queue, f_untag_queue,
+     "Remove tags."},
+    {"list-queue-tags", "ListQueueTags", cmd_list_queue_tags, f_qurl,
+     "Print the tags of a queue."},
+    {"stats", "Stats", cli_cmd_stats, f_none,
+     "Print the message counters of every queue."},
+    {"demo", "Demo", cli_cmd_demo, f_none,
+     "Run a producer and three consumer processes on a demo queue."},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+/* ---- help -------------------------------------------------------------------- */
+
+static void
+main_help(void)
+{
+    printf("lmq - durable local queues with Amazon SQS semantics, stored "
+           "in LMDB\n\n"
+           "usage: lmq [options] <command> [parameters]\n\n"
+           "Commands (flags and output as in `aws sqs`):\n");
+    for (size_t i = 0; cmds[i].name; i++)
+        printf("  %-32s %s\n", cmds[i].name, cmds[i].summary);
+    printf("\nOptions:\n"
+           "  --home DIR                       the home directory (default: "
+           "$LMQ_HOME,\n"
+           "                                   else $XDG_DATA_HOME/lmq, else "
+           "~/.local/share/lmq)\n"
+           "  --durability full|periodic|none  commit durability (default "
+           "full)\n"
+           "  --output json|text               output format (default "
+           "json)\n"
+           "  --version                        print the version\n"
+           "  --help                           this help; `lmq <command> "
+           "--help` for a command\n\n"
+           "Values may be given as file://path (text) or fileb://path "
+           "(bytes). Map values\n"
+           "take Key=Value,Key=Value shorthand or JSON; lists take "
+           "space-separated values\n"
+           "or a JSON array. Exit status: 0, 252 usage error, 254 service "
+           "error.\n");
+}
+
+static void
+cmd_help(const cli_cmd *cmd)
+{
+    printf("lmq %s: %s\n\nusage: lmq %s", cmd->name, cmd->summary,
+           cmd->name);
+    for (size_t i = 0; cmd->flags[i].name; i++) {
+        const cli_flag *f = &cmd->flags[i];
+        const char *arg = f->kind == CLI_BOOL ? ""
+                          : f->kind == CLI_LIST || f->kind == CLI_STRUCTS
+                              ? " <value> [<value>...]"
+                              : " <value>";
+        printf(f->required ? " --%s%s" : " [--%s%s]", f->name, arg);
+    }
+    printf("\n\n");
+    for (size_t i = 0; cmd->flags[i].name; i++)
+        printf("  --%-32s %s%s\n", cmd->flags[i].name,
+               cmd->flags[i].required ? "(required) " : "",
+               cmd->flags[i].help);
+    printf("\nGlobal options: --home DIR, --durability full|periodic|none, "
+           "--output json|text.\n");
+}
+
+/* ---- argument parsing --------------------------------------------------------- */
+
+static const char *const global_ignored_value[] = {
+    "region", "endpoint-url", "profile", "cli-binary-format", NULL};
+static const char *const global_ignored_bool[] = {
+    "no-cli-pager", "no-paginate", "no-verify-ssl", "no-sign-request",
+    "debug", NULL};
+
+static void
+ctx_free(cli_ctx *c)
+{
+    for (size_t i = 0; i < CLI_MAX_FLAGS; i++) {
+        for (size_t k = 0; k < c->opt[i].n; k++)
+            free(c->opt[i].tok[k].s);
+        free(c->opt[i].tok);
+    }
+    free(c->home);
+    lmq_env_close(c->env);
+}
+
+static int
+is_flag(const char *s)
+{
+    return s[0] == '-' && s[1] == '-' && s[2];
+}
+
+/* Append to the "Unknown options" list. */
+static void
+add_unknown(char *buf, size_t size, const char *tok)
+{
+    if (buf[0])
+        strncat(buf, ", ", size - strlen(buf) - 1);
+    strncat(buf, tok, size - strlen(buf) - 1);
+}
+
+static int
+parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
+{
+    char unknown[1024] = "";
+    const char *home = NULL, *durability = NULL, *output = NULL;
+    int i, rc;
+
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        char name[128];
+        const char *inline_val = NULL;
+        size_t k;
+
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0 ||
+            (strcmp(a, "help") == 0 && (i == 1 || c->cmd))) {
+            *help = 1;
+            continue;
+        }
+        if (strcmp(a, "--version") == 0) {
+            *version = 1;
+            continue;
+        }
+        if (!is_flag(a)) {
+            if (!c->cmd) {
+                for (k = 0; cmds[k].name; k++)
+                    if (strcmp(cmds[k].name, a) == 0)
+                        break;
+                if (!cmds[k].name) {
+                    char list[2048] = "";
+                    for (k = 0; cmds[k].name; k++) {
+                        strncat(list, "  ", sizeof list - strlen(list) - 1);
+                        strncat(list, cmds[k].name,
+                                sizeof list - strlen(list) - 1);
+                        strncat(list, "\n", sizeof list - strlen(list) - 1);
+                    }
+                    return cli_usage_error("argument command: Invalid "
+                                           "choice, valid choices are:\n\n%s",
+                                           list);
+                }
+                c->cmd = &cmds[k];
+            } else {
+                add_unknown(unknown, sizeof unknown, a);
+            }
+            continue;
+        }
+        /* --name or --name=value */
+        snprintf(name, sizeof name, "%s", a + 2);
+        char *eq = strchr(name, '=');
+        if (eq) {
+            *eq = '\0';
+            inline_val = a + 2 + (eq - name) + 1;
+        }
+        /* Global options with a value. */
+        const char **gslot = strcmp(name, "home") == 0 ? &home
+                             : strcmp(name, "durability") == 0 ? &durability
+                             : strcmp(name, "output") == 0 ? &output
+                                                           : NULL;
+        int gignore = 0, gbool = 0;
+        for (k = 0; global_ignored_value[k]; k++)
+            gignore |= strcmp(name, global_ignored_value[k]) == 0;
+        for (k = 0; global_ignored_bool[k]; k++)
+            gbool |= strcmp(name, global_ignored_bool[k]) == 0;
+        if (gbool)
+            continue;
+        if (gslot || gignore) {
+            const char *v = inline_val;
+            if (!v) {
+                if (i + 1 >= argc || is_flag(argv[i + 1]))
+                    return cli_usage_error("argument --%s: expected one "
+                                           "argument",
+                                           name);
+                v = argv[++i];
+            }
+            if (gslot)
+                *gslot = v;
+            continue;
+        }
+        if (!c->cmd) {
+            add_unknown(unknown, sizeof unknown, a);
+            continue;
+        }
+        for (k = 0; c->cmd->flags[k].name; k++)
+            if (strcmp(c->cmd->flags[k].name, name) == 0)
+                break;
+        if (!c->cmd->flags[k].name) {
+            /* An unknown flag takes its value tokens with it. */
+            add_unknown(unknown, sizeof unknown, a);
+            while (i + 1 < argc && !is_flag(argv[i + 1]))
+                add_unknown(unknown, sizeof unknown, argv[++i]);
+            continue;
+        }
+        const cli_flag *f = &c->cmd->flags[k];
+        cli_opt *o = &c->opt[k];
+        /* A repeated flag replaces the earlier value, as argparse does. */
+        for (size_t t = 0; t < o->n; t++)
+            free(o->tok[t].s);
+        free(o->tok);
+        o->tok = NULL;
+        o->n = 0;
+        o->set = 1;
+        if (f->kind == CLI_BOOL)
+            continue;
+        size_t want_min = 1, max = f->kind == CLI_STRING ||
+                                           f->kind == CLI_INT
+                                       ? 1
+                                       : (size_t)argc;
+        const char **vals = calloc((size_t)argc + 1, sizeof *vals);
+        size_t nv = 0;
+        if (!vals)
+            return CLI_EXIT_OTHER;
+        if (inline_val)
+            vals[nv++] = inline_val;
+        while (nv < max && i + 1 < argc && !is_flag(argv[i + 1]))
+            vals[nv++] = argv[++i];
+        if (nv < want_min) {
+            free(vals);
+            return cli_usage_error(max == 1 ? "argument --%s: expected one "
+                                              "argument"
+                                            : "argument --%s: expected at "
+                                              "least one argument",
+                                   name);
+        }
+        o->tok = calloc(nv, sizeof *o->tok);
+        if (!o->tok) {
+            free(vals);
+            return CLI_EXIT_OTHER;
+        }
+        for (size_t t = 0; t < nv; t++) {
+            if (cli_tok_load(f->name, vals[t], &o->tok[t]) != 0) {
+                free(vals);
+                return CLI_EXIT_USAGE;
+            }
+            o->n++;
+        }
+        free(vals);
+        if (f->kind == CLI_INT) {
+            int dummy;
+            if (parse_int(o->tok[0].s, &dummy) != 0) {
+                fprintf(stderr,
+                        "\nError parsing parameter '--%s': invalid literal "
+                        "for int() with base 10: '%s'\n",
+                        f->name, o->tok[0].s);
+                return CLI_EXIT_USAGE;
+            }
+        }
+    }
+
+    if (*help || *version)
+        return 0;
+    if (!c->cmd)
+        return cli_usage_error("the following arguments are required: "
+                               "command");
+    /* Required flags first, then unknown ones, as argparse reports. */
+    char missing[512] = "";
+    for (size_t k = 0; c->cmd->flags[k].name; k++) {
+        if (c->cmd->flags[k].required && !c->opt[k].set) {
+            if (missing[0])
+                strncat(missing, ", ", sizeof missing - strlen(missing) - 1);
+            strncat(missing, "--", sizeof missing - strlen(missing) - 1);
+            strncat(missing, c->cmd->flags[k].name,
+                    sizeof missing - strlen(missing) - 1);
+        }
+    }
+    if (missing[0])
+        return cli_usage_error("the following arguments are required: %s",
+                               missing);
+    if (unknown[0])
+        return cli_usage_error("Unknown options: %s", unknown);
+
+    if (durability) {
+        if (strcmp(durability, "full") == 0)
+            c->durability = LMQ_DURABILITY_FULL;
+        else if (strcmp(durability, "periodic") == 0)
+            c->durability = LMQ_DURABILITY_PERIODIC;
+        else if (strcmp(durability, "none") == 0)
+            c->durability = LMQ_DURABILITY_NONE;
+        else
+            return cli_usage_error("argument --durability: Invalid choice: "
+                                   "'%s' (choose from 'full', 'periodic', "
+                                   "'none')",
+                                   durability);
+    }
+    if (output) {
+        if (strcmp(output, "json") == 0)
+            c->output = CLI_OUT_JSON;
+        else if (strcmp(output, "text") == 0)
+            c->output = CLI_OUT_TEXT;
+        else if (strcmp(output, "table") == 0)
+            c->output = CLI_OUT_TABLE;
+        else
+            return cli_usage_error("argument --output: Invalid choice: "
+                                   "'%s' (choose from 'json', 'text', "
+                                   "'table')",
+                                   output);
+    }
+    if (home && *home) {
+        c->home = strdup(home);
+    } else if (getenv("LMQ_HOME") && *getenv("LMQ_HOME")) {
+        c->home = strdup(getenv("LMQ_HOME"));
+    } else if ((rc = lmq_default_home(&c->home)) != 0) {
+        fprintf(stderr, "\nlmq: no home directory: %s\n",
+                cli_strip_errmsg(lmq_errmsg()));
+        return CLI_EXIT_OTHER;
+    }
+    if (!c->home)
+        return CLI_EXIT_OTHER;
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    cli_ctx c;
+    int help = 0, version = 0, rc;
+
+    memset(&c, 0, sizeof c);
+    c.durability = LMQ_DURABILITY_FULL;
+    rc = parse_args(argc, argv, &c, &help, &version);
+    if (rc == 0) {
+        if (version) {
+            printf("lmq %s\n", LMQ_VERSION_STRING);
+        } else if (help) {
+            if (c.cmd)
+                cmd_help(c.cmd);
+            else
+                main_help();
+        } else {
+            /* The AWS CLI's table output is not implemented; text is the
+             * closest. */
+            if (c.output == CLI_OUT_TABLE && c.cmd->fn != cli_cmd_stats)
+                c.output = CLI_OUT_TEXT;
+            rc = c.cmd->fn(&c);
+        }
+    }
+    fflush(stdout);
+    ctx_free(&c);
+    return rc;
+}

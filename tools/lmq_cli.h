@@ -1,0 +1,144 @@
+/*
+ * lmq_cli.h: declarations shared by the files of the `lmq` command-line tool.
+ *
+ * lmq.c holds main(), the command table and the SQS subcommands;
+ * lmq_args.c turns argv tokens into values (file://, shorthand, JSON);
+ * lmq_out.c prints results as the AWS CLI does (JSON and text) and reports
+ * errors; lmq_demo.c holds `lmq demo` and `lmq stats`.
+ */
+#ifndef LMQ_CLI_H
+#define LMQ_CLI_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "lmq.h"
+
+/* Exit statuses, as AWS CLI v2 documents them: 252 for a command line that
+ * could not be parsed, 254 when the service answered with an error, 255 for
+ * anything else (here: the home could not be opened). */
+#define CLI_EXIT_USAGE 252
+#define CLI_EXIT_SERVICE 254
+#define CLI_EXIT_OTHER 255
+
+/* How a flag's value tokens are read. */
+typedef enum cli_kind {
+    CLI_STRING,  /* one token */
+    CLI_INT,     /* one token, a decimal int */
+    CLI_MAP,     /* one or more tokens: shorthand or a JSON object */
+    CLI_LIST,    /* one or more tokens, or one JSON array */
+    CLI_STRUCTS, /* one or more shorthand structs, or a JSON array */
+    CLI_BOOL     /* no token */
+} cli_kind;
+
+typedef struct cli_flag {
+    const char *name; /* without the leading "--" */
+    cli_kind kind;
+    int required;
+    const char *help;
+} cli_flag;
+
+typedef enum cli_output {
+    CLI_OUT_DEFAULT = 0, /* json for SQS commands, a table for stats */
+    CLI_OUT_JSON,
+    CLI_OUT_TEXT,
+    CLI_OUT_TABLE
+} cli_output;
+
+/* One value token after file:// / fileb:// resolution (NUL-terminated,
+ * len bytes; fileb:// data may hold NULs). */
+typedef struct cli_tok {
+    char *s;
+    size_t len;
+} cli_tok;
+
+typedef struct cli_opt {
+    int set;
+    size_t n;
+    cli_tok *tok;
+} cli_opt;
+
+#define CLI_MAX_FLAGS 16
+
+typedef struct cli_ctx cli_ctx;
+typedef int (*cli_fn)(cli_ctx *c);
+
+typedef struct cli_cmd {
+    const char *name; /* "send-message" */
+    const char *op;   /* "SendMessage": names the operation in errors */
+    cli_fn fn;
+    const cli_flag *flags; /* terminated by a {NULL} entry */
+    const char *summary;
+} cli_cmd;
+
+struct cli_ctx {
+    const cli_cmd *cmd;
+    cli_opt opt[CLI_MAX_FLAGS]; /* parallel to cmd->flags */
+    char *home;
+    lmq_durability durability;
+    cli_output output;
+    lmq_env *env; /* opened by cli_env() on first use */
+};
+
+/* ---- lmq_args.c --------------------------------------------------------- */
+
+/* Resolve one argv token: "file://p" (text, must be UTF-8) and "fileb://p"
+ * (bytes) read the file, anything else is copied. 0, or -1 after printing
+ * the AWS CLI's "Error parsing parameter" message. */
+int cli_tok_load(const char *flag, const char *arg, cli_tok *out);
+
+/* Parse a map-shaped value (JSON object or Key=Value shorthand) of the
+ * flag's tokens into a new JSON object; NULL after printing the error. */
+json_t *cli_parse_map(const char *flag, const cli_opt *o);
+/* Parse a list value (space-separated tokens or one JSON array) into a new
+ * JSON array of strings; NULL after printing the error. */
+json_t *cli_parse_list(const char *flag, const cli_opt *o);
+/* Parse a list of structures (shorthand tokens, JSON objects or one JSON
+ * array of objects); NULL after printing the error. */
+json_t *cli_parse_structs(const char *flag, const cli_opt *o);
+/* Shorthand "a=b,c={d=e},f=[g,h]" to a JSON object; NULL with err set. */
+json_t *cli_shorthand(const char *s, char *err, size_t errlen);
+
+/* Base64 (RFC 4648, padded). encode returns a malloc'd string; decode
+ * returns 0 and a malloc'd buffer, or -1 on bad input. */
+char *cli_b64_encode(const void *data, size_t len);
+int cli_b64_decode(const char *s, unsigned char **out, size_t *outlen);
+
+/* ---- lmq_out.c ---------------------------------------------------------- */
+
+/* Print a result document as the AWS CLI does (nothing for NULL or an empty
+ * object); steals the reference. */
+void cli_print(const cli_ctx *c, json_t *doc);
+/* Print the AWS CLI's text rendering of doc to f. */
+void cli_print_text(FILE *f, json_t *doc);
+/* Report the service error rc of the calling thread's last lmq call as
+ * "An error occurred (Code) when calling the Op operation: msg"; returns
+ * CLI_EXIT_SERVICE. */
+int cli_service_error(const cli_ctx *c, int rc);
+/* The same for an explicit code and detail (batch entries). */
+const char *cli_strip_errmsg(const char *msg);
+/* Print a usage error ("lmq: error: ...") with the usage banner; returns
+ * CLI_EXIT_USAGE. */
+int cli_usage_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+/* Print "\nParameter validation failed:\n<text>\n"; returns
+ * CLI_EXIT_USAGE. */
+int cli_param_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+/* A JSON string of len bytes (never NULL for valid UTF-8). */
+json_t *cli_jstr(const char *s, size_t len);
+
+/* ---- lmq.c -------------------------------------------------------------- */
+
+/* Open the env of the context (once). 0, or an exit status after printing
+ * the error. */
+int cli_env(cli_ctx *c);
+/* Open options for c's home (durability). */
+void cli_env_opts(const cli_ctx *c, lmq_env_opts *o);
+
+/* ---- lmq_demo.c --------------------------------------------------------- */
+
+int cli_cmd_demo(cli_ctx *c);
+int cli_cmd_stats(cli_ctx *c);
+
+#endif

@@ -1,0 +1,388 @@
+/*
+ * lmq_demo.c: `lmq stats` and `lmq demo`.
+ *
+ * stats lists every queue (paging through lmq_queue_list) and reads the
+ * three SQS counters of each with lmq_queue_get_attributes, which the
+ * library keeps without scanning the queue.
+ *
+ * demo shows the point of lmq: several processes sharing one home. The
+ * parent creates a queue of its own ("lmq-demo-<pid>", so that runs never
+ * see each other's leftovers or trip the 60-second name reuse rule), closes
+ * its env, and forks one producer and three consumers. Each child opens its
+ * OWN env after fork (LMDB forbids using an environment across fork), works,
+ * and _exit()s. The children report into a small shared anonymous mapping:
+ * the producer counts what it sent and raises `producer_done`; a consumer
+ * counts every delivery per message, and stops once the producer is done and
+ * the queue's counters (visible + in flight + delayed) are all zero, which
+ * means every message was received by someone and deleted. The parent then
+ * checks that every message was received exactly once, prints the summary
+ * and deletes the queue. A deadline stops a consumer that would otherwise
+ * spin forever on a broken library, so the demo always ends.
+ */
+#include "lmq_cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *const counter_names[] = {
+    "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed", NULL};
+
+/* ---- stats ---------------------------------------------------------------- */
+
+static long long
+map_ll(const lmq_map *m, const char *key)
+{
+    const char *v = lmq_map_get(m, key);
+    return v ? strtoll(v, NULL, 10) : 0;
+}
+
+int
+cli_cmd_stats(cli_ctx *c)
+{
+    json_t *queues = json_array(), *doc;
+    char *token = NULL;
+    int rc;
+
+    if ((rc = cli_env(c)) != 0) {
+        json_decref(queues);
+        return rc;
+    }
+    do {
+        char **names = NULL, *next = NULL;
+        rc = lmq_queue_list(c->env, NULL, 1000, token, &names, &next);
+        free(token);
+        token = NULL;
+        if (rc != 0) {
+            json_decref(queues);
+            return cli_service_error(c, rc);
+        }
+        for (size_t i = 0; names[i]; i++) {
+            lmq_map *m = NULL;
+            json_t *q;
+            rc = lmq_queue_get_attributes(c->env, names[i], counter_names,
+                                          &m);
+            if (rc == LMQ_ENOQUEUE)
+                continue; /* deleted since the listing */
+            if (rc != 0) {
+                lmq_strv_free(names);
+                free(next);
+                json_decref(queues);
+                return cli_service_error(c, rc);
+            }
+            q = json_object();
+            json_object_set_new(q, "QueueName", json_string(names[i]));
+            for (size_t k = 0; counter_names[k]; k++)
+                json_object_set_new(q, counter_names[k],
+                                    json_integer(map_ll(m,
+                                                        counter_names[k])));
+            json_array_append_new(queues, q);
+            lmq_map_free(m);
+        }
+        lmq_strv_free(names);
+        token = next;
+    } while (token);
+
+    if (c->output == CLI_OUT_JSON || c->output == CLI_OUT_TEXT) {
+        doc = json_object();
+        json_object_set_new(doc, "Queues", queues);
+        cli_print(c, doc);
+        return 0;
+    }
+    /* The default: a table sized to the longest name. */
+    size_t i, w = strlen("QUEUE");
+    json_t *q;
+    json_array_foreach(queues, i, q) {
+        size_t l = json_string_length(json_object_get(q, "QueueName"));
+        if (l > w)
+            w = l;
+    }
+    printf("%-*s %10s %10s %10s\n", (int)w, "QUEUE", "VISIBLE", "INFLIGHT",
+           "DELAYED");
+    json_array_foreach(queues, i, q) {
+        printf("%-*s %10lld %10lld %10lld\n", (int)w,
+               json_string_value(json_object_get(q, "QueueName")),
+               (long long)json_integer_value(
+                   json_object_get(q, counter_names[0])),
+               (long long)json_integer_value(
+                   json_object_get(q, counter_names[1])),
+               (long long)json_integer_value(
+                   json_object_get(q, counter_names[2])));
+    }
+    if (json_array_size(queues) == 0)
+        printf("(no queues)\n");
+    json_decref(queues);
+    return 0;
+}
+
+/* ---- demo ----------------------------------------------------------------- */
+
+/* Enough messages that three consumers visibly share them, few enough that
+ * the demo takes about a second even with an fsync per commit. */
+#define DEMO_MESSAGES 30
+#define DEMO_CONSUMERS 3
+/* A consumer gives up after this long: the demo must always end. */
+#define DEMO_DEADLINE_MS 20000
+
+typedef struct demo_shared {
+    int producer_done;
+    int sent;
+    int received[DEMO_MESSAGES];
+    int per_consumer[DEMO_CONSUMERS];
+    int bad_body;
+} demo_shared;
+
+static int64_t
+mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Open a fresh env and the demo queue in a child. */
+static int
+child_open(const cli_ctx *c, const char *name, lmq_env **env, lmq_queue **q)
+{
+    lmq_env_opts o;
+    int rc;
+
+    cli_env_opts(c, &o);
+    if ((rc = lmq_env_open(c->home, &o, env)) != 0)
+        return rc;
+    if ((rc = lmq_queue_open(*env, name, q)) != 0) {
+        lmq_env_close(*env);
+        *env = NULL;
+    }
+    return rc;
+}
+
+static void
+child_fail(const char *who, int rc)
+{
+    fprintf(stderr, "%s: %s: %s\n", who, lmq_err_sqs_code(rc),
+            cli_strip_errmsg(lmq_errmsg()));
+}
+
+static int
+run_producer(const cli_ctx *c, const char *name, demo_shared *sh)
+{
+    lmq_env *env = NULL;
+    lmq_queue *q = NULL;
+    int rc;
+
+    if ((rc = child_open(c, name, &env, &q)) != 0) {
+        child_fail("producer", rc);
+        __atomic_store_n(&sh->producer_done, 1, __ATOMIC_SEQ_CST);
+        return 1;
+    }
+    for (int i = 0; i < DEMO_MESSAGES; i++) {
+        char body[64];
+        lmq_send_entry e;
+        lmq_send_result r;
+        snprintf(body, sizeof body, "message %d of %d", i + 1,
+                 DEMO_MESSAGES);
+        lmq_send_entry_init(&e);
+        e.body = body;
+        e.body_len = strlen(body);
+        if ((rc = lmq_send(q, &e, &r)) != 0) {
+            child_fail("producer", rc);
+            break;
+        }
+        __atomic_add_fetch(&sh->sent, 1, __ATOMIC_SEQ_CST);
+        printf("producer sent: %s\n", body);
+        /* A short pause so consumers visibly work while messages arrive. */
+        sleep_ms(10);
+    }
+    __atomic_store_n(&sh->producer_done, 1, __ATOMIC_SEQ_CST);
+    lmq_queue_close(q);
+    lmq_env_close(env);
+    return rc == 0 ? 0 : 1;
+}
+
+/* Whether the queue holds nothing at all (visible, in flight, delayed). */
+static int
+queue_drained(lmq_env *env, const char *name)
+{
+    lmq_map *m = NULL;
+    long long total = 0;
+
+    if (lmq_queue_get_attributes(env, name, counter_names, &m) != 0)
+        return 0;
+    for (size_t k = 0; counter_names[k]; k++)
+        total += map_ll(m, counter_names[k]);
+    lmq_map_free(m);
+    return total == 0;
+}
+
+static int
+run_consumer(const cli_ctx *c, const char *name, int id, demo_shared *sh)
+{
+    lmq_env *env = NULL;
+    lmq_queue *q = NULL;
+    int64_t deadline = mono_ms() + DEMO_DEADLINE_MS;
+    int rc, status = 0;
+
+    if ((rc = child_open(c, name, &env, &q)) != 0) {
+        child_fail("consumer", rc);
+        return 1;
+    }
+    for (;;) {
+        lmq_msg *msgs[2];
+        lmq_recv_opts o;
+        size_t n = 0;
+
+        if (mono_ms() > deadline) {
+            fprintf(stderr, "consumer %d: giving up after %d ms\n", id,
+                    DEMO_DEADLINE_MS);
+            status = 1;
+            break;
+        }
+        lmq_recv_opts_init(&o);
+        o.max_messages = 2;
+        o.wait_seconds = 0;
+        if ((rc = lmq_receive(q, &o, msgs, 2, &n)) != 0) {
+            child_fail("consumer", rc);
+            status = 1;
+            break;
+        }
+        for (size_t i = 0; i < n; i++) {
+            const char *body = lmq_msg_body(msgs[i], NULL);
+            int idx = 0, total = 0;
+            printf("consumer %d got: %s\n", id, body);
+            if (sscanf(body, "message %d of %d", &idx, &total) == 2 &&
+                idx >= 1 && idx <= DEMO_MESSAGES)
+                __atomic_add_fetch(&sh->received[idx - 1], 1,
+                                   __ATOMIC_SEQ_CST);
+            else
+                __atomic_add_fetch(&sh->bad_body, 1, __ATOMIC_SEQ_CST);
+            __atomic_add_fetch(&sh->per_consumer[id - 1], 1,
+                               __ATOMIC_SEQ_CST);
+            rc = lmq_delete(q, lmq_msg_receipt(msgs[i]), NULL);
+            if (rc != 0) {
+                child_fail("consumer", rc);
+                status = 1;
+            }
+            lmq_msg_free(msgs[i]);
+        }
+        if (status)
+            break;
+        if (n == 0) {
+            if (__atomic_load_n(&sh->producer_done, __ATOMIC_SEQ_CST) &&
+                queue_drained(env, name))
+                break;
+            sleep_ms(5);
+        }
+    }
+    lmq_queue_close(q);
+    lmq_env_close(env);
+    return status;
+}
+
+int
+cli_cmd_demo(cli_ctx *c)
+{
+    char name[64], *url = NULL;
+    pid_t pids[1 + DEMO_CONSUMERS];
+    int nkids = 0, failed_kids = 0, rc;
+    demo_shared *sh;
+    int64_t t0 = mono_ms();
+
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    snprintf(name, sizeof name, "lmq-demo-%ld", (long)getpid());
+    if ((rc = cli_env(c)) != 0)
+        return rc;
+    if ((rc = lmq_queue_create(c->env, name, NULL, NULL, &url)) != 0)
+        return cli_service_error(c, rc);
+    printf("demo: home %s\ndemo: queue %s\n"
+           "demo: 1 producer sends %d messages, %d consumers receive and "
+           "delete them\n",
+           c->home, url, DEMO_MESSAGES, DEMO_CONSUMERS);
+    free(url);
+    /* No env may cross fork(): close ours, each child opens its own. */
+    lmq_env_close(c->env);
+    c->env = NULL;
+
+    sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE,
+              MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (sh == MAP_FAILED) {
+        perror("lmq demo: mmap");
+        return CLI_EXIT_OTHER;
+    }
+    memset(sh, 0, sizeof *sh);
+    fflush(stdout);
+    fflush(stderr);
+    for (int k = 0; k <= DEMO_CONSUMERS; k++) {
+        pid_t pid = fork();
+        if (pid < 0) {
+            perror("lmq demo: fork");
+            break;
+        }
+        if (pid == 0) {
+            int st = k == 0 ? run_producer(c, name, sh)
+                            : run_consumer(c, name, k, sh);
+            fflush(stdout);
+            fflush(stderr);
+            _exit(st);
+        }
+        pids[nkids++] = pid;
+    }
+    for (int k = 0; k < nkids; k++) {
+        int st = 0;
+        while (waitpid(pids[k], &st, 0) < 0)
+            ;
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            failed_kids++;
+    }
+    if (nkids < 1 + DEMO_CONSUMERS) {
+        /* A fork failed: make sure whoever runs ends. */
+        __atomic_store_n(&sh->producer_done, 1, __ATOMIC_SEQ_CST);
+        failed_kids++;
+    }
+
+    int received = 0, lost = 0, dup = 0;
+    for (int i = 0; i < DEMO_MESSAGES; i++) {
+        received += sh->received[i];
+        if (sh->received[i] == 0)
+            lost++;
+        else if (sh->received[i] > 1)
+            dup += sh->received[i] - 1;
+    }
+    int sent = sh->sent;
+    int ok = !failed_kids && !sh->bad_body && sent == DEMO_MESSAGES &&
+             lost == 0 && dup == 0;
+    printf("demo: per consumer:");
+    for (int k = 0; k < DEMO_CONSUMERS; k++)
+        printf(" %d", sh->per_consumer[k]);
+    printf("\n");
+    if (lost == 0 && dup == 0)
+        printf("demo: sent %d, received %d, none lost or duplicated "
+               "(%.1f s)\n",
+               sent, received, (double)(mono_ms() - t0) / 1000.0);
+    else
+        printf("demo: sent %d, received %d, %d lost, %d duplicated\n", sent,
+               received, lost, dup);
+    if (failed_kids)
+        printf("demo: %d process(es) failed\n", failed_kids);
+    munmap(sh, sizeof *sh);
+
+    /* Remove the demo queue (a new env: ours was closed before fork). */
+    if (cli_env(c) == 0) {
+        rc = lmq_queue_delete(c->env, name);
+        if (rc != 0)
+            child_fail("demo: delete-queue", rc);
+    }
+    return ok ? 0 : 1;
+}
