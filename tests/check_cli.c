@@ -800,6 +800,15 @@ START_TEST(service_errors_like_aws)
     ck_service_error(&r, "InvalidParameterValue", "CreateQueue");
     run_free(&r);
 
+    RUN(&r, "list-queues", "--max-results", "0");
+    ck_service_error(&r, "InvalidParameterValue", "ListQueues");
+    run_free(&r);
+
+    RUN(&r, "get-queue-attributes", "--queue-url", url, "--attribute-names",
+        "Bogus");
+    ck_service_error(&r, "InvalidAttributeName", "GetQueueAttributes");
+    run_free(&r);
+
     RUN(&r, "set-queue-attributes", "--queue-url", url, "--attributes",
         "NoSuchAttribute=1");
     ck_service_error(&r, "InvalidAttributeName", "SetQueueAttributes");

@@ -507,6 +507,15 @@ cmd_list_queues(cli_ctx *c)
     json_t *doc, *urls;
     int rc;
 
+    /* lmq_queue_list reads 0 as "no paging"; SQS rejects it. */
+    if (opt(c, "max-results") && opt_int(c, "max-results", 0) < 1) {
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "Value %d for parameter MaxResults is invalid. Reason: "
+                 "MaxResults must be an integer between 1 and 1000.",
+                 opt_int(c, "max-results", 0));
+        return cli_op_error(c->cmd->op, "InvalidParameterValue", msg);
+    }
     if ((rc = cli_env(c)) != 0)
         return rc;
     rc = lmq_queue_list(c->env, opt_str(c, "queue-name-prefix"),

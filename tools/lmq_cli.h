@@ -115,7 +115,11 @@ void cli_print_text(FILE *f, json_t *doc);
  * "An error occurred (Code) when calling the Op operation: msg"; returns
  * CLI_EXIT_SERVICE. */
 int cli_service_error(const cli_ctx *c, int rc);
-/* The same for an explicit code and detail (batch entries). */
+/* The same, naming another operation (stats runs several). */
+int cli_service_error_op(const char *op, int rc);
+/* The same with an explicit SQS code and message. */
+int cli_op_error(const char *op, const char *code, const char *msg);
+/* msg without lmq's leading "LMQ_XXX: " (the C enum name). */
 const char *cli_strip_errmsg(const char *msg);
 /* Print a usage error ("lmq: error: ...") with the usage banner; returns
  * CLI_EXIT_USAGE. */

@@ -60,7 +60,7 @@ cli_cmd_stats(cli_ctx *c)
         token = NULL;
         if (rc != 0) {
             json_decref(queues);
-            return cli_service_error(c, rc);
+            return cli_service_error_op("ListQueues", rc);
         }
         for (size_t i = 0; names[i]; i++) {
             lmq_map *m = NULL;
@@ -73,7 +73,7 @@ cli_cmd_stats(cli_ctx *c)
                 lmq_strv_free(names);
                 free(next);
                 json_decref(queues);
-                return cli_service_error(c, rc);
+                return cli_service_error_op("GetQueueAttributes", rc);
             }
             q = json_object();
             json_object_set_new(q, "QueueName", json_string(names[i]));
@@ -305,7 +305,7 @@ cli_cmd_demo(cli_ctx *c)
     if ((rc = cli_env(c)) != 0)
         return rc;
     if ((rc = lmq_queue_create(c->env, name, NULL, NULL, &url)) != 0)
-        return cli_service_error(c, rc);
+        return cli_service_error_op("CreateQueue", rc);
     printf("demo: home %s\ndemo: queue %s\n"
            "demo: 1 producer sends %d messages, %d consumers receive and "
            "delete them\n",

@@ -298,7 +298,16 @@ cli_strip_errmsg(const char *msg)
 }
 
 int
-cli_service_error(const cli_ctx *c, int rc)
+cli_op_error(const char *op, const char *code, const char *msg)
+{
+    fprintf(stderr, "\nAn error occurred (%s) when calling the %s "
+                    "operation: %s\n",
+            code, op, msg);
+    return CLI_EXIT_SERVICE;
+}
+
+int
+cli_service_error_op(const char *op, int rc)
 {
     const char *code = lmq_err_sqs_code(rc);
     const char *msg = cli_strip_errmsg(lmq_errmsg());
@@ -307,10 +316,13 @@ cli_service_error(const cli_ctx *c, int rc)
         msg = cli_strip_errmsg(lmq_strerror(rc));
     if (!code || !*code)
         code = "InternalFailure";
-    fprintf(stderr, "\nAn error occurred (%s) when calling the %s "
-                    "operation: %s\n",
-            code, c->cmd->op, msg);
-    return CLI_EXIT_SERVICE;
+    return cli_op_error(op, code, msg);
+}
+
+int
+cli_service_error(const cli_ctx *c, int rc)
+{
+    return cli_service_error_op(c->cmd->op, rc);
 }
 
 int
