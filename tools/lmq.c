@@ -1254,7 +1254,7 @@ static const cli_cmd cmds[] = {
     {"stats", "Stats", cli_cmd_stats, f_none,
      "Print the message counters of every queue."},
     {"demo", "Demo", cli_cmd_demo, f_none,
-     "Run a producer and three consumer processes on a demo queue."},
+     "Producer and consumer processes share a demo queue."},
     {NULL, NULL, NULL, NULL, NULL}};
 
 /* ---- help -------------------------------------------------------------------- */
@@ -1291,19 +1291,28 @@ main_help(void)
 static void
 cmd_help(const cli_cmd *cmd)
 {
-    printf("lmq %s: %s\n\nusage: lmq %s", cmd->name, cmd->summary,
-           cmd->name);
+    int col;
+
+    printf("lmq %s: %s\n\n", cmd->name, cmd->summary);
+    col = printf("usage: lmq %s", cmd->name);
     for (size_t i = 0; cmd->flags[i].name; i++) {
         const cli_flag *f = &cmd->flags[i];
         const char *arg = f->kind == CLI_BOOL ? ""
                           : f->kind == CLI_LIST || f->kind == CLI_STRUCTS
                               ? " <value> [<value>...]"
                               : " <value>";
-        printf(f->required ? " --%s%s" : " [--%s%s]", f->name, arg);
+        char item[128];
+        int len = snprintf(item, sizeof item,
+                           f->required ? " --%s%s" : " [--%s%s]", f->name,
+                           arg);
+        /* Wrap at 79 columns, continuation lines indented. */
+        if (col + len > 79)
+            col = printf("\n          ") - 1;
+        col += printf("%s", item);
     }
     printf("\n\n");
     for (size_t i = 0; cmd->flags[i].name; i++)
-        printf("  --%-32s %s%s\n", cmd->flags[i].name,
+        printf("  --%-31s %s%s\n", cmd->flags[i].name,
                cmd->flags[i].required ? "(required) " : "",
                cmd->flags[i].help);
     printf("\nGlobal options: --home DIR, --durability full|periodic|none, "
