@@ -647,6 +647,11 @@ START_TEST(send_batch_shorthand_and_json)
     RUN(&r, "send-message-batch", "--queue-url", url, "--entries", "[]");
     ck_service_error(&r, "EmptyBatchRequest", "SendMessageBatch");
     run_free(&r);
+    RUN(&r, "change-message-visibility-batch", "--queue-url", url,
+        "--entries", "Id=a,ReceiptHandle=h");
+    ck_assert_int_eq(r.status, 252);
+    ck_assert_ptr_nonnull(strstr(r.err, "VisibilityTimeout"));
+    run_free(&r);
     /* An unknown member is caught before anything is sent. */
     RUN(&r, "send-message-batch", "--queue-url", url, "--entries",
         "Id=a,MessageBody=x,Bogus=1");
@@ -747,6 +752,45 @@ START_TEST(change_visibility_and_purge)
     RUN(&r, "purge-queue", "--queue-url", url);
     ck_service_error(&r, "PurgeQueueInProgress", "PurgeQueue");
     run_free(&r);
+    free(url);
+}
+END_TEST
+
+START_TEST(receive_json_layout_is_byte_exact)
+{
+    run r = {0};
+    json_t *doc, *m;
+    char want[2048];
+    char *url = mkqueue("q1");
+
+    send_body(url, "hello");
+    /* The keys in botocore's order, indented as json.dumps(indent=4). */
+    RUN(&r, "receive-message", "--queue-url", url, "--visibility-timeout",
+        "0");
+    ck_assert_int_eq(r.status, 0);
+    doc = json_loads(r.out, 0, NULL);
+    ck_assert_ptr_nonnull(doc);
+    m = json_array_get(json_object_get(doc, "Messages"), 0);
+    snprintf(want, sizeof want,
+             "{\n"
+             "    \"Messages\": [\n"
+             "        {\n"
+             "            \"MessageId\": \"%s\",\n"
+             "            \"ReceiptHandle\": \"%s\",\n"
+             "            \"MD5OfBody\": \"" MD5_HELLO "\",\n"
+             "            \"Body\": \"hello\"\n"
+             "        }\n"
+             "    ]\n"
+             "}\n",
+             jstr(m, "MessageId"), jstr(m, "ReceiptHandle"));
+    ck_assert_str_eq(r.out, want);
+    json_decref(doc);
+    run_free(&r);
+
+    /* --flag=value works as in argparse. */
+    doc = RUN_JSON("send-message", "--queue-url=q1", "--message-body=x=y");
+    ck_keys(doc, "MD5OfMessageBody,MessageId");
+    json_decref(doc);
     free(url);
 }
 END_TEST
@@ -985,6 +1029,7 @@ lmq_suite_cli(void)
     tcase_add_test(tc, send_batch_shorthand_and_json);
     tcase_add_test(tc, delete_and_visibility_batches);
     tcase_add_test(tc, change_visibility_and_purge);
+    tcase_add_test(tc, receive_json_layout_is_byte_exact);
     tcase_add_test(tc, text_output_of_receive);
     suite_add_tcase(s, tc);
 
