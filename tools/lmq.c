@@ -1367,8 +1367,10 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
         const char *inline_val = NULL;
         size_t k;
 
+        /* "help" as a word works too, as in `aws sqs send-message help`;
+         * a flag's value never reaches here (the flag consumed it). */
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0 ||
-            (strcmp(a, "help") == 0 && (i == 1 || c->cmd))) {
+            strcmp(a, "help") == 0) {
             *help = 1;
             continue;
         }
