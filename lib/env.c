@@ -298,6 +298,14 @@ lmq_queue_name_from_url(const char *s, char **name_out)
     size_t n = strlen(s);
     while (n > 0 && s[n - 1] == '/')
         n--;
+    /* In a URL the name is the last segment of the path, never the host. */
+    const char *scheme = strstr(s, "://");
+    if (scheme) {
+        const char *path = strchr(scheme + 3, '/');
+        if (!path || (size_t)(path - s) >= n)
+            return lmq__seterr(LMQ_EINVAL, "Value %s for parameter QueueUrl "
+                                           "is invalid.", s);
+    }
     size_t i = n;
     while (i > 0 && s[i - 1] != '/')
         i--;

@@ -541,7 +541,8 @@ lmq__cur_seek(lmq_cur *c, const void *k, size_t kl, lmq_val *key,
               lmq_val *val)
 {
     MDB_val mk = {kl, (void *)k};
-    return cur_get(c, &mk, MDB_SET_RANGE, key, val);
+    /* LMDB rejects empty keys; "the first key >= empty" is the first. */
+    return cur_get(c, &mk, kl ? MDB_SET_RANGE : MDB_FIRST, key, val);
 }
 
 int

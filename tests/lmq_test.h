@@ -9,6 +9,8 @@
 #define LMQ_TEST_H
 
 #include <check.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

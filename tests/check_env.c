@@ -1,0 +1,297 @@
+/*
+ * check_env.c: homes (open/close, options, sharing within a process),
+ * errors, misuse and receipt handles.
+ */
+#include "lmq_test.h"
+
+#include "core.h"
+
+#include <sys/stat.h>
+
+static void
+setup(void)
+{
+    lmq_test_tmp_setup();
+}
+
+static void
+teardown(void)
+{
+    lmq_test_tmp_teardown();
+}
+
+START_TEST(open_creates_private_home)
+{
+    char path[300];
+    struct stat st;
+    lmq_env *env = lmq_test_env();
+    snprintf(path, sizeof path, "%s/home", lmq_test_dir);
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0700);
+    snprintf(path, sizeof path, "%s/home/data.mdb", lmq_test_dir);
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0077, 0);
+    lmq_env_close(env);
+}
+END_TEST
+
+START_TEST(open_twice_in_one_process_shares_the_store)
+{
+    lmq_env *a = lmq_test_env(), *b = lmq_test_env();
+    lmq_queue *q;
+    ck_assert_ptr_eq(a->store, b->store);
+    ck_ok(lmq_queue_create(a, "shared", NULL, NULL, NULL));
+    ck_ok(lmq_queue_open(b, "shared", &q));
+    lmq_queue_close(q);
+    lmq_env_close(a);
+    /* b still works after a is closed */
+    ck_ok(lmq_queue_open(b, "shared", &q));
+    lmq_queue_close(q);
+    lmq_env_close(b);
+}
+END_TEST
+
+START_TEST(reopen_keeps_data_and_secret)
+{
+    lmq_env *env = lmq_test_env();
+    uint8_t secret[32];
+    memcpy(secret, env->secret, 32);
+    ck_ok(lmq_queue_create(env, "persist", NULL, NULL, NULL));
+    lmq_env_close(env);
+    env = lmq_test_env();
+    ck_assert_mem_eq(env->secret, secret, 32);
+    char *url = NULL;
+    ck_ok(lmq_queue_url(env, "persist", &url));
+    ck_assert_str_eq(url, "http://127.0.0.1:9324/000000000000/persist");
+    free(url);
+    lmq_env_close(env);
+}
+END_TEST
+
+START_TEST(bad_options_are_rejected)
+{
+    lmq_env_opts o;
+    lmq_env *env = (lmq_env *)1;
+    char path[300];
+    snprintf(path, sizeof path, "%s/home", lmq_test_dir);
+    ck_lmq(lmq_env_open(NULL, NULL, &env), LMQ_EINVAL);
+    ck_assert_ptr_null(env);
+    ck_lmq(lmq_env_open("", NULL, &env), LMQ_EINVAL);
+    lmq_env_opts_init(&o);
+    o.durability = (lmq_durability)7;
+    ck_lmq(lmq_env_open(path, &o, &env), LMQ_EINVAL);
+    lmq_env_opts_init(&o);
+    o.map_size = 4096;
+    ck_lmq(lmq_env_open(path, &o, &env), LMQ_EINVAL);
+    memset(&o, 0, sizeof o);
+    ck_lmq(lmq_env_open(path, &o, &env), LMQ_EINVAL);
+    /* a file where the directory should be */
+    snprintf(path, sizeof path, "%s/file", lmq_test_dir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    ck_lmq(lmq_env_open(path, NULL, &env), LMQ_EINVAL);
+    ck_assert_ptr_null(env);
+}
+END_TEST
+
+START_TEST(custom_urls_and_arns)
+{
+    lmq_env_opts o;
+    lmq_env *env;
+    char path[300], *url;
+    snprintf(path, sizeof path, "%s/home", lmq_test_dir);
+    lmq_env_opts_init(&o);
+    o.durability = LMQ_DURABILITY_NONE;
+    o.url_base = "http://localhost:4566/123456789012/";
+    o.region = "eu-west-1";
+    o.account = "123456789012";
+    ck_ok(lmq_env_open(path, &o, &env));
+    ck_ok(lmq_queue_create(env, "q", NULL, NULL, &url));
+    ck_assert_str_eq(url, "http://localhost:4566/123456789012/q");
+    free(url);
+    lmq_map *a;
+    const char *names[] = {"QueueArn", NULL};
+    ck_ok(lmq_queue_get_attributes(env, "q", names, &a));
+    ck_assert_str_eq(lmq_map_get(a, "QueueArn"),
+                     "arn:aws:sqs:eu-west-1:123456789012:q");
+    lmq_map_free(a);
+    lmq_env_close(env);
+}
+END_TEST
+
+START_TEST(durability_modes_open_and_sync)
+{
+    lmq_durability modes[] = {LMQ_DURABILITY_FULL, LMQ_DURABILITY_PERIODIC,
+                              LMQ_DURABILITY_NONE};
+    for (int i = 0; i < 3; i++) {
+        lmq_env_opts o;
+        lmq_env *env;
+        char path[300];
+        snprintf(path, sizeof path, "%s/home%d", lmq_test_dir, i);
+        lmq_env_opts_init(&o);
+        o.durability = modes[i];
+        o.flush_interval_ms = 10;
+        ck_ok(lmq_env_open(path, &o, &env));
+        ck_ok(lmq_queue_create(env, "d", NULL, NULL, NULL));
+        ck_ok(lmq_env_sync(env));
+        lmq_env_close(env);
+    }
+}
+END_TEST
+
+START_TEST(default_home_follows_environment)
+{
+    char *h;
+    setenv("LMQ_HOME", "/x/y", 1);
+    ck_ok(lmq_default_home(&h));
+    ck_assert_str_eq(h, "/x/y");
+    free(h);
+    unsetenv("LMQ_HOME");
+    setenv("XDG_DATA_HOME", "/data", 1);
+    ck_ok(lmq_default_home(&h));
+    ck_assert_str_eq(h, "/data/lmq");
+    free(h);
+    unsetenv("XDG_DATA_HOME");
+    setenv("HOME", "/home/u", 1);
+    ck_ok(lmq_default_home(&h));
+    ck_assert_str_eq(h, "/home/u/.local/share/lmq");
+    free(h);
+}
+END_TEST
+
+START_TEST(errors_have_names_codes_and_text)
+{
+    ck_assert_str_eq(lmq_err_name(LMQ_ENOQUEUE), "LMQ_ENOQUEUE");
+    ck_assert_str_eq(lmq_strerror(LMQ_ENOQUEUE),
+                     "LMQ_ENOQUEUE: queue does not exist");
+    ck_assert_str_eq(lmq_err_sqs_code(LMQ_ENOQUEUE), "QueueDoesNotExist");
+    ck_assert_str_eq(lmq_err_sqs_code(LMQ_ERECEIPT),
+                     "ReceiptHandleIsInvalid");
+    ck_assert_str_eq(lmq_err_sqs_code(LMQ_EEXPIRED), "InvalidParameterValue");
+    ck_assert_str_eq(lmq_err_name(12345), "LMQ_EUNKNOWN");
+    ck_assert_str_eq(lmq_err_name(0), "LMQ_OK");
+    /* every code in the map has distinct text starting with its name */
+#define X(name, val, sqs, msg)                                               \
+    ck_assert(strncmp(lmq_strerror(val), #name, strlen(#name)) == 0);
+    LMQ_ERRNO_MAP(X)
+#undef X
+    lmq__seterr(LMQ_EINVAL, "detail %d", 42);
+    ck_assert_str_eq(lmq_errmsg(), "LMQ_EINVAL: detail 42");
+}
+END_TEST
+
+START_TEST(misuse_is_detected_not_crashed)
+{
+    lmq_env *env = lmq_test_env();
+    lmq_queue *q = NULL;
+    lmq_msg *m[1];
+    size_t n;
+    ck_lmq(lmq_queue_create(NULL, "x", NULL, NULL, NULL), LMQ_EMISUSE);
+    ck_lmq(lmq_queue_open(NULL, "x", &q), LMQ_EMISUSE);
+    ck_lmq(lmq_receive(NULL, NULL, m, 1, &n), LMQ_EMISUSE);
+    ck_lmq(lmq_send(NULL, NULL, NULL), LMQ_EMISUSE);
+    ck_lmq(lmq_delete(NULL, "x", NULL), LMQ_EMISUSE);
+    ck_lmq(lmq_queue_open(env, "missing", &q), LMQ_ENOQUEUE);
+    ck_assert_ptr_null(q);
+    /* a closed queue handle is detected (freed memory is not touched:
+     * use a stack copy of a closed handle's bytes) */
+    struct lmq_queue fake = {0};
+    ck_lmq(lmq_receive(&fake, NULL, m, 1, &n), LMQ_EMISUSE);
+    /* destructors accept NULL */
+    lmq_env_close(NULL);
+    lmq_queue_close(NULL);
+    lmq_msg_free(NULL);
+    lmq_map_free(NULL);
+    lmq_mattrs_free(NULL);
+    lmq_strv_free(NULL);
+    lmq_env_close(env);
+}
+END_TEST
+
+START_TEST(receipts_verify_and_reject_tampering)
+{
+    lmq_env *env = lmq_test_env();
+    char rh[LMQ_RECEIPT_MAX];
+    uint32_t qid, gen;
+    uint64_t seq;
+    lmq__receipt_make(env, 7, 123456789012ull, 3, rh);
+    ck_assert_uint_le(strlen(rh), 1024);
+    ck_ok(lmq__receipt_parse(env, rh, &qid, &seq, &gen));
+    ck_assert_uint_eq(qid, 7);
+    ck_assert_uint_eq(seq, 123456789012ull);
+    ck_assert_uint_eq(gen, 3);
+    for (size_t i = 0; i < strlen(rh); i++) {
+        char bad[LMQ_RECEIPT_MAX];
+        memcpy(bad, rh, sizeof bad);
+        bad[i] = bad[i] == 'A' ? 'B' : 'A';
+        ck_lmq(lmq__receipt_parse(env, bad, &qid, &seq, &gen), LMQ_ERECEIPT);
+    }
+    ck_lmq(lmq__receipt_parse(env, "garbage", &qid, &seq, &gen),
+           LMQ_ERECEIPT);
+    ck_assert(strstr(lmq_errmsg(), "\"garbage\" is not a valid receipt"));
+    ck_lmq(lmq__receipt_parse(env, "", &qid, &seq, &gen), LMQ_EMISSING);
+    lmq_env_close(env);
+
+    /* another home's secret does not verify this home's handles */
+    char other[300];
+    lmq_env_opts o;
+    lmq_env *env2;
+    snprintf(other, sizeof other, "%s/other", lmq_test_dir);
+    lmq_env_opts_init(&o);
+    ck_ok(lmq_env_open(other, &o, &env2));
+    ck_lmq(lmq__receipt_parse(env2, rh, &qid, &seq, &gen), LMQ_ERECEIPT);
+    lmq_env_close(env2);
+}
+END_TEST
+
+START_TEST(queue_urls_parse_to_names)
+{
+    char *n;
+    ck_ok(lmq_queue_name_from_url("http://h:1/000000000000/q1", &n));
+    ck_assert_str_eq(n, "q1");
+    free(n);
+    ck_ok(lmq_queue_name_from_url("bare", &n));
+    ck_assert_str_eq(n, "bare");
+    free(n);
+    ck_ok(lmq_queue_name_from_url("https://sqs.x.amazonaws.com/1/a.fifo/",
+                                  &n));
+    ck_assert_str_eq(n, "a.fifo");
+    free(n);
+    ck_lmq(lmq_queue_name_from_url("", &n), LMQ_EINVAL);
+    ck_lmq(lmq_queue_name_from_url("http://h/", &n), LMQ_EINVAL);
+}
+END_TEST
+
+Suite *
+lmq_suite_env(void)
+{
+    Suite *s = suite_create("env");
+    TCase *tc = tcase_create("homes");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, open_creates_private_home);
+    tcase_add_test(tc, open_twice_in_one_process_shares_the_store);
+    tcase_add_test(tc, reopen_keeps_data_and_secret);
+    tcase_add_test(tc, bad_options_are_rejected);
+    tcase_add_test(tc, custom_urls_and_arns);
+    tcase_add_test(tc, durability_modes_open_and_sync);
+    tcase_add_test(tc, default_home_follows_environment);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("errors_and_misuse");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, errors_have_names_codes_and_text);
+    tcase_add_test(tc, misuse_is_detected_not_crashed);
+    tcase_add_test(tc, queue_urls_parse_to_names);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("receipts");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, receipts_verify_and_reject_tampering);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    return lmq_test_run(lmq_suite_env());
+}

@@ -1,0 +1,718 @@
+/*
+ * check_queue_std.c: standard queues: send, receive, visibility, delay,
+ * retention, attributes and digests, batches, delete and change-visibility
+ * with current, stale, forged and foreign handles, and that every rejected
+ * input changes nothing. Time moves through the test clock, never sleeps.
+ */
+#include "lmq_test.h"
+
+static lmq_env *env;
+static lmq_queue *q;
+
+static void
+setup(void)
+{
+    lmq_test_tmp_setup();
+    lmq_test_clock_setup();
+    env = lmq_test_env();
+    ck_ok(lmq_queue_create(env, "q", NULL, NULL, NULL));
+    ck_ok(lmq_queue_open(env, "q", &q));
+}
+
+static void
+teardown(void)
+{
+    lmq_queue_close(q);
+    lmq_env_close(env);
+    q = NULL;
+    env = NULL;
+    lmq_test_tmp_teardown();
+}
+
+static void
+send_body(const char *body, lmq_send_result *res)
+{
+    lmq_send_entry e;
+    lmq_send_entry_init(&e);
+    e.body = body;
+    ck_ok(lmq_send(q, &e, res));
+}
+
+static size_t
+recv_n(size_t max, int vt, lmq_msg **m)
+{
+    lmq_recv_opts o;
+    size_t n;
+    lmq_recv_opts_init(&o);
+    o.max_messages = (int)max;
+    o.visibility_timeout = vt;
+    ck_ok(lmq_receive(q, &o, m, max, &n));
+    return n;
+}
+
+static lmq_msg *
+recv1(int vt)
+{
+    lmq_msg *m[1];
+    size_t n = recv_n(1, vt, m);
+    return n ? m[0] : NULL;
+}
+
+static long
+counter(const char *name)
+{
+    const char *names[] = {name, NULL};
+    lmq_map *m;
+    ck_ok(lmq_queue_get_attributes(env, "q", names, &m));
+    long v = strtol(lmq_map_get(m, name), NULL, 10);
+    lmq_map_free(m);
+    return v;
+}
+
+static void
+ck_counts(long visible, long inflight, long delayed)
+{
+    ck_assert_int_eq(counter("ApproximateNumberOfMessages"), visible);
+    ck_assert_int_eq(counter("ApproximateNumberOfMessagesNotVisible"),
+                     inflight);
+    ck_assert_int_eq(counter("ApproximateNumberOfMessagesDelayed"), delayed);
+}
+
+static bool
+is_uuid(const char *s)
+{
+    if (strlen(s) != 36)
+        return false;
+    for (int i = 0; i < 36; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? s[i] != '-' : !strchr("0123456789abcdef", s[i]))
+            return false;
+    }
+    return true;
+}
+
+/* ---- send and receive ----------------------------------------------------- */
+
+START_TEST(send_then_receive_round_trips)
+{
+    lmq_send_result res;
+    send_body("hello", &res);
+    ck_assert(is_uuid(res.message_id));
+    ck_assert_str_eq(res.md5_body, "5d41402abc4b2a76b9719d911017c592");
+    ck_assert_str_eq(res.md5_attrs, "");
+    ck_assert_str_eq(res.sequence_number, "");
+    ck_counts(1, 0, 0);
+    lmq_test_clock_advance(250);
+    lmq_msg *m = recv1(-1);
+    ck_assert_ptr_nonnull(m);
+    size_t len;
+    ck_assert_str_eq(lmq_msg_body(m, &len), "hello");
+    ck_assert_uint_eq(len, 5);
+    ck_assert_str_eq(lmq_msg_id(m), res.message_id);
+    ck_assert_str_eq(lmq_msg_md5_body(m), res.md5_body);
+    ck_assert_uint_eq(lmq_msg_receive_count(m), 1);
+    ck_assert_int_eq(lmq_msg_sent_timestamp(m), 1767225600000LL);
+    ck_assert_int_eq(lmq_msg_first_receive_timestamp(m), 1767225600250LL);
+    ck_assert_str_eq(lmq_msg_sys_attr(m, "SentTimestamp"), "1767225600000");
+    ck_assert_str_eq(lmq_msg_sys_attr(m, "ApproximateReceiveCount"), "1");
+    ck_assert_str_eq(lmq_msg_sys_attr(m, "SenderId"), "000000000000");
+    ck_assert_ptr_null(lmq_msg_sys_attr(m, "SequenceNumber"));
+    ck_assert_ptr_null(lmq_msg_sys_attr(m, "MessageGroupId"));
+    ck_counts(0, 1, 0);
+    lmq_msg_free(m);
+    /* nothing else to receive: success with n == 0 */
+    ck_assert_ptr_null(recv1(-1));
+}
+END_TEST
+
+START_TEST(binary_safe_utf8_body_round_trips)
+{
+    const char body[] = "tab\there\r\nnl \xc3\xa9 \xf0\x9f\x98\x80 end";
+    send_body(body, NULL);
+    lmq_msg *m = recv1(-1);
+    size_t len;
+    const char *b = lmq_msg_body(m, &len);
+    ck_assert_uint_eq(len, strlen(body));
+    ck_assert_mem_eq(b, body, len);
+    lmq_msg_free(m);
+}
+END_TEST
+
+START_TEST(receive_returns_up_to_max_in_send_order)
+{
+    char b[8];
+    lmq_msg *m[10];
+    for (int i = 0; i < 15; i++) {
+        snprintf(b, sizeof b, "m%02d", i);
+        send_body(b, NULL);
+    }
+    size_t n = recv_n(10, 30, m);
+    ck_assert_uint_eq(n, 10);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(b, sizeof b, "m%02zu", i);
+        ck_assert_str_eq(lmq_msg_body(m[i], NULL), b);
+        lmq_msg_free(m[i]);
+    }
+    n = recv_n(10, 30, m);
+    ck_assert_uint_eq(n, 5);
+    for (size_t i = 0; i < n; i++)
+        lmq_msg_free(m[i]);
+    ck_counts(0, 15, 0);
+}
+END_TEST
+
+START_TEST(visibility_timeout_hides_then_returns)
+{
+    send_body("v", NULL);
+    lmq_msg *m = recv1(-1); /* queue default 30 s */
+    ck_assert_ptr_nonnull(m);
+    lmq_test_clock_advance(29999);
+    ck_assert_ptr_null(recv1(-1));
+    ck_counts(0, 1, 0);
+    lmq_test_clock_advance(1);
+    ck_counts(1, 0, 0);
+    lmq_msg *m2 = recv1(5);
+    ck_assert_ptr_nonnull(m2);
+    ck_assert_uint_eq(lmq_msg_receive_count(m2), 2);
+    ck_assert_str_ne(lmq_msg_receipt(m2), lmq_msg_receipt(m));
+    /* first receive timestamp stays the first one */
+    ck_assert_int_eq(lmq_msg_first_receive_timestamp(m2),
+                     lmq_msg_first_receive_timestamp(m));
+    lmq_test_clock_advance(5000);
+    lmq_msg *m3 = recv1(0);
+    ck_assert_uint_eq(lmq_msg_receive_count(m3), 3);
+    /* visibility 0 leaves it visible at once */
+    lmq_msg *m4 = recv1(0);
+    ck_assert_ptr_nonnull(m4);
+    ck_assert_uint_eq(lmq_msg_receive_count(m4), 4);
+    ck_counts(1, 0, 0);
+    lmq_msg_free(m);
+    lmq_msg_free(m2);
+    lmq_msg_free(m3);
+    lmq_msg_free(m4);
+}
+END_TEST
+
+START_TEST(queue_visibility_default_applies)
+{
+    lmq_map *a = lmq_map_new();
+    lmq_map_set(a, "VisibilityTimeout", "2");
+    ck_ok(lmq_queue_set_attributes(env, "q", a));
+    lmq_map_free(a);
+    send_body("x", NULL);
+    lmq_msg *m = recv1(-1);
+    lmq_test_clock_advance(1999);
+    ck_assert_ptr_null(recv1(-1));
+    lmq_test_clock_advance(1);
+    lmq_msg *m2 = recv1(-1);
+    ck_assert_ptr_nonnull(m2);
+    lmq_msg_free(m);
+    lmq_msg_free(m2);
+}
+END_TEST
+
+START_TEST(message_and_queue_delay)
+{
+    lmq_send_entry e;
+    lmq_send_entry_init(&e);
+    e.body = "late";
+    e.delay_seconds = 10;
+    ck_ok(lmq_send(q, &e, NULL));
+    ck_counts(0, 0, 1);
+    ck_assert_ptr_null(recv1(-1));
+    lmq_test_clock_advance(9999);
+    ck_assert_ptr_null(recv1(-1));
+    lmq_test_clock_advance(1);
+    ck_counts(1, 0, 0);
+    lmq_msg *m = recv1(-1);
+    ck_assert_str_eq(lmq_msg_body(m, NULL), "late");
+    lmq_msg_free(m);
+    /* queue delay applies when the message gives none; 0 overrides it */
+    lmq_map *a = lmq_map_new();
+    lmq_map_set(a, "DelaySeconds", "5");
+    ck_ok(lmq_queue_set_attributes(env, "q", a));
+    lmq_map_free(a);
+    e.delay_seconds = -1;
+    e.body = "queue-delayed";
+    ck_ok(lmq_send(q, &e, NULL));
+    e.delay_seconds = 0;
+    e.body = "now";
+    ck_ok(lmq_send(q, &e, NULL));
+    ck_counts(1, 1, 1);
+    m = recv1(-1);
+    ck_assert_str_eq(lmq_msg_body(m, NULL), "now");
+    lmq_msg_free(m);
+    ck_assert_ptr_null(recv1(-1));
+    lmq_test_clock_advance(5000);
+    m = recv1(-1);
+    ck_assert_str_eq(lmq_msg_body(m, NULL), "queue-delayed");
+    lmq_msg_free(m);
+    /* out of range */
+    e.delay_seconds = 901;
+    ck_lmq(lmq_send(q, &e, NULL), LMQ_EINVAL);
+}
+END_TEST
+
+START_TEST(retention_expires_messages_in_any_state)
+{
+    lmq_map *a = lmq_map_new();
+    lmq_map_set(a, "MessageRetentionPeriod", "60");
+    ck_ok(lmq_queue_set_attributes(env, "q", a));
+    lmq_map_free(a);
+    send_body("old-visible", NULL);
+    send_body("old-inflight", NULL);
+    lmq_msg *m = recv1(300);
+    ck_assert_str_eq(lmq_msg_body(m, NULL), "old-visible");
+    lmq_test_clock_advance(30000);
+    send_body("young", NULL);
+    lmq_test_clock_advance(30000); /* the first two are 60 s old */
+    lmq_msg *r = recv1(-1);
+    ck_assert_str_eq(lmq_msg_body(r, NULL), "young");
+    lmq_msg_free(r);
+    /* the expired in-flight one cannot be deleted, changed or counted */
+    int changed;
+    ck_lmq(lmq_change_visibility(q, lmq_msg_receipt(m), 10, &changed),
+           LMQ_EINVAL);
+    ck_counts(0, 1, 0);
+    lmq_msg_free(m);
+    lmq_test_clock_advance(300000);
+    ck_assert_ptr_null(recv1(-1));
+    ck_counts(0, 0, 0);
+}
+END_TEST
+
+/* ---- attributes -------------------------------------------------------------- */
+
+START_TEST(message_attributes_and_digests)
+{
+    lmq_mattrs *a = lmq_mattrs_new();
+    ck_ok(lmq_mattrs_add(a, "Hello", "String", "There", 5));
+    ck_ok(lmq_mattrs_add(a, "General", "String", "Kenobi", 6));
+    ck_ok(lmq_mattrs_add(a, "Help.Me", "String", "Me", 2));
+    lmq_send_entry e;
+    lmq_send_result res;
+    lmq_send_entry_init(&e);
+    e.body = "with attrs";
+    e.attrs = a;
+    e.trace_header = "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1";
+    ck_ok(lmq_send(q, &e, &res));
+    ck_assert_str_eq(res.md5_attrs, "4c360f3fdafd970e05fae2f149d997f5");
+    ck_assert_str_eq(res.md5_sys_attrs, "5f48eef650c1d0207456969c85af2fdd");
+    lmq_mattrs_free(a);
+
+    lmq_recv_opts o;
+    lmq_msg *m[1];
+    size_t n;
+    lmq_recv_opts_init(&o);
+    o.visibility_timeout = 0;
+    /* no names: no attributes, no digest */
+    ck_ok(lmq_receive(q, &o, m, 1, &n));
+    ck_assert_ptr_null(lmq_msg_attrs(m[0]));
+    ck_assert_str_eq(lmq_msg_md5_attrs(m[0]), "");
+    ck_assert_str_eq(lmq_msg_sys_attr(m[0], "AWSTraceHeader"),
+                     "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1");
+    lmq_msg_free(m[0]);
+    /* All */
+    const char *all[] = {"All", NULL};
+    o.attribute_names = all;
+    ck_ok(lmq_receive(q, &o, m, 1, &n));
+    ck_assert_uint_eq(lmq_mattrs_count(lmq_msg_attrs(m[0])), 3);
+    ck_assert_str_eq(lmq_msg_md5_attrs(m[0]),
+                     "4c360f3fdafd970e05fae2f149d997f5");
+    lmq_msg_free(m[0]);
+    /* a subset: digest over the returned ones only */
+    const char *sub[] = {"General", "Hello", "Nope", NULL};
+    o.attribute_names = sub;
+    ck_ok(lmq_receive(q, &o, m, 1, &n));
+    ck_assert_uint_eq(lmq_mattrs_count(lmq_msg_attrs(m[0])), 2);
+    ck_assert_str_eq(lmq_msg_md5_attrs(m[0]),
+                     "fca026605781cb4126a1e9044df24232");
+    lmq_msg_free(m[0]);
+    /* prefix */
+    const char *pre[] = {"Hel.*", NULL};
+    o.attribute_names = pre;
+    ck_ok(lmq_receive(q, &o, m, 1, &n));
+    ck_assert_str_eq(lmq_msg_md5_attrs(m[0]),
+                     "83fee93c1bcd8b9a5a923ffacdc636c7");
+    lmq_msg_free(m[0]);
+}
+END_TEST
+
+START_TEST(size_limit_counts_attributes)
+{
+    lmq_map *a = lmq_map_new();
+    lmq_map_set(a, "MaximumMessageSize", "2048");
+    ck_ok(lmq_queue_set_attributes(env, "q", a));
+    lmq_map_free(a);
+    char body[2049];
+    memset(body, 'b', sizeof body);
+    body[2048] = '\0';
+    lmq_send_entry e;
+    lmq_send_entry_init(&e);
+    e.body = body;
+    ck_ok(lmq_send(q, &e, NULL)); /* exactly the limit */
+    body[2047] = '\0';
+    ck_ok(lmq_send(q, &e, NULL));
+    body[2047] = 'b';
+    body[2040] = '\0';
+    lmq_mattrs *ma = lmq_mattrs_new();
+    lmq_mattrs_add(ma, "k", "String", "x", 1);
+    e.attrs = ma;
+    ck_ok(lmq_send(q, &e, NULL)); /* 2040 + 1 + 6 + 1 = 2048 */
+    body[2040] = 'b';
+    body[2041] = '\0';
+    ck_lmq(lmq_send(q, &e, NULL), LMQ_EINVAL);
+    ck_assert(strstr(lmq_errmsg(), "Message must be shorter than 2048 "
+                                   "bytes"));
+    lmq_mattrs_free(ma);
+    ck_counts(3, 0, 0);
+}
+END_TEST
+
+START_TEST(bad_bodies_and_attributes_change_nothing)
+{
+    lmq_send_entry e;
+    lmq_send_entry_init(&e);
+    ck_lmq(lmq_send(q, &e, NULL), LMQ_EMISSING);
+    e.body = "";
+    ck_lmq(lmq_send(q, &e, NULL), LMQ_EMISSING);
+    e.body = "nul\0inside";
+    e.body_len = 10;
+    ck_lmq(lmq_send(q, &e, NULL), LMQ_ECONTENTS);
+    e.body_len = SIZE_MAX;
+    e.body = "bad \xff utf8";
+    ck_lmq(lmq_send(q, &e, NULL), LMQ_ECONTENTS);
+    e.body = "\xef\xbf\xbe"; /* U+FFFE */
+    ck_lmq(lmq_send(q, &e, NULL), LMQ_ECONTENTS);
+    e.body = "ok";
+    lmq_mattrs *a = lmq_mattrs_new();
+    lmq_mattrs_add(a, "AWS.reserved", "String", "v", 1);
+    e.attrs = a;
+    ck_lmq(lmq_send(q, &e, NULL), LMQ_EINVAL);
+    lmq_mattrs_free(a);
+    a = lmq_mattrs_new();
+    lmq_mattrs_add(a, "n", "Number", "not-a-number", 12);
+    e.attrs = a;
+    ck_lmq(lmq_send(q, &e, NULL), LMQ_EINVAL);
+    lmq_mattrs_free(a);
+    a = lmq_mattrs_new();
+    for (int i = 0; i < 11; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "a%d", i);
+        lmq_mattrs_add(a, name, "String", "v", 1);
+    }
+    e.attrs = a;
+    ck_lmq(lmq_send(q, &e, NULL), LMQ_EINVAL);
+    lmq_mattrs_free(a);
+    e.attrs = NULL;
+    e.dedup_id = "d1";
+    ck_lmq(lmq_send(q, &e, NULL), LMQ_EINVAL); /* standard queue */
+    e.dedup_id = NULL;
+    e.group_id = "bad group id with \x01";
+    ck_lmq(lmq_send(q, &e, NULL), LMQ_EINVAL);
+    ck_counts(0, 0, 0);
+    /* fair queues: a group id on a standard queue is kept and returned */
+    e.group_id = "tenant-1";
+    ck_ok(lmq_send(q, &e, NULL));
+    lmq_msg *m = recv1(-1);
+    ck_assert_str_eq(lmq_msg_sys_attr(m, "MessageGroupId"), "tenant-1");
+    ck_assert_ptr_null(lmq_msg_sys_attr(m, "MessageDeduplicationId"));
+    lmq_msg_free(m);
+}
+END_TEST
+
+/* ---- batches -------------------------------------------------------------------- */
+
+START_TEST(send_batch_per_entry_results)
+{
+    lmq_send_entry e[10];
+    lmq_send_result r[10];
+    char ids[10][8], bodies[10][8];
+    for (int i = 0; i < 10; i++) {
+        lmq_send_entry_init(&e[i]);
+        snprintf(ids[i], 8, "id%d", i);
+        snprintf(bodies[i], 8, "b%d", i);
+        e[i].id = ids[i];
+        e[i].body = bodies[i];
+    }
+    e[3].body = "\x01"; /* one bad entry fails alone */
+    ck_ok(lmq_send_batch(q, e, 10, r));
+    for (int i = 0; i < 10; i++) {
+        if (i == 3) {
+            ck_assert_int_eq(r[i].err, LMQ_ECONTENTS);
+            ck_assert(strstr(r[i].errmsg, "Invalid characters"));
+        } else {
+            ck_assert_int_eq(r[i].err, 0);
+            ck_assert(is_uuid(r[i].message_id));
+        }
+    }
+    ck_counts(9, 0, 0);
+    /* whole-request errors send nothing */
+    ck_lmq(lmq_send_batch(q, e, 0, r), LMQ_EBATCHEMPTY);
+    lmq_send_entry e11[11];
+    for (int i = 0; i < 11; i++) {
+        lmq_send_entry_init(&e11[i]);
+        e11[i].id = "x";
+        e11[i].body = "y";
+    }
+    ck_lmq(lmq_send_batch(q, e11, 11, r), LMQ_EBATCHTOOMANY);
+    e[3].body = "fine";
+    e[1].id = "id0";
+    ck_lmq(lmq_send_batch(q, e, 10, r), LMQ_EBATCHIDSDUP);
+    e[1].id = "bad id!";
+    ck_lmq(lmq_send_batch(q, e, 10, r), LMQ_EBATCHID);
+    e[1].id = NULL;
+    ck_lmq(lmq_send_batch(q, e, 10, r), LMQ_EBATCHID);
+    e[1].id = ids[1];
+    char *big = malloc(300000);
+    memset(big, 'z', 299999);
+    big[299999] = '\0';
+    for (int i = 0; i < 4; i++)
+        e[i].body = big; /* 4 x 300000 > 1 MiB */
+    ck_lmq(lmq_send_batch(q, e, 10, r), LMQ_EBATCHTOOLONG);
+    free(big);
+    ck_counts(9, 0, 0);
+}
+END_TEST
+
+START_TEST(delete_and_visibility_batches)
+{
+    lmq_msg *m[10];
+    for (int i = 0; i < 4; i++)
+        send_body("x", NULL);
+    size_t n = recv_n(4, 30, m);
+    ck_assert_uint_eq(n, 4);
+    lmq_handle_entry h[4] = {
+        {"a", lmq_msg_receipt(m[0]), 0},
+        {"b", lmq_msg_receipt(m[1]), 0},
+        {"c", "garbage", 0},
+        {"d", lmq_msg_receipt(m[2]), 100000},
+    };
+    lmq_batch_result r[4];
+    ck_ok(lmq_change_visibility_batch(q, h, 4, r));
+    ck_assert_int_eq(r[0].err, 0);
+    ck_assert_int_eq(r[0].applied, 1);
+    ck_assert_int_eq(r[2].err, LMQ_ERECEIPT);
+    ck_assert_int_eq(r[3].err, LMQ_EINVAL);
+    ck_counts(2, 2, 0); /* a and b visible again */
+    h[0].receipt = lmq_msg_receipt(m[2]);
+    h[1].receipt = lmq_msg_receipt(m[3]);
+    ck_ok(lmq_delete_batch(q, h, 3, r));
+    ck_assert_int_eq(r[0].applied, 1);
+    ck_assert_int_eq(r[1].applied, 1);
+    ck_assert_int_eq(r[2].err, LMQ_ERECEIPT);
+    ck_counts(2, 0, 0);
+    h[1].id = "a";
+    ck_lmq(lmq_delete_batch(q, h, 2, r), LMQ_EBATCHIDSDUP);
+    ck_lmq(lmq_delete_batch(q, h, 0, r), LMQ_EBATCHEMPTY);
+    for (size_t i = 0; i < n; i++)
+        lmq_msg_free(m[i]);
+}
+END_TEST
+
+/* ---- handles ---------------------------------------------------------------------- */
+
+START_TEST(delete_with_current_stale_and_repeated_handles)
+{
+    int del;
+    send_body("d", NULL);
+    lmq_msg *m1 = recv1(10);
+    lmq_test_clock_advance(10000);
+    lmq_msg *m2 = recv1(10); /* redelivered */
+    /* the old handle never deletes the redelivered message */
+    ck_ok(lmq_delete(q, lmq_msg_receipt(m1), &del));
+    ck_assert_int_eq(del, 0);
+    ck_counts(0, 1, 0);
+    ck_ok(lmq_delete(q, lmq_msg_receipt(m2), &del));
+    ck_assert_int_eq(del, 1);
+    ck_counts(0, 0, 0);
+    ck_ok(lmq_delete(q, lmq_msg_receipt(m2), &del));
+    ck_assert_int_eq(del, 0);
+    lmq_msg_free(m1);
+    lmq_msg_free(m2);
+    /* expired, not received again: the handle still deletes (AWS 200) */
+    send_body("e", NULL);
+    m1 = recv1(1);
+    lmq_test_clock_advance(5000);
+    ck_ok(lmq_delete(q, lmq_msg_receipt(m1), &del));
+    ck_assert_int_eq(del, 1);
+    ck_assert_ptr_null(recv1(-1));
+    lmq_msg_free(m1);
+}
+END_TEST
+
+START_TEST(forged_and_foreign_handles_are_rejected)
+{
+    int del;
+    lmq_queue *q2;
+    ck_ok(lmq_queue_create(env, "other", NULL, NULL, NULL));
+    ck_ok(lmq_queue_open(env, "other", &q2));
+    send_body("f", NULL);
+    lmq_msg *m = recv1(30);
+    char forged[128];
+    snprintf(forged, sizeof forged, "%s", lmq_msg_receipt(m));
+    forged[5] = forged[5] == 'A' ? 'B' : 'A';
+    ck_lmq(lmq_delete(q, forged, &del), LMQ_ERECEIPT);
+    ck_lmq(lmq_delete(q, "", &del), LMQ_EMISSING);
+    ck_lmq(lmq_delete(q2, lmq_msg_receipt(m), &del), LMQ_ERECEIPT);
+    ck_lmq(lmq_change_visibility(q2, lmq_msg_receipt(m), 0, NULL),
+           LMQ_ERECEIPT);
+    ck_counts(0, 1, 0); /* nothing changed */
+    ck_ok(lmq_delete(q, lmq_msg_receipt(m), &del));
+    ck_assert_int_eq(del, 1);
+    lmq_msg_free(m);
+    lmq_queue_close(q2);
+}
+END_TEST
+
+START_TEST(change_visibility_rules)
+{
+    int ch;
+    send_body("c", NULL);
+    lmq_msg *m = recv1(30);
+    /* extend: counts from now */
+    lmq_test_clock_advance(20000);
+    ck_ok(lmq_change_visibility(q, lmq_msg_receipt(m), 60, &ch));
+    ck_assert_int_eq(ch, 1);
+    lmq_test_clock_advance(59999);
+    ck_assert_ptr_null(recv1(-1));
+    /* 12-hour cap from the receive, not reset by extending */
+    ck_lmq(lmq_change_visibility(q, lmq_msg_receipt(m), 43200, &ch),
+           LMQ_EINVAL);
+    ck_assert(strstr(lmq_errmsg(), "beyond the limit [43200 seconds]"));
+    ck_ok(lmq_change_visibility(q, lmq_msg_receipt(m), 43200 - 80, &ch));
+    ck_lmq(lmq_change_visibility(q, lmq_msg_receipt(m), 43201, &ch),
+           LMQ_EINVAL);
+    ck_lmq(lmq_change_visibility(q, lmq_msg_receipt(m), -1, &ch), LMQ_EINVAL);
+    /* 0: visible at once, and the next receive uses the default again */
+    ck_ok(lmq_change_visibility(q, lmq_msg_receipt(m), 0, &ch));
+    ck_counts(1, 0, 0);
+    lmq_msg *m2 = recv1(-1);
+    ck_assert_ptr_nonnull(m2);
+    /* old handle: nothing changes */
+    ck_ok(lmq_change_visibility(q, lmq_msg_receipt(m), 0, &ch));
+    ck_assert_int_eq(ch, 0);
+    ck_counts(0, 1, 0);
+    /* expired and not received again: success, no effect */
+    lmq_test_clock_advance(30000);
+    ck_ok(lmq_change_visibility(q, lmq_msg_receipt(m2), 100, &ch));
+    ck_assert_int_eq(ch, 0);
+    ck_counts(1, 0, 0);
+    /* deleted message */
+    lmq_msg *m3 = recv1(30);
+    int del;
+    ck_ok(lmq_delete(q, lmq_msg_receipt(m3), &del));
+    ck_lmq(lmq_change_visibility(q, lmq_msg_receipt(m3), 10, &ch), LMQ_EINVAL);
+    ck_assert(strstr(lmq_errmsg(), "Message does not exist"));
+    lmq_msg_free(m);
+    lmq_msg_free(m2);
+    lmq_msg_free(m3);
+}
+END_TEST
+
+START_TEST(receive_options_are_validated)
+{
+    lmq_recv_opts o;
+    lmq_msg *m[10];
+    size_t n;
+    send_body("r", NULL);
+    lmq_recv_opts_init(&o);
+    o.max_messages = 11;
+    ck_lmq(lmq_receive(q, &o, m, 10, &n), LMQ_EINVAL);
+    ck_assert(strstr(lmq_errmsg(), "Value 11 for parameter "
+                                   "MaxNumberOfMessages is invalid"));
+    o.max_messages = 0;
+    ck_lmq(lmq_receive(q, &o, m, 10, &n), LMQ_EINVAL);
+    o.max_messages = 1;
+    o.visibility_timeout = 43201;
+    ck_lmq(lmq_receive(q, &o, m, 10, &n), LMQ_EINVAL);
+    o.visibility_timeout = -1;
+    o.wait_seconds = 21;
+    ck_lmq(lmq_receive(q, &o, m, 10, &n), LMQ_EINVAL);
+    o.wait_seconds = -2;
+    ck_lmq(lmq_receive(q, &o, m, 10, &n), LMQ_EINVAL);
+    o.wait_seconds = 0;
+    o.max_messages = 5;
+    ck_lmq(lmq_receive(q, &o, m, 2, &n), LMQ_EINVAL); /* array too small */
+    ck_counts(1, 0, 0);
+}
+END_TEST
+
+START_TEST(deleted_queue_rejects_operations)
+{
+    lmq_msg *m = NULL;
+    send_body("z", NULL);
+    m = recv1(30);
+    ck_ok(lmq_queue_delete(env, "q"));
+    lmq_send_entry e;
+    lmq_send_entry_init(&e);
+    e.body = "z";
+    ck_lmq(lmq_send(q, &e, NULL), LMQ_ENOQUEUE);
+    lmq_msg *mm[1];
+    size_t n;
+    ck_lmq(lmq_receive(q, NULL, mm, 1, &n), LMQ_ENOQUEUE);
+    ck_lmq(lmq_delete(q, lmq_msg_receipt(m), NULL), LMQ_ENOQUEUE);
+    lmq_msg_free(m);
+}
+END_TEST
+
+START_TEST(counters_survive_reopen)
+{
+    send_body("a", NULL);
+    send_body("b", NULL);
+    lmq_msg *m = recv1(30);
+    lmq_queue_close(q);
+    lmq_env_close(env);
+    env = lmq_test_env();
+    ck_ok(lmq_queue_open(env, "q", &q));
+    ck_counts(1, 1, 0);
+    int del;
+    ck_ok(lmq_delete(q, lmq_msg_receipt(m), &del));
+    ck_assert_int_eq(del, 1);
+    ck_counts(1, 0, 0);
+    lmq_msg_free(m);
+}
+END_TEST
+
+Suite *
+lmq_suite_queue_std(void)
+{
+    Suite *s = suite_create("queue_std");
+    TCase *tc = tcase_create("send_receive");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, send_then_receive_round_trips);
+    tcase_add_test(tc, binary_safe_utf8_body_round_trips);
+    tcase_add_test(tc, receive_returns_up_to_max_in_send_order);
+    tcase_add_test(tc, visibility_timeout_hides_then_returns);
+    tcase_add_test(tc, queue_visibility_default_applies);
+    tcase_add_test(tc, message_and_queue_delay);
+    tcase_add_test(tc, retention_expires_messages_in_any_state);
+    tcase_add_test(tc, counters_survive_reopen);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("validation");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, message_attributes_and_digests);
+    tcase_add_test(tc, size_limit_counts_attributes);
+    tcase_add_test(tc, bad_bodies_and_attributes_change_nothing);
+    tcase_add_test(tc, receive_options_are_validated);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("batches");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, send_batch_per_entry_results);
+    tcase_add_test(tc, delete_and_visibility_batches);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("handles");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, delete_with_current_stale_and_repeated_handles);
+    tcase_add_test(tc, forged_and_foreign_handles_are_rejected);
+    tcase_add_test(tc, change_visibility_rules);
+    tcase_add_test(tc, deleted_queue_rejects_operations);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    return lmq_test_run(lmq_suite_queue_std());
+}
