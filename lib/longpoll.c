@@ -9,18 +9,35 @@
  * deadline, whichever is first; then try again. Reading the token before the
  * receive closes the race with a send that commits in between.
  *
- * Deadlines use CLOCK_MONOTONIC. With a custom env clock (tests) visible_at
- * times are in that clock's terms, so the sleep is capped at a few
- * milliseconds to notice clock moves promptly.
+ * Timers nobody else knows about: a sleeper computes its nap from the
+ * visible_at times it saw at its last receive. Two things create new timers
+ * behind its back: a send with a delay, and another receive putting messages
+ * in flight (their visibility will expire). The first is covered by the
+ * sender: a commit of only delayed messages wakes one waiter (queue_std.c),
+ * which re-receives and so learns the new time. The second by a baton: a
+ * receive that returns messages, or a waiter that leaves at its deadline
+ * while it knew of a future visible_at, wakes one other waiter of the queue
+ * when there is one, and that waiter re-receives and takes over the timer.
+ * This costs one receive transaction per hand-over and only when someone
+ * sleeps on the queue (no system call otherwise: the waiters count is a
+ * shared word); it replaces waking every sleeper, or capping naps (polling).
+ *
+ * Deadlines use CLOCK_MONOTONIC and count from the call, before the first
+ * receive, rounded up to the next millisecond, so an empty answer never
+ * comes before the wait has fully run out. With a custom env clock (tests)
+ * visible_at times are in that clock's terms, so the sleep is capped at a
+ * few milliseconds to notice clock moves promptly.
  *
  * Interrupting: lmq_env_interrupt() and lmq_env_close() interrupt the env's
  * notify handle, so waiting receives return LMQ_EINTR; close then waits for
- * them to leave before freeing anything.
+ * them to leave before freeing anything. A receive that finds messages
+ * returns them even on an interrupted env: only waiting is refused.
  */
-#include "core.h"
+#include "longpoll.h"
 #include "notify.h"
 
 #include <stdlib.h>
+#include <time.h>
 
 /* Cap on one sleep when the env runs on a custom (test) clock. */
 #define CUSTOM_CLOCK_NAP_MS 5
@@ -52,32 +69,62 @@ lmq__wake(lmq_env *env, uint32_t qid, uint32_t n)
 LMQ_API void
 lmq_env_interrupt(lmq_env *env)
 {
-    if (lmq__env_check(env) == 0)
+    /* No lmq__env_check(): it may format an error detail, which is not
+     * async-signal-safe. */
+    if (env && env->magic == LMQ_ENV_MAGIC)
         lmq__notify_interrupt(env->notify);
+}
+
+/* Monotonic milliseconds, rounded up: a deadline computed from it is never
+ * earlier than the true instant plus the wait. */
+static int64_t
+mono_ms_ceil(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + (ts.tv_nsec + 999999) / 1000000;
+}
+
+/* Hand the queue's timers over to one other sleeper, if any (top comment). */
+static void
+pass_baton(lmq_env *env, uint32_t qid)
+{
+    if (lmq__notify_waiters(env->notify, qid) > 0)
+        lmq__notify_wake(env->notify, qid, 1);
 }
 
 static int
 wait_loop(lmq_queue *q, const lmq_recv_opts *o, lmq_msg **msgs, size_t max,
-          size_t *n)
+          size_t *n, int64_t wait_ms)
 {
     lmq_env *env = q->env;
+    const int64_t start = mono_ms_ceil();
     int64_t deadline = -1;
     for (;;) {
         int64_t next_at = 0;
         uint32_t wait_def = 0;
         uint32_t tok = lmq__notify_token(env->notify, q->qid);
         int rc = lmq__receive_once(q, o, msgs, max, n, &next_at, &wait_def);
-        if (rc || *n > 0)
+        if (rc)
             return rc;
-        int wait_s = o->wait_seconds >= 0 ? o->wait_seconds : (int)wait_def;
-        if (wait_s <= 0)
+        if (*n > 0) {
+            pass_baton(env, q->qid);
             return 0;
-        int64_t mono = lmq__notify_now_ms();
-        if (deadline < 0)
-            deadline = mono + (int64_t)wait_s * 1000;
-        int64_t left = deadline - mono;
-        if (left <= 0)
+        }
+        if (deadline < 0) {
+            int64_t w = wait_ms >= 0          ? wait_ms
+                        : o->wait_seconds >= 0 ? (int64_t)o->wait_seconds * 1000
+                                               : (int64_t)wait_def * 1000;
+            if (w <= 0)
+                return 0;
+            deadline = start + w;
+        }
+        int64_t left = deadline - lmq__notify_now_ms();
+        if (left <= 0) {
+            if (next_at > 0)
+                pass_baton(env, q->qid);
             return 0;
+        }
         int64_t nap = left;
         if (next_at > 0) {
             int64_t until = next_at - lmq__now(env);
@@ -96,9 +143,9 @@ wait_loop(lmq_queue *q, const lmq_recv_opts *o, lmq_msg **msgs, size_t max,
     }
 }
 
-LMQ_API int
-lmq_receive(lmq_queue *q, const lmq_recv_opts *o, lmq_msg **msgs, size_t max,
-            size_t *n)
+int
+lmq__receive_wait(lmq_queue *q, const lmq_recv_opts *o, lmq_msg **msgs,
+                  size_t max, size_t *n, int64_t wait_ms)
 {
     lmq_recv_opts def;
     int rc = lmq__queue_check(q);
@@ -122,10 +169,17 @@ lmq_receive(lmq_queue *q, const lmq_recv_opts *o, lmq_msg **msgs, size_t max,
     }
     env->waiting++;
     pthread_mutex_unlock(&env->mu);
-    rc = wait_loop(q, o, msgs, (size_t)o->max_messages, n);
+    rc = wait_loop(q, o, msgs, (size_t)o->max_messages, n, wait_ms);
     pthread_mutex_lock(&env->mu);
     if (--env->waiting == 0)
         pthread_cond_broadcast(&env->cv);
     pthread_mutex_unlock(&env->mu);
     return rc;
+}
+
+LMQ_API int
+lmq_receive(lmq_queue *q, const lmq_recv_opts *o, lmq_msg **msgs, size_t max,
+            size_t *n)
+{
+    return lmq__receive_wait(q, o, msgs, max, n, -1);
 }

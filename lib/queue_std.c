@@ -470,6 +470,7 @@ struct send_ctx {
     lmq_prep *p;
     size_t n;
     uint32_t made_visible;
+    uint32_t delayed; /* standard messages sent with a delay */
 };
 
 static int
@@ -484,6 +485,7 @@ send_fn(lmq_txn *t, void *arg)
     if ((rc = lmq__q_settle(t, &r, now)) != 0)
         return rc;
     c->made_visible = 0;
+    c->delayed = 0;
     for (size_t i = 0; i < c->n; i++) {
         lmq_prep *p = &c->p[i];
         if (p->err)
@@ -516,6 +518,8 @@ send_fn(lmq_txn *t, void *arg)
             return rc;
         if (delay == 0)
             c->made_visible++;
+        else
+            c->delayed++;
     }
     return lmq__q_save(t, &r);
 }
@@ -576,10 +580,12 @@ send_many(lmq_queue *q, const lmq_send_entry *entries, size_t n,
     }
     if (q->fifo && (rc = lmq__fifo_send_check(q, p, n, batch)) != 0)
         goto out;
-    struct send_ctx c = {q, p, n, 0};
+    struct send_ctx c = {q, p, n, 0, 0};
     rc = lmq__store_write(q->env->store, send_fn, &c);
-    if (rc == 0 && c.made_visible)
-        lmq__wake(q->env, q->qid, c.made_visible);
+    /* Only delayed messages: wake one waiter anyway, so that it learns the
+     * new visible_at (see longpoll.c, "Timers nobody else knows about"). */
+    if (rc == 0 && (c.made_visible || c.delayed))
+        lmq__wake(q->env, q->qid, c.made_visible ? c.made_visible : 1);
     if (rc == 0 && !batch && p[0].err)
         rc = p[0].err;
 out:
