@@ -17,6 +17,24 @@
  * transaction. When another process has grown the map, our next
  * mdb_txn_begin() reports MDB_MAP_RESIZED and we adopt the new size.
  *
+ * Group commit. Every write comes through lmq__store_write(). A caller
+ * queues its unit of work; if no leader is running, it becomes the leader:
+ * it takes every queued unit (its own included), runs them one after
+ * another in one LMDB write transaction, commits once (one flush for all)
+ * and wakes their owners. Callers that arrive meanwhile queue up for the
+ * next leader, so the batch grows exactly when commits are the bottleneck
+ * and a lone caller pays nothing but an uncontended mutex. In a batch of
+ * more than one, each unit runs in a nested transaction: a unit that fails
+ * (returns < 0) is rolled back alone and its owner gets its own error, the
+ * others commit. Map-full inside a batch aborts the whole batch, grows the
+ * map and runs it again (units may run more than once: see store.h). The
+ * thread-local error detail of a failed unit is carried back to its owner.
+ * Rejected: one writer thread per store (every call pays two context
+ * switches even when alone), and replaying a batch without the failed unit
+ * instead of nesting (runs successful units twice whenever any unit fails,
+ * and catalogue calls fail routinely). Nesting excludes MDB_WRITEMAP; see
+ * docs/DURABILITY.md for why lmq does not use it anyway.
+ *
  * Durability: FULL commits with LMDB's default double fsync; PERIODIC and
  * NONE open with MDB_NOSYNC (LMDB keeps the store consistent as long as the
  * file system keeps write order; only the last transactions can be lost) and
@@ -44,6 +62,11 @@
  * long without costing anything measurable. */
 #define READER_CHECK_EVERY 256
 
+/* Most ops one leader takes into one transaction. Bounds the leader's stack
+ * and the time a caller that arrived first waits behind others; far above
+ * the number of threads that usually write at once. */
+#define GC_MAX_BATCH 128
+
 static const char *const dbnames[LMQ_DB__COUNT] = {
     "meta", "names", "qrec", "tombs", "msg", "hdr", "vis",
     "groups", "gready", "dedup", "attempt", "tasks", "aux",
@@ -58,6 +81,13 @@ struct lmq_store {
     lmq_durability durability;
     unsigned flush_interval_ms;
     unsigned long commits;
+    /* group commit: callers queue ops; one leader at a time runs them */
+    pthread_mutex_t gc_mu;
+    pthread_cond_t gc_cv;
+    struct gc_op *gc_head, **gc_tail;
+    size_t gc_pending;
+    bool gc_busy;
+    uint64_t gc_batches, gc_ops, gc_max_batch;
     /* flusher (PERIODIC) */
     pthread_t flusher;
     bool flusher_running;
@@ -78,6 +108,21 @@ struct lmq_txn {
     void *user;
     bool map_full;
 };
+
+/* One caller's unit of work waiting for (or in) a group commit. Lives on
+ * the caller's stack until done is set under gc_mu. */
+struct gc_op {
+    lmq_txn_fn fn;
+    void *arg;
+    struct gc_op *next;
+    int rc;
+    bool done;  /* result final; the owner may return */
+    bool final; /* failed for good inside a batch that runs again */
+    char err[512];
+};
+
+/* Test seam: called by the leader just before a batch commits. */
+static void (*commit_hook)(size_t nops);
 
 struct lmq_cur {
     MDB_cursor *c;
@@ -147,6 +192,9 @@ store_create(const char *dir, const lmq_store_opts *o, const struct stat *st,
     pthread_rwlock_init(&s->resize, NULL);
     pthread_mutex_init(&s->flush_mu, NULL);
     pthread_cond_init(&s->flush_cv, NULL);
+    pthread_mutex_init(&s->gc_mu, NULL);
+    pthread_cond_init(&s->gc_cv, NULL);
+    s->gc_tail = &s->gc_head;
 
     if ((rc = mdb_env_create(&s->env)) != 0)
         goto fail;
@@ -196,6 +244,8 @@ fail:
     pthread_rwlock_destroy(&s->resize);
     pthread_mutex_destroy(&s->flush_mu);
     pthread_cond_destroy(&s->flush_cv);
+    pthread_mutex_destroy(&s->gc_mu);
+    pthread_cond_destroy(&s->gc_cv);
     free(s);
     return rc;
 }
@@ -265,6 +315,8 @@ lmq__store_close(lmq_store *s)
     pthread_rwlock_destroy(&s->resize);
     pthread_mutex_destroy(&s->flush_mu);
     pthread_cond_destroy(&s->flush_cv);
+    pthread_mutex_destroy(&s->gc_mu);
+    pthread_cond_destroy(&s->gc_cv);
     free(s);
 }
 
@@ -365,38 +417,225 @@ lmq__store_read(lmq_store *s, lmq_txn_fn fn, void *arg)
     return rc;
 }
 
-int
-lmq__store_write(lmq_store *s, lmq_txn_fn fn, void *arg)
+/* ---- group commit ----------------------------------------------------------- */
+
+/* Restore in the calling thread the error detail an op's failure set in
+ * whichever thread ran it. */
+static int
+restore_err(int rc, const char *err)
+{
+    const char *name = lmq_err_name(rc);
+    size_t l = strlen(name);
+    if (strncmp(err, name, l) == 0 && err[l] == ':' && err[l + 1] == ' ')
+        return lmq__seterr(rc, "%s", err + l + 2);
+    return lmq__seterr(rc, "%s", err[0] ? err : lmq_strerror(rc));
+}
+
+static void
+op_fail(struct gc_op *op, int rc)
+{
+    op->rc = rc;
+    snprintf(op->err, sizeof op->err, "%s", lmq_errmsg());
+}
+
+static int
+full_err(lmq_store *s)
+{
+    return lmq__seterr(LMQ_ENOSPC, "home is full (map size %llu bytes)",
+                       (unsigned long long)s->map_size);
+}
+
+/* Run one unit of work alone in a top-level transaction (a batch of one). */
+static void
+run_one(lmq_store *s, struct gc_op *op)
 {
     for (;;) {
         lmq_txn t = {.s = s};
         int rc = begin(s, 0, &t.txn);
-        if (rc)
-            return rc;
-        rc = fn(&t, arg);
+        if (rc) {
+            op_fail(op, rc);
+            return;
+        }
+        rc = op->fn(&t, op->arg);
         if (rc < 0) {
             mdb_txn_abort(t.txn);
             pthread_rwlock_unlock(&s->resize);
             if (t.map_full && grow_map(s) == 0)
                 continue;
-            if (t.map_full)
-                return lmq__seterr(LMQ_ENOSPC,
-                                   "home is full (map size %llu bytes)",
-                                   (unsigned long long)s->map_size);
-            return rc;
+            op_fail(op, t.map_full ? full_err(s) : rc);
+            return;
         }
+        if (commit_hook)
+            commit_hook(1);
         int crc = mdb_txn_commit(t.txn);
         pthread_rwlock_unlock(&s->resize);
         if (crc == MDB_MAP_FULL && grow_map(s) == 0)
             continue;
-        if (crc != 0)
-            return map_err(crc, "commit");
-        if (__atomic_add_fetch(&s->commits, 1, __ATOMIC_RELAXED) %
-                READER_CHECK_EVERY ==
-            0)
-            lmq__store_reader_check(s);
-        return rc;
+        if (crc != 0) {
+            op_fail(op, map_err(crc, "commit"));
+            return;
+        }
+        op->rc = rc;
+        return;
     }
+}
+
+/* Run the ops of a batch (those not marked done_early) in one transaction,
+ * each in a nested transaction so that a failing op is rolled back alone.
+ * Returns 0 when the batch is settled (committed or failed as a whole), or
+ * 1 when it must run again (the map grew, or an op that cannot fit was
+ * taken out). */
+static int
+run_nested(lmq_store *s, struct gc_op **ops, size_t n)
+{
+    MDB_txn *parent;
+    size_t ran = 0;
+    int rc = begin(s, 0, &parent);
+    if (rc) {
+        for (size_t i = 0; i < n; i++)
+            if (!ops[i]->final)
+                op_fail(ops[i], rc);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct gc_op *op = ops[i];
+        if (op->final)
+            continue;
+        lmq_txn t = {.s = s};
+        rc = mdb_txn_begin(s->env, parent, 0, &t.txn);
+        if (rc) {
+            op_fail(op, map_err(rc, "begin nested transaction"));
+            continue;
+        }
+        rc = op->fn(&t, op->arg);
+        if (rc >= 0) {
+            int crc = mdb_txn_commit(t.txn);
+            if (crc == 0) {
+                op->rc = rc;
+                ran++;
+                continue;
+            }
+            if (crc == MDB_MAP_FULL)
+                t.map_full = true;
+            rc = map_err(crc, "commit");
+        } else {
+            mdb_txn_abort(t.txn);
+        }
+        if (t.map_full) {
+            /* The ops before this one may be what filled the map: grow and
+             * run them all again. If the map cannot grow, this op fails
+             * alone and the rest run again without it. */
+            mdb_txn_abort(parent);
+            pthread_rwlock_unlock(&s->resize);
+            if (grow_map(s) != 0) {
+                op_fail(op, full_err(s));
+                op->final = true;
+            }
+            return 1;
+        }
+        op_fail(op, rc);
+    }
+    if (commit_hook)
+        commit_hook(ran);
+    int crc = mdb_txn_commit(parent);
+    pthread_rwlock_unlock(&s->resize);
+    if (crc == MDB_MAP_FULL && grow_map(s) == 0)
+        return 1;
+    if (crc != 0) {
+        rc = map_err(crc, "commit");
+        for (size_t i = 0; i < n; i++)
+            if (!ops[i]->final && ops[i]->rc >= 0)
+                op_fail(ops[i], rc);
+    }
+    return 0;
+}
+
+/* The leader's work: apply a batch and commit it once. */
+static void
+run_batch(lmq_store *s, struct gc_op **ops, size_t n)
+{
+    if (n == 1) {
+        run_one(s, ops[0]);
+        return;
+    }
+    while (run_nested(s, ops, n) != 0)
+        ;
+}
+
+int
+lmq__store_write(lmq_store *s, lmq_txn_fn fn, void *arg)
+{
+    struct gc_op op = {.fn = fn, .arg = arg};
+    pthread_mutex_lock(&s->gc_mu);
+    *s->gc_tail = &op;
+    s->gc_tail = &op.next;
+    s->gc_pending++;
+    while (!op.done) {
+        if (s->gc_busy) {
+            pthread_cond_wait(&s->gc_cv, &s->gc_mu);
+            continue;
+        }
+        /* Lead: take everything pending (up to a bound), run it in one
+         * transaction with the queue unlocked, then wake the owners. */
+        struct gc_op *batch[GC_MAX_BATCH];
+        size_t n = 0;
+        while (s->gc_head && n < GC_MAX_BATCH) {
+            batch[n++] = s->gc_head;
+            s->gc_head = s->gc_head->next;
+        }
+        if (!s->gc_head)
+            s->gc_tail = &s->gc_head;
+        s->gc_pending -= n;
+        s->gc_busy = true;
+        pthread_mutex_unlock(&s->gc_mu);
+        run_batch(s, batch, n);
+        pthread_mutex_lock(&s->gc_mu);
+        s->gc_busy = false;
+        s->gc_batches++;
+        s->gc_ops += n;
+        if (n > s->gc_max_batch)
+            s->gc_max_batch = n;
+        bool others = false;
+        for (size_t i = 0; i < n; i++) {
+            others |= batch[i] != &op;
+            batch[i]->done = true; /* the owner may return at once */
+        }
+        if (others || s->gc_head)
+            pthread_cond_broadcast(&s->gc_cv);
+    }
+    pthread_mutex_unlock(&s->gc_mu);
+    if (op.rc < 0)
+        return restore_err(op.rc, op.err);
+    if (__atomic_add_fetch(&s->commits, 1, __ATOMIC_RELAXED) %
+            READER_CHECK_EVERY ==
+        0)
+        lmq__store_reader_check(s);
+    return op.rc;
+}
+
+size_t
+lmq__store_pending(lmq_store *s)
+{
+    pthread_mutex_lock(&s->gc_mu);
+    size_t n = s->gc_pending;
+    pthread_mutex_unlock(&s->gc_mu);
+    return n;
+}
+
+void
+lmq__store_gc_stats(lmq_store *s, lmq_gc_stats *st)
+{
+    pthread_mutex_lock(&s->gc_mu);
+    st->batches = s->gc_batches;
+    st->ops = s->gc_ops;
+    st->max_batch = s->gc_max_batch;
+    pthread_mutex_unlock(&s->gc_mu);
+}
+
+void
+lmq__store_set_commit_hook(void (*fn)(size_t nops))
+{
+    commit_hook = fn;
 }
 
 static int

@@ -70,8 +70,26 @@ typedef int (*lmq_txn_fn)(lmq_txn *t, void *arg);
 int lmq__store_read(lmq_store *s, lmq_txn_fn fn, void *arg);
 /* Run fn in a write transaction and commit if it returns >= 0 (the value is
  * returned); abort if it returns < 0. Map-full grows the map (within
- * max_map_size) and reruns fn; LMQ_ENOSPC when it cannot grow. */
+ * max_map_size) and reruns fn; LMQ_ENOSPC when it cannot grow. Concurrent
+ * callers in one process share one transaction and one flush (group commit,
+ * see store.c): fn may then run in another thread than the caller's (so it
+ * must not rely on thread-locals other than the error detail, which is
+ * carried back) and in a nested transaction; its result and error are the
+ * caller's alone. */
 int lmq__store_write(lmq_store *s, lmq_txn_fn fn, void *arg);
+
+/* Group commit introspection, for tests and the benchmark: units of work
+ * queued for the next leader, and counters of the batches run so far. */
+typedef struct lmq_gc_stats {
+    uint64_t batches;   /* commits of group-commit batches */
+    uint64_t ops;       /* units of work in them */
+    uint64_t max_batch; /* largest batch */
+} lmq_gc_stats;
+size_t lmq__store_pending(lmq_store *s);
+void lmq__store_gc_stats(lmq_store *s, lmq_gc_stats *st);
+/* Test seam (process-wide): fn runs in the leader just before each commit,
+ * with the number of units in it; NULL removes it. */
+void lmq__store_set_commit_hook(void (*fn)(size_t nops));
 
 /* Operations inside a transaction. get returns 0 or LMQ__NOTFOUND; the value
  * points into the map and is valid until the transaction ends or the next

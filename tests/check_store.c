@@ -1,0 +1,506 @@
+/*
+ * check_store.c: the storage layer's group commit and crash safety.
+ *
+ * Group commit combines concurrent lmq__store_write() callers of one
+ * process into one transaction. These tests check that each caller still
+ * gets its own result and error (one caller's bad input fails only that
+ * caller), that many threads and several processes lose nothing, and that a
+ * process SIGKILLed while it leads a commit loses nothing it acknowledged, in
+ * every durability mode. No test depends on timing: batches are forced by
+ * waiting on the store's queue of pending callers, and crashes are placed by
+ * the commit hook or by counting acknowledgements.
+ */
+#include "lmq_test.h"
+
+#include "core.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static lmq_env *
+open_env(lmq_durability d)
+{
+    char path[300];
+    lmq_env_opts o;
+    lmq_env *env = NULL;
+    lmq_env_opts_init(&o);
+    o.durability = d;
+    o.map_size = 64u << 20;
+    snprintf(path, sizeof path, "%s/home", lmq_test_dir);
+    int rc = lmq_env_open(path, &o, &env);
+    ck_assert_msg(rc == 0, "lmq_env_open: %s", lmq_errmsg());
+    return env;
+}
+
+static lmq_queue *
+make_named_queue(lmq_env *env, const char *name, const char *max_size)
+{
+    lmq_map *a = lmq_map_new();
+    lmq_queue *q = NULL;
+    ck_assert_ptr_nonnull(a);
+    if (max_size)
+        ck_ok(lmq_map_set(a, "MaximumMessageSize", max_size));
+    ck_ok(lmq_queue_create(env, name, a, NULL, NULL));
+    lmq_map_free(a);
+    ck_ok(lmq_queue_open(env, name, &q));
+    return q;
+}
+
+static lmq_queue *
+make_queue(lmq_env *env, const char *max_size)
+{
+    return make_named_queue(env, "gc", max_size);
+}
+
+/* Bodies are "<who>-<n>"; seen[who][n] counts deliveries. */
+#define MAX_WHO 32
+#define MAX_N 4096
+static unsigned char seen[MAX_WHO][MAX_N];
+
+/* Receive everything in q (it stays in flight) and fill seen[][];
+ * returns the number of messages. */
+static size_t
+drain(lmq_queue *q)
+{
+    lmq_recv_opts o;
+    lmq_msg *m[10];
+    size_t n, total = 0;
+    memset(seen, 0, sizeof seen);
+    lmq_recv_opts_init(&o);
+    o.max_messages = 10;
+    o.visibility_timeout = 3600;
+    o.wait_seconds = 0;
+    do {
+        ck_ok(lmq_receive(q, &o, m, 10, &n));
+        for (size_t i = 0; i < n; i++) {
+            unsigned who, k;
+            const char *b = lmq_msg_body(m[i], NULL);
+            ck_assert_msg(sscanf(b, "%u-%u", &who, &k) == 2, "body %s", b);
+            ck_assert(who < MAX_WHO && k < MAX_N);
+            ck_assert_msg(seen[who][k] == 0, "%s delivered twice", b);
+            seen[who][k] = 1;
+            lmq_msg_free(m[i]);
+        }
+        total += n;
+    } while (n > 0);
+    return total;
+}
+
+static int
+send_body(lmq_queue *q, unsigned who, unsigned k, size_t pad)
+{
+    char buf[4096];
+    lmq_send_entry e;
+    lmq_send_result r;
+    int len = snprintf(buf, sizeof buf, "%u-%u-", who, k);
+    if (pad > sizeof buf - 1)
+        pad = sizeof buf - 1;
+    while ((size_t)len < pad)
+        buf[len++] = 'x';
+    buf[len] = '\0';
+    lmq_send_entry_init(&e);
+    e.body = buf;
+    int rc = lmq_send(q, &e, &r);
+    if (rc == 0 && strlen(r.message_id) != 36)
+        return -9999;
+    return rc;
+}
+
+/* ---- a forced batch: each caller gets its own result -------------------- */
+
+static lmq_store *the_store;
+static int blocker_in;
+static int batch_rc[8];
+static char batch_err[8][256];
+
+struct unit {
+    int idx;
+    bool fail;
+};
+
+static int
+unit_fn(lmq_txn *t, void *arg)
+{
+    struct unit *u = arg;
+    uint8_t k[8] = {'u', 'n', 'i', 't', 0, 0, 0, (uint8_t)u->idx};
+    int rc = lmq__txn_put(t, LMQ_DB_AUX, k, sizeof k, "v", 1);
+    if (rc)
+        return rc;
+    if (u->fail)
+        return lmq__seterr(LMQ_EINVAL, "bad input from unit %d", u->idx);
+    return 100 + u->idx;
+}
+
+/* Holds the first transaction open until the seven others are queued, so
+ * the next leader must take them as one batch. */
+static int
+blocker_fn(lmq_txn *t, void *arg)
+{
+    (void)t;
+    (void)arg;
+    __atomic_store_n(&blocker_in, 1, __ATOMIC_SEQ_CST);
+    while (lmq__store_pending(the_store) < 7)
+        sched_yield();
+    return 7;
+}
+
+static void *
+unit_thread(void *arg)
+{
+    struct unit *u = arg;
+    int rc = u->idx == 0 ? lmq__store_write(the_store, blocker_fn, NULL)
+                         : lmq__store_write(the_store, unit_fn, u);
+    batch_rc[u->idx] = rc;
+    snprintf(batch_err[u->idx], sizeof batch_err[u->idx], "%s",
+             rc < 0 ? lmq_errmsg() : "");
+    return NULL;
+}
+
+static int
+unit_present(lmq_txn *t, void *arg)
+{
+    int idx = *(int *)arg;
+    uint8_t k[8] = {'u', 'n', 'i', 't', 0, 0, 0, (uint8_t)idx};
+    lmq_val v;
+    return lmq__txn_get(t, LMQ_DB_AUX, k, sizeof k, &v) == 0;
+}
+
+START_TEST(test_batch_own_results)
+{
+    lmq_env *env = open_env(LMQ_DURABILITY_NONE);
+    pthread_t th[8];
+    struct unit u[8];
+    lmq_gc_stats st;
+    the_store = env->store;
+    blocker_in = 0;
+    for (int i = 0; i < 8; i++)
+        u[i] = (struct unit){i, i == 3};
+    ck_assert_int_eq(pthread_create(&th[0], NULL, unit_thread, &u[0]), 0);
+    while (!__atomic_load_n(&blocker_in, __ATOMIC_SEQ_CST))
+        sched_yield();
+    for (int i = 1; i < 8; i++)
+        ck_assert_int_eq(pthread_create(&th[i], NULL, unit_thread, &u[i]),
+                         0);
+    for (int i = 0; i < 8; i++)
+        pthread_join(th[i], NULL);
+
+    ck_assert_int_eq(batch_rc[0], 7);
+    for (int i = 1; i < 8; i++) {
+        if (i == 3) {
+            ck_assert_int_eq(batch_rc[i], LMQ_EINVAL);
+            ck_assert_str_eq(batch_err[i],
+                             "LMQ_EINVAL: bad input from unit 3");
+        } else {
+            ck_assert_msg(batch_rc[i] == 100 + i, "unit %d got %d (%s)", i,
+                          batch_rc[i], batch_err[i]);
+        }
+        int idx = i;
+        ck_assert_int_eq(lmq__store_read(env->store, unit_present, &idx),
+                         i != 3);
+    }
+    lmq__store_gc_stats(env->store, &st);
+    ck_assert_uint_ge(st.max_batch, 7);
+    lmq_env_close(env);
+}
+END_TEST
+
+/* ---- many threads sending, one of them with bad input ----------------- */
+
+#define T_THREADS 8
+#define T_SENDS 150
+#define BAD_THREAD 5
+
+struct sender {
+    lmq_queue *q;
+    unsigned who;
+    unsigned nsend;
+    int bad_every; /* every 2nd send is oversize when set */
+    int ok, bad, wrong;
+    char last_err[256];
+};
+
+static void *
+sender_thread(void *arg)
+{
+    struct sender *s = arg;
+    for (unsigned k = 0; k < s->nsend; k++) {
+        bool bad = s->bad_every && k % 2 == 1;
+        int rc = send_body(s->q, s->who, k, bad ? 2000 : 0);
+        if (bad && rc == LMQ_EINVAL &&
+            strstr(lmq_errmsg(), "Message must be shorter than 1024 bytes"))
+            s->bad++;
+        else if (!bad && rc == 0)
+            s->ok++;
+        else {
+            s->wrong++;
+            snprintf(s->last_err, sizeof s->last_err, "%d %s: %s", k,
+                     lmq_err_name(rc), lmq_errmsg());
+        }
+    }
+    return NULL;
+}
+
+static void
+run_senders(lmq_queue *q, unsigned who0, unsigned nthreads, unsigned nsend,
+            int bad_thread, int *ok_total)
+{
+    pthread_t th[T_THREADS];
+    struct sender s[T_THREADS];
+    *ok_total = 0;
+    for (unsigned i = 0; i < nthreads; i++) {
+        s[i] = (struct sender){q, who0 + i, nsend, (int)i == bad_thread,
+                               0, 0, 0, ""};
+        ck_assert_int_eq(pthread_create(&th[i], NULL, sender_thread, &s[i]),
+                         0);
+    }
+    for (unsigned i = 0; i < nthreads; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_msg(s[i].wrong == 0, "thread %u: %d wrong results, %s", i,
+                      s[i].wrong, s[i].last_err);
+        *ok_total += s[i].ok;
+        if ((int)i == bad_thread)
+            ck_assert_int_eq(s[i].bad, (int)nsend / 2);
+    }
+}
+
+START_TEST(test_threads_bad_input)
+{
+    /* FULL: each commit costs a flush, so the threads really do pile up
+     * behind the leader and share transactions. */
+    lmq_env *env = open_env(LMQ_DURABILITY_FULL);
+    lmq_queue *q = make_queue(env, "1024");
+    int ok;
+    run_senders(q, 0, T_THREADS, T_SENDS, BAD_THREAD, &ok);
+    ck_assert_int_eq(ok, T_THREADS * T_SENDS - T_SENDS / 2);
+    ck_assert_uint_eq(drain(q), (size_t)ok);
+    for (unsigned i = 0; i < T_THREADS; i++)
+        for (unsigned k = 0; k < T_SENDS; k++)
+            ck_assert_int_eq(seen[i][k], !(i == BAD_THREAD && k % 2 == 1));
+    lmq_queue_close(q);
+    lmq_env_close(env);
+}
+END_TEST
+
+/* ---- several processes, each with several threads ---------------------- */
+
+#define P_PROCS 4
+#define P_THREADS 4
+#define P_SENDS 100
+
+START_TEST(test_procs_threads)
+{
+    lmq_env *env = open_env(LMQ_DURABILITY_FULL);
+    lmq_queue *q = make_queue(env, "1024");
+    lmq_queue_close(q);
+    lmq_env_close(env); /* children must not inherit an open env */
+
+    pid_t pids[P_PROCS];
+    for (int p = 0; p < P_PROCS; p++) {
+        pids[p] = check_fork();
+        ck_assert_int_ge(pids[p], 0);
+        if (pids[p] == 0) {
+            lmq_env *ce = open_env(LMQ_DURABILITY_FULL);
+            lmq_queue *cq = NULL;
+            int ok;
+            if (lmq_queue_open(ce, "gc", &cq) != 0)
+                _exit(2);
+            /* Process p sends from threads p*4 .. p*4+3; the thread with
+             * index 1 in each process sends bad input half the time. */
+            run_senders(cq, (unsigned)p * P_THREADS, P_THREADS, P_SENDS, 1,
+                        &ok);
+            lmq_queue_close(cq);
+            lmq_env_close(ce);
+            _exit(ok == P_THREADS * P_SENDS - P_SENDS / 2 ? 0 : 3);
+        }
+    }
+    for (int p = 0; p < P_PROCS; p++) {
+        int status;
+        ck_assert_int_eq(waitpid(pids[p], &status, 0), pids[p]);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                      "child %d status %d", p, status);
+    }
+    env = open_env(LMQ_DURABILITY_FULL);
+    ck_ok(lmq_queue_open(env, "gc", &q));
+    size_t want = P_PROCS * (P_THREADS * P_SENDS - P_SENDS / 2);
+    ck_assert_uint_eq(drain(q), want);
+    for (unsigned w = 0; w < P_PROCS * P_THREADS; w++)
+        for (unsigned k = 0; k < P_SENDS; k++)
+            ck_assert_int_eq(seen[w][k], !(w % P_THREADS == 1 && k % 2 == 1));
+    lmq_queue_close(q);
+    lmq_env_close(env);
+}
+END_TEST
+
+/* ---- a leader killed mid-commit loses nothing acknowledged ---------- */
+
+#define K_THREADS 4
+#define K_MAX_SENDS 1500 /* per thread; a child stops by itself */
+
+struct ack {
+    uint32_t who;
+    uint32_t k;
+};
+
+struct killer {
+    lmq_queue *q;
+    unsigned who;
+    int fd;
+};
+
+static void *
+acking_thread(void *arg)
+{
+    struct killer *c = arg;
+    for (unsigned k = 0; k < K_MAX_SENDS; k++) {
+        if (send_body(c->q, c->who, k, 0) != 0)
+            _exit(4);
+        struct ack a = {c->who, k};
+        /* Pipe writes of at most PIPE_BUF bytes are atomic. */
+        if (write(c->fd, &a, sizeof a) != (ssize_t)sizeof a)
+            _exit(5);
+    }
+    return NULL;
+}
+
+static long kill_at_commit;
+
+/* Dies in the leader after the batch's pages were written into the
+ * transaction and just before the commit: the crash of a leader that has
+ * callers waiting on it. */
+static void
+suicide_hook(size_t nops)
+{
+    (void)nops;
+    if (__atomic_sub_fetch(&kill_at_commit, 1, __ATOMIC_SEQ_CST) == 0)
+        raise(SIGKILL);
+}
+
+/* One crash round on a fresh queue: a child with K_THREADS senders
+ * acknowledges every sent message through a pipe; it is killed either by its
+ * own commit hook at its hook_at-th commit (hook_at > 0) or by the parent
+ * after `after` acknowledgements. Then every acknowledged message must be in
+ * the queue. */
+static void
+crash_round(lmq_durability d, const char *name, long hook_at, int after)
+{
+    int fds[2];
+    lmq_env *env = open_env(d);
+    lmq_queue_close(make_named_queue(env, name, NULL));
+    lmq_env_close(env);
+
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = check_fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        lmq_env *ce = open_env(d);
+        lmq_queue *cq = NULL;
+        pthread_t th[K_THREADS];
+        struct killer c[K_THREADS];
+        if (lmq_queue_open(ce, name, &cq) != 0)
+            _exit(2);
+        if (hook_at > 0) {
+            kill_at_commit = hook_at;
+            lmq__store_set_commit_hook(suicide_hook);
+        }
+        for (unsigned i = 0; i < K_THREADS; i++) {
+            c[i] = (struct killer){cq, i, fds[1]};
+            if (pthread_create(&th[i], NULL, acking_thread, &c[i]) != 0)
+                _exit(6);
+        }
+        for (unsigned i = 0; i < K_THREADS; i++)
+            pthread_join(th[i], NULL);
+        _exit(0);
+    }
+    close(fds[1]);
+    static struct ack acks[K_THREADS * K_MAX_SENDS];
+    size_t nacks = 0;
+    bool killed = false;
+    for (;;) {
+        struct ack a;
+        ssize_t r = read(fds[0], &a, sizeof a);
+        if (r == 0)
+            break;
+        if (r < 0 && errno == EINTR)
+            continue;
+        ck_assert_int_eq(r, (ssize_t)sizeof a);
+        ck_assert(nacks < sizeof acks / sizeof acks[0]);
+        acks[nacks++] = a;
+        if (hook_at == 0 && !killed && nacks == (size_t)after) {
+            kill(pid, SIGKILL);
+            killed = true;
+        }
+    }
+    close(fds[0]);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+                  "child was not killed (status %d)", status);
+    ck_assert_uint_gt(nacks, 0);
+
+    env = open_env(d);
+    lmq_queue *q = NULL;
+    ck_ok(lmq_queue_open(env, name, &q));
+    size_t got = drain(q);
+    for (size_t i = 0; i < nacks; i++)
+        ck_assert_msg(seen[acks[i].who][acks[i].k],
+                      "acknowledged %u-%u lost (mode %d)", acks[i].who,
+                      acks[i].k, (int)d);
+    ck_assert_uint_ge(got, nacks);
+    lmq_queue_close(q);
+    lmq_env_close(env);
+}
+
+static const lmq_durability modes[] = {
+    LMQ_DURABILITY_FULL, LMQ_DURABILITY_PERIODIC, LMQ_DURABILITY_NONE};
+
+/* The leader dies inside its commit, with other callers waiting on it. */
+START_TEST(test_kill_leader_mid_commit)
+{
+    char name[32];
+    snprintf(name, sizeof name, "hook%d", _i);
+    crash_round(modes[_i], name, 40, 0);
+}
+END_TEST
+
+/* The process dies wherever it is when the parent has seen enough
+ * acknowledgements. */
+START_TEST(test_kill_anywhere)
+{
+    char name[32];
+    snprintf(name, sizeof name, "kill%d", _i);
+    crash_round(modes[_i], name, 0, 300);
+}
+END_TEST
+
+Suite *
+lmq_suite_store(void)
+{
+    Suite *s = suite_create("store");
+    TCase *tc = tcase_create("group_commit_keeps_own_results");
+    tcase_add_checked_fixture(tc, lmq_test_tmp_setup, lmq_test_tmp_teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_batch_own_results);
+    tcase_add_test(tc, test_threads_bad_input);
+    tcase_add_test(tc, test_procs_threads);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("crash_loses_nothing_acknowledged");
+    tcase_add_checked_fixture(tc, lmq_test_tmp_setup, lmq_test_tmp_teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_loop_test(tc, test_kill_leader_mid_commit, 0, 3);
+    tcase_add_loop_test(tc, test_kill_anywhere, 0, 3);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    return lmq_test_run(lmq_suite_store());
+}
