@@ -263,6 +263,54 @@ START_TEST(queue_urls_parse_to_names)
 }
 END_TEST
 
+START_TEST(map_grows_then_fails_cleanly_when_full)
+{
+    lmq_env_opts o;
+    lmq_env *env;
+    lmq_queue *q;
+    char path[300];
+    snprintf(path, sizeof path, "%s/home", lmq_test_dir);
+    lmq_env_opts_init(&o);
+    o.durability = LMQ_DURABILITY_NONE;
+    o.map_size = 1u << 20;
+    o.max_map_size = 4u << 20;
+    ck_ok(lmq_env_open(path, &o, &env));
+    ck_ok(lmq_queue_create(env, "fill", NULL, NULL, NULL));
+    ck_ok(lmq_queue_open(env, "fill", &q));
+    static char body[16 * 1024];
+    memset(body, 'f', sizeof body - 1);
+    lmq_send_entry e;
+    lmq_send_entry_init(&e);
+    e.body = body;
+    int rc = 0;
+    long sent = 0;
+    while (sent < 10000 && (rc = lmq_send(q, &e, NULL)) == 0)
+        sent++;
+    ck_assert_int_eq(rc, LMQ_ENOSPC);
+    ck_assert(strstr(lmq_errmsg(), "full"));
+    /* it grew past the first megabyte before giving up */
+    ck_assert_int_gt(sent * (long)sizeof body, 1L << 20);
+    uint64_t file = 0, map = 0;
+    lmq__store_stat(env->store, &file, &map);
+    ck_assert_uint_eq(map, 4u << 20);
+    /* the failed send left nothing behind, and the home still works */
+    const char *names[] = {"ApproximateNumberOfMessages", NULL};
+    lmq_map *a;
+    ck_ok(lmq_queue_get_attributes(env, "fill", names, &a));
+    ck_assert_int_eq(atol(lmq_map_get(a, "ApproximateNumberOfMessages")),
+                     sent);
+    lmq_map_free(a);
+    lmq_msg *m[1];
+    size_t n;
+    ck_ok(lmq_receive(q, NULL, m, 1, &n));
+    ck_assert_uint_eq(n, 1);
+    ck_ok(lmq_delete(q, lmq_msg_receipt(m[0]), NULL));
+    lmq_msg_free(m[0]);
+    lmq_queue_close(q);
+    lmq_env_close(env);
+}
+END_TEST
+
 Suite *
 lmq_suite_env(void)
 {
@@ -276,6 +324,7 @@ lmq_suite_env(void)
     tcase_add_test(tc, custom_urls_and_arns);
     tcase_add_test(tc, durability_modes_open_and_sync);
     tcase_add_test(tc, default_home_follows_environment);
+    tcase_add_test(tc, map_grows_then_fails_cleanly_when_full);
     suite_add_tcase(s, tc);
     tc = tcase_create("errors_and_misuse");
     tcase_add_checked_fixture(tc, setup, teardown);
