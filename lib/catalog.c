@@ -282,6 +282,36 @@ check_combination(const lmq_qrec *r)
     return 0;
 }
 
+/* Reject unknown and read-only attribute names before any transaction. */
+static int
+check_names(const lmq_map *attrs)
+{
+    for (size_t i = 0; i < lmq_map_count(attrs); i++) {
+        const char *k;
+        lmq_map_at(attrs, i, &k, NULL);
+        if (!find_attr(k))
+            return lmq__seterr(LMQ_EATTRNAME, "Unknown Attribute %s.", k);
+    }
+    return 0;
+}
+
+/* Validate a tag set as stored on a queue (each tag, and the count). */
+static int
+check_tags(const lmq_map *tags)
+{
+    for (size_t i = 0; i < lmq_map_count(tags); i++) {
+        const char *k, *v;
+        lmq_map_at(tags, i, &k, &v);
+        int rc = lmq__valid_tag(k, v);
+        if (rc)
+            return rc;
+    }
+    if (lmq_map_count(tags) > LMQ_MAX_TAGS)
+        return lmq__seterr(LMQ_EINVAL, "Too many tags: a queue can have at "
+                                       "most %d.", LMQ_MAX_TAGS);
+    return 0;
+}
+
 static int
 apply_all(lmq_txn *t, lmq_env *env, lmq_qrec *r, const lmq_map *attrs,
           bool creating)
@@ -456,14 +486,8 @@ create_fn(lmq_txn *t, void *arg)
     rc = apply_all(t, c->env, &r, c->attrs, true);
     if (rc == 0)
         rc = lmq__map_dup(c->tags, &r.tags);
-    for (size_t i = 0; rc == 0 && i < lmq_map_count(r.tags); i++) {
-        const char *k, *tv;
-        lmq_map_at(r.tags, i, &k, &tv);
-        rc = lmq__valid_tag(k, tv);
-    }
-    if (rc == 0 && lmq_map_count(r.tags) > LMQ_MAX_TAGS)
-        rc = lmq__seterr(LMQ_EINVAL, "Too many tags: at most %d.",
-                         LMQ_MAX_TAGS);
+    if (rc == 0)
+        rc = check_tags(r.tags);
     uint8_t k4[4], next[4];
     lmq__put_u32(k4, qid);
     lmq__put_u32(next, qid + 1);
@@ -509,12 +533,8 @@ lmq_queue_create(lmq_env *env, const char *name, const lmq_map *attrs,
                            "length.");
     if ((rc = lmq__valid_queue_name(name, fifo)) != 0)
         return rc;
-    for (size_t i = 0; i < lmq_map_count(attrs); i++) {
-        const char *k;
-        lmq_map_at(attrs, i, &k, NULL);
-        if (!find_attr(k))
-            return lmq__seterr(LMQ_EATTRNAME, "Unknown Attribute %s.", k);
-    }
+    if ((rc = check_names(attrs)) != 0)
+        return rc;
     struct create_ctx c = {env, name, attrs, tags, fifo};
     rc = lmq__store_write(env->store, create_fn, &c);
     if (rc == 0 && url_out) {
@@ -876,12 +896,8 @@ lmq_queue_set_attributes(lmq_env *env, const char *name, const lmq_map *attrs)
         return rc;
     if (!name)
         return lmq__seterr(LMQ_EINVAL, "name is required");
-    for (size_t i = 0; i < lmq_map_count(attrs); i++) {
-        const char *k;
-        lmq_map_at(attrs, i, &k, NULL);
-        if (!find_attr(k))
-            return lmq__seterr(LMQ_EATTRNAME, "Unknown Attribute %s.", k);
-    }
+    if ((rc = check_names(attrs)) != 0)
+        return rc;
     struct attr_ctx c = {env, name, NULL, attrs, NULL, 0};
     rc = lmq__store_write(env->store, set_attrs_fn, &c);
     /* A shorter wait or a FIFO delay change may matter to waiters. */
@@ -913,9 +929,7 @@ tag_fn(lmq_txn *t, void *arg)
     for (size_t i = 0; !rc && i < lmq_map_count(c->add); i++) {
         const char *k, *v;
         lmq_map_at(c->add, i, &k, &v);
-        rc = lmq__valid_tag(k, v);
-        if (!rc)
-            rc = lmq_map_set(r.tags, k, v);
+        rc = lmq_map_set(r.tags, k, v);
     }
     for (size_t i = 0; !rc && c->del && c->del[i]; i++) {
         if (!*c->del[i])
@@ -923,9 +937,8 @@ tag_fn(lmq_txn *t, void *arg)
         else
             lmq_map_del(r.tags, c->del[i]);
     }
-    if (!rc && lmq_map_count(r.tags) > LMQ_MAX_TAGS)
-        rc = lmq__seterr(LMQ_EINVAL, "Too many tags: a queue can have at "
-                                     "most %d.", LMQ_MAX_TAGS);
+    if (!rc)
+        rc = check_tags(r.tags);
     if (!rc)
         rc = lmq__q_save(t, &r);
     lmq__qrec_free(&r);
