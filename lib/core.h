@@ -232,10 +232,22 @@ int lmq__fifo_receive(lmq_txn *t, lmq_queue *q, lmq_qrec *r,
                       const lmq_recv_opts *o, int vt, int64_t now,
                       lmq_msg **msgs, size_t max, size_t *n, int64_t *next_at);
 
-/* A FIFO message left flight (deleted, or visibility set to 0): update the
- * group so delivery can resume. */
+/* A FIFO message left flight (deleted, or visibility set to 0). The group
+ * index is already up to date (the hooks below); returns 1 when a delete
+ * made the message's group deliverable (the caller wakes a waiter), else 0,
+ * or an error. */
 int lmq__fifo_on_release(lmq_txn *t, lmq_qrec *r, uint64_t seq,
                          const lmq_mhdr *h, int64_t now);
+/* Group-index hooks, called by lmq__msg_insert / _remove / _revisit for
+ * FIFO queues (r->fifo) so every path that adds, removes or re-times a
+ * message (send, receive, delete, visibility, retention, DLQ moves) keeps
+ * the index exact. on_remove runs before the message record is deleted. */
+int lmq__fifo_on_insert(lmq_txn *t, lmq_qrec *r, uint64_t seq,
+                        const lmq_mview *mv, const lmq_mhdr *h);
+int lmq__fifo_on_remove(lmq_txn *t, lmq_qrec *r, uint64_t seq,
+                        const lmq_mhdr *h);
+int lmq__fifo_on_revisit(lmq_txn *t, lmq_qrec *r, uint64_t seq,
+                         const lmq_mhdr *h);
 
 /* DLQ (dlq.c): called for each receive candidate that is visible and not
  * expired. Returns 1 if it moved the message to the dead-letter queue (the

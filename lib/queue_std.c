@@ -121,6 +121,8 @@ lmq__msg_insert(lmq_txn *t, lmq_qrec *r, const lmq_mview *mv,
     if ((rc = put_hdr(t, r->qid, seq, h)) != 0 ||
         (rc = put_vis(t, r, seq, h->visible_at, h->state)) != 0)
         return rc;
+    if (r->fifo && (rc = lmq__fifo_on_insert(t, r, seq, mv, h)) != 0)
+        return rc;
     if (seq_out)
         *seq_out = seq;
     return 0;
@@ -130,8 +132,8 @@ int
 lmq__msg_remove(lmq_txn *t, lmq_qrec *r, uint64_t seq, const lmq_mhdr *h)
 {
     uint8_t k[LMQ_MKEY_LEN];
-    int rc = del_vis(t, r, seq, h);
-    if (rc)
+    int rc = r->fifo ? lmq__fifo_on_remove(t, r, seq, h) : 0;
+    if (rc || (rc = del_vis(t, r, seq, h)) != 0)
         return rc;
     lmq__mkey(k, r->qid, seq);
     if ((rc = lmq__txn_del(t, LMQ_DB_HDR, k, sizeof k)) < 0 ||
@@ -149,9 +151,10 @@ lmq__msg_revisit(lmq_txn *t, lmq_qrec *r, uint64_t seq, lmq_mhdr *h,
         return rc;
     h->visible_at = visible_at;
     h->state = (uint8_t)st;
-    if ((rc = put_vis(t, r, seq, visible_at, st)) != 0)
+    if ((rc = put_vis(t, r, seq, visible_at, st)) != 0 ||
+        (rc = put_hdr(t, r->qid, seq, h)) != 0)
         return rc;
-    return put_hdr(t, r->qid, seq, h);
+    return r->fifo ? lmq__fifo_on_revisit(t, r, seq, h) : 0;
 }
 
 int
@@ -854,6 +857,8 @@ handle_one(lmq_txn *t, struct handle_ctx *c, lmq_qrec *r,
             return rc;
         if (r->fifo && (rc = lmq__fifo_on_release(t, r, seq, &h, now)) < 0)
             return rc;
+        if (rc > 0)
+            c->made_visible++; /* the delete unblocked a FIFO group */
         res->applied = 1;
         return 0;
     }
