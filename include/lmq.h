@@ -558,6 +558,351 @@ LMQ_API int lmq_change_visibility_batch(lmq_queue *q,
                                         const lmq_handle_entry *entries,
                                         size_t n, lmq_batch_result *res);
 
+/* ------------------------------------------------------------------------ */
+/* Dead-letter queues and message move tasks                                 */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A queue's RedrivePolicy attribute ({"deadLetterTargetArn": ARN,
+ * "maxReceiveCount": N}) names its dead-letter queue (DLQ): a message that
+ * has been delivered maxReceiveCount times moves there, on the next receive
+ * that would have returned it. RedriveAllowPolicy on the DLQ says which
+ * queues may use it. Both are set with lmq_queue_create() or
+ * lmq_queue_set_attributes(); see docs/DLQ.md.
+ *
+ * A message move task moves the messages of a DLQ back out: to the queue
+ * each came from, or to one destination. Its state lives in the home, so any
+ * process can list or cancel it. The task is run by whoever calls
+ * lmq_move_task_run() (typically the process that started it, in the
+ * foreground or in a thread of its own); a task whose runner died is resumed
+ * by the next lmq_move_task_run() on it, or, once any other process looks at
+ * it (list, cancel, a new start on the same source), marked FAILED with the
+ * reason. It never stays RUNNING without a runner.
+ */
+
+/**
+ * @brief The queues whose RedrivePolicy names queue `name` as their DLQ
+ *        (ListDeadLetterSourceQueues), in name order.
+ * @param[in] max_results 1-1000, or 0 for "at most 1000, no paging".
+ * @param[in] next_token from a previous call, or NULL.
+ * @param[out] names a NULL-terminated array of queue names; free with
+ *             lmq_strv_free().
+ * @param[out] next_token_out malloc'd token when more remain (only when
+ *             max_results > 0), else NULL. May be NULL.
+ * @return 0, LMQ_ENOQUEUE, LMQ_EMISSING, LMQ_EINVAL (bad max_results or
+ *         token).
+ * @since 0.1
+ */
+LMQ_API int lmq_dlq_list_sources(lmq_env *env, const char *name,
+                                 int max_results, const char *next_token,
+                                 char ***names, char **next_token_out);
+
+/** @brief The states of a message move task, as SQS names them. */
+typedef enum lmq_move_status {
+    LMQ_MOVE_RUNNING = 0,
+    LMQ_MOVE_COMPLETED = 1,
+    LMQ_MOVE_CANCELLING = 2,
+    LMQ_MOVE_CANCELLED = 3,
+    LMQ_MOVE_FAILED = 4
+} lmq_move_status;
+
+/** @brief "RUNNING", "COMPLETED", ...; "UNKNOWN" for other values.
+ *  @since 0.1 */
+LMQ_API const char *lmq_move_status_name(int status);
+
+/** @brief One task, as lmq_move_task_list() reports it (all strings are
+ *         owned by the list). */
+typedef struct lmq_move_task {
+    char *task_handle;      /**< TaskHandle; NULL unless RUNNING */
+    int status;             /**< ::lmq_move_status */
+    char *source_arn;       /**< the DLQ */
+    char *destination_arn;  /**< NULL when none was given */
+    int max_per_second;     /**< 0 when none was given */
+    uint64_t moved;         /**< ApproximateNumberOfMessagesMoved */
+    uint64_t to_move;       /**< ApproximateNumberOfMessagesToMove (at start) */
+    char *failure_reason;   /**< NULL unless FAILED */
+    int64_t started_ms;     /**< StartedTimestamp, epoch ms */
+} lmq_move_task;
+
+/**
+ * @brief Start a message move task (StartMessageMoveTask) and return its
+ *        handle. Nothing moves until someone runs it: call
+ *        lmq_move_task_run() next.
+ * @param[in] source_arn ARN of a queue that is the DLQ of some queue.
+ * @param[in] dest_arn ARN of the destination, or NULL: each message goes back
+ *            to the queue it came from (its DeadLetterQueueSourceArn).
+ * @param[in] max_per_second 1-500, or 0 for "as fast as possible".
+ * @param[out] handle_out the opaque TaskHandle, malloc'd; caller frees.
+ * @return 0, LMQ_EMISSING, LMQ_ENOTFOUND (source or destination does not
+ *         exist), LMQ_EINVAL (not a DLQ, bad rate, a different queue type,
+ *         destination = source, or a task is already running for the
+ *         source), LMQ_EIO.
+ * @note The task moves the messages in the DLQ when it starts (those that
+ *       arrive later wait for the next task). Moved messages are new
+ *       messages: new MessageId, SentTimestamp and retention period.
+ * @since 0.1
+ */
+LMQ_API int lmq_move_task_start(lmq_env *env, const char *source_arn,
+                                const char *dest_arn, int max_per_second,
+                                char **handle_out);
+
+/** @brief Progress of a running task; return nonzero to cancel it. */
+typedef int (*lmq_move_progress_fn)(void *arg, uint64_t moved,
+                                    uint64_t to_move);
+
+/**
+ * @brief Run (or resume) a task in the calling thread until it ends:
+ *        completed, cancelled (by lmq_move_task_cancel() from anywhere, or
+ *        by the progress callback) or failed.
+ *
+ * Each batch of moves is one transaction that inserts the new messages,
+ * deletes them from the DLQ and records the progress, so a runner killed at
+ * any point loses and duplicates nothing; the next run continues where it
+ * stopped. MaxNumberOfMessagesPerSecond is honoured against the env's clock.
+ * @param[in] progress called after every batch (may be NULL).
+ * @param[out] status_out the final ::lmq_move_status (may be NULL).
+ * @return 0 when the task has ended (whatever its status), LMQ_EINVAL (a
+ *         garbage handle), LMQ_ENOTFOUND, LMQ_EBUSY (another live process
+ *         is running it, or took it over), LMQ_EIO.
+ * @note Blocks; a task whose source has nothing visible to move completes
+ *       at once. Messages that are in flight in the DLQ are left there.
+ * @since 0.1
+ */
+LMQ_API int lmq_move_task_run(lmq_env *env, const char *handle,
+                              lmq_move_progress_fn progress, void *arg,
+                              int *status_out);
+
+/**
+ * @brief The most recent tasks of a source DLQ, newest first
+ *        (ListMessageMoveTasks).
+ * @param[in] max_results 1-10, or 0 for the default of 1.
+ * @param[out] tasks a malloc'd array of *n entries; free with
+ *             lmq_move_task_list_free().
+ * @return 0, LMQ_EMISSING, LMQ_EINVAL (max_results), LMQ_ENOTFOUND (no such
+ *         source queue).
+ * @since 0.1
+ */
+LMQ_API int lmq_move_task_list(lmq_env *env, const char *source_arn,
+                               int max_results, lmq_move_task **tasks,
+                               size_t *n);
+/** @brief Free a task list. Accepts NULL. @since 0.1 */
+LMQ_API void lmq_move_task_list_free(lmq_move_task *tasks, size_t n);
+
+/**
+ * @brief Cancel a RUNNING task (CancelMessageMoveTask). Its runner stops
+ *        after the current batch; messages already moved stay moved.
+ * @param[out] moved if not NULL, ApproximateNumberOfMessagesMoved so far.
+ * @return 0, LMQ_EINVAL (a garbage handle, or the task is not RUNNING),
+ *         LMQ_ENOTFOUND (the source queue or the task does not exist).
+ * @since 0.1
+ */
+LMQ_API int lmq_move_task_cancel(lmq_env *env, const char *handle,
+                                 uint64_t *moved);
+
+/* ------------------------------------------------------------------------ */
+/* Consumer runtime                                                          */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * @brief A running consumer: a handler function called for the messages of
+ *        one queue, modelled on Lambda's SQS event source and the
+ *        sqs-consumer library (docs/CONSUMER.md).
+ *
+ * One poller thread long-polls the queue and hands what it receives to
+ * `concurrency` worker threads; a timer thread extends the visibility of
+ * messages whose handlers still run (the heartbeat), enforces handler
+ * timeouts and acknowledges successes with lmq_delete_batch() (up to 10 per
+ * transaction). The consumer opens its own lmq_env on the home of the env
+ * it is given, so stopping it interrupts only its own waits.
+ */
+typedef struct lmq_consumer lmq_consumer;
+
+/**
+ * @brief A per-message handler. Return 0 when the message was handled (it
+ *        is deleted), non-zero to leave it for redelivery (after its
+ *        visibility timeout, or after the backoff if one is set).
+ * @note Called on a worker thread; the message is only valid during the
+ *       call. Handlers of one consumer run concurrently (up to concurrency),
+ *       except that on FIFO queues the messages of one group are handled one
+ *       at a time, in order.
+ */
+typedef int (*lmq_handler_fn)(const lmq_msg *m, void *arg);
+
+/**
+ * @brief A batch handler, called with up to batch_size messages at once.
+ * @param[out] failed n flags, all 0 on entry: set failed[i] = 1 for each
+ *             message that was not handled (a partial batch failure).
+ * @return 0 to apply the flags (the messages not flagged are deleted), or
+ *         non-zero when the whole batch failed (none is deleted).
+ * @note On FIFO queues, a failed message also fails every later message of
+ *       its group in the batch, so that the group's order is kept.
+ */
+typedef int (*lmq_batch_handler_fn)(lmq_msg *const *msgs, size_t n,
+                                    int *failed, void *arg);
+
+/** @brief What a consumer hook is told about. */
+typedef enum lmq_consumer_event {
+    LMQ_CONSUMER_RECEIVED = 0,  /**< a message was received */
+    LMQ_CONSUMER_SUCCEEDED = 1, /**< its handler succeeded (delete follows) */
+    LMQ_CONSUMER_FAILED = 2,    /**< its handler failed: left for retry */
+    LMQ_CONSUMER_TIMED_OUT = 3, /**< its handler passed handler_timeout_ms
+                                     (or the stop timeout): its result will
+                                     be ignored, the message is left */
+    LMQ_CONSUMER_RETURNED = 4,  /**< received but never started: made
+                                     visible again by a stop */
+    LMQ_CONSUMER_LOST = 5,      /**< a heartbeat found the delivery gone
+                                     (deleted, or redelivered): heartbeats
+                                     for it stop */
+    LMQ_CONSUMER_ERROR = 6      /**< a library call failed (err, m NULL
+                                     unless one message is concerned) */
+} lmq_consumer_event;
+
+/**
+ * @brief A hook told about every event of a consumer.
+ * @note Called from the consumer's threads, concurrently; m is valid during
+ *       the call only and may be NULL (ERROR). Must not call
+ *       lmq_consumer_join() or lmq_consumer_close().
+ */
+typedef void (*lmq_consumer_hook_fn)(lmq_consumer_event ev, const lmq_msg *m,
+                                     int err, void *arg);
+
+/** @brief Options of lmq_consumer_open(); fill with
+ *         lmq_consumer_opts_init(). */
+typedef struct lmq_consumer_opts {
+    size_t size;                         /**< set by _init */
+    lmq_handler_fn handler;              /**< per-message handler, or */
+    lmq_batch_handler_fn batch_handler;  /**< batch handler (wins) */
+    void *arg;                           /**< passed to handlers and hook */
+    /** Messages per handler call (batch handler) or per poll (per-message
+     *  handler): 1-10000 (FIFO: 1-10); default 10. Receives of 10 are
+     *  combined up to it. */
+    int batch_size;
+    /** How long to keep combining receives to fill batch_size, ms
+     *  (0-300000); default 0: combine only what is there at once. */
+    int batching_window_ms;
+    int concurrency; /**< worker threads (concurrent handler calls),
+                          1-1000; default 1 */
+    /** Visibility timeout of receives and heartbeats, 0-43200, or -1 for the
+     *  queue's VisibilityTimeout (default). */
+    int visibility_timeout;
+    int wait_seconds; /**< long-poll wait of each receive, 1-20; default 20 */
+    /** Heartbeat period in seconds: while a handler runs its messages' visibility
+     *  is set to visibility_timeout again every period. 0 (default): a third of
+     *  the visibility timeout; -1: no heartbeat. Must be below the
+     *  visibility timeout. */
+    int heartbeat_seconds;
+    /** Per handler call, ms; 0 (default) for none. A call that runs longer
+     *  is counted timed out, its heartbeat stops and its result is ignored
+     *  (C cannot kill a thread: the handler should check
+     *  lmq_consumer_handler_expired() and return). */
+    int handler_timeout_ms;
+    /** On failure, change the message's visibility to this many seconds
+     *  (0: retry at once); -1 (default) leaves it until its visibility
+     *  timeout runs out. */
+    int backoff_seconds;
+    /** Backoff per message, e.g. exponential on lmq_msg_receive_count();
+     *  returns seconds or -1; overrides backoff_seconds when set. */
+    int (*backoff_fn)(const lmq_msg *m, void *arg);
+    /** After lmq_consumer_stop(): how long running handlers may go on, ms;
+     *  default 30000. Past it their messages are abandoned (no heartbeat,
+     *  result ignored) and they count as timed out. */
+    int stop_timeout_ms;
+    lmq_consumer_hook_fn hook; /**< event hook, or NULL */
+    /** MessageAttributeNames filter of the receives (as lmq_recv_opts);
+     *  default NULL: no user attributes. The list must outlive the
+     *  consumer. */
+    const char *const *attribute_names;
+    /** Stop by itself after receiving this many messages; 0 (default): no
+     *  limit. */
+    uint64_t max_messages;
+    /** Stop by itself when a receive waited its full wait_seconds for
+     *  nothing and no handler is running or queued; default 0. */
+    int until_empty;
+} lmq_consumer_opts;
+
+/** @brief Fill o with the defaults. @since 0.1 */
+LMQ_API void lmq_consumer_opts_init(lmq_consumer_opts *o);
+
+/**
+ * @brief Create a consumer of queue `queue` (name or URL) of env's home.
+ *        Nothing runs until lmq_consumer_start().
+ * @param[in] opts required (a handler is); only opts->size bytes are read;
+ *            copied.
+ * @param[out] out the consumer; NULL on failure.
+ * @return 0, LMQ_EINVAL (no handler, an option out of range), LMQ_ENOQUEUE,
+ *         LMQ_ENOMEM, LMQ_EIO.
+ * @note The consumer opens its own lmq_env on env's home (cheap: the store
+ *       is shared) so env may be closed before the consumer.
+ * @since 0.1
+ */
+LMQ_API int lmq_consumer_open(lmq_env *env, const char *queue,
+                              const lmq_consumer_opts *opts,
+                              lmq_consumer **out);
+/**
+ * @brief Start the consumer's threads.
+ * @return 0, LMQ_EMISUSE (already started), LMQ_ENOMEM (threads could not
+ *         be created: none runs).
+ * @since 0.1
+ */
+LMQ_API int lmq_consumer_start(lmq_consumer *c);
+/**
+ * @brief Ask the consumer to stop: no new receives (a waiting one returns at
+ *        once); lmq_consumer_join() does the rest. Idempotent.
+ * @note Callable from any thread and from a signal handler.
+ * @since 0.1
+ */
+LMQ_API void lmq_consumer_stop(lmq_consumer *c);
+/**
+ * @brief Wait until the consumer has stopped (lmq_consumer_stop(),
+ *        max_messages reached, until_empty met, or a fatal error) and finish
+ *        gracefully: messages received but not started are made visible at
+ *        once (change visibility 0), running handlers get stop_timeout_ms
+ *        after a stop request, successes are deleted. Returns when every
+ *        thread has ended (so a handler that never returns blocks it).
+ * @return 0, or the error that stopped it (LMQ_ENOQUEUE: the queue was
+ *         deleted; LMQ_EIO ...); LMQ_EMISUSE if not started.
+ * @note Call from one thread, not from a handler or hook.
+ * @since 0.1
+ */
+LMQ_API int lmq_consumer_join(lmq_consumer *c);
+/**
+ * @brief Stop and join (if started) and free a consumer. Accepts NULL.
+ * @since 0.1
+ */
+LMQ_API void lmq_consumer_close(lmq_consumer *c);
+/**
+ * @brief From inside a handler: 1 when the call has passed its
+ *        handler_timeout_ms or the stop timeout (its result will be
+ *        ignored: return soon), else 0. 0 outside a handler.
+ * @since 0.1
+ */
+LMQ_API int lmq_consumer_handler_expired(const lmq_consumer *c);
+
+/** @brief Counters of a consumer; fill with lmq_consumer_get_counters(). */
+typedef struct lmq_consumer_counters {
+    size_t size;        /**< sizeof(lmq_consumer_counters), set by caller */
+    uint64_t received;  /**< messages received */
+    uint64_t succeeded; /**< handled successfully */
+    uint64_t deleted;   /**< of those, deleted (acknowledged) */
+    uint64_t failed;    /**< handler failures (incl. partial, FIFO skips) */
+    uint64_t timed_out; /**< handler calls past their timeout */
+    uint64_t returned;  /**< made visible again, unstarted, by a stop */
+    uint64_t lost;      /**< heartbeats that found the delivery gone */
+    uint64_t heartbeats; /**< visibility extensions applied */
+    uint64_t errors;    /**< failed library calls */
+    uint64_t in_flight; /**< received and not finished right now */
+} lmq_consumer_counters;
+
+/**
+ * @brief Read the counters (a consistent snapshot).
+ * @param[in,out] out out->size must be set; only that many bytes are
+ *            written.
+ * @return 0, LMQ_EINVAL (out NULL or size unset), LMQ_EMISUSE.
+ * @since 0.1
+ */
+LMQ_API int lmq_consumer_get_counters(lmq_consumer *c,
+                                      lmq_consumer_counters *out);
+
 #ifdef __cplusplus
 }
 #endif
