@@ -615,6 +615,73 @@ START_TEST(test_concurrent_receivers)
 }
 END_TEST
 
+START_TEST(test_fifo_move_and_back)
+{
+    lmq_queue *q, *d;
+    lmq_msg *m[10];
+    lmq_send_result res[3];
+    char *h = NULL;
+    int st = -1;
+    ck_ok(create_q("dlq.fifo", NULL, NULL));
+    ck_ok(create_q("src.fifo", "RedrivePolicy", policy("dlq.fifo", 1)));
+    ck_ok(lmq_queue_open(env, "src.fifo", &q));
+    ck_ok(lmq_queue_open(env, "dlq.fifo", &d));
+    for (int i = 0; i < 3; i++) {
+        lmq_send_entry s;
+        char body[16], dedup[16];
+        lmq_send_entry_init(&s);
+        snprintf(body, sizeof body, "f-%04d", i);
+        snprintf(dedup, sizeof dedup, "dd%d", i);
+        s.body = body;
+        s.group_id = "g";
+        s.dedup_id = dedup;
+        ck_ok(lmq_send(q, &s, &res[i]));
+    }
+    lmq_test_clock_advance(1000);
+    /* First delivery of the head; the next receive moves it and returns
+     * the next message of the group. */
+    ck_assert_uint_eq(recv_some(q, 0, m, 1), 1);
+    ck_assert_str_eq(lmq_msg_body(m[0], NULL), "f-0000");
+    free_msgs(m, 1);
+    ck_assert_uint_eq(recv_some(q, 30, m, 1), 1);
+    ck_assert_str_eq(lmq_msg_body(m[0], NULL), "f-0001");
+    free_msgs(m, 1);
+    ck_assert_uint_eq(recv_some(d, 30, m, 10), 1);
+    ck_assert_str_eq(lmq_msg_id(m[0]), res[0].message_id);
+    ck_assert_str_eq(lmq_msg_sys_attr(m[0], "MessageDeduplicationId"),
+                     res[0].message_id);
+    ck_assert_str_eq(lmq_msg_sys_attr(m[0], "MessageGroupId"), "g");
+    ck_assert_str_eq(lmq_msg_sys_attr(m[0], "DeadLetterQueueSourceArn"),
+                     arn("src.fifo"));
+    ck_assert_uint_eq(lmq_msg_receive_count(m[0]), 2);
+    /* Make it visible again, then move it back. */
+    int changed = 0;
+    ck_ok(lmq_change_visibility(d, lmq_msg_receipt(m[0]), 0, &changed));
+    free_msgs(m, 1);
+    ck_ok(lmq_move_task_start(env, arn("dlq.fifo"), NULL, 0, &h));
+    ck_ok(lmq_move_task_run(env, h, NULL, NULL, &st));
+    ck_assert_int_eq(st, LMQ_MOVE_COMPLETED);
+    ck_assert_uint_eq(task_info("dlq.fifo").moved, 1);
+    ck_assert_int_eq(count_attr("dlq.fifo", "ApproximateNumberOfMessages"),
+                     0);
+    /* f-0001 was delivered once: when its visibility ends, the next
+     * receive moves it too, and the group goes on behind it with f-0002 and
+     * then the moved-back f-0000 (a new message at the end). */
+    lmq_test_clock_advance(31000);
+    ck_assert_uint_eq(recv_some(q, 30, m, 10), 2);
+    ck_assert_str_eq(lmq_msg_body(m[0], NULL), "f-0002");
+    ck_assert_str_eq(lmq_msg_body(m[1], NULL), "f-0000");
+    ck_assert_str_ne(lmq_msg_id(m[1]), res[0].message_id);
+    ck_assert_str_eq(lmq_msg_sys_attr(m[1], "MessageGroupId"), "g");
+    ck_assert_ptr_null(lmq_msg_sys_attr(m[1], "DeadLetterQueueSourceArn"));
+    free_msgs(m, 2);
+    expect_bodies("dlq.fifo", "f", 1, 1);
+    free(h);
+    lmq_queue_close(q);
+    lmq_queue_close(d);
+}
+END_TEST
+
 /* ---- move tasks ---------------------------------------------------------------- */
 
 START_TEST(test_task_errors)
@@ -1008,6 +1075,7 @@ lmq_suite_dlq(void)
     tcase_add_test(tc, test_task_runner_killed_reported);
     tcase_add_test(tc, test_task_runner_killed_anywhere);
     tcase_add_test(tc, test_task_progress_cancels);
+    tcase_add_test(tc, test_fifo_move_and_back);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;
