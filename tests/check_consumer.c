@@ -1,0 +1,650 @@
+/*
+ * check_consumer.c: the consumer runtime (lmq_consumer_*) and `lmq consume`.
+ *
+ * Real clock, short timeouts (1-3 s visibility timeouts), generous bounds:
+ * these tests check outcomes (what was deleted, what came back, what was
+ * handled concurrently), never latencies.
+ */
+#include "lmq_test.h"
+
+#include <pthread.h>
+#include <sys/wait.h>
+#include <time.h>
+
+static lmq_env *env;
+static lmq_queue *q;
+
+static void
+sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+static int64_t
+mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+make_queue(const char *name, const char *vt)
+{
+    lmq_map *a = lmq_map_new();
+    if (vt)
+        ck_ok(lmq_map_set(a, "VisibilityTimeout", vt));
+    ck_ok(lmq_queue_create(env, name, a, NULL, NULL));
+    lmq_map_free(a);
+    ck_ok(lmq_queue_open(env, name, &q));
+}
+
+static void
+setup(void)
+{
+    lmq_test_tmp_setup();
+    env = lmq_test_env();
+}
+
+static void
+teardown(void)
+{
+    lmq_queue_close(q);
+    q = NULL;
+    lmq_env_close(env);
+    env = NULL;
+    lmq_test_tmp_teardown();
+}
+
+static void
+send_n(int n, const char *prefix)
+{
+    for (int i = 0; i < n; i++) {
+        char body[64];
+        lmq_send_entry e;
+        snprintf(body, sizeof body, "%s-%d", prefix, i);
+        lmq_send_entry_init(&e);
+        e.body = body;
+        e.body_len = strlen(body);
+        ck_ok(lmq_send(q, &e, NULL));
+    }
+}
+
+/* Visible + in flight + delayed, from the queue's counters. */
+static long
+queue_count(const char *name, const char *which)
+{
+    const char *const names[] = {which, NULL};
+    lmq_map *m = NULL;
+    ck_ok(lmq_queue_get_attributes(env, name, names, &m));
+    long v = atol(lmq_map_get(m, which));
+    lmq_map_free(m);
+    return v;
+}
+
+static size_t
+drain(int wait_s, char bodies[][64], size_t max)
+{
+    lmq_recv_opts o;
+    lmq_recv_opts_init(&o);
+    o.max_messages = 10;
+    o.wait_seconds = wait_s;
+    size_t total = 0;
+    for (;;) {
+        lmq_msg *m[10];
+        size_t n = 0;
+        ck_ok(lmq_receive(q, &o, m, 10, &n));
+        if (n == 0)
+            return total;
+        for (size_t i = 0; i < n; i++) {
+            if (total < max)
+                snprintf(bodies[total], 64, "%s", lmq_msg_body(m[i], NULL));
+            total++;
+            lmq_msg_free(m[i]);
+        }
+        o.wait_seconds = 0;
+    }
+}
+
+static lmq_consumer_counters
+counters(lmq_consumer *c)
+{
+    lmq_consumer_counters k;
+    memset(&k, 0, sizeof k);
+    k.size = sizeof k;
+    ck_ok(lmq_consumer_get_counters(c, &k));
+    return k;
+}
+
+/* ---- basics --------------------------------------------------------------- */
+
+static int
+ok_handler(const lmq_msg *m, void *arg)
+{
+    (void)m;
+    __atomic_add_fetch((int *)arg, 1, __ATOMIC_SEQ_CST);
+    return 0;
+}
+
+START_TEST(test_handles_and_deletes_in_batches)
+{
+    make_queue("c1", NULL);
+    send_n(25, "m");
+    int calls = 0;
+    lmq_consumer_opts o;
+    lmq_consumer_opts_init(&o);
+    o.handler = ok_handler;
+    o.arg = &calls;
+    o.concurrency = 4;
+    o.max_messages = 25;
+    lmq_consumer *c = NULL;
+    ck_ok(lmq_consumer_open(env, "c1", &o, &c));
+    ck_ok(lmq_consumer_start(c));
+    ck_ok(lmq_consumer_join(c));
+    lmq_consumer_counters k = counters(c);
+    ck_assert_uint_eq(k.received, 25);
+    ck_assert_uint_eq(k.succeeded, 25);
+    ck_assert_uint_eq(k.deleted, 25);
+    ck_assert_uint_eq(k.failed, 0);
+    ck_assert_uint_eq(k.in_flight, 0);
+    ck_assert_int_eq(calls, 25);
+    lmq_consumer_close(c);
+    ck_assert_int_eq(queue_count("c1", "ApproximateNumberOfMessages"), 0);
+    ck_assert_int_eq(queue_count("c1", "ApproximateNumberOfMessagesNotVisible"),
+                     0);
+}
+END_TEST
+
+START_TEST(test_open_validates)
+{
+    make_queue("c2", NULL);
+    lmq_consumer_opts o;
+    lmq_consumer *c = (lmq_consumer *)1;
+    lmq_consumer_opts_init(&o);
+    ck_lmq(lmq_consumer_open(env, "c2", &o, &c), LMQ_EINVAL); /* no handler */
+    ck_assert_ptr_null(c);
+    o.handler = ok_handler;
+    o.concurrency = 0;
+    ck_lmq(lmq_consumer_open(env, "c2", &o, &c), LMQ_EINVAL);
+    o.concurrency = 1;
+    o.visibility_timeout = 3;
+    o.heartbeat_seconds = 3; /* must be below the visibility timeout */
+    ck_lmq(lmq_consumer_open(env, "c2", &o, &c), LMQ_EINVAL);
+    o.heartbeat_seconds = 0;
+    ck_lmq(lmq_consumer_open(env, "nope", &o, &c), LMQ_ENOQUEUE);
+    ck_ok(lmq_consumer_open(env, "c2", &o, &c));
+    ck_lmq(lmq_consumer_join(c), LMQ_EMISUSE); /* not started */
+    lmq_consumer_close(c);
+    lmq_consumer_close(NULL);
+    lmq_consumer_stop(NULL);
+}
+END_TEST
+
+/* ---- heartbeat ------------------------------------------------------------- */
+
+struct slow {
+    int ms;
+    uint32_t max_count;
+};
+
+static int
+slow_handler(const lmq_msg *m, void *arg)
+{
+    struct slow *s = arg;
+    uint32_t rc = lmq_msg_receive_count(m);
+    if (rc > s->max_count)
+        s->max_count = rc;
+    sleep_ms(s->ms);
+    return 0;
+}
+
+START_TEST(test_heartbeat_keeps_slow_message_invisible)
+{
+    make_queue("hb", "2"); /* the queue's visibility timeout: 2 s */
+    send_n(1, "slow");
+    struct slow s = {4500, 0};
+    lmq_consumer_opts o;
+    lmq_consumer_opts_init(&o);
+    o.handler = slow_handler;
+    o.arg = &s;
+    o.max_messages = 1; /* heartbeat_seconds 0: every third of 2 s */
+    lmq_consumer *c = NULL;
+    ck_ok(lmq_consumer_open(env, "hb", &o, &c));
+    ck_ok(lmq_consumer_start(c));
+    /* While the handler runs (4.5 s, past the 2 s timeout), nobody else
+     * can receive the message. */
+    int64_t until = mono_ms() + 4000;
+    sleep_ms(300);
+    while (mono_ms() < until) {
+        lmq_msg *m = NULL;
+        size_t n = 0;
+        ck_ok(lmq_receive(q, NULL, &m, 1, &n));
+        ck_assert_msg(n == 0, "the slow message was redelivered");
+        sleep_ms(200);
+    }
+    ck_ok(lmq_consumer_join(c));
+    lmq_consumer_counters k = counters(c);
+    ck_assert_uint_eq(k.received, 1);
+    ck_assert_uint_eq(k.deleted, 1);
+    ck_assert_uint_ge(k.heartbeats, 3);
+    ck_assert_uint_eq(k.lost, 0);
+    ck_assert_uint_eq(s.max_count, 1);
+    lmq_consumer_close(c);
+    ck_assert_int_eq(queue_count("hb", "ApproximateNumberOfMessagesNotVisible"),
+                     0);
+}
+END_TEST
+
+/* A handler that deletes its own message: the heartbeat finds it gone and
+ * stops quietly (counted lost, no error). */
+static lmq_queue *self_q;
+static int
+self_delete_handler(const lmq_msg *m, void *arg)
+{
+    (void)arg;
+    int deleted = 0;
+    if (lmq_delete(self_q, lmq_msg_receipt(m), &deleted) != 0 || !deleted)
+        return 1;
+    sleep_ms(2500);
+    return 1; /* failure: nothing left to leave */
+}
+
+START_TEST(test_heartbeat_finds_message_gone)
+{
+    make_queue("gone", "3");
+    self_q = q;
+    send_n(1, "g");
+    lmq_consumer_opts o;
+    lmq_consumer_opts_init(&o);
+    o.handler = self_delete_handler;
+    o.max_messages = 1;
+    o.heartbeat_seconds = 1;
+    lmq_consumer *c = NULL;
+    ck_ok(lmq_consumer_open(env, "gone", &o, &c));
+    ck_ok(lmq_consumer_start(c));
+    ck_ok(lmq_consumer_join(c));
+    lmq_consumer_counters k = counters(c);
+    ck_assert_uint_eq(k.lost, 1);
+    ck_assert_uint_eq(k.errors, 0);
+    ck_assert_uint_eq(k.failed, 1);
+    lmq_consumer_close(c);
+}
+END_TEST
+
+/* ---- results ---------------------------------------------------------------- */
+
+static int
+partial_handler(lmq_msg *const *msgs, size_t n, int *failed, void *arg)
+{
+    int *calls = arg;
+    (*calls)++;
+    for (size_t i = 0; i < n; i++)
+        failed[i] = strncmp(lmq_msg_body(msgs[i], NULL), "bad", 3) == 0;
+    return 0;
+}
+
+START_TEST(test_partial_batch_failure)
+{
+    make_queue("pb", NULL);
+    send_n(4, "good");
+    send_n(2, "bad");
+    int calls = 0;
+    lmq_consumer_opts o;
+    lmq_consumer_opts_init(&o);
+    o.batch_handler = partial_handler;
+    o.arg = &calls;
+    o.batch_size = 10;
+    o.visibility_timeout = 2;
+    o.max_messages = 6;
+    lmq_consumer *c = NULL;
+    ck_ok(lmq_consumer_open(env, "pb", &o, &c));
+    ck_ok(lmq_consumer_start(c));
+    ck_ok(lmq_consumer_join(c));
+    lmq_consumer_counters k = counters(c);
+    ck_assert_int_eq(calls, 1); /* one batch of six */
+    ck_assert_uint_eq(k.succeeded, 4);
+    ck_assert_uint_eq(k.deleted, 4);
+    ck_assert_uint_eq(k.failed, 2);
+    lmq_consumer_close(c);
+    /* Only the failed ones come back, after their visibility timeout. */
+    char bodies[8][64];
+    size_t n = drain(5, bodies, 8);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_int_eq(strncmp(bodies[0], "bad", 3), 0);
+    ck_assert_int_eq(strncmp(bodies[1], "bad", 3), 0);
+}
+END_TEST
+
+static int
+fail_odd_handler(const lmq_msg *m, void *arg)
+{
+    (void)arg;
+    const char *b = lmq_msg_body(m, NULL);
+    return (b[strlen(b) - 1] - '0') % 2;
+}
+
+START_TEST(test_failure_backoff_makes_visible_again)
+{
+    make_queue("bo", "600"); /* without the backoff: 10 minutes */
+    send_n(4, "n");
+    lmq_consumer_opts o;
+    lmq_consumer_opts_init(&o);
+    o.handler = fail_odd_handler;
+    o.backoff_seconds = 1;
+    o.max_messages = 4;
+    lmq_consumer *c = NULL;
+    ck_ok(lmq_consumer_open(env, "bo", &o, &c));
+    ck_ok(lmq_consumer_start(c));
+    ck_ok(lmq_consumer_join(c));
+    lmq_consumer_counters k = counters(c);
+    ck_assert_uint_eq(k.failed, 2);
+    ck_assert_uint_eq(k.deleted, 2);
+    lmq_consumer_close(c);
+    char bodies[8][64];
+    ck_assert_uint_eq(drain(5, bodies, 8), 2);
+}
+END_TEST
+
+/* ---- handler timeout ----------------------------------------------------------- */
+
+static int
+stuck_handler(const lmq_msg *m, void *arg)
+{
+    (void)m;
+    lmq_consumer **cp = arg;
+    while (!lmq_consumer_handler_expired(*cp))
+        sleep_ms(20);
+    return 0; /* too late: ignored */
+}
+
+START_TEST(test_handler_timeout_leaves_message)
+{
+    make_queue("to", NULL);
+    send_n(1, "t");
+    lmq_consumer *c = NULL;
+    lmq_consumer_opts o;
+    lmq_consumer_opts_init(&o);
+    o.handler = stuck_handler;
+    o.arg = &c;
+    o.handler_timeout_ms = 300;
+    o.backoff_seconds = 0; /* timed out: make it visible again at once */
+    o.max_messages = 1;
+    ck_ok(lmq_consumer_open(env, "to", &o, &c));
+    ck_assert_int_eq(lmq_consumer_handler_expired(c), 0);
+    ck_ok(lmq_consumer_start(c));
+    ck_ok(lmq_consumer_join(c));
+    lmq_consumer_counters k = counters(c);
+    ck_assert_uint_eq(k.timed_out, 1);
+    ck_assert_uint_eq(k.succeeded, 0);
+    ck_assert_uint_eq(k.deleted, 0);
+    lmq_consumer_close(c);
+    char bodies[2][64];
+    ck_assert_uint_eq(drain(2, bodies, 2), 1);
+}
+END_TEST
+
+/* ---- graceful stop ---------------------------------------------------------------- */
+
+struct gate {
+    int started;
+    int release;
+};
+
+static int
+gated_handler(const lmq_msg *m, void *arg)
+{
+    (void)m;
+    struct gate *g = arg;
+    __atomic_add_fetch(&g->started, 1, __ATOMIC_SEQ_CST);
+    while (!__atomic_load_n(&g->release, __ATOMIC_SEQ_CST))
+        sleep_ms(10);
+    return 0;
+}
+
+struct stopper {
+    lmq_consumer *c;
+    struct gate *g;
+};
+
+static void *
+release_later(void *arg)
+{
+    struct stopper *s = arg;
+    sleep_ms(300);
+    __atomic_store_n(&s->g->release, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+START_TEST(test_graceful_stop_returns_unstarted)
+{
+    make_queue("gs", "600");
+    send_n(5, "s");
+    struct gate g = {0, 0};
+    lmq_consumer_opts o;
+    lmq_consumer_opts_init(&o);
+    o.handler = gated_handler;
+    o.arg = &g;
+    o.concurrency = 1;
+    o.batch_size = 5;
+    lmq_consumer *c = NULL;
+    ck_ok(lmq_consumer_open(env, "gs", &o, &c));
+    ck_ok(lmq_consumer_start(c));
+    int64_t until = mono_ms() + 5000;
+    while (__atomic_load_n(&g.started, __ATOMIC_SEQ_CST) == 0)
+        ck_assert(mono_ms() < until), sleep_ms(5);
+    lmq_consumer_counters k = counters(c);
+    ck_assert_uint_eq(k.received, 5);
+    lmq_consumer_stop(c);
+    pthread_t th;
+    struct stopper s = {c, &g};
+    ck_assert_int_eq(pthread_create(&th, NULL, release_later, &s), 0);
+    ck_ok(lmq_consumer_join(c));
+    pthread_join(th, NULL);
+    k = counters(c);
+    ck_assert_int_eq(g.started, 1);
+    ck_assert_uint_eq(k.returned, 4);
+    ck_assert_uint_eq(k.succeeded, 1); /* finished within the stop timeout */
+    ck_assert_uint_eq(k.deleted, 1);
+    lmq_consumer_close(c);
+    /* The four unstarted ones are receivable at once (not after 600 s). */
+    char bodies[8][64];
+    ck_assert_uint_eq(drain(0, bodies, 8), 4);
+}
+END_TEST
+
+START_TEST(test_stop_interrupts_idle_wait)
+{
+    make_queue("idle", NULL);
+    int calls = 0;
+    lmq_consumer_opts o;
+    lmq_consumer_opts_init(&o);
+    o.handler = ok_handler;
+    o.arg = &calls;
+    lmq_consumer *c = NULL;
+    ck_ok(lmq_consumer_open(env, "idle", &o, &c));
+    ck_ok(lmq_consumer_start(c));
+    sleep_ms(200);
+    int64_t t0 = mono_ms();
+    lmq_consumer_stop(c);
+    ck_ok(lmq_consumer_join(c));
+    ck_assert_int_lt(mono_ms() - t0, 2000); /* not the 20 s wait */
+    lmq_consumer_close(c);
+    /* The application's env is untouched by the consumer's interrupt. */
+    lmq_recv_opts ro;
+    lmq_recv_opts_init(&ro);
+    ro.wait_seconds = 1;
+    lmq_msg *m = NULL;
+    size_t n = 0;
+    ck_ok(lmq_receive(q, &ro, &m, 1, &n));
+}
+END_TEST
+
+START_TEST(test_until_empty_stops_by_itself)
+{
+    make_queue("ue", NULL);
+    send_n(3, "u");
+    int calls = 0;
+    lmq_consumer_opts o;
+    lmq_consumer_opts_init(&o);
+    o.handler = ok_handler;
+    o.arg = &calls;
+    o.wait_seconds = 1;
+    o.until_empty = 1;
+    lmq_consumer *c = NULL;
+    ck_ok(lmq_consumer_open(env, "ue", &o, &c));
+    ck_ok(lmq_consumer_start(c));
+    ck_ok(lmq_consumer_join(c));
+    ck_assert_int_eq(calls, 3);
+    lmq_consumer_close(c);
+}
+END_TEST
+
+START_TEST(test_deleted_queue_stops_consumer)
+{
+    make_queue("dq", NULL);
+    int calls = 0;
+    lmq_consumer_opts o;
+    lmq_consumer_opts_init(&o);
+    o.handler = ok_handler;
+    o.arg = &calls;
+    lmq_consumer *c = NULL;
+    ck_ok(lmq_consumer_open(env, "dq", &o, &c));
+    ck_ok(lmq_consumer_start(c));
+    sleep_ms(100);
+    ck_ok(lmq_queue_delete(env, "dq"));
+    ck_lmq(lmq_consumer_join(c), LMQ_ENOQUEUE);
+    lmq_consumer_close(c);
+}
+END_TEST
+
+/* ---- concurrency ------------------------------------------------------------------ */
+
+struct conc {
+    int now;
+    int max;
+};
+
+static int
+conc_handler(const lmq_msg *m, void *arg)
+{
+    (void)m;
+    struct conc *k = arg;
+    int v = __atomic_add_fetch(&k->now, 1, __ATOMIC_SEQ_CST);
+    int old = __atomic_load_n(&k->max, __ATOMIC_SEQ_CST);
+    while (v > old && !__atomic_compare_exchange_n(&k->max, &old, v, false,
+                                                   __ATOMIC_SEQ_CST,
+                                                   __ATOMIC_SEQ_CST))
+        ;
+    sleep_ms(400);
+    __atomic_sub_fetch(&k->now, 1, __ATOMIC_SEQ_CST);
+    return 0;
+}
+
+START_TEST(test_more_than_ten_in_flight)
+{
+    make_queue("cc", NULL);
+    send_n(48, "c");
+    struct conc k = {0, 0};
+    lmq_consumer_opts o;
+    lmq_consumer_opts_init(&o);
+    o.handler = conc_handler;
+    o.arg = &k;
+    o.concurrency = 16;
+    o.max_messages = 48;
+    lmq_consumer *c = NULL;
+    ck_ok(lmq_consumer_open(env, "cc", &o, &c));
+    ck_ok(lmq_consumer_start(c));
+    ck_ok(lmq_consumer_join(c));
+    ck_assert_msg(k.max > 10, "at most %d handlers ran at once", k.max);
+    ck_assert_int_le(k.max, 16);
+    lmq_consumer_counters kc = counters(c);
+    ck_assert_uint_eq(kc.deleted, 48);
+    lmq_consumer_close(c);
+}
+END_TEST
+
+/* Batches larger than one receive: receives are combined in the window. */
+static int
+big_batch_handler(lmq_msg *const *msgs, size_t n, int *failed, void *arg)
+{
+    (void)msgs;
+    (void)failed;
+    size_t *largest = arg;
+    if (n > *largest)
+        *largest = n;
+    return 0;
+}
+
+START_TEST(test_batch_combines_receives)
+{
+    make_queue("bb", NULL);
+    send_n(35, "b");
+    size_t largest = 0;
+    lmq_consumer_opts o;
+    lmq_consumer_opts_init(&o);
+    o.batch_handler = big_batch_handler;
+    o.arg = &largest;
+    o.batch_size = 30;
+    o.batching_window_ms = 200;
+    o.max_messages = 35;
+    lmq_consumer *c = NULL;
+    ck_ok(lmq_consumer_open(env, "bb", &o, &c));
+    ck_ok(lmq_consumer_start(c));
+    ck_ok(lmq_consumer_join(c));
+    ck_assert_uint_eq(largest, 30);
+    ck_assert_uint_eq(counters(c).deleted, 35);
+    lmq_consumer_close(c);
+}
+END_TEST
+
+Suite *
+lmq_suite_consumer(void)
+{
+    Suite *s = suite_create("consumer");
+    TCase *tc = tcase_create("basics");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_handles_and_deletes_in_batches);
+    tcase_add_test(tc, test_open_validates);
+    tcase_add_test(tc, test_until_empty_stops_by_itself);
+    tcase_add_test(tc, test_deleted_queue_stops_consumer);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("heartbeat");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_heartbeat_keeps_slow_message_invisible);
+    tcase_add_test(tc, test_heartbeat_finds_message_gone);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("results");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_partial_batch_failure);
+    tcase_add_test(tc, test_failure_backoff_makes_visible_again);
+    tcase_add_test(tc, test_handler_timeout_leaves_message);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("stop");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_graceful_stop_returns_unstarted);
+    tcase_add_test(tc, test_stop_interrupts_idle_wait);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("concurrency");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_more_than_ten_in_flight);
+    tcase_add_test(tc, test_batch_combines_receives);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    return lmq_test_run(lmq_suite_consumer());
+}
