@@ -140,6 +140,20 @@ int cli_env(cli_ctx *c);
 /* Open options for c's home (durability). */
 void cli_env_opts(const cli_ctx *c, lmq_env_opts *o);
 
+/* ---- lmq_dlq.c ---------------------------------------------------------- */
+
+extern const cli_flag cli_f_list_dead_letter_source_queues[];
+extern const cli_flag cli_f_start_message_move_task[];
+extern const cli_flag cli_f_list_message_move_tasks[];
+extern const cli_flag cli_f_cancel_message_move_task[];
+int cli_cmd_list_dead_letter_source_queues(cli_ctx *c);
+int cli_cmd_start_message_move_task(cli_ctx *c);
+int cli_cmd_list_message_move_tasks(cli_ctx *c);
+int cli_cmd_cancel_message_move_task(cli_ctx *c);
+/* The DLQ part of `lmq demo` on queues named prefix-jobs / prefix-dlq:
+ * 0 when the poison message went to the DLQ and came back. */
+int cli_demo_dlq(cli_ctx *c, const char *prefix);
+
 /* ---- lmq_demo.c --------------------------------------------------------- */
 
 int cli_cmd_demo(cli_ctx *c);

@@ -384,5 +384,8 @@ cli_cmd_demo(cli_ctx *c)
         if (rc != 0)
             child_fail("demo: delete-queue", rc);
     }
+    /* A poison message: to the dead-letter queue and back (lmq_dlq.c). */
+    if (cli_demo_dlq(c, name) != 0)
+        ok = 0;
     return ok ? 0 : 1;
 }
