@@ -872,6 +872,7 @@ set_attrs_fn(lmq_txn *t, void *arg)
     int rc = lmq__q_load_name(t, c->name, true, &r);
     if (rc)
         return rc;
+    uint32_t old_delay = r.delay;
     if (!r.attrs && !(r.attrs = lmq_map_new()))
         rc = lmq__seterr(LMQ_ENOMEM, NULL);
     if (!rc)
@@ -881,6 +882,9 @@ set_attrs_fn(lmq_txn *t, void *arg)
         rc = lmq__q_settle(t, &r, now);
         r.modified_ms = now;
         c->qid = r.qid;
+        /* FIFO: a delay change applies to messages already queued. */
+        if (!rc && r.fifo && r.delay != old_delay)
+            rc = lmq__fifo_on_delay_change(t, &r, old_delay, now);
     }
     if (!rc)
         rc = lmq__q_save(t, &r);

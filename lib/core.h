@@ -248,6 +248,10 @@ int lmq__fifo_on_remove(lmq_txn *t, lmq_qrec *r, uint64_t seq,
                         const lmq_mhdr *h);
 int lmq__fifo_on_revisit(lmq_txn *t, lmq_qrec *r, uint64_t seq,
                          const lmq_mhdr *h);
+/* A FIFO queue's DelaySeconds changed from old_delay (catalog.c, record
+ * settled to now): re-time the messages not yet received. */
+int lmq__fifo_on_delay_change(lmq_txn *t, lmq_qrec *r, uint32_t old_delay,
+                              int64_t now);
 
 /* DLQ (dlq.c): called for each receive candidate that is visible and not
  * expired. Returns 1 if it moved the message to the dead-letter queue (the

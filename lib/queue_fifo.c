@@ -847,3 +847,63 @@ lmq__fifo_receive(lmq_txn *t, lmq_queue *q, lmq_qrec *r,
         rc = attempt_store(&c, aid, first);
     return rc;
 }
+
+/* ---- queue delay changes ------------------------------------------------------ */
+
+/*
+ * On a FIFO queue a DelaySeconds change applies to messages already queued
+ * (SQS docs): a message is first deliverable at its send time plus the
+ * queue's current delay. Called by SetQueueAttributes after the change,
+ * with the record settled to now. Only messages never received are
+ * affected, and only those sent within the longer of the two delays, so the
+ * walk covers the vis entries in (now - (new - old), now + old]: the work is
+ * proportional to the messages sent in that window, once per change.
+ */
+int
+lmq__fifo_on_delay_change(lmq_txn *t, lmq_qrec *r, uint32_t old_delay,
+                          int64_t now)
+{
+    int64_t nd = (int64_t)r->delay * 1000, od = (int64_t)old_delay * 1000;
+    int64_t lo = nd > od ? now - (nd - od) + 1 : now + 1, hi = now + od;
+    uint8_t from[LMQ_VKEY_LEN];
+    uint64_t *seqs = NULL;
+    size_t n = 0, cap = 0;
+    lmq_cur *c;
+    lmq_val key, val;
+    int rc = lmq__cur_open(t, LMQ_DB_VIS, &c);
+    if (rc)
+        return rc;
+    lmq__vkey(from, r->qid, lo, 0);
+    for (rc = lmq__cur_seek(c, from, sizeof from, &key, &val); rc == 0;
+         rc = lmq__cur_next(c, &key, &val)) {
+        const uint8_t *kp = key.data;
+        if (key.len != LMQ_VKEY_LEN || lmq__get_u32(kp) != r->qid ||
+            (int64_t)lmq__get_u64(kp + 4) > hi)
+            break;
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 64;
+            uint64_t *ns = realloc(seqs, nc * sizeof *ns);
+            if (!ns) {
+                rc = lmq__seterr(LMQ_ENOMEM, NULL);
+                break;
+            }
+            seqs = ns;
+            cap = nc;
+        }
+        seqs[n++] = lmq__get_u64(kp + 12);
+    }
+    lmq__cur_close(c);
+    rc = rc < 0 ? rc : 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        lmq_mhdr h;
+        if ((rc = lmq__msg_hdr(t, r->qid, seqs[i], &h)) != 0)
+            break;
+        int64_t at = h.enqueue_ms + nd;
+        if (h.recv_count != 0 || at == h.visible_at)
+            continue;
+        rc = lmq__msg_revisit(t, r, seqs[i], &h, at,
+                              at > now ? LMQ_MS_DELAYED : LMQ_MS_VISIBLE);
+    }
+    free(seqs);
+    return rc;
+}
