@@ -795,6 +795,59 @@ START_TEST(receive_json_layout_is_byte_exact)
 }
 END_TEST
 
+START_TEST(fifo_sequence_numbers_and_group_attributes)
+{
+    json_t *doc, *m, *attrs;
+    run r = {0};
+
+    doc = RUN_JSON("create-queue", "--queue-name", "f.fifo", "--attributes",
+                   "FifoQueue=true,ContentBasedDeduplication=true");
+    json_decref(doc);
+    doc = RUN_JSON("send-message", "--queue-url", "f.fifo", "--message-body",
+                   "hello", "--message-group-id", "g1");
+    ck_keys(doc, "MD5OfMessageBody,MessageId,SequenceNumber");
+    ck_assert_str_eq(jstr(doc, "MD5OfMessageBody"), MD5_HELLO);
+    json_decref(doc);
+
+    doc = RUN_JSON("send-message-batch", "--queue-url", "f.fifo",
+                   "--entries", "Id=a,MessageBody=x,MessageGroupId=g1");
+    ck_keys(json_array_get(json_object_get(doc, "Successful"), 0),
+            "Id,MessageId,MD5OfMessageBody,SequenceNumber");
+    json_decref(doc);
+
+    doc = RUN_JSON("receive-message", "--queue-url", "f.fifo",
+                   "--attribute-names", "MessageGroupId", "SequenceNumber",
+                   "MessageDeduplicationId");
+    m = json_array_get(json_object_get(doc, "Messages"), 0);
+    attrs = json_object_get(m, "Attributes");
+    ck_keys(attrs, "MessageGroupId,SequenceNumber,MessageDeduplicationId");
+    ck_assert_str_eq(jstr(attrs, "MessageGroupId"), "g1");
+    json_decref(doc);
+
+    RUN(&r, "send-message", "--queue-url", "f.fifo", "--message-body", "x");
+    ck_service_error(&r, "MissingParameter", "SendMessage");
+    run_free(&r);
+}
+END_TEST
+
+START_TEST(text_output_of_batch_failures)
+{
+    run r = {0};
+    char *url = mkqueue("q1");
+
+    /* Failed entries: Code, Id, Message, SenderFault as Python's True. */
+    RUN(&r, "--output", "text", "delete-message-batch", "--queue-url", url,
+        "--entries", "Id=a,ReceiptHandle=garbage");
+    ck_assert_int_eq(r.status, 0);
+    const char *want = "FAILED\tReceiptHandleIsInvalid\ta\t";
+    ck_assert_msg(strncmp(r.out, want, strlen(want)) == 0, "text: '%s'",
+                  r.out);
+    ck_assert_ptr_nonnull(strstr(r.out, "\tTrue\n"));
+    run_free(&r);
+    free(url);
+}
+END_TEST
+
 START_TEST(text_output_of_receive)
 {
     run r = {0};
@@ -1031,6 +1084,8 @@ lmq_suite_cli(void)
     tcase_add_test(tc, change_visibility_and_purge);
     tcase_add_test(tc, receive_json_layout_is_byte_exact);
     tcase_add_test(tc, text_output_of_receive);
+    tcase_add_test(tc, text_output_of_batch_failures);
+    tcase_add_test(tc, fifo_sequence_numbers_and_group_attributes);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("errors");
