@@ -108,7 +108,7 @@
 enum { NS_EXPIRY = 0, NS_RECORD = 1 };
 enum { SCOPE_QUEUE = 0, SCOPE_GROUP = 1 };
 
-/* ---- group keys ------------------------------------------------------------ */
+/* ---- group keys ---------------------------------------------------------- */
 
 /* (qid, group, 0x00) and, with seq, the member key. Returns the length. */
 static size_t
@@ -140,8 +140,8 @@ gstate_get(lmq_txn *t, uint32_t qid, const char *g, size_t gl, gstate *s)
 {
     uint8_t k[GKEY_MAX];
     lmq_val v;
-    int rc = lmq__txn_get(t, LMQ_DB_GROUPS, k, gkey(k, qid, g, gl, false, 0),
-                          &v);
+    int rc =
+        lmq__txn_get(t, LMQ_DB_GROUPS, k, gkey(k, qid, g, gl, false, 0), &v);
     if (rc)
         return rc;
     if (v.len != 16)
@@ -178,8 +178,8 @@ gstate_set(lmq_txn *t, uint32_t qid, const char *g, size_t gl,
 /* The group's first member after `after` (0: its head); LMQ__NOTFOUND when
  * there is none. */
 static int
-member_next(lmq_txn *t, uint32_t qid, const char *g, size_t gl,
-            uint64_t after, uint64_t *seq)
+member_next(lmq_txn *t, uint32_t qid, const char *g, size_t gl, uint64_t after,
+            uint64_t *seq)
 {
     uint8_t k[GKEY_MAX];
     lmq_cur *c;
@@ -228,7 +228,7 @@ group_rehead(lmq_txn *t, uint32_t qid, const char *g, size_t gl,
     return gstate_set(t, qid, g, gl, old, at, seq);
 }
 
-/* ---- hooks called by the message primitives ---------------------------------- */
+/* ---- hooks called by the message primitives ------------------------------ */
 
 /* What the last head removal in this thread released, for
  * lmq__fifo_on_release (which runs after the message record is gone). */
@@ -239,8 +239,8 @@ static _Thread_local struct {
 } released;
 
 int
-lmq__fifo_on_insert(lmq_txn *t, lmq_qrec *r, uint64_t seq,
-                    const lmq_mview *mv, const lmq_mhdr *h)
+lmq__fifo_on_insert(lmq_txn *t, lmq_qrec *r, uint64_t seq, const lmq_mview *mv,
+                    const lmq_mhdr *h)
 {
     uint8_t k[GKEY_MAX];
     gstate s;
@@ -324,7 +324,7 @@ lmq__fifo_on_release(lmq_txn *t, lmq_qrec *r, uint64_t seq, const lmq_mhdr *h,
     return 0;
 }
 
-/* ---- expiring records (dedup and attempt ids) ------------------------------ */
+/* ---- expiring records (dedup and attempt ids) ---------------------------- */
 
 /*
  * Both databases hold records (qid, NS_RECORD, tail) whose value starts with
@@ -346,8 +346,7 @@ rec_key(uint8_t *k, uint32_t qid, const void *tail, size_t tl)
 }
 
 static size_t
-exp_key(uint8_t *k, uint32_t qid, int64_t expiry, const void *tail,
-        size_t tl)
+exp_key(uint8_t *k, uint32_t qid, int64_t expiry, const void *tail, size_t tl)
 {
     lmq__put_u32(k, qid);
     k[4] = NS_EXPIRY;
@@ -615,7 +614,7 @@ lmq__fifo_enqueue(lmq_txn *t, lmq_queue *q, lmq_qrec *r, lmq_prep *p,
     return 0;
 }
 
-/* ---- receive ---------------------------------------------------------------- */
+/* ---- receive ------------------------------------------------------------- */
 
 struct fctx {
     lmq_txn *t;
@@ -762,8 +761,8 @@ attempt_replay(struct fctx *c, const char *id)
     uint64_t seqs[LMQ_MAX_BATCH];
     uint32_t gens[LMQ_MAX_BATCH];
     lmq_val v;
-    int rc = rec_get(c->t, LMQ_DB_ATTEMPT, c->r->qid, id, strlen(id), c->now,
-                     &v);
+    int rc =
+        rec_get(c->t, LMQ_DB_ATTEMPT, c->r->qid, id, strlen(id), c->now, &v);
     if (rc)
         return rc == LMQ__NOTFOUND ? 0 : rc;
     const uint8_t *d = v.data;
@@ -788,9 +787,9 @@ attempt_replay(struct fctx *c, const char *id)
                 return rc;
             continue;
         }
-        bool held = h.recv_count == gens[i] && h.visible_at > c->now &&
-                    lmq__q_state(c->r, h.visible_at, h.state) ==
-                        LMQ_MS_INFLIGHT;
+        bool held =
+            h.recv_count == gens[i] && h.visible_at > c->now &&
+            lmq__q_state(c->r, h.visible_at, h.state) == LMQ_MS_INFLIGHT;
         if (!held)
             continue; /* made visible, expired or delivered again since */
         /* The same delivery again: lmq__msg_deliver counts a delivery, so
@@ -826,9 +825,9 @@ attempt_store(struct fctx *c, const char *id, size_t first)
 }
 
 int
-lmq__fifo_receive(lmq_txn *t, lmq_queue *q, lmq_qrec *r,
-                  const lmq_recv_opts *o, int vt, int64_t now, lmq_msg **msgs,
-                  size_t max, size_t *n, int64_t *next_at)
+lmq__fifo_receive(lmq_txn *t, lmq_queue *q, lmq_qrec *r, const lmq_recv_opts *o,
+                  int vt, int64_t now, lmq_msg **msgs, size_t max, size_t *n,
+                  int64_t *next_at)
 {
     struct fctx c = {t, q, r, o, vt, now, msgs, max, n, next_at};
     size_t first = *n;
@@ -848,7 +847,7 @@ lmq__fifo_receive(lmq_txn *t, lmq_queue *q, lmq_qrec *r,
     return rc;
 }
 
-/* ---- queue delay changes ------------------------------------------------------ */
+/* ---- queue delay changes ------------------------------------------------- */
 
 /*
  * On a FIFO queue a DelaySeconds change applies to messages already queued

@@ -21,7 +21,7 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 
-#define SHA256_HELLO                                                         \
+#define SHA256_HELLO                                                           \
     "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
 
 static lmq_env *env;
@@ -147,8 +147,8 @@ expect_recv(size_t max, int vt, const char *const *bodies, lmq_msg **out)
     size_t n = recv_vt(max, vt, NULL, m);
     for (size_t i = 0; i < n && i < want; i++)
         ck_assert_str_eq(lmq_msg_body(m[i], NULL), bodies[i]);
-    ck_assert_msg(n == want, "received %zu messages, expected %zu%s%s", n,
-                  want, n > want ? "; extra: " : "",
+    ck_assert_msg(n == want, "received %zu messages, expected %zu%s%s", n, want,
+                  n > want ? "; extra: " : "",
                   n > want ? lmq_msg_body(m[want], NULL) : "");
     if (out)
         memcpy(out, m, n * sizeof *m);
@@ -156,15 +156,15 @@ expect_recv(size_t max, int vt, const char *const *bodies, lmq_msg **out)
         free_all(m, n);
 }
 
-#define EXPECT(max, vt, out, ...)                                            \
-    do {                                                                     \
-        const char *const b_[] = {__VA_ARGS__, NULL};                        \
-        expect_recv(max, vt, b_[0] ? b_ : b_ + 1, out);                      \
+#define EXPECT(max, vt, out, ...)                                              \
+    do {                                                                       \
+        const char *const b_[] = {__VA_ARGS__, NULL};                          \
+        expect_recv(max, vt, b_[0] ? b_ : b_ + 1, out);                        \
     } while (0)
-#define EXPECT_NONE(max, vt)                                                 \
-    do {                                                                     \
-        const char *const b_[] = {NULL};                                     \
-        expect_recv(max, vt, b_, NULL);                                      \
+#define EXPECT_NONE(max, vt)                                                   \
+    do {                                                                       \
+        const char *const b_[] = {NULL};                                       \
+        expect_recv(max, vt, b_, NULL);                                        \
     } while (0)
 
 static void
@@ -183,7 +183,7 @@ chvis(lmq_msg *m, int secs)
     ck_assert_int_eq(changed, 1);
 }
 
-/* ---- validation ------------------------------------------------------------- */
+/* ---- validation ---------------------------------------------------------- */
 
 START_TEST(test_send_validation)
 {
@@ -430,6 +430,11 @@ START_TEST(test_dedup_scope)
     set_attr("FifoThroughputLimit", "perMessageGroupId");
     put("g5", "h", "x");
     put("g6", "h", "x");
+    /* ... and scope queue cannot be combined with perMessageGroupId. */
+    lmq_map *a = lmq_map_new();
+    ck_ok(lmq_map_set(a, "DeduplicationScope", "queue"));
+    ck_lmq(lmq_queue_set_attributes(env, "s.fifo", a), LMQ_EATTRVALUE);
+    lmq_map_free(a);
 }
 END_TEST
 
@@ -671,16 +676,14 @@ START_TEST(test_batch_keeps_entry_order)
     e[9].dedup_id = "e1"; /* a duplicate of an earlier entry, same batch */
     ck_ok(lmq_send_batch(q, e, 10, r));
     for (int i = 1; i < 9; i++)
-        ck_assert_int_gt(strcmp(r[i].sequence_number,
-                                r[i - 1].sequence_number),
+        ck_assert_int_gt(strcmp(r[i].sequence_number, r[i - 1].sequence_number),
                          0);
     ck_assert_int_eq(r[9].duplicate, 1);
     ck_assert_str_eq(r[9].message_id, r[1].message_id);
     ck_assert_str_eq(r[9].sequence_number, r[1].sequence_number);
     size_t n = recv_vt(10, -1, NULL, m);
     ck_assert_uint_eq(n, 9);
-    const char *want[] = {"a0", "a2", "a4", "a6", "a8",
-                          "b1", "b3", "b5", "b7"};
+    const char *want[] = {"a0", "a2", "a4", "a6", "a8", "b1", "b3", "b5", "b7"};
     for (size_t i = 0; i < n; i++)
         ck_assert_str_eq(lmq_msg_body(m[i], NULL), want[i]);
     free_all(m, n);
@@ -912,7 +915,7 @@ START_TEST(test_many_blocked_groups)
 }
 END_TEST
 
-/* ---- attempt ids --------------------------------------------------------------- */
+/* ---- attempt ids --------------------------------------------------------- */
 
 START_TEST(test_attempt_id_retries)
 {
@@ -981,7 +984,7 @@ START_TEST(test_attempt_after_redelivery)
 }
 END_TEST
 
-/* ---- restarts ------------------------------------------------------------------ */
+/* ---- restarts ------------------------------------------------------------ */
 
 START_TEST(test_restart_keeps_dedup_and_groups)
 {
@@ -1015,7 +1018,7 @@ START_TEST(test_restart_keeps_dedup_and_groups)
 }
 END_TEST
 
-/* ---- several processes ------------------------------------------------------------ */
+/* ---- several processes --------------------------------------------------- */
 
 enum { NPROD = 3, NGRP = 4, NMSG = 40, NCONS = 4 };
 #define TOTAL (NPROD * NGRP * NMSG)
@@ -1080,8 +1083,7 @@ producer(int p)
                          rand_r(&seed) % next[g]);
                 dup[k] = true;
             } else if (next[g] < NMSG) {
-                snprintf(body[k], sizeof body[k], "%d-%d-%d", p, g,
-                         next[g]++);
+                snprintf(body[k], sizeof body[k], "%d-%d-%d", p, g, next[g]++);
                 sent++;
             } else {
                 continue;
@@ -1130,7 +1132,7 @@ consumer(int c)
         lmq_recv_opts_init(&o);
         o.max_messages = 1 + rand_r(&seed) % 10;
         o.visibility_timeout = 600; /* the clock stands still anyway */
-        o.wait_seconds = c % 2; /* half of them long-poll */
+        o.wait_seconds = c % 2;     /* half of them long-poll */
         if (lmq_receive(cq, &o, m, 10, &n) != 0)
             return 6;
         if (n == 0) {
@@ -1140,8 +1142,8 @@ consumer(int c)
         uint64_t start = tick();
         for (size_t i = 0; i < n; i++) {
             uint64_t end = tick();
-            fprintf(f, "%s %s %llu %llu\n", lmq_msg_sys_attr(m[i],
-                                                             "MessageGroupId"),
+            fprintf(f, "%s %s %llu %llu\n",
+                    lmq_msg_sys_attr(m[i], "MessageGroupId"),
                     lmq_msg_body(m[i], NULL), (unsigned long long)start,
                     (unsigned long long)end);
             int deleted = 0;
@@ -1155,8 +1157,7 @@ consumer(int c)
     fclose(f);
     lmq_queue_close(cq);
     lmq_env_close(e);
-    return __atomic_load_n(&sh->processed, __ATOMIC_SEQ_CST) >= TOTAL ? 0
-                                                                      : 8;
+    return __atomic_load_n(&sh->processed, __ATOMIC_SEQ_CST) >= TOTAL ? 0 : 8;
 }
 
 typedef struct rec {
@@ -1214,8 +1215,7 @@ START_TEST(test_multiprocess_groups)
         while (fscanf(f, "%15s %31s %llu %llu", grp, body, &s, &e) == 4) {
             ck_assert_uint_lt(nr, TOTAL + 16);
             rec *r = &recs[nr++];
-            ck_assert_int_eq(sscanf(body, "%d-%d-%d", &r->p, &r->g, &r->i),
-                             3);
+            ck_assert_int_eq(sscanf(body, "%d-%d-%d", &r->p, &r->g, &r->i), 3);
             char g2[16];
             snprintf(g2, sizeof g2, "%d-%d", r->p, r->g);
             ck_assert_str_eq(grp, g2);
@@ -1239,14 +1239,12 @@ START_TEST(test_multiprocess_groups)
     }
     /* No two consumers ever held messages of one group at once. */
     for (size_t a = 0; a < nr; a++)
-        for (size_t b = a + 1; b < nr && recs[b].p == recs[a].p &&
-                               recs[b].g == recs[a].g;
-             b++)
+        for (size_t b = a + 1;
+             b < nr && recs[b].p == recs[a].p && recs[b].g == recs[a].g; b++)
             if (recs[a].cons != recs[b].cons)
                 ck_assert_msg(recs[a].end < recs[b].start,
                               "group %d-%d: consumers %d and %d overlap",
-                              recs[a].p, recs[a].g, recs[a].cons,
-                              recs[b].cons);
+                              recs[a].p, recs[a].g, recs[a].cons, recs[b].cons);
     munmap(sh, sizeof *sh);
 }
 END_TEST
