@@ -766,6 +766,24 @@ peek_fn(lmq_txn *t, void *arg)
     return tk.status != LMQ_MOVE_RUNNING || tk.token != c->token;
 }
 
+/* Give up the lease after an error, so that the next run (in this process
+ * too) can resume at once instead of waiting for the lease to go stale. */
+static int
+release_fn(lmq_txn *t, void *arg)
+{
+    struct run_ctx *c = arg;
+    struct task tk;
+    lmq_qrec r;
+    int rc = load_source(t, c->src, &r);
+    if (rc || (rc = task_load(t, r.qid, c->id, &tk)) != 0)
+        return rc;
+    if (!active(tk.status) || tk.token != c->token)
+        return 0;
+    tk.pid = tk.token = 0;
+    tk.hb = lmq__now(c->env);
+    return task_save(t, r.qid, &tk);
+}
+
 static void
 nap_ms(int64_t ms)
 {
@@ -826,8 +844,18 @@ lmq_move_task_run(lmq_env *env, const char *handle,
             rc = lmq__seterr(LMQ_EBUSY, "another process took the task over");
             goto out;
         }
-        if (rc)
+        if (rc) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", lmq_errmsg());
+            lmq__store_write(env->store, release_fn, &c);
+            /* Keep the batch's error detail, not the release's. */
+            const char *name = lmq_err_name(rc), *detail = msg;
+            size_t nl = strlen(name);
+            if (strncmp(msg, name, nl) == 0 && msg[nl] == ':')
+                detail = msg + nl + (msg[nl + 1] == ' ' ? 2 : 1);
+            lmq__seterr(rc, "%s", detail);
             goto out;
+        }
         for (size_t i = 0; i < c.ndest; i++)
             if (c.wake_n[i])
                 lmq__wake(env, c.wake_qid[i], c.wake_n[i]);

@@ -1015,6 +1015,35 @@ START_TEST(test_task_runner_killed_anywhere)
 }
 END_TEST
 
+START_TEST(test_task_destination_deleted)
+{
+    char *h = NULL;
+    ck_ok(create_q("dlq", NULL, NULL));
+    ck_ok(create_q("src", "RedrivePolicy", policy("dlq", 1)));
+    ck_ok(create_q("dest", NULL, NULL));
+    send_n(env, "src", "m", 0, 30);
+    dead_letter_all("src");
+    ck_ok(lmq_move_task_start(env, arn("dlq"), arn("dest"), 10, &h));
+    pid_t pid = fork_runner(h);
+    wait_moved("dlq", 10);
+    ck_ok(lmq_queue_delete(env, "dest"));
+    lmq_test_clock_advance(1000);
+    int st = reap(pid);
+    ck_assert(WIFEXITED(st));
+    ck_assert_int_eq(WEXITSTATUS(st), LMQ_MOVE_FAILED);
+    lmq_move_task *t;
+    size_t n;
+    ck_ok(lmq_move_task_list(env, arn("dlq"), 1, &t, &n));
+    ck_assert_int_eq(t[0].status, LMQ_MOVE_FAILED);
+    ck_assert_ptr_nonnull(
+        strstr(t[0].failure_reason, "AWS.SimpleQueueService.NonExistentQueue"));
+    ck_assert_uint_eq(t[0].moved, 10);
+    lmq_move_task_list_free(t, n);
+    expect_bodies("dlq", "m", 10, 20);
+    free(h);
+}
+END_TEST
+
 static int
 cancel_after_first(void *arg, uint64_t moved, uint64_t to_move)
 {
@@ -1075,6 +1104,7 @@ lmq_suite_dlq(void)
     tcase_add_test(tc, test_task_runner_killed_reported);
     tcase_add_test(tc, test_task_runner_killed_anywhere);
     tcase_add_test(tc, test_task_progress_cancels);
+    tcase_add_test(tc, test_task_destination_deleted);
     tcase_add_test(tc, test_fifo_move_and_back);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
