@@ -659,7 +659,8 @@ typedef int (*lmq_move_progress_fn)(void *arg, uint64_t moved,
  * deletes them from the DLQ and records the progress, so a runner killed at
  * any point loses and duplicates nothing; the next run continues where it
  * stopped. MaxNumberOfMessagesPerSecond is honoured against the env's clock.
- * @param[in] progress called after every batch (may be NULL).
+ * @param[in] progress called after every batch, and about every 200 ms
+ *            while the run waits for the rate limit (may be NULL).
  * @param[out] status_out the final ::lmq_move_status (may be NULL).
  * @return 0 when the task has ended (whatever its status), LMQ_EINVAL (a
  *         garbage handle), LMQ_ENOTFOUND, LMQ_EBUSY (another live process

@@ -826,6 +826,11 @@ lmq_move_task_run(lmq_env *env, const char *handle,
             int64_t allowed = (int64_t)c.tk.rate * ((win < 0 ? 0 : win) + 1);
             int64_t left = allowed - (int64_t)run_moved;
             if (left <= 0) {
+                /* Waiting for the rate: the callback may cancel now. */
+                if (progress && progress(arg, c.tk.moved, c.tk.to_move)) {
+                    c.cancel = true;
+                    continue;
+                }
                 if (lmq__store_read(env->store, peek_fn, &c) == 0) {
                     int64_t until = run_start + (win + 1) * 1000 - now;
                     nap_ms(env->custom_clock ? 2
