@@ -78,6 +78,16 @@
  *
  * Sequence numbers are the per-queue message seq printed %020llu: strictly
  * increasing per queue, not consecutive (dedup hits consume none).
+ *
+ * Queue delay: a DelaySeconds change applies to queued FIFO messages (SQS
+ * docs); SetQueueAttributes calls lmq__fifo_on_delay_change, which re-times
+ * the never-received messages sent within the longer of the two delays.
+ *
+ * Wake-ups: a delete that makes a locked group deliverable is reported by
+ * lmq__fifo_on_release, so queue_std.c wakes a long-polling receiver. The
+ * fact is noted by lmq__fifo_on_remove (which still sees the message's
+ * group) in a thread-local keyed by (qid, seq): both run in the same unit
+ * of work, on whichever thread runs it.
  */
 #include "core.h"
 
@@ -100,7 +110,6 @@
 #define MAX_ID 128
 #define GKEY_MAX (4 + MAX_ID + 1 + 8)
 #define RKEY_LEN 20 /* qid, ready_at, head seq */
-#define DKEY_MAX (4 + 1 + MAX_ID + 1 + MAX_ID)
 #define DREC_LEN (1 + 1 + 8 + 8 + 36)
 #define DREC_VERSION 1
 #define AREC_VERSION 1
