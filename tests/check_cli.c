@@ -11,7 +11,9 @@
  * itself (4-space indent, "key": value) is compared byte for byte once.
  *
  * The process is the unit here, so these tests never open an env
- * themselves: the tool does, in its own process.
+ * themselves: the tool does, in its own process. The only wait polls for a
+ * detached move-task runner (start-message-move-task --no-wait) to finish
+ * a cancel; nothing sleeps through a timeout.
  */
 #include "lmq_test.h"
 
@@ -26,6 +28,9 @@
 #endif
 
 #define MD5_HELLO "5d41402abc4b2a76b9719d911017c592"
+/* The content-based deduplication id of "hello" (SQS-SEMANTICS §5.2). */
+#define SHA256_HELLO                                                         \
+    "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
 
 typedef struct run {
     int status; /* exit status, or 128 + signal */
@@ -228,6 +233,45 @@ send_body(const char *q, const char *body)
     json_t *doc = RUN_JSON("send-message", "--queue-url", q,
                            "--message-body", body);
     json_decref(doc);
+}
+
+/* Create queue name with --attributes attrs and return its URL (malloc'd). */
+static char *
+mkqueue_attrs(const char *name, const char *attrs)
+{
+    json_t *doc = RUN_JSON("create-queue", "--queue-name", name,
+                           "--attributes", attrs);
+    char *url;
+    ck_keys(doc, "QueueUrl");
+    url = strdup(jstr(doc, "QueueUrl"));
+    json_decref(doc);
+    return url;
+}
+
+/* One queue attribute, as get-queue-attributes prints it (malloc'd). */
+static char *
+queue_attr(const char *q, const char *name)
+{
+    json_t *doc = RUN_JSON("get-queue-attributes", "--queue-url", q,
+                           "--attribute-names", name);
+    json_t *attrs = json_object_get(doc, "Attributes");
+    char *v;
+    ck_keys(doc, "Attributes");
+    ck_keys(attrs, name);
+    v = strdup(jstr(attrs, name));
+    json_decref(doc);
+    return v;
+}
+
+/* The JSON form of --attributes with a RedrivePolicy: the policy is itself
+ * a JSON document inside a string, as `aws sqs` takes it. */
+static void
+redrive_attrs(char *buf, size_t len, const char *dlq_arn, int max)
+{
+    snprintf(buf, len,
+             "{\"RedrivePolicy\": \"{\\\"deadLetterTargetArn\\\":"
+             "\\\"%s\\\",\\\"maxReceiveCount\\\":%d}\"}",
+             dlq_arn, max);
 }
 
 /* ---- queues --------------------------------------------------------------- */
@@ -830,6 +874,104 @@ START_TEST(fifo_sequence_numbers_and_group_attributes)
 }
 END_TEST
 
+START_TEST(fifo_dedup_and_receive_attempt_id)
+{
+    json_t *doc, *m, *attrs;
+    run r = {0};
+    char *url = mkqueue_attrs("f.fifo",
+                              "FifoQueue=true,ContentBasedDeduplication=true");
+    char *v = queue_attr(url, "FifoQueue");
+    ck_assert_str_eq(v, "true");
+    free(v);
+    v = queue_attr(url, "ContentBasedDeduplication");
+    ck_assert_str_eq(v, "true");
+    free(v);
+
+    doc = RUN_JSON("send-message", "--queue-url", url, "--message-body",
+                   "hello", "--message-group-id", "g1");
+    ck_keys(doc, "MD5OfMessageBody,MessageId,SequenceNumber");
+    char *id = strdup(jstr(doc, "MessageId"));
+    char *seq = strdup(jstr(doc, "SequenceNumber"));
+    ck_assert_uint_eq(strlen(seq), 20);
+    ck_assert_uint_eq(strspn(seq, "0123456789"), 20);
+    json_decref(doc);
+
+    /* The same body inside the window: accepted, the original MessageId,
+     * nothing enqueued. */
+    doc = RUN_JSON("send-message", "--queue-url", url, "--message-body",
+                   "hello", "--message-group-id", "g1");
+    ck_assert_str_eq(jstr(doc, "MessageId"), id);
+    ck_assert_str_eq(jstr(doc, "MD5OfMessageBody"), MD5_HELLO);
+    json_decref(doc);
+    /* An explicit id takes precedence over the content. */
+    doc = RUN_JSON("send-message", "--queue-url", url, "--message-body",
+                   "hello", "--message-group-id", "g1",
+                   "--message-deduplication-id", "d1");
+    ck_assert_str_ne(jstr(doc, "MessageId"), id);
+    char *seq2 = strdup(jstr(doc, "SequenceNumber"));
+    ck_assert_int_gt(strcmp(seq2, seq), 0); /* 20 digits: strcmp orders */
+    char *id2 = strdup(jstr(doc, "MessageId"));
+    json_decref(doc);
+    doc = RUN_JSON("send-message", "--queue-url", url, "--message-body",
+                   "other", "--message-group-id", "g2",
+                   "--message-deduplication-id", "d1");
+    ck_assert_str_eq(jstr(doc, "MessageId"), id2);
+    json_decref(doc);
+    v = queue_attr(url, "ApproximateNumberOfMessages");
+    ck_assert_str_eq(v, "2");
+    free(v);
+
+    RUN(&r, "send-message", "--queue-url", url, "--message-body", "x");
+    ck_service_error(&r, "MissingParameter", "SendMessage");
+    ck_assert_ptr_nonnull(strstr(r.err, "MessageGroupId"));
+    run_free(&r);
+
+    doc = RUN_JSON("receive-message", "--queue-url", url, "--attribute-names",
+                   "All", "--receive-request-attempt-id", "a1");
+    ck_assert_uint_eq(json_array_size(json_object_get(doc, "Messages")), 1);
+    m = json_array_get(json_object_get(doc, "Messages"), 0);
+    ck_assert_str_eq(jstr(m, "MessageId"), id);
+    attrs = json_object_get(m, "Attributes");
+    ck_assert_str_eq(jstr(attrs, "MessageGroupId"), "g1");
+    ck_assert_str_eq(jstr(attrs, "MessageDeduplicationId"), SHA256_HELLO);
+    ck_assert_str_eq(jstr(attrs, "SequenceNumber"), seq);
+    ck_assert_str_eq(jstr(attrs, "ApproximateReceiveCount"), "1");
+    char *handle = strdup(jstr(m, "ReceiptHandle"));
+    json_decref(doc);
+
+    /* A retry with the same attempt id: the same message and handle. */
+    doc = RUN_JSON("receive-message", "--queue-url", url, "--attribute-names",
+                   "All", "--receive-request-attempt-id", "a1");
+    ck_assert_uint_eq(json_array_size(json_object_get(doc, "Messages")), 1);
+    m = json_array_get(json_object_get(doc, "Messages"), 0);
+    ck_assert_str_eq(jstr(m, "MessageId"), id);
+    ck_assert_str_eq(jstr(m, "ReceiptHandle"), handle);
+    json_decref(doc);
+    /* A new attempt gets nothing: g1 is locked by its head, and the send
+     * to g2 was a duplicate (DeduplicationScope queue). */
+    RUN_QUIET("receive-message", "--queue-url", url,
+              "--receive-request-attempt-id", "a2");
+    RUN_QUIET("delete-message", "--queue-url", url, "--receipt-handle",
+              handle);
+
+    doc = RUN_JSON("receive-message", "--queue-url", url, "--attribute-names",
+                   "MessageDeduplicationId", "SequenceNumber");
+    m = json_array_get(json_object_get(doc, "Messages"), 0);
+    ck_assert_str_eq(jstr(m, "MessageId"), id2);
+    attrs = json_object_get(m, "Attributes");
+    ck_keys(attrs, "MessageDeduplicationId,SequenceNumber");
+    ck_assert_str_eq(jstr(attrs, "MessageDeduplicationId"), "d1");
+    ck_assert_str_eq(jstr(attrs, "SequenceNumber"), seq2);
+    json_decref(doc);
+    free(handle);
+    free(id2);
+    free(seq2);
+    free(seq);
+    free(id);
+    free(url);
+}
+END_TEST
+
 START_TEST(text_output_of_batch_failures)
 {
     run r = {0};
@@ -863,6 +1005,357 @@ START_TEST(text_output_of_receive)
     ck_assert_ptr_null(strchr(r.out, '{'));
     run_free(&r);
     free(url);
+}
+END_TEST
+
+/* ---- dead-letter queues and move tasks ---------------------------------- */
+
+/* Poll list-message-move-tasks until the newest task of arn has left
+ * RUNNING and CANCELLING (a --no-wait task runs in a detached process), for
+ * at most 10 s; return that task (the caller decrefs *doc). */
+static json_t *
+wait_task_done(const char *arn, json_t **doc)
+{
+    for (int i = 0; i < 1000; i++) {
+        json_t *t;
+        const char *st;
+        *doc = RUN_JSON("list-message-move-tasks", "--source-arn", arn);
+        t = json_array_get(json_object_get(*doc, "Results"), 0);
+        ck_assert_ptr_nonnull(t);
+        st = jstr(t, "Status");
+        if (strcmp(st, "RUNNING") != 0 && strcmp(st, "CANCELLING") != 0)
+            return t;
+        json_decref(*doc);
+        usleep(10 * 1000);
+    }
+    ck_abort_msg("the task of %s did not end within 10 s", arn);
+    return NULL;
+}
+
+START_TEST(dlq_move_and_redrive_round_trip)
+{
+    char attrs[512], want[512];
+    json_t *doc, *m, *t;
+    run r = {0};
+    char *dlq = mkqueue("dlq");
+    char *arn = queue_attr(dlq, "QueueArn");
+
+    ck_assert_str_eq(arn, "arn:aws:sqs:us-east-1:000000000000:dlq");
+    redrive_attrs(attrs, sizeof attrs, arn, 1);
+    char *src = mkqueue_attrs("src", attrs);
+    /* Stored normalised, compact, in SQS's key order (docs/DLQ.md). */
+    char *pol = queue_attr(src, "RedrivePolicy");
+    snprintf(want, sizeof want,
+             "{\"deadLetterTargetArn\":\"%s\",\"maxReceiveCount\":1}", arn);
+    ck_assert_str_eq(pol, want);
+    free(pol);
+
+    doc = RUN_JSON("send-message", "--queue-url", src, "--message-body",
+                   "hello");
+    char *id = strdup(jstr(doc, "MessageId"));
+    json_decref(doc);
+
+    /* Delivery 1 fails (visible again at once); the next receive moves the
+     * message to the DLQ and so returns nothing. */
+    doc = RUN_JSON("receive-message", "--queue-url", src,
+                   "--visibility-timeout", "0");
+    m = json_array_get(json_object_get(doc, "Messages"), 0);
+    ck_assert_str_eq(jstr(m, "MessageId"), id);
+    json_decref(doc);
+    RUN_QUIET("receive-message", "--queue-url", src, "--visibility-timeout",
+              "0");
+    char *n = queue_attr(dlq, "ApproximateNumberOfMessages");
+    ck_assert_str_eq(n, "1");
+    free(n);
+    n = queue_attr(src, "ApproximateNumberOfMessages");
+    ck_assert_str_eq(n, "0");
+    free(n);
+
+    /* queueUrls with a lowercase q, byte for byte as `aws sqs` prints it. */
+    RUN(&r, "list-dead-letter-source-queues", "--queue-url", dlq);
+    ck_assert_msg(r.status == 0, "exit %d, stderr: %s", r.status, r.err);
+    snprintf(want, sizeof want,
+             "{\n    \"queueUrls\": [\n        \"%s\"\n    ]\n}\n", src);
+    ck_assert_str_eq(r.out, want);
+    ck_assert_str_eq(r.err, "");
+    run_free(&r);
+    /* The key is required in SQS's shape: present even when empty. */
+    doc = RUN_JSON("list-dead-letter-source-queues", "--queue-url", src);
+    ck_keys(doc, "queueUrls");
+    ck_assert_uint_eq(json_array_size(json_object_get(doc, "queueUrls")), 0);
+    json_decref(doc);
+
+    /* stdin and stderr are not terminals: no progress bar, and the task
+     * has run to completion when the command returns. */
+    doc = RUN_JSON("start-message-move-task", "--source-arn", arn);
+    ck_keys(doc, "TaskHandle");
+    char *handle = strdup(jstr(doc, "TaskHandle"));
+    ck_assert_uint_gt(strlen(handle), 0);
+    json_decref(doc);
+
+    doc = RUN_JSON("list-message-move-tasks", "--source-arn", arn);
+    ck_keys(doc, "Results");
+    ck_assert_uint_eq(json_array_size(json_object_get(doc, "Results")), 1);
+    t = json_array_get(json_object_get(doc, "Results"), 0);
+    /* No TaskHandle once not RUNNING; no DestinationArn, rate or
+     * FailureReason when not given or not FAILED. */
+    ck_keys(t, "Status,SourceArn,ApproximateNumberOfMessagesMoved,"
+               "ApproximateNumberOfMessagesToMove,StartedTimestamp");
+    ck_assert_str_eq(jstr(t, "Status"), "COMPLETED");
+    ck_assert_str_eq(jstr(t, "SourceArn"), arn);
+    json_t *v = json_object_get(t, "ApproximateNumberOfMessagesMoved");
+    ck_assert(json_is_integer(v));
+    ck_assert_int_eq(json_integer_value(v), 1);
+    v = json_object_get(t, "ApproximateNumberOfMessagesToMove");
+    ck_assert(json_is_integer(v));
+    ck_assert_int_eq(json_integer_value(v), 1);
+    v = json_object_get(t, "StartedTimestamp");
+    ck_assert(json_is_integer(v)); /* epoch ms, a JSON number */
+    ck_assert_int_gt(json_integer_value(v), 1000000000000LL);
+    json_decref(doc);
+
+    /* Back in the source as a new message; the DLQ is empty. */
+    doc = RUN_JSON("receive-message", "--queue-url", src, "--attribute-names",
+                   "All");
+    ck_assert_uint_eq(json_array_size(json_object_get(doc, "Messages")), 1);
+    m = json_array_get(json_object_get(doc, "Messages"), 0);
+    ck_assert_str_eq(jstr(m, "Body"), "hello");
+    ck_assert_str_ne(jstr(m, "MessageId"), id);
+    json_t *a = json_object_get(m, "Attributes");
+    ck_assert_str_eq(jstr(a, "ApproximateReceiveCount"), "1");
+    ck_assert_ptr_null(json_object_get(a, "DeadLetterQueueSourceArn"));
+    json_decref(doc);
+    n = queue_attr(dlq, "ApproximateNumberOfMessages");
+    ck_assert_str_eq(n, "0");
+    free(n);
+
+    /* Only a RUNNING task can be cancelled. */
+    RUN(&r, "cancel-message-move-task", "--task-handle", handle);
+    ck_service_error(&r, "InvalidParameterValue", "CancelMessageMoveTask");
+    run_free(&r);
+    RUN(&r, "cancel-message-move-task", "--task-handle", "garbage");
+    ck_service_error(&r, "InvalidParameterValue", "CancelMessageMoveTask");
+    ck_assert_ptr_nonnull(
+        strstr(r.err, "Value for parameter TaskHandle is invalid."));
+    run_free(&r);
+    free(handle);
+    free(id);
+    free(src);
+    free(arn);
+    free(dlq);
+}
+END_TEST
+
+START_TEST(dlq_move_task_errors)
+{
+    char attrs[512];
+    run r = {0};
+    char *dlq = mkqueue("dlq");
+    char *arn = queue_attr(dlq, "QueueArn");
+
+    /* A queue no RedrivePolicy targets (yet) is not a DLQ. */
+    RUN(&r, "start-message-move-task", "--source-arn", arn);
+    ck_service_error(&r, "InvalidParameterValue", "StartMessageMoveTask");
+    ck_assert_ptr_nonnull(strstr(r.err, "Source queue must be configured as "
+                                        "a Dead Letter Queue."));
+    run_free(&r);
+    redrive_attrs(attrs, sizeof attrs, arn, 3);
+    char *src = mkqueue_attrs("src", attrs);
+    char *src_arn = queue_attr(src, "QueueArn");
+    /* A source queue is not a DLQ either. */
+    RUN(&r, "start-message-move-task", "--source-arn", src_arn);
+    ck_service_error(&r, "InvalidParameterValue", "StartMessageMoveTask");
+    run_free(&r);
+    RUN(&r, "start-message-move-task", "--source-arn",
+        "arn:aws:sqs:us-east-1:000000000000:nope");
+    ck_service_error(&r, "ResourceNotFoundException",
+                     "StartMessageMoveTask");
+    run_free(&r);
+    RUN(&r, "start-message-move-task", "--source-arn", arn,
+        "--max-number-of-messages-per-second", "501");
+    ck_service_error(&r, "InvalidParameterValue", "StartMessageMoveTask");
+    ck_assert_ptr_nonnull(strstr(r.err, "MaxNumberOfMessagesPerSecond"));
+    run_free(&r);
+    RUN(&r, "start-message-move-task", "--source-arn", arn,
+        "--max-number-of-messages-per-second", "0");
+    ck_service_error(&r, "InvalidParameterValue", "StartMessageMoveTask");
+    run_free(&r);
+    /* Nothing was started by the failures. */
+    json_t *doc = RUN_JSON("list-message-move-tasks", "--source-arn", arn);
+    ck_keys(doc, "Results");
+    ck_assert_uint_eq(json_array_size(json_object_get(doc, "Results")), 0);
+    json_decref(doc);
+
+    RUN(&r, "list-message-move-tasks", "--source-arn", arn, "--max-results",
+        "11");
+    ck_service_error(&r, "InvalidParameterValue", "ListMessageMoveTasks");
+    run_free(&r);
+    RUN(&r, "list-dead-letter-source-queues", "--queue-url", "nope");
+    ck_service_error(&r, "QueueDoesNotExist", "ListDeadLetterSourceQueues");
+    run_free(&r);
+    RUN(&r, "list-dead-letter-source-queues", "--queue-url", dlq,
+        "--max-results", "0");
+    ck_service_error(&r, "InvalidParameterValue",
+                     "ListDeadLetterSourceQueues");
+    run_free(&r);
+    /* A well-formed handle naming a task that never existed. */
+    RUN(&r, "cancel-message-move-task", "--task-handle",
+        "eyJ0YXNrSWQiOiI5OSIsInNvdXJjZUFybiI6ImFybjphd3M6c3FzOnVzLWVhc3Qt"
+        "MTowMDAwMDAwMDAwMDA6ZGxxIn0");
+    ck_service_error(&r, "ResourceNotFoundException",
+                     "CancelMessageMoveTask");
+    ck_assert_ptr_nonnull(strstr(r.err, "Task does not exist."));
+    run_free(&r);
+    RUN(&r, "cancel-message-move-task");
+    ck_assert_int_eq(r.status, 252);
+    ck_assert_ptr_nonnull(strstr(r.err, "--task-handle"));
+    run_free(&r);
+    free(src_arn);
+    free(src);
+    free(arn);
+    free(dlq);
+}
+END_TEST
+
+START_TEST(dlq_no_wait_task_is_cancelled)
+{
+    char attrs[512];
+    json_t *doc, *t;
+    run r = {0};
+    char *dlq = mkqueue("dlq");
+    char *arn = queue_attr(dlq, "QueueArn");
+
+    redrive_attrs(attrs, sizeof attrs, arn, 1);
+    char *src = mkqueue_attrs("src", attrs);
+    for (int i = 0; i < 5; i++)
+        send_body(src, "poison");
+    /* Each message is delivered once, then moved by the next receive. */
+    doc = RUN_JSON("receive-message", "--queue-url", src,
+                   "--max-number-of-messages", "10", "--visibility-timeout",
+                   "0");
+    ck_assert_uint_eq(json_array_size(json_object_get(doc, "Messages")), 5);
+    json_decref(doc);
+    RUN_QUIET("receive-message", "--queue-url", src,
+              "--max-number-of-messages", "10");
+    char *n = queue_attr(dlq, "ApproximateNumberOfMessages");
+    ck_assert_str_eq(n, "5");
+    free(n);
+
+    /* One message a second: the task is still RUNNING when we look. */
+    doc = RUN_JSON("start-message-move-task", "--source-arn", arn,
+                   "--max-number-of-messages-per-second", "1", "--no-wait");
+    ck_keys(doc, "TaskHandle");
+    char *handle = strdup(jstr(doc, "TaskHandle"));
+    json_decref(doc);
+    RUN(&r, "start-message-move-task", "--source-arn", arn);
+    ck_service_error(&r, "InvalidParameterValue", "StartMessageMoveTask");
+    ck_assert_ptr_nonnull(strstr(r.err, "There is already a task running."));
+    run_free(&r);
+
+    doc = RUN_JSON("list-message-move-tasks", "--source-arn", arn);
+    t = json_array_get(json_object_get(doc, "Results"), 0);
+    ck_keys(t, "TaskHandle,Status,SourceArn,MaxNumberOfMessagesPerSecond,"
+               "ApproximateNumberOfMessagesMoved,"
+               "ApproximateNumberOfMessagesToMove,StartedTimestamp");
+    ck_assert_str_eq(jstr(t, "TaskHandle"), handle);
+    ck_assert_str_eq(jstr(t, "Status"), "RUNNING");
+    ck_assert_int_eq(
+        json_integer_value(json_object_get(t, "MaxNumberOfMessagesPerSecond")),
+        1);
+    ck_assert_int_eq(json_integer_value(json_object_get(
+                         t, "ApproximateNumberOfMessagesToMove")),
+                     5);
+    json_decref(doc);
+
+    doc = RUN_JSON("cancel-message-move-task", "--task-handle", handle);
+    ck_keys(doc, "ApproximateNumberOfMessagesMoved");
+    json_int_t moved = json_integer_value(
+        json_object_get(doc, "ApproximateNumberOfMessagesMoved"));
+    ck_assert_int_lt(moved, 5);
+    json_decref(doc);
+
+    /* The detached runner finishes the cancel; moved messages stay moved,
+     * the rest stay in the DLQ. */
+    t = wait_task_done(arn, &doc);
+    ck_assert_str_eq(jstr(t, "Status"), "CANCELLED");
+    ck_assert_ptr_null(json_object_get(t, "TaskHandle"));
+    moved = json_integer_value(
+        json_object_get(t, "ApproximateNumberOfMessagesMoved"));
+    ck_assert_int_lt(moved, 5);
+    json_decref(doc);
+    char want[16];
+    snprintf(want, sizeof want, "%d", 5 - (int)moved);
+    n = queue_attr(dlq, "ApproximateNumberOfMessages");
+    ck_assert_str_eq(n, want);
+    free(n);
+    snprintf(want, sizeof want, "%d", (int)moved);
+    n = queue_attr(src, "ApproximateNumberOfMessages");
+    ck_assert_str_eq(n, want);
+    free(n);
+    free(handle);
+    free(src);
+    free(arn);
+    free(dlq);
+}
+END_TEST
+
+START_TEST(dlq_allow_policy_denial_creates_nothing)
+{
+    char attrs[512], prefix[256];
+    run r = {0};
+    char *dlq = mkqueue_attrs(
+        "dlq", "{\"RedriveAllowPolicy\": "
+               "\"{\\\"redrivePermission\\\":\\\"denyAll\\\"}\"}");
+    char *arn = queue_attr(dlq, "QueueArn");
+
+    redrive_attrs(attrs, sizeof attrs, arn, 1);
+    RUN(&r, "create-queue", "--queue-name", "src", "--attributes", attrs);
+    ck_service_error(&r, "InvalidParameterValue", "CreateQueue");
+    ck_assert_ptr_nonnull(strstr(r.err, "RedriveAllowPolicy"));
+    run_free(&r);
+    RUN(&r, "get-queue-url", "--queue-name", "src");
+    ck_service_error(&r, "QueueDoesNotExist", "GetQueueUrl");
+    run_free(&r);
+    json_t *doc = RUN_JSON("list-queues");
+    json_t *urls = json_object_get(doc, "QueueUrls");
+    ck_assert_uint_eq(json_array_size(urls), 1);
+    ck_assert_str_eq(json_string_value(json_array_get(urls, 0)), dlq);
+    json_decref(doc);
+    doc = RUN_JSON("list-dead-letter-source-queues", "--queue-url", dlq);
+    ck_assert_uint_eq(json_array_size(json_object_get(doc, "queueUrls")), 0);
+    json_decref(doc);
+
+    /* The same denial on an existing queue leaves its attributes alone. */
+    char *plain = mkqueue("plain");
+    RUN(&r, "set-queue-attributes", "--queue-url", plain, "--attributes",
+        attrs);
+    ck_service_error(&r, "InvalidParameterValue", "SetQueueAttributes");
+    run_free(&r);
+    RUN_QUIET("get-queue-attributes", "--queue-url", plain,
+              "--attribute-names", "RedrivePolicy");
+
+    /* byQueue admits exactly the listed sources. */
+    snprintf(prefix, sizeof prefix, "%.*s", (int)(strlen(arn) - 3), arn);
+    snprintf(attrs, sizeof attrs,
+             "{\"RedriveAllowPolicy\": \"{\\\"redrivePermission\\\":"
+             "\\\"byQueue\\\",\\\"sourceQueueArns\\\":[\\\"%sok\\\"]}\"}",
+             prefix);
+    RUN_QUIET("set-queue-attributes", "--queue-url", dlq, "--attributes",
+              attrs);
+    redrive_attrs(attrs, sizeof attrs, arn, 1);
+    RUN(&r, "create-queue", "--queue-name", "src", "--attributes", attrs);
+    ck_service_error(&r, "InvalidParameterValue", "CreateQueue");
+    run_free(&r);
+    char *ok = mkqueue_attrs("ok", attrs);
+    doc = RUN_JSON("list-dead-letter-source-queues", "--queue-url", dlq);
+    urls = json_object_get(doc, "queueUrls");
+    ck_assert_uint_eq(json_array_size(urls), 1);
+    ck_assert_str_eq(json_string_value(json_array_get(urls, 0)), ok);
+    json_decref(doc);
+    free(ok);
+    free(plain);
+    free(arn);
+    free(dlq);
 }
 END_TEST
 
@@ -1048,9 +1541,32 @@ START_TEST(demo_loses_nothing)
                   r.status, r.out, r.err);
     ck_assert_ptr_nonnull(strstr(r.out, "consumer "));
     ck_assert_ptr_nonnull(strstr(r.out, " got: message "));
-    ck_assert_ptr_nonnull(
-        strstr(r.out, "sent 30, received 30, none lost or duplicated"));
-    /* The demo removes its queue. */
+    const char *lost =
+        strstr(r.out, "sent 30, received 30, none lost or duplicated");
+    ck_assert_ptr_nonnull(lost);
+    /* Then the dead-letter part, in this order. */
+    const char *dlq_lines[] = {
+        "\ndemo: dead-letter queues: ",
+        "-jobs has RedrivePolicy {\"deadLetterTargetArn\":\"arn:aws:sqs:",
+        "\"maxReceiveCount\":2}\n",
+        "demo: delivery 1 of the poison message: the handler fails\n",
+        "demo: delivery 2 of the poison message: the handler fails\n",
+        "demo: the next receive moved it to ",
+        "-dlq (receive count 3, DeadLetterQueueSourceArn arn:aws:sqs:",
+        "demo: the bug is fixed: start-message-move-task --source-arn ",
+        "demo: task COMPLETED; back in ",
+        "-jobs as a new message, handled and deleted\n",
+    };
+    const char *at = lost;
+    for (size_t i = 0; i < sizeof dlq_lines / sizeof *dlq_lines; i++) {
+        const char *p = strstr(at, dlq_lines[i]);
+        ck_assert_msg(p != NULL, "demo output lacks '%s' after '%.40s'",
+                      dlq_lines[i], at);
+        at = p + strlen(dlq_lines[i]);
+    }
+    ck_assert_ptr_null(strstr(r.out, "did not come back"));
+    ck_assert_ptr_null(strstr(r.err, "An error occurred"));
+    /* The demo removes its queues, the DLQ pair too. */
     RUN_QUIET("list-queues");
     run_free(&r);
 }
@@ -1086,6 +1602,16 @@ lmq_suite_cli(void)
     tcase_add_test(tc, text_output_of_receive);
     tcase_add_test(tc, text_output_of_batch_failures);
     tcase_add_test(tc, fifo_sequence_numbers_and_group_attributes);
+    tcase_add_test(tc, fifo_dedup_and_receive_attempt_id);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("dead_letter");
+    tcase_add_checked_fixture(tc, lmq_test_tmp_setup, lmq_test_tmp_teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, dlq_move_and_redrive_round_trip);
+    tcase_add_test(tc, dlq_move_task_errors);
+    tcase_add_test(tc, dlq_no_wait_task_is_cancelled);
+    tcase_add_test(tc, dlq_allow_policy_denial_creates_nothing);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("errors");
