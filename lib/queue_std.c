@@ -711,6 +711,11 @@ recv_fn(lmq_txn *t, void *arg)
 {
     struct recv_ctx *c = arg;
     lmq_qrec r;
+    /* A unit of work may run again (map growth, a group-commit batch run
+     * again): drop what an earlier run delivered. */
+    for (size_t i = 0; i < c->n; i++)
+        lmq_msg_free(c->msgs[i]);
+    c->n = 0;
     int64_t now = lmq__now(c->q->env);
     int rc = lmq__q_load(t, c->q->qid, false, &r);
     if (rc)
