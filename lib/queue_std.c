@@ -509,6 +509,8 @@ send_fn(lmq_txn *t, void *arg)
                 return rc;
             if (rc == 0 && r.delay == 0 && !p->res->duplicate)
                 c->made_visible++;
+            else if (rc == 0 && !p->res->duplicate)
+                c->delayed++;
             continue;
         }
         int delay = p->e->delay_seconds >= 0 ? p->e->delay_seconds

@@ -599,6 +599,185 @@ START_TEST(test_batch_combines_receives)
 }
 END_TEST
 
+/* ---- FIFO ------------------------------------------------------------------------ */
+
+struct fifo_log {
+    pthread_mutex_t mu;
+    int active[3];     /* handlers running per group */
+    int overlap;       /* a group ran twice at once */
+    char seen[3][16];  /* per group: the message indexes, in call order */
+    int nseen[3];
+};
+
+static int
+fifo_handler(const lmq_msg *m, void *arg)
+{
+    struct fifo_log *l = arg;
+    const char *b = lmq_msg_body(m, NULL); /* "g<G>-<i>" */
+    int g = b[1] - '0', i = b[3] - '0';
+    pthread_mutex_lock(&l->mu);
+    if (l->active[g]++)
+        l->overlap = 1;
+    if (l->nseen[g] < 15)
+        l->seen[g][l->nseen[g]++] = (char)('0' + i);
+    pthread_mutex_unlock(&l->mu);
+    sleep_ms(20);
+    pthread_mutex_lock(&l->mu);
+    l->active[g]--;
+    pthread_mutex_unlock(&l->mu);
+    /* Group 1's message 1 fails on its first delivery. */
+    return g == 1 && i == 1 && lmq_msg_receive_count(m) == 1;
+}
+
+START_TEST(test_fifo_groups_in_order_never_concurrent)
+{
+    lmq_map *a = lmq_map_new();
+    ck_ok(lmq_map_set(a, "FifoQueue", "true"));
+    ck_ok(lmq_queue_create(env, "f.fifo", a, NULL, NULL));
+    lmq_map_free(a);
+    ck_ok(lmq_queue_open(env, "f.fifo", &q));
+    for (int i = 0; i < 4; i++) {
+        for (int g = 0; g < 3; g++) {
+            char body[16], group[8], dedup[16];
+            snprintf(body, sizeof body, "g%d-%d", g, i);
+            snprintf(group, sizeof group, "g%d", g);
+            snprintf(dedup, sizeof dedup, "d%d-%d", g, i);
+            lmq_send_entry e;
+            lmq_send_entry_init(&e);
+            e.body = body;
+            e.body_len = strlen(body);
+            e.group_id = group;
+            e.dedup_id = dedup;
+            ck_ok(lmq_send(q, &e, NULL));
+        }
+    }
+    struct fifo_log l;
+    memset(&l, 0, sizeof l);
+    pthread_mutex_init(&l.mu, NULL);
+    lmq_consumer_opts o;
+    lmq_consumer_opts_init(&o);
+    o.handler = fifo_handler;
+    o.arg = &l;
+    o.concurrency = 4;
+    o.backoff_seconds = 0; /* retry the failed group at once */
+    o.wait_seconds = 1;
+    o.until_empty = 1;
+    lmq_consumer *c = NULL;
+    ck_ok(lmq_consumer_open(env, "f.fifo", &o, &c));
+    ck_ok(lmq_consumer_start(c));
+    ck_ok(lmq_consumer_join(c));
+    lmq_consumer_counters k = counters(c);
+    lmq_consumer_close(c);
+    ck_assert_int_eq(l.overlap, 0);
+    ck_assert_str_eq(l.seen[0], "0123");
+    ck_assert_str_eq(l.seen[2], "0123");
+    /* The failure stopped the rest of group 1's batch: 2 and 3 ran only
+     * after 1 succeeded on its second delivery. */
+    ck_assert_str_eq(l.seen[1], "01123");
+    ck_assert_uint_eq(k.deleted, 12);
+    pthread_mutex_destroy(&l.mu);
+}
+END_TEST
+
+/* ---- lmq consume ------------------------------------------------------------------ */
+
+/* Run a shell command line; its exit status. */
+static int
+run_sh(const char *cmd)
+{
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+START_TEST(test_cli_consume_failures_reach_dlq)
+{
+    /* The dead-letter queue, and a source that sends there after two
+     * failed deliveries, redelivering after 1 s. */
+    make_queue("cli-dlq", NULL);
+    lmq_queue_close(q);
+    const char *const arn_name[] = {"QueueArn", NULL};
+    lmq_map *m = NULL;
+    ck_ok(lmq_queue_get_attributes(env, "cli-dlq", arn_name, &m));
+    char policy[512];
+    snprintf(policy, sizeof policy,
+             "{\"deadLetterTargetArn\":\"%s\",\"maxReceiveCount\":\"2\"}",
+             lmq_map_get(m, "QueueArn"));
+    lmq_map_free(m);
+    lmq_map *a = lmq_map_new();
+    ck_ok(lmq_map_set(a, "RedrivePolicy", policy));
+    ck_ok(lmq_map_set(a, "VisibilityTimeout", "1"));
+    ck_ok(lmq_queue_create(env, "cli-src", a, NULL, NULL));
+    lmq_map_free(a);
+    ck_ok(lmq_queue_open(env, "cli-src", &q));
+    send_n(3, "good");
+    send_n(3, "bad");
+
+    char log[300], cmd[2048];
+    snprintf(log, sizeof log, "%s/consume.log", lmq_test_dir);
+    snprintf(cmd, sizeof cmd,
+             "%s --home %s/home --durability none consume --queue-url "
+             "cli-src --concurrency 2 --wait-time-seconds 2 --until-empty "
+             "--exec 'b=$(cat); echo \"$b $LMQ_RECEIVE_COUNT $LMQ_MESSAGE_ID "
+             "${#LMQ_RECEIPT_HANDLE}\" >> %s; case \"$b\" in bad*) exit 3;; "
+             "esac' 2>/dev/null",
+             LMQ_BIN, lmq_test_dir, log);
+    ck_assert_int_eq(run_sh(cmd), 0);
+
+    /* Every good message ran once with its id and a receipt; each bad one
+     * ran twice (receive counts 1 and 2), then moved to the DLQ. */
+    FILE *f = fopen(log, "r");
+    ck_assert_ptr_nonnull(f);
+    char line[512];
+    int good = 0, bad = 0;
+    while (fgets(line, sizeof line, f)) {
+        char body[64], id[64];
+        unsigned count, rlen;
+        ck_assert_int_eq(sscanf(line, "%63s %u %63s %u", body, &count, id,
+                                &rlen),
+                         4);
+        ck_assert_uint_eq(strlen(id), 36);
+        ck_assert_uint_gt(rlen, 0);
+        if (strncmp(body, "good", 4) == 0) {
+            good++;
+            ck_assert_uint_eq(count, 1);
+        } else {
+            bad++;
+            ck_assert_uint_le(count, 2);
+        }
+    }
+    fclose(f);
+    ck_assert_int_eq(good, 3);
+    ck_assert_int_eq(bad, 6);
+    ck_assert_int_eq(queue_count("cli-src", "ApproximateNumberOfMessages") +
+                         queue_count("cli-src",
+                                     "ApproximateNumberOfMessagesNotVisible"),
+                     0);
+    ck_assert_int_eq(queue_count("cli-dlq", "ApproximateNumberOfMessages"),
+                     3);
+}
+END_TEST
+
+START_TEST(test_cli_consume_usage)
+{
+    make_queue("cli-u", NULL);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "%s --home %s/home consume --queue-url cli-u >/dev/null 2>&1",
+             LMQ_BIN, lmq_test_dir);
+    ck_assert_int_eq(run_sh(cmd), 252); /* --exec is required */
+    snprintf(cmd, sizeof cmd,
+             "%s --home %s/home consume --queue-url nope --exec true "
+             ">/dev/null 2>&1",
+             LMQ_BIN, lmq_test_dir);
+    ck_assert_int_eq(run_sh(cmd), 254); /* QueueDoesNotExist */
+    snprintf(cmd, sizeof cmd,
+             "%s --home %s/home consume --queue-url cli-u --exec true "
+             "--concurrency 0 >/dev/null 2>&1",
+             LMQ_BIN, lmq_test_dir);
+    ck_assert_int_eq(run_sh(cmd), 254); /* InvalidParameterValue */
+}
+END_TEST
+
 Suite *
 lmq_suite_consumer(void)
 {
@@ -639,6 +818,14 @@ lmq_suite_consumer(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_more_than_ten_in_flight);
     tcase_add_test(tc, test_batch_combines_receives);
+    tcase_add_test(tc, test_fifo_groups_in_order_never_concurrent);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("cli");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_cli_consume_failures_reach_dlq);
+    tcase_add_test(tc, test_cli_consume_usage);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1266,6 +1266,8 @@ static const cli_cmd cmds[] = {
      "Cancel a running move task."},
     {"stats", "Stats", cli_cmd_stats, f_none,
      "Print the message counters of every queue."},
+    {"consume", "Consume", cli_cmd_consume, cli_consume_flags,
+     "Run a shell command for each message; exit 0 deletes it."},
     {"demo", "Demo", cli_cmd_demo, f_none,
      "Producer and consumer processes share a demo queue."},
     {NULL, NULL, NULL, NULL, NULL}};

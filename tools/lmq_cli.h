@@ -154,6 +154,12 @@ int cli_cmd_cancel_message_move_task(cli_ctx *c);
  * 0 when the poison message went to the DLQ and came back. */
 int cli_demo_dlq(cli_ctx *c, const char *prefix);
 
+/* ---- lmq_consume.c ------------------------------------------------------ */
+
+/* `lmq consume`: its flags and the command. */
+extern const cli_flag cli_consume_flags[];
+int cli_cmd_consume(cli_ctx *c);
+
 /* ---- lmq_demo.c --------------------------------------------------------- */
 
 int cli_cmd_demo(cli_ctx *c);

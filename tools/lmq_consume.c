@@ -1,0 +1,402 @@
+/*
+ * lmq_consume.c: `lmq consume --queue-url Q --exec 'COMMAND'`, the consumer
+ * runtime (lmq_consumer_*) driving a shell command per message.
+ *
+ * How it works: each message runs `/bin/sh -c COMMAND` with the body on its
+ * standard input and the message's fields in the environment (LMQ_MESSAGE_ID,
+ * LMQ_RECEIPT_HANDLE, LMQ_RECEIVE_COUNT, LMQ_SENT_TIMESTAMP,
+ * LMQ_FIRST_RECEIVE_TIMESTAMP, LMQ_MD5_OF_BODY, LMQ_QUEUE_URL,
+ * LMQ_MESSAGE_ATTRIBUTES as JSON shaped like the AWS CLI's MessageAttributes,
+ * and on FIFO queues LMQ_MESSAGE_GROUP_ID, LMQ_MESSAGE_DEDUPLICATION_ID,
+ * LMQ_SEQUENCE_NUMBER). Exit status 0 deletes the message; anything else
+ * (or death by a signal) leaves it for redelivery, and a queue with a
+ * RedrivePolicy eventually moves it to its dead-letter queue.
+ *
+ * The consumer's handler runs on its worker threads, so the child is made
+ * with fork() + execve() and nothing between them but async-signal-safe
+ * calls: the environment array and argv are built before the fork. Pipes are
+ * close-on-exec so that a child started by one worker never holds another
+ * child's stdin open. Each child gets its own process group: a Ctrl-C in the
+ * terminal then stops the consumer (no new messages) without killing the
+ * commands that run; they finish, up to the stop timeout, after which they
+ * are killed (SIGKILL to the group), as they are past --timeout.
+ *
+ * SIGINT and SIGTERM call lmq_consumer_stop(), which is async-signal-safe;
+ * the main thread sits in lmq_consumer_join() and does the graceful part.
+ *
+ * Rejected: system() or popen() (they run a shell but cannot pass a body and
+ * a private environment at once, nor be killed by group); setenv() per
+ * message (the environment is process-wide and the workers run at once).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1 /* pipe2 */
+#endif
+#include "lmq_cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+const cli_flag cli_consume_flags[] = {
+    {"queue-url", CLI_STRING, 1, "queue URL or bare queue name"},
+    {"exec", CLI_STRING, 1,
+     "shell command run per message (body on stdin); exit 0 deletes it"},
+    {"batch-size", CLI_INT, 0, "messages per receive, 1-10000 (default 10)"},
+    {"batching-window", CLI_INT, 0,
+     "ms to keep receiving to fill --batch-size (default 0)"},
+    {"concurrency", CLI_INT, 0, "commands run at once (default 1)"},
+    {"visibility-timeout", CLI_INT, 0,
+     "seconds, for receives and heartbeats (default: the queue's)"},
+    {"heartbeat", CLI_INT, 0,
+     "seconds between visibility extensions while a command runs (default: "
+     "a third of the visibility timeout; -1: none)"},
+    {"timeout", CLI_INT, 0,
+     "seconds a command may run before it is killed and its message left "
+     "(default: none)"},
+    {"backoff", CLI_INT, 0,
+     "seconds before a failed message is visible again (default: its "
+     "visibility timeout)"},
+    {"wait-time-seconds", CLI_INT, 0, "long-poll wait, 1-20 (default 20)"},
+    {"max-messages", CLI_INT, 0, "stop after receiving this many"},
+    {"until-empty", CLI_BOOL, 0,
+     "stop when the queue stays empty for the wait time"},
+    {"stop-timeout", CLI_INT, 0,
+     "seconds running commands get after SIGINT/SIGTERM (default 30)"},
+    {NULL, CLI_STRING, 0, NULL}};
+
+/* The consumer the signal handlers stop. */
+static lmq_consumer *volatile sig_consumer;
+
+static void
+on_signal(int sig)
+{
+    (void)sig;
+    lmq_consumer *c = sig_consumer;
+    if (c)
+        lmq_consumer_stop(c);
+}
+
+struct consume {
+    lmq_consumer *c;
+    const char *cmd;
+    const char *queue_url;
+};
+
+static const cli_opt *
+flag(const cli_ctx *c, const char *name)
+{
+    for (size_t i = 0; c->cmd->flags[i].name; i++)
+        if (strcmp(c->cmd->flags[i].name, name) == 0)
+            return c->opt[i].set ? &c->opt[i] : NULL;
+    return NULL;
+}
+
+static const char *
+flag_str(const cli_ctx *c, const char *name)
+{
+    const cli_opt *o = flag(c, name);
+    return o && o->n ? o->tok[0].s : NULL;
+}
+
+/* Values were checked to be ints while parsing. */
+static int
+flag_int(const cli_ctx *c, const char *name, int def)
+{
+    const char *s = flag_str(c, name);
+    return s ? atoi(s) : def;
+}
+
+/* "NAME=value" (malloc'd), NULL when out of memory. */
+static char *
+env_pair(const char *name, const char *value)
+{
+    size_t a = strlen(name), b = strlen(value);
+    char *s = malloc(a + b + 2);
+    if (s) {
+        memcpy(s, name, a);
+        s[a] = '=';
+        memcpy(s + a + 1, value, b + 1);
+    }
+    return s;
+}
+
+/* The message attributes as JSON, {"Name": {"DataType": ..., "StringValue"
+ * or "BinaryValue" (base64): ...}}, as the AWS CLI prints them. */
+static char *
+attrs_json(const lmq_msg *m)
+{
+    const lmq_mattrs *a = lmq_msg_attrs(m);
+    json_t *obj = json_object();
+    for (size_t i = 0; i < lmq_mattrs_count(a); i++) {
+        const char *name, *type;
+        const void *val;
+        size_t len;
+        if (lmq_mattrs_at(a, i, &name, &type, &val, &len) != 0)
+            continue;
+        json_t *v = json_object();
+        json_object_set_new(v, "DataType", json_string(type));
+        if (strncmp(type, "Binary", 6) == 0) {
+            char *b64 = cli_b64_encode(val, len);
+            json_object_set_new(v, "BinaryValue", json_string(b64 ? b64 : ""));
+            free(b64);
+        } else {
+            json_object_set_new(v, "StringValue", cli_jstr(val, len));
+        }
+        json_object_set_new(obj, name, v);
+    }
+    char *s = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(obj);
+    return s;
+}
+
+/* The child's environment: environ plus the message's variables. */
+struct cenv {
+    char **v;       /* NULL-terminated, for execve */
+    char *mine[16]; /* the strings we allocated */
+    size_t nmine;
+};
+
+static void
+child_env_free(struct cenv *e)
+{
+    for (size_t i = 0; i < e->nmine; i++)
+        free(e->mine[i]);
+    free(e->v);
+}
+
+/* 0, or -1 when out of memory (nothing to free). */
+static int
+child_env(const struct consume *k, const lmq_msg *m, struct cenv *e)
+{
+    static const struct {
+        const char *var, *sys;
+    } sys[] = {{"LMQ_SENT_TIMESTAMP", "SentTimestamp"},
+               {"LMQ_FIRST_RECEIVE_TIMESTAMP",
+                "ApproximateFirstReceiveTimestamp"},
+               {"LMQ_MESSAGE_GROUP_ID", "MessageGroupId"},
+               {"LMQ_MESSAGE_DEDUPLICATION_ID", "MessageDeduplicationId"},
+               {"LMQ_SEQUENCE_NUMBER", "SequenceNumber"},
+               {"LMQ_DEAD_LETTER_QUEUE_SOURCE_ARN",
+                "DeadLetterQueueSourceArn"}};
+    char count[24];
+    bool oom = false;
+
+    memset(e, 0, sizeof *e);
+    snprintf(count, sizeof count, "%u", (unsigned)lmq_msg_receive_count(m));
+    char *attrs = attrs_json(m);
+    e->mine[e->nmine++] = env_pair("LMQ_MESSAGE_ID", lmq_msg_id(m));
+    e->mine[e->nmine++] = env_pair("LMQ_RECEIPT_HANDLE", lmq_msg_receipt(m));
+    e->mine[e->nmine++] = env_pair("LMQ_RECEIVE_COUNT", count);
+    e->mine[e->nmine++] = env_pair("LMQ_MD5_OF_BODY", lmq_msg_md5_body(m));
+    e->mine[e->nmine++] = env_pair("LMQ_QUEUE_URL", k->queue_url);
+    e->mine[e->nmine++] =
+        env_pair("LMQ_MESSAGE_ATTRIBUTES", attrs ? attrs : "{}");
+    free(attrs);
+    for (size_t i = 0; i < sizeof sys / sizeof sys[0]; i++) {
+        const char *val = lmq_msg_sys_attr(m, sys[i].sys);
+        if (val)
+            e->mine[e->nmine++] = env_pair(sys[i].var, val);
+    }
+    for (size_t i = 0; i < e->nmine; i++)
+        oom |= e->mine[i] == NULL;
+    size_t nenv = 0;
+    while (environ && environ[nenv])
+        nenv++;
+    e->v = calloc(nenv + e->nmine + 1, sizeof *e->v);
+    if (oom || !e->v) {
+        child_env_free(e);
+        return -1;
+    }
+    /* Inherited variables, except those we set (a consume run by a
+     * consume must not pass on its parent's message). */
+    size_t n = 0;
+    for (size_t i = 0; i < nenv; i++) {
+        bool ours = false;
+        for (size_t t = 0; t < e->nmine && !ours; t++) {
+            size_t l = (size_t)(strchr(e->mine[t], '=') - e->mine[t]) + 1;
+            ours = strncmp(environ[i], e->mine[t], l) == 0;
+        }
+        if (!ours)
+            e->v[n++] = environ[i];
+    }
+    for (size_t i = 0; i < e->nmine; i++)
+        e->v[n++] = e->mine[i];
+    return 0;
+}
+
+static void
+nap_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* The per-message handler: run the command, 0 when it exited 0. */
+static int
+run_command(const lmq_msg *m, void *arg)
+{
+    struct consume *k = arg;
+    size_t body_len = 0;
+    const char *body = lmq_msg_body(m, &body_len);
+    char *const argv[] = {(char *)"sh", (char *)"-c", (char *)k->cmd, NULL};
+    int fds[2];
+
+    struct cenv ce;
+    if (child_env(k, m, &ce) != 0) {
+        fprintf(stderr, "lmq consume: out of memory\n");
+        return 1;
+    }
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        fprintf(stderr, "lmq consume: pipe: %s\n", strerror(errno));
+        goto fail_env;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "lmq consume: fork: %s\n", strerror(errno));
+        close(fds[0]);
+        close(fds[1]);
+        goto fail_env;
+    }
+    if (pid == 0) {
+        /* Async-signal-safe calls only from here to execve. */
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = SIG_DFL;
+        sigaction(SIGPIPE, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        setpgid(0, 0);
+        if (dup2(fds[0], 0) < 0)
+            _exit(127);
+        execve("/bin/sh", argv, ce.v);
+        _exit(127);
+    }
+    setpgid(pid, pid); /* also here: no race with the kill below */
+    close(fds[0]);
+    child_env_free(&ce);
+
+    /* Feed the body without blocking forever on a command that does not
+     * read it (a timeout must still be able to kill it). */
+    int wfd = fds[1];
+    (void)fcntl(wfd, F_SETFL, fcntl(wfd, F_GETFL) | O_NONBLOCK);
+    size_t off = 0;
+    int killed = 0;
+    while (off < body_len) {
+        struct pollfd p = {wfd, POLLOUT, 0};
+        if (lmq_consumer_handler_expired(k->c)) {
+            kill(-pid, SIGKILL);
+            killed = 1;
+            break;
+        }
+        if (poll(&p, 1, 50) <= 0)
+            continue;
+        ssize_t w = write(wfd, body + off, body_len - off);
+        if (w < 0 && (errno == EAGAIN || errno == EINTR))
+            continue;
+        if (w <= 0)
+            break; /* EPIPE: the command does not read its input */
+        off += (size_t)w;
+    }
+    close(wfd);
+
+    int st = 0, delay = 1;
+    for (;;) {
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid)
+            break;
+        if (r < 0 && errno != EINTR) {
+            st = -1;
+            break;
+        }
+        if (!killed && lmq_consumer_handler_expired(k->c)) {
+            kill(-pid, SIGKILL);
+            killed = 1;
+        }
+        nap_ms(delay);
+        if (delay < 20)
+            delay *= 2;
+    }
+    return st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
+
+fail_env:
+    child_env_free(&ce);
+    return 1;
+}
+
+int
+cli_cmd_consume(cli_ctx *c)
+{
+    struct consume k = {NULL, flag_str(c, "exec"), flag_str(c, "queue-url")};
+    lmq_consumer_opts o;
+    int rc;
+
+    if ((rc = cli_env(c)) != 0)
+        return rc;
+    lmq_consumer_opts_init(&o);
+    o.handler = run_command;
+    o.arg = &k;
+    o.batch_size = flag_int(c, "batch-size", o.batch_size);
+    o.batching_window_ms = flag_int(c, "batching-window", 0);
+    o.concurrency = flag_int(c, "concurrency", o.concurrency);
+    o.visibility_timeout = flag_int(c, "visibility-timeout", -1);
+    o.heartbeat_seconds = flag_int(c, "heartbeat", 0);
+    o.handler_timeout_ms = flag_int(c, "timeout", 0) * 1000;
+    o.backoff_seconds = flag_int(c, "backoff", -1);
+    o.wait_seconds = flag_int(c, "wait-time-seconds", o.wait_seconds);
+    o.until_empty = flag(c, "until-empty") != NULL;
+    o.stop_timeout_ms = flag_int(c, "stop-timeout", 30) * 1000;
+    static const char *const all_attrs[] = {"All", NULL};
+    o.attribute_names = all_attrs;
+    int maxm = flag_int(c, "max-messages", 0);
+    if (maxm < 0)
+        return cli_param_error("Invalid value for parameter max-messages, "
+                               "value: %d, valid min value: 0",
+                               maxm);
+    o.max_messages = (uint64_t)maxm;
+
+    rc = lmq_consumer_open(c->env, k.queue_url, &o, &k.c);
+    if (rc != 0)
+        return cli_service_error(c, rc);
+
+    struct sigaction sa, old_int, old_term, old_pipe;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sig_consumer = k.c;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    sa.sa_handler = SIG_IGN; /* a command that ignores its stdin */
+    sigaction(SIGPIPE, &sa, &old_pipe);
+
+    rc = lmq_consumer_start(k.c);
+    if (rc == 0)
+        rc = lmq_consumer_join(k.c);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    sigaction(SIGPIPE, &old_pipe, NULL);
+    sig_consumer = NULL;
+
+    lmq_consumer_counters n;
+    memset(&n, 0, sizeof n);
+    n.size = sizeof n;
+    (void)lmq_consumer_get_counters(k.c, &n);
+    fprintf(stderr,
+            "lmq consume: received %llu, succeeded %llu, failed %llu, "
+            "timed out %llu, returned %llu\n",
+            (unsigned long long)n.received, (unsigned long long)n.succeeded,
+            (unsigned long long)n.failed, (unsigned long long)n.timed_out,
+            (unsigned long long)n.returned);
+    int status = rc != 0 ? cli_service_error(c, rc) : 0;
+    lmq_consumer_close(k.c);
+    return status;
+}
