@@ -24,15 +24,17 @@
  * and wakes their owners. Callers that arrive meanwhile queue up for the
  * next leader, so the batch grows exactly when commits are the bottleneck
  * and a lone caller pays nothing but an uncontended mutex. In a batch of
- * more than one, each unit runs in a nested transaction: a unit that fails
- * (returns < 0) is rolled back alone and its owner gets its own error, the
- * others commit. Map-full inside a batch aborts the whole batch, grows the
+ * more than one, the units first run directly in the shared transaction;
+ * if one fails (returns < 0), the batch is aborted and run again with each
+ * unit in a nested transaction, so the failed unit is rolled back alone and
+ * its owner gets its own error while the others commit. Map-full inside a batch aborts the whole batch, grows the
  * map and runs it again (units may run more than once: see store.h). The
  * thread-local error detail of a failed unit is carried back to its owner.
  * Rejected: one writer thread per store (every call pays two context
- * switches even when alone), and replaying a batch without the failed unit
- * instead of nesting (runs successful units twice whenever any unit fails,
- * and catalogue calls fail routinely). Nesting excludes MDB_WRITEMAP; see
+ * switches even when alone); nesting every unit always (it costs more than
+ * the commit it saves in the relaxed modes); replaying a failed batch
+ * without the failed unit instead of nesting (units could run many times
+ * when several fail). Nesting excludes MDB_WRITEMAP; see
  * docs/DURABILITY.md for why lmq does not use it anyway.
  *
  * Durability: FULL commits with LMDB's default double fsync; PERIODIC and
@@ -445,39 +447,28 @@ full_err(lmq_store *s)
                        (unsigned long long)s->map_size);
 }
 
-/* Run one unit of work alone in a top-level transaction (a batch of one). */
-static void
-run_one(lmq_store *s, struct gc_op *op)
+/* Move queued ops to ops[n..] (bounded); gc_mu held. Returns the new n. */
+static size_t
+take_locked(lmq_store *s, struct gc_op **ops, size_t n)
 {
-    for (;;) {
-        lmq_txn t = {.s = s};
-        int rc = begin(s, 0, &t.txn);
-        if (rc) {
-            op_fail(op, rc);
-            return;
-        }
-        rc = op->fn(&t, op->arg);
-        if (rc < 0) {
-            mdb_txn_abort(t.txn);
-            pthread_rwlock_unlock(&s->resize);
-            if (t.map_full && grow_map(s) == 0)
-                continue;
-            op_fail(op, t.map_full ? full_err(s) : rc);
-            return;
-        }
-        if (commit_hook)
-            commit_hook(1);
-        int crc = mdb_txn_commit(t.txn);
-        pthread_rwlock_unlock(&s->resize);
-        if (crc == MDB_MAP_FULL && grow_map(s) == 0)
-            continue;
-        if (crc != 0) {
-            op_fail(op, map_err(crc, "commit"));
-            return;
-        }
-        op->rc = rc;
-        return;
+    size_t n0 = n;
+    while (s->gc_head && n < GC_MAX_BATCH) {
+        ops[n++] = s->gc_head;
+        s->gc_head = s->gc_head->next;
     }
+    if (!s->gc_head)
+        s->gc_tail = &s->gc_head;
+    s->gc_pending -= n - n0;
+    return n;
+}
+
+static size_t
+take_pending(lmq_store *s, struct gc_op **ops, size_t n)
+{
+    pthread_mutex_lock(&s->gc_mu);
+    n = take_locked(s, ops, n);
+    pthread_mutex_unlock(&s->gc_mu);
+    return n;
 }
 
 /* Run the ops of a batch (those not marked done_early) in one transaction,
@@ -550,15 +541,69 @@ run_nested(lmq_store *s, struct gc_op **ops, size_t n)
     return 0;
 }
 
-/* The leader's work: apply a batch and commit it once. */
-static void
-run_batch(lmq_store *s, struct gc_op **ops, size_t n)
+/* Run every op of a batch directly in one transaction: the fast path, with
+ * no nesting cost. Callers that queue while the batch runs join it before
+ * the commit (late joiners), so a batch is everyone waiting, not only those
+ * who waited when the leader started. Returns 0 when the batch is settled,
+ * 1 when it must run again (the map grew), 2 when one of several ops
+ * failed: the batch then runs again nested, so the failure is rolled back
+ * alone. */
+static int
+run_flat(lmq_store *s, struct gc_op **ops, size_t *np)
 {
-    if (n == 1) {
-        run_one(s, ops[0]);
-        return;
+    lmq_txn t = {.s = s};
+    size_t n = *np;
+    int rc = begin(s, 0, &t.txn);
+    if (rc) {
+        for (size_t i = 0; i < n; i++)
+            op_fail(ops[i], rc);
+        return 0;
     }
-    while (run_nested(s, ops, n) != 0)
+    for (size_t i = 0; i < n; i++) {
+        t.user = NULL;
+        rc = ops[i]->fn(&t, ops[i]->arg);
+        if (rc < 0) {
+            mdb_txn_abort(t.txn);
+            pthread_rwlock_unlock(&s->resize);
+            if (t.map_full)
+                return grow_map(s) == 0 ? 1 : 2;
+            if (n == 1) { /* alone: its failure is final */
+                op_fail(ops[0], rc);
+                return 0;
+            }
+            return 2;
+        }
+        ops[i]->rc = rc;
+        if (i + 1 == n && n < GC_MAX_BATCH)
+            n = *np = take_pending(s, ops, n);
+    }
+    if (commit_hook)
+        commit_hook(n);
+    int crc = mdb_txn_commit(t.txn);
+    pthread_rwlock_unlock(&s->resize);
+    if (crc == MDB_MAP_FULL && grow_map(s) == 0)
+        return 1;
+    if (crc != 0) {
+        rc = map_err(crc, "commit");
+        for (size_t i = 0; i < n; i++)
+            op_fail(ops[i], rc);
+    }
+    return 0;
+}
+
+/* The leader's work: apply a batch and commit it once. Units run flat in
+ * one transaction; only a batch of several in which one fails runs again
+ * with each unit nested (failures are rare, nesting costs a little on every
+ * unit). A lone caller thus pays exactly one plain transaction. */
+static void
+run_batch(lmq_store *s, struct gc_op **ops, size_t *np)
+{
+    int rc;
+    while ((rc = run_flat(s, ops, np)) == 1)
+        ;
+    if (rc == 0)
+        return;
+    while (run_nested(s, ops, *np) != 0)
         ;
 }
 
@@ -578,17 +623,10 @@ lmq__store_write(lmq_store *s, lmq_txn_fn fn, void *arg)
         /* Lead: take everything pending (up to a bound), run it in one
          * transaction with the queue unlocked, then wake the owners. */
         struct gc_op *batch[GC_MAX_BATCH];
-        size_t n = 0;
-        while (s->gc_head && n < GC_MAX_BATCH) {
-            batch[n++] = s->gc_head;
-            s->gc_head = s->gc_head->next;
-        }
-        if (!s->gc_head)
-            s->gc_tail = &s->gc_head;
-        s->gc_pending -= n;
+        size_t n = take_locked(s, batch, 0);
         s->gc_busy = true;
         pthread_mutex_unlock(&s->gc_mu);
-        run_batch(s, batch, n);
+        run_batch(s, batch, &n);
         pthread_mutex_lock(&s->gc_mu);
         s->gc_busy = false;
         s->gc_batches++;
