@@ -464,6 +464,73 @@ bench_recv(lmq_durability d, const char *w, size_t size, size_t batch,
     rm_rf(home);
 }
 
+/* W3c: receive + delete through the consumer runtime (lib/consumer.c),
+ * which receives 10 at a time and acknowledges in batches. */
+static int
+count_handler(const lmq_msg *m, void *arg)
+{
+    (void)m;
+    __atomic_add_fetch((uint64_t *)arg, 1, __ATOMIC_RELAXED);
+    return 0;
+}
+
+static void
+bench_consumer(lmq_durability d, const char *w, uint64_t queued,
+               int concurrency)
+{
+    if (!wanted(w))
+        return;
+    fresh_home();
+    lmq_env *env = open_env(LMQ_DURABILITY_NONE);
+    lmq_queue *q = open_queue(env, true);
+    char *body = make_body(100);
+    prefill(q, body, 100, queued);
+    CK(lmq_env_sync(env));
+    lmq_queue_close(q);
+    lmq_env_close(env);
+
+    env = open_env(d);
+    uint64_t handled = 0;
+    lmq_consumer_opts co;
+    lmq_consumer *c;
+    lmq_consumer_opts_init(&co);
+    co.handler = count_handler;
+    co.arg = &handled;
+    co.batch_size = 100;
+    co.concurrency = concurrency;
+    co.wait_seconds = 1;
+    co.until_empty = 1;
+    co.max_messages = queued;
+    CK(lmq_consumer_open(env, "bench", &co, &c));
+    double t0 = now_s();
+    CK(lmq_consumer_start(c));
+    (void)lmq_consumer_join(c);
+    double el = now_s() - t0;
+    lmq_consumer_close(c);
+    /* What is left was not acknowledged: count only what was deleted. */
+    q = open_queue(env, false);
+    lmq_map *attrs = NULL;
+    const char *names[] = {"ApproximateNumberOfMessages",
+                           "ApproximateNumberOfMessagesNotVisible", NULL};
+    uint64_t left = 0;
+    if (lmq_queue_get_attributes(env, "bench", names, &attrs) == 0) {
+        for (int i = 0; names[i]; i++) {
+            const char *v = lmq_map_get(attrs, names[i]);
+            left += v ? strtoull(v, NULL, 10) : 0;
+        }
+        lmq_map_free(attrs);
+    }
+    uint64_t done = queued - left;
+    row r = {"lmq", w, mode_name(d), 100, 10, concurrency, 1, queued, 0, 0,
+             0, -1, done};
+    r.msgs_per_sec = (double)done / el;
+    lmq_queue_close(q);
+    lmq_env_close(env);
+    free(body);
+    emit(&r);
+    rm_rf(home);
+}
+
 /* ---- W4: producer and consumer processes -------------------------------- */
 
 /* Producer: sends `count` messages whose body starts with the send time
@@ -990,6 +1057,7 @@ main(int argc, char **argv)
         bench_recv(d, "W3b10", 100, 10, fill, fill);
         bench_recv(d, "W3", 4096, 1, fill / 4, fill);
         bench_recv(d, "W3", 262144, 1, 200, fill);
+        bench_consumer(d, "W3c", durable ? 20000 : fill, 1);
         bench_procs(d, "W4", 100, 1, 1, durable ? w4n / 4 : w4n * 4, 0, 10);
         bench_procs(d, "W4p", 100, 1, 1,
                     (uint64_t)(500 * (opt.quick ? 1 : 5)), 500, 1);
