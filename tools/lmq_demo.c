@@ -8,7 +8,8 @@
  * demo shows the point of lmq: several processes sharing one home. The
  * parent creates a queue of its own ("lmq-demo-<pid>", so that runs never
  * see each other's leftovers or trip the 60-second name reuse rule), closes
- * its env, and forks one producer and three consumers. Each child opens its
+ * its env, and forks one producer and three consumers (each a consumer
+ * runtime, lmq_consumer_*, as `lmq consume` uses). Each child opens its
  * OWN env after fork (LMDB forbids using an environment across fork), works,
  * and _exit()s. The children report into a small shared anonymous mapping:
  * the producer counts what it sent and raises `producer_done`; a consumer
@@ -227,11 +228,42 @@ queue_drained(lmq_env *env, const char *name)
     return total == 0;
 }
 
+/* What a demo consumer's handler needs. */
+typedef struct demo_worker {
+    int id;
+    demo_shared *sh;
+} demo_worker;
+
+/* The handler: count the delivery; returning 0 makes the runtime delete the
+ * message (in batches, with lmq_delete_batch). */
+static int
+demo_handle(const lmq_msg *m, void *arg)
+{
+    demo_worker *w = arg;
+    const char *body = lmq_msg_body(m, NULL);
+    int idx = 0, total = 0;
+
+    printf("consumer %d got: %s\n", w->id, body);
+    if (sscanf(body, "message %d of %d", &idx, &total) == 2 && idx >= 1 &&
+        idx <= DEMO_MESSAGES)
+        __atomic_add_fetch(&w->sh->received[idx - 1], 1, __ATOMIC_SEQ_CST);
+    else
+        __atomic_add_fetch(&w->sh->bad_body, 1, __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&w->sh->per_consumer[w->id - 1], 1, __ATOMIC_SEQ_CST);
+    return 0;
+}
+
+/* A consumer process: the consumer runtime (the library side of `lmq
+ * consume`) long-polls and runs demo_handle; this thread only watches for
+ * the end (producer done and queue drained) and stops it. */
 static int
 run_consumer(const cli_ctx *c, const char *name, int id, demo_shared *sh)
 {
     lmq_env *env = NULL;
     lmq_queue *q = NULL;
+    lmq_consumer *cons = NULL;
+    lmq_consumer_opts o;
+    demo_worker w = {id, sh};
     int64_t deadline = mono_ms() + DEMO_DEADLINE_MS;
     int rc, status = 0;
 
@@ -239,53 +271,35 @@ run_consumer(const cli_ctx *c, const char *name, int id, demo_shared *sh)
         child_fail("consumer", rc);
         return 1;
     }
-    for (;;) {
-        lmq_msg *msgs[2];
-        lmq_recv_opts o;
-        size_t n = 0;
-
+    lmq_consumer_opts_init(&o);
+    o.handler = demo_handle;
+    o.arg = &w;
+    o.batch_size = 2;
+    o.wait_seconds = 1;
+    if ((rc = lmq_consumer_open(env, name, &o, &cons)) != 0 ||
+        (rc = lmq_consumer_start(cons)) != 0) {
+        child_fail("consumer", rc);
+        lmq_consumer_close(cons);
+        lmq_queue_close(q);
+        lmq_env_close(env);
+        return 1;
+    }
+    while (!(__atomic_load_n(&sh->producer_done, __ATOMIC_SEQ_CST) &&
+             queue_drained(env, name))) {
         if (mono_ms() > deadline) {
             fprintf(stderr, "consumer %d: giving up after %d ms\n", id,
                     DEMO_DEADLINE_MS);
             status = 1;
             break;
         }
-        lmq_recv_opts_init(&o);
-        o.max_messages = 2;
-        o.wait_seconds = 0;
-        if ((rc = lmq_receive(q, &o, msgs, 2, &n)) != 0) {
-            child_fail("consumer", rc);
-            status = 1;
-            break;
-        }
-        for (size_t i = 0; i < n; i++) {
-            const char *body = lmq_msg_body(msgs[i], NULL);
-            int idx = 0, total = 0;
-            printf("consumer %d got: %s\n", id, body);
-            if (sscanf(body, "message %d of %d", &idx, &total) == 2 &&
-                idx >= 1 && idx <= DEMO_MESSAGES)
-                __atomic_add_fetch(&sh->received[idx - 1], 1,
-                                   __ATOMIC_SEQ_CST);
-            else
-                __atomic_add_fetch(&sh->bad_body, 1, __ATOMIC_SEQ_CST);
-            __atomic_add_fetch(&sh->per_consumer[id - 1], 1,
-                               __ATOMIC_SEQ_CST);
-            rc = lmq_delete(q, lmq_msg_receipt(msgs[i]), NULL);
-            if (rc != 0) {
-                child_fail("consumer", rc);
-                status = 1;
-            }
-            lmq_msg_free(msgs[i]);
-        }
-        if (status)
-            break;
-        if (n == 0) {
-            if (__atomic_load_n(&sh->producer_done, __ATOMIC_SEQ_CST) &&
-                queue_drained(env, name))
-                break;
-            sleep_ms(5);
-        }
+        sleep_ms(20);
     }
+    lmq_consumer_stop(cons);
+    if ((rc = lmq_consumer_join(cons)) != 0) {
+        child_fail("consumer", rc);
+        status = 1;
+    }
+    lmq_consumer_close(cons);
     lmq_queue_close(q);
     lmq_env_close(env);
     return status;
