@@ -17,8 +17,9 @@
  *    (change visibility of running jobs' messages, in batches of 10), handler
  *    timeouts, the stop timeout, and flushing acknowledgements.
  *
- * Acknowledgements: successes are deleted with lmq_delete_batch(), 10 per
- * transaction. A worker that fills the buffer to 10 flushes it; otherwise the
+ * Acknowledgements: successes are deleted in bulk (lmq__handles_many(), up
+ * to ACK_CHUNK per transaction). A worker that fills the buffer to ACK_FLUSH
+ * flushes it; otherwise the
  * timer thread flushes it ACK_DELAY_MS after its first entry, and join
  * flushes what is left. Failures are left alone, or (backoff) made visible
  * after the backoff with lmq_change_visibility_batch().
@@ -59,6 +60,10 @@
  * short against any visibility timeout, long enough to combine the
  * completions of concurrent workers. */
 #define ACK_DELAY_MS 10
+/* A worker that brings the buffer to this many flushes it at once; fewer
+ * wait for the timer (at most ACK_DELAY_MS). Larger batches mean fewer
+ * transactions (and durable flushes) per message. */
+#define ACK_FLUSH 64
 /* Pause after a failed receive (I/O error, ...) before trying again. */
 #define ERROR_PAUSE_MS 1000
 /* Join and a saturated poller re-check the stop flag this often: a signal
@@ -222,27 +227,42 @@ same_group(const char *a, const char *b)
 
 /* ---- visibility changes and deletes, in batches of 10 ------------------- */
 
-/* Change the visibility of receipts r[0..n) to vt seconds, 10 per call.
- * If ok is not NULL, ok[i] is 1 when entry i applied, 0 when it did not
- * (the delivery is gone: deleted, redelivered, beyond 12 h) and 2 when the
- * whole call failed (unknown). Returns the last whole-call error, or 0. */
+/* Acknowledgements and visibility changes go through lmq__handles_many():
+ * one transaction for up to ACK_CHUNK entries. SQS's 10-entry batches would
+ * cost one transaction (and, durably, one flush) per 10 messages; the
+ * chunk bound keeps one transaction's work and memory small. */
+#define ACK_CHUNK 256
+
+/* Change the visibility of receipts r[0..n) to vt seconds, ACK_CHUNK per
+ * transaction. If ok is not NULL, ok[i] is 1 when entry i applied, 0 when it
+ * did not (the delivery is gone: deleted, redelivered, beyond 12 h) and 2
+ * when the whole call failed (unknown). Returns the last whole-call error,
+ * or 0. */
 static int
 change_vis(lmq_consumer *c, const char *const *r, size_t n, int vt,
            uint8_t *ok)
 {
-    static const char *const ids[LMQ_MAX_BATCH] = {"0", "1", "2", "3", "4",
-                                                   "5", "6", "7", "8", "9"};
     int rc = 0;
-    for (size_t off = 0; off < n; off += LMQ_MAX_BATCH) {
-        size_t k = n - off < LMQ_MAX_BATCH ? n - off : LMQ_MAX_BATCH;
-        lmq_handle_entry e[LMQ_MAX_BATCH];
-        lmq_batch_result res[LMQ_MAX_BATCH];
+    size_t cap = n < ACK_CHUNK ? n : ACK_CHUNK;
+    lmq_handle_entry *e = calloc(cap ? cap : 1, sizeof *e);
+    lmq_batch_result *res = calloc(cap ? cap : 1, sizeof *res);
+    if (!e || !res) {
+        free(e);
+        free(res);
+        for (size_t i = 0; ok && i < n; i++)
+            ok[i] = 2;
+        count(c, &c->k.errors, 1);
+        hook(c, LMQ_CONSUMER_ERROR, NULL, LMQ_ENOMEM);
+        return LMQ_ENOMEM;
+    }
+    for (size_t off = 0; off < n; off += ACK_CHUNK) {
+        size_t k = n - off < ACK_CHUNK ? n - off : ACK_CHUNK;
         for (size_t i = 0; i < k; i++) {
-            e[i].id = ids[i];
+            e[i].id = NULL;
             e[i].receipt = r[off + i];
             e[i].timeout_seconds = vt;
         }
-        int brc = lmq_change_visibility_batch(c->q, e, k, res);
+        int brc = lmq__handles_many(c->q, e, k, res, true);
         for (size_t i = 0; ok && i < k; i++)
             ok[off + i] = brc ? 2 : res[i].err == 0 && res[i].applied;
         if (brc) {
@@ -251,26 +271,35 @@ change_vis(lmq_consumer *c, const char *const *r, size_t n, int vt,
             hook(c, LMQ_CONSUMER_ERROR, NULL, brc);
         }
     }
+    free(e);
+    free(res);
     return rc;
 }
 
-/* Delete buffered acknowledgements a[0..n) (10 per transaction). */
+/* Delete buffered acknowledgements a[0..n), ACK_CHUNK per transaction. */
 static void
 delete_acks(lmq_consumer *c, const struct ack *a, size_t n)
 {
-    static const char *const ids[LMQ_MAX_BATCH] = {"0", "1", "2", "3", "4",
-                                                   "5", "6", "7", "8", "9"};
-    for (size_t off = 0; off < n; off += LMQ_MAX_BATCH) {
-        size_t k = n - off < LMQ_MAX_BATCH ? n - off : LMQ_MAX_BATCH;
-        lmq_handle_entry e[LMQ_MAX_BATCH];
-        lmq_batch_result res[LMQ_MAX_BATCH];
+    size_t cap = n < ACK_CHUNK ? n : ACK_CHUNK;
+    lmq_handle_entry *e = calloc(cap ? cap : 1, sizeof *e);
+    lmq_batch_result *res = calloc(cap ? cap : 1, sizeof *res);
+    if (!e || !res) {
+        /* The messages are not lost: they come back after their timeout. */
+        free(e);
+        free(res);
+        count(c, &c->k.errors, 1);
+        hook(c, LMQ_CONSUMER_ERROR, NULL, LMQ_ENOMEM);
+        return;
+    }
+    for (size_t off = 0; off < n; off += ACK_CHUNK) {
+        size_t k = n - off < ACK_CHUNK ? n - off : ACK_CHUNK;
         uint64_t deleted = 0, errs = 0;
         for (size_t i = 0; i < k; i++) {
-            e[i].id = ids[i];
+            e[i].id = NULL;
             e[i].receipt = a[off + i].receipt;
             e[i].timeout_seconds = 0;
         }
-        int rc = lmq_delete_batch(c->q, e, k, res);
+        int rc = lmq__handles_many(c->q, e, k, res, false);
         for (size_t i = 0; rc == 0 && i < k; i++) {
             if (res[i].err)
                 errs++;
@@ -284,6 +313,8 @@ delete_acks(lmq_consumer *c, const struct ack *a, size_t n)
         if (rc)
             hook(c, LMQ_CONSUMER_ERROR, NULL, rc);
     }
+    free(e);
+    free(res);
 }
 
 /* Take the whole ack buffer (under mu). *n is its length; NULL if empty. */
@@ -619,7 +650,7 @@ settle_job(lmq_consumer *c, struct job *j, const uint8_t *res)
             pthread_cond_signal(&c->tcv);
         }
     }
-    if (c->n_acks >= LMQ_MAX_BATCH)
+    if (c->n_acks >= ACK_FLUSH)
         full = take_acks_locked(c, &nfull);
     pthread_mutex_unlock(&c->mu);
     if (full) {

@@ -264,6 +264,12 @@ int lmq__receive_once(lmq_queue *q, const lmq_recv_opts *o, lmq_msg **msgs,
                       size_t max, size_t *n, int64_t *next_at,
                       uint32_t *wait_default);
 int lmq__recv_validate(const lmq_recv_opts *o, size_t max);
+/* Delete (or, with change, change the visibility of) n entries in one
+ * transaction with per-entry results, like the batch calls but without
+ * SQS's 10-entry limit or entry ids: for the library's own bulk users (the
+ * consumer runtime's acknowledgements). */
+int lmq__handles_many(lmq_queue *q, const lmq_handle_entry *e, size_t n,
+                      lmq_batch_result *res, bool change);
 
 /* lmq_msg internals, for faces of the core that build messages. */
 struct lmq_msg {

@@ -925,6 +925,19 @@ handle_fn(lmq_txn *t, void *arg)
     return lmq__q_save(t, &r);
 }
 
+/* One transaction for all n entries; wakes waiters for what it made
+ * visible. */
+static int
+run_handles(lmq_queue *q, const lmq_handle_entry *e, size_t n,
+            lmq_batch_result *res, bool change, bool batch)
+{
+    struct handle_ctx c = {q, e, n, res, change, batch, 0};
+    int rc = lmq__store_write(q->env->store, handle_fn, &c);
+    if (rc == 0 && c.made_visible)
+        lmq__wake(q->env, q->qid, c.made_visible);
+    return rc;
+}
+
 static int
 handles(lmq_queue *q, const lmq_handle_entry *e, size_t n,
         lmq_batch_result *res, bool change, bool batch)
@@ -949,11 +962,19 @@ handles(lmq_queue *q, const lmq_handle_entry *e, size_t n,
         if ((rc = lmq__valid_batch_ids(ids, n)) != 0)
             return rc;
     }
-    struct handle_ctx c = {q, e, n, res, change, batch, 0};
-    rc = lmq__store_write(q->env->store, handle_fn, &c);
-    if (rc == 0 && c.made_visible)
-        lmq__wake(q->env, q->qid, c.made_visible);
-    return rc;
+    return run_handles(q, e, n, res, change, batch);
+}
+
+int
+lmq__handles_many(lmq_queue *q, const lmq_handle_entry *e, size_t n,
+                  lmq_batch_result *res, bool change)
+{
+    int rc = lmq__queue_check(q);
+    if (rc)
+        return rc;
+    if (!e || !res)
+        return lmq__seterr(LMQ_EINVAL, "entries and results are required");
+    return n ? run_handles(q, e, n, res, change, true) : 0;
 }
 
 LMQ_API int

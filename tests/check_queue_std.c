@@ -6,6 +6,8 @@
  */
 #include "lmq_test.h"
 
+#include "core.h"
+
 static lmq_env *env;
 static lmq_queue *q;
 
@@ -510,6 +512,41 @@ START_TEST(delete_and_visibility_batches)
 }
 END_TEST
 
+START_TEST(bulk_handles_beyond_ten_in_one_call)
+{
+    enum { N = 40 };
+    lmq_msg *m[N];
+    lmq_handle_entry e[N + 1];
+    lmq_batch_result r[N + 1];
+    for (int i = 0; i < N; i++)
+        send_body("bulk", NULL);
+    size_t got = 0;
+    while (got < N)
+        got += recv_n(10, 30, m + got);
+    for (int i = 0; i < N; i++)
+        e[i] = (lmq_handle_entry){NULL, lmq_msg_receipt(m[i]), 0};
+    e[N] = (lmq_handle_entry){NULL, "garbage", 0};
+    /* make half visible again, then delete all in one transaction */
+    ck_ok(lmq__handles_many(q, e, N / 2, r, true));
+    for (int i = 0; i < N / 2; i++)
+        ck_assert_int_eq(r[i].applied, 1);
+    ck_counts(N / 2, N / 2, 0);
+    for (int i = 0; i < N / 2; i++)
+        e[i].receipt = lmq_msg_receipt(m[i]);
+    ck_ok(lmq__handles_many(q, e, N + 1, r, false));
+    for (int i = 0; i < N; i++) {
+        ck_assert_int_eq(r[i].err, 0);
+        /* the visibility-0 ones were not received again: still deleted */
+        ck_assert_int_eq(r[i].applied, 1);
+    }
+    ck_assert_int_eq(r[N].err, LMQ_ERECEIPT);
+    ck_counts(0, 0, 0);
+    ck_ok(lmq__handles_many(q, e, 0, r, false));
+    for (int i = 0; i < N; i++)
+        lmq_msg_free(m[i]);
+}
+END_TEST
+
 /* ---- handles ---------------------------------------------------------------------- */
 
 START_TEST(delete_with_current_stale_and_repeated_handles)
@@ -700,6 +737,7 @@ lmq_suite_queue_std(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, send_batch_per_entry_results);
     tcase_add_test(tc, delete_and_visibility_batches);
+    tcase_add_test(tc, bulk_handles_beyond_ten_in_one_call);
     suite_add_tcase(s, tc);
     tc = tcase_create("handles");
     tcase_add_checked_fixture(tc, setup, teardown);
