@@ -32,6 +32,7 @@
 #ifndef LMQ_NOTIFY_H
 #define LMQ_NOTIFY_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct lmq_notify lmq_notify;
@@ -107,6 +108,19 @@ struct lmq__notify_file {
     uint8_t reserved[56];
     struct lmq__notify_slot slots[LMQ_NOTIFY_SLOTS];
 };
+
+/* The handle fields both backends share. Each backend's struct lmq_notify
+ * starts with one of these (member `c`) and adds its own fields after it;
+ * notify_map.c opens and closes handles through it. */
+struct lmq__notify_common {
+    struct lmq__notify_file *file;
+    uint32_t interrupted; /* sticky; set by lmq__notify_interrupt() */
+    uint32_t inflight;    /* waits inside lmq__notify_wait() */
+};
+/* sizeof the backend's struct lmq_notify (defined by the backend). */
+extern const size_t lmq__notify_handle_size;
+/* Sleep ms milliseconds, resuming after signals. */
+void lmq__notify_nap_ms(int64_t ms);
 
 /* Create or map <home_dir>/lmq.wake; 0, LMQ_EIO or LMQ_ENOMEM (detail set).
  * On failure *out is NULL. */

@@ -79,9 +79,7 @@
 const char lmq__notify_backend[] = "futex";
 
 struct lmq_notify {
-    struct lmq__notify_file *file;
-    uint32_t interrupted; /* sticky; set by lmq__notify_interrupt() */
-    uint32_t inflight;    /* waits inside lmq__notify_wait() */
+    struct lmq__notify_common c; /* first: see notify.h */
     /* This handle's waits per slot, so an interrupt knows which words to
      * bump. 16 KiB per handle; one handle per open home. */
     uint32_t active[LMQ_NOTIFY_SLOTS];
@@ -107,59 +105,14 @@ futex_wake(uint32_t *word, int n)
     (void)syscall(SYS_futex, word, FUTEX_WAKE, n, NULL, NULL, 0);
 }
 
-static void
-nap_ms(int64_t ms)
-{
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-int
-lmq__notify_open(const char *home_dir, lmq_notify **out)
-{
-    struct lmq__notify_file *f;
-    lmq_notify *n;
-    int rc;
-
-    *out = NULL;
-    rc = lmq__notify_map(home_dir, &f);
-    if (rc != 0)
-        return rc;
-    n = calloc(1, sizeof *n);
-    if (n == NULL) {
-        lmq__notify_unmap(f);
-        return lmq__seterr(LMQ_ENOMEM, "lmq.wake handle");
-    }
-    n->file = f;
-    *out = n;
-    return 0;
-}
-
-void
-lmq__notify_close(lmq_notify *n)
-{
-    if (n == NULL)
-        return;
-    lmq__notify_interrupt(n);
-    /* Interrupted waiters leave within microseconds; a second is generous. */
-    for (int i = 0; i < 1000; i++) {
-        if (__atomic_load_n(&n->inflight, __ATOMIC_SEQ_CST) == 0)
-            break;
-        nap_ms(1);
-    }
-    if (__atomic_load_n(&n->inflight, __ATOMIC_SEQ_CST) != 0)
-        return; /* leak, see the top comment */
-    lmq__notify_unmap(n->file);
-    free(n);
-}
+const size_t lmq__notify_handle_size = sizeof(struct lmq_notify);
 
 uint32_t
 lmq__notify_token(lmq_notify *n, uint32_t qid)
 {
     if (n == NULL)
         return 0;
-    return __atomic_load_n(&n->file->slots[lmq__notify_slot(qid)].seq,
+    return __atomic_load_n(&n->c.file->slots[lmq__notify_slot(qid)].seq,
                            __ATOMIC_SEQ_CST);
 }
 
@@ -168,7 +121,7 @@ lmq__notify_waiters(lmq_notify *n, uint32_t qid)
 {
     if (n == NULL)
         return 0;
-    return __atomic_load_n(&n->file->slots[lmq__notify_slot(qid)].waiters,
+    return __atomic_load_n(&n->c.file->slots[lmq__notify_slot(qid)].waiters,
                            __ATOMIC_SEQ_CST);
 }
 
@@ -177,7 +130,7 @@ lmq__notify_wake(lmq_notify *n, uint32_t qid, uint32_t count)
 {
     if (n == NULL)
         return;
-    struct lmq__notify_slot *s = &n->file->slots[lmq__notify_slot(qid)];
+    struct lmq__notify_slot *s = &n->c.file->slots[lmq__notify_slot(qid)];
 
     /* Bump first, then look for waiters: see the top comment. */
     __atomic_add_fetch(&s->seq, 1, __ATOMIC_SEQ_CST);
@@ -195,11 +148,11 @@ lmq__notify_wait(lmq_notify *n, uint32_t qid, uint32_t token,
 {
     if (n == NULL)
         return lmq__seterr(LMQ_EMISUSE, "lmq__notify_wait: NULL handle");
-    if (__atomic_load_n(&n->interrupted, __ATOMIC_SEQ_CST))
+    if (__atomic_load_n(&n->c.interrupted, __ATOMIC_SEQ_CST))
         return lmq__seterr(LMQ_EINTR, NULL);
 
     const uint32_t idx = lmq__notify_slot(qid);
-    struct lmq__notify_file *f = n->file;
+    struct lmq__notify_file *f = n->c.file;
     if (__atomic_load_n(&f->slots[idx].seq, __ATOMIC_SEQ_CST) != token)
         return 0;
     if (timeout_ms <= 0)
@@ -209,13 +162,13 @@ lmq__notify_wait(lmq_notify *n, uint32_t qid, uint32_t token,
     const int64_t deadline = lmq__notify_now_ms() + timeout_ms;
 
     /* Registration order matters, see the top comment. */
-    __atomic_add_fetch(&n->inflight, 1, __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&n->c.inflight, 1, __ATOMIC_SEQ_CST);
     __atomic_add_fetch(&n->active[idx], 1, __ATOMIC_SEQ_CST);
     struct lmq__notify_slot *s = lmq__notify_enter(f, qid);
 
     int rc;
     for (;;) {
-        if (__atomic_load_n(&n->interrupted, __ATOMIC_SEQ_CST)) {
+        if (__atomic_load_n(&n->c.interrupted, __ATOMIC_SEQ_CST)) {
             rc = LMQ_EINTR;
             break;
         }
@@ -232,13 +185,13 @@ lmq__notify_wait(lmq_notify *n, uint32_t qid, uint32_t token,
                               (long)(left % 1000) * 1000000L};
         if (futex_wait(&s->seq, token, &ts) != 0 && errno != EAGAIN &&
             errno != EINTR && errno != ETIMEDOUT)
-            nap_ms(left < FALLBACK_NAP_MS ? left : FALLBACK_NAP_MS);
+            lmq__notify_nap_ms(left < FALLBACK_NAP_MS ? left : FALLBACK_NAP_MS);
     }
 
     lmq__notify_leave(s);
     __atomic_sub_fetch(&n->active[idx], 1, __ATOMIC_SEQ_CST);
     /* Last touch of n: close may free it from here on. */
-    __atomic_sub_fetch(&n->inflight, 1, __ATOMIC_SEQ_CST);
+    __atomic_sub_fetch(&n->c.inflight, 1, __ATOMIC_SEQ_CST);
     if (rc == LMQ_EINTR)
         return lmq__seterr(LMQ_EINTR, NULL);
     return rc;
@@ -251,12 +204,12 @@ lmq__notify_interrupt(lmq_notify *n)
         return;
     int saved = errno; /* we may run in a signal handler */
 
-    __atomic_store_n(&n->interrupted, 1, __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(&n->inflight, __ATOMIC_SEQ_CST) != 0) {
+    __atomic_store_n(&n->c.interrupted, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&n->c.inflight, __ATOMIC_SEQ_CST) != 0) {
         for (uint32_t i = 0; i < LMQ_NOTIFY_SLOTS; i++) {
             if (__atomic_load_n(&n->active[i], __ATOMIC_SEQ_CST) == 0)
                 continue;
-            struct lmq__notify_slot *s = &n->file->slots[i];
+            struct lmq__notify_slot *s = &n->c.file->slots[i];
             __atomic_add_fetch(&s->seq, 1, __ATOMIC_SEQ_CST);
             futex_wake(&s->seq, INT_MAX);
         }

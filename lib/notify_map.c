@@ -166,3 +166,57 @@ lmq__notify_now_ms(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+/* ---- handles, shared by both backends ------------------------------------ */
+
+void
+lmq__notify_nap_ms(int64_t ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+int
+lmq__notify_open(const char *home_dir, lmq_notify **out)
+{
+    struct lmq__notify_file *f;
+    struct lmq__notify_common *c;
+    int rc;
+
+    *out = NULL;
+    rc = lmq__notify_map(home_dir, &f);
+    if (rc != 0)
+        return rc;
+    c = calloc(1, lmq__notify_handle_size);
+    if (c == NULL) {
+        lmq__notify_unmap(f);
+        return lmq__seterr(LMQ_ENOMEM, "lmq.wake handle");
+    }
+    c->file = f;
+    /* The common part is the first member of the backend's handle. */
+    *out = (lmq_notify *)c;
+    return 0;
+}
+
+void
+lmq__notify_close(lmq_notify *n)
+{
+    struct lmq__notify_common *c = (struct lmq__notify_common *)n;
+    if (c == NULL)
+        return;
+    lmq__notify_interrupt(n);
+    /* Interrupted waiters leave within one nap at most; a second is
+     * generous. */
+    for (int i = 0; i < 1000; i++) {
+        if (__atomic_load_n(&c->inflight, __ATOMIC_SEQ_CST) == 0)
+            break;
+        lmq__notify_nap_ms(1);
+    }
+    /* A waiter that never leaves (a stopped thread): leak the handle rather
+     * than unmap under it (see notify.h, lmq__notify_close). */
+    if (__atomic_load_n(&c->inflight, __ATOMIC_SEQ_CST) != 0)
+        return;
+    lmq__notify_unmap(c->file);
+    free(c);
+}

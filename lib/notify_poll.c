@@ -41,9 +41,7 @@
 const char lmq__notify_backend[] = "poll";
 
 struct lmq_notify {
-    struct lmq__notify_file *file;
-    uint32_t interrupted; /* sticky; set by lmq__notify_interrupt() */
-    uint32_t inflight;    /* waits inside lmq__notify_wait() */
+    struct lmq__notify_common c; /* first: see notify.h */
 };
 
 /* Nap bounds, see the top comment. */
@@ -52,59 +50,14 @@ struct lmq_notify {
 /* Keeps deadline arithmetic far from overflow (callers wait <= 20 s). */
 #define MAX_TIMEOUT_MS ((int64_t)1 << 40)
 
-static void
-nap_ms(int64_t ms)
-{
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-int
-lmq__notify_open(const char *home_dir, lmq_notify **out)
-{
-    struct lmq__notify_file *f;
-    lmq_notify *n;
-    int rc;
-
-    *out = NULL;
-    rc = lmq__notify_map(home_dir, &f);
-    if (rc != 0)
-        return rc;
-    n = calloc(1, sizeof *n);
-    if (n == NULL) {
-        lmq__notify_unmap(f);
-        return lmq__seterr(LMQ_ENOMEM, "lmq.wake handle");
-    }
-    n->file = f;
-    *out = n;
-    return 0;
-}
-
-void
-lmq__notify_close(lmq_notify *n)
-{
-    if (n == NULL)
-        return;
-    lmq__notify_interrupt(n);
-    /* Waiters see the flag within one nap; a second is generous. */
-    for (int i = 0; i < 1000; i++) {
-        if (__atomic_load_n(&n->inflight, __ATOMIC_SEQ_CST) == 0)
-            break;
-        nap_ms(1);
-    }
-    if (__atomic_load_n(&n->inflight, __ATOMIC_SEQ_CST) != 0)
-        return; /* leak rather than unmap under a stuck waiter */
-    lmq__notify_unmap(n->file);
-    free(n);
-}
+const size_t lmq__notify_handle_size = sizeof(struct lmq_notify);
 
 uint32_t
 lmq__notify_token(lmq_notify *n, uint32_t qid)
 {
     if (n == NULL)
         return 0;
-    return __atomic_load_n(&n->file->slots[lmq__notify_slot(qid)].seq,
+    return __atomic_load_n(&n->c.file->slots[lmq__notify_slot(qid)].seq,
                            __ATOMIC_SEQ_CST);
 }
 
@@ -113,7 +66,7 @@ lmq__notify_waiters(lmq_notify *n, uint32_t qid)
 {
     if (n == NULL)
         return 0;
-    return __atomic_load_n(&n->file->slots[lmq__notify_slot(qid)].waiters,
+    return __atomic_load_n(&n->c.file->slots[lmq__notify_slot(qid)].waiters,
                            __ATOMIC_SEQ_CST);
 }
 
@@ -123,7 +76,7 @@ lmq__notify_wake(lmq_notify *n, uint32_t qid, uint32_t count)
     (void)count; /* every poller notices; see the top comment */
     if (n == NULL)
         return;
-    __atomic_add_fetch(&n->file->slots[lmq__notify_slot(qid)].seq, 1,
+    __atomic_add_fetch(&n->c.file->slots[lmq__notify_slot(qid)].seq, 1,
                        __ATOMIC_SEQ_CST);
 }
 
@@ -133,10 +86,10 @@ lmq__notify_wait(lmq_notify *n, uint32_t qid, uint32_t token,
 {
     if (n == NULL)
         return lmq__seterr(LMQ_EMISUSE, "lmq__notify_wait: NULL handle");
-    if (__atomic_load_n(&n->interrupted, __ATOMIC_SEQ_CST))
+    if (__atomic_load_n(&n->c.interrupted, __ATOMIC_SEQ_CST))
         return lmq__seterr(LMQ_EINTR, NULL);
 
-    struct lmq__notify_file *f = n->file;
+    struct lmq__notify_file *f = n->c.file;
     if (__atomic_load_n(&f->slots[lmq__notify_slot(qid)].seq,
                         __ATOMIC_SEQ_CST) != token)
         return 0;
@@ -146,13 +99,13 @@ lmq__notify_wait(lmq_notify *n, uint32_t qid, uint32_t token,
         timeout_ms = MAX_TIMEOUT_MS;
     const int64_t deadline = lmq__notify_now_ms() + timeout_ms;
 
-    __atomic_add_fetch(&n->inflight, 1, __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&n->c.inflight, 1, __ATOMIC_SEQ_CST);
     struct lmq__notify_slot *s = lmq__notify_enter(f, qid);
 
     int rc;
     int64_t nap = NAP_FIRST_MS;
     for (;;) {
-        if (__atomic_load_n(&n->interrupted, __ATOMIC_SEQ_CST)) {
+        if (__atomic_load_n(&n->c.interrupted, __ATOMIC_SEQ_CST)) {
             rc = LMQ_EINTR;
             break;
         }
@@ -165,13 +118,13 @@ lmq__notify_wait(lmq_notify *n, uint32_t qid, uint32_t token,
             rc = 1;
             break;
         }
-        nap_ms(nap < left ? nap : left);
+        lmq__notify_nap_ms(nap < left ? nap : left);
         nap = nap * 2 < NAP_MAX_MS ? nap * 2 : NAP_MAX_MS;
     }
 
     lmq__notify_leave(s);
     /* Last touch of n: close may free it from here on. */
-    __atomic_sub_fetch(&n->inflight, 1, __ATOMIC_SEQ_CST);
+    __atomic_sub_fetch(&n->c.inflight, 1, __ATOMIC_SEQ_CST);
     if (rc == LMQ_EINTR)
         return lmq__seterr(LMQ_EINTR, NULL);
     return rc;
@@ -181,5 +134,5 @@ void
 lmq__notify_interrupt(lmq_notify *n)
 {
     if (n != NULL)
-        __atomic_store_n(&n->interrupted, 1, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&n->c.interrupted, 1, __ATOMIC_SEQ_CST);
 }
