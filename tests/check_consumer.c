@@ -104,7 +104,10 @@ drain(int wait_s, char bodies[][64], size_t max)
             total++;
             lmq_msg_free(m[i]);
         }
-        o.wait_seconds = 0;
+        /* Messages made visible by separate calls (e.g. per-message
+         * backoffs) mature a few milliseconds apart: after the first, wait
+         * a little for the rest instead of stopping at the first gap. */
+        o.wait_seconds = 1;
     }
 }
 
