@@ -219,6 +219,25 @@ typedef enum lmq_durability {
     LMQ_DURABILITY_NONE = 2
 } lmq_durability;
 
+/**
+ * @brief How the home's data file is mapped, fixed when the home is created
+ *        (LMDB forbids processes that disagree on it; see docs/DURABILITY.md).
+ */
+typedef enum lmq_map_mode {
+    /** A new home gets LMQ_MAP_WRITABLE when created with a relaxed
+     *  durability (periodic, none), else LMQ_MAP_PWRITE. An existing home
+     *  keeps its mode, whatever later opens ask for. */
+    LMQ_MAP_AUTO = 0,
+    /** Read-only map; commits write pages with pwrite(). The data file
+     *  grows as data does; a full disk is an LMQ_ENOSPC error. */
+    LMQ_MAP_PWRITE = 1,
+    /** Writable shared map (LMDB's MDB_WRITEMAP): relaxed commits cost
+     *  about a third. The data file is sized to the map (sparse), and a
+     *  full disk kills the writing process with SIGBUS instead of an error;
+     *  a process crash still loses nothing committed. */
+    LMQ_MAP_WRITABLE = 2
+} lmq_map_mode;
+
 /** @brief A clock returning epoch milliseconds (a test seam). */
 typedef int64_t (*lmq_clock_fn)(void *arg);
 
@@ -237,6 +256,9 @@ typedef struct lmq_env_opts {
     const char *url_base;
     const char *region;  /**< for ARNs; default "us-east-1" */
     const char *account; /**< for ARNs; default "000000000000" */
+    /** Map mode of a home this open creates; default LMQ_MAP_AUTO.
+     *  @since 0.2 */
+    lmq_map_mode map_mode;
 } lmq_env_opts;
 
 /** @brief Fill opts with the defaults. @since 0.1 */
@@ -272,6 +294,9 @@ LMQ_API void lmq_env_close(lmq_env *env);
 LMQ_API void lmq_env_interrupt(lmq_env *env);
 /** @brief The env's current time, epoch ms (its clock). @since 0.1 */
 LMQ_API int64_t lmq_env_now(const lmq_env *env);
+/** @brief The map mode the home was created with (never LMQ_MAP_AUTO).
+ *  @since 0.2 */
+LMQ_API lmq_map_mode lmq_env_map_mode(const lmq_env *env);
 /** @brief Flush committed data to disk now (useful in periodic/none modes).
  *  @return 0 or LMQ_EIO. @since 0.1 */
 LMQ_API int lmq_env_sync(lmq_env *env);

@@ -234,7 +234,7 @@ redrive_policy(lmq_txn *t, lmq_env *env, lmq_qrec *r, const char *value,
                char **norm)
 {
     const char *name = "RedrivePolicy", *arn = NULL;
-    long long max;
+    long long max = 0;
     json_t *j;
     char *target = NULL, *self = NULL;
     lmq_qrec d;

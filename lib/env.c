@@ -50,6 +50,14 @@ lmq__now(const lmq_env *env)
     return env->clock(env->clock_arg);
 }
 
+LMQ_API lmq_map_mode
+lmq_env_map_mode(const lmq_env *env)
+{
+    if (lmq__env_check(env))
+        return LMQ_MAP_AUTO;
+    return lmq__store_writemap(env->store) ? LMQ_MAP_WRITABLE : LMQ_MAP_PWRITE;
+}
+
 LMQ_API int64_t
 lmq_env_now(const lmq_env *env)
 {
@@ -145,6 +153,8 @@ lmq_env_open(const char *path, const lmq_env_opts *opts, lmq_env **out)
     if (o.durability > LMQ_DURABILITY_NONE)
         return lmq__seterr(LMQ_EINVAL, "unknown durability %d",
                            (int)o.durability);
+    if (o.map_mode > LMQ_MAP_WRITABLE)
+        return lmq__seterr(LMQ_EINVAL, "unknown map mode %d", (int)o.map_mode);
     if (o.map_size < (1u << 20))
         return lmq__seterr(LMQ_EINVAL, "map_size must be at least 1 MiB");
     if (sodium_init() < 0)
@@ -177,6 +187,9 @@ lmq_env_open(const char *path, const lmq_env_opts *opts, lmq_env **out)
         .max_map_size = o.max_map_size < o.map_size ? o.map_size
                                                     : o.max_map_size,
         .max_readers = o.max_readers,
+        .writemap = o.map_mode == LMQ_MAP_AUTO
+                        ? o.durability != LMQ_DURABILITY_FULL
+                        : o.map_mode == LMQ_MAP_WRITABLE,
     };
     if ((rc = lmq__store_open(path, &so, &env->store)) != 0)
         goto fail;

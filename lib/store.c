@@ -34,13 +34,20 @@
  * switches even when alone); nesting every unit always (it costs more than
  * the commit it saves in the relaxed modes); replaying a failed batch
  * without the failed unit instead of nesting (units could run many times
- * when several fail). Nesting excludes MDB_WRITEMAP; see
- * docs/DURABILITY.md for why lmq does not use it anyway.
+ * when several fail). Nesting excludes MDB_WRITEMAP, so in a writable-map
+ * home a failed unit is instead marked failed for good and the batch run
+ * again without it (each rerun settles at least one unit).
  *
- * Durability: FULL commits with LMDB's default double fsync; PERIODIC and
+ * Map mode. A home is created with or without MDB_WRITEMAP and keeps it:
+ * LMDB forbids processes that disagree. The choice lives in HOME/mapmode,
+ * which the creating process links into place before data.mdb exists; a home
+ * with data.mdb and no mapmode predates the file and uses pwrite.
+ *
+ * Durability: FULL commits with LMDB's default double sync; PERIODIC and
  * NONE open with MDB_NOSYNC (LMDB keeps the store consistent as long as the
  * file system keeps write order; only the last transactions can be lost) and
  * PERIODIC runs a flusher thread calling mdb_env_sync() every interval.
+ * These flags are per process, so processes of one home may differ.
  *
  * Crashed processes: LMDB's writer mutex is a robust process-shared mutex,
  * so a writer killed mid-transaction releases it (its transaction is simply
@@ -50,6 +57,8 @@
 #include "store.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <lmdb.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -81,6 +90,7 @@ struct lmq_store {
     uint64_t map_size;
     uint64_t max_map_size;
     lmq_durability durability;
+    bool writemap; /* MDB_WRITEMAP: no nested transactions */
     unsigned flush_interval_ms;
     unsigned long commits;
     /* group commit: callers queue ops; one leader at a time runs them */
@@ -175,6 +185,87 @@ flusher_main(void *arg)
     return NULL;
 }
 
+/* Read HOME/mapmode: 0 (and *wm) when present, 1 when absent, < 0 on error. */
+static int
+read_mapmode(const char *path, bool *wm)
+{
+    char buf[32];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return 1;
+        return lmq__seterr(LMQ_EIO, "cannot open %s: %s", path,
+                           strerror(errno));
+    }
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n < 0)
+        return lmq__seterr(LMQ_EIO, "cannot read %s: %s", path,
+                           strerror(errno));
+    buf[n] = '\0';
+    buf[strcspn(buf, "\n")] = '\0';
+    if (strcmp(buf, "writable") == 0 || strcmp(buf, "pwrite") == 0) {
+        *wm = buf[0] == 'w';
+        return 0;
+    }
+    return lmq__seterr(LMQ_EVERSION, "%s: unknown map mode \"%s\"", path,
+                       buf);
+}
+
+/* Settle the home's map mode: the recorded one, or (new home) want, written
+ * to a temporary file and linked into place so that of several processes
+ * creating a home at once exactly one choice wins and all read it. */
+static int
+home_mapmode(const char *dir, bool want, bool *wm)
+{
+    char path[PATH_MAX], data[PATH_MAX], tmp[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/mapmode", dir) >= (int)sizeof path ||
+        snprintf(tmp, sizeof tmp, "%s/.mapmode.XXXXXX", dir) >=
+            (int)sizeof tmp)
+        return lmq__seterr(LMQ_EINVAL, "home path too long");
+    snprintf(data, sizeof data, "%s/data.mdb", dir);
+    for (int tries = 0; tries < 8; tries++) {
+        int rc = read_mapmode(path, wm);
+        if (rc <= 0)
+            return rc;
+        if (access(data, F_OK) == 0) {
+            /* data.mdb appears only after mapmode does: read it again. */
+            rc = read_mapmode(path, wm);
+            if (rc == 1) { /* a home from before mapmode existed */
+                *wm = false;
+                return 0;
+            }
+            return rc;
+        }
+        int fd = mkstemp(tmp);
+        if (fd < 0)
+            return lmq__seterr(LMQ_EIO, "cannot create %s: %s", tmp,
+                               strerror(errno));
+        const char *text = want ? "writable\n" : "pwrite\n";
+        bool ok = write(fd, text, strlen(text)) == (ssize_t)strlen(text) &&
+                  fsync(fd) == 0;
+        close(fd);
+        int lrc = ok ? link(tmp, path) : -1;
+        int err = errno;
+        unlink(tmp);
+        snprintf(tmp, sizeof tmp, "%s/.mapmode.XXXXXX", dir);
+        if (lrc == 0) {
+            *wm = want;
+            return 0;
+        }
+        if (err != EEXIST)
+            return lmq__seterr(LMQ_EIO, "cannot create %s: %s", path,
+                               strerror(err));
+    }
+    return lmq__seterr(LMQ_EIO, "%s keeps changing", path);
+}
+
+bool
+lmq__store_writemap(const lmq_store *s)
+{
+    return s->writemap;
+}
+
 static int
 store_create(const char *dir, const lmq_store_opts *o, const struct stat *st,
              lmq_store **out)
@@ -183,6 +274,10 @@ store_create(const char *dir, const lmq_store_opts *o, const struct stat *st,
     int rc;
     if (!s)
         return lmq__seterr(LMQ_ENOMEM, NULL);
+    if ((rc = home_mapmode(dir, o->writemap, &s->writemap)) != 0) {
+        free(s);
+        return rc;
+    }
     s->map_size = o->map_size;
     s->max_map_size = o->max_map_size;
     s->durability = o->durability;
@@ -207,6 +302,8 @@ store_create(const char *dir, const lmq_store_opts *o, const struct stat *st,
     unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
     if (o->durability != LMQ_DURABILITY_FULL)
         flags |= MDB_NOSYNC;
+    if (s->writemap)
+        flags |= MDB_WRITEMAP;
     rc = mdb_env_open(s->env, dir, flags, 0600);
     if (rc == MDB_MAP_RESIZED)
         rc = mdb_env_set_mapsize(s->env, 0);
@@ -541,44 +638,65 @@ run_nested(lmq_store *s, struct gc_op **ops, size_t n)
     return 0;
 }
 
-/* Run every op of a batch directly in one transaction: the fast path, with
- * no nesting cost. Callers that queue while the batch runs join it before
- * the commit (late joiners), so a batch is everyone waiting, not only those
- * who waited when the leader started. Returns 0 when the batch is settled,
- * 1 when it must run again (the map grew), 2 when one of several ops
- * failed: the batch then runs again nested, so the failure is rolled back
- * alone. */
+/* Run every op of a batch not yet failed for good directly in one
+ * transaction: the fast path, with no nesting cost. Callers that queue while
+ * the batch runs join it before the commit (late joiners), so a batch is
+ * everyone waiting, not only those who waited when the leader started.
+ * Returns 0 when the batch is settled, 1 when it must run again (the map
+ * grew, or in a writable-map home an op failed and is now out of it), 2 when
+ * one of several ops failed and nesting is available: the batch then runs
+ * again nested, so the failure is rolled back alone. */
 static int
 run_flat(lmq_store *s, struct gc_op **ops, size_t *np)
 {
     lmq_txn t = {.s = s};
-    size_t n = *np;
+    size_t n = *np, live = 0;
+    for (size_t i = 0; i < n; i++)
+        live += !ops[i]->final;
+    if (live == 0)
+        return 0;
     int rc = begin(s, 0, &t.txn);
     if (rc) {
         for (size_t i = 0; i < n; i++)
-            op_fail(ops[i], rc);
+            if (!ops[i]->final)
+                op_fail(ops[i], rc);
         return 0;
     }
     for (size_t i = 0; i < n; i++) {
+        struct gc_op *op = ops[i];
+        if (op->final)
+            continue;
         t.user = NULL;
-        rc = ops[i]->fn(&t, ops[i]->arg);
+        t.map_full = false;
+        rc = op->fn(&t, op->arg);
         if (rc < 0) {
             mdb_txn_abort(t.txn);
             pthread_rwlock_unlock(&s->resize);
-            if (t.map_full)
-                return grow_map(s) == 0 ? 1 : 2;
-            if (n == 1) { /* alone: its failure is final */
-                op_fail(ops[0], rc);
-                return 0;
+            if (t.map_full) {
+                if (grow_map(s) == 0)
+                    return 1;
+                if (!s->writemap)
+                    return 2;
+                rc = full_err(s); /* cannot fit: fails alone */
             }
-            return 2;
+            if (live > 1 && !s->writemap)
+                return 2;
+            /* Alone, or no nesting: this op's failure is final and the
+             * rest (if any) run again without it. */
+            op_fail(op, rc);
+            op->final = true;
+            return live > 1 ? 1 : 0;
         }
-        ops[i]->rc = rc;
-        if (i + 1 == n && n < GC_MAX_BATCH)
+        op->rc = rc;
+        if (i + 1 == n && n < GC_MAX_BATCH) {
             n = *np = take_pending(s, ops, n);
+            live = 0;
+            for (size_t j = 0; j < n; j++)
+                live += !ops[j]->final;
+        }
     }
     if (commit_hook)
-        commit_hook(n);
+        commit_hook(live);
     int crc = mdb_txn_commit(t.txn);
     pthread_rwlock_unlock(&s->resize);
     if (crc == MDB_MAP_FULL && grow_map(s) == 0)
@@ -586,7 +704,8 @@ run_flat(lmq_store *s, struct gc_op **ops, size_t *np)
     if (crc != 0) {
         rc = map_err(crc, "commit");
         for (size_t i = 0; i < n; i++)
-            op_fail(ops[i], rc);
+            if (!ops[i]->final)
+                op_fail(ops[i], rc);
     }
     return 0;
 }

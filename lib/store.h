@@ -51,6 +51,7 @@ typedef struct lmq_store_opts {
     uint64_t map_size;
     uint64_t max_map_size;
     unsigned max_readers;
+    bool writemap; /* for a home this open creates (see store.c) */
 } lmq_store_opts;
 
 /* Open the LMDB environment in dir (created 0700). Opening a dir this
@@ -59,6 +60,8 @@ typedef struct lmq_store_opts {
 int lmq__store_open(const char *dir, const lmq_store_opts *o, lmq_store **out);
 void lmq__store_close(lmq_store *s);
 int lmq__store_sync(lmq_store *s);
+/* True when the home uses LMDB's writable map (fixed at creation). */
+bool lmq__store_writemap(const lmq_store *s);
 /* Clear reader slots of dead processes; returns the number cleared. */
 int lmq__store_reader_check(lmq_store *s);
 /* Bytes the data file occupies, and the number of entries in a db. */

@@ -6,7 +6,9 @@
 
 #include "core.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 static void
 setup(void)
@@ -272,6 +274,7 @@ START_TEST(map_grows_then_fails_cleanly_when_full)
     snprintf(path, sizeof path, "%s/home", lmq_test_dir);
     lmq_env_opts_init(&o);
     o.durability = LMQ_DURABILITY_NONE;
+    o.map_mode = _i == 0 ? LMQ_MAP_PWRITE : LMQ_MAP_WRITABLE;
     o.map_size = 1u << 20;
     o.max_map_size = 4u << 20;
     ck_ok(lmq_env_open(path, &o, &env));
@@ -311,6 +314,203 @@ START_TEST(map_grows_then_fails_cleanly_when_full)
 }
 END_TEST
 
+/* ---- map modes ---------------------------------------------------------- */
+
+static int
+open_home(const char *name, lmq_durability d, lmq_map_mode m, lmq_env **env)
+{
+    char path[300];
+    lmq_env_opts o;
+    lmq_env_opts_init(&o);
+    o.durability = d;
+    o.map_mode = m;
+    snprintf(path, sizeof path, "%s/%s", lmq_test_dir, name);
+    return lmq_env_open(path, &o, env);
+}
+
+static void
+read_home_file(const char *name, const char *file, char *buf, size_t cap)
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/%s/%s", lmq_test_dir, name, file);
+    int fd = open(path, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    ssize_t n = read(fd, buf, cap - 1);
+    close(fd);
+    ck_assert_int_ge(n, 0);
+    buf[n] = '\0';
+}
+
+static void
+write_home_file(const char *name, const char *file, const char *text)
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/%s/%s", lmq_test_dir, name, file);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+}
+
+/* Send one message and count what the queue holds. */
+static long
+send_and_count(lmq_env *env)
+{
+    lmq_queue *q;
+    lmq_map *a;
+    const char *names[] = {"ApproximateNumberOfMessages", NULL};
+    int rc = lmq_queue_create(env, "mm", NULL, NULL, NULL);
+    ck_assert(rc == 0 || rc == LMQ_EQUEUEEXISTS);
+    ck_ok(lmq_queue_open(env, "mm", &q));
+    lmq_send_entry e;
+    lmq_send_entry_init(&e);
+    e.body = "map mode";
+    ck_ok(lmq_send(q, &e, NULL));
+    lmq_queue_close(q);
+    ck_ok(lmq_queue_get_attributes(env, "mm", names, &a));
+    long n = atol(lmq_map_get(a, "ApproximateNumberOfMessages"));
+    lmq_map_free(a);
+    return n;
+}
+
+START_TEST(map_mode_is_chosen_at_creation_and_kept)
+{
+    lmq_env *env;
+    char buf[64];
+    /* AUTO: relaxed homes get the writable map, full ones pwrite */
+    ck_ok(open_home("relaxed", LMQ_DURABILITY_NONE, LMQ_MAP_AUTO, &env));
+    ck_assert_int_eq(lmq_env_map_mode(env), LMQ_MAP_WRITABLE);
+    ck_assert_int_eq(send_and_count(env), 1);
+    lmq_env_close(env);
+    read_home_file("relaxed", "mapmode", buf, sizeof buf);
+    ck_assert_str_eq(buf, "writable\n");
+    ck_ok(open_home("periodic", LMQ_DURABILITY_PERIODIC, LMQ_MAP_AUTO, &env));
+    ck_assert_int_eq(lmq_env_map_mode(env), LMQ_MAP_WRITABLE);
+    lmq_env_close(env);
+    ck_ok(open_home("durable", LMQ_DURABILITY_FULL, LMQ_MAP_AUTO, &env));
+    ck_assert_int_eq(lmq_env_map_mode(env), LMQ_MAP_PWRITE);
+    ck_assert_int_eq(send_and_count(env), 1);
+    lmq_env_close(env);
+    read_home_file("durable", "mapmode", buf, sizeof buf);
+    ck_assert_str_eq(buf, "pwrite\n");
+
+    /* a home keeps its mode whatever later opens ask for, in any
+     * durability, and the data written under each stays readable */
+    ck_ok(open_home("relaxed", LMQ_DURABILITY_FULL, LMQ_MAP_PWRITE, &env));
+    ck_assert_int_eq(lmq_env_map_mode(env), LMQ_MAP_WRITABLE);
+    ck_assert_int_eq(send_and_count(env), 2);
+    lmq_env_close(env);
+    ck_ok(open_home("durable", LMQ_DURABILITY_NONE, LMQ_MAP_WRITABLE, &env));
+    ck_assert_int_eq(lmq_env_map_mode(env), LMQ_MAP_PWRITE);
+    ck_assert_int_eq(send_and_count(env), 2);
+    lmq_env_close(env);
+
+    /* explicit choices override AUTO for a new home */
+    ck_ok(open_home("wfull", LMQ_DURABILITY_FULL, LMQ_MAP_WRITABLE, &env));
+    ck_assert_int_eq(lmq_env_map_mode(env), LMQ_MAP_WRITABLE);
+    ck_assert_int_eq(send_and_count(env), 1);
+    lmq_env_close(env);
+    ck_ok(open_home("pnone", LMQ_DURABILITY_NONE, LMQ_MAP_PWRITE, &env));
+    ck_assert_int_eq(lmq_env_map_mode(env), LMQ_MAP_PWRITE);
+    lmq_env_close(env);
+}
+END_TEST
+
+START_TEST(map_mode_bad_input_and_old_homes)
+{
+    lmq_env *env = NULL;
+    char path[300];
+    struct stat st;
+    ck_assert_int_eq(open_home("bad", LMQ_DURABILITY_NONE, (lmq_map_mode)7,
+                               &env),
+                     LMQ_EINVAL);
+    ck_assert_ptr_null(env);
+    /* rejected before anything was created */
+    snprintf(path, sizeof path, "%s/bad", lmq_test_dir);
+    ck_assert_int_ne(stat(path, &st), 0);
+
+    /* a home from before the mapmode file existed used pwrite */
+    ck_ok(open_home("old", LMQ_DURABILITY_FULL, LMQ_MAP_PWRITE, &env));
+    ck_assert_int_eq(send_and_count(env), 1);
+    lmq_env_close(env);
+    snprintf(path, sizeof path, "%s/old/mapmode", lmq_test_dir);
+    ck_assert_int_eq(unlink(path), 0);
+    ck_ok(open_home("old", LMQ_DURABILITY_NONE, LMQ_MAP_AUTO, &env));
+    ck_assert_int_eq(lmq_env_map_mode(env), LMQ_MAP_PWRITE);
+    ck_assert_int_eq(send_and_count(env), 2);
+    lmq_env_close(env);
+
+    /* an unknown mode (a newer lmq?) is refused and left alone */
+    write_home_file("old", "mapmode", "hugepages\n");
+    ck_assert_int_eq(open_home("old", LMQ_DURABILITY_NONE, LMQ_MAP_AUTO,
+                               &env),
+                     LMQ_EVERSION);
+    ck_assert(strstr(lmq_errmsg(), "unknown map mode"));
+    char buf[64];
+    read_home_file("old", "mapmode", buf, sizeof buf);
+    ck_assert_str_eq(buf, "hugepages\n");
+}
+END_TEST
+
+/* Processes creating one home at once, half asking for each mode, all end
+ * up with the same mode and share the data. */
+START_TEST(map_mode_concurrent_creators_agree)
+{
+    enum { N = 6 };
+    int go[2];
+    pid_t pids[N];
+    ck_assert_int_eq(pipe(go), 0);
+    for (int i = 0; i < N; i++) {
+        pids[i] = check_fork();
+        ck_assert_int_ge(pids[i], 0);
+        if (pids[i] == 0) {
+            char c;
+            lmq_env *env = NULL;
+            close(go[1]);
+            if (read(go[0], &c, 1) != 0) /* EOF: everyone starts */
+                _exit(20);
+            if (open_home("race", LMQ_DURABILITY_NONE,
+                          i % 2 ? LMQ_MAP_WRITABLE : LMQ_MAP_PWRITE,
+                          &env) != 0)
+                _exit(21);
+            lmq_queue *q = NULL;
+            int rc = lmq_queue_create(env, "mm", NULL, NULL, NULL);
+            if ((rc != 0 && rc != LMQ_EQUEUEEXISTS) ||
+                lmq_queue_open(env, "mm", &q) != 0)
+                _exit(22);
+            lmq_send_entry e;
+            lmq_send_entry_init(&e);
+            e.body = "racer";
+            if (lmq_send(q, &e, NULL) != 0)
+                _exit(23);
+            int mode = lmq_env_map_mode(env);
+            lmq_queue_close(q);
+            lmq_env_close(env);
+            _exit(mode);
+        }
+    }
+    close(go[0]);
+    close(go[1]);
+    int first = -1;
+    for (int i = 0; i < N; i++) {
+        int status;
+        ck_assert_int_eq(waitpid(pids[i], &status, 0), pids[i]);
+        ck_assert(WIFEXITED(status));
+        int mode = WEXITSTATUS(status);
+        ck_assert_msg(mode == LMQ_MAP_PWRITE || mode == LMQ_MAP_WRITABLE,
+                      "child %d exited %d", i, mode);
+        if (first < 0)
+            first = mode;
+        ck_assert_int_eq(mode, first);
+    }
+    lmq_env *env;
+    ck_ok(open_home("race", LMQ_DURABILITY_NONE, LMQ_MAP_AUTO, &env));
+    ck_assert_int_eq(lmq_env_map_mode(env), first);
+    ck_assert_int_eq(send_and_count(env), N + 1);
+    lmq_env_close(env);
+}
+END_TEST
+
 Suite *
 lmq_suite_env(void)
 {
@@ -324,7 +524,13 @@ lmq_suite_env(void)
     tcase_add_test(tc, custom_urls_and_arns);
     tcase_add_test(tc, durability_modes_open_and_sync);
     tcase_add_test(tc, default_home_follows_environment);
-    tcase_add_test(tc, map_grows_then_fails_cleanly_when_full);
+    tcase_add_loop_test(tc, map_grows_then_fails_cleanly_when_full, 0, 2);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("map_modes");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, map_mode_is_chosen_at_creation_and_kept);
+    tcase_add_test(tc, map_mode_bad_input_and_old_homes);
+    tcase_add_test(tc, map_mode_concurrent_creators_agree);
     suite_add_tcase(s, tc);
     tc = tcase_create("errors_and_misuse");
     tcase_add_checked_fixture(tc, setup, teardown);
