@@ -1434,6 +1434,12 @@ START_TEST(usage_errors_exit_252)
     ck_assert_ptr_nonnull(strstr(r.err, "Invalid choice"));
     run_free(&r);
 
+    RUN(&r, "--map-mode", "hugepages", "list-queues");
+    ck_assert_int_eq(r.status, 252);
+    ck_assert_ptr_nonnull(strstr(r.err, "argument --map-mode: Invalid "
+                                        "choice: 'hugepages'"));
+    run_free(&r);
+
     RUN(&r, "receive-message", "--queue-url", "q", "--max-number-of-messages",
         "ten");
     ck_assert_int_eq(r.status, 252);
@@ -1489,6 +1495,33 @@ START_TEST(help_version_and_home_from_env)
 }
 END_TEST
 
+/* --map-mode picks the mode of a home the command creates; later runs
+ * cannot change it. */
+START_TEST(map_mode_option_applies_at_creation)
+{
+    char home[300];
+    run r = {0};
+    json_t *doc;
+    snprintf(home, sizeof home, "%s/pw", lmq_test_dir);
+    run_argv(&r, 0, (const char *const[]){"--home", home, "--durability",
+                                          "none", "--map-mode", "pwrite",
+                                          "create-queue", "--queue-name",
+                                          "m", NULL});
+    ck_assert_int_eq(r.status, 0);
+    run_free(&r);
+    run_argv(&r, 0, (const char *const[]){"--home", home, "--map-mode",
+                                          "writable", "--output", "json",
+                                          "stats", NULL});
+    ck_assert_int_eq(r.status, 0);
+    doc = json_loads(r.out, 0, NULL);
+    ck_assert_ptr_nonnull(doc);
+    ck_assert_str_eq(jstr(doc, "MapMode"), "pwrite");
+    ck_assert_uint_eq(json_array_size(json_object_get(doc, "Queues")), 1);
+    json_decref(doc);
+    run_free(&r);
+}
+END_TEST
+
 /* ---- stats and demo ------------------------------------------------------- */
 
 START_TEST(stats_counts_every_queue)
@@ -1505,7 +1538,9 @@ START_TEST(stats_counts_every_queue)
     free(h[0]);
 
     doc = RUN_JSON("stats", "--output", "json");
-    ck_keys(doc, "Queues");
+    ck_keys(doc, "MapMode,Queues");
+    /* the test home was created with --durability none */
+    ck_assert_str_eq(jstr(doc, "MapMode"), "writable");
     qs = json_object_get(doc, "Queues");
     ck_assert_uint_eq(json_array_size(qs), 2);
     q = json_array_get(qs, 0);
@@ -1526,6 +1561,7 @@ START_TEST(stats_counts_every_queue)
     ck_assert_int_eq(r.status, 0);
     ck_assert_ptr_nonnull(strstr(r.out, "QUEUE"));
     ck_assert_ptr_nonnull(strstr(r.out, "bbb"));
+    ck_assert_ptr_nonnull(strstr(r.out, "map mode: writable\n"));
     run_free(&r);
     free(a);
     free(b);
@@ -1626,6 +1662,7 @@ lmq_suite_cli(void)
     tcase_add_checked_fixture(tc, lmq_test_tmp_setup, lmq_test_tmp_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, stats_counts_every_queue);
+    tcase_add_test(tc, map_mode_option_applies_at_creation);
     tcase_add_test(tc, demo_loses_nothing);
     suite_add_tcase(s, tc);
     return s;

@@ -87,6 +87,7 @@ cli_env_opts(const cli_ctx *c, lmq_env_opts *o)
 {
     lmq_env_opts_init(o);
     o->durability = c->durability;
+    o->map_mode = c->map_mode;
 }
 
 int
@@ -1290,6 +1291,10 @@ main_help(void)
            "~/.local/share/lmq)\n"
            "  --durability full|periodic|none  commit durability (default "
            "full)\n"
+           "  --map-mode auto|pwrite|writable  map mode of a home this "
+           "creates (default\n"
+           "                                   auto: writable when created "
+           "with periodic/none)\n"
            "  --output json|text               output format (default "
            "json)\n"
            "  --version                        print the version\n"
@@ -1331,7 +1336,7 @@ cmd_help(const cli_cmd *cmd)
                cmd->flags[i].required ? "(required) " : "",
                cmd->flags[i].help);
     printf("\nGlobal options: --home DIR, --durability full|periodic|none, "
-           "--output json|text.\n");
+           "--map-mode auto|pwrite|writable, --output json|text.\n");
 }
 
 /* ---- argument parsing --------------------------------------------------------- */
@@ -1373,7 +1378,8 @@ static int
 parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
 {
     char unknown[1024] = "";
-    const char *home = NULL, *durability = NULL, *output = NULL;
+    const char *home = NULL, *durability = NULL, *output = NULL,
+               *map_mode = NULL;
     int i, rc;
 
     for (i = 1; i < argc; i++) {
@@ -1426,6 +1432,7 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
         /* Global options with a value. */
         const char **gslot = strcmp(name, "home") == 0 ? &home
                              : strcmp(name, "durability") == 0 ? &durability
+                             : strcmp(name, "map-mode") == 0   ? &map_mode
                              : strcmp(name, "output") == 0 ? &output
                                                            : NULL;
         int gignore = 0, gbool = 0;
@@ -1552,6 +1559,19 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
                                    "'%s' (choose from 'full', 'periodic', "
                                    "'none')",
                                    durability);
+    }
+    if (map_mode) {
+        if (strcmp(map_mode, "auto") == 0)
+            c->map_mode = LMQ_MAP_AUTO;
+        else if (strcmp(map_mode, "pwrite") == 0)
+            c->map_mode = LMQ_MAP_PWRITE;
+        else if (strcmp(map_mode, "writable") == 0)
+            c->map_mode = LMQ_MAP_WRITABLE;
+        else
+            return cli_usage_error("argument --map-mode: Invalid choice: "
+                                   "'%s' (choose from 'auto', 'pwrite', "
+                                   "'writable')",
+                                   map_mode);
     }
     if (output) {
         if (strcmp(output, "json") == 0)

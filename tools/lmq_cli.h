@@ -76,6 +76,7 @@ struct cli_ctx {
     cli_opt opt[CLI_MAX_FLAGS]; /* parallel to cmd->flags */
     char *home;
     lmq_durability durability;
+    lmq_map_mode map_mode; /* for a home this run creates */
     cli_output output;
     lmq_env *env; /* opened by cli_env() on first use */
 };

@@ -43,6 +43,12 @@ map_ll(const lmq_map *m, const char *key)
     return v ? strtoll(v, NULL, 10) : 0;
 }
 
+static const char *
+map_mode_name(const lmq_env *env)
+{
+    return lmq_env_map_mode(env) == LMQ_MAP_WRITABLE ? "writable" : "pwrite";
+}
+
 int
 cli_cmd_stats(cli_ctx *c)
 {
@@ -91,6 +97,7 @@ cli_cmd_stats(cli_ctx *c)
 
     if (c->output == CLI_OUT_JSON || c->output == CLI_OUT_TEXT) {
         doc = json_object();
+        json_object_set_new(doc, "MapMode", json_string(map_mode_name(c->env)));
         json_object_set_new(doc, "Queues", queues);
         cli_print(c, doc);
         return 0;
@@ -117,6 +124,7 @@ cli_cmd_stats(cli_ctx *c)
     }
     if (json_array_size(queues) == 0)
         printf("(no queues)\n");
+    printf("map mode: %s\n", map_mode_name(c->env));
     json_decref(queues);
     return 0;
 }
