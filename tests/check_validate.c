@@ -13,6 +13,9 @@
 #include "internal.h"
 
 #include <ctype.h>
+#include <pthread.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 /* Assert that the last error detail contains text. */
 #define ck_errmsg_has(text)                                                  \
@@ -84,6 +87,19 @@ START_TEST(test_sha256_known_values)
 }
 END_TEST
 
+static void *
+md5_thread(void *arg)
+{
+    char out[33];
+    (void)arg;
+    for (int i = 0; i < 200; i++) {
+        lmq__md5_hex("abc", 3, out);
+        if (strcmp(out, "900150983cd24fb0d6963f7d28e17f72") != 0)
+            return NULL;
+    }
+    return (void *)1;
+}
+
 START_TEST(test_uuid_shape)
 {
     for (int k = 0; k < 200; k++) {
@@ -121,6 +137,73 @@ START_TEST(test_uuid_unique)
     qsort(ids, N, sizeof ids[0], cmp_str);
     for (int i = 1; i < N; i++)
         ck_assert_str_ne(ids[i - 1], ids[i]);
+}
+END_TEST
+
+/* Ids come from a per-thread buffer of random bytes: a forked child must not
+ * replay the bytes its parent has yet to use, nor must other threads. */
+START_TEST(test_uuid_unique_across_fork_and_threads)
+{
+    char before[37], parent[3][37], child[3][37];
+    int fds[2];
+    lmq__uuid4(before); /* fills this thread's buffer */
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        for (int i = 0; i < 3; i++)
+            lmq__uuid4(child[i]);
+        _exit(write(fds[1], child, sizeof child) == (ssize_t)sizeof child
+                  ? 0
+                  : 1);
+    }
+    for (int i = 0; i < 3; i++)
+        lmq__uuid4(parent[i]);
+    ck_assert_int_eq(read(fds[0], child, sizeof child), (ssize_t)sizeof child);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    close(fds[0]);
+    close(fds[1]);
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++)
+            ck_assert_str_ne(parent[i], child[j]);
+}
+END_TEST
+
+static void *
+uuid_thread(void *arg)
+{
+    lmq__uuid4(arg);
+    return NULL;
+}
+
+START_TEST(test_uuid_unique_across_threads)
+{
+    enum { N = 16 };
+    static char ids[N][37];
+    pthread_t th[N];
+    for (int i = 0; i < N; i++)
+        ck_assert_int_eq(pthread_create(&th[i], NULL, uuid_thread, ids[i]), 0);
+    for (int i = 0; i < N; i++)
+        pthread_join(th[i], NULL);
+    qsort(ids, N, sizeof ids[0], cmp_str);
+    for (int i = 1; i < N; i++)
+        ck_assert_str_ne(ids[i - 1], ids[i]);
+}
+END_TEST
+
+START_TEST(test_md5_many_threads)
+{
+    /* each thread keeps its own digest context */
+    enum { N = 8 };
+    pthread_t th[N];
+    for (int i = 0; i < N; i++)
+        ck_assert_int_eq(pthread_create(&th[i], NULL, md5_thread, NULL), 0);
+    for (int i = 0; i < N; i++) {
+        void *ok;
+        pthread_join(th[i], &ok);
+        ck_assert_ptr_nonnull(ok);
+    }
 }
 END_TEST
 
@@ -975,6 +1058,9 @@ lmq_suite_validate(void)
     tcase_add_test(tc, test_sha256_known_values);
     tcase_add_test(tc, test_uuid_shape);
     tcase_add_test(tc, test_uuid_unique);
+    tcase_add_test(tc, test_uuid_unique_across_fork_and_threads);
+    tcase_add_test(tc, test_uuid_unique_across_threads);
+    tcase_add_test(tc, test_md5_many_threads);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("md5_of_message_attributes");
