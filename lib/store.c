@@ -23,7 +23,11 @@
  * another in one LMDB write transaction, commits once (one flush for all)
  * and wakes their owners. Callers that arrive meanwhile queue up for the
  * next leader, so the batch grows exactly when commits are the bottleneck
- * and a lone caller pays nothing but an uncontended mutex. In a batch of
+ * and a lone caller pays nothing but an uncontended mutex. In FULL mode a
+ * new leader first waits a little for as many callers as the last commit
+ * had (gather(): otherwise the callers split into two groups whose batches
+ * alternate). Owners sleep on their own semaphores, so finishing a batch
+ * wakes exactly its owners and the next leader. In a batch of
  * more than one, the units first run directly in the shared transaction;
  * if one fails (returns < 0), the batch is aborted and run again with each
  * unit in a nested transaction, so the failed unit is rolled back alone and
@@ -61,6 +65,7 @@
 #include <limits.h>
 #include <lmdb.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,11 +100,16 @@ struct lmq_store {
     unsigned long commits;
     /* group commit: callers queue ops; one leader at a time runs them */
     pthread_mutex_t gc_mu;
-    pthread_cond_t gc_cv;
     struct gc_op *gc_head, **gc_tail;
     size_t gc_pending;
     bool gc_busy;
     uint64_t gc_batches, gc_ops, gc_max_batch;
+    /* gathering (FULL): a new leader waits briefly for the callers the
+     * last batches had, see gather() */
+    pthread_cond_t gc_gather_cv;
+    bool gc_gathering;
+    size_t gc_expect;         /* callers active at the last commit */
+    uint64_t gc_commit_ns;    /* duration of the last batch */
     /* flusher (PERIODIC) */
     pthread_t flusher;
     bool flusher_running;
@@ -128,8 +138,10 @@ struct gc_op {
     void *arg;
     struct gc_op *next;
     int rc;
-    bool done;  /* result final; the owner may return */
-    bool final; /* failed for good inside a batch that runs again */
+    bool done;    /* result final; the owner may return */
+    bool final;   /* failed for good inside a batch that runs again */
+    bool waiting; /* the owner sleeps on sem (gc_mu protects this) */
+    sem_t sem;    /* posted once per sleep: done, or lead next */
     char err[512];
 };
 
@@ -290,7 +302,7 @@ store_create(const char *dir, const lmq_store_opts *o, const struct stat *st,
     pthread_mutex_init(&s->flush_mu, NULL);
     pthread_cond_init(&s->flush_cv, NULL);
     pthread_mutex_init(&s->gc_mu, NULL);
-    pthread_cond_init(&s->gc_cv, NULL);
+    pthread_cond_init(&s->gc_gather_cv, NULL);
     s->gc_tail = &s->gc_head;
 
     if ((rc = mdb_env_create(&s->env)) != 0)
@@ -344,7 +356,7 @@ fail:
     pthread_mutex_destroy(&s->flush_mu);
     pthread_cond_destroy(&s->flush_cv);
     pthread_mutex_destroy(&s->gc_mu);
-    pthread_cond_destroy(&s->gc_cv);
+    pthread_cond_destroy(&s->gc_gather_cv);
     free(s);
     return rc;
 }
@@ -415,7 +427,7 @@ lmq__store_close(lmq_store *s)
     pthread_mutex_destroy(&s->flush_mu);
     pthread_cond_destroy(&s->flush_cv);
     pthread_mutex_destroy(&s->gc_mu);
-    pthread_cond_destroy(&s->gc_cv);
+    pthread_cond_destroy(&s->gc_gather_cv);
     free(s);
 }
 
@@ -726,41 +738,101 @@ run_batch(lmq_store *s, struct gc_op **ops, size_t *np)
         ;
 }
 
+static uint64_t
+mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Before a FULL commit, wait (gc_mu held) until as many callers are queued
+ * as were active at the last commit, for at most a quarter of the last
+ * batch's duration. Without it, threads released by one commit miss the
+ * next (its leader started while they were still returning), so N threads
+ * split into two groups of N/2 that alternate, and each pair of fsyncs
+ * carries half of what it could. A lone caller never waits (expect is 1);
+ * when callers go away, one leader waits out the bound and expect drops to
+ * what it found. Relaxed commits are too cheap to wait for. */
+static void
+gather(lmq_store *s)
+{
+    if (s->durability != LMQ_DURABILITY_FULL || s->gc_pending >= s->gc_expect)
+        return;
+    uint64_t wait = s->gc_commit_ns / 4;
+    if (wait > 2000000u)
+        wait = 2000000u;
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    uint64_t ns = (uint64_t)dl.tv_nsec + wait;
+    dl.tv_sec += (time_t)(ns / 1000000000u);
+    dl.tv_nsec = (long)(ns % 1000000000u);
+    s->gc_gathering = true;
+    while (s->gc_pending < s->gc_expect && s->gc_pending < GC_MAX_BATCH &&
+           pthread_cond_timedwait(&s->gc_gather_cv, &s->gc_mu, &dl) == 0)
+        ;
+    s->gc_gathering = false;
+}
+
+/* Wake an owner sleeping on its op (gc_mu held). */
+static void
+op_wake(struct gc_op *op)
+{
+    if (op->waiting) {
+        op->waiting = false;
+        sem_post(&op->sem);
+    }
+}
+
 int
 lmq__store_write(lmq_store *s, lmq_txn_fn fn, void *arg)
 {
     struct gc_op op = {.fn = fn, .arg = arg};
+    sem_init(&op.sem, 0, 0);
     pthread_mutex_lock(&s->gc_mu);
     *s->gc_tail = &op;
     s->gc_tail = &op.next;
     s->gc_pending++;
+    if (s->gc_gathering)
+        pthread_cond_signal(&s->gc_gather_cv);
     while (!op.done) {
         if (s->gc_busy) {
-            pthread_cond_wait(&s->gc_cv, &s->gc_mu);
+            /* Each owner sleeps on its own semaphore: a finished batch
+             * wakes its owners without a thundering herd on gc_mu. */
+            op.waiting = true;
+            pthread_mutex_unlock(&s->gc_mu);
+            while (sem_wait(&op.sem) != 0)
+                ;
+            pthread_mutex_lock(&s->gc_mu);
             continue;
         }
         /* Lead: take everything pending (up to a bound), run it in one
          * transaction with the queue unlocked, then wake the owners. */
         struct gc_op *batch[GC_MAX_BATCH];
-        size_t n = take_locked(s, batch, 0);
         s->gc_busy = true;
+        gather(s);
+        size_t n = take_locked(s, batch, 0);
         pthread_mutex_unlock(&s->gc_mu);
+        uint64_t t0 = s->durability == LMQ_DURABILITY_FULL ? mono_ns() : 0;
         run_batch(s, batch, &n);
+        uint64_t t1 = t0 ? mono_ns() : 0;
         pthread_mutex_lock(&s->gc_mu);
         s->gc_busy = false;
         s->gc_batches++;
         s->gc_ops += n;
         if (n > s->gc_max_batch)
             s->gc_max_batch = n;
-        bool others = false;
+        s->gc_commit_ns = t1 - t0;
+        s->gc_expect = n + s->gc_pending;
         for (size_t i = 0; i < n; i++) {
-            others |= batch[i] != &op;
             batch[i]->done = true; /* the owner may return at once */
+            op_wake(batch[i]);
         }
-        if (others || s->gc_head)
-            pthread_cond_broadcast(&s->gc_cv);
+        if (s->gc_head) /* the first in line leads next */
+            op_wake(s->gc_head);
     }
     pthread_mutex_unlock(&s->gc_mu);
+    sem_destroy(&op.sem);
     if (op.rc < 0)
         return restore_err(op.rc, op.err);
     if (__atomic_add_fetch(&s->commits, 1, __ATOMIC_RELAXED) %
