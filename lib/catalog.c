@@ -99,20 +99,27 @@ lmq__q_settle(lmq_txn *t, lmq_qrec *r, int64_t now)
 {
     if (now <= r->settled_ms)
         return 0;
+    if (r->due_ms > 0 && now < r->due_ms) { /* nothing crossed: no walk */
+        r->settled_ms = now;
+        return 0;
+    }
     uint8_t k[LMQ_VKEY_LEN];
     lmq_cur *c;
     lmq_val key, val;
     int rc = lmq__cur_open(t, LMQ_DB_VIS, &c);
     if (rc)
         return rc;
+    int64_t due = INT64_MAX; /* nothing after now, unless found */
     lmq__vkey(k, r->qid, r->settled_ms + 1, 0);
     for (rc = lmq__cur_seek(c, k, sizeof k, &key, &val); rc == 0;
          rc = lmq__cur_next(c, &key, &val)) {
         if (key.len != LMQ_VKEY_LEN || lmq__get_u32(key.data) != r->qid)
             break;
         int64_t at = (int64_t)lmq__get_u64((const uint8_t *)key.data + 4);
-        if (at > now)
+        if (at > now) {
+            due = at;
             break;
+        }
         int st = val.len ? ((const uint8_t *)val.data)[0] : LMQ_MS_VISIBLE;
         if (st != LMQ_MS_VISIBLE) {
             lmq__q_count(r, st, -1);
@@ -123,6 +130,7 @@ lmq__q_settle(lmq_txn *t, lmq_qrec *r, int64_t now)
     if (rc < 0)
         return rc;
     r->settled_ms = now;
+    r->due_ms = due;
     return 0;
 }
 
@@ -208,8 +216,10 @@ apply_attr(lmq_txn *t, lmq_env *env, lmq_qrec *r, const char *name,
         r->delay = (uint32_t)n;
     else if (strcmp(name, "MaximumMessageSize") == 0)
         r->max_size = (uint32_t)n;
-    else if (strcmp(name, "MessageRetentionPeriod") == 0)
+    else if (strcmp(name, "MessageRetentionPeriod") == 0) {
         r->retention = (uint32_t)n;
+        r->sweep_ms = 0; /* expiry times moved */
+    }
     else if (strcmp(name, "ReceiveMessageWaitTimeSeconds") == 0)
         r->wait = (uint32_t)n;
     else if (strcmp(name, "VisibilityTimeout") == 0)
@@ -633,6 +643,7 @@ purge_fn(lmq_txn *t, void *arg)
         return rc;
     r.n_visible = r.n_inflight = r.n_delayed = 0;
     r.settled_ms = now;
+    r.due_ms = r.sweep_ms = 0;
     r.last_purge_ms = now;
     return lmq__q_save(t, &r);
 }

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define QREC_VERSION 1
+#define QREC_VERSION 2 /* 2 added due_ms and sweep_ms; 1 is still read */
 #define MREC_VERSION 1
 
 /* ---- bounded reader ----------------------------------------------------- */
@@ -118,7 +118,7 @@ enum {
     QF_TP_GROUP = 8,
 };
 
-#define QREC_FIXED (1 + 4 + 1 + 8 * 2 + 4 * 6 + 8 + 8 * 5 + 1)
+#define QREC_FIXED (1 + 4 + 1 + 8 * 2 + 4 * 6 + 8 + 8 * 7 + 1)
 
 int
 lmq__qrec_encode(const lmq_qrec *r, uint8_t **buf, size_t *len)
@@ -165,6 +165,8 @@ lmq__qrec_encode(const lmq_qrec *r, uint8_t **buf, size_t *len)
     lmq__put_u64(p, (uint64_t)r->n_delayed), p += 8;
     lmq__put_u64(p, (uint64_t)r->settled_ms), p += 8;
     lmq__put_u64(p, (uint64_t)r->last_purge_ms), p += 8;
+    lmq__put_u64(p, (uint64_t)r->due_ms), p += 8;
+    lmq__put_u64(p, (uint64_t)r->sweep_ms), p += 8;
     *p++ = (uint8_t)namelen;
     memcpy(p, r->name, namelen), p += namelen;
     if (tail) {
@@ -189,7 +191,8 @@ lmq__qrec_decode(const void *buf, size_t len, bool maps, lmq_qrec *r)
 {
     rd d = {buf, len, false};
     lmq__qrec_init(r);
-    if (rd_u8(&d) != QREC_VERSION)
+    uint8_t version = rd_u8(&d);
+    if (version != 1 && version != QREC_VERSION)
         return lmq__seterr(LMQ_ECORRUPT, "queue record: unknown version");
     r->qid = rd_u32(&d);
     uint8_t f = rd_u8(&d);
@@ -211,6 +214,10 @@ lmq__qrec_decode(const void *buf, size_t len, bool maps, lmq_qrec *r)
     r->n_delayed = (int64_t)rd_u64(&d);
     r->settled_ms = (int64_t)rd_u64(&d);
     r->last_purge_ms = (int64_t)rd_u64(&d);
+    if (version >= 2) {
+        r->due_ms = (int64_t)rd_u64(&d);
+        r->sweep_ms = (int64_t)rd_u64(&d);
+    }
     uint8_t nl = rd_u8(&d);
     const uint8_t *name = take(&d, nl);
     if (d.bad || nl > 80)

@@ -29,6 +29,7 @@ struct lmq_env {
     char *region;
     char *account;
     uint8_t secret[32]; /* receipt-handle MAC key, from the meta db */
+    uint8_t receipt_key[16]; /* SipHash key derived from secret (receipt.c) */
     /* Receives waiting in this env: close interrupts and waits for them. */
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -76,6 +77,12 @@ typedef struct lmq_qrec {
     int64_t n_delayed;
     int64_t settled_ms;
     int64_t last_purge_ms;
+    /* Hints that let most operations skip a cursor walk; 0 = unknown.
+     * due_ms: no vis entry with visible_at > settled_ms lies before it, so
+     * settling to a time before it has nothing to walk. sweep_ms: no message
+     * of the queue expires before it (the sweep has nothing to remove). */
+    int64_t due_ms;
+    int64_t sweep_ms;
     char name[81];
     /* Verbatim string attributes: Policy, RedrivePolicy, RedriveAllowPolicy,
      * KmsMasterKeyId, KmsDataKeyReusePeriodSeconds, SqsManagedSseEnabled. */
@@ -152,6 +159,8 @@ void lmq__wake(lmq_env *env, uint32_t qid, uint32_t n);
 
 /* ---- receipt.c ---------------------------------------------------------- */
 #define LMQ_RECEIPT_MAX 64
+/* Derive env->receipt_key from env->secret (once the secret is known). */
+void lmq__receipt_init(lmq_env *env);
 void lmq__receipt_make(const lmq_env *env, uint32_t qid, uint64_t seq,
                        uint32_t gen, char out[LMQ_RECEIPT_MAX]);
 /* 0, or LMQ_ERECEIPT (malformed, forged or altered). */

@@ -198,6 +198,7 @@ lmq_env_open(const char *path, const lmq_env_opts *opts, lmq_env **out)
         rc = lmq__store_write(env->store, meta_init, env);
     if (rc)
         goto fail;
+    lmq__receipt_init(env);
     if ((rc = lmq__env_notify_open(env)) != 0)
         goto fail;
     env->magic = LMQ_ENV_MAGIC;

@@ -90,6 +90,8 @@ put_vis(lmq_txn *t, lmq_qrec *r, uint64_t seq, int64_t at, int st)
     uint8_t k[LMQ_VKEY_LEN], v = (uint8_t)st;
     lmq__vkey(k, r->qid, at, seq);
     lmq__q_count(r, lmq__q_state(r, at, st), +1);
+    if (at > r->settled_ms && r->due_ms > 0 && at < r->due_ms)
+        r->due_ms = at;
     return lmq__txn_put(t, LMQ_DB_VIS, k, sizeof k, &v, 1);
 }
 
@@ -118,6 +120,9 @@ lmq__msg_insert(lmq_txn *t, lmq_qrec *r, const lmq_mview *mv,
     if (rc)
         return rc;
     lmq__mview_encode(mv, dst);
+    int64_t expires = h->enqueue_ms + (int64_t)r->retention * 1000;
+    if (r->sweep_ms > 0 && expires < r->sweep_ms)
+        r->sweep_ms = expires;
     if ((rc = put_hdr(t, r->qid, seq, h)) != 0 ||
         (rc = put_vis(t, r, seq, h->visible_at, h->state)) != 0)
         return rc;
@@ -168,10 +173,13 @@ lmq__q_sweep(lmq_txn *t, lmq_qrec *r, int64_t now, int max)
     int n = 0, rc;
     if (max > SWEEP_PER_CALL)
         max = SWEEP_PER_CALL;
+    if (r->sweep_ms > 0 && now < r->sweep_ms)
+        return 0; /* nothing can have expired yet */
     if ((rc = lmq__cur_open(t, LMQ_DB_HDR, &c)) != 0)
         return rc;
+    int64_t next = INT64_MAX; /* queue empty, unless a message is found */
     lmq__mkey(k, r->qid, 0);
-    for (rc = lmq__cur_seek(c, k, sizeof k, &key, &val); rc == 0 && n < max;
+    for (rc = lmq__cur_seek(c, k, sizeof k, &key, &val); rc == 0;
          rc = lmq__cur_next(c, &key, &val)) {
         if (key.len != LMQ_MKEY_LEN || lmq__get_u32(key.data) != r->qid)
             break;
@@ -181,14 +189,21 @@ lmq__q_sweep(lmq_txn *t, lmq_qrec *r, int64_t now, int max)
         /* Messages are in send order, so the first unexpired one ends the
          * sweep (DLQ moves keep older enqueue times; receive checks every
          * candidate anyway). */
-        if (!lmq__msg_expired(r, &h, now))
+        if (!lmq__msg_expired(r, &h, now)) {
+            next = h.enqueue_ms + (int64_t)r->retention * 1000;
             break;
+        }
+        if (n == max) {
+            next = 0; /* more to sweep next time */
+            break;
+        }
         seqs[n] = lmq__get_u64((const uint8_t *)key.data + 4);
         hs[n++] = h;
     }
     lmq__cur_close(c);
     if (rc < 0)
         return rc;
+    r->sweep_ms = next;
     for (int i = 0; i < n; i++)
         if ((rc = lmq__msg_remove(t, r, seqs[i], &hs[i])) != 0)
             return rc;

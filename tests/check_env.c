@@ -7,6 +7,7 @@
 #include "core.h"
 
 #include <fcntl.h>
+#include <sodium.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -233,6 +234,50 @@ START_TEST(receipts_verify_and_reject_tampering)
            LMQ_ERECEIPT);
     ck_assert(strstr(lmq_errmsg(), "\"garbage\" is not a valid receipt"));
     ck_lmq(lmq__receipt_parse(env, "", &qid, &seq, &gen), LMQ_EMISSING);
+    /* one character too few or too many, or outside the alphabet */
+    char cut[LMQ_RECEIPT_MAX + 2];
+    snprintf(cut, sizeof cut, "%.*s", (int)strlen(rh) - 1, rh);
+    ck_lmq(lmq__receipt_parse(env, cut, &qid, &seq, &gen), LMQ_ERECEIPT);
+    snprintf(cut, sizeof cut, "%sA", rh);
+    ck_lmq(lmq__receipt_parse(env, cut, &qid, &seq, &gen), LMQ_ERECEIPT);
+    snprintf(cut, sizeof cut, "%s", rh);
+    cut[5] = '+';
+    ck_lmq(lmq__receipt_parse(env, cut, &qid, &seq, &gen), LMQ_ERECEIPT);
+
+    /* version 1 handles (keyed BLAKE2b under the secret, made by earlier
+     * releases) still verify; built here independently with libsodium */
+    uint8_t raw[33];
+    raw[0] = 1;
+    lmq__put_u32(raw + 1, 9);
+    lmq__put_u64(raw + 5, 77);
+    lmq__put_u32(raw + 13, 2);
+    crypto_generichash(raw + 17, 16, raw, 17, env->secret,
+                       sizeof env->secret);
+    char v1[LMQ_RECEIPT_MAX];
+    sodium_bin2base64(v1, sizeof v1, raw, sizeof raw,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    ck_ok(lmq__receipt_parse(env, v1, &qid, &seq, &gen));
+    ck_assert_uint_eq(qid, 9);
+    ck_assert_uint_eq(seq, 77);
+    ck_assert_uint_eq(gen, 2);
+    /* ... but not as version 2, nor with a flipped MAC bit */
+    raw[0] = 2;
+    sodium_bin2base64(v1, sizeof v1, raw, sizeof raw,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    ck_lmq(lmq__receipt_parse(env, v1, &qid, &seq, &gen), LMQ_ERECEIPT);
+    raw[0] = 1;
+    raw[32] ^= 1;
+    sodium_bin2base64(v1, sizeof v1, raw, sizeof raw,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    ck_lmq(lmq__receipt_parse(env, v1, &qid, &seq, &gen), LMQ_ERECEIPT);
+    /* the handles made now are version 2 and decode with libsodium too */
+    size_t rl = 0;
+    ck_assert_int_eq(sodium_base642bin(raw, sizeof raw, rh, strlen(rh), NULL,
+                                       &rl, NULL,
+                                       sodium_base64_VARIANT_URLSAFE_NO_PADDING),
+                     0);
+    ck_assert_uint_eq(rl, 33);
+    ck_assert_uint_eq(raw[0], 2);
     lmq_env_close(env);
 
     /* another home's secret does not verify this home's handles */

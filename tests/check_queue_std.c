@@ -283,6 +283,29 @@ START_TEST(retention_expires_messages_in_any_state)
 }
 END_TEST
 
+/* Receives skip the expiry sweep until the oldest message can expire; a
+ * shorter retention set later must still expire in-flight messages at once. */
+START_TEST(retention_shortened_later_still_expires)
+{
+    send_body("a", NULL);
+    send_body("b", NULL);
+    lmq_msg *m1 = recv1(300), *m2 = recv1(300);
+    ck_assert_ptr_nonnull(m1);
+    ck_assert_ptr_nonnull(m2);
+    ck_assert_ptr_null(recv1(-1)); /* sweeps: nothing expires for days */
+    ck_counts(0, 2, 0);
+    lmq_map *a = lmq_map_new();
+    lmq_map_set(a, "MessageRetentionPeriod", "60");
+    ck_ok(lmq_queue_set_attributes(env, "q", a));
+    lmq_map_free(a);
+    lmq_test_clock_advance(61000);
+    ck_assert_ptr_null(recv1(-1));
+    ck_counts(0, 0, 0);
+    lmq_msg_free(m1);
+    lmq_msg_free(m2);
+}
+END_TEST
+
 /* ---- attributes -------------------------------------------------------------- */
 
 START_TEST(message_attributes_and_digests)
@@ -724,6 +747,7 @@ lmq_suite_queue_std(void)
     tcase_add_test(tc, queue_visibility_default_applies);
     tcase_add_test(tc, message_and_queue_delay);
     tcase_add_test(tc, retention_expires_messages_in_any_state);
+    tcase_add_test(tc, retention_shortened_later_still_expires);
     tcase_add_test(tc, counters_survive_reopen);
     suite_add_tcase(s, tc);
     tc = tcase_create("validation");
