@@ -65,6 +65,7 @@ typedef struct row {
     double msgs_per_sec, p50_us, p99_us;
     double bytes_per_msg; /* < 0: not measured */
     uint64_t msgs;
+    long anon_kb; /* private memory after the run; 0: not measured */
 } row;
 
 static int rows_printed;
@@ -83,6 +84,8 @@ emit(const row *r)
                r->p99_us);
         if (r->bytes_per_msg >= 0)
             printf(",\"bytes_per_msg\":%.0f", r->bytes_per_msg);
+        if (r->anon_kb > 0)
+            printf(",\"anon_kb\":%ld", r->anon_kb);
         printf("}\n");
     } else {
         if (rows_printed++ % 40 == 0)
@@ -95,6 +98,8 @@ emit(const row *r)
                r->msgs_per_sec, r->p50_us, r->p99_us);
         if (r->bytes_per_msg >= 0)
             printf("  %.0f B/msg on disk", r->bytes_per_msg);
+        if (r->anon_kb > 0)
+            printf("  %ld KiB private memory", r->anon_kb);
         printf("\n");
     }
     fflush(stdout);
@@ -266,6 +271,23 @@ disk_bytes(void)
     return (double)st.st_blocks * 512.0;
 }
 
+/* Private (anonymous) resident memory of this process, KiB: what a
+ * consumer holds of its own, apart from the shared map of the home. */
+static long
+anon_kb(void)
+{
+    char line[256];
+    long kb = 0;
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "RssAnon: %ld kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb;
+}
+
 /* ---- lmq workloads ------------------------------------------------------- */
 
 struct sender {
@@ -338,7 +360,7 @@ bench_send(lmq_durability d, const char *w, size_t size, size_t batch,
     }
     double el = now_s() - t0;
     row r = {"lmq", w, mode_name(d), size, batch, threads, 1, 0, 0, 0, 0,
-             -1, total};
+             -1, total, 0};
     r.msgs_per_sec = (double)total / el;
     lat_done(&all, &r);
     if (batch == 1 && threads == 1 && size == 100)
@@ -452,11 +474,13 @@ bench_recv(lmq_durability d, const char *w, size_t size, size_t batch,
         prefill(q, body, size, queued);
     }
     row r = {"lmq", w, mode_name(d), size, batch, 1, 1, queued, 0, 0, 0,
-             -1, got};
+             -1, got, 0};
     r.msgs_per_sec = (double)got / el;
     lat_done(&l, &r);
     if (queued >= 1000000)
         r.bytes_per_msg = per_msg;
+    if (strncmp(w, "W3q", 3) == 0)
+        r.anon_kb = anon_kb();
     lmq_queue_close(q);
     lmq_env_close(env);
     free(body);
@@ -522,7 +546,7 @@ bench_consumer(lmq_durability d, const char *w, uint64_t queued,
     }
     uint64_t done = queued - left;
     row r = {"lmq", w, mode_name(d), 100, 10, concurrency, 1, queued, 0, 0,
-             0, -1, done};
+             0, -1, done, 0};
     r.msgs_per_sec = (double)done / el;
     lmq_queue_close(q);
     lmq_env_close(env);
@@ -728,7 +752,7 @@ bench_procs(lmq_durability d, const char *w, size_t size, int nprod,
     close(go[1]);
     close(out[0]);
     row r = {"lmq", w, mode_name(d), size, batch, 1, nprod + ncons, 0, 0,
-             0, 0, -1, got};
+             0, 0, -1, got, 0};
     if (shm->done_at > 0)
         last = shm->done_at;
     r.msgs_per_sec = (double)got / (last - t0);
@@ -911,7 +935,7 @@ ceiling(const char *sys, unsigned flags, lmq_durability d, const char *w,
         }
     }
     double el = now_s() - t0;
-    row rr = {sys, w, mode_name(d), size, batch, 1, 1, 0, 0, 0, 0, -1, done};
+    row rr = {sys, w, mode_name(d), size, batch, 1, 1, 0, 0, 0, 0, -1, done, 0};
     rr.msgs_per_sec = (double)done / el;
     lat_done(&l, &rr);
     free(body);
