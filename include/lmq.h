@@ -212,8 +212,10 @@ typedef enum lmq_durability {
     /** fsync before every acknowledgement: survives power loss. */
     LMQ_DURABILITY_FULL = 0,
     /** no fsync per commit; a background thread flushes every
-     *  flush_interval_ms. A process crash loses nothing, an OS crash at most
-     *  the last interval; the store is never corrupt. */
+     *  flush_interval_ms. A process crash loses nothing; an OS crash loses
+     *  at most the last interval, and on file systems that do not keep
+     *  write order (ext4 among them) could in rare cases damage the store
+     *  (docs/DURABILITY.md). Use FULL where a power cut must cost nothing. */
     LMQ_DURABILITY_PERIODIC = 1,
     /** never fsync (tests, caches): an OS crash may lose recent commits. */
     LMQ_DURABILITY_NONE = 2
