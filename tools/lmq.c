@@ -1341,6 +1341,25 @@ cmd_help(const cli_cmd *cmd)
 
 /* ---- argument parsing --------------------------------------------------------- */
 
+/* Index of value in the NULL-terminated choices of global option --name;
+ * -1 after printing the AWS CLI's "Invalid choice" usage error. */
+static int
+global_choice(const char *name, const char *value,
+              const char *const *choices)
+{
+    char list[128] = "";
+    size_t used = 0;
+    for (int i = 0; choices[i]; i++) {
+        if (strcmp(value, choices[i]) == 0)
+            return i;
+        used += (size_t)snprintf(list + used, sizeof list - used, "%s'%s'",
+                                 i ? ", " : "", choices[i]);
+    }
+    cli_usage_error("argument --%s: Invalid choice: '%s' (choose from %s)",
+                    name, value, list);
+    return -1;
+}
+
 static const char *const global_ignored_value[] = {
     "region", "endpoint-url", "profile", "cli-binary-format", NULL};
 static const char *const global_ignored_bool[] = {
@@ -1547,44 +1566,27 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
     if (unknown[0])
         return cli_usage_error("Unknown options: %s", unknown);
 
+    static const char *const durabilities[] = {"full", "periodic", "none",
+                                                NULL};
+    static const char *const map_modes[] = {"auto", "pwrite", "writable",
+                                            NULL};
+    static const char *const outputs[] = {"json", "text", "table", NULL};
+    int v;
     if (durability) {
-        if (strcmp(durability, "full") == 0)
-            c->durability = LMQ_DURABILITY_FULL;
-        else if (strcmp(durability, "periodic") == 0)
-            c->durability = LMQ_DURABILITY_PERIODIC;
-        else if (strcmp(durability, "none") == 0)
-            c->durability = LMQ_DURABILITY_NONE;
-        else
-            return cli_usage_error("argument --durability: Invalid choice: "
-                                   "'%s' (choose from 'full', 'periodic', "
-                                   "'none')",
-                                   durability);
+        if ((v = global_choice("durability", durability, durabilities)) < 0)
+            return CLI_EXIT_USAGE;
+        c->durability = (lmq_durability)v; /* same order as the enum */
     }
     if (map_mode) {
-        if (strcmp(map_mode, "auto") == 0)
-            c->map_mode = LMQ_MAP_AUTO;
-        else if (strcmp(map_mode, "pwrite") == 0)
-            c->map_mode = LMQ_MAP_PWRITE;
-        else if (strcmp(map_mode, "writable") == 0)
-            c->map_mode = LMQ_MAP_WRITABLE;
-        else
-            return cli_usage_error("argument --map-mode: Invalid choice: "
-                                   "'%s' (choose from 'auto', 'pwrite', "
-                                   "'writable')",
-                                   map_mode);
+        if ((v = global_choice("map-mode", map_mode, map_modes)) < 0)
+            return CLI_EXIT_USAGE;
+        c->map_mode = (lmq_map_mode)v; /* same order as the enum */
     }
     if (output) {
-        if (strcmp(output, "json") == 0)
-            c->output = CLI_OUT_JSON;
-        else if (strcmp(output, "text") == 0)
-            c->output = CLI_OUT_TEXT;
-        else if (strcmp(output, "table") == 0)
-            c->output = CLI_OUT_TABLE;
-        else
-            return cli_usage_error("argument --output: Invalid choice: "
-                                   "'%s' (choose from 'json', 'text', "
-                                   "'table')",
-                                   output);
+        if ((v = global_choice("output", output, outputs)) < 0)
+            return CLI_EXIT_USAGE;
+        c->output = v == 0 ? CLI_OUT_JSON : v == 1 ? CLI_OUT_TEXT
+                                                   : CLI_OUT_TABLE;
     }
     if (home && *home) {
         c->home = strdup(home);
