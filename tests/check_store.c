@@ -15,9 +15,13 @@
 #include "core.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -309,6 +313,120 @@ START_TEST(test_threads_bad_input)
 }
 END_TEST
 
+/* ---- an acknowledged write is on disk -------------------------------------
+ *
+ * This program's own pwrite(), writev(), fdatasync() and fsync() come first
+ * in symbol lookup, so LMDB's calls land here and go on as raw system calls.
+ * They count writes to regular files not opened O_DSYNC since the last sync
+ * (LMDB writes pages and, in FULL homes, the meta page this way). In a FULL
+ * pwrite home nothing an acknowledged call wrote may still be unsynced when
+ * it returns; in NONE the writes stay unsynced, which shows the count sees
+ * LMDB's writes at all. (A writable map's stores cannot be seen here.) */
+
+static int unsynced;
+
+/* exported although the build hides symbols by default */
+#define INTERPOSE __attribute__((visibility("default")))
+
+static void
+note_write(int fd, long r)
+{
+    struct stat st;
+    if (r > 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+        !(fcntl(fd, F_GETFL) & O_DSYNC))
+        __atomic_add_fetch(&unsynced, 1, __ATOMIC_SEQ_CST);
+}
+
+INTERPOSE ssize_t
+pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+    long r = syscall(SYS_pwrite64, fd, buf, n, off);
+    note_write(fd, r);
+    return r;
+}
+
+INTERPOSE ssize_t
+writev(int fd, const struct iovec *iov, int n)
+{
+    long r = syscall(SYS_writev, fd, iov, n);
+    note_write(fd, r);
+    return r;
+}
+
+static int
+synced(long r)
+{
+    if (r == 0)
+        __atomic_store_n(&unsynced, 0, __ATOMIC_SEQ_CST);
+    return (int)r;
+}
+
+INTERPOSE int
+fdatasync(int fd)
+{
+    return synced(syscall(SYS_fdatasync, fd));
+}
+
+INTERPOSE int
+fsync(int fd)
+{
+    return synced(syscall(SYS_fsync, fd));
+}
+
+static int
+unsynced_now(void)
+{
+    return __atomic_load_n(&unsynced, __ATOMIC_SEQ_CST);
+}
+
+START_TEST(test_full_ack_is_synced)
+{
+    test_map = LMQ_MAP_PWRITE;
+    lmq_env *env = open_env(LMQ_DURABILITY_FULL);
+    lmq_queue *q = make_queue(env, NULL);
+    lmq_recv_opts o;
+    lmq_msg *m[10];
+    size_t n;
+    for (unsigned k = 0; k < 20; k++) {
+        ck_ok(send_body(q, 1, k, 0));
+        ck_assert_msg(unsynced_now() == 0, "send %u: %d writes unsynced", k,
+                      unsynced_now());
+    }
+    lmq_recv_opts_init(&o);
+    o.max_messages = 10;
+    o.wait_seconds = 0;
+    ck_ok(lmq_receive(q, &o, m, 10, &n));
+    ck_assert_uint_eq(n, 10);
+    ck_assert_int_eq(unsynced_now(), 0);
+    for (size_t i = 0; i < n; i++) {
+        int deleted = 0;
+        ck_ok(lmq_delete(q, lmq_msg_receipt(m[i]), &deleted));
+        ck_assert_int_eq(deleted, 1);
+        ck_assert_int_eq(unsynced_now(), 0);
+        lmq_msg_free(m[i]);
+    }
+    /* many threads: batches overlap the unlocked meta sync */
+    int ok;
+    run_senders(q, 2, T_THREADS, 50, -1, &ok);
+    ck_assert_int_eq(ok, T_THREADS * 50);
+    ck_assert_int_eq(unsynced_now(), 0);
+    lmq_queue_close(q);
+    lmq_env_close(env);
+}
+END_TEST
+
+START_TEST(test_none_leaves_writes_unsynced)
+{
+    test_map = LMQ_MAP_PWRITE;
+    lmq_env *env = open_env(LMQ_DURABILITY_NONE);
+    lmq_queue *q = make_queue(env, NULL);
+    ck_ok(send_body(q, 1, 0, 0));
+    ck_assert_int_gt(unsynced_now(), 0);
+    lmq_queue_close(q);
+    lmq_env_close(env);
+}
+END_TEST
+
 /* ---- several processes, each with several threads ---------------------- */
 
 #define P_PROCS 4
@@ -514,6 +632,13 @@ lmq_suite_store(void)
     tcase_add_loop_test(tc, test_batch_own_results, 0, 2);
     tcase_add_loop_test(tc, test_threads_bad_input, 0, 2);
     tcase_add_loop_test(tc, test_procs_threads, 0, 2);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("full_acknowledges_synced_writes");
+    tcase_add_checked_fixture(tc, lmq_test_tmp_setup, lmq_test_tmp_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_full_ack_is_synced);
+    tcase_add_test(tc, test_none_leaves_writes_unsynced);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("crash_loses_nothing_acknowledged");
