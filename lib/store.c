@@ -136,6 +136,13 @@ struct lmq_txn {
     MDB_txn *txn;
     void *user;
     bool map_full;
+    bool rdonly;
+    /* Write transactions look keys up through one cursor per database,
+     * opened on first use and freed by LMDB when the transaction ends: a
+     * cursor still on the leaf page that holds the next key (FIFO traffic
+     * walks keys in order) finds it without descending from the root, where
+     * mdb_get() and mdb_put() always descend. */
+    MDB_cursor *cur[LMQ_DB__COUNT];
 };
 
 /* One caller's unit of work waiting for (or in) a group commit. Lives on
@@ -527,7 +534,7 @@ begin(lmq_store *s, unsigned flags, MDB_txn **txn)
 int
 lmq__store_read(lmq_store *s, lmq_txn_fn fn, void *arg)
 {
-    lmq_txn t = {.s = s};
+    lmq_txn t = {.s = s, .rdonly = true};
     int rc = begin(s, MDB_RDONLY, &t.txn);
     if (rc)
         return rc;
@@ -933,11 +940,26 @@ op_err(lmq_txn *t, int rc, const char *what)
     return map_err(rc, what);
 }
 
+/* The write transaction's cursor on db, or NULL (read-only transaction,
+ * or the cursor could not be opened: the caller then uses mdb_get() etc.). */
+static MDB_cursor *
+txn_cursor(lmq_txn *t, int db)
+{
+    if (t->rdonly)
+        return NULL;
+    if (!t->cur[db] &&
+        mdb_cursor_open(t->txn, t->s->dbi[db], &t->cur[db]) != 0)
+        t->cur[db] = NULL;
+    return t->cur[db];
+}
+
 int
 lmq__txn_get(lmq_txn *t, int db, const void *k, size_t kl, lmq_val *v)
 {
     MDB_val key = {kl, (void *)k}, val;
-    int rc = mdb_get(t->txn, t->s->dbi[db], &key, &val);
+    MDB_cursor *c = txn_cursor(t, db);
+    int rc = c ? mdb_cursor_get(c, &key, &val, MDB_SET)
+               : mdb_get(t->txn, t->s->dbi[db], &key, &val);
     if (rc == MDB_NOTFOUND)
         return LMQ__NOTFOUND;
     if (rc)
@@ -947,12 +969,20 @@ lmq__txn_get(lmq_txn *t, int db, const void *k, size_t kl, lmq_val *v)
     return 0;
 }
 
+static int
+txn_put(lmq_txn *t, int db, MDB_val *key, MDB_val *val, unsigned flags)
+{
+    MDB_cursor *c = txn_cursor(t, db);
+    return c ? mdb_cursor_put(c, key, val, flags)
+             : mdb_put(t->txn, t->s->dbi[db], key, val, flags);
+}
+
 int
 lmq__txn_put(lmq_txn *t, int db, const void *k, size_t kl, const void *v,
              size_t vl)
 {
     MDB_val key = {kl, (void *)k}, val = {vl, (void *)v};
-    int rc = mdb_put(t->txn, t->s->dbi[db], &key, &val, 0);
+    int rc = txn_put(t, db, &key, &val, 0);
     return rc ? op_err(t, rc, "put") : 0;
 }
 
@@ -961,7 +991,7 @@ lmq__txn_reserve(lmq_txn *t, int db, const void *k, size_t kl, size_t vl,
                  void **out)
 {
     MDB_val key = {kl, (void *)k}, val = {vl, NULL};
-    int rc = mdb_put(t->txn, t->s->dbi[db], &key, &val, MDB_RESERVE);
+    int rc = txn_put(t, db, &key, &val, MDB_RESERVE);
     if (rc)
         return op_err(t, rc, "reserve");
     *out = val.mv_data;
@@ -971,8 +1001,12 @@ lmq__txn_reserve(lmq_txn *t, int db, const void *k, size_t kl, size_t vl,
 int
 lmq__txn_del(lmq_txn *t, int db, const void *k, size_t kl)
 {
-    MDB_val key = {kl, (void *)k};
-    int rc = mdb_del(t->txn, t->s->dbi[db], &key, NULL);
+    MDB_val key = {kl, (void *)k}, val;
+    MDB_cursor *c = txn_cursor(t, db);
+    int rc = c ? mdb_cursor_get(c, &key, &val, MDB_SET)
+               : mdb_del(t->txn, t->s->dbi[db], &key, NULL);
+    if (c && rc == 0)
+        rc = mdb_cursor_del(c, 0);
     if (rc == MDB_NOTFOUND)
         return LMQ__NOTFOUND;
     return rc ? op_err(t, rc, "del") : 0;
