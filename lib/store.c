@@ -49,10 +49,10 @@
  *
  * Durability: FULL commits with LMDB's two syncs, data pages then meta page,
  * the second one outside LMDB's writer lock (MDB_NOMETASYNC + meta_sync());
- * PERIODIC and
- * NONE open with MDB_NOSYNC (LMDB keeps the store consistent as long as the
- * file system keeps write order; only the last transactions can be lost) and
- * PERIODIC runs a flusher thread calling mdb_env_sync() every interval.
+ * PERIODIC and NONE open with MDB_NOSYNC (LMDB keeps the store consistent as
+ * long as the file system keeps write order; only the last transactions can
+ * be lost) and PERIODIC runs a flusher thread calling mdb_env_sync() every
+ * interval.
  * These flags are per process, so processes of one home may differ.
  *
  * Crashed processes: LMDB's writer mutex is a robust process-shared mutex,
