@@ -7,7 +7,9 @@
  * in two: an immutable record (ids, attributes, body) written once, and a
  * small fixed-size header (visibility, receive count, timestamps) rewritten
  * on every receive, so receive and change-visibility touch a 40-byte value
- * instead of copying the body. Decoders never trust lengths: every read is
+ * instead of copying the body. A message's first header travels inside its
+ * record (version 2), so a send writes one row instead of two; the separate
+ * header row only appears once something changes it (queue_std.c). Decoders never trust lengths: every read is
  * bounds-checked and a short or inconsistent buffer is LMQ_ECORRUPT.
  */
 #include "core.h"
@@ -16,7 +18,7 @@
 #include <string.h>
 
 #define QREC_VERSION 2 /* 2 added due_ms and sweep_ms; 1 is still read */
-#define MREC_VERSION 1
+#define MREC_VERSION 2 /* 2 carries the first header; 1 is still read */
 
 /* ---- bounded reader ----------------------------------------------------- */
 
@@ -278,8 +280,9 @@ lmq__mhdr_decode(const void *buf, size_t len, lmq_mhdr *h)
 
 /* ---- message records -------------------------------------------------------------- */
 
-/* version, 36 id, 32 md5, sent, 4 x u16 string lengths, attrs u32, body u32 */
-#define MREC_FIXED (1 + 36 + 32 + 8 + 2 * 4 + 4 + 4)
+/* version, first header, 36 id, 32 md5, sent, 4 x u16 string lengths,
+ * attrs u32, body u32 (version 1 had no header) */
+#define MREC_FIXED (1 + LMQ_MHDR_SIZE + 36 + 32 + 8 + 2 * 4 + 4 + 4)
 
 size_t
 lmq__mview_size(const lmq_mview *m)
@@ -298,9 +301,10 @@ put_str16(uint8_t *p, const char *s, size_t n)
 }
 
 void
-lmq__mview_encode(const lmq_mview *m, uint8_t *p)
+lmq__mview_encode(const lmq_mview *m, const lmq_mhdr *h, uint8_t *p)
 {
     *p++ = MREC_VERSION;
+    lmq__mhdr_encode(h, p), p += LMQ_MHDR_SIZE;
     memcpy(p, m->message_id, 36), p += 36;
     memcpy(p, m->md5_body, 32), p += 32;
     lmq__put_u64(p, (uint64_t)m->sent_ms), p += 8;
@@ -329,8 +333,11 @@ lmq__mview_decode(const void *buf, size_t len, lmq_mview *m)
 {
     rd d = {buf, len, false};
     memset(m, 0, sizeof *m);
-    if (rd_u8(&d) != MREC_VERSION)
+    uint8_t version = rd_u8(&d);
+    if (version != 1 && version != MREC_VERSION)
         return lmq__seterr(LMQ_ECORRUPT, "message record: unknown version");
+    if (version >= 2)
+        take(&d, LMQ_MHDR_SIZE);
     const uint8_t *id = take(&d, 36), *md5 = take(&d, 32);
     if (d.bad)
         return lmq__seterr(LMQ_ECORRUPT, "message record: truncated");
@@ -350,4 +357,17 @@ lmq__mview_decode(const void *buf, size_t len, lmq_mview *m)
     if (m->attrs_len == 0)
         m->attrs = NULL;
     return 0;
+}
+
+int
+lmq__mrec_hdr(const void *buf, size_t len, lmq_mhdr *h)
+{
+    const uint8_t *p = buf;
+    if (len < 1 || (p[0] != 1 && p[0] != MREC_VERSION))
+        return lmq__seterr(LMQ_ECORRUPT, "message record: unknown version");
+    if (p[0] == 1)
+        return LMQ__NOTFOUND; /* its header is always a row of its own */
+    if (len < 1 + LMQ_MHDR_SIZE)
+        return lmq__seterr(LMQ_ECORRUPT, "message record: truncated");
+    return lmq__mhdr_decode(p + 1, LMQ_MHDR_SIZE, h);
 }

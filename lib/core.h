@@ -13,7 +13,11 @@
 
 #define LMQ_ENV_MAGIC 0x6c6d7165u   /* "lmqe" */
 #define LMQ_QUEUE_MAGIC 0x6c6d7171u /* "lmqq" */
-#define LMQ_FORMAT_VERSION 1u
+/* 2: message records carry their first header, header rows appear on the
+ * first change. A version 1 home is upgraded in place when opened (nothing in
+ * it needs rewriting: its records are still read). */
+#define LMQ_FORMAT_VERSION 2u
+#define LMQ_FORMAT_OLDEST 1u
 
 struct lmq_notify;
 
@@ -131,9 +135,13 @@ int lmq__qrec_decode(const void *buf, size_t len, bool maps, lmq_qrec *r);
 int lmq__qrec_encode(const lmq_qrec *r, uint8_t **buf, size_t *len);
 void lmq__mhdr_encode(const lmq_mhdr *h, uint8_t out[LMQ_MHDR_SIZE]);
 int lmq__mhdr_decode(const void *buf, size_t len, lmq_mhdr *h);
+/* A message record: the message plus its first header (h). */
 size_t lmq__mview_size(const lmq_mview *m);
-void lmq__mview_encode(const lmq_mview *m, uint8_t *out);
+void lmq__mview_encode(const lmq_mview *m, const lmq_mhdr *h, uint8_t *out);
 int lmq__mview_decode(const void *buf, size_t len, lmq_mview *m);
+/* The first header inside a message record; LMQ__NOTFOUND for a version 1
+ * record, which has none (its header row always exists). */
+int lmq__mrec_hdr(const void *buf, size_t len, lmq_mhdr *h);
 
 /* Keys. */
 #define LMQ_MKEY_LEN 12 /* qid u32, seq u64 */

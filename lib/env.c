@@ -101,10 +101,19 @@ meta_init(lmq_txn *t, void *arg)
             return rc;
         return 0;
     }
-    if (v.len != 4 || lmq__get_u32(v.data) != LMQ_FORMAT_VERSION)
+    uint32_t have = v.len == 4 ? lmq__get_u32(v.data) : 0;
+    if (have < LMQ_FORMAT_OLDEST || have > LMQ_FORMAT_VERSION)
         return lmq__seterr(LMQ_EVERSION, "home format version %u, expected %u",
-                           v.len == 4 ? lmq__get_u32(v.data) : 0,
-                           LMQ_FORMAT_VERSION);
+                           have, LMQ_FORMAT_VERSION);
+    if (have < LMQ_FORMAT_VERSION) {
+        /* An older home: this lmq writes records the older one cannot read,
+         * so mark the home (an older lmq then refuses it with LMQ_EVERSION).
+         * meta_read sends this case to a write transaction. */
+        uint8_t ver[4];
+        lmq__put_u32(ver, LMQ_FORMAT_VERSION);
+        if ((rc = lmq__txn_put(t, LMQ_DB_META, "version", 7, ver, 4)) != 0)
+            return rc;
+    }
     rc = lmq__txn_get(t, LMQ_DB_META, "secret", 6, &v);
     if (rc < 0)
         return rc;
@@ -122,6 +131,9 @@ meta_read(lmq_txn *t, void *arg)
     int rc = lmq__txn_get(t, LMQ_DB_META, "version", 7, &v);
     if (rc)
         return rc; /* NOTFOUND: fall back to a write */
+    if (v.len == 4 && lmq__get_u32(v.data) >= LMQ_FORMAT_OLDEST &&
+        lmq__get_u32(v.data) < LMQ_FORMAT_VERSION)
+        return LMQ__NOTFOUND; /* an older home: upgrade it in a write */
     return meta_init(t, env);
 }
 

@@ -660,7 +660,7 @@ batch_fn(lmq_txn *t, void *arg)
     lmq_cur *cur;
     lmq_val key, val;
     int want = c->budget < BATCH ? c->budget : BATCH;
-    if ((rc = lmq__cur_open(t, LMQ_DB_HDR, &cur)) != 0)
+    if ((rc = lmq__cur_open(t, LMQ_DB_MSG, &cur)) != 0)
         return rc;
     lmq__mkey(k, r.qid, tk->cursor + 1);
     for (rc = lmq__cur_seek(cur, k, sizeof k, &key, &val); rc == 0;
@@ -674,13 +674,16 @@ batch_fn(lmq_txn *t, void *arg)
             more = true;
             break;
         }
-        if ((rc = lmq__mhdr_decode(val.data, val.len, &hs[n])) != 0)
-            break;
         seqs[n++] = seq;
     }
     lmq__cur_close(cur);
     if (rc < 0)
         return rc;
+    for (size_t i = 0; i < n; i++)
+        if ((rc = lmq__msg_hdr(t, r.qid, seqs[i], &hs[i])) != 0)
+            return rc == LMQ__NOTFOUND
+                       ? lmq__seterr(LMQ_ECORRUPT, "message vanished")
+                       : rc;
 
     for (size_t i = 0; i < n && tk->status == LMQ_MOVE_RUNNING; i++) {
         lmq_mhdr *h = &hs[i];

@@ -53,6 +53,8 @@ lmq_recv_opts_init(lmq_recv_opts *o)
 
 /* ---- primitives --------------------------------------------------------- */
 
+/* A message's header: its header row once something changed it, else the
+ * first header inside the message record. LMQ__NOTFOUND: no such message. */
 int
 lmq__msg_hdr(lmq_txn *t, uint32_t qid, uint64_t seq, lmq_mhdr *h)
 {
@@ -60,7 +62,15 @@ lmq__msg_hdr(lmq_txn *t, uint32_t qid, uint64_t seq, lmq_mhdr *h)
     lmq_val v;
     lmq__mkey(k, qid, seq);
     int rc = lmq__txn_get(t, LMQ_DB_HDR, k, sizeof k, &v);
-    return rc ? rc : lmq__mhdr_decode(v.data, v.len, h);
+    if (rc == 0)
+        return lmq__mhdr_decode(v.data, v.len, h);
+    if (rc != LMQ__NOTFOUND ||
+        (rc = lmq__txn_get(t, LMQ_DB_MSG, k, sizeof k, &v)) != 0)
+        return rc;
+    rc = lmq__mrec_hdr(v.data, v.len, h);
+    return rc == LMQ__NOTFOUND
+               ? lmq__seterr(LMQ_ECORRUPT, "message header missing")
+               : rc;
 }
 
 int
@@ -119,12 +129,11 @@ lmq__msg_insert(lmq_txn *t, lmq_qrec *r, const lmq_mview *mv,
                               lmq__mview_size(mv), &dst);
     if (rc)
         return rc;
-    lmq__mview_encode(mv, dst);
+    lmq__mview_encode(mv, h, dst); /* the header row waits for a change */
     int64_t expires = h->enqueue_ms + (int64_t)r->retention * 1000;
     if (r->sweep_ms > 0 && expires < r->sweep_ms)
         r->sweep_ms = expires;
-    if ((rc = put_hdr(t, r->qid, seq, h)) != 0 ||
-        (rc = put_vis(t, r, seq, h->visible_at, h->state)) != 0)
+    if ((rc = put_vis(t, r, seq, h->visible_at, h->state)) != 0)
         return rc;
     if (r->fifo && (rc = lmq__fifo_on_insert(t, r, seq, mv, h)) != 0)
         return rc;
@@ -175,7 +184,7 @@ lmq__q_sweep(lmq_txn *t, lmq_qrec *r, int64_t now, int max)
         max = SWEEP_PER_CALL;
     if (r->sweep_ms > 0 && now < r->sweep_ms)
         return 0; /* nothing can have expired yet */
-    if ((rc = lmq__cur_open(t, LMQ_DB_HDR, &c)) != 0)
+    if ((rc = lmq__cur_open(t, LMQ_DB_MSG, &c)) != 0)
         return rc;
     int64_t next = INT64_MAX; /* queue empty, unless a message is found */
     lmq__mkey(k, r->qid, 0);
@@ -183,8 +192,14 @@ lmq__q_sweep(lmq_txn *t, lmq_qrec *r, int64_t now, int max)
          rc = lmq__cur_next(c, &key, &val)) {
         if (key.len != LMQ_MKEY_LEN || lmq__get_u32(key.data) != r->qid)
             break;
+        uint64_t seq = lmq__get_u64((const uint8_t *)key.data + 4);
         lmq_mhdr h;
-        if ((rc = lmq__mhdr_decode(val.data, val.len, &h)) != 0)
+        /* enqueue_ms never changes, so the record's first header decides;
+         * a version 1 record has none: look its header row up. */
+        rc = lmq__mrec_hdr(val.data, val.len, &h);
+        if (rc == LMQ__NOTFOUND)
+            rc = lmq__msg_hdr(t, r->qid, seq, &h);
+        if (rc)
             break;
         /* Messages are in send order, so the first unexpired one ends the
          * sweep (DLQ moves keep older enqueue times; receive checks every
@@ -197,13 +212,18 @@ lmq__q_sweep(lmq_txn *t, lmq_qrec *r, int64_t now, int max)
             next = 0; /* more to sweep next time */
             break;
         }
-        seqs[n] = lmq__get_u64((const uint8_t *)key.data + 4);
-        hs[n++] = h;
+        seqs[n++] = seq;
     }
     lmq__cur_close(c);
     if (rc < 0)
         return rc;
     r->sweep_ms = next;
+    /* The current headers (visibility, state) say which index rows go. */
+    for (int i = 0; i < n; i++)
+        if ((rc = lmq__msg_hdr(t, r->qid, seqs[i], &hs[i])) != 0)
+            return rc == LMQ__NOTFOUND
+                       ? lmq__seterr(LMQ_ECORRUPT, "message vanished")
+                       : rc;
     for (int i = 0; i < n; i++)
         if ((rc = lmq__msg_remove(t, r, seqs[i], &hs[i])) != 0)
             return rc;

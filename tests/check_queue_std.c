@@ -734,6 +734,147 @@ START_TEST(counters_survive_reopen)
 }
 END_TEST
 
+/* ---- the stored format -------------------------------------------------- */
+
+/* Rewrite every message of q as format 1 wrote it: a record without the
+ * first header (version byte 1) and a header row of its own; mark the home
+ * format 1. */
+static int
+to_format1(lmq_txn *t, void *arg)
+{
+    uint32_t qid = *(uint32_t *)arg;
+    uint8_t keys[8][LMQ_MKEY_LEN], *recs[8];
+    size_t lens[8], n = 0;
+    lmq_mhdr hs[8];
+    lmq_cur *c;
+    lmq_val key, val;
+    uint8_t k[LMQ_MKEY_LEN];
+    int rc = lmq__cur_open(t, LMQ_DB_MSG, &c);
+    if (rc)
+        return rc;
+    lmq__mkey(k, qid, 0);
+    for (rc = lmq__cur_seek(c, k, sizeof k, &key, &val); rc == 0 && n < 8;
+         rc = lmq__cur_next(c, &key, &val)) {
+        ck_assert_int_eq(lmq__mrec_hdr(val.data, val.len, &hs[n]), 0);
+        memcpy(keys[n], key.data, LMQ_MKEY_LEN);
+        lens[n] = val.len - LMQ_MHDR_SIZE;
+        recs[n] = malloc(lens[n]);
+        recs[n][0] = 1;
+        memcpy(recs[n] + 1, (const uint8_t *)val.data + 1 + LMQ_MHDR_SIZE,
+               lens[n] - 1);
+        n++;
+    }
+    lmq__cur_close(c);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t h[LMQ_MHDR_SIZE];
+        lmq__mhdr_encode(&hs[i], h);
+        ck_assert_int_eq(lmq__txn_put(t, LMQ_DB_MSG, keys[i], LMQ_MKEY_LEN,
+                                      recs[i], lens[i]),
+                         0);
+        ck_assert_int_eq(lmq__txn_put(t, LMQ_DB_HDR, keys[i], LMQ_MKEY_LEN,
+                                      h, sizeof h),
+                         0);
+        free(recs[i]);
+    }
+    uint8_t ver[4];
+    lmq__put_u32(ver, 1);
+    return lmq__txn_put(t, LMQ_DB_META, "version", 7, ver, 4);
+}
+
+static int
+set_version(lmq_txn *t, void *arg)
+{
+    uint8_t ver[4];
+    lmq__put_u32(ver, *(uint32_t *)arg);
+    return lmq__txn_put(t, LMQ_DB_META, "version", 7, ver, 4);
+}
+
+static int
+get_version(lmq_txn *t, void *arg)
+{
+    lmq_val v;
+    int rc = lmq__txn_get(t, LMQ_DB_META, "version", 7, &v);
+    if (rc == 0)
+        *(uint32_t *)arg = v.len == 4 ? lmq__get_u32(v.data) : 0;
+    return rc;
+}
+
+static void
+reopen(void)
+{
+    lmq_queue_close(q);
+    lmq_env_close(env);
+    env = lmq_test_env();
+    ck_ok(lmq_queue_open(env, "q", &q));
+}
+
+/* A send writes the first header inside the message record (format 2);
+ * messages a format 1 home holds (record plus header row) are still
+ * received, changed, deleted and expired, and opening the home marks it
+ * format 2 so that an older lmq refuses it. */
+START_TEST(format1_home_is_read_and_upgraded)
+{
+    lmq_map *a = lmq_map_new();
+    lmq_map_set(a, "MessageRetentionPeriod", "60");
+    ck_ok(lmq_queue_set_attributes(env, "q", a));
+    lmq_map_free(a);
+    send_body("a", NULL);
+    lmq_test_clock_advance(30000);
+    send_body("b", NULL);
+    send_body("c", NULL);
+    uint32_t qid = q->qid, ver = 0;
+    ck_ok(lmq__store_write(env->store, to_format1, &qid));
+    ck_ok(lmq__store_read(env->store, get_version, &ver));
+    ck_assert_uint_eq(ver, 1);
+    reopen();
+    ck_ok(lmq__store_read(env->store, get_version, &ver));
+    ck_assert_uint_eq(ver, LMQ_FORMAT_VERSION);
+    ck_counts(3, 0, 0);
+
+    /* a (never received) expires; b and c are received, changed, again
+     * received and deleted */
+    lmq_test_clock_advance(30000);
+    lmq_msg *m = recv1(30);
+    ck_assert_str_eq(lmq_msg_body(m, NULL), "b");
+    ck_assert_int_eq(lmq_msg_receive_count(m), 1);
+    ck_counts(1, 1, 0);
+    int done;
+    ck_ok(lmq_change_visibility(q, lmq_msg_receipt(m), 0, &done));
+    lmq_msg_free(m);
+    lmq_msg *ms[4];
+    ck_assert_uint_eq(recv_n(4, 30, ms), 2);
+    ck_assert_str_eq(lmq_msg_body(ms[0], NULL), "c");
+    ck_assert_int_eq(lmq_msg_receive_count(ms[0]), 1);
+    ck_assert_str_eq(lmq_msg_body(ms[1], NULL), "b");
+    ck_assert_int_eq(lmq_msg_receive_count(ms[1]), 2);
+    ck_counts(0, 2, 0);
+    for (int i = 0; i < 2; i++) {
+        ck_ok(lmq_delete(q, lmq_msg_receipt(ms[i]), &done));
+        ck_assert_int_eq(done, 1);
+        lmq_msg_free(ms[i]);
+    }
+    send_body("d", NULL);
+    m = recv1(30);
+    ck_assert_str_eq(lmq_msg_body(m, NULL), "d");
+    ck_ok(lmq_delete(q, lmq_msg_receipt(m), &done));
+    lmq_msg_free(m);
+    ck_counts(0, 0, 0);
+
+    /* a home from a newer lmq is refused */
+    ver = LMQ_FORMAT_VERSION + 1;
+    ck_ok(lmq__store_write(env->store, set_version, &ver));
+    lmq_queue_close(q);
+    lmq_env_close(env);
+    q = NULL;
+    lmq_env_opts o;
+    lmq_env_opts_init(&o);
+    char path[300];
+    snprintf(path, sizeof path, "%s/home", lmq_test_dir);
+    ck_lmq(lmq_env_open(path, &o, &env), LMQ_EVERSION);
+    ck_assert_ptr_null(env);
+}
+END_TEST
+
 Suite *
 lmq_suite_queue_std(void)
 {
@@ -749,6 +890,7 @@ lmq_suite_queue_std(void)
     tcase_add_test(tc, retention_expires_messages_in_any_state);
     tcase_add_test(tc, retention_shortened_later_still_expires);
     tcase_add_test(tc, counters_survive_reopen);
+    tcase_add_test(tc, format1_home_is_read_and_upgraded);
     suite_add_tcase(s, tc);
     tc = tcase_create("validation");
     tcase_add_checked_fixture(tc, setup, teardown);
