@@ -156,6 +156,19 @@ lmq__valid_queue_name(const char *name, bool fifo)
 
 /* ---- bodies and strings -------------------------------------------------- */
 
+/* Whether all of p[0..7] are in 0x20..0x7f. x - 0x20 in a byte below 0x20
+ * borrows into that byte's top bit, where ~x keeps it; a borrow can only
+ * mark a higher byte falsely when a lower byte is itself below 0x20, so the
+ * yes/no answer is exact. Bytes above 0x7f show in x's own top bits. */
+static inline bool
+printable8(const unsigned char *p)
+{
+    const uint64_t ones = 0x0101010101010101ull, tops = ones << 7;
+    uint64_t x;
+    memcpy(&x, p, 8);
+    return ((((x - 0x20 * ones) & ~x) | x) & tops) == 0;
+}
+
 int
 lmq__valid_chars(const char *s, size_t len)
 {
@@ -167,6 +180,10 @@ lmq__valid_chars(const char *s, size_t len)
     while (i < len) {
         uint32_t c;
         /* Plain ASCII is the common case: skip the decoder for it. */
+        if (len - i >= 8 && printable8(u + i)) {
+            i += 8;
+            continue;
+        }
         if (u[i] >= 0x20 && u[i] < 0x80) {
             i++;
             continue;

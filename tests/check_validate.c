@@ -429,6 +429,32 @@ START_TEST(test_chars_invalid_utf8)
 }
 END_TEST
 
+/* Every single byte at every position of a printable run: the eight-byte
+ * ASCII path and the byte path must agree with the rule (tab, LF, CR and
+ * 0x20..0x7f alone; a lone byte above 0x7f is not UTF-8). */
+START_TEST(test_chars_each_byte_at_each_position)
+{
+    char buf[19];
+    for (size_t pos = 0; pos < sizeof buf; pos++) {
+        for (int b = 0; b < 256; b++) {
+            memset(buf, 'a' + (int)(pos % 26), sizeof buf);
+            buf[pos] = (char)b;
+            bool ok = b == 9 || b == 10 || b == 13 || (b >= 0x20 && b < 0x80);
+            int rc = chars(buf, sizeof buf);
+            ck_assert_msg(rc == (ok ? 0 : LMQ_ECONTENTS),
+                          "byte 0x%02x at %zu: %s", b, pos, lmq_err_name(rc));
+        }
+    }
+    /* runs of the lowest and highest accepted ASCII bytes */
+    memset(buf, 0x20, sizeof buf);
+    ck_ok(chars(buf, sizeof buf));
+    memset(buf, 0x7f, sizeof buf);
+    ck_ok(chars(buf, sizeof buf));
+    memset(buf, 0x1f, sizeof buf);
+    ck_lmq(chars(buf, sizeof buf), LMQ_ECONTENTS);
+}
+END_TEST
+
 /* ---- message attributes -------------------------------------------------- */
 
 START_TEST(test_mattrs_count_limit)
@@ -1080,6 +1106,7 @@ lmq_suite_validate(void)
     tcase_add_test(tc, test_chars_allowed_edges);
     tcase_add_test(tc, test_chars_rejected_code_points);
     tcase_add_test(tc, test_chars_invalid_utf8);
+    tcase_add_test(tc, test_chars_each_byte_at_each_position);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("message_attribute_rules");
