@@ -591,8 +591,8 @@ send_many(lmq_queue *q, const lmq_send_entry *entries, size_t n,
     if (!res) {
         res = scratch;
     }
-    lmq_prep p[LMQ_MAX_BATCH];
-    memset(p, 0, sizeof p);
+    lmq_prep p[LMQ_MAX_BATCH]; /* entries past n are never read */
+    memset(p, 0, n * sizeof *p);
     memset(res, 0, n * sizeof *res);
     int64_t now = lmq__now(q->env);
     size_t total = 0;
@@ -631,8 +631,6 @@ send_many(lmq_queue *q, const lmq_send_entry *entries, size_t n,
 out:
     for (size_t i = 0; i < n; i++)
         free(p[i].attrs_buf);
-    if (rc && !batch && res == scratch)
-        (void)0;
     return rc;
 }
 
