@@ -54,6 +54,8 @@
  * be lost) and PERIODIC runs a flusher thread calling mdb_env_sync() every
  * interval.
  * These flags are per process, so processes of one home may differ.
+ * Writable relaxed homes also populate the file ahead of LMDB's last page
+ * from a background thread ("prefault" below).
  *
  * Crashed processes: LMDB's writer mutex is a robust process-shared mutex,
  * so a writer killed mid-transaction releases it (its transaction is simply
@@ -71,6 +73,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -112,6 +115,15 @@ struct lmq_store {
     bool gc_gathering;
     size_t gc_expect;         /* callers active at the last commit */
     uint64_t gc_commit_ns;    /* duration of the last batch */
+    /* prefault (writable relaxed homes): populate the file ahead of the
+     * last page in use, see prefault_note() */
+    pthread_t pf_thread;
+    bool pf_running;
+    pthread_mutex_t pf_mu;
+    pthread_cond_t pf_cv;
+    uint64_t pf_want, pf_done; /* byte offsets; pf_done read unlocked */
+    bool pf_stop;
+    unsigned psize;
     /* flusher (PERIODIC) */
     pthread_t flusher;
     bool flusher_running;
@@ -204,6 +216,106 @@ flusher_main(void *arg)
     }
     pthread_mutex_unlock(&s->flush_mu);
     return NULL;
+}
+
+/* ---- prefault ------------------------------------------------------------
+ *
+ * A writable map (MDB_WRITEMAP) is the whole file, sparse past the pages in
+ * use. The first write to each new page faults, and the kernel then
+ * allocates a block and a zeroed page-cache page: measured with batches of
+ * ten sends into a growing home, 38 % of the time went to these faults
+ * (perf), and the same loop ran 1.45x as fast over a file populated ahead.
+ * So in writable homes with relaxed durability a background thread keeps
+ * the PF_WINDOW bytes past LMDB's last page populated, through a mapping of
+ * its own (MADV_POPULATE_WRITE: it faults pages in for writing without
+ * storing anything, so racing with any writer of any process is harmless;
+ * LMDB's own map then finds the pages in the page cache). The thread starts
+ * on the first commit that needs it and costs nothing in a home that reuses
+ * its freed pages. Not in `full` homes: there a writable map's sync is an
+ * msync of the whole map, which would also write the populated zeros. */
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+#define PF_WINDOW (32u << 20)
+#define PF_CHUNK (2u << 20)
+
+static void *
+prefault_main(void *arg)
+{
+    lmq_store *s = arg;
+    int fd;
+    if (mdb_env_get_fd(s->env, &fd) != 0)
+        return NULL;
+    pthread_mutex_lock(&s->pf_mu);
+    while (!s->pf_stop) {
+        uint64_t from = s->pf_done, to = s->pf_want;
+        if (from >= to) {
+            pthread_cond_wait(&s->pf_cv, &s->pf_mu);
+            continue;
+        }
+        pthread_mutex_unlock(&s->pf_mu);
+        struct stat st;
+        bool failed = fstat(fd, &st) != 0;
+        if (!failed && to > (uint64_t)st.st_size)
+            to = (uint64_t)st.st_size & ~(uint64_t)(PF_CHUNK - 1);
+        while (!failed && from < to) {
+            size_t len = to - from < PF_CHUNK ? (size_t)(to - from) : PF_CHUNK;
+            void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+                           (off_t)from);
+            failed = m == MAP_FAILED;
+            if (!failed) {
+                failed = madvise(m, len, MADV_POPULATE_WRITE) != 0;
+                munmap(m, len);
+            }
+            if (!failed)
+                from += len;
+        }
+        pthread_mutex_lock(&s->pf_mu);
+        /* Done (or not possible: an older kernel, a full disk): either way
+         * nothing to do until the home grows past this point. */
+        __atomic_store_n(&s->pf_done, s->pf_want > to ? s->pf_want : to,
+                         __ATOMIC_RELAXED);
+        pthread_cond_broadcast(&s->pf_cv);
+    }
+    pthread_mutex_unlock(&s->pf_mu);
+    return NULL;
+}
+
+/* After a commit: if the pages in use come within half a window of what
+ * is populated, ask the thread (started here the first time) for more. */
+static void
+prefault_note(lmq_store *s)
+{
+    if (!s->writemap || s->durability == LMQ_DURABILITY_FULL)
+        return;
+    MDB_envinfo info;
+    mdb_env_info(s->env, &info);
+    uint64_t used = (uint64_t)(info.me_last_pgno + 1) * s->psize;
+    if (used + PF_WINDOW / 2 <= __atomic_load_n(&s->pf_done, __ATOMIC_RELAXED))
+        return;
+    pthread_mutex_lock(&s->pf_mu);
+    if (s->pf_done < used) /* LMDB wrote every page below */
+        __atomic_store_n(&s->pf_done, used, __ATOMIC_RELAXED);
+    s->pf_want = used + PF_WINDOW;
+    if (!s->pf_running && !s->pf_stop &&
+        pthread_create(&s->pf_thread, NULL, prefault_main, s) == 0)
+        s->pf_running = true;
+    pthread_cond_broadcast(&s->pf_cv);
+    pthread_mutex_unlock(&s->pf_mu);
+}
+
+int
+lmq__store_prefault_wait(lmq_store *s, uint64_t *used, uint64_t *ahead)
+{
+    MDB_envinfo info;
+    mdb_env_info(s->env, &info);
+    *used = (uint64_t)(info.me_last_pgno + 1) * s->psize;
+    pthread_mutex_lock(&s->pf_mu);
+    while (s->pf_running && s->pf_done < s->pf_want)
+        pthread_cond_wait(&s->pf_cv, &s->pf_mu);
+    *ahead = s->pf_done > *used ? s->pf_done - *used : 0;
+    pthread_mutex_unlock(&s->pf_mu);
+    return s->pf_running;
 }
 
 /* Read HOME/mapmode: 0 (and *wm) when present, 1 when absent, < 0 on error. */
@@ -312,6 +424,8 @@ store_create(const char *dir, const lmq_store_opts *o, const struct stat *st,
     pthread_cond_init(&s->flush_cv, NULL);
     pthread_mutex_init(&s->gc_mu, NULL);
     pthread_cond_init(&s->gc_gather_cv, NULL);
+    pthread_mutex_init(&s->pf_mu, NULL);
+    pthread_cond_init(&s->pf_cv, NULL);
     s->gc_tail = &s->gc_head;
 
     if ((rc = mdb_env_create(&s->env)) != 0)
@@ -337,8 +451,11 @@ store_create(const char *dir, const lmq_store_opts *o, const struct stat *st,
 
     /* Adopt a larger map another process may have set. */
     MDB_envinfo info;
+    MDB_stat est;
     mdb_env_info(s->env, &info);
+    mdb_env_stat(s->env, &est);
     s->map_size = info.me_mapsize;
+    s->psize = est.ms_psize;
 
     MDB_txn *txn;
     if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
@@ -368,6 +485,8 @@ fail:
     pthread_cond_destroy(&s->flush_cv);
     pthread_mutex_destroy(&s->gc_mu);
     pthread_cond_destroy(&s->gc_gather_cv);
+    pthread_mutex_destroy(&s->pf_mu);
+    pthread_cond_destroy(&s->pf_cv);
     free(s);
     return rc;
 }
@@ -431,6 +550,12 @@ lmq__store_close(lmq_store *s)
         pthread_mutex_unlock(&s->flush_mu);
         pthread_join(s->flusher, NULL);
     }
+    pthread_mutex_lock(&s->pf_mu);
+    s->pf_stop = true;
+    pthread_cond_broadcast(&s->pf_cv);
+    pthread_mutex_unlock(&s->pf_mu);
+    if (s->pf_running)
+        pthread_join(s->pf_thread, NULL);
     if (s->durability != LMQ_DURABILITY_NONE)
         mdb_env_sync(s->env, 1);
     mdb_env_close(s->env);
@@ -439,6 +564,8 @@ lmq__store_close(lmq_store *s)
     pthread_cond_destroy(&s->flush_cv);
     pthread_mutex_destroy(&s->gc_mu);
     pthread_cond_destroy(&s->gc_gather_cv);
+    pthread_mutex_destroy(&s->pf_mu);
+    pthread_cond_destroy(&s->pf_cv);
     free(s);
 }
 
@@ -743,10 +870,10 @@ run_batch(lmq_store *s, struct gc_op **ops, size_t *np)
     int rc;
     while ((rc = run_flat(s, ops, np)) == 1)
         ;
-    if (rc == 0)
-        return;
-    while (run_nested(s, ops, *np) != 0)
-        ;
+    if (rc != 0)
+        while (run_nested(s, ops, *np) != 0)
+            ;
+    prefault_note(s);
 }
 
 static uint64_t

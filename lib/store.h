@@ -66,6 +66,10 @@ bool lmq__store_writemap(const lmq_store *s);
 int lmq__store_reader_check(lmq_store *s);
 /* Bytes the data file occupies, and the number of entries in a db. */
 int lmq__store_stat(lmq_store *s, uint64_t *file_bytes, uint64_t *map_bytes);
+/* For tests: wait until the prefault thread (writable relaxed homes) has
+ * done what was asked; *used = bytes of pages in use, *ahead = bytes
+ * populated past them. Returns whether the thread runs. */
+int lmq__store_prefault_wait(lmq_store *s, uint64_t *used, uint64_t *ahead);
 
 typedef int (*lmq_txn_fn)(lmq_txn *t, void *arg);
 

@@ -88,7 +88,10 @@ consumer(int id)
     FILE *out = fopen(path, "w");
     if (!out)
         _exit(92);
-    for (int idle = 0; idle < 3;) {
+    /* A consumer stops at half of all messages, so sharing the work is
+     * not left to the scheduler: at least two must take part. */
+    int mine = 0;
+    for (int idle = 0; idle < 3 && mine < PRODUCERS * PER_PRODUCER / 2;) {
         lmq_recv_opts o;
         lmq_msg *m[10];
         size_t n;
@@ -111,6 +114,7 @@ consumer(int id)
                 _exit(94);
             lmq_msg_free(m[i]);
         }
+        mine += (int)n;
         fflush(out);
     }
     fclose(out);
@@ -176,7 +180,7 @@ START_TEST(many_processes_lose_nothing_and_duplicate_nothing)
     for (size_t i = 0; i < n; i++)
         free(all[i]);
     free(all);
-    ck_assert_int_ge(busy, 2); /* the work was actually shared */
+    ck_assert_int_ge(busy, 2); /* shared (each takes at most half) */
 }
 END_TEST
 

@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -427,6 +428,96 @@ START_TEST(test_none_leaves_writes_unsynced)
 }
 END_TEST
 
+/* ---- writable relaxed homes populate the file ahead ---------------------- */
+
+/* Pages of HOME/data.mdb in [off, off + len) that are in the page cache. */
+static size_t
+resident_pages(uint64_t off, uint64_t len)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/home/data.mdb", lmq_test_dir);
+    int fd = open(path, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    void *m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, (off_t)off);
+    ck_assert_ptr_ne(m, MAP_FAILED);
+    size_t pages = len / 4096, n = 0;
+    unsigned char *vec = malloc(pages);
+    ck_assert_int_eq(mincore(m, len, vec), 0);
+    for (size_t i = 0; i < pages; i++)
+        n += vec[i] & 1;
+    free(vec);
+    munmap(m, len);
+    close(fd);
+    return n;
+}
+
+/* Sends 3000 ~1 KiB messages (about 4 MiB of pages) and receives them all,
+ * bodies checked. */
+static void
+send_and_drain(lmq_queue *q)
+{
+    for (unsigned k = 0; k < 3000; k++)
+        ck_ok(send_body(q, 1, k, 1000));
+    static bool got[3000];
+    memset(got, 0, sizeof got);
+    lmq_recv_opts o;
+    lmq_recv_opts_init(&o);
+    o.max_messages = 10;
+    o.wait_seconds = 0;
+    for (unsigned total = 0; total < 3000;) {
+        lmq_msg *m[10];
+        size_t n;
+        ck_ok(lmq_receive(q, &o, m, 10, &n));
+        ck_assert_uint_gt(n, 0);
+        for (size_t i = 0; i < n; i++) {
+            unsigned who, k;
+            size_t len;
+            const char *b = lmq_msg_body(m[i], &len);
+            ck_assert_uint_eq(len, 1000);
+            ck_assert_int_eq(sscanf(b, "%u-%u-", &who, &k), 2);
+            ck_assert(who == 1 && k < 3000 && !got[k]);
+            got[k] = true;
+            lmq_msg_free(m[i]);
+        }
+        total += (unsigned)n;
+    }
+}
+
+/* In a writable `none` home the pages past the last one in use are in the
+ * page cache before LMDB needs them, and what is stored is intact; in a
+ * `full` or pwrite home nothing is populated. */
+START_TEST(test_prefault_ahead)
+{
+    static const struct {
+        lmq_map_mode map;
+        lmq_durability d;
+        bool ahead;
+    } cases[] = {
+        {LMQ_MAP_WRITABLE, LMQ_DURABILITY_NONE, true},
+        {LMQ_MAP_WRITABLE, LMQ_DURABILITY_FULL, false},
+        {LMQ_MAP_PWRITE, LMQ_DURABILITY_NONE, false},
+    };
+    test_map = cases[_i].map;
+    lmq_env *env = open_env(cases[_i].d);
+    lmq_queue *q = make_queue(env, NULL);
+    send_and_drain(q);
+    uint64_t used, ahead;
+    int running = lmq__store_prefault_wait(env->store, &used, &ahead);
+    ck_assert_int_eq(running, cases[_i].ahead);
+    if (cases[_i].ahead) {
+        /* half a window at least (the map is 64 MiB: not clipped) */
+        ck_assert_uint_ge(ahead, 16u << 20);
+        ck_assert_uint_eq(resident_pages(used, ahead), ahead / 4096);
+    } else {
+        ck_assert_uint_eq(ahead, 0);
+        ck_assert_uint_eq(resident_pages(used + (1u << 20), 1u << 20), 0);
+    }
+    send_and_drain(q); /* populated pages hold what LMDB writes there */
+    lmq_queue_close(q);
+    lmq_env_close(env);
+}
+END_TEST
+
 /* ---- several processes, each with several threads ---------------------- */
 
 #define P_PROCS 4
@@ -639,6 +730,12 @@ lmq_suite_store(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_full_ack_is_synced);
     tcase_add_test(tc, test_none_leaves_writes_unsynced);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("writable_homes_populate_ahead");
+    tcase_add_checked_fixture(tc, lmq_test_tmp_setup, lmq_test_tmp_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_loop_test(tc, test_prefault_ahead, 0, 3);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("crash_loses_nothing_acknowledged");
