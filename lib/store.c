@@ -123,6 +123,7 @@ struct lmq_store {
     pthread_cond_t pf_cv;
     uint64_t pf_want, pf_done; /* byte offsets; pf_done read unlocked */
     bool pf_stop;
+    uint64_t pf_start; /* no thread before the home grows past this */
     unsigned psize;
     /* flusher (PERIODIC) */
     pthread_t flusher;
@@ -230,14 +231,18 @@ flusher_main(void *arg)
  * its own (MADV_POPULATE_WRITE: it faults pages in for writing without
  * storing anything, so racing with any writer of any process is harmless;
  * LMDB's own map then finds the pages in the page cache). The thread starts
- * on the first commit that needs it and costs nothing in a home that reuses
- * its freed pages. Not in `full` homes: there a writable map's sync is an
+ * once the home has grown PF_START past its size at open, so a home that
+ * reuses its freed pages (or a short-lived process) never has one; that
+ * also keeps most forking programs single-threaded (AddressSanitizer's
+ * allocator, unlike glibc's malloc, can be inherited locked by a child
+ * forked while another thread allocates). Not in `full` homes: there a writable map's sync is an
  * msync of the whole map, which would also write the populated zeros. */
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
 #endif
 #define PF_WINDOW (32u << 20)
 #define PF_CHUNK (2u << 20)
+#define PF_START (2u << 20)
 
 static void *
 prefault_main(void *arg)
@@ -281,8 +286,9 @@ prefault_main(void *arg)
     return NULL;
 }
 
-/* After a commit: if the pages in use come within half a window of what
- * is populated, ask the thread (started here the first time) for more. */
+/* After a commit: once the home has grown PF_START since open, if the pages
+ * in use come within half a window of what is populated, ask the thread
+ * (started here the first time) for more. */
 static void
 prefault_note(lmq_store *s)
 {
@@ -291,7 +297,8 @@ prefault_note(lmq_store *s)
     MDB_envinfo info;
     mdb_env_info(s->env, &info);
     uint64_t used = (uint64_t)(info.me_last_pgno + 1) * s->psize;
-    if (used + PF_WINDOW / 2 <= __atomic_load_n(&s->pf_done, __ATOMIC_RELAXED))
+    if (used < s->pf_start ||
+        used + PF_WINDOW / 2 <= __atomic_load_n(&s->pf_done, __ATOMIC_RELAXED))
         return;
     pthread_mutex_lock(&s->pf_mu);
     if (s->pf_done < used) /* LMDB wrote every page below */
@@ -456,6 +463,7 @@ store_create(const char *dir, const lmq_store_opts *o, const struct stat *st,
     mdb_env_stat(s->env, &est);
     s->map_size = info.me_mapsize;
     s->psize = est.ms_psize;
+    s->pf_start = (uint64_t)(info.me_last_pgno + 1) * s->psize + PF_START;
 
     MDB_txn *txn;
     if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
