@@ -247,7 +247,7 @@ typedef int64_t (*lmq_clock_fn)(void *arg);
 typedef struct lmq_env_opts {
     size_t size;               /**< sizeof(lmq_env_opts), set by _init */
     lmq_durability durability; /**< default LMQ_DURABILITY_FULL */
-    unsigned flush_interval_ms; /**< periodic mode flush period; default 100 */
+    unsigned flush_interval_ms; /**< periodic mode flush period; default 1000 */
     uint64_t map_size;          /**< initial map size; default 1 GiB */
     uint64_t max_map_size;      /**< growth limit; default 64 GiB; 0 = fixed */
     unsigned max_readers;       /**< LMDB reader slots; default 1024 */

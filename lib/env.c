@@ -26,7 +26,7 @@ lmq_env_opts_init(lmq_env_opts *o)
     memset(o, 0, sizeof *o);
     o->size = sizeof *o;
     o->durability = LMQ_DURABILITY_FULL;
-    o->flush_interval_ms = 100;
+    o->flush_interval_ms = 1000;
     /* 1 GiB: the map is sparse, so a large start costs address space only,
      * and growth (which needs every transaction of the process to finish) is
      * rare. */

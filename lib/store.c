@@ -421,7 +421,7 @@ store_create(const char *dir, const lmq_store_opts *o, const struct stat *st,
     s->map_size = o->map_size;
     s->max_map_size = o->max_map_size;
     s->durability = o->durability;
-    s->flush_interval_ms = o->flush_interval_ms ? o->flush_interval_ms : 100;
+    s->flush_interval_ms = o->flush_interval_ms ? o->flush_interval_ms : 1000;
     s->dev = st->st_dev;
     s->ino = st->st_ino;
     s->pid = getpid();

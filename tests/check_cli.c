@@ -1440,6 +1440,16 @@ START_TEST(usage_errors_exit_252)
                                         "choice: 'hugepages'"));
     run_free(&r);
 
+    RUN(&r, "--flush-interval", "0", "list-queues");
+    ck_assert_int_eq(r.status, 252);
+    ck_assert_ptr_nonnull(strstr(r.err, "argument --flush-interval: expected "
+                                        "milliseconds from 1 to 3600000, "
+                                        "got '0'"));
+    run_free(&r);
+    RUN(&r, "--flush-interval=soon", "list-queues");
+    ck_assert_int_eq(r.status, 252);
+    run_free(&r);
+
     RUN(&r, "receive-message", "--queue-url", "q", "--max-number-of-messages",
         "ten");
     ck_assert_int_eq(r.status, 252);
@@ -1518,6 +1528,13 @@ START_TEST(map_mode_option_applies_at_creation)
     ck_assert_str_eq(jstr(doc, "MapMode"), "pwrite");
     ck_assert_uint_eq(json_array_size(json_object_get(doc, "Queues")), 1);
     json_decref(doc);
+    run_free(&r);
+    /* a periodic open with its own flush interval works on the same home */
+    run_argv(&r, 0, (const char *const[]){"--home", home, "--durability",
+                                          "periodic", "--flush-interval",
+                                          "50", "send-message", "--queue-url",
+                                          "m", "--message-body", "hi", NULL});
+    ck_assert_int_eq(r.status, 0);
     run_free(&r);
 }
 END_TEST

@@ -88,6 +88,8 @@ cli_env_opts(const cli_ctx *c, lmq_env_opts *o)
     lmq_env_opts_init(o);
     o->durability = c->durability;
     o->map_mode = c->map_mode;
+    if (c->flush_interval_ms)
+        o->flush_interval_ms = c->flush_interval_ms;
 }
 
 int
@@ -1295,6 +1297,9 @@ main_help(void)
            "creates (default\n"
            "                                   auto: writable when created "
            "with periodic/none)\n"
+           "  --flush-interval MS              periodic mode: flush every MS "
+           "milliseconds\n"
+           "                                   (default 1000)\n"
            "  --output json|text               output format (default "
            "json)\n"
            "  --version                        print the version\n"
@@ -1336,7 +1341,8 @@ cmd_help(const cli_cmd *cmd)
                cmd->flags[i].required ? "(required) " : "",
                cmd->flags[i].help);
     printf("\nGlobal options: --home DIR, --durability full|periodic|none, "
-           "--map-mode auto|pwrite|writable, --output json|text.\n");
+           "--map-mode auto|pwrite|writable, --flush-interval MS, "
+           "--output json|text.\n");
 }
 
 /* ---- argument parsing --------------------------------------------------------- */
@@ -1398,7 +1404,7 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
 {
     char unknown[1024] = "";
     const char *home = NULL, *durability = NULL, *output = NULL,
-               *map_mode = NULL;
+               *map_mode = NULL, *flush_interval = NULL;
     int i, rc;
 
     for (i = 1; i < argc; i++) {
@@ -1452,6 +1458,8 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
         const char **gslot = strcmp(name, "home") == 0 ? &home
                              : strcmp(name, "durability") == 0 ? &durability
                              : strcmp(name, "map-mode") == 0   ? &map_mode
+                             : strcmp(name, "flush-interval") == 0
+                                 ? &flush_interval
                              : strcmp(name, "output") == 0 ? &output
                                                            : NULL;
         int gignore = 0, gbool = 0;
@@ -1581,6 +1589,13 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
         if ((v = global_choice("map-mode", map_mode, map_modes)) < 0)
             return CLI_EXIT_USAGE;
         c->map_mode = (lmq_map_mode)v; /* same order as the enum */
+    }
+    if (flush_interval) {
+        if (parse_int(flush_interval, &v) != 0 || v < 1 || v > 3600000)
+            return cli_usage_error("argument --flush-interval: expected "
+                                   "milliseconds from 1 to 3600000, got '%s'",
+                                   flush_interval);
+        c->flush_interval_ms = (unsigned)v;
     }
     if (output) {
         if ((v = global_choice("output", output, outputs)) < 0)

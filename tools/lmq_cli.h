@@ -77,6 +77,7 @@ struct cli_ctx {
     char *home;
     lmq_durability durability;
     lmq_map_mode map_mode; /* for a home this run creates */
+    unsigned flush_interval_ms; /* periodic mode; 0 = the library's default */
     cli_output output;
     lmq_env *env; /* opened by cli_env() on first use */
 };
