@@ -12,8 +12,8 @@
  * Speed (every send computes an MD5 and a MessageId): MD5 is fetched from
  * the provider once and each thread keeps one digest context, since
  * EVP_Digest(EVP_md5()) fetches and allocates on every call; MessageId
- * randomness is drawn from libsodium 512 bytes at a time into a per-thread
- * buffer (one getrandom() per 32 ids instead of one per id). A forked child
+ * randomness is drawn from libsodium 4 KiB at a time into a per-thread
+ * buffer (one getrandom() per 256 ids instead of one per id). A forked child
  * discards the buffer it inherited, or parent and child would hand out the
  * same ids. Digests and ids are public values, so hex is a plain table
  * lookup.
@@ -113,7 +113,7 @@ lmq__sha256_hex(const void *data, size_t len, char out[65])
 
 /* Per-thread buffer of random bytes for ids (see the top of the file). */
 static __thread struct {
-    unsigned char buf[512];
+    unsigned char buf[4096];
     size_t used;
     unsigned generation;
     bool filled;
