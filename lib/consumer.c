@@ -4,12 +4,12 @@
  * docs/CONSUMER.md).
  *
  * Threads, all started by lmq_consumer_start():
- *  - the poller long-polls the queue (lmq__receive_wait) whenever a worker
- *    would be free, combining receives of up to 10 into batches of up to
- *    batch_size within the batching window, and queues jobs: one message per
- *    job for a per-message handler (on FIFO queues: the messages of one group
- *    in one poll, handled in order by one worker), one batch per job for a
- *    batch handler;
+ *  - the poller long-polls the queue (lmq__receive_bulk) whenever a worker
+ *    would be free, combining receives of up to 100 (FIFO: 10) into batches
+ *    of up to batch_size within the batching window, and queues jobs: one
+ *    message per job for a per-message handler (on FIFO queues: the messages
+ *    of one group in one poll, handled in order by one worker), one batch
+ *    per job for a batch handler;
  *  - `concurrency` workers take jobs in order, skipping a job whose FIFO
  *    group is already running or queued ahead (so a group is never handled
  *    concurrently nor out of order), run the handler and file the outcome;
@@ -422,8 +422,11 @@ collect(lmq_consumer *c, lmq_msg **msgs, size_t want, size_t *n)
     ro.attribute_names = c->o.attribute_names;
     *n = 0;
     int64_t window_end = 0;
+    /* Up to a hundred messages per transaction (ten on FIFO queues): a
+     * durable consumer pays one commit per receive. */
+    size_t per = c->q->fifo ? LMQ_MAX_BATCH : LMQ__RECV_BULK;
     for (;;) {
-        size_t k = want - *n < LMQ_MAX_BATCH ? want - *n : LMQ_MAX_BATCH;
+        size_t k = want - *n < per ? want - *n : per;
         int64_t wait_ms;
         if (*n == 0) {
             wait_ms = (int64_t)c->o.wait_seconds * 1000;
@@ -433,8 +436,7 @@ collect(lmq_consumer *c, lmq_msg **msgs, size_t want, size_t *n)
                 wait_ms = 0;
         }
         size_t got = 0;
-        ro.max_messages = (int)k;
-        int rc = lmq__receive_wait(c->q, &ro, msgs + *n, k, &got, wait_ms);
+        int rc = lmq__receive_bulk(c->q, &ro, msgs + *n, k, &got, wait_ms);
         if (rc)
             return *n > 0 && rc == LMQ_EINTR ? 0 : rc;
         if (got && *n == 0)

@@ -31,6 +31,9 @@ void lmq__clearerr(void);
 /* ---- SQS limits (shared/SQS-SEMANTICS.md) ------------------------------- */
 
 #define LMQ_MAX_BATCH 10
+/* Messages the consumer runtime takes from a standard queue per receive
+ * transaction (longpoll.h, lmq__receive_bulk). */
+#define LMQ__RECV_BULK 100
 #define LMQ_MAX_MSG_SIZE 1048576u      /* MaximumMessageSize ceiling, 1 MiB */
 #define LMQ_MIN_MSG_SIZE 1024u
 #define LMQ_MAX_BATCH_BYTES 1048576u   /* batch total, fixed */

@@ -143,6 +143,27 @@ wait_loop(lmq_queue *q, const lmq_recv_opts *o, lmq_msg **msgs, size_t max,
     }
 }
 
+/* wait_loop() counted in env->waiting (lmq_env_close() waits for it). */
+static int
+counted_wait(lmq_queue *q, const lmq_recv_opts *o, lmq_msg **msgs,
+             size_t max, size_t *n, int64_t wait_ms)
+{
+    lmq_env *env = q->env;
+    pthread_mutex_lock(&env->mu);
+    if (env->closing) {
+        pthread_mutex_unlock(&env->mu);
+        return lmq__seterr(LMQ_EMISUSE, "the env is closing");
+    }
+    env->waiting++;
+    pthread_mutex_unlock(&env->mu);
+    int rc = wait_loop(q, o, msgs, max, n, wait_ms);
+    pthread_mutex_lock(&env->mu);
+    if (--env->waiting == 0)
+        pthread_cond_broadcast(&env->cv);
+    pthread_mutex_unlock(&env->mu);
+    return rc;
+}
+
 int
 lmq__receive_wait(lmq_queue *q, const lmq_recv_opts *o, lmq_msg **msgs,
                   size_t max, size_t *n, int64_t wait_ms)
@@ -161,20 +182,27 @@ lmq__receive_wait(lmq_queue *q, const lmq_recv_opts *o, lmq_msg **msgs,
     }
     if ((rc = lmq__recv_validate(o, max)) != 0)
         return rc;
-    lmq_env *env = q->env;
-    pthread_mutex_lock(&env->mu);
-    if (env->closing) {
-        pthread_mutex_unlock(&env->mu);
-        return lmq__seterr(LMQ_EMISUSE, "the env is closing");
-    }
-    env->waiting++;
-    pthread_mutex_unlock(&env->mu);
-    rc = wait_loop(q, o, msgs, (size_t)o->max_messages, n, wait_ms);
-    pthread_mutex_lock(&env->mu);
-    if (--env->waiting == 0)
-        pthread_cond_broadcast(&env->cv);
-    pthread_mutex_unlock(&env->mu);
-    return rc;
+    return counted_wait(q, o, msgs, (size_t)o->max_messages, n, wait_ms);
+}
+
+int
+lmq__receive_bulk(lmq_queue *q, const lmq_recv_opts *o, lmq_msg **msgs,
+                  size_t max, size_t *n, int64_t wait_ms)
+{
+    int rc = lmq__queue_check(q);
+    if (n)
+        *n = 0;
+    if (rc)
+        return rc;
+    size_t cap = q->fifo ? LMQ_MAX_BATCH : LMQ__RECV_BULK;
+    if (!o || !msgs || !n || max == 0)
+        return lmq__seterr(LMQ_EINVAL, "o, msgs, n and max are required");
+    /* Everything but the count is checked as lmq_receive() would. */
+    lmq_recv_opts one = *o;
+    one.max_messages = 1;
+    if ((rc = lmq__recv_validate(&one, 1)) != 0)
+        return rc;
+    return counted_wait(q, o, msgs, max < cap ? max : cap, n, wait_ms);
 }
 
 LMQ_API int

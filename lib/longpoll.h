@@ -16,4 +16,11 @@
 int lmq__receive_wait(lmq_queue *q, const lmq_recv_opts *o, lmq_msg **msgs,
                       size_t max, size_t *n, int64_t wait_ms);
 
+/* lmq__receive_wait() for the consumer runtime: up to max messages (at most
+ * LMQ__RECV_BULK (core.h), or LMQ_MAX_BATCH on a FIFO queue) in one transaction,
+ * whatever o->max_messages says, so a durable consumer pays one commit per
+ * hundred messages instead of one per ten. */
+int lmq__receive_bulk(lmq_queue *q, const lmq_recv_opts *o, lmq_msg **msgs,
+                      size_t max, size_t *n, int64_t wait_ms);
+
 #endif /* LMQ_LONGPOLL_H */

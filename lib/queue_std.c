@@ -677,7 +677,9 @@ seen(const uint64_t *s, size_t n, uint64_t seq)
 static int
 receive_std(lmq_txn *t, struct recv_ctx *c, lmq_qrec *r, int64_t now)
 {
-    uint64_t done[3 * LMQ_MAX_BATCH + 8];
+    /* Candidates already handled (delivered, expired or dead-lettered):
+     * room for every message asked for plus rounds of skipped ones. */
+    uint64_t done[LMQ__RECV_BULK + 2 * LMQ_MAX_BATCH + 8];
     size_t ndone = 0;
     uint8_t from[LMQ_VKEY_LEN];
     lmq__vkey(from, r->qid, 0, 0);
@@ -687,13 +689,14 @@ receive_std(lmq_txn *t, struct recv_ctx *c, lmq_qrec *r, int64_t now)
      * dead-lettered candidates do not count, so another round runs. */
     while (c->n < c->max && ndone < sizeof done / sizeof done[0] - LMQ_MAX_BATCH) {
         uint64_t cand[LMQ_MAX_BATCH];
-        size_t nc = 0;
+        size_t nc = 0, room = c->max - c->n < LMQ_MAX_BATCH ? c->max - c->n
+                                                           : LMQ_MAX_BATCH;
         lmq_cur *cur;
         lmq_val key, val;
         if ((rc = lmq__cur_open(t, LMQ_DB_VIS, &cur)) != 0)
             return rc;
         for (rc = lmq__cur_seek(cur, from, sizeof from, &key, &val);
-             rc == 0 && nc < c->max - c->n;
+             rc == 0 && nc < room;
              rc = lmq__cur_next(cur, &key, &val)) {
             const uint8_t *kp = key.data;
             if (key.len != LMQ_VKEY_LEN || lmq__get_u32(kp) != r->qid)

@@ -7,6 +7,8 @@
  */
 #include "lmq_test.h"
 
+#include "core.h"
+
 #include <pthread.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -602,6 +604,55 @@ START_TEST(test_batch_combines_receives)
 }
 END_TEST
 
+/* A standard queue's batch of up to 100 comes from one receive
+ * transaction (a durable consumer pays one commit, not ten). */
+static unsigned long commits;
+
+static void
+count_commit(size_t nops)
+{
+    (void)nops;
+    __atomic_add_fetch(&commits, 1, __ATOMIC_SEQ_CST);
+}
+
+static int
+commits_at_first_batch(lmq_msg *const *msgs, size_t n, int *failed,
+                       void *arg)
+{
+    (void)msgs;
+    (void)failed;
+    unsigned long *seen = arg;
+    if (seen[0] == 0) {
+        seen[0] = __atomic_load_n(&commits, __ATOMIC_SEQ_CST) + 1;
+        seen[1] = n;
+    }
+    return 0;
+}
+
+START_TEST(test_bulk_receive_is_one_transaction)
+{
+    make_queue("bulk", NULL);
+    send_n(100, "m");
+    unsigned long seen[2] = {0, 0};
+    lmq_consumer_opts o;
+    lmq_consumer_opts_init(&o);
+    o.batch_handler = commits_at_first_batch;
+    o.arg = seen;
+    o.batch_size = 100;
+    o.max_messages = 100;
+    lmq_consumer *c = NULL;
+    ck_ok(lmq_consumer_open(env, "bulk", &o, &c));
+    lmq__store_set_commit_hook(count_commit);
+    ck_ok(lmq_consumer_start(c));
+    ck_ok(lmq_consumer_join(c));
+    lmq__store_set_commit_hook(NULL);
+    ck_assert_uint_eq(seen[1], 100);
+    ck_assert_uint_eq(seen[0] - 1, 1); /* commits before the handler ran */
+    ck_assert_uint_eq(counters(c).deleted, 100);
+    lmq_consumer_close(c);
+}
+END_TEST
+
 /* ---- FIFO ------------------------------------------------------------------------ */
 
 struct fifo_log {
@@ -821,6 +872,7 @@ lmq_suite_consumer(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_more_than_ten_in_flight);
     tcase_add_test(tc, test_batch_combines_receives);
+    tcase_add_test(tc, test_bulk_receive_is_one_transaction);
     tcase_add_test(tc, test_fifo_groups_in_order_never_concurrent);
     suite_add_tcase(s, tc);
 
