@@ -920,13 +920,16 @@ gather(lmq_store *s)
     s->gc_gathering = false;
 }
 
-/* Wake an owner sleeping on its op (gc_mu held). */
+/* Note an owner sleeping on its op for a wake-up (gc_mu held); the caller
+ * posts the semaphores once it has dropped gc_mu, so a woken owner does not
+ * run into the lock its waker still holds. The op stays valid until then:
+ * its owner cannot return before the post. */
 static void
-op_wake(struct gc_op *op)
+op_wake(struct gc_op *op, struct gc_op **wake, size_t *nw)
 {
     if (op->waiting) {
         op->waiting = false;
-        sem_post(&op->sem);
+        wake[(*nw)++] = op;
     }
 }
 
@@ -965,7 +968,7 @@ lmq__store_write(lmq_store *s, lmq_txn_fn fn, void *arg)
     if (s->gc_gathering && (s->gc_pending >= s->gc_expect ||
                             s->gc_pending >= GC_MAX_BATCH))
         pthread_cond_signal(&s->gc_gather_cv); /* only the last one */
-    while (!op.done) {
+    while (!__atomic_load_n(&op.done, __ATOMIC_ACQUIRE)) {
         if (s->gc_busy) {
             /* Each owner sleeps on its own semaphore: a finished batch
              * wakes its owners without a thundering herd on gc_mu. */
@@ -973,6 +976,10 @@ lmq__store_write(lmq_store *s, lmq_txn_fn fn, void *arg)
             pthread_mutex_unlock(&s->gc_mu);
             while (sem_wait(&op.sem) != 0)
                 ;
+            /* Done was set before the post (the semaphore orders it): a
+             * finished owner returns without taking gc_mu again. */
+            if (__atomic_load_n(&op.done, __ATOMIC_ACQUIRE))
+                goto finished;
             pthread_mutex_lock(&s->gc_mu);
             continue;
         }
@@ -1004,14 +1011,26 @@ lmq__store_write(lmq_store *s, lmq_txn_fn fn, void *arg)
             s->gc_max_batch = n;
         s->gc_commit_ns = t1 - t0;
         s->gc_expect = n + s->gc_pending;
+        struct gc_op *wake[GC_MAX_BATCH + 1];
+        size_t nw = 0;
         for (size_t i = 0; i < n; i++) {
-            batch[i]->done = true; /* the owner may return at once */
-            op_wake(batch[i]);
+            /* the owner may return at once */
+            __atomic_store_n(&batch[i]->done, true, __ATOMIC_RELEASE);
+            op_wake(batch[i], wake, &nw);
         }
         if (s->gc_head) /* the first in line leads next */
-            op_wake(s->gc_head);
+            op_wake(s->gc_head, wake, &nw);
+        pthread_mutex_unlock(&s->gc_mu);
+        for (size_t i = 0; i < nw; i++)
+            sem_post(&wake[i]->sem);
+        /* This owner's op was in its batch, unless more than a batch was
+         * queued ahead of it: then it goes round again. */
+        if (__atomic_load_n(&op.done, __ATOMIC_ACQUIRE))
+            goto finished;
+        pthread_mutex_lock(&s->gc_mu);
     }
     pthread_mutex_unlock(&s->gc_mu);
+finished:
     sem_destroy(&op.sem);
     if (op.rc < 0)
         return restore_err(op.rc, op.err);
