@@ -1407,61 +1407,38 @@ START_TEST(service_errors_like_aws)
 }
 END_TEST
 
+/* Run and expect a usage error (exit 252) whose stderr contains text. */
+#define RUN_USAGE(text, ...)                                                 \
+    do {                                                                     \
+        run ru_ = {0};                                                       \
+        RUN(&ru_, __VA_ARGS__);                                              \
+        ck_assert_int_eq(ru_.status, 252);                                   \
+        ck_assert_msg(strstr(ru_.err, (text)) != NULL,                       \
+                      "stderr lacks '%s': %s", (text), ru_.err);            \
+        run_free(&ru_);                                                      \
+    } while (0)
+
 START_TEST(usage_errors_exit_252)
 {
+    RUN_USAGE("lmq: error: the following arguments are required: "
+              "--queue-url\n",
+              "send-message", "--message-body", "x");
+    RUN_USAGE("required: --queue-url, --message-body\n", "send-message");
+    RUN_USAGE("Unknown options: --bogus, 1", "list-queues", "--bogus", "1");
+    RUN_USAGE("Invalid choice", "frobnicate-queue");
+    RUN_USAGE("argument --map-mode: Invalid choice: 'hugepages'",
+              "--map-mode", "hugepages", "list-queues");
+    RUN_USAGE("argument --flush-interval: expected milliseconds from 1 to "
+              "3600000, got '0'",
+              "--flush-interval", "0", "list-queues");
+    RUN_USAGE("got 'soon'", "--flush-interval=soon", "list-queues");
+    RUN_USAGE("Error parsing parameter '--max-number-of-messages'",
+              "receive-message", "--queue-url", "q",
+              "--max-number-of-messages", "ten");
+    RUN_USAGE("Error parsing parameter '--attributes'", "create-queue",
+              "--queue-name", "q", "--attributes", "VisibilityTimeout");
+
     run r = {0};
-
-    RUN(&r, "send-message", "--message-body", "x");
-    ck_assert_int_eq(r.status, 252);
-    ck_assert_ptr_nonnull(strstr(r.err, "lmq: error: the following "
-                                        "arguments are required: "
-                                        "--queue-url\n"));
-    run_free(&r);
-
-    RUN(&r, "send-message");
-    ck_assert_int_eq(r.status, 252);
-    ck_assert_ptr_nonnull(strstr(r.err, "required: --queue-url, "
-                                        "--message-body\n"));
-    run_free(&r);
-
-    RUN(&r, "list-queues", "--bogus", "1");
-    ck_assert_int_eq(r.status, 252);
-    ck_assert_ptr_nonnull(strstr(r.err, "Unknown options: --bogus, 1"));
-    run_free(&r);
-
-    RUN(&r, "frobnicate-queue");
-    ck_assert_int_eq(r.status, 252);
-    ck_assert_ptr_nonnull(strstr(r.err, "Invalid choice"));
-    run_free(&r);
-
-    RUN(&r, "--map-mode", "hugepages", "list-queues");
-    ck_assert_int_eq(r.status, 252);
-    ck_assert_ptr_nonnull(strstr(r.err, "argument --map-mode: Invalid "
-                                        "choice: 'hugepages'"));
-    run_free(&r);
-
-    RUN(&r, "--flush-interval", "0", "list-queues");
-    ck_assert_int_eq(r.status, 252);
-    ck_assert_ptr_nonnull(strstr(r.err, "argument --flush-interval: expected "
-                                        "milliseconds from 1 to 3600000, "
-                                        "got '0'"));
-    run_free(&r);
-    RUN(&r, "--flush-interval=soon", "list-queues");
-    ck_assert_int_eq(r.status, 252);
-    run_free(&r);
-
-    RUN(&r, "receive-message", "--queue-url", "q", "--max-number-of-messages",
-        "ten");
-    ck_assert_int_eq(r.status, 252);
-    run_free(&r);
-
-    RUN(&r, "create-queue", "--queue-name", "q", "--attributes",
-        "VisibilityTimeout");
-    ck_assert_int_eq(r.status, 252);
-    ck_assert_ptr_nonnull(strstr(r.err, "Error parsing parameter "
-                                        "'--attributes'"));
-    run_free(&r);
-
     run_argv(&r, 1, (const char *const[]){NULL});
     ck_assert_int_eq(r.status, 252);
     run_free(&r);

@@ -32,6 +32,24 @@ teardown(void)
 }
 
 static void
+set_attr(const char *name, const char *value)
+{
+    lmq_map *a = lmq_map_new();
+    ck_ok(lmq_map_set(a, name, value));
+    ck_ok(lmq_queue_set_attributes(env, "q", a));
+    lmq_map_free(a);
+}
+
+static void
+reopen(void)
+{
+    lmq_queue_close(q);
+    lmq_env_close(env);
+    env = lmq_test_env();
+    ck_ok(lmq_queue_open(env, "q", &q));
+}
+
+static void
 send_body(const char *body, lmq_send_result *res)
 {
     lmq_send_entry e;
@@ -197,10 +215,7 @@ END_TEST
 
 START_TEST(queue_visibility_default_applies)
 {
-    lmq_map *a = lmq_map_new();
-    lmq_map_set(a, "VisibilityTimeout", "2");
-    ck_ok(lmq_queue_set_attributes(env, "q", a));
-    lmq_map_free(a);
+    set_attr("VisibilityTimeout", "2");
     send_body("x", NULL);
     lmq_msg *m = recv1(-1);
     lmq_test_clock_advance(1999);
@@ -230,10 +245,7 @@ START_TEST(message_and_queue_delay)
     ck_assert_str_eq(lmq_msg_body(m, NULL), "late");
     lmq_msg_free(m);
     /* queue delay applies when the message gives none; 0 overrides it */
-    lmq_map *a = lmq_map_new();
-    lmq_map_set(a, "DelaySeconds", "5");
-    ck_ok(lmq_queue_set_attributes(env, "q", a));
-    lmq_map_free(a);
+    set_attr("DelaySeconds", "5");
     e.delay_seconds = -1;
     e.body = "queue-delayed";
     ck_ok(lmq_send(q, &e, NULL));
@@ -257,10 +269,7 @@ END_TEST
 
 START_TEST(retention_expires_messages_in_any_state)
 {
-    lmq_map *a = lmq_map_new();
-    lmq_map_set(a, "MessageRetentionPeriod", "60");
-    ck_ok(lmq_queue_set_attributes(env, "q", a));
-    lmq_map_free(a);
+    set_attr("MessageRetentionPeriod", "60");
     send_body("old-visible", NULL);
     send_body("old-inflight", NULL);
     lmq_msg *m = recv1(300);
@@ -294,10 +303,7 @@ START_TEST(retention_shortened_later_still_expires)
     ck_assert_ptr_nonnull(m2);
     ck_assert_ptr_null(recv1(-1)); /* sweeps: nothing expires for days */
     ck_counts(0, 2, 0);
-    lmq_map *a = lmq_map_new();
-    lmq_map_set(a, "MessageRetentionPeriod", "60");
-    ck_ok(lmq_queue_set_attributes(env, "q", a));
-    lmq_map_free(a);
+    set_attr("MessageRetentionPeriod", "60");
     lmq_test_clock_advance(61000);
     ck_assert_ptr_null(recv1(-1));
     ck_counts(0, 0, 0);
@@ -365,10 +371,7 @@ END_TEST
 
 START_TEST(size_limit_counts_attributes)
 {
-    lmq_map *a = lmq_map_new();
-    lmq_map_set(a, "MaximumMessageSize", "2048");
-    ck_ok(lmq_queue_set_attributes(env, "q", a));
-    lmq_map_free(a);
+    set_attr("MaximumMessageSize", "2048");
     char body[2049];
     memset(body, 'b', sizeof body);
     body[2048] = '\0';
@@ -721,10 +724,7 @@ START_TEST(counters_survive_reopen)
     send_body("a", NULL);
     send_body("b", NULL);
     lmq_msg *m = recv1(30);
-    lmq_queue_close(q);
-    lmq_env_close(env);
-    env = lmq_test_env();
-    ck_ok(lmq_queue_open(env, "q", &q));
+    reopen();
     ck_counts(1, 1, 0);
     int del;
     ck_ok(lmq_delete(q, lmq_msg_receipt(m), &del));
@@ -799,14 +799,6 @@ get_version(lmq_txn *t, void *arg)
     return rc;
 }
 
-static void
-reopen(void)
-{
-    lmq_queue_close(q);
-    lmq_env_close(env);
-    env = lmq_test_env();
-    ck_ok(lmq_queue_open(env, "q", &q));
-}
 
 /* A send writes the first header inside the message record (format 2);
  * messages a format 1 home holds (record plus header row) are still
@@ -814,10 +806,7 @@ reopen(void)
  * format 2 so that an older lmq refuses it. */
 START_TEST(format1_home_is_read_and_upgraded)
 {
-    lmq_map *a = lmq_map_new();
-    lmq_map_set(a, "MessageRetentionPeriod", "60");
-    ck_ok(lmq_queue_set_attributes(env, "q", a));
-    lmq_map_free(a);
+    set_attr("MessageRetentionPeriod", "60");
     send_body("a", NULL);
     lmq_test_clock_advance(30000);
     send_body("b", NULL);
