@@ -9,8 +9,9 @@
  * on every receive, so receive and change-visibility touch a 40-byte value
  * instead of copying the body. A message's first header travels inside its
  * record (version 2), so a send writes one row instead of two; the separate
- * header row only appears once something changes it (queue_std.c). Decoders never trust lengths: every read is
- * bounds-checked and a short or inconsistent buffer is LMQ_ECORRUPT.
+ * header row only appears once something changes it (queue_std.c).
+ * Decoders never trust lengths: every read is bounds-checked and a short or
+ * inconsistent buffer is LMQ_ECORRUPT.
  */
 #include "core.h"
 

@@ -235,8 +235,9 @@ flusher_main(void *arg)
  * reuses its freed pages (or a short-lived process) never has one; that
  * also keeps most forking programs single-threaded (AddressSanitizer's
  * allocator, unlike glibc's malloc, can be inherited locked by a child
- * forked while another thread allocates). Not in `full` homes: there a writable map's sync is an
- * msync of the whole map, which would also write the populated zeros. */
+ * forked while another thread allocates). Not in `full` homes: there a
+ * writable map's sync is an msync of the whole map, which would also write
+ * the populated zeros. */
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
 #endif
@@ -321,8 +322,9 @@ lmq__store_prefault_wait(lmq_store *s, uint64_t *used, uint64_t *ahead)
     while (s->pf_running && s->pf_done < s->pf_want)
         pthread_cond_wait(&s->pf_cv, &s->pf_mu);
     *ahead = s->pf_done > *used ? s->pf_done - *used : 0;
+    int running = s->pf_running;
     pthread_mutex_unlock(&s->pf_mu);
-    return s->pf_running;
+    return running;
 }
 
 /* Read HOME/mapmode: 0 (and *wm) when present, 1 when absent, < 0 on error. */
