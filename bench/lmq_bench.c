@@ -796,13 +796,13 @@ typedef struct raw {
 } raw;
 
 static void
-raw_open(raw *r, unsigned flags)
+raw_open(raw *r, unsigned flags, uint64_t map_size)
 {
     fresh_home();
     mkdir(home, 0700);
     MCK(mdb_env_create(&r->env));
     mdb_env_set_maxdbs(r->env, 4);
-    MCK(mdb_env_set_mapsize(r->env, 1ull << 30));
+    MCK(mdb_env_set_mapsize(r->env, (size_t)map_size));
     MCK(mdb_env_open(r->env, home, flags | MDB_NOTLS, 0600));
     MDB_txn *t;
     MCK(mdb_txn_begin(r->env, NULL, 0, &t));
@@ -852,6 +852,66 @@ raw_send(raw *r, uint64_t *seq, const char *body, size_t size, size_t n)
     MCK(mdb_txn_commit(t));
 }
 
+/* One receive transaction (take the first `batch` visible entries, move
+ * them to a later visibility time, read the bodies) and one delete
+ * transaction for them: the raw form of lmq's receive + delete_batch.
+ * Returns how many it took. */
+static size_t
+raw_recv_delete(raw *r, size_t batch)
+{
+    const uint64_t later = 1000000;
+    uint64_t seqs[10];
+    MDB_txn *t;
+    MDB_cursor *c;
+    MDB_val k, v;
+    /* receive: take the first visible entries, move them to a
+     * later visibility time, read the bodies */
+    MCK(mdb_txn_begin(r->env, NULL, 0, &t));
+    MCK(mdb_cursor_open(t, r->vis, &c));
+    size_t n = 0;
+    for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+         rc == 0 && n < batch;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        const uint8_t *kp = k.mv_data;
+        uint64_t at = 0, s = 0;
+        for (int i = 0; i < 8; i++) {
+            at = at << 8 | kp[4 + i];
+            s = s << 8 | kp[12 + i];
+        }
+        if (at > 1)
+            break;
+        seqs[n++] = s;
+    }
+    mdb_cursor_close(c);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t vk[20], mk[12], st = 2;
+        vkey(vk, 1, seqs[i]);
+        MDB_val vkv = {20, vk}, vv = {1, &st};
+        MCK(mdb_del(t, r->vis, &vkv, NULL));
+        vkey(vk, later, seqs[i]);
+        MCK(mdb_put(t, r->vis, &vkv, &vv, 0));
+        mkey(mk, seqs[i]);
+        MDB_val mkv = {12, mk}, body_v;
+        MCK(mdb_get(t, r->msg, &mkv, &body_v));
+        char *copy = malloc(body_v.mv_size);
+        memcpy(copy, body_v.mv_data, body_v.mv_size);
+        free(copy);
+    }
+    MCK(mdb_txn_commit(t));
+    /* delete */
+    MCK(mdb_txn_begin(r->env, NULL, 0, &t));
+    for (size_t i = 0; i < n; i++) {
+        uint8_t vk[20], mk[12];
+        vkey(vk, later, seqs[i]);
+        mkey(mk, seqs[i]);
+        MDB_val vkv = {20, vk}, mkv = {12, mk};
+        MCK(mdb_del(t, r->vis, &vkv, NULL));
+        MCK(mdb_del(t, r->msg, &mkv, NULL));
+    }
+    MCK(mdb_txn_commit(t));
+    return n;
+}
+
 static void
 ceiling(const char *sys, unsigned flags, lmq_durability d, const char *w,
         size_t size, size_t batch, bool recv)
@@ -859,7 +919,7 @@ ceiling(const char *sys, unsigned flags, lmq_durability d, const char *w,
     if (!wanted(w))
         return;
     raw r;
-    raw_open(&r, flags);
+    raw_open(&r, flags, 1ull << 30);
     char *body = make_body(size);
     uint64_t seq = 0, done = 0;
     lat l = {0};
@@ -884,58 +944,9 @@ ceiling(const char *sys, unsigned flags, lmq_durability d, const char *w,
         mdb_env_sync(r.env, 1);
         t0 = now_s();
         deadline = t0 + opt.secs;
-        uint64_t later = 1000000;
         while (done + batch <= fill) {
             uint64_t a = now_ns();
-            uint64_t seqs[10];
-            MDB_txn *t;
-            MDB_cursor *c;
-            MDB_val k, v;
-            /* receive: take the first visible entries, move them to a
-             * later visibility time, read the bodies */
-            MCK(mdb_txn_begin(r.env, NULL, 0, &t));
-            MCK(mdb_cursor_open(t, r.vis, &c));
-            size_t n = 0;
-            for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
-                 rc == 0 && n < batch;
-                 rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-                const uint8_t *kp = k.mv_data;
-                uint64_t at = 0, s = 0;
-                for (int i = 0; i < 8; i++) {
-                    at = at << 8 | kp[4 + i];
-                    s = s << 8 | kp[12 + i];
-                }
-                if (at > 1)
-                    break;
-                seqs[n++] = s;
-            }
-            mdb_cursor_close(c);
-            for (size_t i = 0; i < n; i++) {
-                uint8_t vk[20], mk[12], st = 2;
-                vkey(vk, 1, seqs[i]);
-                MDB_val vkv = {20, vk}, vv = {1, &st};
-                MCK(mdb_del(t, r.vis, &vkv, NULL));
-                vkey(vk, later, seqs[i]);
-                MCK(mdb_put(t, r.vis, &vkv, &vv, 0));
-                mkey(mk, seqs[i]);
-                MDB_val mkv = {12, mk}, body_v;
-                MCK(mdb_get(t, r.msg, &mkv, &body_v));
-                char *copy = malloc(body_v.mv_size);
-                memcpy(copy, body_v.mv_data, body_v.mv_size);
-                free(copy);
-            }
-            MCK(mdb_txn_commit(t));
-            /* delete */
-            MCK(mdb_txn_begin(r.env, NULL, 0, &t));
-            for (size_t i = 0; i < n; i++) {
-                uint8_t vk[20], mk[12];
-                vkey(vk, later, seqs[i]);
-                mkey(mk, seqs[i]);
-                MDB_val vkv = {20, vk}, mkv = {12, mk};
-                MCK(mdb_del(t, r.vis, &vkv, NULL));
-                MCK(mdb_del(t, r.msg, &mkv, NULL));
-            }
-            MCK(mdb_txn_commit(t));
+            size_t n = raw_recv_delete(&r, batch);
             lat_add(&l, (double)(now_ns() - a) / 1e3);
             done += n;
             if (n == 0 || ((done & 7) == 0 && now_s() > deadline))
@@ -945,6 +956,50 @@ ceiling(const char *sys, unsigned flags, lmq_durability d, const char *w,
     double el = now_s() - t0;
     row rr = {sys, w, mode_name(d), size, batch, 1, 1, 0, 0, 0, 0, -1, done, 0};
     rr.msgs_per_sec = (double)done / el;
+    lat_done(&l, &rr);
+    free(body);
+    raw_close(&r);
+    emit(&rr);
+}
+
+/* The backlog rows' ceiling (W3q1k/1M/10M): receive 10 + delete in raw
+ * LMDB (fastest flags) with `queued` messages waiting; a small backlog is
+ * refilled untimed, as bench_recv() does for lmq. */
+static void
+ceiling_backlog(const char *w, uint64_t queued, uint64_t todo)
+{
+    if (!wanted(w))
+        return;
+    raw r;
+    raw_open(&r, MDB_NOSYNC | MDB_WRITEMAP, 16ull << 30);
+    char *body = make_body(100);
+    uint64_t seq = 0, got = 0;
+    lat l = {0};
+    double el = 0, deadline = now_s() + opt.secs;
+    while (got < todo) {
+        uint64_t fill = todo - got < queued ? todo - got : queued;
+        for (uint64_t k = 0; k < queued; k += 100)
+            raw_send(&r, &seq, body, 100, 100);
+        double t0 = now_s();
+        for (uint64_t taken = 0; taken < fill;) {
+            uint64_t a = now_ns();
+            size_t n = raw_recv_delete(&r, 10);
+            lat_add(&l, (double)(now_ns() - a) / 1e3);
+            if (n == 0)
+                break;
+            taken += n;
+            got += n;
+        }
+        el += now_s() - t0;
+        if (got >= todo || now_s() > deadline)
+            break;
+        /* start the next round from an empty queue of `queued` */
+        while (raw_recv_delete(&r, 10) > 0)
+            ;
+    }
+    row rr = {"lmdb-ceiling", w, "none", 100, 10, 1, 1, queued, 0, 0, 0, -1,
+              got, 0};
+    rr.msgs_per_sec = (double)got / el;
     lat_done(&l, &rr);
     free(body);
     raw_close(&r);
@@ -1105,6 +1160,12 @@ main(int argc, char **argv)
         if (opt.longrun)
             bench_recv(LMQ_DURABILITY_NONE, "W3q10M", 100, 10, 10000000,
                        todo);
+        /* raw LMDB doing the same, to tell LMDB's own slope from lmq's */
+        if (opt.longrun) {
+            ceiling_backlog("W3q1k", 1000, todo);
+            ceiling_backlog("W3q1M", 1000000, todo);
+            ceiling_backlog("W3q10M", 10000000, todo);
+        }
     }
     rm_rf(opt.base);
     return 0;
