@@ -125,6 +125,8 @@ struct lmq_store {
     bool pf_stop;
     uint64_t pf_start; /* no thread before the home grows past this */
     unsigned psize;
+    /* zeroed space ahead (full pwrite homes), see extend_ahead() */
+    uint64_t ext_end; /* file size last seen; 0: not yet looked */
     /* flusher (PERIODIC) */
     pthread_t flusher;
     bool flusher_running;
@@ -325,6 +327,65 @@ lmq__store_prefault_wait(lmq_store *s, uint64_t *used, uint64_t *ahead)
     int running = s->pf_running;
     pthread_mutex_unlock(&s->pf_mu);
     return running;
+}
+
+/* ---- zeroed space ahead (full pwrite homes) --------------------------------
+ *
+ * A sync after a write that extends the file also commits ext4's journal
+ * (the new size and blocks): ~190 µs here against ~95 µs for overwritten
+ * blocks. One message in a commit rarely reaches a new page, but a group
+ * commit of eight writes a new page at the end of the file nearly every
+ * time, so its data sync paid the journal commit on most batches. So when
+ * the pages LMDB uses come within EXT_LOW of the end of the file, the
+ * leader, after waking its batch, writes EXT_AHEAD bytes of zeros past the
+ * end and syncs them: later commits overwrite blocks that exist. It holds
+ * LMDB's writer lock (an empty write transaction) while it writes, so no
+ * commit of any process can be putting pages there, and pages past LMDB's
+ * last one are never read before LMDB writes them; a crash in the middle
+ * leaves zeros LMDB ignores. */
+#define EXT_LOW (1u << 20)
+#define EXT_AHEAD (4u << 20)
+
+static int begin(lmq_store *s, unsigned flags, MDB_txn **txn);
+
+static void
+extend_ahead(lmq_store *s)
+{
+    MDB_envinfo info;
+    mdb_env_info(s->env, &info);
+    uint64_t used = (uint64_t)(info.me_last_pgno + 1) * s->psize;
+    uint64_t end = __atomic_load_n(&s->ext_end, __ATOMIC_RELAXED);
+    if (end && used + EXT_LOW <= end)
+        return;
+    int fd;
+    struct stat st;
+    if (mdb_env_get_fd(s->env, &fd) != 0 || fstat(fd, &st) != 0)
+        return;
+    end = (uint64_t)st.st_size;
+    __atomic_store_n(&s->ext_end, end, __ATOMIC_RELAXED);
+    if (used + EXT_LOW <= end)
+        return;
+    MDB_txn *txn;
+    if (begin(s, 0, &txn) != 0)
+        return;
+    mdb_env_info(s->env, &info); /* no commit can move it now */
+    used = (uint64_t)(info.me_last_pgno + 1) * s->psize;
+    if (fstat(fd, &st) == 0) /* another leader may have extended it */
+        end = (uint64_t)st.st_size;
+    uint64_t from = end > used ? end : used;
+    from -= from % s->psize;
+    static const char zeros[64 << 10];
+    bool ok = true;
+    for (uint64_t off = from; ok && off < used + EXT_AHEAD;
+         off += sizeof zeros)
+        ok = pwrite(fd, zeros, sizeof zeros, (off_t)off) ==
+             (ssize_t)sizeof zeros;
+    mdb_txn_abort(txn);
+    pthread_rwlock_unlock(&s->resize);
+    /* Failing here (a full disk) only means the next commits extend the
+     * file themselves, as LMDB does anyway. */
+    if (ok && fdatasync(fd) == 0)
+        __atomic_store_n(&s->ext_end, used + EXT_AHEAD, __ATOMIC_RELAXED);
 }
 
 /* Read HOME/mapmode: 0 (and *wm) when present, 1 when absent, < 0 on error. */
@@ -1025,6 +1086,8 @@ lmq__store_write(lmq_store *s, lmq_txn_fn fn, void *arg)
         pthread_mutex_unlock(&s->gc_mu);
         for (size_t i = 0; i < nw; i++)
             sem_post(&wake[i]->sem);
+        if (full && committed && !s->writemap)
+            extend_ahead(s); /* delays only this leader's own return */
         /* This owner's op was in its batch, unless more than a batch was
          * queued ahead of it: then it goes round again. */
         if (__atomic_load_n(&op.done, __ATOMIC_ACQUIRE))
