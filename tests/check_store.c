@@ -518,6 +518,53 @@ START_TEST(test_prefault_ahead)
 }
 END_TEST
 
+/* Three processes grow one writable `none` home at once, each with its own
+ * populating thread racing the others' commits: every message is stored
+ * once and intact. */
+START_TEST(test_prefault_procs)
+{
+    test_map = LMQ_MAP_WRITABLE;
+    lmq_env *env = open_env(LMQ_DURABILITY_NONE);
+    lmq_queue *q = make_queue(env, NULL);
+    lmq_queue_close(q);
+    lmq_env_close(env); /* children must not inherit an open env */
+    enum { PROCS = 3, SENDS = 3000 };
+    pid_t pids[PROCS];
+    for (int p = 0; p < PROCS; p++) {
+        pids[p] = check_fork();
+        ck_assert_int_ge(pids[p], 0);
+        if (pids[p] == 0) {
+            lmq_env *ce = open_env(LMQ_DURABILITY_NONE);
+            lmq_queue *cq = NULL;
+            if (lmq_queue_open(ce, "gc", &cq) != 0)
+                _exit(2);
+            for (unsigned k = 0; k < SENDS; k++)
+                if (send_body(cq, (unsigned)p, k, 1000) != 0)
+                    _exit(3);
+            uint64_t used, ahead;
+            int running = lmq__store_prefault_wait(ce->store, &used, &ahead);
+            lmq_queue_close(cq);
+            lmq_env_close(ce);
+            _exit(running ? 0 : 4); /* each grew its own window */
+        }
+    }
+    for (int p = 0; p < PROCS; p++) {
+        int status;
+        ck_assert_int_eq(waitpid(pids[p], &status, 0), pids[p]);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                      "child %d status %d", p, status);
+    }
+    env = open_env(LMQ_DURABILITY_NONE);
+    ck_ok(lmq_queue_open(env, "gc", &q));
+    ck_assert_uint_eq(drain(q), PROCS * SENDS);
+    for (unsigned w = 0; w < PROCS; w++)
+        for (unsigned k = 0; k < SENDS; k++)
+            ck_assert_int_eq(seen[w][k], 1);
+    lmq_queue_close(q);
+    lmq_env_close(env);
+}
+END_TEST
+
 /* ---- full pwrite homes keep zeroed space past their last page ------------- */
 
 /* Bytes of HOME/data.mdb. */
@@ -803,6 +850,7 @@ lmq_suite_store(void)
     tcase_add_checked_fixture(tc, lmq_test_tmp_setup, lmq_test_tmp_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, test_prefault_ahead, 0, 3);
+    tcase_add_test(tc, test_prefault_procs);
     tcase_add_loop_test(tc, test_zeros_ahead, 0, 2);
     suite_add_tcase(s, tc);
 
