@@ -8,7 +8,8 @@
  * server: every process links liblmq and opens the same home. Each operation
  * is one LMDB write transaction, so a failed call leaves nothing half done and
  * an acknowledged call survives a crash of the process (and, with the default
- * durability `LMQ_DURABILITY_FULL`, of the machine).
+ * durability `LMQ_DURABILITY_FULL`, of the machine, except that the newest
+ * receive or visibility change may be undone: see ::LMQ_DURABILITY_FULL).
  *
  * The objects:
  *  - lmq_env: an open home. Open it once per process (opening the same home
@@ -209,7 +210,10 @@ typedef struct lmq_env lmq_env;
 
 /** @brief How commits reach the disk. */
 typedef enum lmq_durability {
-    /** fsync before every acknowledgement: survives power loss. */
+    /** fsync before every acknowledgement: survives power loss. A receive
+     *  or visibility change syncs its data but not LMDB's meta page, so a
+     *  power cut right after it may undo it (the messages become visible
+     *  again); sends, deletes and queue changes are never undone. */
     LMQ_DURABILITY_FULL = 0,
     /** no fsync per commit; a background thread flushes every
      *  flush_interval_ms. A process crash loses nothing; an OS crash loses

@@ -788,7 +788,7 @@ lmq__receive_once(lmq_queue *q, const lmq_recv_opts *o, lmq_msg **msgs,
                   size_t max, size_t *n, int64_t *next_at, uint32_t *wait_def)
 {
     struct recv_ctx c = {q, o, 0, msgs, max, 0, 0, 0};
-    int rc = lmq__store_write(q->env->store, recv_fn, &c);
+    int rc = lmq__store_write_soft(q->env->store, recv_fn, &c);
     *n = rc ? 0 : c.n;
     if (next_at)
         *next_at = c.next_at;
@@ -968,7 +968,9 @@ run_handles(lmq_queue *q, const lmq_handle_entry *e, size_t n,
             lmq_batch_result *res, bool change, bool batch)
 {
     struct handle_ctx c = {q, e, n, res, change, batch, 0};
-    int rc = lmq__store_write(q->env->store, handle_fn, &c);
+    /* deletes are synced in full; visibility changes need not be */
+    int rc = change ? lmq__store_write_soft(q->env->store, handle_fn, &c)
+                    : lmq__store_write(q->env->store, handle_fn, &c);
     if (rc == 0 && c.made_visible)
         lmq__wake(q->env, q->qid, c.made_visible);
     return rc;

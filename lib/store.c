@@ -48,7 +48,9 @@
  * with data.mdb and no mapmode predates the file and uses pwrite.
  *
  * Durability: FULL commits with LMDB's two syncs, data pages then meta page,
- * the second one outside LMDB's writer lock (MDB_NOMETASYNC + meta_sync());
+ * the second one outside LMDB's writer lock (MDB_NOMETASYNC + meta_sync()),
+ * and skips the second for batches of soft writes only (receives and
+ * visibility changes, lmq__store_write_soft());
  * PERIODIC and NONE open with MDB_NOSYNC (LMDB keeps the store consistent as
  * long as the file system keeps write order; only the last transactions can
  * be lost) and PERIODIC runs a flusher thread calling mdb_env_sync() every
@@ -165,6 +167,7 @@ struct gc_op {
     bool done;    /* result final; the owner may return */
     bool final;   /* failed for good inside a batch that runs again */
     bool waiting; /* the owner sleeps on sem (gc_mu protects this) */
+    bool soft;    /* FULL: needs no meta sync (lmq__store_write_soft) */
     sem_t sem;    /* posted once per sleep: done, or lead next */
     char err[512];
 };
@@ -1009,7 +1012,10 @@ op_wake(struct gc_op *op, struct gc_op **wake, size_t *nw)
  * disk as before. This process's next batch waits (gc_busy stays set):
  * starting it during the sync split the callers into batches that each
  * paid a commit. With 4 producer and 4 consumer processes this raised
- * throughput by ~20-25 % (bench W4x4, full). Returns 0 or an error. */
+ * throughput by ~20-25 % (bench W4x4, full). A batch of soft writes only
+ * (receives, visibility changes) skips it: its meta page is the newest
+ * unsynced one until any later commit's data sync, and an OS crash before
+ * then undoes just that batch. Returns 0 or an error. */
 static int
 meta_sync(lmq_store *s)
 {
@@ -1019,10 +1025,10 @@ meta_sync(lmq_store *s)
     return rc ? map_err(rc, "sync") : 0;
 }
 
-int
-lmq__store_write(lmq_store *s, lmq_txn_fn fn, void *arg)
+static int
+store_write(lmq_store *s, lmq_txn_fn fn, void *arg, bool soft)
 {
-    struct gc_op op = {.fn = fn, .arg = arg};
+    struct gc_op op = {.fn = fn, .arg = arg, .soft = soft};
     sem_init(&op.sem, 0, 0);
     pthread_mutex_lock(&s->gc_mu);
     *s->gc_tail = &op;
@@ -1057,11 +1063,14 @@ lmq__store_write(lmq_store *s, lmq_txn_fn fn, void *arg)
         uint64_t t0 = full ? mono_ns() : 0;
         run_batch(s, batch, &n);
         uint64_t t1 = t0 ? mono_ns() : 0;
-        bool committed = false;
-        for (size_t i = 0; i < n && !committed; i++)
-            committed = !batch[i]->final && batch[i]->rc >= 0;
+        bool committed = false, hard = false;
+        for (size_t i = 0; i < n; i++)
+            if (!batch[i]->final && batch[i]->rc >= 0) {
+                committed = true;
+                hard |= !batch[i]->soft;
+            }
         pthread_mutex_lock(&s->gc_mu);
-        if (full && committed) {
+        if (full && hard) {
             int rc = meta_sync(s);
             for (size_t i = 0; rc < 0 && i < n; i++)
                 if (!batch[i]->final && batch[i]->rc >= 0)
@@ -1104,6 +1113,18 @@ finished:
         0)
         lmq__store_reader_check(s);
     return op.rc;
+}
+
+int
+lmq__store_write(lmq_store *s, lmq_txn_fn fn, void *arg)
+{
+    return store_write(s, fn, arg, false);
+}
+
+int
+lmq__store_write_soft(lmq_store *s, lmq_txn_fn fn, void *arg)
+{
+    return store_write(s, fn, arg, true);
 }
 
 size_t

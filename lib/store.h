@@ -84,6 +84,16 @@ int lmq__store_read(lmq_store *s, lmq_txn_fn fn, void *arg);
  * carried back) and in a nested transaction; its result and error are the
  * caller's alone. */
 int lmq__store_write(lmq_store *s, lmq_txn_fn fn, void *arg);
+/* lmq__store_write() for writes an OS crash may undo without losing
+ * anything acknowledged: receives and visibility changes (undone, the
+ * messages are merely visible again, as after their timeout, and every
+ * consumer of the home died with the machine anyway). In FULL homes such a
+ * commit returns once its data pages are on disk and skips the second sync,
+ * of its meta page, which reaches the disk with the next commit of any
+ * process (LMDB's MDB_NOMETASYNC: "may undo the last committed
+ * transaction", never corrupts). A batch with any plain write syncs both.
+ * Other modes: the same as lmq__store_write(). */
+int lmq__store_write_soft(lmq_store *s, lmq_txn_fn fn, void *arg);
 
 /* Group commit introspection, for tests and the benchmark: units of work
  * queued for the next leader, and counters of the batches run so far. */

@@ -320,9 +320,11 @@ END_TEST
  * in symbol lookup, so LMDB's calls land here and go on as raw system calls.
  * They count writes to regular files not opened O_DSYNC since the last sync
  * (LMDB writes pages and, in FULL homes, the meta page this way). In a FULL
- * pwrite home nothing an acknowledged call wrote may still be unsynced when
- * it returns; in NONE the writes stay unsynced, which shows the count sees
- * LMDB's writes at all. (A writable map's stores cannot be seen here.) */
+ * pwrite home nothing an acknowledged send or delete wrote may still be
+ * unsynced when it returns; a receive or visibility change leaves exactly
+ * one write unsynced, its meta page, which the next commit's sync covers;
+ * in NONE the writes stay unsynced, which shows the count sees LMDB's
+ * writes at all. (A writable map's stores cannot be seen here.) */
 
 static int unsynced;
 
@@ -398,9 +400,16 @@ START_TEST(test_full_ack_is_synced)
     o.wait_seconds = 0;
     ck_ok(lmq_receive(q, &o, m, 10, &n));
     ck_assert_uint_eq(n, 10);
-    ck_assert_int_eq(unsynced_now(), 0);
+    ck_assert_int_eq(unsynced_now(), 1); /* the receive's meta page */
     for (size_t i = 0; i < n; i++) {
         int deleted = 0;
+        if (i % 2 == 0) {
+            int changed = 0;
+            ck_ok(lmq_change_visibility(q, lmq_msg_receipt(m[i]), 60,
+                                        &changed));
+            ck_assert_int_eq(changed, 1);
+            ck_assert_int_eq(unsynced_now(), 1);
+        }
         ck_ok(lmq_delete(q, lmq_msg_receipt(m[i]), &deleted));
         ck_assert_int_eq(deleted, 1);
         ck_assert_int_eq(unsynced_now(), 0);
@@ -410,6 +419,87 @@ START_TEST(test_full_ack_is_synced)
     int ok;
     run_senders(q, 2, T_THREADS, 50, -1, &ok);
     ck_assert_int_eq(ok, T_THREADS * 50);
+    ck_assert_int_eq(unsynced_now(), 0);
+    lmq_queue_close(q);
+    lmq_env_close(env);
+}
+END_TEST
+
+/* A batch that mixes soft writes (receive, visibility change) with a send
+ * syncs its meta page: a soft unit holds the transaction open until a send
+ * and then a receive are queued, so they join its batch or form the next
+ * one, [send, receive], with a soft unit on each side of the send. */
+static int blocker2_in;
+
+static int
+soft_blocker_fn(lmq_txn *t, void *arg)
+{
+    (void)t;
+    (void)arg;
+    if (__atomic_exchange_n(&blocker2_in, 1, __ATOMIC_SEQ_CST) == 0)
+        while (lmq__store_pending(the_store) < 2)
+            sched_yield();
+    return 0;
+}
+
+static void *
+soft_blocker_thread(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)lmq__store_write_soft(the_store,
+                                                   soft_blocker_fn, NULL);
+}
+
+static void *
+send_thread(void *arg)
+{
+    return (void *)(intptr_t)send_body(arg, 2, 0, 0);
+}
+
+static void *
+receive_thread(void *arg)
+{
+    lmq_recv_opts o;
+    lmq_msg *m[1];
+    size_t n = 0;
+    lmq_recv_opts_init(&o);
+    o.wait_seconds = 0;
+    int rc = lmq_receive(arg, &o, m, 1, &n);
+    if (rc == 0 && n != 1)
+        rc = -9999;
+    if (n == 1)
+        lmq_msg_free(m[0]);
+    return (void *)(intptr_t)rc;
+}
+
+static void
+wait_pending(size_t n)
+{
+    while (lmq__store_pending(the_store) < n)
+        sched_yield();
+}
+
+START_TEST(test_full_mixed_batch_is_synced)
+{
+    test_map = LMQ_MAP_PWRITE;
+    lmq_env *env = open_env(LMQ_DURABILITY_FULL);
+    lmq_queue *q = make_queue(env, NULL);
+    ck_ok(send_body(q, 1, 0, 0));
+    the_store = env->store;
+    blocker2_in = 0;
+    pthread_t th[3];
+    void *rc;
+    ck_assert_int_eq(pthread_create(&th[0], NULL, soft_blocker_thread, NULL),
+                     0);
+    while (!__atomic_load_n(&blocker2_in, __ATOMIC_SEQ_CST))
+        sched_yield();
+    ck_assert_int_eq(pthread_create(&th[1], NULL, send_thread, q), 0);
+    wait_pending(1);
+    ck_assert_int_eq(pthread_create(&th[2], NULL, receive_thread, q), 0);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(pthread_join(th[i], &rc), 0);
+        ck_assert_int_eq((int)(intptr_t)rc, 0);
+    }
     ck_assert_int_eq(unsynced_now(), 0);
     lmq_queue_close(q);
     lmq_env_close(env);
@@ -843,6 +933,7 @@ lmq_suite_store(void)
     tcase_add_checked_fixture(tc, lmq_test_tmp_setup, lmq_test_tmp_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_full_ack_is_synced);
+    tcase_add_test(tc, test_full_mixed_batch_is_synced);
     tcase_add_test(tc, test_none_leaves_writes_unsynced);
     suite_add_tcase(s, tc);
 
