@@ -1008,6 +1008,119 @@ START_TEST(text_output_of_receive)
 }
 END_TEST
 
+/* --output table: the expected bytes are what the AWS CLI's own formatter
+ * (awscli 2.9 on Debian 12, `--color off`, 80 columns: stdout here is a
+ * file) printed for the same JSON documents. */
+START_TEST(table_output_is_the_aws_clis)
+{
+    run r = {0};
+    char *url = mkqueue("q1");
+    free(mkqueue("q2"));
+
+    RUN(&r, "--output", "table", "get-queue-url", "--queue-name", "q1");
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_str_eq(
+        r.out, "-------------------------------------------------------\n"
+               "|                     GetQueueUrl                     |\n"
+               "+----------+------------------------------------------+\n"
+               "|  QueueUrl|  http://127.0.0.1:9324/000000000000/q1   |\n"
+               "+----------+------------------------------------------+\n");
+    run_free(&r);
+
+    /* a list of scalars, one level down */
+    RUN(&r, "--output", "table", "list-queues");
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_str_eq(r.out, "---------------------------------------------\n"
+                            "|                ListQueues                 |\n"
+                            "+-------------------------------------------+\n"
+                            "||                QueueUrls                ||\n"
+                            "|+-----------------------------------------+|\n"
+                            "||  http://127.0.0.1:9324/000000000000/q1  ||\n"
+                            "||  http://127.0.0.1:9324/000000000000/q2  ||\n"
+                            "|+-----------------------------------------+|\n");
+    run_free(&r);
+
+    /* a dict: sorted keys as centred headers over one row */
+    RUN(&r, "--output", "table", "get-queue-attributes", "--queue-url", url,
+        "--attribute-names", "VisibilityTimeout", "DelaySeconds",
+        "MaximumMessageSize");
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_str_eq(
+        r.out,
+        "---------------------------------------------------------------\n"
+        "|                     GetQueueAttributes                      |\n"
+        "+-------------------------------------------------------------+\n"
+        "||                        Attributes                         ||\n"
+        "|+--------------+----------------------+---------------------+|\n"
+        "|| DelaySeconds | MaximumMessageSize   |  VisibilityTimeout  ||\n"
+        "|+--------------+----------------------+---------------------+|\n"
+        "||  0           |  1048576             |  30                 ||\n"
+        "|+--------------+----------------------+---------------------+|\n");
+    run_free(&r);
+
+    /* wider than 80 columns: a one-row section turns into key/value rows;
+     * the empty Successful list prints nothing; booleans as Python's */
+    RUN(&r, "--output", "table", "delete-message-batch", "--queue-url", url,
+        "--entries", "Id=a,ReceiptHandle=garbage");
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_str_eq(
+        r.out, "-----------------------------------------------------------"
+               "-----------------------------\n"
+               "|                                  DeleteMessageBatch      "
+               "                            |\n"
+               "+----------------------------------------------------------"
+               "----------------------------+\n"
+               "||                                       Failed            "
+               "                           ||\n"
+               "|+-------------+--------------------------------------------"
+               "--------------------------+|\n"
+               "||  Code       |  ReceiptHandleIsInvalid                    "
+               "                          ||\n"
+               "||  Id         |  a                                         "
+               "                          ||\n"
+               "||  Message    |  The input receipt handle \"garbage\" is not "
+               "a valid receipt handle.   ||\n"
+               "||  SenderFault|  True                                      "
+               "                          ||\n"
+               "|+-------------+--------------------------------------------"
+               "--------------------------+|\n");
+    run_free(&r);
+    free(url);
+}
+END_TEST
+
+/* A received message: nested sections one "|" deeper per level, every line
+ * as wide as the first. */
+START_TEST(table_output_of_receive)
+{
+    run r = {0};
+    char *url = mkqueue("q1");
+
+    send_body(url, "hello");
+    RUN(&r, "--output", "table", "receive-message", "--queue-url", url,
+        "--attribute-names", "All");
+    ck_assert_int_eq(r.status, 0);
+    size_t width = strcspn(r.out, "\n"), lines = 0;
+    ck_assert_uint_gt(width, 40);
+    for (const char *p = r.out; *p; lines++) {
+        size_t len = strcspn(p, "\n");
+        ck_assert_msg(len == width, "line %zu is %zu wide, not %zu: %.*s",
+                      lines, len, width, (int)len, p);
+        p += len + (p[len] == '\n');
+    }
+    ck_assert_uint_ge(lines, 15);
+    ck_assert_int_eq(r.out[0], '-');
+    ck_assert_ptr_nonnull(strstr(r.out, "ReceiveMessage"));
+    ck_assert_ptr_nonnull(strstr(r.out, "||  Body "));
+    ck_assert_ptr_nonnull(strstr(r.out, "|  hello "));
+    ck_assert_ptr_nonnull(strstr(r.out, "|  " MD5_HELLO " "));
+    ck_assert_ptr_nonnull(strstr(r.out, "|||  ApproximateReceiveCount "));
+    ck_assert_ptr_nonnull(strstr(r.out, "|  1 "));
+    run_free(&r);
+    free(url);
+}
+END_TEST
+
 /* ---- dead-letter queues and move tasks ---------------------------------- */
 
 /* Poll list-message-move-tasks until the newest task of arn has left
@@ -1631,6 +1744,8 @@ lmq_suite_cli(void)
     tcase_add_test(tc, receive_json_layout_is_byte_exact);
     tcase_add_test(tc, text_output_of_receive);
     tcase_add_test(tc, text_output_of_batch_failures);
+    tcase_add_test(tc, table_output_is_the_aws_clis);
+    tcase_add_test(tc, table_output_of_receive);
     tcase_add_test(tc, fifo_sequence_numbers_and_group_attributes);
     tcase_add_test(tc, fifo_dedup_and_receive_attempt_id);
     suite_add_tcase(s, tc);

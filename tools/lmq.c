@@ -1300,7 +1300,7 @@ main_help(void)
            "  --flush-interval MS              periodic mode: flush every MS "
            "milliseconds\n"
            "                                   (default 1000)\n"
-           "  --output json|text               output format (default "
+           "  --output json|text|table         output format (default "
            "json)\n"
            "  --version                        print the version\n"
            "  --help                           this help; `lmq <command> "
@@ -1342,7 +1342,7 @@ cmd_help(const cli_cmd *cmd)
                cmd->flags[i].help);
     printf("\nGlobal options: --home DIR, --durability full|periodic|none, "
            "--map-mode auto|pwrite|writable, --flush-interval MS, "
-           "--output json|text.\n");
+           "--output json|text|table.\n");
 }
 
 /* ---- argument parsing --------------------------------------------------------- */
@@ -1635,10 +1635,6 @@ main(int argc, char **argv)
             else
                 main_help();
         } else {
-            /* The AWS CLI's table output is not implemented; text is the
-             * closest. */
-            if (c.output == CLI_OUT_TABLE && c.cmd->fn != cli_cmd_stats)
-                c.output = CLI_OUT_TEXT;
             rc = c.cmd->fn(&c);
         }
     }

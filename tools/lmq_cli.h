@@ -113,6 +113,14 @@ int cli_b64_decode(const char *s, unsigned char **out, size_t *outlen);
 void cli_print(const cli_ctx *c, json_t *doc);
 /* Print the AWS CLI's text rendering of doc to f. */
 void cli_print_text(FILE *f, json_t *doc);
+/* The AWS CLI's --output table for doc, titled by the operation name,
+ * fitted to term_width columns (see lmq_out.c). */
+void cli_print_table(FILE *f, const char *title, json_t *doc,
+                     size_t term_width);
+/* Columns of the terminal f writes to; 80 when it is not a terminal. */
+size_t cli_term_width(FILE *f);
+/* Columns a UTF-8 string takes in an AWS CLI table (lmq_width.c). */
+size_t cli_text_cols(const char *s);
 /* Report the service error rc of the calling thread's last lmq call as
  * "An error occurred (Code) when calling the Op operation: msg"; returns
  * CLI_EXIT_SERVICE. */

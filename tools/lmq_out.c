@@ -16,6 +16,21 @@
  * with the union of their scalar keys as columns. Booleans print as Python
  * does ("True").
  *
+ * Table: a port of the AWS CLI's table formatter (awscli/formatter.py,
+ * TableFormatter, and awscli/table.py, MultiTable), without colour (as
+ * `aws --color off`, and as the AWS CLI prints when stdout is not a
+ * terminal). The document becomes sections: the operation's name titles
+ * the first; a dict's scalar keys (sorted) are one header row and one value
+ * row (a lone scalar key is one key/value row); each non-scalar value opens
+ * a section one level deeper, titled by its key; a list of dicts is one
+ * row per dict under the union of their scalar keys, and when they have
+ * non-scalar values each dict repeats the section header before its own.
+ * Columns get their widest cell plus 4, scaled to the widest section;
+ * when that is wider than the terminal (80 columns when stdout is not one)
+ * every single-row section turns into key/value rows. Widths count East
+ * Asian wide, fullwidth and ambiguous characters as two columns, as the
+ * AWS CLI does (lmq_width.c).
+ *
  * Errors: "\nAn error occurred (Code) when calling the Op operation: msg\n"
  * on stderr, as botocore's ClientError renders, with lmq's "LMQ_XXX: "
  * detail prefix removed (it names the C enum, which means nothing to a
@@ -25,9 +40,12 @@
 
 #include <ctype.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 json_t *
 cli_jstr(const char *s, size_t len)
@@ -49,6 +67,9 @@ cli_print(const cli_ctx *c, json_t *doc)
     }
     if (c->output == CLI_OUT_TEXT) {
         cli_print_text(stdout, doc);
+    } else if (c->output == CLI_OUT_TABLE) {
+        cli_print_table(stdout, c->cmd ? c->cmd->op : NULL, doc,
+                        cli_term_width(stdout));
     } else {
         json_dumpf(doc, stdout, JSON_INDENT(4) | JSON_PRESERVE_ORDER);
         fputc('\n', stdout);
@@ -277,6 +298,676 @@ void
 cli_print_text(FILE *f, json_t *doc)
 {
     text_item(f, doc, NULL, NULL, 0);
+}
+
+/* ---- table --------------------------------------------------------------- */
+
+typedef struct tsec {
+    char *title;
+    int indent;
+    char **headers; /* NULL: none */
+    char **cells;   /* nrows x ncols */
+    size_t ncols, nrows, cap;
+    size_t *maxw; /* widest cell (or header) per column */
+} tsec;
+
+typedef struct ttable {
+    tsec *secs;
+    size_t n, cap;
+    bool failed; /* out of memory: print nothing */
+} ttable;
+
+/* Python's repr() of a string, appended to a memstream. */
+static void
+py_repr_str(FILE *m, const char *s, size_t n)
+{
+    char q = memchr(s, '\'', n) && !memchr(s, '"', n) ? '"' : '\'';
+    fputc(q, m);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '\\' || c == (unsigned char)q)
+            fprintf(m, "\\%c", c);
+        else if (c == '\n')
+            fputs("\\n", m);
+        else if (c == '\r')
+            fputs("\\r", m);
+        else if (c == '\t')
+            fputs("\\t", m);
+        else if (c < 0x20 || c == 0x7F)
+            fprintf(m, "\\x%02x", c);
+        else
+            fputc(c, m); /* printable, or UTF-8 (kept as is) */
+    }
+    fputc(q, m);
+}
+
+static char *scalar_str(const json_t *v);
+
+/* Python's repr() of a decoded JSON value: what the AWS CLI prints when a
+ * column's key holds a list or dict in some rows. */
+static void
+py_repr(FILE *m, const json_t *v)
+{
+    size_t i;
+    const char *key;
+    json_t *el;
+    bool first = true;
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        py_repr_str(m, json_string_value(v), json_string_length(v));
+        break;
+    case JSON_ARRAY:
+        fputc('[', m);
+        json_array_foreach(v, i, el) {
+            fputs(first ? "" : ", ", m);
+            first = false;
+            py_repr(m, el);
+        }
+        fputc(']', m);
+        break;
+    case JSON_OBJECT:
+        fputc('{', m);
+        json_object_foreach((json_t *)v, key, el) {
+            fputs(first ? "" : ", ", m);
+            first = false;
+            py_repr_str(m, key, strlen(key));
+            fputs(": ", m);
+            py_repr(m, el);
+        }
+        fputc('}', m);
+        break;
+    default: {
+        char *str = scalar_str(v);
+        if (str)
+            fputs(str, m);
+        free(str);
+    }
+    }
+}
+
+/* A value as Python's str() prints it. */
+static char *
+scalar_str(const json_t *v)
+{
+    char buf[64];
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        return strndup(json_string_value(v), json_string_length(v));
+    case JSON_INTEGER:
+        snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT,
+                 json_integer_value(v));
+        return strdup(buf);
+    case JSON_REAL: /* shortest form that reads back (Python's repr) */
+        for (int prec = 1; prec <= 17; prec++) {
+            snprintf(buf, sizeof buf, "%.*g", prec, json_real_value(v));
+            if (strtod(buf, NULL) == json_real_value(v))
+                break;
+        }
+        if (!strpbrk(buf, ".eEn"))
+            strcat(buf, ".0");
+        return strdup(buf);
+    case JSON_TRUE:
+        return strdup("True");
+    case JSON_FALSE:
+        return strdup("False");
+    case JSON_NULL:
+        return strdup("None");
+    default: {
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *m = open_memstream(&buf, &len);
+        if (!m)
+            return NULL;
+        py_repr(m, v);
+        if (fclose(m) != 0) {
+            free(buf);
+            return NULL;
+        }
+        return buf;
+    }
+    }
+}
+
+static tsec *
+t_section(ttable *t, const char *title, int indent)
+{
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 8;
+        tsec *s = realloc(t->secs, cap * sizeof *s);
+        if (!s) {
+            t->failed = true;
+            return NULL;
+        }
+        t->secs = s;
+        t->cap = cap;
+    }
+    tsec *s = &t->secs[t->n++];
+    memset(s, 0, sizeof *s);
+    s->title = strdup(title ? title : "");
+    s->indent = indent;
+    if (!s->title)
+        t->failed = true;
+    return s;
+}
+
+static tsec *
+t_cur(ttable *t)
+{
+    return t->n ? &t->secs[t->n - 1] : t_section(t, NULL, 0);
+}
+
+static void
+t_widths(tsec *s, char **cells)
+{
+    for (size_t i = 0; i < s->ncols; i++) {
+        size_t w = cli_text_cols(cells[i]);
+        if (w > s->maxw[i])
+            s->maxw[i] = w;
+    }
+}
+
+/* Fixes the section's column count on first use; later rows and headers
+ * are cut or padded to it (where the AWS CLI would raise). Takes the
+ * strings. */
+static void
+t_add(ttable *t, char **cells, size_t n, bool header)
+{
+    tsec *s = t_cur(t);
+    bool ok = s && !t->failed;
+    if (ok && !s->maxw) {
+        s->ncols = n;
+        ok = (s->maxw = calloc(n ? n : 1, sizeof *s->maxw)) != NULL;
+    }
+    char **row = NULL;
+    if (ok) {
+        row = calloc(s->ncols ? s->ncols : 1, sizeof *row);
+        ok = row != NULL;
+    }
+    for (size_t i = 0; ok && i < s->ncols; i++)
+        ok = (row[i] = i < n ? cells[i] : strdup("")) != NULL;
+    for (size_t i = ok ? s->ncols : 0; i < n; i++)
+        free(cells[i]);
+    if (!ok) {
+        if (row)
+            for (size_t i = 0; i < s->ncols; i++)
+                if (i >= n)
+                    free(row[i]);
+        free(row);
+        t->failed = true;
+        return;
+    }
+    t_widths(s, row);
+    if (header) {
+        if (s->headers) {
+            for (size_t i = 0; i < s->ncols; i++)
+                free(s->headers[i]);
+            free(s->headers);
+        }
+        s->headers = row;
+        return;
+    }
+    if (s->nrows == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 4;
+        char **c = realloc(s->cells, cap * s->ncols * sizeof *c);
+        if (!c && s->ncols) {
+            for (size_t i = 0; i < s->ncols; i++)
+                free(row[i]);
+            free(row);
+            t->failed = true;
+            return;
+        }
+        s->cells = c;
+        s->cap = cap;
+    }
+    if (s->ncols)
+        memcpy(&s->cells[s->nrows * s->ncols], row, s->ncols * sizeof *row);
+    s->nrows++;
+    free(row);
+}
+
+static void t_build(ttable *t, const char *title, json_t *cur, int indent);
+
+/* The scalar and the other keys of a dict, each sorted. */
+static void
+split_keys(json_t *obj, const char ***scal, size_t *ns, const char ***more,
+           size_t *nm)
+{
+    size_t n;
+    const char **keys = sorted_keys(obj, &n);
+    *scal = calloc(n + 1, sizeof **scal);
+    *more = calloc(n + 1, sizeof **more);
+    *ns = *nm = 0;
+    for (size_t i = 0; keys && *scal && *more && i < n; i++) {
+        if (is_scalar(json_object_get(obj, keys[i])))
+            (*scal)[(*ns)++] = keys[i];
+        else
+            (*more)[(*nm)++] = keys[i];
+    }
+    free(keys);
+}
+
+static void
+t_from_dict(ttable *t, json_t *obj, int indent)
+{
+    const char **scal, **more;
+    size_t ns, nm;
+    split_keys(obj, &scal, &ns, &more, &nm);
+    if (!scal || !more) {
+        t->failed = true;
+    } else if (ns == 1) {
+        char *row[2] = {strdup(scal[0]),
+                        scalar_str(json_object_get(obj, scal[0]))};
+        t_add(t, row, 2, false);
+    } else if (ns > 1) {
+        char **h = calloc(ns, sizeof *h), **r = calloc(ns, sizeof *r);
+        for (size_t i = 0; h && r && i < ns; i++) {
+            h[i] = strdup(scal[i]);
+            r[i] = scalar_str(json_object_get(obj, scal[i]));
+        }
+        if (h && r) {
+            t_add(t, h, ns, true);
+            t_add(t, r, ns, false);
+        } else {
+            t->failed = true;
+        }
+        free(h);
+        free(r);
+    }
+    for (size_t i = 0; more && i < nm; i++)
+        t_build(t, more[i], json_object_get(obj, more[i]), indent + 1);
+    free(scal);
+    free(more);
+}
+
+static int
+cmp_strp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Union of the scalar (or other) keys of a list's dicts, sorted, without
+ * repeats. */
+static const char **
+union_keys(json_t *arr, bool scalar, size_t *n)
+{
+    size_t cap = 0, i, k = 0;
+    json_t *item, *v;
+    const char *key;
+    json_array_foreach(arr, i, item)
+        if (json_is_object(item))
+            cap += json_object_size(item);
+    const char **keys = calloc(cap + 1, sizeof *keys);
+    if (!keys) {
+        *n = 0;
+        return NULL;
+    }
+    json_array_foreach(arr, i, item) {
+        if (!json_is_object(item))
+            continue;
+        json_object_foreach(item, key, v)
+            if (is_scalar(v) == scalar)
+                keys[k++] = key;
+    }
+    qsort(keys, k, sizeof *keys, cmp_strp);
+    size_t u = 0;
+    for (size_t j = 0; j < k; j++)
+        if (u == 0 || strcmp(keys[u - 1], keys[j]) != 0)
+            keys[u++] = keys[j];
+    *n = u;
+    return keys;
+}
+
+static void
+t_headers(ttable *t, const char **h, size_t n)
+{
+    char **row = calloc(n ? n : 1, sizeof *row);
+    if (!row) {
+        t->failed = true;
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        row[i] = strdup(h[i]);
+    t_add(t, row, n, true);
+    free(row);
+}
+
+static void
+t_from_list(ttable *t, json_t *arr, int indent, const char *title)
+{
+    size_t ns, nm, i;
+    const char **scal = union_keys(arr, true, &ns);
+    const char **more = union_keys(arr, false, &nm);
+    json_t *item;
+    if (!scal || !more) {
+        t->failed = true;
+        free(scal);
+        free(more);
+        return;
+    }
+    t_headers(t, scal, ns);
+    json_array_foreach(arr, i, item) {
+        if (!json_is_object(item))
+            continue;
+        if (i > 0 && nm) {
+            t_section(t, title, indent);
+            t_headers(t, scal, ns);
+        }
+        char **row = calloc(ns ? ns : 1, sizeof *row);
+        if (!row) {
+            t->failed = true;
+            break;
+        }
+        for (size_t k = 0; k < ns; k++) {
+            json_t *v = json_object_get(item, scal[k]);
+            row[k] = v ? scalar_str(v) : strdup("");
+        }
+        t_add(t, row, ns, false);
+        free(row);
+        for (size_t k = 0; k < nm; k++) {
+            json_t *v = json_object_get(item, more[k]);
+            if (v)
+                t_build(t, more[k], v, indent + 1);
+        }
+    }
+    free(scal);
+    free(more);
+}
+
+/* Python's truth value of a JSON value. */
+static bool
+truthy(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        return json_object_size(v) > 0;
+    case JSON_ARRAY:
+        return json_array_size(v) > 0;
+    case JSON_STRING:
+        return json_string_length(v) > 0;
+    case JSON_INTEGER:
+        return json_integer_value(v) != 0;
+    case JSON_REAL:
+        return json_real_value(v) != 0;
+    case JSON_TRUE:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static void
+t_build(ttable *t, const char *title, json_t *cur, int indent)
+{
+    if (!cur || !truthy(cur) || t->failed)
+        return;
+    if (title)
+        t_section(t, title, indent);
+    if (json_is_array(cur)) {
+        if (json_is_object(json_array_get(cur, 0))) {
+            t_from_list(t, cur, indent, title);
+            return;
+        }
+        size_t i;
+        json_t *item;
+        json_array_foreach(cur, i, item) {
+            if (is_scalar(item)) {
+                char *row[1] = {scalar_str(item)};
+                t_add(t, row, 1, false);
+            } else if (json_is_array(item)) {
+                size_t n = json_array_size(item), k;
+                json_t *el;
+                bool flat = true;
+                json_array_foreach(item, k, el)
+                    flat = flat && is_scalar(el);
+                char **row = flat ? calloc(n ? n : 1, sizeof *row) : NULL;
+                if (!flat) {
+                    t_build(t, NULL, item, 0);
+                    continue;
+                }
+                if (!row) {
+                    t->failed = true;
+                    return;
+                }
+                json_array_foreach(item, k, el)
+                    row[k] = scalar_str(el);
+                t_add(t, row, n, false);
+                free(row);
+            } else {
+                t_build(t, NULL, item, 0);
+            }
+        }
+    }
+    if (json_is_object(cur))
+        t_from_dict(t, cur, indent);
+}
+
+/* Column widths of a section scaled to `width` (the AWS CLI's
+ * calculate_column_widths: Python's round(), half to even, then the
+ * difference taken from the first columns or given to the last). */
+static void
+t_scale(const tsec *s, long width, long *out)
+{
+    long sum = 0;
+    for (size_t i = 0; i < s->ncols; i++)
+        sum += (long)s->maxw[i] + 4;
+    if (sum == 0)
+        return;
+    double f = (double)width / (double)sum;
+    long total = 0;
+    for (size_t i = 0; i < s->ncols; i++) {
+        double x = f * (double)((long)s->maxw[i] + 4);
+        long r = (long)(x + 0.5); /* x >= 0: truncation is floor */
+        if ((double)r - x == 0.5 && r % 2 != 0)
+            r -= 1; /* half to even */
+        out[i] = r;
+        total += r;
+    }
+    long off = total - width;
+    while (off > 0)
+        for (size_t i = 0; i < s->ncols && off > 0; i++, off--)
+            out[i]--;
+    while (off < 0)
+        for (size_t i = s->ncols; i-- > 0 && off < 0; off++)
+            out[i]++;
+}
+
+static size_t
+t_total(const tsec *s)
+{
+    size_t total = 2 + 2 * (size_t)s->indent;
+    for (size_t i = 0; i < s->ncols; i++)
+        total += s->maxw[i] + 4;
+    size_t title = cli_text_cols(s->title) + 2 + 2 * (size_t)s->indent;
+    return title > total ? title : total;
+}
+
+static void
+spaces(FILE *f, long n)
+{
+    for (; n > 0; n--)
+        fputc(' ', f);
+}
+
+static void
+bars(FILE *f, int n)
+{
+    for (; n > 0; n--)
+        fputc('|', f);
+}
+
+/* The AWS CLI's center_text(): `width` columns between the edges. */
+static void
+centered(FILE *f, const char *text, long width, bool left_edge)
+{
+    long len = (long)cli_text_cols(text), start = width / 2 - len / 2 - 1;
+    long l = left_edge ? 1 : 0;
+    if (left_edge)
+        fputc('|', f);
+    spaces(f, start);
+    fputs(text, f);
+    spaces(f, width - 1 - (l + start + len));
+    fputc('|', f);
+}
+
+/* The AWS CLI's align_left() with two spaces of padding when they fit. */
+static void
+left_aligned(FILE *f, const char *text, long width, bool left_edge)
+{
+    long len = (long)cli_text_cols(text), l = left_edge ? 1 : 0;
+    long pad = width - (len + 2 + l + 1) >= 0 ? 2 : 0;
+    if (left_edge)
+        fputc('|', f);
+    spaces(f, pad);
+    fputs(text, f);
+    spaces(f, width - (l + pad + len) - 1);
+    fputc('|', f);
+}
+
+static void
+line_break(FILE *f, const tsec *s, const long *w)
+{
+    bars(f, s->indent);
+    for (size_t i = 0; i < s->ncols; i++) {
+        if (i == 0)
+            fputc('+', f);
+        for (long k = 0; k < w[i] - (i == 0 ? 2 : 1); k++)
+            fputc('-', f);
+        fputc('+', f);
+    }
+    bars(f, s->indent);
+    fputc('\n', f);
+}
+
+static void
+t_render(FILE *f, const tsec *s, size_t max_width)
+{
+    long width = (long)max_width - 2 * s->indent;
+    long *w = calloc(s->ncols ? s->ncols : 1, sizeof *w);
+    if (!w)
+        return;
+    if (s->title[0]) {
+        bars(f, s->indent);
+        centered(f, s->title, width, true);
+        bars(f, s->indent);
+        fputc('\n', f);
+        if (!s->headers && !s->nrows) {
+            bars(f, s->indent);
+            fputc('+', f);
+            for (long k = 0; k < width - 2; k++)
+                fputc('-', f);
+            fputc('+', f);
+            bars(f, s->indent);
+            fputc('\n', f);
+        }
+    }
+    if (s->ncols)
+        t_scale(s, width, w);
+    if (s->headers && s->ncols) {
+        line_break(f, s, w);
+        bars(f, s->indent);
+        for (size_t i = 0; i < s->ncols; i++)
+            centered(f, s->headers[i], w[i], i == 0);
+        bars(f, s->indent);
+        fputc('\n', f);
+    }
+    if (s->nrows && s->ncols) {
+        line_break(f, s, w);
+        for (size_t r = 0; r < s->nrows; r++) {
+            bars(f, s->indent);
+            for (size_t i = 0; i < s->ncols; i++)
+                left_aligned(f, s->cells[r * s->ncols + i], w[i], i == 0);
+            bars(f, s->indent);
+            fputc('\n', f);
+        }
+        line_break(f, s, w);
+    }
+    free(w);
+}
+
+static void
+t_free_section(tsec *s)
+{
+    for (size_t i = 0; s->headers && i < s->ncols; i++)
+        free(s->headers[i]);
+    for (size_t i = 0; i < s->nrows * s->ncols; i++)
+        free(s->cells[i]);
+    free(s->headers);
+    free(s->cells);
+    free(s->maxw);
+    free(s->title);
+    memset(s, 0, sizeof *s);
+}
+
+/* A section of one row under headers becomes key/value rows. */
+static void
+t_vertical(ttable *t)
+{
+    for (size_t i = 0; i < t->n && !t->failed; i++) {
+        tsec *s = &t->secs[i];
+        if (s->nrows != 1 || !s->headers || !s->ncols)
+            continue;
+        tsec v = {0};
+        v.title = s->title;
+        v.indent = s->indent;
+        v.ncols = 2;
+        v.cells = calloc(2 * s->ncols + 1, sizeof *v.cells);
+        v.maxw = calloc(2, sizeof *v.maxw);
+        if (!v.cells || !v.maxw) {
+            free(v.cells);
+            free(v.maxw);
+            t->failed = true;
+            return;
+        }
+        for (size_t k = 0; k < s->ncols; k++) {
+            v.cells[2 * k] = s->headers[k];
+            v.cells[2 * k + 1] = s->cells[k];
+            t_widths(&v, &v.cells[2 * k]);
+        }
+        v.nrows = v.cap = s->ncols;
+        free(s->headers);
+        free(s->cells);
+        free(s->maxw);
+        *s = v;
+    }
+}
+
+void
+cli_print_table(FILE *f, const char *title, json_t *doc, size_t term_width)
+{
+    ttable t = {0};
+    t_build(&t, title, doc, 0);
+    if (!t.failed && t.n) {
+        size_t max = 0;
+        for (size_t i = 0; i < t.n; i++)
+            if (t_total(&t.secs[i]) > max)
+                max = t_total(&t.secs[i]);
+        if (max > term_width) {
+            t_vertical(&t);
+            max = 0;
+            for (size_t i = 0; i < t.n; i++)
+                if (t_total(&t.secs[i]) > max)
+                    max = t_total(&t.secs[i]);
+        }
+        if (!t.failed) {
+            for (size_t k = 0; k < max; k++)
+                fputc('-', f);
+            fputc('\n', f);
+            for (size_t i = 0; i < t.n; i++)
+                t_render(f, &t.secs[i], max);
+        }
+    }
+    for (size_t i = 0; i < t.n; i++)
+        t_free_section(&t.secs[i]);
+    free(t.secs);
+}
+
+size_t
+cli_term_width(FILE *f)
+{
+    struct winsize ws;
+    if (ioctl(fileno(f), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+        return ws.ws_col;
+    return 80;
 }
 
 /* ---- errors --------------------------------------------------------------- */
