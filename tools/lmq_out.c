@@ -473,54 +473,48 @@ static void
 t_add(ttable *t, char **cells, size_t n, bool header)
 {
     tsec *s = t_cur(t);
+    char **row = NULL;
     bool ok = s && !t->failed;
     if (ok && !s->maxw) {
         s->ncols = n;
-        ok = (s->maxw = calloc(n ? n : 1, sizeof *s->maxw)) != NULL;
+        ok = (s->maxw = calloc(n + 1, sizeof *s->maxw)) != NULL;
     }
-    char **row = NULL;
-    if (ok) {
-        row = calloc(s->ncols ? s->ncols : 1, sizeof *row);
-        ok = row != NULL;
+    if (ok)
+        ok = (row = calloc(s->ncols + 1, sizeof *row)) != NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (ok && i < s->ncols)
+            row[i] = cells[i];
+        else
+            free(cells[i]);
     }
+    for (size_t i = n; ok && i < s->ncols; i++)
+        row[i] = strdup("");
     for (size_t i = 0; ok && i < s->ncols; i++)
-        ok = (row[i] = i < n ? cells[i] : strdup("")) != NULL;
-    for (size_t i = ok ? s->ncols : 0; i < n; i++)
-        free(cells[i]);
+        ok = row[i] != NULL;
+    if (ok && !header && s->nrows == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 4;
+        char **c = realloc(s->cells, (cap * s->ncols + 1) * sizeof *c);
+        if ((ok = c != NULL)) {
+            s->cells = c;
+            s->cap = cap;
+        }
+    }
     if (!ok) {
-        if (row)
-            for (size_t i = 0; i < s->ncols; i++)
-                if (i >= n)
-                    free(row[i]);
+        for (size_t i = 0; row && i < s->ncols; i++)
+            free(row[i]);
         free(row);
         t->failed = true;
         return;
     }
     t_widths(s, row);
     if (header) {
-        if (s->headers) {
-            for (size_t i = 0; i < s->ncols; i++)
-                free(s->headers[i]);
-            free(s->headers);
-        }
+        for (size_t i = 0; s->headers && i < s->ncols; i++)
+            free(s->headers[i]);
+        free(s->headers);
         s->headers = row;
         return;
     }
-    if (s->nrows == s->cap) {
-        size_t cap = s->cap ? 2 * s->cap : 4;
-        char **c = realloc(s->cells, cap * s->ncols * sizeof *c);
-        if (!c && s->ncols) {
-            for (size_t i = 0; i < s->ncols; i++)
-                free(row[i]);
-            free(row);
-            t->failed = true;
-            return;
-        }
-        s->cells = c;
-        s->cap = cap;
-    }
-    if (s->ncols)
-        memcpy(&s->cells[s->nrows * s->ncols], row, s->ncols * sizeof *row);
+    memcpy(&s->cells[s->nrows * s->ncols], row, s->ncols * sizeof *row);
     s->nrows++;
     free(row);
 }
@@ -579,12 +573,6 @@ t_from_dict(ttable *t, json_t *obj, int indent)
     free(more);
 }
 
-static int
-cmp_strp(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* Union of the scalar (or other) keys of a list's dicts, sorted, without
  * repeats. */
 static const char **
@@ -608,7 +596,7 @@ union_keys(json_t *arr, bool scalar, size_t *n)
             if (is_scalar(v) == scalar)
                 keys[k++] = key;
     }
-    qsort(keys, k, sizeof *keys, cmp_strp);
+    qsort(keys, k, sizeof *keys, cmp_str);
     size_t u = 0;
     for (size_t j = 0; j < k; j++)
         if (u == 0 || strcmp(keys[u - 1], keys[j]) != 0)
