@@ -1121,6 +1121,96 @@ START_TEST(table_output_of_receive)
 }
 END_TEST
 
+/* --query: the shell pattern of the AWS docs (take a receipt handle with
+ * --output text, then delete with it), JSON values, multi-select hashes,
+ * and null for what is not there. */
+START_TEST(query_selects_like_aws)
+{
+    run r = {0};
+    char *url = mkqueue("q1");
+
+    send_body(url, "hello");
+    RUN(&r, "receive-message", "--queue-url", url, "--query",
+        "Messages[0].ReceiptHandle", "--output", "text");
+    ck_assert_int_eq(r.status, 0);
+    size_t len = strlen(r.out);
+    ck_assert_uint_gt(len, 20);
+    ck_assert_int_eq(r.out[len - 1], '\n');
+    r.out[len - 1] = '\0';
+    ck_assert_ptr_null(strpbrk(r.out, "\t\" {"));
+    char *receipt = strdup(r.out);
+    run_free(&r);
+    RUN(&r, "delete-message", "--queue-url", url, "--receipt-handle",
+        receipt);
+    ck_assert_msg(r.status == 0, "delete with the queried handle: %s", r.err);
+    run_free(&r);
+    free(receipt);
+
+    /* the queue is empty now: null, printed as JSON and as Python prints */
+    RUN(&r, "receive-message", "--queue-url", url, "--query",
+        "Messages[0].Body");
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_str_eq(r.out, "null\n");
+    run_free(&r);
+    RUN(&r, "--output", "text", "receive-message", "--queue-url", url,
+        "--query", "Messages[0].Body");
+    ck_assert_str_eq(r.out, "None\n");
+    run_free(&r);
+
+    free(mkqueue("q2"));
+    RUN(&r, "list-queues", "--query", "QueueUrls[*]");
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_str_eq(r.out, "[\n"
+                            "    \"http://127.0.0.1:9324/000000000000/q1\",\n"
+                            "    \"http://127.0.0.1:9324/000000000000/q2\"\n"
+                            "]\n");
+    run_free(&r);
+    RUN(&r, "--output", "text", "list-queues", "--query", "QueueUrls[-1]");
+    ck_assert_str_eq(r.out, "http://127.0.0.1:9324/000000000000/q2\n");
+    run_free(&r);
+
+    json_t *doc = RUN_JSON("get-queue-attributes", "--queue-url", url,
+                           "--attribute-names", "All", "--query",
+                           "Attributes.{n: ApproximateNumberOfMessages, "
+                           "vt: VisibilityTimeout}");
+    ck_assert_uint_eq(json_object_size(doc), 2);
+    ck_assert_str_eq(jstr(doc, "n"), "0");
+    ck_assert_str_eq(jstr(doc, "vt"), "30");
+    json_decref(doc);
+    free(url);
+}
+END_TEST
+
+/* What --query does not support, or cannot parse, is a usage error before
+ * anything runs: the send does not happen. */
+START_TEST(query_errors_change_nothing)
+{
+    run r = {0};
+    char *url = mkqueue("q1");
+
+    RUN(&r, "send-message", "--queue-url", url, "--message-body", "x",
+        "--query", "Messages[?Body=='x']");
+    ck_assert_int_eq(r.status, 252);
+    ck_assert_ptr_nonnull(strstr(r.err, "Bad value for --query"));
+    ck_assert_ptr_nonnull(strstr(r.err, "not supported"));
+    ck_assert_str_eq(r.out, "");
+    run_free(&r);
+    RUN(&r, "send-message", "--queue-url", url, "--message-body", "x",
+        "--query", "MessageId[");
+    ck_assert_int_eq(r.status, 252);
+    ck_assert_ptr_nonnull(strstr(r.err, "Bad value for --query"));
+    run_free(&r);
+
+    json_t *doc = RUN_JSON("get-queue-attributes", "--queue-url", url,
+                           "--attribute-names", "ApproximateNumberOfMessages");
+    ck_assert_str_eq(jstr(json_object_get(doc, "Attributes"),
+                          "ApproximateNumberOfMessages"),
+                     "0");
+    json_decref(doc);
+    free(url);
+}
+END_TEST
+
 /* ---- dead-letter queues and move tasks ---------------------------------- */
 
 /* Poll list-message-move-tasks until the newest task of arn has left
@@ -1746,6 +1836,8 @@ lmq_suite_cli(void)
     tcase_add_test(tc, text_output_of_batch_failures);
     tcase_add_test(tc, table_output_is_the_aws_clis);
     tcase_add_test(tc, table_output_of_receive);
+    tcase_add_test(tc, query_selects_like_aws);
+    tcase_add_test(tc, query_errors_change_nothing);
     tcase_add_test(tc, fifo_sequence_numbers_and_group_attributes);
     tcase_add_test(tc, fifo_dedup_and_receive_attempt_id);
     suite_add_tcase(s, tc);

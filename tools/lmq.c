@@ -1302,6 +1302,8 @@ main_help(void)
            "                                   (default 1000)\n"
            "  --output json|text|table         output format (default "
            "json)\n"
+           "  --query EXPR                     JMESPath subset applied to the "
+           "response\n"
            "  --version                        print the version\n"
            "  --help                           this help; `lmq <command> "
            "--help` for a command\n\n"
@@ -1342,7 +1344,7 @@ cmd_help(const cli_cmd *cmd)
                cmd->flags[i].help);
     printf("\nGlobal options: --home DIR, --durability full|periodic|none, "
            "--map-mode auto|pwrite|writable, --flush-interval MS, "
-           "--output json|text|table.\n");
+           "--output json|text|table, --query EXPR.\n");
 }
 
 /* ---- argument parsing --------------------------------------------------------- */
@@ -1381,6 +1383,7 @@ ctx_free(cli_ctx *c)
         free(c->opt[i].tok);
     }
     free(c->home);
+    cli_query_free(c->query);
     lmq_env_close(c->env);
 }
 
@@ -1404,7 +1407,7 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
 {
     char unknown[1024] = "";
     const char *home = NULL, *durability = NULL, *output = NULL,
-               *map_mode = NULL, *flush_interval = NULL;
+               *map_mode = NULL, *flush_interval = NULL, *query = NULL;
     int i, rc;
 
     for (i = 1; i < argc; i++) {
@@ -1461,6 +1464,7 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
                              : strcmp(name, "flush-interval") == 0
                                  ? &flush_interval
                              : strcmp(name, "output") == 0 ? &output
+                             : strcmp(name, "query") == 0  ? &query
                                                            : NULL;
         int gignore = 0, gbool = 0;
         for (k = 0; global_ignored_value[k]; k++)
@@ -1602,6 +1606,13 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
             return CLI_EXIT_USAGE;
         c->output = v == 0 ? CLI_OUT_JSON : v == 1 ? CLI_OUT_TEXT
                                                    : CLI_OUT_TABLE;
+    }
+    if (query) {
+        char err[256];
+        if (!(c->query = cli_query_compile(query, err, sizeof err)))
+            return cli_usage_error("argument --query: Bad value for --query: "
+                                   "%s: %s",
+                                   query, err);
     }
     if (home && *home) {
         c->home = strdup(home);

@@ -71,6 +71,9 @@ typedef struct cli_cmd {
     const char *summary;
 } cli_cmd;
 
+/* A compiled --query expression (lmq_query.c). */
+typedef struct cli_query cli_query;
+
 struct cli_ctx {
     const cli_cmd *cmd;
     cli_opt opt[CLI_MAX_FLAGS]; /* parallel to cmd->flags */
@@ -79,6 +82,7 @@ struct cli_ctx {
     lmq_map_mode map_mode; /* for a home this run creates */
     unsigned flush_interval_ms; /* periodic mode; 0 = the library's default */
     cli_output output;
+    cli_query *query; /* --query, applied to every printed response */
     lmq_env *env; /* opened by cli_env() on first use */
 };
 
@@ -121,6 +125,15 @@ void cli_print_table(FILE *f, const char *title, json_t *doc,
 size_t cli_term_width(FILE *f);
 /* Columns a UTF-8 string takes in an AWS CLI table (lmq_width.c). */
 size_t cli_text_cols(const char *s);
+
+/* ---- lmq_query.c ------------------------------------------------------------ */
+
+/* Compile a JMESPath expression (the subset lmq_query.c lists); NULL with
+ * the reason in err when it is malformed or uses what is not supported. */
+cli_query *cli_query_compile(const char *expr, char *err, size_t errlen);
+/* The expression's value on doc: a new reference, json_null() for null. */
+json_t *cli_query_search(const cli_query *q, json_t *doc);
+void cli_query_free(cli_query *q);
 /* Report the service error rc of the calling thread's last lmq call as
  * "An error occurred (Code) when calling the Op operation: msg"; returns
  * CLI_EXIT_SERVICE. */

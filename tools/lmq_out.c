@@ -61,6 +61,12 @@ cli_print(const cli_ctx *c, json_t *doc)
 {
     if (!doc)
         return;
+    if (c->query) { /* the AWS CLI applies it before formatting */
+        json_t *v = cli_query_search(c->query, doc);
+        json_decref(doc);
+        if (!(doc = v))
+            return;
+    }
     if (json_is_object(doc) && json_object_size(doc) == 0) {
         json_decref(doc);
         return;
@@ -71,7 +77,8 @@ cli_print(const cli_ctx *c, json_t *doc)
         cli_print_table(stdout, c->cmd ? c->cmd->op : NULL, doc,
                         cli_term_width(stdout));
     } else {
-        json_dumpf(doc, stdout, JSON_INDENT(4) | JSON_PRESERVE_ORDER);
+        json_dumpf(doc, stdout,
+                   JSON_INDENT(4) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
         fputc('\n', stdout);
     }
     fflush(stdout);
