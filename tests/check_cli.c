@@ -1123,7 +1123,7 @@ END_TEST
 
 /* --query: the shell pattern of the AWS docs (take a receipt handle with
  * --output text, then delete with it), JSON values, multi-select hashes,
- * and null for what is not there. */
+ * null for what is not there, filters and functions. */
 START_TEST(query_selects_like_aws)
 {
     run r = {0};
@@ -1172,33 +1172,50 @@ START_TEST(query_selects_like_aws)
     json_t *doc = RUN_JSON("get-queue-attributes", "--queue-url", url,
                            "--attribute-names", "All", "--query",
                            "Attributes.{n: ApproximateNumberOfMessages, "
-                           "vt: VisibilityTimeout}");
+                           "vt: to_number(VisibilityTimeout)}");
     ck_assert_uint_eq(json_object_size(doc), 2);
     ck_assert_str_eq(jstr(doc, "n"), "0");
-    ck_assert_str_eq(jstr(doc, "vt"), "30");
+    ck_assert_int_eq(json_integer_value(json_object_get(doc, "vt")), 30);
     json_decref(doc);
+
+    /* filters and functions */
+    send_body(url, "a");
+    send_body(url, "b");
+    RUN(&r, "--output", "text", "receive-message", "--queue-url", url,
+        "--max-number-of-messages", "10", "--query",
+        "Messages[?Body=='b'].Body | [0]");
+    ck_assert_str_eq(r.out, "b\n");
+    run_free(&r);
+    RUN(&r, "list-queues", "--query", "length(QueueUrls[?ends_with(@, 'q2')])");
+    ck_assert_str_eq(r.out, "1\n");
+    run_free(&r);
     free(url);
 }
 END_TEST
 
-/* What --query does not support, or cannot parse, is a usage error before
- * anything runs: the send does not happen. */
+/* A --query that cannot compile (bad syntax, an unknown function, the
+ * wrong number of arguments) is a usage error before anything runs: the
+ * send does not happen. One that fails on the response (a function given
+ * the wrong type) exits 255 with jmespath's message, as the AWS CLI does. */
 START_TEST(query_errors_change_nothing)
 {
     run r = {0};
     char *url = mkqueue("q1");
+    static const char *const bad[] = {"MessageId[", "nosuch(@)",
+                                      "length(@, @)", "a[?b ==]", NULL};
 
-    RUN(&r, "send-message", "--queue-url", url, "--message-body", "x",
-        "--query", "Messages[?Body=='x']");
-    ck_assert_int_eq(r.status, 252);
-    ck_assert_ptr_nonnull(strstr(r.err, "Bad value for --query"));
-    ck_assert_ptr_nonnull(strstr(r.err, "not supported"));
+    for (size_t i = 0; bad[i]; i++) {
+        RUN(&r, "send-message", "--queue-url", url, "--message-body", "x",
+            "--query", bad[i]);
+        ck_assert_msg(r.status == 252, "%s: exit %d", bad[i], r.status);
+        ck_assert_ptr_nonnull(strstr(r.err, "Bad value for --query"));
+        ck_assert_str_eq(r.out, "");
+        run_free(&r);
+    }
+    RUN(&r, "list-queues", "--query", "abs(QueueUrls[0])");
+    ck_assert_int_eq(r.status, 255);
+    ck_assert_ptr_nonnull(strstr(r.err, "In function abs(), invalid type"));
     ck_assert_str_eq(r.out, "");
-    run_free(&r);
-    RUN(&r, "send-message", "--queue-url", url, "--message-body", "x",
-        "--query", "MessageId[");
-    ck_assert_int_eq(r.status, 252);
-    ck_assert_ptr_nonnull(strstr(r.err, "Bad value for --query"));
     run_free(&r);
 
     json_t *doc = RUN_JSON("get-queue-attributes", "--queue-url", url,

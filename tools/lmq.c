@@ -1302,7 +1302,7 @@ main_help(void)
            "                                   (default 1000)\n"
            "  --output json|text|table         output format (default "
            "json)\n"
-           "  --query EXPR                     JMESPath subset applied to the "
+           "  --query EXPR                     JMESPath applied to the "
            "response\n"
            "  --version                        print the version\n"
            "  --help                           this help; `lmq <command> "
@@ -1647,6 +1647,8 @@ main(int argc, char **argv)
                 main_help();
         } else {
             rc = c.cmd->fn(&c);
+            if (rc == 0 && cli_query_failed)
+                rc = CLI_EXIT_OTHER;
         }
     }
     fflush(stdout);

@@ -115,6 +115,9 @@ int cli_b64_decode(const char *s, unsigned char **out, size_t *outlen);
 /* Print a result document as the AWS CLI does (nothing for NULL or an empty
  * object); steals the reference. */
 void cli_print(const cli_ctx *c, json_t *doc);
+/* Set when --query failed on a response (a function given the wrong
+ * types): the error went to stderr and main() exits CLI_EXIT_OTHER. */
+extern int cli_query_failed;
 /* Print the AWS CLI's text rendering of doc to f. */
 void cli_print_text(FILE *f, json_t *doc);
 /* The AWS CLI's --output table for doc, titled by the operation name,
@@ -128,11 +131,13 @@ size_t cli_text_cols(const char *s);
 
 /* ---- lmq_query.c ------------------------------------------------------------ */
 
-/* Compile a JMESPath expression (the subset lmq_query.c lists); NULL with
+/* Compile a JMESPath expression (see lmq_query.c); NULL with
  * the reason in err when it is malformed or uses what is not supported. */
 cli_query *cli_query_compile(const char *expr, char *err, size_t errlen);
-/* The expression's value on doc: a new reference, json_null() for null. */
-json_t *cli_query_search(const cli_query *q, json_t *doc);
+/* The expression's value on doc: a new reference, json_null() for null;
+ * NULL with the reason in err when a function gets the wrong types. */
+json_t *cli_query_search(const cli_query *q, json_t *doc, char *err,
+                         size_t errlen);
 void cli_query_free(cli_query *q);
 /* Report the service error rc of the calling thread's last lmq call as
  * "An error occurred (Code) when calling the Op operation: msg"; returns

@@ -56,16 +56,23 @@ cli_jstr(const char *s, size_t len)
     return v ? v : json_stringn_nocheck(s, len);
 }
 
+int cli_query_failed;
+
 void
 cli_print(const cli_ctx *c, json_t *doc)
 {
     if (!doc)
         return;
     if (c->query) { /* the AWS CLI applies it before formatting */
-        json_t *v = cli_query_search(c->query, doc);
+        char err[512];
+        json_t *v = cli_query_search(c->query, doc, err, sizeof err);
         json_decref(doc);
-        if (!(doc = v))
+        if (!v) {
+            fprintf(stderr, "\n%s\n", err);
+            cli_query_failed = 1;
             return;
+        }
+        doc = v;
     }
     if (json_is_object(doc) && json_object_size(doc) == 0) {
         json_decref(doc);
