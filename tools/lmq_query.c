@@ -35,7 +35,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- tokens --------------------------------------------------------------- */
+/* ---- tokens ---------------------------------------------------------------
+ */
 
 enum tok {
     T_EOF,
@@ -110,7 +111,8 @@ bp(enum tok t)
  * token binding less than this). */
 #define PROJECTION_STOP 10
 
-/* ---- syntax tree ------------------------------------------------------------ */
+/* ---- syntax tree ------------------------------------------------------------
+ */
 
 enum node_kind {
     N_CURRENT,
@@ -210,7 +212,8 @@ fail(parser *p, const char *fmt, const char *what)
     p->failed = true;
 }
 
-/* ---- lexer ------------------------------------------------------------------ */
+/* ---- lexer ------------------------------------------------------------------
+ */
 
 static bool
 push(parser *p, token t)
@@ -251,9 +254,10 @@ quoted(parser *p, const char **sp, char q, bool keep_escapes)
     out[n] = '\0';
     if (*s != q) {
         free(out);
-        fail(p, "unterminated %s", q == '"' ? "quoted identifier"
-                                  : q == '\'' ? "raw string"
-                                              : "literal");
+        fail(p, "unterminated %s",
+             q == '"'    ? "quoted identifier"
+             : q == '\'' ? "raw string"
+                         : "literal");
         return NULL;
     }
     *sp = s + 1;
@@ -342,8 +346,9 @@ lex(parser *p, const char *s)
             }
             free(body);
             if (!t.lit) {
-                fail(p, "%s", c == '`' ? "bad JSON in a `literal`"
-                                       : "raw string is not UTF-8");
+                fail(p, "%s",
+                     c == '`' ? "bad JSON in a `literal`"
+                              : "raw string is not UTF-8");
                 return false;
             }
         } else {
@@ -352,15 +357,18 @@ lex(parser *p, const char *s)
                 const char *text;
                 enum tok t;
                 int cmp;
-            } punct[] = {
-                {"[?", T_FILTER, 0}, {"[]", T_FLATTEN, 0}, {"||", T_OR, 0},
-                {"&&", T_AND, 0},    {"==", T_CMP, C_EQ},  {"!=", T_CMP, C_NE},
-                {"<=", T_CMP, C_LE}, {">=", T_CMP, C_GE},  {"<", T_CMP, C_LT},
-                {">", T_CMP, C_GT},  {"!", T_NOT, 0},      {"&", T_EXPREF, 0},
-                {"|", T_PIPE, 0},    {"(", T_LPAREN, 0},   {")", T_RPAREN, 0},
-                {".", T_DOT, 0},     {"*", T_STAR, 0},     {"[", T_LBRACKET, 0},
-                {"]", T_RBRACKET, 0}, {"{", T_LBRACE, 0},  {"}", T_RBRACE, 0},
-                {",", T_COMMA, 0},   {":", T_COLON, 0},    {"@", T_CURRENT, 0}};
+            } punct[] = {{"[?", T_FILTER, 0},  {"[]", T_FLATTEN, 0},
+                         {"||", T_OR, 0},      {"&&", T_AND, 0},
+                         {"==", T_CMP, C_EQ},  {"!=", T_CMP, C_NE},
+                         {"<=", T_CMP, C_LE},  {">=", T_CMP, C_GE},
+                         {"<", T_CMP, C_LT},   {">", T_CMP, C_GT},
+                         {"!", T_NOT, 0},      {"&", T_EXPREF, 0},
+                         {"|", T_PIPE, 0},     {"(", T_LPAREN, 0},
+                         {")", T_RPAREN, 0},   {".", T_DOT, 0},
+                         {"*", T_STAR, 0},     {"[", T_LBRACKET, 0},
+                         {"]", T_RBRACKET, 0}, {"{", T_LBRACE, 0},
+                         {"}", T_RBRACE, 0},   {",", T_COMMA, 0},
+                         {":", T_COLON, 0},    {"@", T_CURRENT, 0}};
             size_t i, np = sizeof punct / sizeof punct[0];
             for (i = 0; i < np; i++)
                 if (strncmp(s, punct[i].text, strlen(punct[i].text)) == 0)
@@ -380,7 +388,8 @@ lex(parser *p, const char *s)
     return false;
 }
 
-/* ---- parser ------------------------------------------------------------------ */
+/* ---- parser
+ * ------------------------------------------------------------------ */
 
 static token *
 peek(parser *p, size_t ahead)
@@ -594,9 +603,9 @@ filter(parser *p, node *left)
     node *cond = left ? parse(p, 0) : NULL;
     node *rhs = NULL;
     if (cond && expect(p, T_RBRACKET, "']' after a filter"))
-        rhs = peek(p, 0)->t == T_FLATTEN ? mk(p, N_CURRENT, NULL, NULL)
-                                         : parse_projection_rhs(p,
-                                                                bp(T_FILTER));
+        rhs = peek(p, 0)->t == T_FLATTEN
+                  ? mk(p, N_CURRENT, NULL, NULL)
+                  : parse_projection_rhs(p, bp(T_FILTER));
     node *x = rhs ? mk(p, N_FILTER, left, rhs) : NULL;
     if (!x) {
         if (!rhs)
@@ -684,10 +693,9 @@ nud(parser *p, token *t)
         return projection(p, N_VPROJECT, mk(p, N_CURRENT, NULL, NULL),
                           bp(T_STAR));
     case T_FLATTEN:
-        return projection(
-            p, N_PROJECT,
-            mk(p, N_FLATTEN, mk(p, N_CURRENT, NULL, NULL), NULL),
-            bp(T_FLATTEN));
+        return projection(p, N_PROJECT,
+                          mk(p, N_FLATTEN, mk(p, N_CURRENT, NULL, NULL), NULL),
+                          bp(T_FLATTEN));
     case T_NOT:
         return mk(p, N_NOT, parse(p, bp(T_NOT)), NULL);
     case T_LPAREN: {
@@ -765,7 +773,10 @@ led(parser *p, token *t, node *left)
             node_free(left);
             return NULL;
         }
-        node *x = mk(p, t->t == T_OR ? N_OR : t->t == T_AND ? N_AND : N_CMP,
+        node *x = mk(p,
+                     t->t == T_OR    ? N_OR
+                     : t->t == T_AND ? N_AND
+                                     : N_CMP,
                      left, right);
         if (x)
             x->n = t->n;
@@ -838,7 +849,8 @@ cli_query_free(cli_query *q)
     free(q);
 }
 
-/* ---- evaluation -------------------------------------------------------------- */
+/* ---- evaluation
+ * -------------------------------------------------------------- */
 
 typedef struct ectx {
     char *err;
@@ -848,8 +860,8 @@ typedef struct ectx {
 
 static json_t *eval(ectx *e, const node *x, json_t *cur);
 
-static void
-efail(ectx *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void efail(ectx *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void
 efail(ectx *e, const char *fmt, ...)
@@ -915,12 +927,14 @@ equal(const json_t *a, const json_t *b)
     case JSON_ARRAY:
         if (json_array_size(a) != json_array_size(b))
             return false;
-        json_array_foreach(a, i, v) if (!equal(v, json_array_get(b, i))) return false;
+        json_array_foreach(a, i,
+                           v) if (!equal(v, json_array_get(b, i))) return false;
         return true;
     case JSON_OBJECT:
         if (json_object_size(a) != json_object_size(b))
             return false;
-        json_object_foreach((json_t *)a, key, v) {
+        json_object_foreach((json_t *)a, key, v)
+        {
             json_t *w = json_object_get(b, key);
             if (!w || !equal(v, w))
                 return false;
@@ -936,8 +950,8 @@ static int
 str_order(const json_t *a, const json_t *b)
 {
     size_t la = json_string_length(a), lb = json_string_length(b);
-    int c = memcmp(json_string_value(a), json_string_value(b),
-                   la < lb ? la : lb);
+    int c =
+        memcmp(json_string_value(a), json_string_value(b), la < lb ? la : lb);
     return c ? c : la < lb ? -1 : la > lb;
 }
 
@@ -978,8 +992,7 @@ slice(const node *x, json_t *cur)
         bound[k] = v < lo ? lo : v > hi ? hi : v;
     }
     json_t *out = json_array();
-    for (long i = bound[0]; step > 0 ? i < bound[1] : i > bound[1];
-         i += step)
+    for (long i = bound[0]; step > 0 ? i < bound[1] : i > bound[1]; i += step)
         json_array_append(out, json_array_get(cur, (size_t)i));
     return out;
 }
@@ -1006,6 +1019,8 @@ typedef struct fn {
     bool variadic; /* the last type repeats */
     int types[3];
     json_t *(*call)(ectx *e, const node *x, json_t **args, size_t n);
+    int pick; /* f_sorted: 0 sort, 1 max, -1 min */
+    bool by;  /* f_sorted: keys from an &expression */
 } fn;
 
 static const char *
@@ -1078,16 +1093,17 @@ type_err(ectx *e, const fn *f, const json_t *v, int types)
     static const struct {
         int bit;
         const char *name;
-    } names[] = {{A_STR, "string"},     {A_NUM, "number"},
-                 {A_BOOL, "boolean"},   {A_ARR, "array"},
-                 {A_OBJ, "object"},     {A_NULL, "null"},
-                 {A_EXPREF, "expref"},  {A_ARR_NUM, "array-number"},
+    } names[] = {{A_STR, "string"},          {A_NUM, "number"},
+                 {A_BOOL, "boolean"},        {A_ARR, "array"},
+                 {A_OBJ, "object"},          {A_NULL, "null"},
+                 {A_EXPREF, "expref"},       {A_ARR_NUM, "array-number"},
                  {A_ARR_STR, "array-string"}};
     if ((types & A_ANY) == A_ANY)
         types = A_ANY;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (types & names[i].bit) {
-            strncat(want, want[0] ? ", '" : "'", sizeof want - strlen(want) - 1);
+            strncat(want, want[0] ? ", '" : "'",
+                    sizeof want - strlen(want) - 1);
             strncat(want, names[i].name, sizeof want - strlen(want) - 1);
             strncat(want, "'", sizeof want - strlen(want) - 1);
         }
@@ -1168,15 +1184,15 @@ f_contains(ectx *e, const node *x, json_t **a, size_t n)
         return json_false();
     }
     if (!json_is_string(a[1])) {
-        efail(e, "In function contains(), 'in <string>' requires string as "
-                 "left operand, not %s",
+        efail(e,
+              "In function contains(), 'in <string>' requires string as "
+              "left operand, not %s",
               type_name(a[1]));
         return NULL;
     }
-    return json_boolean(memmem(json_string_value(a[0]),
-                               json_string_length(a[0]),
-                               json_string_value(a[1]),
-                               json_string_length(a[1])) != NULL);
+    return json_boolean(
+        memmem(json_string_value(a[0]), json_string_length(a[0]),
+               json_string_value(a[1]), json_string_length(a[1])) != NULL);
 }
 
 static json_t *
@@ -1185,8 +1201,7 @@ f_affix(json_t **a, bool end)
     size_t ls = json_string_length(a[0]), lp = json_string_length(a[1]);
     const char *str = json_string_value(a[0]);
     return json_boolean(lp <= ls && memcmp(end ? str + ls - lp : str,
-                                           json_string_value(a[1]),
-                                           lp) == 0);
+                                           json_string_value(a[1]), lp) == 0);
 }
 
 static json_t *
@@ -1213,7 +1228,8 @@ f_join(ectx *e, const node *x, json_t **a, size_t n)
     FILE *m = open_memstream(&buf, &len);
     if (!m)
         return NULL;
-    json_array_foreach(a[1], i, v) {
+    json_array_foreach(a[1], i, v)
+    {
         if (i)
             fwrite(json_string_value(a[0]), 1, json_string_length(a[0]), m);
         fwrite(json_string_value(v), 1, json_string_length(v), m);
@@ -1230,7 +1246,8 @@ f_keys(ectx *e, const node *x, json_t **a, size_t n)
     (void)e, (void)x, (void)n;
     const char *key;
     json_t *v, *out = json_array();
-    json_object_foreach(a[0], key, v) json_array_append_new(out, json_string(key));
+    json_object_foreach(a[0], key, v)
+        json_array_append_new(out, json_string(key));
     return out;
 }
 
@@ -1259,9 +1276,8 @@ f_length(ectx *e, const node *x, json_t **a, size_t n)
 {
     (void)e, (void)x, (void)n;
     if (json_is_string(a[0]))
-        return json_integer(
-            (json_int_t)utf8_len(json_string_value(a[0]),
-                                 json_string_length(a[0])));
+        return json_integer((json_int_t)utf8_len(json_string_value(a[0]),
+                                                 json_string_length(a[0])));
     return json_integer((json_int_t)(json_is_array(a[0])
                                          ? json_array_size(a[0])
                                          : json_object_size(a[0])));
@@ -1273,7 +1289,8 @@ f_map(ectx *e, const node *x, json_t **a, size_t n)
     (void)n;
     size_t i;
     json_t *v, *out = json_array();
-    json_array_foreach(a[1], i, v) {
+    json_array_foreach(a[1], i, v)
+    {
         json_t *r = eval(e, x->kids[0]->a, v);
         if (!r) {
             json_decref(out);
@@ -1312,7 +1329,8 @@ keys_of(ectx *e, const fn *f, json_t *arr, const node *expr, size_t *n)
     keyed *k = calloc(*n + 1, sizeof *k);
     if (!k)
         return NULL;
-    json_array_foreach(arr, i, v) {
+    json_array_foreach(arr, i, v)
+    {
         k[i].val = v;
         k[i].pos = i;
         k[i].key = expr ? eval(e, expr, v) : json_incref(v);
@@ -1365,46 +1383,12 @@ sorted(ectx *e, const node *x, json_t **a, bool by, int pick)
     return out;
 }
 
+/* sort, sort_by, max, min, max_by, min_by: fn.pick and fn.by say which. */
 static json_t *
-f_sort(ectx *e, const node *x, json_t **a, size_t n)
+f_sorted(ectx *e, const node *x, json_t **a, size_t n)
 {
     (void)n;
-    return sorted(e, x, a, false, 0);
-}
-
-static json_t *
-f_sort_by(ectx *e, const node *x, json_t **a, size_t n)
-{
-    (void)n;
-    return sorted(e, x, a, true, 0);
-}
-
-static json_t *
-f_max(ectx *e, const node *x, json_t **a, size_t n)
-{
-    (void)n;
-    return sorted(e, x, a, false, 1);
-}
-
-static json_t *
-f_min(ectx *e, const node *x, json_t **a, size_t n)
-{
-    (void)n;
-    return sorted(e, x, a, false, -1);
-}
-
-static json_t *
-f_max_by(ectx *e, const node *x, json_t **a, size_t n)
-{
-    (void)n;
-    return sorted(e, x, a, true, 1);
-}
-
-static json_t *
-f_min_by(ectx *e, const node *x, json_t **a, size_t n)
-{
-    (void)n;
-    return sorted(e, x, a, true, -1);
+    return sorted(e, x, a, x->fn->by, x->fn->pick);
 }
 
 static json_t *
@@ -1465,7 +1449,8 @@ f_sum(ectx *e, const node *x, json_t **a, size_t n)
     bool real = false;
     json_int_t isum = 0;
     double dsum = 0;
-    json_array_foreach(a[0], i, v) {
+    json_array_foreach(a[0], i, v)
+    {
         real |= json_is_real(v);
         isum += json_is_integer(v) ? json_integer_value(v) : 0;
         dsum += num(v);
@@ -1517,7 +1502,8 @@ py_json(FILE *m, const json_t *v)
     switch (json_typeof(v)) {
     case JSON_ARRAY:
         fputc('[', m);
-        json_array_foreach(v, i, el) {
+        json_array_foreach(v, i, el)
+        {
             if (i)
                 fputc(',', m);
             py_json(m, el);
@@ -1527,7 +1513,8 @@ py_json(FILE *m, const json_t *v)
     case JSON_OBJECT:
         fputc('{', m);
         i = 0;
-        json_object_foreach((json_t *)v, key, el) {
+        json_object_foreach((json_t *)v, key, el)
+        {
             if (i++)
                 fputc(',', m);
             json_t *k = json_string(key);
@@ -1619,32 +1606,32 @@ f_type(ectx *e, const node *x, json_t **a, size_t n)
 }
 
 static const fn fns[] = {
-    {"abs", 1, false, {A_NUM}, f_abs},
-    {"avg", 1, false, {A_ARR_NUM}, f_avg},
-    {"ceil", 1, false, {A_NUM}, f_ceil},
-    {"contains", 2, false, {A_ARR | A_STR, A_ANY}, f_contains},
-    {"ends_with", 2, false, {A_STR, A_STR}, f_ends_with},
-    {"floor", 1, false, {A_NUM}, f_floor},
-    {"join", 2, false, {A_STR, A_ARR_STR}, f_join},
-    {"keys", 1, false, {A_OBJ}, f_keys},
-    {"length", 1, false, {A_STR | A_ARR | A_OBJ}, f_length},
-    {"map", 2, false, {A_EXPREF, A_ARR}, f_map},
-    {"max", 1, false, {A_ARR_NUM | A_ARR_STR}, f_max},
-    {"max_by", 2, false, {A_ARR, A_EXPREF}, f_max_by},
-    {"merge", 1, true, {A_OBJ}, f_merge},
-    {"min", 1, false, {A_ARR_NUM | A_ARR_STR}, f_min},
-    {"min_by", 2, false, {A_ARR, A_EXPREF}, f_min_by},
-    {"not_null", 1, true, {A_ANY}, f_not_null},
-    {"reverse", 1, false, {A_ARR | A_STR}, f_reverse},
-    {"sort", 1, false, {A_ARR_NUM | A_ARR_STR}, f_sort},
-    {"sort_by", 2, false, {A_ARR, A_EXPREF}, f_sort_by},
-    {"starts_with", 2, false, {A_STR, A_STR}, f_starts_with},
-    {"sum", 1, false, {A_ARR_NUM}, f_sum},
-    {"to_array", 1, false, {A_ANY}, f_to_array},
-    {"to_number", 1, false, {A_ANY}, f_to_number},
-    {"to_string", 1, false, {A_ANY}, f_to_string},
-    {"type", 1, false, {A_ANY}, f_type},
-    {"values", 1, false, {A_OBJ}, f_values},
+    {"abs", 1, false, {A_NUM}, f_abs, 0, false},
+    {"avg", 1, false, {A_ARR_NUM}, f_avg, 0, false},
+    {"ceil", 1, false, {A_NUM}, f_ceil, 0, false},
+    {"contains", 2, false, {A_ARR | A_STR, A_ANY}, f_contains, 0, false},
+    {"ends_with", 2, false, {A_STR, A_STR}, f_ends_with, 0, false},
+    {"floor", 1, false, {A_NUM}, f_floor, 0, false},
+    {"join", 2, false, {A_STR, A_ARR_STR}, f_join, 0, false},
+    {"keys", 1, false, {A_OBJ}, f_keys, 0, false},
+    {"length", 1, false, {A_STR | A_ARR | A_OBJ}, f_length, 0, false},
+    {"map", 2, false, {A_EXPREF, A_ARR}, f_map, 0, false},
+    {"max", 1, false, {A_ARR_NUM | A_ARR_STR}, f_sorted, 1, false},
+    {"max_by", 2, false, {A_ARR, A_EXPREF}, f_sorted, 1, true},
+    {"merge", 1, true, {A_OBJ}, f_merge, 0, false},
+    {"min", 1, false, {A_ARR_NUM | A_ARR_STR}, f_sorted, -1, false},
+    {"min_by", 2, false, {A_ARR, A_EXPREF}, f_sorted, -1, true},
+    {"not_null", 1, true, {A_ANY}, f_not_null, 0, false},
+    {"reverse", 1, false, {A_ARR | A_STR}, f_reverse, 0, false},
+    {"sort", 1, false, {A_ARR_NUM | A_ARR_STR}, f_sorted, 0, false},
+    {"sort_by", 2, false, {A_ARR, A_EXPREF}, f_sorted, 0, true},
+    {"starts_with", 2, false, {A_STR, A_STR}, f_starts_with, 0, false},
+    {"sum", 1, false, {A_ARR_NUM}, f_sum, 0, false},
+    {"to_array", 1, false, {A_ANY}, f_to_array, 0, false},
+    {"to_number", 1, false, {A_ANY}, f_to_number, 0, false},
+    {"to_string", 1, false, {A_ANY}, f_to_string, 0, false},
+    {"type", 1, false, {A_ANY}, f_type, 0, false},
+    {"values", 1, false, {A_OBJ}, f_values, 0, false},
 };
 
 static const fn *
@@ -1659,8 +1646,7 @@ fn_find(const char *name)
 static bool
 fn_arity_ok(const fn *f, size_t nargs)
 {
-    return f->variadic ? nargs >= (size_t)f->nargs
-                       : nargs == (size_t)f->nargs;
+    return f->variadic ? nargs >= (size_t)f->nargs : nargs == (size_t)f->nargs;
 }
 
 static json_t *
@@ -1672,7 +1658,8 @@ call(ectx *e, const node *x, json_t *cur)
     json_t *out = NULL;
     for (; got < n; got++) {
         const node *k = x->kids[got];
-        int types = f->types[got < (size_t)f->nargs ? got : (size_t)f->nargs - 1];
+        int types =
+            f->types[got < (size_t)f->nargs ? got : (size_t)f->nargs - 1];
         bool expref = k->k == N_EXPREF;
         args[got] = expref ? json_null() : eval(e, k, cur);
         if (!args[got])
@@ -1756,7 +1743,8 @@ eval(ectx *e, const node *x, json_t *cur)
             return json_null();
         }
         out = json_array();
-        json_array_foreach(l, i, el) {
+        json_array_foreach(l, i, el)
+        {
             if (json_is_array(el))
                 json_array_extend(out, el);
             else
@@ -1781,7 +1769,8 @@ eval(ectx *e, const node *x, json_t *cur)
         if (!vals)
             return json_null();
         out = json_array();
-        json_array_foreach(vals, i, el) {
+        json_array_foreach(vals, i, el)
+        {
             if (x->k == N_FILTER) {
                 json_t *c = eval(e, x->c, el);
                 bool keep = c && truthy(c);
