@@ -917,6 +917,77 @@ START_TEST(test_kill_anywhere)
 }
 END_TEST
 
+/* A soft receive (no meta sync in FULL) survives its process: a child
+ * receives half the queue for ten minutes, extends one message's timeout
+ * (also soft), reports the bodies and SIGKILLs itself without closing the
+ * home. A new process finds exactly those messages still in flight. */
+START_TEST(test_kill_after_soft_receive)
+{
+    test_map = maps[_i];
+    lmq_env *env = open_env(LMQ_DURABILITY_FULL);
+    lmq_queue *q = make_queue(env, NULL);
+    for (unsigned k = 0; k < 10; k++)
+        ck_ok(send_body(q, 3, k, 0));
+    lmq_queue_close(q);
+    lmq_env_close(env);
+
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = check_fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        lmq_env *ce = open_env(LMQ_DURABILITY_FULL);
+        lmq_queue *cq = NULL;
+        lmq_recv_opts o;
+        lmq_msg *m[5];
+        size_t n = 0;
+        int changed = 0;
+        lmq_recv_opts_init(&o);
+        o.max_messages = 5;
+        o.wait_seconds = 0;
+        o.visibility_timeout = 600;
+        if (lmq_queue_open(ce, "gc", &cq) != 0 ||
+            lmq_receive(cq, &o, m, 5, &n) != 0 || n != 5 ||
+            lmq_change_visibility(cq, lmq_msg_receipt(m[0]), 900,
+                                  &changed) != 0 ||
+            changed != 1)
+            _exit(2);
+        for (size_t i = 0; i < n; i++) {
+            unsigned who, k;
+            if (sscanf(lmq_msg_body(m[i], NULL), "%u-%u-", &who, &k) != 2 ||
+                write(fds[1], &k, sizeof k) != (ssize_t)sizeof k)
+                _exit(3);
+        }
+        raise(SIGKILL);
+        _exit(4);
+    }
+    close(fds[1]);
+    bool held[10] = {false};
+    unsigned k, nheld = 0;
+    while (read(fds[0], &k, sizeof k) == (ssize_t)sizeof k) {
+        ck_assert_uint_lt(k, 10);
+        held[k] = true;
+        nheld++;
+    }
+    close(fds[0]);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+                  "child was not killed (status %d)", status);
+    ck_assert_uint_eq(nheld, 5);
+
+    env = open_env(LMQ_DURABILITY_FULL);
+    ck_ok(lmq_queue_open(env, "gc", &q));
+    ck_assert_uint_eq(drain(q), 5);
+    for (k = 0; k < 10; k++)
+        ck_assert_msg(seen[3][k] == !held[k], "message %u: seen %d, held %d",
+                      k, seen[3][k], held[k]);
+    lmq_queue_close(q);
+    lmq_env_close(env);
+}
+END_TEST
+
 Suite *
 lmq_suite_store(void)
 {
@@ -950,6 +1021,7 @@ lmq_suite_store(void)
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, test_kill_leader_mid_commit, 0, 6);
     tcase_add_loop_test(tc, test_kill_anywhere, 0, 6);
+    tcase_add_loop_test(tc, test_kill_after_soft_receive, 0, 2);
     suite_add_tcase(s, tc);
     return s;
 }
