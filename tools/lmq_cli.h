@@ -126,6 +126,9 @@ void cli_print_table(FILE *f, const char *title, json_t *doc,
                      size_t term_width);
 /* Columns of the terminal f writes to; 80 when it is not a terminal. */
 size_t cli_term_width(FILE *f);
+/* A double as Python's repr() writes it (the shortest form that reads
+ * back, with ".0" when it would look like an integer). */
+void cli_py_float(double d, char *buf, size_t size);
 /* Columns a UTF-8 string takes in an AWS CLI table (lmq_width.c). */
 size_t cli_text_cols(const char *s);
 

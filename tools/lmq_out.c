@@ -331,6 +331,18 @@ typedef struct ttable {
     bool failed; /* out of memory: print nothing */
 } ttable;
 
+void
+cli_py_float(double d, char *buf, size_t size)
+{
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, size, "%.*g", prec, d);
+        if (strtod(buf, NULL) == d)
+            break;
+    }
+    if (!strpbrk(buf, ".eEn") && strlen(buf) + 2 < size)
+        strcat(buf, ".0");
+}
+
 /* Python's repr() of a string, appended to a memstream. */
 static void
 py_repr_str(FILE *m, const char *s, size_t n)
@@ -411,14 +423,8 @@ scalar_str(const json_t *v)
         snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT,
                  json_integer_value(v));
         return strdup(buf);
-    case JSON_REAL: /* shortest form that reads back (Python's repr) */
-        for (int prec = 1; prec <= 17; prec++) {
-            snprintf(buf, sizeof buf, "%.*g", prec, json_real_value(v));
-            if (strtod(buf, NULL) == json_real_value(v))
-                break;
-        }
-        if (!strpbrk(buf, ".eEn"))
-            strcat(buf, ".0");
+    case JSON_REAL:
+        cli_py_float(json_real_value(v), buf, sizeof buf);
         return strdup(buf);
     case JSON_TRUE:
         return strdup("True");

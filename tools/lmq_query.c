@@ -1561,13 +1561,7 @@ py_json(FILE *m, const json_t *v)
     }
     case JSON_REAL: {
         char buf[40];
-        for (int prec = 1; prec <= 17; prec++) {
-            snprintf(buf, sizeof buf, "%.*g", prec, json_real_value(v));
-            if (strtod(buf, NULL) == json_real_value(v))
-                break;
-        }
-        if (!strpbrk(buf, ".eEn"))
-            strcat(buf, ".0");
+        cli_py_float(json_real_value(v), buf, sizeof buf);
         fputs(buf, m);
         return;
     }
