@@ -618,11 +618,9 @@ static size_t
 redis_recv_delete(conn *c, size_t n, int wait)
 {
     size_t got = redis_recv(c, n, wait);
-    if (got) {
-        /* the body's send time, for W4p, before the delete reuses nothing:
-         * items stay as they are */
+    if (got) /* the delete reads only integer replies: c->item (the bodies,
+              * W4p's send times) stays as received */
         redis_delete(c, got);
-    }
     return got;
 }
 
