@@ -32,6 +32,7 @@
 #include "lmq.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <lmdb.h>
 #include <pthread.h>
@@ -793,7 +794,106 @@ be64(uint8_t *p, uint64_t v)
 typedef struct raw {
     MDB_env *env;
     MDB_dbi msg, vis;
+    /* --log-probe: a log of our own in front of an unsynced LMDB */
+    int logfd;              /* -1: LMDB commits with the flags it has */
+    uint64_t tail;          /* offset of the next record */
+    unsigned since;         /* commits since the last checkpoint */
+    MDB_txn *pin;           /* read transaction on the checkpoint */
+    double ckpt_s;          /* time spent checkpointing */
+    unsigned ckpts;
 } raw;
+
+/* The log probe (--log-probe, bench/RESULTS.md "What bounds the misses"):
+ * what a durable commit would cost with one flush instead of LMDB's two.
+ * LMDB runs with MDB_NOSYNC; each commit first appends a record as large as
+ * the writes it makes (keys and values) to a preallocated log and, after
+ * mdb_txn_commit(), syncs the log: one flush. Every LOG_CKPT_EVERY commits
+ * (or when the log is full) a checkpoint syncs LMDB (data and meta in one
+ * flush), writes the checkpoint's header to the log, syncs it, and moves a
+ * read transaction (the pin) to the new snapshot, so that LMDB cannot reuse
+ * the pages of the snapshot a recovery would start from. Receives are
+ * logged but not synced (lmq's soft writes: the next synced record covers
+ * them). This is the commit protocol only, measured in the raw loops: no
+ * recovery, no checksums, one process. */
+#define LOG_BYTES (64u << 20)
+#define LOG_HDR 8192u
+#define LOG_CKPT_EVERY 256u
+static bool raw_log; /* raw_open() gives new loops a log */
+
+static void
+raw_log_open(raw *r)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/log", home);
+    r->logfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (r->logfd < 0) {
+        perror(path);
+        exit(1);
+    }
+    static const char zeros[1 << 20];
+    for (uint64_t off = 0; off < LOG_BYTES; off += sizeof zeros)
+        if (pwrite(r->logfd, zeros, sizeof zeros, (off_t)off) !=
+            (ssize_t)sizeof zeros) {
+            perror("log");
+            exit(1);
+        }
+    fdatasync(r->logfd);
+    r->tail = LOG_HDR;
+}
+
+static void
+raw_checkpoint(raw *r)
+{
+    double t0 = now_s();
+    int dfd;
+    uint8_t meta[512];
+    MDB_txn *pin;
+    MCK(mdb_env_sync(r->env, 1));
+    MCK(mdb_txn_begin(r->env, NULL, MDB_RDONLY, &pin));
+    MCK(mdb_env_get_fd(r->env, &dfd));
+    if (pread(dfd, meta, sizeof meta, 0) != (ssize_t)sizeof meta ||
+        pwrite(r->logfd, meta, sizeof meta, 0) != (ssize_t)sizeof meta ||
+        fdatasync(r->logfd) != 0) {
+        perror("checkpoint");
+        exit(1);
+    }
+    if (r->pin)
+        mdb_txn_abort(r->pin);
+    r->pin = pin;
+    r->tail = LOG_HDR;
+    r->since = 0;
+    r->ckpts++;
+    r->ckpt_s += now_s() - t0;
+}
+
+/* Commit t; with a log, append `rec` bytes first and (sync) flush it. */
+static void
+raw_commit(raw *r, MDB_txn *t, size_t rec, bool sync)
+{
+    static char buf[64 << 10];
+    if (r->logfd < 0) {
+        MCK(mdb_txn_commit(t));
+        return;
+    }
+    if (r->tail + rec > LOG_BYTES)
+        raw_checkpoint(r);
+    for (size_t off = 0; off < rec; off += sizeof buf) {
+        size_t len = rec - off < sizeof buf ? rec - off : sizeof buf;
+        if (pwrite(r->logfd, buf, len, (off_t)(r->tail + off)) !=
+            (ssize_t)len) {
+            perror("log");
+            exit(1);
+        }
+    }
+    r->tail += rec;
+    MCK(mdb_txn_commit(t));
+    if (sync && fdatasync(r->logfd) != 0) {
+        perror("log");
+        exit(1);
+    }
+    if (++r->since >= LOG_CKPT_EVERY)
+        raw_checkpoint(r);
+}
 
 static void
 raw_open(raw *r, unsigned flags, uint64_t map_size)
@@ -809,11 +909,21 @@ raw_open(raw *r, unsigned flags, uint64_t map_size)
     MCK(mdb_dbi_open(t, "msg", MDB_CREATE, &r->msg));
     MCK(mdb_dbi_open(t, "vis", MDB_CREATE, &r->vis));
     MCK(mdb_txn_commit(t));
+    r->logfd = -1;
+    r->pin = NULL;
+    r->ckpts = 0;
+    r->ckpt_s = 0;
+    if (raw_log)
+        raw_log_open(r);
 }
 
 static void
 raw_close(raw *r)
 {
+    if (r->pin)
+        mdb_txn_abort(r->pin);
+    if (r->logfd >= 0)
+        close(r->logfd);
     mdb_env_close(r->env);
     rm_rf(home);
 }
@@ -849,7 +959,7 @@ raw_send(raw *r, uint64_t *seq, const char *body, size_t size, size_t n)
         MCK(mdb_put(t, r->msg, &key, &val, 0));
         MCK(mdb_put(t, r->vis, &vkv, &vv, 0));
     }
-    MCK(mdb_txn_commit(t));
+    raw_commit(r, t, n * (12 + size + 20 + 1 + 16), true);
 }
 
 /* One receive transaction (take the first `batch` visible entries, move
@@ -897,7 +1007,7 @@ raw_recv_delete(raw *r, size_t batch)
         memcpy(copy, body_v.mv_data, body_v.mv_size);
         free(copy);
     }
-    MCK(mdb_txn_commit(t));
+    raw_commit(r, t, n * (20 + 20 + 1 + 16), false);
     /* delete */
     MCK(mdb_txn_begin(r->env, NULL, 0, &t));
     for (size_t i = 0; i < n; i++) {
@@ -908,7 +1018,7 @@ raw_recv_delete(raw *r, size_t batch)
         MCK(mdb_del(t, r->vis, &vkv, NULL));
         MCK(mdb_del(t, r->msg, &mkv, NULL));
     }
-    MCK(mdb_txn_commit(t));
+    raw_commit(r, t, n * (20 + 12 + 16), true);
     return n;
 }
 
@@ -958,8 +1068,13 @@ ceiling(const char *sys, unsigned flags, lmq_durability d, const char *w,
     rr.msgs_per_sec = (double)done / el;
     lat_done(&l, &rr);
     free(body);
+    unsigned ckpts = r.ckpts;
+    double ckpt_s = r.ckpt_s;
     raw_close(&r);
     emit(&rr);
+    if (ckpts)
+        fprintf(stderr, "  %s %s: %u checkpoints, %.0f %% of the time\n",
+                sys, w, ckpts, 100 * ckpt_s / el);
 }
 
 /* The backlog rows' ceiling (W3q1k/1M/10M): receive 10 + delete in raw
@@ -1052,6 +1167,28 @@ flag_survey(void)
     }
 }
 
+/* --log-probe: the durable raw loops as LMDB commits them (two flushes)
+ * next to the same loops behind a log (one flush; see raw_commit()). */
+static void
+log_probe(void)
+{
+    static const struct {
+        const char *w;
+        size_t batch;
+        bool recv;
+    } l[] = {{"W1", 1, false}, {"W1b10", 10, false},
+             {"W3", 1, true},  {"W3b10", 10, true}};
+    for (size_t i = 0; i < sizeof l / sizeof l[0]; i++) {
+        raw_log = false;
+        ceiling("lmdb-ceiling", 0, LMQ_DURABILITY_FULL, l[i].w, 100,
+                l[i].batch, l[i].recv);
+        raw_log = true;
+        ceiling("log-probe", MDB_NOSYNC, LMQ_DURABILITY_FULL, l[i].w, 100,
+                l[i].batch, l[i].recv);
+    }
+    raw_log = false;
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 static bool
@@ -1068,10 +1205,11 @@ usage(void)
     printf("usage: lmq-bench [--quick|--long] [--json] [--dir DIR]\n"
            "                 [--only W1,W3b10,...] [--modes full,periodic,"
            "none]\n"
-           "                 [--secs S] [--flags]\n"
+           "                 [--secs S] [--flags] [--log-probe]\n"
            "Runs the lmq workloads of bench/RESULTS.md next to a raw LMDB\n"
            "ceiling. --quick finishes in under a minute; --long adds 10M\n"
-           "queued messages. --flags measures LMDB's sync flags instead.\n");
+           "queued messages. --flags measures LMDB's sync flags instead;\n"
+           "--log-probe the durable loops with a log in front of LMDB.\n");
 }
 
 int
@@ -1084,11 +1222,12 @@ main(int argc, char **argv)
         {"modes", required_argument, NULL, 'm'},
         {"secs", required_argument, NULL, 's'},
         {"flags", no_argument, NULL, 'f'},
+        {"log-probe", no_argument, NULL, 'g'},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    bool survey = false;
+    bool survey = false, probe = false;
     int c;
     opt.secs = -1;
-    while ((c = getopt_long(argc, argv, "qLjd:o:m:s:fh", lo, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "qLjd:o:m:s:fgh", lo, NULL)) != -1) {
         switch (c) {
         case 'q': opt.quick = true; break;
         case 'L': opt.longrun = true; break;
@@ -1098,6 +1237,7 @@ main(int argc, char **argv)
         case 'm': opt.modes = optarg; break;
         case 's': opt.secs = atof(optarg); break;
         case 'f': survey = true; break;
+        case 'g': probe = true; break;
         case 'h': usage(); return 0;
         default: usage(); return 2;
         }
@@ -1119,6 +1259,11 @@ main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
 
+    if (probe) {
+        log_probe();
+        rm_rf(opt.base);
+        return 0;
+    }
     if (survey) {
         flag_survey();
         rm_rf(opt.base);
