@@ -65,7 +65,7 @@
  * transactions (and durable flushes) per message; a full transaction's
  * worth (ACK_CHUNK, defined below) is the most one flush can carry. At 64,
  * a durable consumer of batches of 100 paid 5.6 flushes per 100 messages
- * (strace) and ran at 70-84k msgs/s (W3c, full); at 256, 3.2 and 128-131k.
+ * (strace) and ran at 70-84k msgs/s (W3c, full); at 256, 3.2 and 128-134k.
  * The cost is up to ACK_DELAY_MS more before a handled message is deleted
  * (far below any visibility timeout) and more acknowledgements buffered when
  * a consumer crashes (their messages come back, as with any unacknowledged
