@@ -59,6 +59,8 @@ typedef struct lmq_store_opts {
  * (LMDB forbids opening one environment twice in a process). */
 int lmq__store_open(const char *dir, const lmq_store_opts *o, lmq_store **out);
 void lmq__store_close(lmq_store *s);
+/* Put everything committed on disk (FULL: a checkpoint, so the log is
+ * empty afterwards). */
 int lmq__store_sync(lmq_store *s);
 /* True when the home uses LMDB's writable map (fixed at creation). */
 bool lmq__store_writemap(const lmq_store *s);
@@ -103,6 +105,16 @@ typedef struct lmq_gc_stats {
     uint64_t max_batch; /* largest batch */
 } lmq_gc_stats;
 size_t lmq__store_pending(lmq_store *s);
+/* The redo log (store.c, "the log"), for tests and the benchmark. */
+typedef struct lmq_log_stats {
+    uint64_t gen;         /* current checkpoint generation (0: none) */
+    uint64_t records;     /* appended since it */
+    int replayable;       /* records recovery would replay now */
+    bool owner;           /* this process pins the current checkpoint */
+    bool pinned;          /* this process holds a pin that is not reset */
+    uint64_t checkpoints; /* made by this process */
+} lmq_log_stats;
+void lmq__store_log_stats(lmq_store *s, lmq_log_stats *st);
 void lmq__store_gc_stats(lmq_store *s, lmq_gc_stats *st);
 /* Test seam (process-wide): fn runs in the leader just before each commit,
  * with the number of units in it; NULL removes it. */

@@ -1,0 +1,621 @@
+/*
+ * wal.c: the redo log of FULL homes; see wal.h for its place and store.c
+ * for the commit and recovery protocol.
+ *
+ * HOME/wal: two checkpoint header slots (generation g lives in slot g % 2,
+ * so writing one never touches the other, the one recovery falls back to
+ * if the write is torn) and then records, appended from REC_START and
+ * started again at REC_START after each checkpoint:
+ *
+ *   record: u32 len, u32 crc32c (of the record with this field zero),
+ *           u64 generation, u64 txnid, then operations:
+ *           u8 kind, u8 db, u32 key length, u32 value length, key, value
+ *           (for a range delete the "value" is the exclusive upper key).
+ *
+ * The file is extended with zeros ahead of the records (ZERO_CHUNK at a
+ * time): a flush after writing into blocks that exist costs one device
+ * write, where a flush after growing the file also commits ext4's journal.
+ * Old records past the tail are harmless: recovery stops at the first
+ * record that is torn (crc), of another generation, or not the next txnid.
+ * All integers are big-endian, as in the keys.
+ */
+#include "wal.h"
+
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SLOT 4096u
+#define REC_START (2u * SLOT)
+#define REC_HDR 24u
+#define OP_HDR 10u
+#define ZERO_CHUNK (1u << 20)
+/* Past this the log checkpoints before appending (a single larger record
+ * is still appended, at REC_START). */
+#define WAL_LIMIT (64u << 20)
+/* A checkpoint is due after this many records or bytes: the probe
+ * (lmq-bench --log-probe) spent 11-22 % of its time in checkpoints at 256
+ * commits each. */
+#define CKPT_RECORDS 256u
+#define CKPT_BYTES (16u << 20)
+/* fcntl lock bytes of HOME/wal.lock */
+#define LOCK_OPEN 0
+#define LOCK_HOME 1
+#define LOCK_GEN (1u << 20)
+
+static const uint8_t hdr_magic[8] = {'L', 'M', 'Q', 'W', 'A', 'L', '0', '1'};
+#define SHARED_MAGIC 0x4c4d5157414c5348ull /* "LMQWALSH" */
+
+/* The shared tail: page 0 of HOME/wal.lock, mapped by every process of the
+ * home, changed only under LMDB's writer lock (gen is also read without). */
+struct wal_shared {
+    uint64_t magic;
+    uint64_t gen;        /* current checkpoint (0: none yet) */
+    uint64_t ckpt_txnid; /* its S */
+    uint64_t tail;       /* where the next record goes */
+    uint64_t last_start; /* the last record (== tail: none to drop) */
+    uint64_t last_txnid; /* its txnid, or S when the log is empty */
+    uint64_t records;    /* since the checkpoint */
+    uint64_t zeroed;     /* the file is written (zeros or records) below */
+};
+
+struct lmq_wal {
+    int fd;     /* HOME/wal */
+    int lockfd; /* HOME/wal.lock */
+    struct wal_shared *sh;
+    uint64_t own_gen; /* generation whose lock byte this process holds */
+    /* the record being built */
+    uint8_t *buf;
+    size_t len, cap;
+    const void *res_src; /* pending reserve: copy res_len bytes ... */
+    size_t res_off, res_len; /* ... from res_src to buf + res_off */
+    char path[PATH_MAX];
+};
+
+/* ---- crc32c (Castagnoli), table-driven ------------------------------------ */
+
+static uint32_t crc_table[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void
+crc_init(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+        crc_table[i] = c;
+    }
+}
+
+static uint32_t
+crc32c(const uint8_t *p, size_t n)
+{
+    uint32_t c = 0xffffffffu;
+    while (n--)
+        c = crc_table[(c ^ *p++) & 0xff] ^ (c >> 8);
+    return ~c;
+}
+
+/* ---- files and locks ------------------------------------------------------ */
+
+static int
+lock_byte(int fd, short type, off_t at, bool wait)
+{
+    struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = at,
+                       .l_len = 1};
+    int rc;
+    while ((rc = fcntl(fd, wait ? F_SETLKW : F_SETLK, &fl)) != 0 &&
+           errno == EINTR)
+        ;
+    return rc;
+}
+
+/* Whether another process holds byte at (our own locks never conflict). */
+static bool
+byte_held(int fd, off_t at)
+{
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = at,
+                       .l_len = 1};
+    if (fcntl(fd, F_GETLK, &fl) != 0)
+        return true; /* cannot tell: assume alive (never unsafe) */
+    return fl.l_type != F_UNLCK;
+}
+
+static int
+write_all(int fd, const void *p, size_t n, uint64_t off)
+{
+    const uint8_t *b = p;
+    while (n) {
+        ssize_t w = pwrite(fd, b, n, (off_t)off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        b += w;
+        n -= (size_t)w;
+        off += (uint64_t)w;
+    }
+    return 0;
+}
+
+static int
+read_all(int fd, void *p, size_t n, uint64_t off)
+{
+    uint8_t *b = p;
+    while (n) {
+        ssize_t r = pread(fd, b, n, (off_t)off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        b += r;
+        n -= (size_t)r;
+        off += (uint64_t)r;
+    }
+    return 0;
+}
+
+static int
+io_err(lmq_wal *w, const char *what)
+{
+    return lmq__seterr(LMQ_EIO, "%s %s: %s", what, w->path, strerror(errno));
+}
+
+int
+lmq__wal_open(const char *dir, lmq_wal **out, bool *alone)
+{
+    pthread_once(&crc_once, crc_init);
+    lmq_wal *w = calloc(1, sizeof *w);
+    if (!w)
+        return lmq__seterr(LMQ_ENOMEM, NULL);
+    w->fd = w->lockfd = -1;
+    int rc;
+    if (snprintf(w->path, sizeof w->path, "%s/wal.lock", dir) >=
+        (int)sizeof w->path) {
+        free(w);
+        return lmq__seterr(LMQ_EINVAL, "home path too long");
+    }
+    w->lockfd = open(w->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (w->lockfd < 0) {
+        rc = io_err(w, "cannot open");
+        goto fail;
+    }
+    if (lock_byte(w->lockfd, F_WRLCK, LOCK_OPEN, true) != 0) {
+        rc = io_err(w, "cannot lock");
+        goto fail;
+    }
+    *alone = lock_byte(w->lockfd, F_WRLCK, LOCK_HOME, false) == 0;
+    struct stat st;
+    if (fstat(w->lockfd, &st) != 0 ||
+        (st.st_size < (off_t)SLOT && ftruncate(w->lockfd, SLOT) != 0)) {
+        rc = io_err(w, "cannot size");
+        goto fail;
+    }
+    void *m = mmap(NULL, SLOT, PROT_READ | PROT_WRITE, MAP_SHARED, w->lockfd,
+                   0);
+    if (m == MAP_FAILED) {
+        rc = io_err(w, "cannot map");
+        goto fail;
+    }
+    w->sh = m;
+    snprintf(w->path, sizeof w->path, "%s/wal", dir);
+    w->fd = open(w->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (w->fd < 0) {
+        rc = io_err(w, "cannot open");
+        goto fail;
+    }
+    if (!*alone && w->sh->magic != SHARED_MAGIC) {
+        /* Opened by a process that predates the log, which never logs:
+         * start a log of our own (the first logged write checkpoints). */
+        lmq__wal_reset_shared(w, 0, 0);
+    }
+    *out = w;
+    return 0;
+fail:
+    lmq__wal_close(w);
+    return rc;
+}
+
+void
+lmq__wal_opened(lmq_wal *w)
+{
+    lock_byte(w->lockfd, F_RDLCK, LOCK_HOME, true);
+    lock_byte(w->lockfd, F_UNLCK, LOCK_OPEN, false);
+}
+
+void
+lmq__wal_close(lmq_wal *w)
+{
+    if (!w)
+        return;
+    if (w->sh)
+        munmap(w->sh, SLOT);
+    if (w->fd >= 0)
+        close(w->fd);
+    if (w->lockfd >= 0)
+        close(w->lockfd); /* drops every lock of ours on it */
+    free(w->buf);
+    free(w);
+}
+
+/* ---- checkpoint headers ---------------------------------------------------- */
+
+#define CK_LEN (8 + 8 + 8 + 4 + LMQ_WAL_META_LEN + 4)
+
+static void
+ck_encode(const lmq_wal_ckpt *ck, uint8_t *p)
+{
+    memcpy(p, hdr_magic, 8);
+    lmq__put_u64(p + 8, ck->gen);
+    lmq__put_u64(p + 16, ck->txnid);
+    lmq__put_u32(p + 24, ck->psize);
+    memcpy(p + 28, ck->meta, LMQ_WAL_META_LEN);
+    lmq__put_u32(p + 28 + LMQ_WAL_META_LEN, crc32c(p, CK_LEN - 4));
+}
+
+static bool
+ck_decode(const uint8_t *p, lmq_wal_ckpt *ck)
+{
+    if (memcmp(p, hdr_magic, 8) != 0 ||
+        lmq__get_u32(p + 28 + LMQ_WAL_META_LEN) != crc32c(p, CK_LEN - 4))
+        return false;
+    ck->gen = lmq__get_u64(p + 8);
+    ck->txnid = lmq__get_u64(p + 16);
+    ck->psize = lmq__get_u32(p + 24);
+    memcpy(ck->meta, p + 28, LMQ_WAL_META_LEN);
+    return ck->gen != 0;
+}
+
+int
+lmq__wal_last_ckpt(lmq_wal *w, lmq_wal_ckpt *ck)
+{
+    bool found = false;
+    for (unsigned slot = 0; slot < 2; slot++) {
+        uint8_t p[CK_LEN];
+        lmq_wal_ckpt c;
+        if (read_all(w->fd, p, sizeof p, (uint64_t)slot * SLOT) == 0 &&
+            ck_decode(p, &c) && c.gen % 2 == slot &&
+            (!found || c.gen > ck->gen)) {
+            *ck = c;
+            found = true;
+        }
+    }
+    return found ? 0 : LMQ__NOTFOUND;
+}
+
+int
+lmq__wal_scan(lmq_wal *w, const lmq_wal_ckpt *ck, lmq_wal_op_fn fn,
+              void *arg)
+{
+    struct stat st;
+    if (fstat(w->fd, &st) != 0)
+        return io_err(w, "cannot stat");
+    uint64_t size = (uint64_t)st.st_size, off = REC_START;
+    uint64_t want = ck->txnid + 1;
+    uint8_t *rec = NULL;
+    int n = 0, rc = 0;
+    for (;;) {
+        uint8_t h[REC_HDR];
+        if (off + REC_HDR > size || read_all(w->fd, h, REC_HDR, off) != 0)
+            break;
+        uint32_t len = lmq__get_u32(h);
+        if (len < REC_HDR || len > size - off ||
+            lmq__get_u64(h + 8) != ck->gen || lmq__get_u64(h + 16) != want)
+            break;
+        uint8_t *r = realloc(rec, len);
+        if (!r) {
+            rc = lmq__seterr(LMQ_ENOMEM, NULL);
+            break;
+        }
+        rec = r;
+        if (read_all(w->fd, rec, len, off) != 0)
+            break;
+        uint32_t crc = lmq__get_u32(rec + 4);
+        memset(rec + 4, 0, 4);
+        if (crc32c(rec, len) != crc)
+            break;
+        /* Operations: the crc vouches for them; still never read past
+         * the record. */
+        for (size_t p = REC_HDR; rc == 0 && p < len;) {
+            if (len - p < OP_HDR) {
+                rc = lmq__seterr(LMQ_ECORRUPT, "%s: bad record", w->path);
+                break;
+            }
+            int kind = rec[p], db = rec[p + 1];
+            uint32_t kl = lmq__get_u32(rec + p + 2);
+            uint32_t vl = lmq__get_u32(rec + p + 6);
+            if (kl > len - p - OP_HDR || vl > len - p - OP_HDR - kl ||
+                db >= LMQ_DB__COUNT || kind < LMQ_WAL_PUT ||
+                kind > LMQ_WAL_RANGE) {
+                rc = lmq__seterr(LMQ_ECORRUPT, "%s: bad record", w->path);
+                break;
+            }
+            const uint8_t *k = rec + p + OP_HDR;
+            if (fn)
+                rc = fn(arg, kind, db, k, kl, k + kl, vl);
+            p += OP_HDR + kl + vl;
+        }
+        if (rc)
+            break;
+        n++;
+        want++;
+        off += len;
+    }
+    free(rec);
+    return rc ? rc : n;
+}
+
+void
+lmq__wal_reset_shared(lmq_wal *w, uint64_t gen, uint64_t txnid)
+{
+    struct wal_shared *sh = w->sh;
+    struct stat st;
+    sh->gen = gen;
+    sh->ckpt_txnid = txnid;
+    sh->tail = sh->last_start = REC_START;
+    sh->last_txnid = txnid;
+    sh->records = 0;
+    sh->zeroed = fstat(w->fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+    sh->magic = SHARED_MAGIC;
+}
+
+/* ---- building a record ------------------------------------------------------ */
+
+static int
+rec_room(lmq_wal *w, size_t more)
+{
+    if (w->len + more <= w->cap)
+        return 0;
+    size_t cap = w->cap ? w->cap : 4096;
+    while (cap < w->len + more)
+        cap *= 2;
+    uint8_t *b = realloc(w->buf, cap);
+    if (!b)
+        return lmq__seterr(LMQ_ENOMEM, "log record of %zu bytes",
+                           w->len + more);
+    w->buf = b;
+    w->cap = cap;
+    return 0;
+}
+
+static void
+rec_flush_reserve(lmq_wal *w)
+{
+    if (w->res_src) {
+        memcpy(w->buf + w->res_off, w->res_src, w->res_len);
+        w->res_src = NULL;
+    }
+}
+
+void
+lmq__wal_rec_reset(lmq_wal *w)
+{
+    w->res_src = NULL;
+    w->len = REC_HDR;
+}
+
+static int
+rec_add(lmq_wal *w, int kind, int db, const void *k, size_t kl,
+        const void *v, size_t vl, size_t *voff)
+{
+    rec_flush_reserve(w);
+    if (kl > UINT32_MAX || vl > UINT32_MAX)
+        return lmq__seterr(LMQ_EINVAL, "log record too large");
+    int rc = rec_room(w, OP_HDR + kl + vl);
+    if (rc)
+        return rc;
+    uint8_t *p = w->buf + w->len;
+    p[0] = (uint8_t)kind;
+    p[1] = (uint8_t)db;
+    lmq__put_u32(p + 2, (uint32_t)kl);
+    lmq__put_u32(p + 6, (uint32_t)vl);
+    if (kl)
+        memcpy(p + OP_HDR, k, kl);
+    if (v && vl)
+        memcpy(p + OP_HDR + kl, v, vl);
+    *voff = w->len + OP_HDR + kl;
+    w->len += OP_HDR + kl + vl;
+    return 0;
+}
+
+int
+lmq__wal_rec_op(lmq_wal *w, int kind, int db, const void *k, size_t kl,
+                const void *v, size_t vl)
+{
+    size_t off;
+    return rec_add(w, kind, db, k, kl, v, vl, &off);
+}
+
+int
+lmq__wal_rec_reserve(lmq_wal *w, int db, const void *k, size_t kl,
+                     const void *v, size_t vl)
+{
+    size_t off;
+    int rc = rec_add(w, LMQ_WAL_PUT, db, k, kl, NULL, vl, &off);
+    if (rc == 0) {
+        w->res_src = v;
+        w->res_off = off;
+        w->res_len = vl;
+    }
+    return rc;
+}
+
+size_t
+lmq__wal_rec_mark(lmq_wal *w)
+{
+    rec_flush_reserve(w);
+    return w->len;
+}
+
+void
+lmq__wal_rec_truncate(lmq_wal *w, size_t mark)
+{
+    w->res_src = NULL;
+    w->len = mark;
+}
+
+bool
+lmq__wal_rec_empty(lmq_wal *w)
+{
+    return w->len <= REC_HDR;
+}
+
+/* ---- under the writer lock ---------------------------------------------------- */
+
+int
+lmq__wal_enter(lmq_wal *w, uint64_t txnid, bool logged)
+{
+    struct wal_shared *sh = w->sh;
+    if (!logged)
+        return sh->tail != REC_START; /* a revert would drop this commit */
+    if (sh->gen == 0)
+        return 1;
+    if (w->own_gen != sh->gen &&
+        !byte_held(w->lockfd, (off_t)LOCK_GEN + (off_t)sh->gen))
+        return 1; /* nobody pins S: its pages may be reused */
+    if (sh->last_txnid == txnid && sh->last_start < sh->tail) {
+        /* A writer was killed between its append and its commit: the
+         * transaction never happened, and its txnid is ours. */
+        sh->tail = sh->last_start;
+        sh->last_txnid = txnid - 1;
+        sh->records--;
+    }
+    return sh->last_txnid != txnid - 1; /* unlogged commits since */
+}
+
+/* Make the file exist (zeros) up to end. */
+static int
+zero_to(lmq_wal *w, uint64_t end)
+{
+    static const uint8_t zeros[64 << 10];
+    struct wal_shared *sh = w->sh;
+    if (sh->zeroed >= end)
+        return 0;
+    uint64_t from = sh->zeroed, to = end + ZERO_CHUNK;
+    for (uint64_t off = from; off < to; off += sizeof zeros) {
+        size_t n = to - off < sizeof zeros ? (size_t)(to - off) : sizeof zeros;
+        if (write_all(w->fd, zeros, n, off) != 0)
+            return io_err(w, "cannot extend");
+        sh->zeroed = off + n;
+    }
+    return 0;
+}
+
+int
+lmq__wal_append(lmq_wal *w, uint64_t txnid, bool *sync)
+{
+    struct wal_shared *sh = w->sh;
+    rec_flush_reserve(w);
+    uint64_t len = w->len;
+    if (len > UINT32_MAX)
+        return lmq__seterr(LMQ_EINVAL, "transaction too large to log");
+    if (sh->tail > REC_START && sh->tail + len > WAL_LIMIT)
+        return 1;
+    uint8_t *h = w->buf;
+    lmq__put_u32(h, (uint32_t)len);
+    memset(h + 4, 0, 4);
+    lmq__put_u64(h + 8, sh->gen);
+    lmq__put_u64(h + 16, txnid);
+    lmq__put_u32(h + 4, crc32c(h, len));
+    int rc = zero_to(w, sh->tail + len);
+    if (rc)
+        return rc;
+    if (write_all(w->fd, h, len, sh->tail) != 0)
+        return io_err(w, "cannot write");
+    *sync = sh->tail == REC_START;
+    sh->last_start = sh->tail;
+    sh->tail += len;
+    sh->last_txnid = txnid;
+    sh->records++;
+    return 0;
+}
+
+uint64_t
+lmq__wal_next_gen(lmq_wal *w)
+{
+    return w->sh->gen + 1;
+}
+
+int
+lmq__wal_checkpoint(lmq_wal *w, const lmq_wal_ckpt *ck)
+{
+    struct wal_shared *sh = w->sh;
+    off_t at = (off_t)LOCK_GEN + (off_t)ck->gen;
+    /* Own the generation before publishing it: if this process dies
+     * anywhere below, the next writer finds no owner and checkpoints
+     * again, so a half-written checkpoint is never built on. */
+    if (lock_byte(w->lockfd, F_RDLCK, at, false) != 0)
+        return io_err(w, "cannot lock");
+    uint64_t old = w->own_gen;
+    w->own_gen = ck->gen;
+    if (old && old != ck->gen)
+        lock_byte(w->lockfd, F_UNLCK, (off_t)LOCK_GEN + (off_t)old, false);
+    sh->gen = ck->gen;
+    sh->ckpt_txnid = ck->txnid;
+    uint8_t p[CK_LEN];
+    ck_encode(ck, p);
+    if (write_all(w->fd, p, sizeof p, (ck->gen % 2) * SLOT) != 0 ||
+        fdatasync(w->fd) != 0) {
+        int rc = io_err(w, "cannot write checkpoint to");
+        lmq__wal_disown(w); /* the next writer tries again */
+        return rc;
+    }
+    sh->tail = sh->last_start = REC_START;
+    sh->last_txnid = ck->txnid;
+    sh->records = 0;
+    return 0;
+}
+
+void
+lmq__wal_disown(lmq_wal *w)
+{
+    if (w->own_gen)
+        lock_byte(w->lockfd, F_UNLCK, (off_t)LOCK_GEN + (off_t)w->own_gen,
+                  false);
+    w->own_gen = 0;
+}
+
+bool
+lmq__wal_owner(lmq_wal *w)
+{
+    return w->own_gen && w->own_gen == w->sh->gen;
+}
+
+/* ---- anywhere ------------------------------------------------------------------ */
+
+int
+lmq__wal_sync(lmq_wal *w)
+{
+    return fdatasync(w->fd) == 0 ? 0 : io_err(w, "cannot flush");
+}
+
+bool
+lmq__wal_due(lmq_wal *w)
+{
+    struct wal_shared *sh = w->sh;
+    return __atomic_load_n(&sh->records, __ATOMIC_RELAXED) >= CKPT_RECORDS ||
+           __atomic_load_n(&sh->tail, __ATOMIC_RELAXED) >=
+               REC_START + CKPT_BYTES;
+}
+
+uint64_t
+lmq__wal_gen(lmq_wal *w)
+{
+    return __atomic_load_n(&w->sh->gen, __ATOMIC_RELAXED);
+}
+
+uint64_t
+lmq__wal_records(lmq_wal *w)
+{
+    return __atomic_load_n(&w->sh->records, __ATOMIC_RELAXED);
+}
