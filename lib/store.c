@@ -435,6 +435,43 @@ static int wal_enter(lmq_store *s, MDB_txn *txn);
 static int revert_meta(const char *dir, const lmq_wal_ckpt *ck);
 static int wal_recover(lmq_store *s, const lmq_wal_ckpt *ck, int n);
 
+/* Open the named databases: in a read-only transaction when they all
+ * exist (no commit, so the log is left as it is), else creating them in an
+ * unlogged write transaction (a new home: checkpoint first if the log holds
+ * records; alone, recovery follows and settles the log). */
+static int
+open_dbis(lmq_store *s, bool alone)
+{
+    for (int write = 0; write < 2; write++) {
+        MDB_txn *txn;
+        int rc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, &txn);
+        if (rc)
+            return map_err(rc, "open databases");
+        if (write && !alone &&
+            lmq__wal_enter(s->wal, mdb_txn_id(txn), false) &&
+            (rc = checkpoint(s, txn)) != 0) {
+            mdb_txn_abort(txn);
+            return rc;
+        }
+        for (int i = 0; rc == 0 && i < LMQ_DB__COUNT; i++)
+            rc = mdb_dbi_open(txn, dbnames[i], write ? MDB_CREATE : 0,
+                              &s->dbi[i]);
+        if (rc == MDB_NOTFOUND && !write) {
+            mdb_txn_abort(txn);
+            continue;
+        }
+        if (rc) {
+            mdb_txn_abort(txn);
+            return map_err(rc, "open databases");
+        }
+        /* committing keeps the handles, also of a read-only txn */
+        if ((rc = mdb_txn_commit(txn)) != 0)
+            return map_err(rc, "open databases");
+        return 0;
+    }
+    return 0;
+}
+
 static int
 store_create(const char *dir, const lmq_store_opts *o, const struct stat *st,
              lmq_store **out)
@@ -512,30 +549,11 @@ store_create(const char *dir, const lmq_store_opts *o, const struct stat *st,
     s->psize = est.ms_psize;
     s->pf_start = (uint64_t)(info.me_last_pgno + 1) * s->psize + PF_START;
 
-    MDB_txn *txn;
-    if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
-        goto fail;
-    /* Dead readers go under the writer lock (lmq__store_reader_check). A
-     * home without its databases yet is created unlogged: checkpoint first
-     * if records are in the log. */
-    int dead = 0;
-    mdb_reader_check(s->env, &dead);
-    if (!alone && lmq__wal_enter(s->wal, mdb_txn_id(txn), false) &&
-        (rc = checkpoint(s, txn)) != 0) {
-        mdb_txn_abort(txn);
+    if ((rc = open_dbis(s, alone)) != 0)
         goto fail_lmq;
-    }
-    for (int i = 0; i < LMQ_DB__COUNT; i++) {
-        rc = mdb_dbi_open(txn, dbnames[i], MDB_CREATE, &s->dbi[i]);
-        if (rc != 0) {
-            mdb_txn_abort(txn);
-            goto fail;
-        }
-    }
-    if ((rc = mdb_txn_commit(txn)) != 0)
-        goto fail;
     if (alone && (rc = wal_recover(s, have_ck ? &ck : NULL, nrec)) != 0)
         goto fail_lmq;
+    lmq__store_reader_check(s);
     lmq__wal_opened(s->wal);
 
     if (o->durability == LMQ_DURABILITY_PERIODIC) {
@@ -821,10 +839,13 @@ lmq__store_read(lmq_store *s, lmq_txn_fn fn, void *arg)
  *   come from S. A pin is only released under the writer lock (close), or
  *   by mdb_reader_check when its process died, which we also run only under
  *   the writer lock (lmq__store_reader_check), followed by that check. A
- *   pin older than the current checkpoint protects nothing any more; the
- *   pin thread resets it within PIN_POLL_MS, so an idle process does not
- *   stop LMDB from reusing pages (it makes no calls and takes no locks
- *   but pin_mu, so a fork() meanwhile is safe).
+ *   pin protects nothing any more once a newer checkpoint exists, or once
+ *   unlogged commits (relaxed processes) follow its checkpoint with the
+ *   log empty: from then on every logged writer finds a gap and
+ *   checkpoints first, and the condition holds until it has. The pin
+ *   thread resets such a pin within PIN_POLL_MS, so an idle process does
+ *   not stop LMDB from reusing pages (it allocates nothing and locks only
+ *   pin_mu, so a fork() meanwhile is safe). Relaxed processes keep no pin.
  */
 #define PIN_POLL_MS 500
 
@@ -840,7 +861,10 @@ pin_main(void *arg)
         ts.tv_sec += (time_t)(ns / 1000000000u);
         ts.tv_nsec = (long)(ns % 1000000000u);
         pthread_cond_timedwait(&s->pin_cv, &s->pin_mu, &ts);
-        if (s->pin && !s->pin_stale && s->pin_gen != lmq__wal_gen(s->wal)) {
+        MDB_envinfo info;
+        mdb_env_info(s->env, &info);
+        if (s->pin && !s->pin_stale &&
+            lmq__wal_pin_useless(s->wal, s->pin_gen, info.me_last_txnid)) {
             mdb_txn_reset(s->pin); /* no allocation: safe across fork */
             s->pin_stale = true;
         }
@@ -882,9 +906,11 @@ pin_release(lmq_store *s)
         lmq__wal_disown(s->wal);
 }
 
-/* Copy the meta page of txnid out of data.mdb (LMDB 0.9, format 1: magic
- * and version at the start of MDB_meta, the txnid at its end). */
+/* Copy the meta page of txnid out of data.mdb (LMDB 0.9, format 1: the
+ * page header with the page number first, then MDB_meta with magic and
+ * version first and the txnid last). */
 #define META_MAGIC 0xBEEFC0DEu
+#define META_MAGIC_AT 16
 #define META_TXNID (LMQ_WAL_META_LEN - 8)
 
 static int
@@ -896,13 +922,12 @@ read_meta(lmq_store *s, uint64_t txnid, uint8_t *meta)
     for (unsigned i = 0; i < 2; i++) {
         uint32_t magic, version;
         uint64_t id;
-        if (pread(fd, meta, LMQ_WAL_META_LEN,
-                  (off_t)i * s->psize + LMQ_WAL_META_OFF) !=
+        if (pread(fd, meta, LMQ_WAL_META_LEN, (off_t)i * s->psize) !=
             LMQ_WAL_META_LEN)
             return lmq__seterr(LMQ_EIO, "cannot read meta page: %s",
                                strerror(errno));
-        memcpy(&magic, meta, 4);
-        memcpy(&version, meta + 4, 4);
+        memcpy(&magic, meta + META_MAGIC_AT, 4);
+        memcpy(&version, meta + META_MAGIC_AT + 4, 4);
         memcpy(&id, meta + META_TXNID, 8);
         if (magic != META_MAGIC || version != 1)
             return lmq__seterr(LMQ_EVERSION,
@@ -938,7 +963,15 @@ checkpoint(lmq_store *s, MDB_txn *txn)
         mdb_txn_abort(pin);
         return rc;
     }
-    pin_set(s, pin, ck.gen);
+    if (s->logged) {
+        pin_set(s, pin, ck.gen);
+    } else {
+        /* A relaxed process checkpoints only to empty the log before its
+         * unlogged commit, after which any logged writer checkpoints again
+         * anyway: nothing to keep S for (and under the writer lock). */
+        mdb_txn_abort(pin);
+        lmq__wal_disown(s->wal);
+    }
     s->checkpoints++;
     return 0;
 }
@@ -995,7 +1028,7 @@ revert_meta(const char *dir, const lmq_wal_ckpt *ck)
     char path[PATH_MAX];
     uint32_t magic;
     uint64_t id;
-    memcpy(&magic, ck->meta, 4);
+    memcpy(&magic, ck->meta + META_MAGIC_AT, 4);
     memcpy(&id, ck->meta + META_TXNID, 8);
     if (magic != META_MAGIC || id != ck->txnid || ck->psize < 512)
         return lmq__seterr(LMQ_ECORRUPT, "%s/wal: bad checkpoint", dir);
@@ -1006,10 +1039,14 @@ revert_meta(const char *dir, const lmq_wal_ckpt *ck)
                                : lmq__seterr(LMQ_EIO, "cannot open %s: %s",
                                              path, strerror(errno));
     bool ok = true;
-    for (unsigned i = 0; ok && i < 2; i++)
-        ok = pwrite(fd, ck->meta, LMQ_WAL_META_LEN,
-                    (off_t)i * ck->psize + LMQ_WAL_META_OFF) ==
-             LMQ_WAL_META_LEN;
+    for (unsigned i = 0; ok && i < 2; i++) {
+        uint8_t page[LMQ_WAL_META_LEN];
+        uint64_t pgno = i; /* native, as LMDB writes it */
+        memcpy(page, ck->meta, sizeof page);
+        memcpy(page, &pgno, sizeof pgno);
+        ok = pwrite(fd, page, sizeof page, (off_t)i * ck->psize) ==
+             (ssize_t)sizeof page;
+    }
     ok = ok && fdatasync(fd) == 0;
     int err = errno;
     close(fd);

@@ -365,7 +365,10 @@ lmq__wal_reset_shared(lmq_wal *w, uint64_t gen, uint64_t txnid)
     sh->tail = sh->last_start = REC_START;
     sh->last_txnid = txnid;
     sh->records = 0;
-    sh->zeroed = fstat(w->fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+    /* never below the records: zeros must not land on the headers */
+    sh->zeroed = fstat(w->fd, &st) == 0 && st.st_size > REC_START
+                     ? (uint64_t)st.st_size
+                     : REC_START;
     sh->magic = SHARED_MAGIC;
 }
 
@@ -612,6 +615,17 @@ uint64_t
 lmq__wal_gen(lmq_wal *w)
 {
     return __atomic_load_n(&w->sh->gen, __ATOMIC_RELAXED);
+}
+
+bool
+lmq__wal_pin_useless(lmq_wal *w, uint64_t gen, uint64_t txnid)
+{
+    struct wal_shared *sh = w->sh;
+    if (__atomic_load_n(&sh->gen, __ATOMIC_ACQUIRE) != gen)
+        return true;
+    return __atomic_load_n(&sh->records, __ATOMIC_ACQUIRE) == 0 &&
+           __atomic_load_n(&sh->tail, __ATOMIC_ACQUIRE) == REC_START &&
+           txnid > __atomic_load_n(&sh->ckpt_txnid, __ATOMIC_ACQUIRE);
 }
 
 uint64_t

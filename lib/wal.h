@@ -22,10 +22,9 @@
 
 #include "internal.h"
 
-/* Bytes of LMDB's meta page saved per checkpoint: MDB_meta of format 1
- * (LMDB 0.9), which starts 16 bytes into the page. */
-#define LMQ_WAL_META_OFF 16
-#define LMQ_WAL_META_LEN 136
+/* Bytes of LMDB's meta page saved per checkpoint: the page header (16
+ * bytes) and MDB_meta of format 1 (LMDB 0.9, 136 bytes). */
+#define LMQ_WAL_META_LEN 152
 
 enum { LMQ_WAL_PUT = 1, LMQ_WAL_DEL = 2, LMQ_WAL_RANGE = 3 };
 
@@ -104,6 +103,11 @@ int lmq__wal_sync(lmq_wal *w);
 bool lmq__wal_due(lmq_wal *w);
 /* The current generation (the pin thread compares its own with it). */
 uint64_t lmq__wal_gen(lmq_wal *w);
+/* Whether a pin on checkpoint gen protects nothing any more: a newer
+ * checkpoint exists, or the log is empty and LMDB has moved past it (newest
+ * txnid), so the next logged writer must checkpoint first. Lock-free: both
+ * hold until the next checkpoint. */
+bool lmq__wal_pin_useless(lmq_wal *w, uint64_t gen, uint64_t txnid);
 /* Records since the last checkpoint (tests). */
 uint64_t lmq__wal_records(lmq_wal *w);
 

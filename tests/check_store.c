@@ -948,6 +948,369 @@ START_TEST(test_kill_after_soft_receive)
 }
 END_TEST
 
+/* ---- the log: recovery after an OS crash, pins, orphans, mixed modes ---- */
+
+static void
+home_file(char *path, size_t n, const char *name)
+{
+    snprintf(path, n, "%s/home/%s", lmq_test_dir, name);
+}
+
+static void
+copy_file(const char *from, const char *to)
+{
+    char buf[65536];
+    int in = open(from, O_RDONLY), out = open(to, O_WRONLY | O_CREAT | O_TRUNC,
+                                              0600);
+    ck_assert(in >= 0 && out >= 0);
+    ssize_t n;
+    while ((n = read(in, buf, sizeof buf)) > 0)
+        ck_assert_int_eq(write(out, buf, (size_t)n), n);
+    ck_assert_int_eq(n, 0);
+    close(in);
+    close(out);
+}
+
+/* An OS crash after the checkpoint that `snap` copied: every page of
+ * `data` that differs from it (or lies past it) is what LMDB wrote since
+ * without a sync, so any of it may be lost or torn; make all of it
+ * garbage, meta pages included. Returns the number of pages garbled. */
+static unsigned
+crash_pages(const char *data, const char *snap)
+{
+    long ps = sysconf(_SC_PAGESIZE);
+    char a[65536], b[65536], junk[65536];
+    ck_assert(ps > 0 && ps <= (long)sizeof a);
+    memset(junk, 0xa5, (size_t)ps);
+    int fd = open(data, O_RDWR), sfd = open(snap, O_RDONLY);
+    ck_assert(fd >= 0 && sfd >= 0);
+    struct stat st;
+    ck_assert_int_eq(fstat(fd, &st), 0);
+    unsigned n = 0;
+    for (off_t off = 0; off + ps <= st.st_size; off += ps) {
+        ck_assert_int_eq(syscall(SYS_pread64, fd, a, ps, off), ps);
+        if (syscall(SYS_pread64, sfd, b, ps, off) == ps &&
+            memcmp(a, b, (size_t)ps) == 0)
+            continue;
+        ck_assert_int_eq(syscall(SYS_pwrite64, fd, junk, ps, off), ps);
+        n++;
+    }
+    close(fd);
+    close(sfd);
+    return n;
+}
+
+/* A child writes 100 messages, checkpoints (lmq_env_sync) and copies
+ * data.mdb as the checkpoint left it; then it sends 150 more, purges a
+ * second queue (range deletes), receives and deletes 30 messages, reports
+ * what it deleted and SIGKILLs itself. Everything LMDB wrote after the
+ * checkpoint is then garbled, as an OS crash may leave it: the next open
+ * must find exactly the acknowledged state, rebuilt from the log over the
+ * checkpoint, whose pages the pin kept intact. */
+START_TEST(test_os_crash_replays_log)
+{
+    test_map = maps[_i];
+    lmq_env *env = open_env(LMQ_DURABILITY_FULL);
+    lmq_queue_close(make_queue(env, NULL));
+    lmq_queue_close(make_named_queue(env, "other", NULL));
+    lmq_env_close(env);
+    char data[300], snap[300];
+    home_file(data, sizeof data, "data.mdb");
+    snprintf(snap, sizeof snap, "%s/data.snap", lmq_test_dir);
+
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = check_fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        lmq_env *ce = open_env(LMQ_DURABILITY_FULL);
+        lmq_queue *cq = NULL, *co = NULL;
+        if (lmq_queue_open(ce, "gc", &cq) != 0 ||
+            lmq_queue_open(ce, "other", &co) != 0)
+            _exit(2);
+        for (unsigned k = 0; k < 100; k++)
+            if (send_body(cq, 5, k, 200) != 0)
+                _exit(3);
+        if (lmq_env_sync(ce) != 0)
+            _exit(4);
+        copy_file(data, snap);
+        for (unsigned k = 100; k < 250; k++)
+            if (send_body(cq, 5, k, 200) != 0)
+                _exit(5);
+        for (unsigned k = 0; k < 3; k++)
+            if (send_body(co, 6, k, 0) != 0)
+                _exit(6);
+        if (lmq_queue_purge(ce, "other") != 0)
+            _exit(7);
+        lmq_recv_opts o;
+        lmq_recv_opts_init(&o);
+        o.max_messages = 10;
+        o.wait_seconds = 0;
+        o.visibility_timeout = 3600;
+        for (int r = 0; r < 3; r++) {
+            lmq_msg *m[10];
+            size_t n = 0;
+            if (lmq_receive(cq, &o, m, 10, &n) != 0 || n != 10)
+                _exit(8);
+            for (size_t i = 0; i < n; i++) {
+                unsigned who, k;
+                int deleted = 0;
+                if (sscanf(lmq_msg_body(m[i], NULL), "%u-%u-", &who, &k) !=
+                        2 ||
+                    lmq_delete(cq, lmq_msg_receipt(m[i]), &deleted) != 0 ||
+                    deleted != 1 ||
+                    write(fds[1], &k, sizeof k) != (ssize_t)sizeof k)
+                    _exit(9);
+            }
+        }
+        raise(SIGKILL);
+        _exit(10);
+    }
+    close(fds[1]);
+    bool deleted[250] = {false};
+    unsigned k, ndel = 0;
+    while (read(fds[0], &k, sizeof k) == (ssize_t)sizeof k) {
+        ck_assert_uint_lt(k, 250);
+        deleted[k] = true;
+        ndel++;
+    }
+    close(fds[0]);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+                  "child was not killed (status %d)", status);
+    ck_assert_uint_eq(ndel, 30);
+    ck_assert_uint_gt(crash_pages(data, snap), 2);
+
+    env = open_env(LMQ_DURABILITY_FULL);
+    lmq_log_stats ls;
+    lmq__store_log_stats(env->store, &ls);
+    ck_assert_uint_eq(ls.records, 0); /* replayed, then checkpointed */
+    lmq_queue *q = NULL, *other = NULL;
+    ck_ok(lmq_queue_open(env, "gc", &q));
+    ck_assert_uint_eq(drain(q), 250 - 30);
+    for (k = 0; k < 250; k++)
+        ck_assert_msg(seen[5][k] == !deleted[k], "message %u: seen %d", k,
+                      seen[5][k]);
+    ck_ok(lmq_queue_open(env, "other", &other));
+    ck_assert_uint_eq(drain(other), 0); /* the purge was replayed */
+    lmq_queue_close(other);
+    lmq_queue_close(q);
+    lmq_env_close(env);
+}
+END_TEST
+
+/* Runs fn(arg) in a child that opens the home FULL (or `d`) and exits with
+ * fn's status; returns that status. */
+static int
+in_child(lmq_durability d, int (*fn)(lmq_env *, lmq_queue *, void *),
+         void *arg)
+{
+    pid_t pid = check_fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        lmq_env *ce = open_env(d);
+        lmq_queue *cq = NULL;
+        if (lmq_queue_open(ce, "gc", &cq) != 0)
+            _exit(2);
+        _exit(fn(ce, cq, arg));
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    return status;
+}
+
+static int
+own_then_die(lmq_env *env, lmq_queue *q, void *arg)
+{
+    (void)arg;
+    if (lmq_env_sync(env) != 0) /* this process owns the checkpoint */
+        return 3;
+    for (unsigned k = 0; k < 5; k++)
+        if (send_body(q, 7, k, 0) != 0)
+            return 4;
+    raise(SIGKILL);
+    return 5;
+}
+
+/* The process that pins the checkpoint dies while another has the home
+ * open: the next write anywhere checkpoints again before it writes (its
+ * pages must not come from a snapshot nobody pins), and nothing is lost. */
+START_TEST(test_pin_owner_death)
+{
+    test_map = maps[_i];
+    lmq_env *env = open_env(LMQ_DURABILITY_FULL);
+    lmq_queue *q = make_queue(env, NULL);
+    lmq_log_stats ls;
+    lmq__store_log_stats(env->store, &ls);
+    ck_assert(ls.owner); /* the queue's creation checkpointed first */
+    uint64_t gen = ls.gen, mine = ls.checkpoints;
+
+    int status = in_child(LMQ_DURABILITY_FULL, own_then_die, NULL);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+                  "child status %d", status);
+    lmq__store_log_stats(env->store, &ls);
+    ck_assert_uint_eq(ls.gen, gen + 1);
+    ck_assert(!ls.owner && ls.records == 5 && ls.replayable == 5);
+
+    ck_ok(send_body(q, 7, 5, 0));
+    lmq__store_log_stats(env->store, &ls);
+    ck_assert_uint_eq(ls.gen, gen + 2);
+    ck_assert(ls.owner);
+    ck_assert_uint_eq(ls.checkpoints, mine + 1);
+    ck_assert(ls.records == 1 && ls.replayable == 1);
+    ck_assert_uint_eq(drain(q), 6);
+    lmq_queue_close(q);
+    lmq_env_close(env);
+}
+END_TEST
+
+static int
+die_in_third_commit(lmq_env *env, lmq_queue *q, void *arg)
+{
+    int fd = *(int *)arg;
+    (void)env;
+    kill_at_commit = 3;
+    lmq__store_set_commit_hook(suicide_hook);
+    for (unsigned k = 0; k < 5; k++) {
+        if (send_body(q, 9, k, 0) != 0)
+            return 3;
+        if (write(fd, &k, sizeof k) != (ssize_t)sizeof k)
+            return 4;
+    }
+    return 5;
+}
+
+/* A writer killed after appending its record and before its commit leaves
+ * a record of a transaction that never happened: the next writer (of
+ * another process; it gets the same txnid) replaces it, and the log stays
+ * one unbroken run of records. */
+START_TEST(test_orphan_record_replaced)
+{
+    test_map = maps[_i];
+    lmq_env *env = open_env(LMQ_DURABILITY_FULL);
+    lmq_queue *q = make_queue(env, NULL);
+    lmq_log_stats ls;
+    lmq__store_log_stats(env->store, &ls);
+    uint64_t before = ls.records;
+
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    int status = in_child(LMQ_DURABILITY_FULL, die_in_third_commit, &fds[1]);
+    close(fds[1]);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+                  "child status %d", status);
+    unsigned k, nacks = 0;
+    while (read(fds[0], &k, sizeof k) == (ssize_t)sizeof k)
+        ck_assert_uint_eq(k, nacks++);
+    close(fds[0]);
+    ck_assert_uint_gt(nacks, 0);
+    ck_assert_uint_lt(nacks, 5);
+
+    lmq__store_log_stats(env->store, &ls);
+    ck_assert_uint_eq(ls.records, before + nacks + 1); /* with the orphan */
+    ck_assert_int_eq(ls.replayable, (int)ls.records);
+    ck_ok(send_body(q, 9, 100, 0));
+    lmq__store_log_stats(env->store, &ls);
+    ck_assert_uint_eq(ls.records, before + nacks + 1); /* replaced */
+    ck_assert_int_eq(ls.replayable, (int)ls.records);
+    ck_assert_uint_eq(drain(q), nacks + 1);
+    for (k = 0; k < nacks; k++)
+        ck_assert(seen[9][k]);
+    ck_assert(!seen[9][nacks] && seen[9][100]);
+    lmq_queue_close(q);
+    lmq_env_close(env);
+}
+END_TEST
+
+static int
+send_300(lmq_env *env, lmq_queue *q, void *arg)
+{
+    (void)arg;
+    for (unsigned k = 0; k < 300; k++)
+        if (send_body(q, 10, k, 0) != 0)
+            return 3;
+    lmq_queue_close(q);
+    lmq_env_close(env);
+    return 0;
+}
+
+/* A process that pinned a checkpoint and then sits idle gives the pin up
+ * once another process has checkpointed since (else LMDB could never
+ * reuse the pages freed meanwhile, and the file would grow). */
+START_TEST(test_idle_pin_released)
+{
+    lmq_env *env = open_env(LMQ_DURABILITY_FULL);
+    lmq_queue *q = make_queue(env, NULL);
+    ck_ok(lmq_env_sync(env));
+    lmq_log_stats ls;
+    lmq__store_log_stats(env->store, &ls);
+    ck_assert(ls.owner && ls.pinned);
+    uint64_t gen = ls.gen;
+
+    int status = in_child(LMQ_DURABILITY_FULL, send_300, NULL);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "child status %d", status);
+    /* The pin thread looks twice a second: allow 20 s. */
+    for (int i = 0; i < 400; i++) {
+        lmq__store_log_stats(env->store, &ls);
+        if (!ls.pinned)
+            break;
+        usleep(50000);
+    }
+    ck_assert(!ls.pinned && !ls.owner);
+    ck_assert_uint_gt(ls.gen, gen);
+    ck_assert_uint_eq(drain(q), 300);
+    lmq_queue_close(q);
+    lmq_env_close(env);
+}
+END_TEST
+
+static int
+send_one_relaxed(lmq_env *env, lmq_queue *q, void *arg)
+{
+    (void)arg;
+    int rc = send_body(q, 11, 5, 0);
+    lmq_queue_close(q);
+    lmq_env_close(env);
+    return rc ? 3 : 0;
+}
+
+/* A relaxed process does not log, so before it commits into a home whose
+ * log holds records it checkpoints (a revert to the old checkpoint would
+ * drop its commit); the next FULL write then checkpoints again (the log
+ * cannot continue across a commit it does not hold). */
+START_TEST(test_relaxed_writer_checkpoints)
+{
+    lmq_env *env = open_env(LMQ_DURABILITY_FULL);
+    lmq_queue *q = make_queue(env, NULL);
+    for (unsigned k = 0; k < 5; k++)
+        ck_ok(send_body(q, 11, k, 0));
+    lmq_log_stats ls;
+    lmq__store_log_stats(env->store, &ls);
+    ck_assert_uint_ge(ls.records, 5);
+    uint64_t gen = ls.gen;
+
+    int status = in_child(_i == 0 ? LMQ_DURABILITY_NONE
+                                  : LMQ_DURABILITY_PERIODIC,
+                          send_one_relaxed, NULL);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "child status %d", status);
+    lmq__store_log_stats(env->store, &ls);
+    ck_assert_uint_eq(ls.gen, gen + 1);
+    ck_assert(ls.records == 0 && !ls.owner);
+
+    ck_ok(send_body(q, 11, 6, 0));
+    lmq__store_log_stats(env->store, &ls);
+    ck_assert_uint_eq(ls.gen, gen + 2);
+    ck_assert(ls.owner && ls.records == 1 && ls.replayable == 1);
+    ck_assert_uint_eq(drain(q), 7);
+    lmq_queue_close(q);
+    lmq_env_close(env);
+}
+END_TEST
+
 Suite *
 lmq_suite_store(void)
 {
@@ -981,6 +1344,16 @@ lmq_suite_store(void)
     tcase_add_loop_test(tc, test_kill_leader_mid_commit, 0, 6);
     tcase_add_loop_test(tc, test_kill_anywhere, 0, 6);
     tcase_add_loop_test(tc, test_kill_after_soft_receive, 0, 2);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("log_recovers_and_pins");
+    tcase_add_checked_fixture(tc, lmq_test_tmp_setup, lmq_test_tmp_teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_loop_test(tc, test_os_crash_replays_log, 0, 2);
+    tcase_add_loop_test(tc, test_pin_owner_death, 0, 2);
+    tcase_add_loop_test(tc, test_orphan_record_replaced, 0, 2);
+    tcase_add_test(tc, test_idle_pin_released);
+    tcase_add_loop_test(tc, test_relaxed_writer_checkpoints, 0, 2);
     suite_add_tcase(s, tc);
     return s;
 }
