@@ -47,14 +47,16 @@
  * which the creating process links into place before data.mdb exists; a home
  * with data.mdb and no mapmode predates the file and uses pwrite.
  *
- * Durability: FULL commits with LMDB's two syncs, data pages then meta page,
- * the second one outside LMDB's writer lock (MDB_NOMETASYNC + meta_sync()),
- * and skips the second for batches of soft writes only (receives and
- * visibility changes, lmq__store_write_soft());
- * PERIODIC and NONE open with MDB_NOSYNC (LMDB keeps the store consistent as
- * long as the file system keeps write order; only the last transactions can
- * be lost) and PERIODIC runs a flusher thread calling mdb_env_sync() every
- * interval.
+ * Durability: every mode opens LMDB with MDB_NOSYNC. FULL commits are made
+ * durable by a redo log (lib/wal.c, "the log" below): one flush of the
+ * batch's record, outside LMDB's writer lock, instead of LMDB's two (data
+ * pages, then meta page), and none for batches of soft writes only
+ * (receives and visibility changes, lmq__store_write_soft()); checkpoints
+ * sync LMDB now and then, and an open that finds records after the last
+ * one replays them. PERIODIC and NONE do not log (LMDB keeps the store
+ * consistent as long as the file system keeps write order; only the last
+ * transactions can be lost) and PERIODIC runs a flusher thread calling
+ * mdb_env_sync() every interval.
  * These flags are per process, so processes of one home may differ.
  * Writable relaxed homes also populate the file ahead of LMDB's last page
  * from a background thread ("prefault" below).

@@ -90,11 +90,10 @@ int lmq__store_write(lmq_store *s, lmq_txn_fn fn, void *arg);
  * anything acknowledged: receives and visibility changes (undone, the
  * messages are merely visible again, as after their timeout, and every
  * consumer of the home died with the machine anyway). In FULL homes such a
- * commit returns once its data pages are on disk and skips the second sync,
- * of its meta page, which reaches the disk with the next commit of any
- * process (LMDB's MDB_NOMETASYNC: "may undo the last committed
- * transaction", never corrupts). A batch with any plain write syncs both.
- * Other modes: the same as lmq__store_write(). */
+ * commit's log record is written but not flushed; it reaches the disk with
+ * the next flush of any process (an OS crash before then undoes the
+ * receive, and recovery stops at the first record lost). A batch with any
+ * plain write flushes. Other modes: the same as lmq__store_write(). */
 int lmq__store_write_soft(lmq_store *s, lmq_txn_fn fn, void *arg);
 
 /* Group commit introspection, for tests and the benchmark: units of work
