@@ -777,6 +777,31 @@ suicide_hook(size_t nops)
         raise(SIGKILL);
 }
 
+/* Read the unsigned ints a child writes to fd, until it closes, into
+ * marks[] (each below max); returns how many came. */
+static unsigned
+read_marks(int fd, bool *marks, unsigned max)
+{
+    unsigned k, n = 0;
+    while (read(fd, &k, sizeof k) == (ssize_t)sizeof k) {
+        ck_assert_uint_lt(k, max);
+        marks[k] = true;
+        n++;
+    }
+    close(fd);
+    return n;
+}
+
+/* Wait for pid, which must have died of SIGKILL. */
+static void
+reap_killed(pid_t pid)
+{
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+                  "child was not killed (status %d)", status);
+}
+
 /* One crash round on a fresh queue: a child with K_THREADS senders
  * acknowledges every sent message through a pipe; it is killed either by its
  * own commit hook at its hook_at-th commit (hook_at > 0) or by the parent
@@ -834,10 +859,7 @@ crash_round(lmq_durability d, const char *name, long hook_at, int after)
         }
     }
     close(fds[0]);
-    int status;
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
-                  "child was not killed (status %d)", status);
+    reap_killed(pid);
     ck_assert_uint_gt(nacks, 0);
 
     env = open_env(d);
@@ -924,17 +946,8 @@ START_TEST(test_kill_after_soft_receive)
     }
     close(fds[1]);
     bool held[10] = {false};
-    unsigned k, nheld = 0;
-    while (read(fds[0], &k, sizeof k) == (ssize_t)sizeof k) {
-        ck_assert_uint_lt(k, 10);
-        held[k] = true;
-        nheld++;
-    }
-    close(fds[0]);
-    int status;
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
-                  "child was not killed (status %d)", status);
+    unsigned k, nheld = read_marks(fds[0], held, 10);
+    reap_killed(pid);
     ck_assert_uint_eq(nheld, 5);
 
     env = open_env(LMQ_DURABILITY_FULL);
@@ -1069,17 +1082,8 @@ START_TEST(test_os_crash_replays_log)
     }
     close(fds[1]);
     bool deleted[250] = {false};
-    unsigned k, ndel = 0;
-    while (read(fds[0], &k, sizeof k) == (ssize_t)sizeof k) {
-        ck_assert_uint_lt(k, 250);
-        deleted[k] = true;
-        ndel++;
-    }
-    close(fds[0]);
-    int status;
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
-                  "child was not killed (status %d)", status);
+    unsigned k, ndel = read_marks(fds[0], deleted, 250);
+    reap_killed(pid);
     ck_assert_uint_eq(ndel, 30);
     ck_assert_uint_gt(crash_pages(data, snap), 2);
 
