@@ -219,18 +219,26 @@ map_err(int rc, const char *what)
     }
 }
 
+/* The CLOCK_REALTIME time ns from now, for pthread_cond_timedwait(). */
+static struct timespec
+deadline_in(uint64_t ns)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ns += (uint64_t)ts.tv_nsec;
+    ts.tv_sec += (time_t)(ns / 1000000000u);
+    ts.tv_nsec = (long)(ns % 1000000000u);
+    return ts;
+}
+
 static void *
 flusher_main(void *arg)
 {
     lmq_store *s = arg;
     pthread_mutex_lock(&s->flush_mu);
     while (!s->stopping) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        uint64_t ns = (uint64_t)ts.tv_nsec +
-                      (uint64_t)s->flush_interval_ms * 1000000u;
-        ts.tv_sec += (time_t)(ns / 1000000000u);
-        ts.tv_nsec = (long)(ns % 1000000000u);
+        struct timespec ts = deadline_in((uint64_t)s->flush_interval_ms *
+                                         1000000u);
         pthread_cond_timedwait(&s->flush_cv, &s->flush_mu, &ts);
         pthread_mutex_unlock(&s->flush_mu);
         mdb_env_sync(s->env, 1);
@@ -857,11 +865,7 @@ pin_main(void *arg)
     lmq_store *s = arg;
     pthread_mutex_lock(&s->pin_mu);
     while (!s->pin_stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        uint64_t ns = (uint64_t)ts.tv_nsec + PIN_POLL_MS * 1000000ull;
-        ts.tv_sec += (time_t)(ns / 1000000000u);
-        ts.tv_nsec = (long)(ns % 1000000000u);
+        struct timespec ts = deadline_in(PIN_POLL_MS * 1000000ull);
         pthread_cond_timedwait(&s->pin_cv, &s->pin_mu, &ts);
         MDB_envinfo info;
         mdb_env_info(s->env, &info);
@@ -1358,11 +1362,7 @@ gather(lmq_store *s)
     uint64_t wait = s->gc_commit_ns / 4;
     if (wait > 2000000u)
         wait = 2000000u;
-    struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    uint64_t ns = (uint64_t)dl.tv_nsec + wait;
-    dl.tv_sec += (time_t)(ns / 1000000000u);
-    dl.tv_nsec = (long)(ns % 1000000000u);
+    struct timespec dl = deadline_in(wait);
     s->gc_gathering = true;
     while (s->gc_pending < s->gc_expect && s->gc_pending < GC_MAX_BATCH &&
            pthread_cond_timedwait(&s->gc_gather_cv, &s->gc_mu, &dl) == 0)

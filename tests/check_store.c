@@ -452,7 +452,7 @@ START_TEST(test_full_ack_is_synced)
 END_TEST
 
 /* A batch that mixes soft writes (receive, visibility change) with a send
- * syncs its meta page: a soft unit holds the transaction open until a send
+ * flushes its log record: a soft unit holds the transaction open until a send
  * and then a receive are queued, so they join its batch or form the next
  * one, [send, receive], with a soft unit on each side of the send. */
 static int blocker2_in;
