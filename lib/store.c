@@ -99,6 +99,58 @@ static const char *const dbnames[LMQ_DB__COUNT] = {
     "groups", "gready", "dedup", "attempt", "tasks", "aux",
 };
 
+/* A set of page numbers, open addressing (0 is never a page of interest:
+ * pages 0 and 1 are LMDB's meta pages, never freed). */
+struct pgset {
+    uint64_t *v;
+    size_t cap, n; /* cap: 0 or a power of two */
+};
+
+static size_t
+pgset_slot(const struct pgset *ps, uint64_t pg)
+{
+    size_t i = (size_t)((pg * 0x9e3779b97f4a7c15ull) >> 20) & (ps->cap - 1);
+    while (ps->v[i] && ps->v[i] != pg)
+        i = (i + 1) & (ps->cap - 1);
+    return i;
+}
+
+static bool
+pgset_has(const struct pgset *ps, uint64_t pg)
+{
+    return ps->cap && ps->v[pgset_slot(ps, pg)] == pg;
+}
+
+static int
+pgset_add(struct pgset *ps, uint64_t pg)
+{
+    if ((ps->n + 1) * 2 > ps->cap) {
+        struct pgset g = {.cap = ps->cap ? ps->cap * 2 : 256};
+        if (!(g.v = calloc(g.cap, sizeof *g.v)))
+            return -1;
+        for (size_t i = 0; i < ps->cap; i++)
+            if (ps->v[i])
+                g.v[pgset_slot(&g, ps->v[i])] = ps->v[i];
+        g.n = ps->n;
+        free(ps->v);
+        *ps = g;
+    }
+    size_t i = pgset_slot(ps, pg);
+    if (!ps->v[i]) {
+        ps->v[i] = pg;
+        ps->n++;
+    }
+    return 0;
+}
+
+static void
+pgset_clear(struct pgset *ps)
+{
+    if (ps->n)
+        memset(ps->v, 0, ps->cap * sizeof *ps->v);
+    ps->n = 0;
+}
+
 struct lmq_store {
     MDB_env *env;
     MDB_dbi dbi[LMQ_DB__COUNT];
@@ -143,6 +195,20 @@ struct lmq_store {
     pthread_t pin_thread;
     bool pin_running, pin_stop;
     uint64_t checkpoints; /* made by this process */
+    /* page images: how the pin moves past its checkpoint, see "page
+     * images" below (the leader's, except the pin swap under pin_mu) */
+    uint64_t img_gen;     /* the checkpoint they are of (0: none) */
+    uint64_t img_upto;    /* free-list records up to this txnid are imaged */
+    uint64_t img_pend;    /* ... and up to this one by the running batch */
+    uint64_t img_last;    /* the checkpoint's last page */
+    struct pgset img_set; /* pages imaged since the checkpoint */
+    uint64_t *img_new;    /* pages imaged by the running batch */
+    size_t img_new_n, img_new_cap;
+    MDB_txn *img_cand;    /* the next pin, once the batch is flushed */
+    MDB_txn *img_spare;   /* a reset read txn, renewed as the next cand */
+    bool img_ready;       /* cand's batch committed */
+    uint8_t *img_page;    /* one page read from data.mdb */
+    uint64_t images, advances; /* pages imaged, pin moves (stats) */
     /* flusher (PERIODIC) */
     pthread_t flusher;
     bool flusher_running;
@@ -440,9 +506,11 @@ lmq__store_writemap(const lmq_store *s)
 }
 
 static void pin_release(lmq_store *s);
+static void img_release(lmq_store *s);
+static void img_free(lmq_store *s);
 static int checkpoint(lmq_store *s, MDB_txn *txn);
 static int wal_enter(lmq_store *s, MDB_txn *txn);
-static int revert_meta(const char *dir, const lmq_wal_ckpt *ck);
+static int revert_meta(lmq_wal *w, const char *dir, const lmq_wal_ckpt *ck);
 static int wal_recover(lmq_store *s, const lmq_wal_ckpt *ck, int n);
 
 /* Open the named databases: in a read-only transaction when they all
@@ -525,7 +593,7 @@ store_create(const char *dir, const lmq_store_opts *o, const struct stat *st,
     if (alone && lmq__wal_last_ckpt(s->wal, &ck) == 0) {
         have_ck = true;
         nrec = lmq__wal_scan(s->wal, &ck, NULL, NULL);
-        if (nrec > 0 && (rc = revert_meta(dir, &ck)) == LMQ__NOTFOUND)
+        if (nrec > 0 && (rc = revert_meta(s->wal, dir, &ck)) == LMQ__NOTFOUND)
             nrec = 0; /* no data file: nothing to replay onto */
         else if (nrec < 0 || rc != 0) {
             rc = nrec < 0 ? nrec : rc;
@@ -588,6 +656,7 @@ fail_lmq:
     pthread_cond_destroy(&s->gc_gather_cv);
     pthread_mutex_destroy(&s->pf_mu);
     pthread_cond_destroy(&s->pf_cv);
+    img_free(s);
     free(s);
     return rc;
 }
@@ -683,6 +752,7 @@ lmq__store_close(lmq_store *s)
     pthread_cond_destroy(&s->gc_gather_cv);
     pthread_mutex_destroy(&s->pf_mu);
     pthread_cond_destroy(&s->pf_cv);
+    img_free(s);
     free(s);
 }
 
@@ -825,12 +895,13 @@ lmq__store_read(lmq_store *s, lmq_txn_fn fn, void *arg)
  *   full, and whenever the log cannot be continued): sync LMDB, copy the
  *   meta page of S (the newest transaction) into a durable header, and open
  *   a read transaction on S, the pin. LMDB never reuses pages a reader can
- *   see, so S's pages stay on disk as they are until the next checkpoint,
- *   whatever LMDB writes meanwhile without syncs.
+ *   see, so S's pages stay on disk as they are, whatever LMDB writes
+ *   meanwhile without syncs, until the pin moves on ("page images" below).
  * - Recovery, at an open no other process shares (lmq__wal_open): if
- *   records follow the last checkpoint, write S's saved meta page over both
- *   of LMDB's (LMDB then opens exactly S), replay the records in one
- *   transaction, and checkpoint. The records are blind writes, so replaying
+ *   records follow the last checkpoint, write the page images they carry
+ *   back into data.mdb, and S's saved meta page over both of LMDB's (LMDB
+ *   then opens exactly S), replay the records in one transaction, and
+ *   checkpoint. The records are blind writes, so replaying
  *   them over S gives the state after the last one, whatever LMDB had
  *   reached on disk. After a process crash this redoes what is already
  *   there; after an OS crash it rebuilds what LMDB's unsynced pages lost.
@@ -859,6 +930,8 @@ lmq__store_read(lmq_store *s, lmq_txn_fn fn, void *arg)
  */
 #define PIN_POLL_MS 500
 
+static void pin_check(lmq_store *s);
+
 static void *
 pin_main(void *arg)
 {
@@ -867,16 +940,29 @@ pin_main(void *arg)
     while (!s->pin_stop) {
         struct timespec ts = deadline_in(PIN_POLL_MS * 1000000ull);
         pthread_cond_timedwait(&s->pin_cv, &s->pin_mu, &ts);
-        MDB_envinfo info;
-        mdb_env_info(s->env, &info);
-        if (s->pin && !s->pin_stale &&
-            lmq__wal_pin_useless(s->wal, s->pin_gen, info.me_last_txnid)) {
-            mdb_txn_reset(s->pin); /* no allocation: safe across fork */
-            s->pin_stale = true;
-        }
+        pthread_mutex_unlock(&s->pin_mu);
+        pin_check(s); /* no allocation: safe across fork */
+        pthread_mutex_lock(&s->pin_mu);
     }
     pthread_mutex_unlock(&s->pin_mu);
     return NULL;
+}
+
+/* Reset this process's pin if it protects nothing any more (what the pin
+ * thread does, done at once by a writer: a stale pin stops LMDB from
+ * reusing anything newer). */
+static void
+pin_check(lmq_store *s)
+{
+    MDB_envinfo info;
+    mdb_env_info(s->env, &info);
+    pthread_mutex_lock(&s->pin_mu);
+    if (s->pin && !s->pin_stale &&
+        lmq__wal_pin_useless(s->wal, s->pin_gen, info.me_last_txnid)) {
+        mdb_txn_reset(s->pin);
+        s->pin_stale = true;
+    }
+    pthread_mutex_unlock(&s->pin_mu);
 }
 
 /* Replace this process's pin (NULL: release it). */
@@ -908,8 +994,268 @@ pin_release(lmq_store *s)
         pthread_join(s->pin_thread, NULL);
     s->pin_running = false;
     pin_set(s, NULL, 0);
+    img_release(s);
     if (s->wal)
         lmq__wal_disown(s->wal);
+}
+
+/* ---- page images ------------------------------------------------------------
+ *
+ * A pin that stays on S until the next checkpoint makes LMDB put every
+ * page it writes meanwhile on a new page: 12-15 pages per transaction,
+ * all of which the checkpoint then syncs (13 MB per 256 W3 records,
+ * bench/RESULTS.md). The owner of the checkpoint therefore moves its pin
+ * forward, and saves first what S needs of the pages that lets LMDB reuse:
+ *
+ * - A page LMDB may reuse is one in a free-list record of a transaction
+ *   older than the oldest reader (mdb_page_alloc: record txnid < oldest).
+ *   A page of S in such a record is one a later transaction replaced.
+ * - Before a hard batch (one that flushes) commits as txnid T, the leader
+ *   opens a read transaction on T - 1, cand, walks the free-list records
+ *   T' <= T - 1 not imaged yet, and adds to the batch's record an image of
+ *   each page freed there that may be S's: at most S's last page, and not
+ *   imaged since the checkpoint. A page of S freed since S is still as S
+ *   had it (the pin keeps it from reuse); a page that was not S's and is
+ *   imaged anyway is harmless, S does not point to it.
+ * - After the flush of that record, cand replaces the pin. LMDB may then
+ *   reuse pages freed up to T - 2, whose S-images are all on disk.
+ * - Recovery writes back the first image of each page before reverting
+ *   LMDB's meta pages: S's pages are then all as S had them, and LMDB
+ *   opens S. A torn record was never flushed, so no pin moved past its
+ *   images.
+ * - Images belong to their checkpoint's generation: a batch whose record
+ *   has to checkpoint first (the log is full) drops them, a new checkpoint
+ *   starts from none imaged, and only the owner of the current checkpoint
+ *   makes them. A failed flush stops them until the next checkpoint (the
+ *   pin stays where it is).
+ * So a queue's transactions keep rewriting its few dozen hot pages, and a
+ * checkpoint syncs those; each page of S is imaged at most once. */
+
+/* Most pages a batch of n hard ops images. A batch that would need more
+ * (it deleted large messages of S, whose overflow pages would all be
+ * imaged) leaves the pin where it is until the next checkpoint instead:
+ * imaging a page costs about what its reuse saves, and a W3 of 256 KiB
+ * bodies ran at a third of its rate imaging 32 pages per delete. A
+ * checkpoint's first batch images its hot path, 6-12 pages. */
+#define IMG_BUDGET(n) (16 + 8 * (n))
+
+static bool
+pin_live(lmq_store *s, uint64_t gen)
+{
+    pthread_mutex_lock(&s->pin_mu);
+    bool live = s->pin && !s->pin_stale && s->pin_gen == gen;
+    pthread_mutex_unlock(&s->pin_mu);
+    return live && lmq__wal_owner(s->wal) && lmq__wal_gen(s->wal) == gen;
+}
+
+/* Give a read txn back as the spare (reset), or free it. */
+static void
+img_keep(lmq_store *s, MDB_txn *txn)
+{
+    if (!txn)
+        return;
+    if (s->img_spare) {
+        mdb_txn_abort(txn);
+        return;
+    }
+    mdb_txn_reset(txn);
+    s->img_spare = txn;
+}
+
+/* The running batch's images are not to be: forget them (its record is
+ * truncated or its transaction aborted). */
+static void
+img_drop(lmq_store *s)
+{
+    s->img_new_n = 0;
+    s->img_ready = false;
+    img_keep(s, s->img_cand);
+    s->img_cand = NULL;
+}
+
+/* Start over at checkpoint gen with S = pin's snapshot: nothing imaged,
+ * and the pages free in S need no image (S does not point to them). */
+static void
+img_reset(lmq_store *s, uint64_t gen, MDB_txn *pin)
+{
+    MDB_envinfo info;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    img_drop(s);
+    pgset_clear(&s->img_set);
+    mdb_env_info(s->env, &info); /* under the writer lock: S's */
+    s->img_gen = 0;
+    s->img_upto = mdb_txn_id(pin);
+    s->img_last = info.me_last_pgno;
+    if (mdb_cursor_open(pin, 0 /* LMDB's free list */, &cur) != 0)
+        return;
+    int rc;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        /* an ID list: the count, then the page numbers */
+        const size_t *pg = v.mv_data;
+        size_t n = v.mv_size / sizeof *pg;
+        if (n == 0 || pg[0] >= n)
+            break;
+        for (size_t i = 1; rc == 0 && i <= pg[0]; i++)
+            rc = pgset_add(&s->img_set, pg[i]);
+        if (rc)
+            break;
+    }
+    mdb_cursor_close(cur);
+    if (rc == MDB_NOTFOUND)
+        s->img_gen = gen;
+}
+
+static int
+img_add(lmq_store *s, uint64_t pg)
+{
+    if (s->img_new_n == s->img_new_cap) {
+        size_t cap = s->img_new_cap ? s->img_new_cap * 2 : 64;
+        uint64_t *v = realloc(s->img_new, cap * sizeof *v);
+        if (!v)
+            return lmq__seterr(LMQ_ENOMEM, NULL);
+        s->img_new = v;
+        s->img_new_cap = cap;
+    }
+    if (!s->img_page && !(s->img_page = malloc(s->psize)))
+        return lmq__seterr(LMQ_ENOMEM, NULL);
+    int fd;
+    if (mdb_env_get_fd(s->env, &fd) != 0 ||
+        pread(fd, s->img_page, s->psize, (off_t)(pg * s->psize)) !=
+            (ssize_t)s->psize)
+        return lmq__seterr(LMQ_EIO, "cannot read page %llu",
+                           (unsigned long long)pg);
+    uint8_t key[8];
+    lmq__put_u64(key, pg);
+    int rc = lmq__wal_rec_op(s->wal, LMQ_WAL_PAGE, 0, key, sizeof key,
+                             s->img_page, s->psize);
+    if (rc == 0) {
+        s->img_new[s->img_new_n++] = pg;
+        s->images++;
+    }
+    return rc;
+}
+
+/* In a hard batch's transaction txn, before its record is appended: image
+ * the pages freed since the last images and open cand. Any failure leaves
+ * the pin where it is (and the record without images). */
+static void
+img_collect(lmq_store *s, MDB_txn *txn, size_t nhard)
+{
+    size_t budget = IMG_BUDGET(nhard);
+    uint64_t upto = mdb_txn_id(txn) - 1;
+    if (!s->img_gen || upto <= s->img_upto || s->img_cand ||
+        !pin_live(s, s->img_gen))
+        return;
+    MDB_txn *c = s->img_spare;
+    s->img_spare = NULL;
+    int rc = c ? mdb_txn_renew(c)
+               : mdb_txn_begin(s->env, NULL, MDB_RDONLY, &c);
+    if (rc || mdb_txn_id(c) != upto) {
+        if (c)
+            mdb_txn_abort(c);
+        return;
+    }
+    size_t mark = lmq__wal_rec_mark(s->wal);
+    MDB_cursor *cur;
+    s->img_new_n = 0;
+    rc = mdb_cursor_open(c, 0 /* LMDB's free list */, &cur);
+    if (rc == 0) {
+        size_t id = (size_t)s->img_upto + 1;
+        MDB_val k = {sizeof id, &id}, v;
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+            memcpy(&id, k.mv_data, sizeof id);
+            if (k.mv_size != sizeof id || id > upto)
+                break;
+            /* an ID list: the count, then the page numbers */
+            const size_t *pg = v.mv_data;
+            size_t n = v.mv_size / sizeof *pg;
+            if (n == 0 || pg[0] >= n) {
+                rc = EINVAL;
+                break;
+            }
+            for (size_t i = 1; rc == 0 && i <= pg[0]; i++)
+                if (pg[i] <= s->img_last &&
+                    !pgset_has(&s->img_set, pg[i]))
+                    rc = s->img_new_n < budget ? img_add(s, pg[i]) : E2BIG;
+            if (rc)
+                break;
+        }
+        mdb_cursor_close(cur);
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        lmq__wal_rec_truncate(s->wal, mark);
+        s->img_new_n = 0;
+        img_keep(s, c);
+        if (rc == E2BIG)
+            s->img_gen = 0; /* the pin stays until the next checkpoint */
+        return;
+    }
+    s->img_cand = c;
+    s->img_pend = upto;
+}
+
+/* The batch committed: its images are in the log (not yet flushed). */
+static void
+img_committed(lmq_store *s)
+{
+    if (!s->img_cand)
+        return;
+    for (size_t i = 0; i < s->img_new_n; i++)
+        if (pgset_add(&s->img_set, s->img_new[i]) != 0) {
+            img_drop(s); /* unsure what is imaged: stop until the next */
+            s->img_gen = 0;
+            return;
+        }
+    s->img_new_n = 0;
+    s->img_upto = s->img_pend;
+    s->img_ready = true;
+}
+
+/* After the batch's flush (ok: it succeeded): move the pin to cand. */
+static void
+img_flushed(lmq_store *s, bool ok)
+{
+    if (!s->img_cand)
+        return;
+    if (!ok || !s->img_ready) {
+        if (!ok)
+            s->img_gen = 0;
+        img_drop(s);
+        return;
+    }
+    MDB_txn *old = NULL;
+    pthread_mutex_lock(&s->pin_mu);
+    if (s->pin && !s->pin_stale && s->pin_gen == s->img_gen) {
+        old = s->pin;
+        s->pin = s->img_cand;
+        s->img_cand = NULL;
+        s->advances++;
+    }
+    pthread_mutex_unlock(&s->pin_mu);
+    img_keep(s, old);
+    img_drop(s);
+}
+
+/* No more images (the pin is released): free the read txns. */
+static void
+img_release(lmq_store *s)
+{
+    img_drop(s);
+    if (s->img_spare)
+        mdb_txn_abort(s->img_spare);
+    s->img_spare = NULL;
+    s->img_gen = 0;
+}
+
+static void
+img_free(lmq_store *s)
+{
+    free(s->img_set.v);
+    free(s->img_new);
+    free(s->img_page);
 }
 
 /* Copy the meta page of txnid out of data.mdb (LMDB 0.9, format 1: the
@@ -971,6 +1317,7 @@ checkpoint(lmq_store *s, MDB_txn *txn)
     }
     if (s->logged) {
         pin_set(s, pin, ck.gen);
+        img_reset(s, ck.gen, pin);
     } else {
         /* A relaxed process checkpoints only to empty the log before its
          * unlogged commit, after which any logged writer checkpoints again
@@ -988,23 +1335,34 @@ wal_enter(lmq_store *s, MDB_txn *txn)
 {
     if (!s->wal)
         return 0;
-    if (s->logged)
+    if (s->logged) {
         lmq__wal_rec_reset(s->wal);
+        pin_check(s);
+    }
     if (lmq__wal_enter(s->wal, mdb_txn_id(txn), s->logged))
         return checkpoint(s, txn);
     return 0;
 }
 
-/* Just before the commit of txn: append its record. */
+/* Just before the commit of txn: append its record, with page images when
+ * the batch is hard (nhard ops need a flush). */
 static int
-wal_log(lmq_store *s, MDB_txn *txn)
+wal_log(lmq_store *s, MDB_txn *txn, size_t nhard)
 {
     if (!s->logged || lmq__wal_rec_empty(s->wal))
         return 0;
     bool sync = false;
+    size_t mark = lmq__wal_rec_mark(s->wal);
+    if (nhard)
+        img_collect(s, txn, nhard);
     int rc = lmq__wal_append(s->wal, mdb_txn_id(txn), &sync);
-    if (rc == 1 && (rc = checkpoint(s, txn)) == 0)
-        rc = lmq__wal_append(s->wal, mdb_txn_id(txn), &sync);
+    if (rc == 1) {
+        /* images of this checkpoint must not follow the next one */
+        lmq__wal_rec_truncate(s->wal, mark);
+        img_drop(s);
+        if ((rc = checkpoint(s, txn)) == 0)
+            rc = lmq__wal_append(s->wal, mdb_txn_id(txn), &sync);
+    }
     if (sync)
         s->wal_sync = true;
     return rc;
@@ -1027,9 +1385,41 @@ checkpoint_if_due(lmq_store *s)
     pthread_rwlock_unlock(&s->resize);
 }
 
-/* Before mdb_env_open: point both of LMDB's meta pages at S. */
+struct restore {
+    int fd;
+    uint32_t psize;
+    struct pgset done;
+};
+
+/* Write a page image of the log back (the first of each page: a page is
+ * imaged once per checkpoint, but the first is S's in any case). */
 static int
-revert_meta(const char *dir, const lmq_wal_ckpt *ck)
+restore_page(void *arg, int kind, int db, const void *k, size_t kl,
+             const void *v, size_t vl)
+{
+    struct restore *r = arg;
+    (void)db;
+    if (kind != LMQ_WAL_PAGE)
+        return 0;
+    if (kl != 8 || vl != r->psize)
+        return lmq__seterr(LMQ_ECORRUPT, "bad page image in the log");
+    uint64_t pg = lmq__get_u64(k);
+    if (pg < 2)
+        return lmq__seterr(LMQ_ECORRUPT, "bad page image in the log");
+    if (pgset_has(&r->done, pg))
+        return 0;
+    if (pgset_add(&r->done, pg) != 0)
+        return lmq__seterr(LMQ_ENOMEM, NULL);
+    if (pwrite(r->fd, v, vl, (off_t)(pg * r->psize)) != (ssize_t)vl)
+        return lmq__seterr(LMQ_EIO, "cannot restore page %llu: %s",
+                           (unsigned long long)pg, strerror(errno));
+    return 0;
+}
+
+/* Before mdb_env_open: write the log's page images back and point both of
+ * LMDB's meta pages at S. */
+static int
+revert_meta(lmq_wal *w, const char *dir, const lmq_wal_ckpt *ck)
 {
     char path[PATH_MAX];
     uint32_t magic;
@@ -1044,6 +1434,13 @@ revert_meta(const char *dir, const lmq_wal_ckpt *ck)
         return errno == ENOENT ? LMQ__NOTFOUND
                                : lmq__seterr(LMQ_EIO, "cannot open %s: %s",
                                              path, strerror(errno));
+    struct restore r = {.fd = fd, .psize = ck->psize};
+    int rc = lmq__wal_scan(w, ck, restore_page, &r);
+    free(r.done.v);
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
     bool ok = true;
     for (unsigned i = 0; ok && i < 2; i++) {
         uint8_t page[LMQ_WAL_META_LEN];
@@ -1068,6 +1465,8 @@ replay_op(void *arg, int kind, int db, const void *k, size_t kl,
 {
     lmq_txn *t = arg;
     int rc;
+    if (kind == LMQ_WAL_PAGE)
+        return 0; /* written back before LMDB opened (revert) */
     if (kind == LMQ_WAL_PUT)
         rc = lmq__txn_put(t, db, k, kl, v, vl);
     else if (kind == LMQ_WAL_DEL)
@@ -1172,13 +1571,20 @@ static int
 commit_batch(lmq_store *s, MDB_txn *txn, struct gc_op **ops, size_t n,
              size_t live)
 {
-    int rc = wal_log(s, txn), crc = 0;
+    size_t nhard = 0;
+    for (size_t i = 0; i < n; i++)
+        nhard += !ops[i]->final && ops[i]->rc >= 0 && !ops[i]->soft;
+    int rc = wal_log(s, txn, nhard), crc = 0;
     if (rc == 0 && commit_hook)
         commit_hook(live);
     if (rc == 0)
         crc = mdb_txn_commit(txn);
     else
         mdb_txn_abort(txn);
+    if (rc == 0 && crc == 0)
+        img_committed(s);
+    else
+        img_drop(s);
     pthread_rwlock_unlock(&s->resize);
     if (crc == MDB_MAP_FULL && grow_map(s) == 0)
         return 1;
@@ -1431,9 +1837,12 @@ store_write(lmq_store *s, lmq_txn_fn fn, void *arg, bool soft)
              * it during the flush split the callers into batches that each
              * paid one. */
             int rc = lmq__wal_sync(s->wal);
+            img_flushed(s, rc == 0);
             for (size_t i = 0; rc < 0 && i < n; i++)
                 if (!batch[i]->final && batch[i]->rc >= 0)
                     op_fail(batch[i], rc);
+        } else if (s->logged) {
+            img_flushed(s, false);
         }
         uint64_t t1 = t0 ? mono_ns() : 0;
         pthread_mutex_lock(&s->gc_mu);
@@ -1510,6 +1919,8 @@ lmq__store_log_stats(lmq_store *s, lmq_log_stats *st)
     st->pinned = s->pin && !s->pin_stale;
     pthread_mutex_unlock(&s->pin_mu);
     st->checkpoints = s->checkpoints;
+    st->images = s->images;
+    st->advances = s->advances;
 }
 
 void

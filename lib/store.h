@@ -112,6 +112,8 @@ typedef struct lmq_log_stats {
     bool owner;           /* this process pins the current checkpoint */
     bool pinned;          /* this process holds a pin that is not reset */
     uint64_t checkpoints; /* made by this process */
+    uint64_t images;      /* pages this process imaged into the log */
+    uint64_t advances;    /* times it moved its pin past its checkpoint */
 } lmq_log_stats;
 void lmq__store_log_stats(lmq_store *s, lmq_log_stats *st);
 void lmq__store_gc_stats(lmq_store *s, lmq_gc_stats *st);

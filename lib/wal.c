@@ -10,7 +10,9 @@
  *   record: u32 len, u32 crc32c (of the record with this field zero),
  *           u64 generation, u64 txnid, then operations:
  *           u8 kind, u8 db, u32 key length, u32 value length, key, value
- *           (for a range delete the "value" is the exclusive upper key).
+ *           (for a range delete the "value" is the exclusive upper key;
+ *           for a page image the key is the page number, the value the
+ *           page).
  *
  * The file is extended with zeros ahead of the records (ZERO_CHUNK at a
  * time): a flush after writing into blocks that exist costs one device
@@ -336,7 +338,7 @@ lmq__wal_scan(lmq_wal *w, const lmq_wal_ckpt *ck, lmq_wal_op_fn fn,
             uint32_t vl = lmq__get_u32(rec + p + 6);
             if (kl > len - p - OP_HDR || vl > len - p - OP_HDR - kl ||
                 db >= LMQ_DB__COUNT || kind < LMQ_WAL_PUT ||
-                kind > LMQ_WAL_RANGE) {
+                kind > LMQ_WAL_PAGE) {
                 rc = lmq__seterr(LMQ_ECORRUPT, "%s: bad record", w->path);
                 break;
             }

@@ -26,7 +26,10 @@
  * bytes) and MDB_meta of format 1 (LMDB 0.9, 136 bytes). */
 #define LMQ_WAL_META_LEN 152
 
-enum { LMQ_WAL_PUT = 1, LMQ_WAL_DEL = 2, LMQ_WAL_RANGE = 3 };
+/* Operation kinds. A page image (db 0, key the page number as 8 bytes,
+ * value the page) is a page of the checkpoint as it was before LMDB may
+ * reuse it: recovery writes it back before it reverts LMDB (store.c). */
+enum { LMQ_WAL_PUT = 1, LMQ_WAL_DEL = 2, LMQ_WAL_RANGE = 3, LMQ_WAL_PAGE = 4 };
 
 typedef struct lmq_wal lmq_wal;
 
