@@ -1126,6 +1126,160 @@ START_TEST(test_os_crash_replays_log)
 }
 END_TEST
 
+/* Two writer processes after a checkpoint, then an OS crash. Child A sends
+ * 100 messages, checkpoints, copies data.mdb and lets B start; then A sends
+ * 60 more (moving its pin: it owns the checkpoint) while B, the other
+ * process, receives and deletes 40 and sends 60 of its own (its frees are
+ * in the free-list records A images). Each reports what was acknowledged;
+ * B says when it is done, A dies only then (a dead owner would make B
+ * checkpoint), both by SIGKILL. Everything written since the checkpoint is
+ * garbled: the next open must find exactly the acknowledged state. */
+struct mark {
+    unsigned who, k, deleted;
+};
+
+static void
+report(int fd, unsigned who, unsigned k, unsigned deleted)
+{
+    struct mark m = {who, k, deleted};
+    if (write(fd, &m, sizeof m) != (ssize_t)sizeof m)
+        _exit(20);
+}
+
+START_TEST(test_os_crash_two_writers)
+{
+    test_map = maps[_i];
+    lmq_env *env = open_env(LMQ_DURABILITY_FULL);
+    lmq_queue_close(make_queue(env, NULL));
+    lmq_env_close(env);
+    char data[300], snap[300];
+    home_file(data, sizeof data, "data.mdb");
+    snprintf(snap, sizeof snap, "%s/data.snap", lmq_test_dir);
+    int marks[2], go[2], done[2];
+    ck_assert_int_eq(pipe(marks), 0);
+    ck_assert_int_eq(pipe(go), 0);
+    ck_assert_int_eq(pipe(done), 0);
+
+    pid_t a = check_fork();
+    ck_assert_int_ge(a, 0);
+    if (a == 0) {
+        close(marks[0]);
+        lmq_env *ce = open_env(LMQ_DURABILITY_FULL);
+        lmq_queue *cq = NULL;
+        char c;
+        if (lmq_queue_open(ce, "gc", &cq) != 0)
+            _exit(2);
+        for (unsigned k = 0; k < 100; k++) {
+            if (send_body(cq, 5, k, 300) != 0)
+                _exit(3);
+            report(marks[1], 5, k, 0);
+        }
+        if (lmq_env_sync(ce) != 0)
+            _exit(4);
+        copy_file(data, snap);
+        if (write(go[1], "g", 1) != 1)
+            _exit(5);
+        for (unsigned k = 100; k < 160; k++) {
+            if (send_body(cq, 5, k, 300) != 0)
+                _exit(6);
+            report(marks[1], 5, k, 0);
+        }
+        lmq_log_stats ls;
+        lmq__store_log_stats(ce->store, &ls);
+        if (!ls.owner || ls.advances < 30)
+            _exit(7);
+        if (read(done[0], &c, 1) != 1)
+            _exit(8);
+        raise(SIGKILL);
+        _exit(9);
+    }
+    pid_t b = check_fork();
+    ck_assert_int_ge(b, 0);
+    if (b == 0) {
+        close(marks[0]);
+        char c;
+        if (read(go[0], &c, 1) != 1)
+            _exit(2);
+        lmq_env *ce = open_env(LMQ_DURABILITY_FULL);
+        lmq_queue *cq = NULL;
+        if (lmq_queue_open(ce, "gc", &cq) != 0)
+            _exit(3);
+        lmq_recv_opts o;
+        lmq_recv_opts_init(&o);
+        o.max_messages = 5;
+        o.wait_seconds = 0;
+        o.visibility_timeout = 3600;
+        unsigned sent = 0, deleted = 0;
+        while (sent < 60 || deleted < 40) {
+            if (sent < 60) {
+                if (send_body(cq, 6, sent, 300) != 0)
+                    _exit(4);
+                report(marks[1], 6, sent++, 0);
+            }
+            lmq_msg *m[5];
+            size_t n = 0;
+            if (deleted < 40 && lmq_receive(cq, &o, m, 5, &n) != 0)
+                _exit(5);
+            for (size_t i = 0; i < n; i++) {
+                unsigned who, k;
+                int gone = 0;
+                if (sscanf(lmq_msg_body(m[i], NULL), "%u-%u-", &who, &k) !=
+                        2 ||
+                    lmq_delete(cq, lmq_msg_receipt(m[i]), &gone) != 0 ||
+                    gone != 1)
+                    _exit(6);
+                report(marks[1], who, k, 1);
+                deleted++;
+                lmq_msg_free(m[i]);
+            }
+        }
+        lmq_log_stats ls;
+        lmq__store_log_stats(ce->store, &ls);
+        if (ls.owner || ls.checkpoints != 0) /* A kept the checkpoint */
+            _exit(7);
+        if (write(done[1], "d", 1) != 1)
+            _exit(8);
+        raise(SIGKILL);
+        _exit(9);
+    }
+    close(marks[1]);
+    close(go[0]);
+    close(go[1]);
+    close(done[0]);
+    close(done[1]);
+    static unsigned char acked[MAX_WHO][MAX_N];
+    memset(acked, 0, sizeof acked);
+    struct mark m;
+    unsigned nmarks = 0, ndel = 0;
+    while (read(marks[0], &m, sizeof m) == (ssize_t)sizeof m) {
+        ck_assert(m.who < MAX_WHO && m.k < MAX_N);
+        acked[m.who][m.k] = m.deleted ? 2 : 1;
+        nmarks++;
+        ndel += m.deleted;
+    }
+    close(marks[0]);
+    reap_killed(b);
+    reap_killed(a);
+    ck_assert_uint_eq(nmarks, 160 + 60 + 40);
+    ck_assert_uint_eq(ndel, 40);
+    unsigned reused;
+    ck_assert_uint_gt(crash_pages(data, snap, &reused), 2);
+    ck_assert_uint_gt(reused, 0); /* only the images can bring those back */
+
+    env = open_env(LMQ_DURABILITY_FULL);
+    lmq_queue *q = NULL;
+    ck_ok(lmq_queue_open(env, "gc", &q));
+    ck_assert_uint_eq(drain(q), 160 + 60 - 40);
+    for (unsigned who = 5; who <= 6; who++)
+        for (unsigned k = 0; k < (who == 5 ? 160u : 60u); k++)
+            ck_assert_msg(seen[who][k] == (acked[who][k] == 1),
+                          "message %u-%u: seen %d, acknowledged %d", who, k,
+                          seen[who][k], acked[who][k]);
+    lmq_queue_close(q);
+    lmq_env_close(env);
+}
+END_TEST
+
 /* Runs fn(arg) in a child that opens the home FULL (or `d`) and exits with
  * fn's status; returns that status. */
 static int
@@ -1375,6 +1529,7 @@ lmq_suite_store(void)
     tcase_add_checked_fixture(tc, lmq_test_tmp_setup, lmq_test_tmp_teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, test_os_crash_replays_log, 0, 4);
+    tcase_add_loop_test(tc, test_os_crash_two_writers, 0, 2);
     tcase_add_loop_test(tc, test_pin_owner_death, 0, 2);
     tcase_add_loop_test(tc, test_orphan_record_replaced, 0, 2);
     tcase_add_test(tc, test_idle_pin_released);
