@@ -1074,7 +1074,11 @@ img_drop(lmq_store *s)
 }
 
 /* Start over at checkpoint gen with S = pin's snapshot: nothing imaged,
- * and the pages free in S need no image (S does not point to them). */
+ * and the pages free in S need no image (S does not point to them). A
+ * free list longer than IMG_PRELOAD pages is taken in part: the rest is
+ * imaged if freed again, which is harmless (and bounded per batch). */
+#define IMG_PRELOAD (1u << 16)
+
 static void
 img_reset(lmq_store *s, uint64_t gen, MDB_txn *pin)
 {
@@ -1099,11 +1103,11 @@ img_reset(lmq_store *s, uint64_t gen, MDB_txn *pin)
             break;
         for (size_t i = 1; rc == 0 && i <= pg[0]; i++)
             rc = pgset_add(&s->img_set, pg[i]);
-        if (rc)
+        if (rc || s->img_set.n >= IMG_PRELOAD)
             break;
     }
     mdb_cursor_close(cur);
-    if (rc == MDB_NOTFOUND)
+    if (rc == MDB_NOTFOUND || rc == 0)
         s->img_gen = gen;
 }
 
@@ -1166,8 +1170,10 @@ img_collect(lmq_store *s, MDB_txn *txn, size_t nhard)
         MDB_val k = {sizeof id, &id}, v;
         for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
              rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+            if (k.mv_size != sizeof id)
+                break;
             memcpy(&id, k.mv_data, sizeof id);
-            if (k.mv_size != sizeof id || id > upto)
+            if (id > upto)
                 break;
             /* an ID list: the count, then the page numbers */
             const size_t *pg = v.mv_data;
