@@ -1039,6 +1039,19 @@ pin_release(lmq_store *s)
  * checkpoint's first batch images its hot path, 6-12 pages. */
 #define IMG_BUDGET(n) (16 + 8 * (n))
 
+/* The page numbers of a free-list record (an ID list: the count, then the
+ * pages); 0 when it is not one. */
+static size_t
+idl_pages(const MDB_val *v, const size_t **pg)
+{
+    const size_t *id = v->mv_data;
+    size_t n = v->mv_size / sizeof *id;
+    if (n == 0 || id[0] >= n)
+        return 0;
+    *pg = id + 1;
+    return id[0];
+}
+
 static bool
 pin_live(lmq_store *s, uint64_t gen)
 {
@@ -1096,12 +1109,11 @@ img_reset(lmq_store *s, uint64_t gen, MDB_txn *pin)
     int rc;
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        /* an ID list: the count, then the page numbers */
-        const size_t *pg = v.mv_data;
-        size_t n = v.mv_size / sizeof *pg;
-        if (n == 0 || pg[0] >= n)
+        const size_t *pg;
+        size_t n = idl_pages(&v, &pg);
+        if (n == 0)
             break;
-        for (size_t i = 1; rc == 0 && i <= pg[0]; i++)
+        for (size_t i = 0; rc == 0 && i < n; i++)
             rc = pgset_add(&s->img_set, pg[i]);
         if (rc || s->img_set.n >= IMG_PRELOAD)
             break;
@@ -1175,14 +1187,13 @@ img_collect(lmq_store *s, MDB_txn *txn, size_t nhard)
             memcpy(&id, k.mv_data, sizeof id);
             if (id > upto)
                 break;
-            /* an ID list: the count, then the page numbers */
-            const size_t *pg = v.mv_data;
-            size_t n = v.mv_size / sizeof *pg;
-            if (n == 0 || pg[0] >= n) {
+            const size_t *pg;
+            size_t n = idl_pages(&v, &pg);
+            if (n == 0) {
                 rc = EINVAL;
                 break;
             }
-            for (size_t i = 1; rc == 0 && i <= pg[0]; i++)
+            for (size_t i = 0; rc == 0 && i < n; i++)
                 if (pg[i] <= s->img_last &&
                     !pgset_has(&s->img_set, pg[i]))
                     rc = s->img_new_n < budget ? img_add(s, pg[i]) : E2BIG;
@@ -1848,7 +1859,7 @@ store_write(lmq_store *s, lmq_txn_fn fn, void *arg, bool soft)
                 if (!batch[i]->final && batch[i]->rc >= 0)
                     op_fail(batch[i], rc);
         } else if (s->logged) {
-            img_flushed(s, false);
+            img_flushed(s, false); /* a batch that imaged flushes: defensive */
         }
         uint64_t t1 = t0 ? mono_ns() : 0;
         pthread_mutex_lock(&s->gc_mu);
