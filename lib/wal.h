@@ -44,6 +44,10 @@ typedef struct lmq_wal_ckpt {
  * is whether no other process has the home open (recovery may run). Until
  * lmq__wal_opened(), other processes wait in their own open. */
 int lmq__wal_open(const char *dir, lmq_wal **out, bool *alone);
+
+/* The log's checksum, crc32c (Castagnoli) of n bytes at p: the fastest way
+ * this CPU has, or (table) always the portable one. For the tests. */
+uint32_t lmq__crc32c(const void *p, size_t n, bool table);
 /* Publish this process as one of the home's openers; release the open
  * lock. */
 void lmq__wal_opened(lmq_wal *w);
