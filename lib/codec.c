@@ -18,7 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define QREC_VERSION 2 /* 2 added due_ms and sweep_ms; 1 is still read */
+#define QREC_VERSION 3 /* 2 added due_ms and sweep_ms, 3 front_seq; 1, 2 are
+                         * still read */
 #define MREC_VERSION 2 /* 2 carries the first header; 1 is still read */
 
 /* ---- bounded reader ----------------------------------------------------- */
@@ -121,7 +122,7 @@ enum {
     QF_TP_GROUP = 8,
 };
 
-#define QREC_FIXED (1 + 4 + 1 + 8 * 2 + 4 * 6 + 8 + 8 * 7 + 1)
+#define QREC_FIXED (1 + 4 + 1 + 8 * 2 + 4 * 6 + 8 + 8 * 8 + 1)
 
 int
 lmq__qrec_encode(const lmq_qrec *r, uint8_t **buf, size_t *len)
@@ -170,6 +171,7 @@ lmq__qrec_encode(const lmq_qrec *r, uint8_t **buf, size_t *len)
     lmq__put_u64(p, (uint64_t)r->last_purge_ms), p += 8;
     lmq__put_u64(p, (uint64_t)r->due_ms), p += 8;
     lmq__put_u64(p, (uint64_t)r->sweep_ms), p += 8;
+    lmq__put_u64(p, r->front_seq), p += 8;
     *p++ = (uint8_t)namelen;
     memcpy(p, r->name, namelen), p += namelen;
     if (tail) {
@@ -195,7 +197,7 @@ lmq__qrec_decode(const void *buf, size_t len, bool maps, lmq_qrec *r)
     rd d = {buf, len, false};
     lmq__qrec_init(r);
     uint8_t version = rd_u8(&d);
-    if (version != 1 && version != QREC_VERSION)
+    if (version < 1 || version > QREC_VERSION)
         return lmq__seterr(LMQ_ECORRUPT, "queue record: unknown version");
     r->qid = rd_u32(&d);
     uint8_t f = rd_u8(&d);
@@ -221,6 +223,9 @@ lmq__qrec_decode(const void *buf, size_t len, bool maps, lmq_qrec *r)
         r->due_ms = (int64_t)rd_u64(&d);
         r->sweep_ms = (int64_t)rd_u64(&d);
     }
+    /* Before 3 every message has a vis entry: none lies at or after the
+     * next seq. */
+    r->front_seq = version >= 3 ? rd_u64(&d) : r->next_seq + 1;
     uint8_t nl = rd_u8(&d);
     const uint8_t *name = take(&d, nl);
     if (d.bad || nl > 80)
@@ -261,7 +266,8 @@ lmq__mhdr_encode(const lmq_mhdr *h, uint8_t out[LMQ_MHDR_SIZE])
     lmq__put_u64(out + 24, (uint64_t)h->recv_start_ms);
     lmq__put_u32(out + 32, h->recv_count);
     out[36] = h->state;
-    out[37] = out[38] = out[39] = 0;
+    out[37] = h->flags;
+    out[38] = out[39] = 0;
 }
 
 int
@@ -276,6 +282,7 @@ lmq__mhdr_decode(const void *buf, size_t len, lmq_mhdr *h)
     h->recv_start_ms = (int64_t)lmq__get_u64(p + 24);
     h->recv_count = lmq__get_u32(p + 32);
     h->state = p[36];
+    h->flags = p[37]; /* 0 in formats 1 and 2 */
     return 0;
 }
 

@@ -14,9 +14,11 @@
 #define LMQ_ENV_MAGIC 0x6c6d7165u   /* "lmqe" */
 #define LMQ_QUEUE_MAGIC 0x6c6d7171u /* "lmqq" */
 /* 2: message records carry their first header, header rows appear on the
- * first change. A version 1 home is upgraded in place when opened (nothing in
- * it needs rewriting: its records are still read). */
-#define LMQ_FORMAT_VERSION 2u
+ * first change. 3: a standard-queue message visible from its send has no vis
+ * entry until its first receive (LMQ_MH_UNINDEXED; queue_std.c). An older
+ * home is upgraded in place when opened (nothing in it needs rewriting: its
+ * records are still read, and all its messages have vis entries). */
+#define LMQ_FORMAT_VERSION 3u
 #define LMQ_FORMAT_OLDEST 1u
 
 struct lmq_notify;
@@ -87,6 +89,8 @@ typedef struct lmq_qrec {
      * of the queue expires before it (the sweep has nothing to remove). */
     int64_t due_ms;
     int64_t sweep_ms;
+    /* Standard queues: no message below it is LMQ_MH_UNINDEXED. */
+    uint64_t front_seq;
     char name[81];
     /* Verbatim string attributes: Policy, RedrivePolicy, RedriveAllowPolicy,
      * KmsMasterKeyId, KmsDataKeyReusePeriodSeconds, SqsManagedSseEnabled. */
@@ -104,7 +108,11 @@ typedef struct lmq_mhdr {
     int64_t recv_start_ms; /* when the current delivery began (12 h cap) */
     uint32_t recv_count;
     uint8_t state;
+    uint8_t flags; /* LMQ_MH_* */
 } lmq_mhdr;
+/* No vis entry: a standard-queue message never received and visible since
+ * its send; receive finds it in msg from the queue's front_seq. */
+#define LMQ_MH_UNINDEXED 0x01
 #define LMQ_MHDR_SIZE 40
 
 /* The immutable message record, as a view into stored bytes. */

@@ -2,13 +2,23 @@
  * queue_std.c: send, receive, delete and change-visibility, and the message
  * primitives that FIFO queues and dead-letter moves build on.
  *
- * A message is three entries, all keyed by (qid, seq): the immutable record
- * in msg, a 40-byte header in hdr, and one entry in the visibility index vis
- * keyed (qid, visible_at, seq). "Visible" means visible_at <= now, so receive
- * seeks vis to (qid, 0) and takes entries up to now: no scan of invisible
- * messages, and the oldest-visible message comes first. A delayed message is
- * one whose visible_at is in the future with state DELAYED; an in-flight one
- * has state INFLIGHT. Counters follow the settle rule in catalog.c.
+ * A message is up to three entries, all keyed by (qid, seq): the immutable
+ * record in msg, a 40-byte header in hdr, and one entry in the visibility
+ * index vis keyed (qid, visible_at, seq). "Visible" means visible_at <= now,
+ * so receive seeks vis to (qid, 0) and takes entries up to now: no scan of
+ * invisible messages, and the oldest-visible message comes first. A delayed
+ * message is one whose visible_at is in the future with state DELAYED; an
+ * in-flight one has state INFLIGHT. Counters follow the settle rule in
+ * catalog.c.
+ *
+ * The header row appears on the first change (until then the record's first
+ * header is the header). In a standard queue, a message visible from its
+ * send has no vis entry either until its first receive (LMQ_MH_UNINDEXED in
+ * its header): receive finds such messages by walking msg in send order from
+ * the queue's front_seq, which it moves past every message it takes or
+ * passes, and merges them with the vis entries by visible_at. So a send
+ * writes one row, and a queue's vis index holds only delayed, in-flight and
+ * once-received messages, however long the backlog.
  *
  * Receipt handles name a delivery (see receipt.c). lmq's rule on top of SQS:
  * a handle from an earlier delivery never deletes or changes a message that
@@ -109,6 +119,10 @@ static int
 del_vis(lmq_txn *t, lmq_qrec *r, uint64_t seq, const lmq_mhdr *h)
 {
     uint8_t k[LMQ_VKEY_LEN];
+    if (h->flags & LMQ_MH_UNINDEXED) { /* counted visible, nothing to delete */
+        lmq__q_count(r, LMQ_MS_VISIBLE, -1);
+        return 0;
+    }
     lmq__vkey(k, r->qid, h->visible_at, seq);
     int rc = lmq__txn_del(t, LMQ_DB_VIS, k, sizeof k);
     if (rc == 0)
@@ -129,11 +143,20 @@ lmq__msg_insert(lmq_txn *t, lmq_qrec *r, const lmq_mview *mv,
                               lmq__mview_size(mv), &dst);
     if (rc)
         return rc;
-    lmq__mview_encode(mv, h, dst); /* the header row waits for a change */
+    /* Visible already (under the settle rule) in a standard queue: no vis
+     * entry; receive finds it from front_seq (seq only grows, so it is at
+     * or after front_seq). */
+    lmq_mhdr first = *h;
+    first.flags = 0;
+    if (!r->fifo && h->visible_at <= r->settled_ms)
+        first.flags = LMQ_MH_UNINDEXED;
+    lmq__mview_encode(mv, &first, dst); /* the header row waits for a change */
     int64_t expires = h->enqueue_ms + (int64_t)r->retention * 1000;
     if (r->sweep_ms > 0 && expires < r->sweep_ms)
         r->sweep_ms = expires;
-    if ((rc = put_vis(t, r, seq, h->visible_at, h->state)) != 0)
+    if (first.flags & LMQ_MH_UNINDEXED)
+        lmq__q_count(r, LMQ_MS_VISIBLE, +1);
+    else if ((rc = put_vis(t, r, seq, h->visible_at, h->state)) != 0)
         return rc;
     if (r->fifo && (rc = lmq__fifo_on_insert(t, r, seq, mv, h)) != 0)
         return rc;
@@ -165,6 +188,7 @@ lmq__msg_revisit(lmq_txn *t, lmq_qrec *r, uint64_t seq, lmq_mhdr *h,
         return rc;
     h->visible_at = visible_at;
     h->state = (uint8_t)st;
+    h->flags &= (uint8_t)~LMQ_MH_UNINDEXED;
     if ((rc = put_vis(t, r, seq, visible_at, st)) != 0 ||
         (rc = put_hdr(t, r->qid, seq, h)) != 0)
         return rc;
@@ -673,6 +697,85 @@ seen(const uint64_t *s, size_t n, uint64_t seq)
     return false;
 }
 
+/* A receive candidate: from vis, or (front) an unindexed message found
+ * from front_seq, whose header is the record's first header. */
+struct cand {
+    uint64_t seq;
+    int64_t at;
+    bool front;
+    lmq_mhdr h;
+};
+
+/* Up to room vis entries visible at now from `from` on, skipping done ones;
+ * sets c->next_at on reaching an entry that is not visible yet. */
+static int
+vis_cands(lmq_txn *t, struct recv_ctx *c, const lmq_qrec *r, int64_t now,
+          const uint8_t *from, const uint64_t *done, size_t ndone,
+          struct cand *out, size_t room, size_t *n)
+{
+    lmq_cur *cur;
+    lmq_val key, val;
+    int rc = lmq__cur_open(t, LMQ_DB_VIS, &cur);
+    if (rc)
+        return rc;
+    *n = 0;
+    for (rc = lmq__cur_seek(cur, from, LMQ_VKEY_LEN, &key, &val);
+         rc == 0 && *n < room; rc = lmq__cur_next(cur, &key, &val)) {
+        const uint8_t *kp = key.data;
+        if (key.len != LMQ_VKEY_LEN || lmq__get_u32(kp) != r->qid)
+            break;
+        int64_t at = (int64_t)lmq__get_u64(kp + 4);
+        if (at > now) {
+            c->next_at = at;
+            break;
+        }
+        uint64_t seq = lmq__get_u64(kp + 12);
+        if (!seen(done, ndone, seq))
+            out[(*n)++] = (struct cand){seq, at, false, {0}};
+    }
+    lmq__cur_close(cur);
+    return rc < 0 ? rc : 0;
+}
+
+/* Up to room unindexed messages from seq pos on, in send order. *skip_to:
+ * the first one found, or past the last message looked at when none was
+ * (every message passed has a vis entry). */
+static int
+front_cands(lmq_txn *t, const lmq_qrec *r, uint64_t pos, struct cand *out,
+            size_t room, size_t *n, uint64_t *skip_to)
+{
+    uint8_t k[LMQ_MKEY_LEN];
+    lmq_cur *cur;
+    lmq_val key, val;
+    int rc = lmq__cur_open(t, LMQ_DB_MSG, &cur);
+    if (rc)
+        return rc;
+    *n = 0;
+    *skip_to = pos;
+    lmq__mkey(k, r->qid, pos);
+    for (rc = lmq__cur_seek(cur, k, sizeof k, &key, &val);
+         rc == 0 && *n < room; rc = lmq__cur_next(cur, &key, &val)) {
+        if (key.len != LMQ_MKEY_LEN || lmq__get_u32(key.data) != r->qid)
+            break;
+        uint64_t seq = lmq__get_u64((const uint8_t *)key.data + 4);
+        lmq_mhdr h;
+        rc = lmq__mrec_hdr(val.data, val.len, &h);
+        if (rc == LMQ__NOTFOUND) /* format 1: indexed */
+            rc = 0, h.flags = 0;
+        if (rc)
+            break;
+        if (h.flags & LMQ_MH_UNINDEXED) {
+            if (*n == 0)
+                *skip_to = seq;
+            out[(*n)++] = (struct cand){seq, h.visible_at, true, h};
+        } else if (*n == 0) {
+            *skip_to = seq + 1;
+        }
+    }
+    lmq__cur_close(cur);
+    return rc < 0 ? rc : 0;
+}
+
 /* Standard-queue receive inside the transaction. */
 static int
 receive_std(lmq_txn *t, struct recv_ctx *c, lmq_qrec *r, int64_t now)
@@ -682,65 +785,64 @@ receive_std(lmq_txn *t, struct recv_ctx *c, lmq_qrec *r, int64_t now)
     uint64_t done[LMQ__RECV_BULK + 2 * LMQ_MAX_BATCH + 8];
     size_t ndone = 0;
     uint8_t from[LMQ_VKEY_LEN];
+    uint64_t fpos = r->front_seq;
     lmq__vkey(from, r->qid, 0, 0);
     int rc = 0;
-    /* Rounds: collect candidates with the cursor, then act on them with
-     * the cursor closed (acting rewrites the index). Expired and
+    /* Rounds: collect candidates with the cursors, then act on them with
+     * the cursors closed (acting rewrites the index). Expired and
      * dead-lettered candidates do not count, so another round runs. */
     while (c->n < c->max && ndone < sizeof done / sizeof done[0] - LMQ_MAX_BATCH) {
-        uint64_t cand[LMQ_MAX_BATCH];
-        size_t nc = 0, room = c->max - c->n < LMQ_MAX_BATCH ? c->max - c->n
-                                                           : LMQ_MAX_BATCH;
-        lmq_cur *cur;
-        lmq_val key, val;
-        if ((rc = lmq__cur_open(t, LMQ_DB_VIS, &cur)) != 0)
+        struct cand vc[LMQ_MAX_BATCH], fc[LMQ_MAX_BATCH], pick[LMQ_MAX_BATCH];
+        size_t nv, nf, np = 0, i = 0, j = 0;
+        uint64_t skip_to;
+        size_t room = c->max - c->n < LMQ_MAX_BATCH ? c->max - c->n
+                                                    : LMQ_MAX_BATCH;
+        if ((rc = vis_cands(t, c, r, now, from, done, ndone, vc, room,
+                            &nv)) != 0 ||
+            (rc = front_cands(t, r, fpos, fc, room, &nf, &skip_to)) != 0)
             return rc;
-        for (rc = lmq__cur_seek(cur, from, sizeof from, &key, &val);
-             rc == 0 && nc < room;
-             rc = lmq__cur_next(cur, &key, &val)) {
-            const uint8_t *kp = key.data;
-            if (key.len != LMQ_VKEY_LEN || lmq__get_u32(kp) != r->qid)
-                break;
-            int64_t at = (int64_t)lmq__get_u64(kp + 4);
-            if (at > now) {
-                c->next_at = at;
-                break;
-            }
-            uint64_t seq = lmq__get_u64(kp + 12);
-            if (seen(done, ndone, seq))
-                continue;
-            cand[nc++] = seq;
-            memcpy(from, kp, LMQ_VKEY_LEN);
-        }
-        lmq__cur_close(cur);
-        if (rc < 0)
-            return rc;
-        if (nc == 0)
+        if (nv == 0 && nf == 0) {
+            fpos = skip_to;
             break;
-        for (size_t i = 0; i < nc; i++) {
-            lmq_mhdr h;
-            done[ndone++] = cand[i];
-            if ((rc = lmq__msg_hdr(t, r->qid, cand[i], &h)) != 0)
+        }
+        /* Oldest visible first, as one index would give them. */
+        while (np < room && (i < nv || j < nf)) {
+            bool front = j < nf && (i == nv || fc[j].at < vc[i].at ||
+                                    (fc[j].at == vc[i].at &&
+                                     fc[j].seq < vc[i].seq));
+            pick[np++] = front ? fc[j++] : vc[i++];
+        }
+        if (i > 0)
+            lmq__vkey(from, r->qid, vc[i - 1].at, vc[i - 1].seq);
+        fpos = j > 0 ? fc[j - 1].seq + 1 : skip_to;
+        for (size_t x = 0; x < np; x++) {
+            uint64_t seq = pick[x].seq;
+            lmq_mhdr h = pick[x].h;
+            done[ndone++] = seq;
+            if (!pick[x].front &&
+                (rc = lmq__msg_hdr(t, r->qid, seq, &h)) != 0)
                 return rc == LMQ__NOTFOUND
                            ? lmq__seterr(LMQ_ECORRUPT, "header missing")
                            : rc;
             if (lmq__msg_expired(r, &h, now)) {
-                if ((rc = lmq__msg_remove(t, r, cand[i], &h)) != 0)
+                if ((rc = lmq__msg_remove(t, r, seq, &h)) != 0)
                     return rc;
                 continue;
             }
-            rc = lmq__dlq_on_receive(t, c->q, r, cand[i], &h, now);
+            rc = lmq__dlq_on_receive(t, c->q, r, seq, &h, now);
             if (rc < 0)
                 return rc;
             if (rc == 1)
                 continue; /* moved to the dead-letter queue */
-            rc = lmq__msg_deliver(t, c->q, r, cand[i], &h, now, c->vt,
+            rc = lmq__msg_deliver(t, c->q, r, seq, &h, now, c->vt,
                                   c->o->attribute_names, &c->msgs[c->n]);
             if (rc)
                 return rc;
             c->n++;
         }
     }
+    if (fpos > r->front_seq)
+        r->front_seq = fpos;
     return 0;
 }
 

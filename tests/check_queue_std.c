@@ -736,13 +736,19 @@ END_TEST
 
 /* ---- the stored format -------------------------------------------------- */
 
-/* Rewrite every message of q as format 1 wrote it: a record without the
- * first header (version byte 1) and a header row of its own; mark the home
- * format 1. */
+/* Rewrite (up to 8) messages of a queue as an older format wrote them:
+ * every message has a vis entry (format 3 leaves none for a message
+ * visible since its send); format 1 also keeps the header in a row of its
+ * own and writes records without it (version byte 1). Marks the home. */
+struct old_format {
+    uint32_t qid;
+    uint32_t version;
+};
+
 static int
-to_format1(lmq_txn *t, void *arg)
+to_old_format(lmq_txn *t, void *arg)
 {
-    uint32_t qid = *(uint32_t *)arg;
+    const struct old_format *of = arg;
     uint8_t keys[8][LMQ_MKEY_LEN], *recs[8];
     size_t lens[8], n = 0;
     lmq_mhdr hs[8];
@@ -752,32 +758,46 @@ to_format1(lmq_txn *t, void *arg)
     int rc = lmq__cur_open(t, LMQ_DB_MSG, &c);
     if (rc)
         return rc;
-    lmq__mkey(k, qid, 0);
+    lmq__mkey(k, of->qid, 0);
     for (rc = lmq__cur_seek(c, k, sizeof k, &key, &val); rc == 0 && n < 8;
          rc = lmq__cur_next(c, &key, &val)) {
         ck_assert_int_eq(lmq__mrec_hdr(val.data, val.len, &hs[n]), 0);
         memcpy(keys[n], key.data, LMQ_MKEY_LEN);
-        lens[n] = val.len - LMQ_MHDR_SIZE;
+        bool v1 = of->version == 1;
+        lens[n] = v1 ? val.len - LMQ_MHDR_SIZE : val.len;
         recs[n] = malloc(lens[n]);
-        recs[n][0] = 1;
-        memcpy(recs[n] + 1, (const uint8_t *)val.data + 1 + LMQ_MHDR_SIZE,
+        recs[n][0] = v1 ? 1 : 2;
+        memcpy(recs[n] + 1,
+               (const uint8_t *)val.data + 1 + (v1 ? LMQ_MHDR_SIZE : 0),
                lens[n] - 1);
         n++;
     }
     lmq__cur_close(c);
     for (size_t i = 0; i < n; i++) {
         uint8_t h[LMQ_MHDR_SIZE];
+        if (hs[i].flags & LMQ_MH_UNINDEXED) {
+            uint8_t vk[LMQ_VKEY_LEN], st = hs[i].state;
+            lmq__vkey(vk, of->qid, hs[i].visible_at,
+                      lmq__get_u64(keys[i] + 4));
+            ck_assert_int_eq(lmq__txn_put(t, LMQ_DB_VIS, vk, sizeof vk, &st,
+                                          1),
+                             0);
+            hs[i].flags = 0;
+        }
         lmq__mhdr_encode(&hs[i], h);
+        if (of->version == 1)
+            ck_assert_int_eq(lmq__txn_put(t, LMQ_DB_HDR, keys[i],
+                                          LMQ_MKEY_LEN, h, sizeof h),
+                             0);
+        else
+            memcpy(recs[i] + 1, h, sizeof h);
         ck_assert_int_eq(lmq__txn_put(t, LMQ_DB_MSG, keys[i], LMQ_MKEY_LEN,
                                       recs[i], lens[i]),
-                         0);
-        ck_assert_int_eq(lmq__txn_put(t, LMQ_DB_HDR, keys[i], LMQ_MKEY_LEN,
-                                      h, sizeof h),
                          0);
         free(recs[i]);
     }
     uint8_t ver[4];
-    lmq__put_u32(ver, 1);
+    lmq__put_u32(ver, of->version);
     return lmq__txn_put(t, LMQ_DB_META, "version", 7, ver, 4);
 }
 
@@ -803,7 +823,7 @@ get_version(lmq_txn *t, void *arg)
 /* A send writes the first header inside the message record (format 2);
  * messages a format 1 home holds (record plus header row) are still
  * received, changed, deleted and expired, and opening the home marks it
- * format 2 so that an older lmq refuses it. */
+ * with the current format so that an older lmq refuses it. */
 START_TEST(format1_home_is_read_and_upgraded)
 {
     set_attr("MessageRetentionPeriod", "60");
@@ -811,8 +831,9 @@ START_TEST(format1_home_is_read_and_upgraded)
     lmq_test_clock_advance(30000);
     send_body("b", NULL);
     send_body("c", NULL);
-    uint32_t qid = q->qid, ver = 0;
-    ck_ok(lmq__store_write(env->store, to_format1, &qid));
+    struct old_format of = {q->qid, 1};
+    uint32_t ver = 0;
+    ck_ok(lmq__store_write(env->store, to_old_format, &of));
     ck_ok(lmq__store_read(env->store, get_version, &ver));
     ck_assert_uint_eq(ver, 1);
     reopen();
@@ -864,6 +885,127 @@ START_TEST(format1_home_is_read_and_upgraded)
 }
 END_TEST
 
+/* Format 2 gave every message a vis entry; format 3 gives none to a
+ * message visible since its send. A format 2 home's messages are received
+ * in the same order next to ones the new format sends, with the counters
+ * right, and opening marks the home format 3. */
+START_TEST(format2_home_is_read_and_upgraded)
+{
+    send_body("a", NULL);
+    lmq_test_clock_advance(10);
+    send_body("b", NULL);
+    lmq_send_entry e;
+    lmq_send_entry_init(&e);
+    e.body = "late";
+    e.delay_seconds = 5;
+    ck_ok(lmq_send(q, &e, NULL));
+    struct old_format of = {q->qid, 2};
+    uint32_t ver = 0;
+    ck_ok(lmq__store_write(env->store, to_old_format, &of));
+    ck_ok(lmq__store_read(env->store, get_version, &ver));
+    ck_assert_uint_eq(ver, 2);
+    reopen();
+    ck_ok(lmq__store_read(env->store, get_version, &ver));
+    ck_assert_uint_eq(ver, LMQ_FORMAT_VERSION);
+    ck_counts(2, 0, 1);
+    lmq_test_clock_advance(10);
+    send_body("c", NULL);
+    ck_counts(3, 0, 1);
+    lmq_msg *ms[10];
+    ck_assert_uint_eq(recv_n(10, 30, ms), 3);
+    const char *want[] = {"a", "b", "c"};
+    for (int i = 0; i < 3; i++) {
+        ck_assert_str_eq(lmq_msg_body(ms[i], NULL), want[i]);
+        lmq_msg_free(ms[i]);
+    }
+    ck_counts(0, 3, 1);
+    lmq_test_clock_advance(5000);
+    lmq_msg *m = recv1(30);
+    ck_assert_str_eq(lmq_msg_body(m, NULL), "late");
+    int done;
+    ck_ok(lmq_delete(q, lmq_msg_receipt(m), &done));
+    ck_assert_int_eq(done, 1);
+    lmq_msg_free(m);
+    ck_counts(0, 3, 0);
+}
+END_TEST
+
+/* Messages never received (found in send order) and ones visible again
+ * (found in the visibility index) come out oldest-visible first, as one
+ * index would give them; equal times go in send order. */
+START_TEST(receive_merges_new_and_returning_messages)
+{
+    send_body("a", NULL);
+    send_body("b", NULL);
+    lmq_msg *m = recv1(5); /* a, visible again at +5 s */
+    ck_assert_str_eq(lmq_msg_body(m, NULL), "a");
+    lmq_msg_free(m);
+    lmq_test_clock_advance(5000);
+    send_body("c", NULL); /* visible at +5 s too, sent after a */
+    lmq_test_clock_advance(1);
+    send_body("d", NULL);
+    ck_counts(4, 0, 0);
+    lmq_msg *ms[10];
+    ck_assert_uint_eq(recv_n(10, 30, ms), 4);
+    const char *want[] = {"b", "a", "c", "d"};
+    for (int i = 0; i < 4; i++) {
+        ck_assert_str_eq(lmq_msg_body(ms[i], NULL), want[i]);
+        ck_assert_uint_eq(lmq_msg_receive_count(ms[i]), i == 1 ? 2 : 1);
+        lmq_msg_free(ms[i]);
+    }
+    ck_counts(0, 4, 0);
+    ck_assert_ptr_null(recv1(30));
+    /* each of them is in-flight now, and comes back after its timeout */
+    lmq_test_clock_advance(30000);
+    ck_counts(4, 0, 0);
+    ck_assert_uint_eq(recv_n(10, 30, ms), 4);
+    const char *again[] = {"a", "b", "c", "d"}; /* same time: send order */
+    for (int i = 0; i < 4; i++) {
+        ck_assert_str_eq(lmq_msg_body(ms[i], NULL), again[i]);
+        lmq_msg_free(ms[i]);
+    }
+}
+END_TEST
+
+/* Delayed messages ahead of new ones (more than one receive round of
+ * them) neither hide the new ones nor come early. */
+START_TEST(delayed_messages_ahead_do_not_hide_new_ones)
+{
+    lmq_send_entry e;
+    lmq_send_entry_init(&e);
+    e.body = "late";
+    e.delay_seconds = 60;
+    for (int i = 0; i < 25; i++)
+        ck_ok(lmq_send(q, &e, NULL));
+    send_body("now1", NULL);
+    send_body("now2", NULL);
+    ck_counts(2, 0, 25);
+    lmq_msg *ms[10];
+    ck_assert_uint_eq(recv_n(10, 120, ms), 2);
+    ck_assert_str_eq(lmq_msg_body(ms[0], NULL), "now1");
+    ck_assert_str_eq(lmq_msg_body(ms[1], NULL), "now2");
+    for (int i = 0; i < 2; i++)
+        lmq_msg_free(ms[i]);
+    send_body("now3", NULL);
+    lmq_msg *m = recv1(120);
+    ck_assert_str_eq(lmq_msg_body(m, NULL), "now3");
+    lmq_msg_free(m);
+    ck_assert_ptr_null(recv1(30));
+    ck_counts(0, 3, 25);
+    lmq_test_clock_advance(60000);
+    size_t got = 0, n;
+    while ((n = recv_n(10, 30, ms)) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            ck_assert_str_eq(lmq_msg_body(ms[i], NULL), "late");
+            lmq_msg_free(ms[i]);
+        }
+        got += n;
+    }
+    ck_assert_uint_eq(got, 25);
+    ck_counts(0, 28, 0);
+}
+END_TEST
+
 Suite *
 lmq_suite_queue_std(void)
 {
@@ -880,6 +1022,9 @@ lmq_suite_queue_std(void)
     tcase_add_test(tc, retention_shortened_later_still_expires);
     tcase_add_test(tc, counters_survive_reopen);
     tcase_add_test(tc, format1_home_is_read_and_upgraded);
+    tcase_add_test(tc, format2_home_is_read_and_upgraded);
+    tcase_add_test(tc, receive_merges_new_and_returning_messages);
+    tcase_add_test(tc, delayed_messages_ahead_do_not_hide_new_ones);
     suite_add_tcase(s, tc);
     tc = tcase_create("validation");
     tcase_add_checked_fixture(tc, setup, teardown);
