@@ -270,6 +270,34 @@ START_TEST(receipts_verify_and_reject_tampering)
     sodium_bin2base64(v1, sizeof v1, raw, sizeof raw,
                       sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     ck_lmq(lmq__receipt_parse(env, v1, &qid, &seq, &gen), LMQ_ERECEIPT);
+    /* the decoder agrees with libsodium's for random version 1 handles
+     * (every character of the alphabet in every position, over the runs),
+     * and refuses every byte outside the alphabet */
+    for (int k = 0; k < 2000; k++) {
+        uint32_t wq = randombytes_random(), wg = randombytes_random();
+        uint64_t ws = (uint64_t)randombytes_random() << 32 |
+                      randombytes_random();
+        raw[0] = 1;
+        lmq__put_u32(raw + 1, wq);
+        lmq__put_u64(raw + 5, ws);
+        lmq__put_u32(raw + 13, wg);
+        crypto_generichash(raw + 17, 16, raw, 17, env->secret,
+                           sizeof env->secret);
+        sodium_bin2base64(v1, sizeof v1, raw, sizeof raw,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+        ck_ok(lmq__receipt_parse(env, v1, &qid, &seq, &gen));
+        ck_assert_uint_eq(qid, wq);
+        ck_assert_uint_eq(seq, ws);
+        ck_assert_uint_eq(gen, wg);
+    }
+    for (int c = 1; c < 256; c++) {
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+            (c >= '0' && c <= '9') || c == '-' || c == '_')
+            continue;
+        memcpy(cut, rh, strlen(rh) + 1);
+        cut[(size_t)c % strlen(rh)] = (char)c;
+        ck_lmq(lmq__receipt_parse(env, cut, &qid, &seq, &gen), LMQ_ERECEIPT);
+    }
     /* the handles made now are version 2 and decode with libsodium too */
     size_t rl = 0;
     ck_assert_int_eq(sodium_base642bin(raw, sizeof raw, rh, strlen(rh), NULL,
