@@ -128,6 +128,13 @@ struct lmq_consumer {
     bool poller_done;   /* the poller has exited */
     bool finishing;     /* workers: exit when nothing is pending */
     bool timer_exit;
+    /* What the timer thread sleeps until (mono ms; 0: until signalled; -1:
+     * awake, it looks at everything before it sleeps again) and whether it
+     * counts down to a heartbeat: a worker wakes it only for an earlier
+     * deadline, not for every job (a wake-up per message cost the runtime
+     * a third of its relaxed throughput). */
+    int64_t timer_wait;
+    bool timer_hb;
     int64_t stop_deadline; /* mono ms; 0 until a stop request is seen */
     int fatal;             /* the error that stopped the poller */
 
@@ -168,6 +175,14 @@ static bool
 stop_requested(const lmq_consumer *c)
 {
     return __atomic_load_n(&c->stop_req, __ATOMIC_SEQ_CST) != 0;
+}
+
+/* Wake the timer thread (under mu) if it sleeps past `due`. */
+static void
+wake_timer_locked(lmq_consumer *c, int64_t due)
+{
+    if (c->timer_wait == 0 || (c->timer_wait > 0 && due < c->timer_wait))
+        pthread_cond_signal(&c->tcv);
 }
 
 static void
@@ -656,7 +671,7 @@ settle_job(lmq_consumer *c, struct job *j, const uint8_t *res)
                  lmq_msg_receipt(j->msgs[i]));
         if (c->n_acks == 1) {
             c->ack_since = mono_ms();
-            pthread_cond_signal(&c->tcv);
+            wake_timer_locked(c, c->ack_since + ACK_DELAY_MS);
         }
     }
     if (c->n_acks >= ACK_FLUSH)
@@ -740,7 +755,14 @@ worker_main(void *arg)
         c->running = j;
         c->n_running++;
         j->call_start = mono_ms();
-        pthread_cond_signal(&c->tcv); /* heartbeats and timeouts to do */
+        /* heartbeats and timeouts to do: the first heartbeat is armed when
+         * the first job appears, a timeout falls due after every earlier
+         * one */
+        wake_timer_locked(c, c->hb_ms > 0 && !c->timer_hb
+                                 ? j->call_start
+                             : c->o.handler_timeout_ms > 0
+                                 ? j->call_start + c->o.handler_timeout_ms
+                                 : INT64_MAX);
         pthread_mutex_unlock(&c->mu);
 
         uint8_t one, *res = j->n == 1 ? &one : malloc(j->n);
@@ -753,7 +775,10 @@ worker_main(void *arg)
 
         pthread_mutex_lock(&c->mu);
         unlink_running_locked(c, j);
-        pthread_cond_broadcast(&c->cv); /* the poller may take more */
+        /* The poller may take more (once nothing is pending), a FIFO job
+         * of this group may start, join may be done. */
+        if (!c->pending || c->fifo || c->finishing)
+            pthread_cond_broadcast(&c->cv);
         pthread_mutex_unlock(&c->mu);
         job_free(j);
         pthread_mutex_lock(&c->mu);
@@ -918,10 +943,13 @@ timer_main(void *arg)
             pthread_mutex_lock(&c->mu);
             continue;
         }
+        c->timer_wait = next;
+        c->timer_hb = next_hb != 0;
         if (next)
             cond_wait_until(&c->tcv, &c->mu, next);
         else
             pthread_cond_wait(&c->tcv, &c->mu);
+        c->timer_wait = -1;
     }
     pthread_mutex_unlock(&c->mu);
     return NULL;
@@ -1031,6 +1059,7 @@ lmq_consumer_open(lmq_env *env, const char *queue,
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
     pthread_cond_init(&c->tcv, NULL);
+    c->timer_wait = -1; /* it looks before it first sleeps */
 
     char *name = NULL;
     lmq_env_opts eo;

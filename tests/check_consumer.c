@@ -390,6 +390,36 @@ START_TEST(test_handler_timeout_leaves_message)
 }
 END_TEST
 
+/* Each of several handler calls in a row times out on time: the timer
+ * thread, asleep until the next heartbeat (seconds away), is woken for
+ * every earlier timeout (without that, the second call would run until the
+ * heartbeat, 10 s later). */
+START_TEST(test_handler_timeouts_in_a_row)
+{
+    make_queue("to3", NULL);
+    send_n(3, "t");
+    lmq_consumer *c = NULL;
+    lmq_consumer_opts o;
+    lmq_consumer_opts_init(&o);
+    o.handler = stuck_handler;
+    o.arg = &c;
+    o.handler_timeout_ms = 200;
+    o.batch_size = 3;
+    o.max_messages = 3;
+    ck_ok(lmq_consumer_open(env, "to3", &o, &c));
+    int64_t t0 = mono_ms();
+    ck_ok(lmq_consumer_start(c));
+    ck_ok(lmq_consumer_join(c));
+    int64_t took = mono_ms() - t0;
+    lmq_consumer_counters k = counters(c);
+    ck_assert_uint_eq(k.timed_out, 3);
+    ck_assert_uint_eq(k.deleted, 0);
+    ck_assert_msg(took < 5000, "three 200 ms timeouts took %lld ms",
+                  (long long)took);
+    lmq_consumer_close(c);
+}
+END_TEST
+
 /* ---- graceful stop ---------------------------------------------------------------- */
 
 struct gate {
@@ -858,6 +888,7 @@ lmq_suite_consumer(void)
     tcase_add_test(tc, test_partial_batch_failure);
     tcase_add_test(tc, test_failure_backoff_makes_visible_again);
     tcase_add_test(tc, test_handler_timeout_leaves_message);
+    tcase_add_test(tc, test_handler_timeouts_in_a_row);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("stop");
