@@ -10,6 +10,8 @@
  *   W3q1k / W3q1M / W3q10M   W3b10 with that many messages queued
  *   W4      one producer process + one consumer process (long polling),
  *           throughput
+ *   W4c     the same with the consumer runtime as the consumer (batches of
+ *           10, a 1 ms batching window, acknowledgements in batches)
  *   W4p     the same, producer paced at 500/s: end-to-end latency from send
  *           to receive, across processes
  *   W4x4    4 producer + 4 consumer processes
@@ -566,6 +568,12 @@ bench_consumer(lmq_durability d, const char *w, uint64_t queued,
 
 /* ---- W4: producer and consumer processes -------------------------------- */
 
+/* W4c's batching window: the 1 ms SQLite's polling consumer waits between
+ * empty polls (bench/peer_bench.c). */
+#ifndef W4C_WINDOW_MS
+#define W4C_WINDOW_MS 1
+#endif
+
 /* Producer: sends `count` messages whose body starts with the send time
  * (CLOCK_MONOTONIC ns, one clock for all processes); paced when rate > 0. */
 static void
@@ -675,6 +683,47 @@ consumer(lmq_durability d, uint64_t count, uint64_t total, size_t batch,
     _exit(0);
 }
 
+/* W4c's consumer: the consumer runtime (lib/consumer.c) with batches of 10
+ * and a batching window, acknowledging in batches; reports when its last
+ * acknowledgement was made (lmq_consumer_join returned). */
+static int
+w4c_handler(const lmq_msg *m, void *arg)
+{
+    (void)m;
+    (void)arg;
+    __atomic_add_fetch(&shm->got, 1, __ATOMIC_SEQ_CST);
+    return 0;
+}
+
+static void
+consumer_rt(lmq_durability d, uint64_t count, int window_ms, int go, int out)
+{
+    lmq_env *env = open_env(d);
+    lmq_consumer_opts co;
+    lmq_consumer *c;
+    struct cres cr = {0, 0, 0, 0};
+    char ch;
+    lmq_consumer_opts_init(&co);
+    co.handler = w4c_handler;
+    co.batch_size = 10;
+    co.batching_window_ms = window_ms;
+    co.wait_seconds = 1;
+    co.max_messages = count;
+    CK(lmq_consumer_open(env, "bench", &co, &c));
+    if (read(go, &ch, 1) != 1)
+        _exit(3);
+    cr.first = now_s();
+    CK(lmq_consumer_start(c));
+    (void)lmq_consumer_join(c);
+    cr.last = now_s();
+    lmq_consumer_close(c);
+    cr.got = __atomic_load_n(&shm->got, __ATOMIC_SEQ_CST);
+    lmq_env_close(env);
+    if (write(out, &cr, sizeof cr) != (ssize_t)sizeof cr)
+        _exit(4);
+    _exit(0);
+}
+
 static bool
 read_all(int fd, void *buf, size_t n)
 {
@@ -691,9 +740,12 @@ read_all(int fd, void *buf, size_t n)
     return true;
 }
 
+/* window_ms >= 0: the consumers are the consumer runtime with that
+ * batching window (W4c); -1: long-poll receive + delete loops. */
 static void
 bench_procs(lmq_durability d, const char *w, size_t size, int nprod,
-            int ncons, uint64_t count, double rate, size_t batch)
+            int ncons, uint64_t count, double rate, size_t batch,
+            int window_ms)
 {
     if (!wanted(w))
         return;
@@ -723,6 +775,8 @@ bench_procs(lmq_durability d, const char *w, size_t size, int nprod,
     }
     for (int i = 0; i < ncons; i++) {
         pid_t p = fork();
+        if (p == 0 && window_ms >= 0)
+            consumer_rt(d, per_cons, window_ms, go[0], out[1]);
         if (p == 0)
             consumer(d, per_cons, per_prod * (uint64_t)nprod, batch, go[0],
                      out[1], rate > 0);
@@ -1290,11 +1344,14 @@ main(int argc, char **argv)
         bench_recv(d, "W3", 4096, 1, fill / 4, fill);
         bench_recv(d, "W3", 262144, 1, 200, fill);
         bench_consumer(d, "W3c", durable ? 20000 : fill, 1);
-        bench_procs(d, "W4", 100, 1, 1, durable ? w4n / 4 : w4n * 4, 0, 10);
+        bench_procs(d, "W4", 100, 1, 1, durable ? w4n / 4 : w4n * 4, 0, 10,
+                    -1);
+        bench_procs(d, "W4c", 100, 1, 1, durable ? w4n / 4 : w4n * 4, 0, 10,
+                    W4C_WINDOW_MS);
         bench_procs(d, "W4p", 100, 1, 1,
-                    (uint64_t)(500 * (opt.quick ? 1 : 5)), 500, 1);
+                    (uint64_t)(500 * (opt.quick ? 1 : 5)), 500, 1, -1);
         bench_procs(d, "W4x4", 100, 4, 4, durable ? w4n / 2 : w4n * 4, 0,
-                    10);
+                    10, -1);
     }
     /* Receive throughput against the backlog: the same receive work with
      * 1k, 1M (and, with --long, 10M) messages queued. */
