@@ -758,13 +758,11 @@ front_cands(lmq_txn *t, const lmq_qrec *r, uint64_t pos, struct cand *out,
         if (key.len != LMQ_MKEY_LEN || lmq__get_u32(key.data) != r->qid)
             break;
         uint64_t seq = lmq__get_u64((const uint8_t *)key.data + 4);
-        lmq_mhdr h;
+        lmq_mhdr h = {0}; /* a format 1 record has no header: indexed */
         rc = lmq__mrec_hdr(val.data, val.len, &h);
-        if (rc == LMQ__NOTFOUND) /* format 1: indexed */
-            rc = 0, h.flags = 0;
-        if (rc)
+        if (rc < 0)
             break;
-        if (h.flags & LMQ_MH_UNINDEXED) {
+        if (rc == 0 && (h.flags & LMQ_MH_UNINDEXED)) {
             if (*n == 0)
                 *skip_to = seq;
             out[(*n)++] = (struct cand){seq, h.visible_at, true, h};

@@ -24,6 +24,7 @@
  */
 #include "core.h"
 
+#include <pthread.h>
 #include <sodium.h>
 #include <string.h>
 
@@ -37,10 +38,25 @@
 static const char b64[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
+/* Decoding by table: a handle's characters are random, so the branches of
+ * a range test mispredict (perf: lmq__receipt_parse was ~10 % of a
+ * receive+delete's cycles). Built once from b64: 0 = not a base64url
+ * character, else value+1. */
+static uint8_t b64rev[256];
+static pthread_once_t b64rev_once = PTHREAD_ONCE_INIT;
+
+static void
+b64rev_init(void)
+{
+    for (int v = 0; v < 64; v++)
+        b64rev[(unsigned char)b64[v]] = (uint8_t)(v + 1);
+}
+
 void
 lmq__receipt_init(lmq_env *env)
 {
     static const char ctx[] = "lmq receipt handle mac v2";
+    pthread_once(&b64rev_once, b64rev_init); /* before any handle is read */
     crypto_generichash(env->receipt_key, sizeof env->receipt_key,
                        (const unsigned char *)ctx, sizeof ctx - 1,
                        env->secret, sizeof env->secret);
@@ -76,29 +92,6 @@ lmq__receipt_make(const lmq_env *env, uint32_t qid, uint64_t seq,
     }
     out[RH_CHARS] = '\0';
 }
-
-/* Decoding by table: a handle's characters are random, so the branches of
- * a range test mispredict (perf: lmq__receipt_parse was ~10 % of a
- * receive+delete's cycles). 0 = not a base64url character, else value+1. */
-#define B64R(c, v) [(unsigned char)(c)] = (v) + 1
-static const uint8_t b64rev[256] = {
-    B64R('A', 0),  B64R('B', 1),  B64R('C', 2),  B64R('D', 3),
-    B64R('E', 4),  B64R('F', 5),  B64R('G', 6),  B64R('H', 7),
-    B64R('I', 8),  B64R('J', 9),  B64R('K', 10), B64R('L', 11),
-    B64R('M', 12), B64R('N', 13), B64R('O', 14), B64R('P', 15),
-    B64R('Q', 16), B64R('R', 17), B64R('S', 18), B64R('T', 19),
-    B64R('U', 20), B64R('V', 21), B64R('W', 22), B64R('X', 23),
-    B64R('Y', 24), B64R('Z', 25), B64R('a', 26), B64R('b', 27),
-    B64R('c', 28), B64R('d', 29), B64R('e', 30), B64R('f', 31),
-    B64R('g', 32), B64R('h', 33), B64R('i', 34), B64R('j', 35),
-    B64R('k', 36), B64R('l', 37), B64R('m', 38), B64R('n', 39),
-    B64R('o', 40), B64R('p', 41), B64R('q', 42), B64R('r', 43),
-    B64R('s', 44), B64R('t', 45), B64R('u', 46), B64R('v', 47),
-    B64R('w', 48), B64R('x', 49), B64R('y', 50), B64R('z', 51),
-    B64R('0', 52), B64R('1', 53), B64R('2', 54), B64R('3', 55),
-    B64R('4', 56), B64R('5', 57), B64R('6', 58), B64R('7', 59),
-    B64R('8', 60), B64R('9', 61), B64R('-', 62), B64R('_', 63),
-};
 
 int
 lmq__receipt_parse(const lmq_env *env, const char *s, uint32_t *qid,
