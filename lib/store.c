@@ -1372,13 +1372,13 @@ wal_log(lmq_store *s, MDB_txn *txn, size_t nhard)
     size_t mark = lmq__wal_rec_mark(s->wal);
     if (nhard)
         img_collect(s, txn, nhard);
-    int rc = lmq__wal_append(s->wal, mdb_txn_id(txn), &sync);
+    int rc = lmq__wal_append(s->wal, mdb_txn_id(txn), nhard > 0, &sync);
     if (rc == 1) {
         /* images of this checkpoint must not follow the next one */
         lmq__wal_rec_truncate(s->wal, mark);
         img_drop(s);
         if ((rc = checkpoint(s, txn)) == 0)
-            rc = lmq__wal_append(s->wal, mdb_txn_id(txn), &sync);
+            rc = lmq__wal_append(s->wal, mdb_txn_id(txn), nhard > 0, &sync);
     }
     if (sync)
         s->wal_sync = true;
@@ -1929,6 +1929,7 @@ lmq__store_log_stats(lmq_store *s, lmq_log_stats *st)
     memset(st, 0, sizeof *st);
     st->gen = lmq__wal_gen(s->wal);
     st->records = lmq__wal_records(s->wal);
+    st->tail = lmq__wal_tail(s->wal);
     if (lmq__wal_last_ckpt(s->wal, &ck) == 0 && ck.gen == st->gen)
         st->replayable = lmq__wal_scan(s->wal, &ck, NULL, NULL);
     st->owner = lmq__wal_owner(s->wal);

@@ -108,6 +108,7 @@ size_t lmq__store_pending(lmq_store *s);
 typedef struct lmq_log_stats {
     uint64_t gen;         /* current checkpoint generation (0: none) */
     uint64_t records;     /* appended since it */
+    uint64_t tail;        /* log offset where the next record goes */
     int replayable;       /* records recovery would replay now */
     bool owner;           /* this process pins the current checkpoint */
     bool pinned;          /* this process holds a pin that is not reset */

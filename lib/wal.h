@@ -29,7 +29,13 @@
 /* Operation kinds. A page image (db 0, key the page number as 8 bytes,
  * value the page) is a page of the checkpoint as it was before LMDB may
  * reuse it: recovery writes it back before it reverts LMDB (store.c). */
-enum { LMQ_WAL_PUT = 1, LMQ_WAL_DEL = 2, LMQ_WAL_RANGE = 3, LMQ_WAL_PAGE = 4 };
+enum {
+    LMQ_WAL_PUT = 1,
+    LMQ_WAL_DEL = 2,
+    LMQ_WAL_RANGE = 3,
+    LMQ_WAL_PAGE = 4,
+    LMQ_WAL_PAD = 5 /* filler; never handed to a scan's callback */
+};
 
 typedef struct lmq_wal lmq_wal;
 
@@ -88,11 +94,12 @@ bool lmq__wal_rec_empty(lmq_wal *w);
  * 0. A record left by a writer killed before its commit (same txnid) is
  * dropped here. */
 int lmq__wal_enter(lmq_wal *w, uint64_t txnid, bool logged);
-/* Append the record as txnid. Returns 0, or 1 when the log is full (the
- * caller checkpoints and appends again). *sync is set when this record
- * must be flushed even for a soft write: it is the first after the
+/* Append the record as txnid; flushed: the caller flushes it next (a hard
+ * write), so it is padded to end a page. Returns 0, or 1 when the log is
+ * full (the caller checkpoints and appends again). *sync is set when this
+ * record must be flushed even for a soft write: it is the first after the
  * checkpoint, and recovery must see that records follow it. */
-int lmq__wal_append(lmq_wal *w, uint64_t txnid, bool *sync);
+int lmq__wal_append(lmq_wal *w, uint64_t txnid, bool flushed, bool *sync);
 /* The next generation, for the caller's pin and ck->gen. */
 uint64_t lmq__wal_next_gen(lmq_wal *w);
 /* Write checkpoint ck durably and make it current, with this process as its
@@ -117,5 +124,7 @@ uint64_t lmq__wal_gen(lmq_wal *w);
 bool lmq__wal_pin_useless(lmq_wal *w, uint64_t gen, uint64_t txnid);
 /* Records since the last checkpoint (tests). */
 uint64_t lmq__wal_records(lmq_wal *w);
+/* Where the next record goes (tests). */
+uint64_t lmq__wal_tail(lmq_wal *w);
 
 #endif /* LMQ_WAL_H */
