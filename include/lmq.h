@@ -502,6 +502,53 @@ LMQ_API void lmq_recv_opts_init(lmq_recv_opts *o);
 LMQ_API int lmq_receive(lmq_queue *q, const lmq_recv_opts *o, lmq_msg **msgs,
                         size_t max, size_t *n);
 
+/*
+ * Waiting without a thread per wait. A server that parks many waiting
+ * receives (lmqd) serves them from one thread per queue: it tries with
+ * lmq_receive_poll(), which never waits and says what to wait for, then
+ * sleeps in lmq_queue_wait() on the token it got, until any process commits
+ * something that may make messages visible, the time it was given, or
+ * lmq_queue_wakeup().
+ */
+
+/**
+ * @brief lmq_receive() that never waits (o->wait_seconds is only reported),
+ *        and tells the caller what to wait for when it got nothing.
+ * @param[out] token the queue's wake-up token, read before the receive: pass
+ *             it to lmq_queue_wait(). May be NULL.
+ * @param[out] next_ms the earliest env-clock time (epoch ms) at which a
+ *             message this receive saw but could not take (delayed, in
+ *             flight) becomes visible; 0 when none. May be NULL.
+ * @param[out] wait_seconds the wait the request asked for: o->wait_seconds,
+ *             or the queue's ReceiveMessageWaitTimeSeconds when that is -1.
+ *             May be NULL.
+ * @return as lmq_receive(), never LMQ_EINTR.
+ * @note Thread-safe, as lmq_receive().
+ * @since 0.3
+ */
+LMQ_API int lmq_receive_poll(lmq_queue *q, const lmq_recv_opts *o,
+                             lmq_msg **msgs, size_t max, size_t *n,
+                             uint32_t *token, int64_t *next_ms,
+                             int *wait_seconds);
+/**
+ * @brief Sleep until the queue's wake-up token differs from token (a commit
+ *        in any process that may have made messages visible, or
+ *        lmq_queue_wakeup()), timeout_ms passes, or the env is interrupted.
+ * @return 0 (woken: poll again), 1 (timed out), LMQ_EINTR (the env was
+ *         interrupted), LMQ_EMISUSE.
+ * @note A return of 0 is a hint: the caller always polls again. Thread-safe.
+ * @since 0.3
+ */
+LMQ_API int lmq_queue_wait(lmq_queue *q, uint32_t token, int64_t timeout_ms);
+/**
+ * @brief Change the queue's wake-up token and wake every lmq_queue_wait()
+ *        and waiting receive of the queue, in every process (they poll again
+ *        and find what they found before). For a server whose parked waits
+ *        changed (a new, earlier deadline; shutting down).
+ * @since 0.3
+ */
+LMQ_API void lmq_queue_wakeup(lmq_queue *q);
+
 /** @brief Free a message. Accepts NULL. @since 0.1 */
 LMQ_API void lmq_msg_free(lmq_msg *m);
 /** @brief MessageId. @since 0.1 */

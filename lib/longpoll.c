@@ -206,6 +206,76 @@ lmq__receive_bulk(lmq_queue *q, const lmq_recv_opts *o, lmq_msg **msgs,
 }
 
 LMQ_API int
+lmq_receive_poll(lmq_queue *q, const lmq_recv_opts *o, lmq_msg **msgs,
+                 size_t max, size_t *n, uint32_t *token, int64_t *next_ms,
+                 int *wait_seconds)
+{
+    lmq_recv_opts def;
+    int rc = lmq__queue_check(q);
+    if (n)
+        *n = 0;
+    if (rc)
+        return rc;
+    if (!msgs || !n || max == 0)
+        return lmq__seterr(LMQ_EINVAL, "msgs, n and max are required");
+    if (!o) {
+        lmq_recv_opts_init(&def);
+        o = &def;
+    }
+    if ((rc = lmq__recv_validate(o, max)) != 0)
+        return rc;
+    int64_t next_at = 0;
+    uint32_t wait_def = 0;
+    uint32_t tok = lmq__notify_token(q->env->notify, q->qid);
+    rc = lmq__receive_once(q, o, msgs, (size_t)o->max_messages, n, &next_at,
+                           &wait_def);
+    if (rc)
+        return rc;
+    /* A poller that took messages hands the queue's timers over, as a
+     * waiting receive does (top comment). */
+    if (*n > 0)
+        pass_baton(q->env, q->qid);
+    if (token)
+        *token = tok;
+    if (next_ms)
+        *next_ms = next_at;
+    if (wait_seconds)
+        *wait_seconds = o->wait_seconds >= 0 ? o->wait_seconds : (int)wait_def;
+    return 0;
+}
+
+LMQ_API int
+lmq_queue_wait(lmq_queue *q, uint32_t token, int64_t timeout_ms)
+{
+    int rc = lmq__queue_check(q);
+    if (rc)
+        return rc;
+    lmq_env *env = q->env;
+    pthread_mutex_lock(&env->mu);
+    if (env->closing) {
+        pthread_mutex_unlock(&env->mu);
+        return lmq__seterr(LMQ_EMISUSE, "the env is closing");
+    }
+    env->waiting++;
+    pthread_mutex_unlock(&env->mu);
+    rc = lmq__notify_wait(env->notify, q->qid, token, timeout_ms);
+    pthread_mutex_lock(&env->mu);
+    if (--env->waiting == 0)
+        pthread_cond_broadcast(&env->cv);
+    pthread_mutex_unlock(&env->mu);
+    if (rc == LMQ_EINTR)
+        return lmq__seterr(LMQ_EINTR, "the wait was interrupted");
+    return rc;
+}
+
+LMQ_API void
+lmq_queue_wakeup(lmq_queue *q)
+{
+    if (lmq__queue_check(q) == 0)
+        lmq__notify_wake(q->env->notify, q->qid, UINT32_MAX);
+}
+
+LMQ_API int
 lmq_receive(lmq_queue *q, const lmq_recv_opts *o, lmq_msg **msgs, size_t max,
             size_t *n)
 {

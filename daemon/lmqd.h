@@ -1,0 +1,117 @@
+/*
+ * lmqd.h: what the files of the daemon share (lmqd.c: HTTP and main;
+ * park.c: parked long polls; workers.c: durable commits and move tasks;
+ * ops.c: access log, metrics, configuration, test-double endpoints).
+ */
+#ifndef LMQD_H
+#define LMQD_H
+
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "lmq.h"
+#include "sigv4.h"
+#include "sqs_wire.h"
+
+/* The largest request body: a 1 MiB SQS payload percent-encoded in a Query
+ * form can triple, plus the other parameters. 413 beyond. */
+#define LMQD_MAX_BODY (3u * 1024 * 1024 + 256 * 1024)
+#define LMQD_MAX_LISTEN 8
+#define LMQD_MAX_HEADERS 64
+
+enum { LMQD_AUTH_OFF = 0, LMQD_AUTH_PARSE, LMQD_AUTH_VERIFY };
+
+typedef struct lmqd_listen {
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    int v6;
+    int fd;
+    struct MHD_Daemon *d;
+} lmqd_listen;
+
+enum { LMQD_NEW = 0, LMQD_RUNNING, LMQD_READY, LMQD_SENT };
+
+/* One request on a connection. */
+typedef struct lmqd_conn {
+    char *uri;  /* raw, as sent */
+    char *path; /* uri up to '?' */
+    int uri_path_owned;
+    int64_t t0; /* monotonic us when the request began */
+    int started, counted, too_large, state;
+    char *body;
+    size_t body_len, body_cap;
+    struct MHD_Connection *con;
+    sqs_req *req;
+    sqs_resp resp;
+    char rid[40];
+    sqs_proto proto;
+    char action[64];
+    char queue[96];
+    lmq_sigv4_header headers[LMQD_MAX_HEADERS];
+    size_t n_headers;
+    /* parked long poll */
+    int64_t deadline_ms; /* monotonic ms */
+    struct lmqd_conn *next;
+    /* worker queue */
+    struct lmqd_conn *wnext;
+} lmqd_conn;
+
+typedef struct lmqd_server {
+    lmq_env *env;
+    const char *home;
+    const char *account, *region;
+    lmq_durability durability;
+    sqs_ctx ctx;
+    lmqd_listen listen[LMQD_MAX_LISTEN];
+    int n_listen;
+    int tls;
+    char *tls_cert, *tls_key;
+    int auth;
+    int quiet;
+    int test_clock;
+    unsigned max_connections, idle_timeout;
+    int n_workers;
+    size_t max_body;
+    volatile int stopping;
+    atomic_long in_flight;
+} lmqd_server;
+
+extern lmqd_server S;
+
+/* lmqd.c */
+int lmqd_run(lmqd_conn *c);
+void lmqd_resume(lmqd_conn *c);
+void sqs_req_done(lmqd_conn *c);
+const char *lmqd_listen_name(const lmqd_listen *l, int with_scheme);
+
+/* park.c */
+void lmqd_park(lmqd_conn *c, lmq_queue *q, int64_t deadline_ms);
+void lmqd_watchers_stop(void);
+void lmqd_watchers_join(void);
+size_t lmqd_parked_count(void);
+
+/* workers.c */
+void lmqd_workers_start(void);
+void lmqd_workers_push(lmqd_conn *c);
+void lmqd_workers_stop(void);
+void lmqd_task_started(void *arg, const char *handle);
+void lmqd_tasks_resume(void);
+void lmqd_tasks_stop(void);
+int lmqd_tasks_join(void); /* 1: all ended; 0: some still run */
+
+/* ops.c */
+void lmqd_log_request(lmqd_conn *c);
+void lmqd_metrics_init(void);
+char *lmqd_metrics_text(void);
+void lmqd_apply_config(const char *path);
+void lmqd_load_credentials(const char *path);
+void lmqd_free_credentials(void);
+const char *lmqd_secret(void *arg, const char *access_key);
+enum MHD_Result lmqd_extra(struct MHD_Connection *con, lmqd_conn *c,
+                           const char *method);
+void lmqd_test_clock_setup(const char *home, lmq_env_opts *eo);
+
+#endif /* LMQD_H */

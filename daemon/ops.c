@@ -1,0 +1,372 @@
+/*
+ * ops.c: what an operator sees of lmqd: the access log, /metrics, the
+ * start-up configuration file, the credentials of --auth verify, and the
+ * endpoints a test double needs (reset, peek, the test clock: extra.c).
+ *
+ * Access log: one line per request on stderr, written with one write() so
+ * lines of concurrent requests never interleave:
+ *   2026-12-07T08:00:00.123Z json SendMessage jobs 200 153us
+ *
+ * Metrics (Prometheus text format 0.0.4): per action and status a request
+ * count, per action a latency histogram, and per queue the Approximate*
+ * counters read from the home at scrape time (so they count what every
+ * process did, not only this daemon).
+ */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "lmqd.h"
+
+/* ---- access log --------------------------------------------------------------- */
+
+#define N_BUCKETS 12
+static const double bucket_s[N_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.001,
+                                           0.0025, 0.005,   0.01,   0.025,
+                                           0.05,   0.1,     1.0,    25.0};
+#define MAX_ACTIONS 32
+#define N_STATUS 8
+static const int statuses[N_STATUS] = {200, 400, 403, 404, 413, 500, 503, 0};
+
+typedef struct action_stats {
+    const char *name;
+    atomic_ulong by_status[N_STATUS];
+    atomic_ulong bucket[N_BUCKETS + 1];
+    atomic_ulong count;
+    atomic_ullong sum_us;
+} action_stats;
+
+static action_stats stats[MAX_ACTIONS + 1]; /* last: everything else */
+static size_t n_stats;
+
+void
+lmqd_metrics_init(void)
+{
+    for (n_stats = 0; n_stats < MAX_ACTIONS; n_stats++) {
+        const char *a = lmq__sqs_action_name(n_stats);
+        if (!a)
+            break;
+        stats[n_stats].name = a;
+    }
+    stats[n_stats].name = "other";
+}
+
+static action_stats *
+stats_of(const char *action)
+{
+    for (size_t i = 0; i < n_stats; i++)
+        if (strcmp(stats[i].name, action) == 0)
+            return &stats[i];
+    return &stats[n_stats];
+}
+
+void
+lmqd_log_request(lmqd_conn *c)
+{
+    int64_t now_us;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    now_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    int64_t us = now_us - c->t0;
+    int status = c->resp.status;
+    action_stats *s = stats_of(c->action);
+    int si = N_STATUS - 1;
+    for (int i = 0; i < N_STATUS - 1; i++)
+        if (statuses[i] == status)
+            si = i;
+    atomic_fetch_add(&s->by_status[si], 1);
+    atomic_fetch_add(&s->count, 1);
+    atomic_fetch_add(&s->sum_us, (unsigned long long)us);
+    int b = 0;
+    while (b < N_BUCKETS && us > bucket_s[b] * 1e6)
+        b++;
+    atomic_fetch_add(&s->bucket[b], 1);
+    if (S.quiet)
+        return;
+    struct timeval tv;
+    struct tm tm;
+    gettimeofday(&tv, NULL);
+    gmtime_r(&tv.tv_sec, &tm);
+    char line[512];
+    int n = snprintf(line, sizeof line,
+                     "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %s %s %s %d %lldus%s%s\n",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                     tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000),
+                     c->proto == SQS_PROTO_JSON ? "json" : "query",
+                     c->action[0] ? c->action : "-",
+                     c->queue[0] ? c->queue : "-", status, (long long)us,
+                     c->resp.code[0] ? " " : "", c->resp.code);
+    if (n > 0) {
+        ssize_t w = write(2, line, (size_t)n < sizeof line ? (size_t)n
+                                                         : sizeof line - 1);
+        (void)w;
+    }
+}
+
+/* ---- /metrics ------------------------------------------------------------------ */
+
+typedef struct sbuf {
+    char *s;
+    size_t n, cap;
+} sbuf;
+
+static void
+sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+sb_printf(sbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    for (;;) {
+        size_t room = b->cap - b->n;
+        va_start(ap, fmt);
+        int k = b->s ? vsnprintf(b->s + b->n, room, fmt, ap) : -1;
+        va_end(ap);
+        if (k >= 0 && (size_t)k < room) {
+            b->n += (size_t)k;
+            return;
+        }
+        size_t nc = b->cap ? b->cap * 2 : 8192;
+        if (k >= 0)
+            while (nc < b->n + (size_t)k + 1)
+                nc *= 2;
+        char *ns = realloc(b->s, nc);
+        if (!ns)
+            return;
+        b->s = ns;
+        b->cap = nc;
+    }
+}
+
+static void
+queue_metrics(sbuf *b)
+{
+    static const char *const want[] = {
+        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed", NULL};
+    static const char *const metric[] = {
+        "lmq_queue_messages_visible", "lmq_queue_messages_in_flight",
+        "lmq_queue_messages_delayed"};
+    char **names = NULL;
+    if (lmq_queue_list(S.env, NULL, 0, NULL, &names, NULL) != 0)
+        return;
+    for (int k = 0; k < 3; k++) {
+        sb_printf(b, "# HELP %s %s of the queue.\n# TYPE %s gauge\n",
+                  metric[k], want[k], metric[k]);
+        for (size_t i = 0; names && names[i]; i++) {
+            lmq_map *m = NULL;
+            if (lmq_queue_get_attributes(S.env, names[i],
+                                         (const char *const *)want, &m) != 0)
+                continue;
+            const char *v = lmq_map_get(m, want[k]);
+            sb_printf(b, "%s{queue=\"%s\"} %s\n", metric[k], names[i],
+                      v ? v : "0");
+            lmq_map_free(m);
+        }
+    }
+    lmq_strv_free(names);
+}
+
+char *
+lmqd_metrics_text(void)
+{
+    sbuf b = {0};
+    sb_printf(&b, "# HELP lmqd_requests_total Requests by action and HTTP "
+                  "status.\n# TYPE lmqd_requests_total counter\n");
+    for (size_t i = 0; i <= n_stats; i++)
+        for (int k = 0; k < N_STATUS; k++) {
+            unsigned long v = atomic_load(&stats[i].by_status[k]);
+            if (!v)
+                continue;
+            char st[16];
+            snprintf(st, sizeof st, "%d", statuses[k]);
+            sb_printf(&b,
+                      "lmqd_requests_total{action=\"%s\",status=\"%s\"} "
+                      "%lu\n",
+                      stats[i].name, statuses[k] ? st : "other", v);
+        }
+    sb_printf(&b, "# HELP lmqd_request_seconds Request latency by action.\n"
+                  "# TYPE lmqd_request_seconds histogram\n");
+    for (size_t i = 0; i <= n_stats; i++) {
+        unsigned long count = atomic_load(&stats[i].count);
+        if (!count)
+            continue;
+        unsigned long cum = 0;
+        for (int k = 0; k < N_BUCKETS; k++) {
+            cum += atomic_load(&stats[i].bucket[k]);
+            sb_printf(&b,
+                      "lmqd_request_seconds_bucket{action=\"%s\",le=\"%g\"} "
+                      "%lu\n",
+                      stats[i].name, bucket_s[k], cum);
+        }
+        sb_printf(&b,
+                  "lmqd_request_seconds_bucket{action=\"%s\",le=\"+Inf\"} "
+                  "%lu\n",
+                  stats[i].name, count);
+        sb_printf(&b, "lmqd_request_seconds_sum{action=\"%s\"} %.6f\n",
+                  stats[i].name,
+                  (double)atomic_load(&stats[i].sum_us) / 1e6);
+        sb_printf(&b, "lmqd_request_seconds_count{action=\"%s\"} %lu\n",
+                  stats[i].name, count);
+    }
+    sb_printf(&b, "# HELP lmqd_parked_polls Long polls waiting now.\n"
+                  "# TYPE lmqd_parked_polls gauge\nlmqd_parked_polls %zu\n",
+              lmqd_parked_count());
+    queue_metrics(&b);
+    return b.s;
+}
+
+/* ---- credentials ------------------------------------------------------------------ */
+
+typedef struct cred {
+    char *id, *secret;
+} cred;
+static cred *creds;
+static size_t n_creds;
+
+void
+lmqd_load_credentials(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "lmqd: cannot read %s\n", path);
+        exit(2);
+    }
+    char line[1024];
+    int ln = 0;
+    while (fgets(line, sizeof line, f)) {
+        ln++;
+        char id[256], secret[512];
+        char *p = line + strspn(line, " \t");
+        if (*p == '#' || *p == '\n' || *p == '\0')
+            continue;
+        if (sscanf(p, "%255s %511s", id, secret) != 2) {
+            fprintf(stderr,
+                    "lmqd: %s:%d: want ACCESS_KEY_ID SECRET_ACCESS_KEY\n",
+                    path, ln);
+            exit(2);
+        }
+        cred *nc = realloc(creds, (n_creds + 1) * sizeof *nc);
+        if (!nc)
+            exit(2);
+        creds = nc;
+        creds[n_creds].id = strdup(id);
+        creds[n_creds].secret = strdup(secret);
+        n_creds++;
+    }
+    fclose(f);
+    if (n_creds == 0) {
+        fprintf(stderr, "lmqd: %s holds no credentials\n", path);
+        exit(2);
+    }
+}
+
+void
+lmqd_free_credentials(void)
+{
+    for (size_t i = 0; i < n_creds; i++) {
+        free(creds[i].id);
+        free(creds[i].secret);
+    }
+    free(creds);
+    creds = NULL;
+    n_creds = 0;
+}
+
+const char *
+lmqd_secret(void *arg, const char *access_key)
+{
+    (void)arg;
+    for (size_t i = 0; i < n_creds; i++)
+        if (strcmp(creds[i].id, access_key) == 0)
+            return creds[i].secret;
+    return NULL;
+}
+
+/* ---- the configuration file ------------------------------------------------------ */
+
+static lmq_map *
+json_map(json_t *o)
+{
+    lmq_map *m = lmq_map_new();
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v)
+    {
+        if (json_is_string(v))
+            lmq_map_set(m, k, json_string_value(v));
+        else if (json_is_integer(v)) {
+            char num[32];
+            snprintf(num, sizeof num, "%lld",
+                     (long long)json_integer_value(v));
+            lmq_map_set(m, k, num);
+        } else if (json_is_boolean(v))
+            lmq_map_set(m, k, json_is_true(v) ? "true" : "false");
+        else {
+            /* RedrivePolicy and friends may be given as objects. */
+            char *s = json_dumps(v, JSON_COMPACT);
+            lmq_map_set(m, k, s ? s : "");
+            free(s);
+        }
+    }
+    return m;
+}
+
+/*
+ * {"queues": [{"name": "jobs-dlq"},
+ *             {"name": "jobs", "attributes": {"VisibilityTimeout": "60",
+ *               "RedrivePolicy": {"deadLetterTargetArn": "arn:...:jobs-dlq",
+ *                                 "maxReceiveCount": 3}},
+ *              "tags": {"team": "a"}}]}
+ * Queues are created in order (a DLQ before the queues that use it);
+ * existing queues with the same attributes are left as they are.
+ */
+void
+lmqd_apply_config(const char *path)
+{
+    json_error_t err;
+    json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
+    if (!doc) {
+        fprintf(stderr, "lmqd: %s:%d: %s\n", path, err.line, err.text);
+        exit(2);
+    }
+    json_t *queues = json_object_get(doc, "queues");
+    if (!json_is_array(queues)) {
+        fprintf(stderr, "lmqd: %s: want {\"queues\": [...]}\n", path);
+        exit(2);
+    }
+    size_t i;
+    json_t *q;
+    json_array_foreach(queues, i, q)
+    {
+        const char *name = json_string_value(json_object_get(q, "name"));
+        if (!name) {
+            fprintf(stderr, "lmqd: %s: queue %zu has no \"name\"\n", path,
+                    i + 1);
+            exit(2);
+        }
+        lmq_map *attrs = json_map(json_object_get(q, "attributes"));
+        lmq_map *tags = json_map(json_object_get(q, "tags"));
+        int rc = lmq_queue_create(S.env, name, attrs, tags, NULL);
+        if (rc == 0 && lmq_map_count(tags) > 0)
+            rc = lmq_queue_tag(S.env, name, tags);
+        lmq_map_free(attrs);
+        lmq_map_free(tags);
+        if (rc) {
+            fprintf(stderr, "lmqd: %s: queue %s: %s\n", path, name,
+                    lmq_errmsg());
+            exit(2);
+        }
+    }
+    json_decref(doc);
+}
