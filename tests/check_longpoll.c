@@ -405,6 +405,131 @@ START_TEST(test_queue_delete_ends_wait)
 }
 END_TEST
 
+
+/* ---- polling servers: lmq_receive_poll + lmq_queue_wait ------------------ */
+
+START_TEST(test_poll_reports_token_and_wait)
+{
+    lmq_msg *m[10];
+    size_t n = 7;
+    uint32_t tok = 0;
+    int64_t next = -1;
+    int wait_s = -2;
+    lmq_recv_opts o;
+    lmq_recv_opts_init(&o);
+    /* Nothing there: n = 0 at once, no timer, the queue's default wait. */
+    int64_t t0 = mono_ms();
+    ck_ok(lmq_receive_poll(q, &o, m, 10, &n, &tok, &next, &wait_s));
+    ck_assert_uint_eq(n, 0);
+    ck_assert_int_eq(next, 0);
+    ck_assert_int_eq(wait_s, 0);
+    ck_assert_int_lt(mono_ms() - t0, 1000);
+    /* The token is stale once anything is sent: wait returns 0 at once. */
+    send_body(q, "later", 2);
+    ck_assert_int_eq(lmq_queue_wait(q, tok, 5000), 0);
+    /* The delayed message is seen, not taken: next is its visible_at. */
+    o.wait_seconds = 7;
+    ck_ok(lmq_receive_poll(q, &o, m, 10, &n, &tok, &next, &wait_s));
+    ck_assert_uint_eq(n, 0);
+    ck_assert_int_eq(wait_s, 7);
+    ck_assert_int_gt(next, lmq_env_now(env));
+    ck_assert_int_le(next, lmq_env_now(env) + 2000);
+    /* An unchanged token times out. */
+    t0 = mono_ms();
+    ck_assert_int_eq(lmq_queue_wait(q, tok, 100), 1);
+    ck_assert_int_ge(mono_ms() - t0, 100);
+    send_body(q, "now", 0);
+    ck_ok(lmq_receive_poll(q, &o, m, 10, &n, NULL, NULL, NULL));
+    ck_assert_uint_eq(n, 1);
+    ck_assert_str_eq(lmq_msg_body(m[0], NULL), "now");
+    lmq_msg_free(m[0]);
+}
+END_TEST
+
+START_TEST(test_wait_woken_by_other_process)
+{
+    lmq_msg *m[1];
+    size_t n;
+    uint32_t tok;
+    lmq_recv_opts o;
+    lmq_recv_opts_init(&o);
+    ck_ok(lmq_receive_poll(q, &o, m, 1, &n, &tok, NULL, NULL));
+    ck_assert_uint_eq(n, 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        sleep_ms(200);
+        lmq_env *e = lmq_test_env();
+        lmq_queue *cq;
+        if (lmq_queue_open(e, "lp", &cq) != 0)
+            _exit(1);
+        lmq_send_entry se;
+        lmq_send_entry_init(&se);
+        se.body = "from child";
+        se.body_len = strlen(se.body);
+        int rc = lmq_send(cq, &se, NULL);
+        lmq_queue_close(cq);
+        lmq_env_close(e);
+        _exit(rc ? 1 : 0);
+    }
+    int64_t t0 = mono_ms();
+    ck_assert_int_eq(lmq_queue_wait(q, tok, 10000), 0);
+    ck_assert_int_lt(mono_ms() - t0, 5000);
+    expect_child(pid, 0);
+    ck_ok(lmq_receive_poll(q, &o, m, 1, &n, NULL, NULL, NULL));
+    ck_assert_uint_eq(n, 1);
+    lmq_msg_free(m[0]);
+}
+END_TEST
+
+struct wait_arg {
+    lmq_queue *q;
+    uint32_t tok;
+    int rc;
+};
+
+static void *
+wait_main(void *p)
+{
+    struct wait_arg *a = p;
+    a->rc = lmq_queue_wait(a->q, a->tok, 10000);
+    return NULL;
+}
+
+START_TEST(test_wakeup_and_interrupt_end_waits)
+{
+    lmq_msg *m[1];
+    size_t n;
+    lmq_recv_opts o;
+    lmq_recv_opts_init(&o);
+    struct wait_arg a = {q, 0, -100};
+    ck_ok(lmq_receive_poll(q, &o, m, 1, &n, &a.tok, NULL, NULL));
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, wait_main, &a), 0);
+    await_waiters(1);
+    lmq_queue_wakeup(q);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    ck_assert_int_eq(a.rc, 0);
+    /* After the wake-up the old token is stale; a fresh one sleeps until
+     * the env is interrupted. */
+    ck_ok(lmq_receive_poll(q, &o, m, 1, &n, &a.tok, NULL, NULL));
+    a.rc = -100;
+    ck_assert_int_eq(pthread_create(&th, NULL, wait_main, &a), 0);
+    await_waiters(1);
+    lmq_env_interrupt(env);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    ck_assert_int_eq(a.rc, LMQ_EINTR);
+    /* Misuse is refused, not crashed on. */
+    ck_assert_int_eq(lmq_queue_wait(NULL, 0, 1), LMQ_EMISUSE);
+    lmq_queue_wakeup(NULL);
+    ck_assert_int_eq(lmq_receive_poll(NULL, &o, m, 1, &n, NULL, NULL, NULL),
+                     LMQ_EMISUSE);
+    o.max_messages = 11;
+    ck_assert_int_eq(lmq_receive_poll(q, &o, m, 1, &n, NULL, NULL, NULL),
+                     LMQ_EINVAL);
+}
+END_TEST
+
 Suite *
 lmq_suite_longpoll(void)
 {
@@ -436,6 +561,14 @@ lmq_suite_longpoll(void)
     tcase_add_test(tc, test_interrupt_spares_other_env_handle);
     tcase_add_test(tc, test_env_close_interrupts_waiter);
     tcase_add_test(tc, test_queue_delete_ends_wait);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("polling_servers");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_poll_reports_token_and_wait);
+    tcase_add_test(tc, test_wait_woken_by_other_process);
+    tcase_add_test(tc, test_wakeup_and_interrupt_end_waits);
     suite_add_tcase(s, tc);
     return s;
 }
