@@ -538,15 +538,17 @@ mattrs_in(sqs_call *c, json_t *map, lmq_mattrs *a, int system,
             rc = lmq_mattrs_add(a, name, type, bin, len);
             free(bin);
         } else {
-            const char *s = str_in(v, "StringValue");
-            if (!s || !*s)
+            json_t *sv = json_object_get(v, "StringValue");
+            const char *s = json_string_value(sv);
+            if (!s || json_string_length(sv) == 0)
                 return lmq__sqs_fail(c, "InvalidParameterValue",
                                      "The message attribute '%.64s' must "
                                      "contain non-empty message attribute "
                                      "value for message attribute type "
                                      "'%.64s'.",
                                      name, type ? type : "");
-            rc = lmq_mattrs_add(a, name, type ? type : "", s, strlen(s));
+            rc = lmq_mattrs_add(a, name, type ? type : "", s,
+                                json_string_length(sv));
         }
         if (rc)
             return lmq__sqs_fail_lmq(c, rc);
@@ -628,7 +630,7 @@ batch_error(const char *id, int rc, const char *msg)
     const sqs_error *e = lmq__sqs_error_of(rc);
     return json_pack("{s:s,s:b,s:s,s:s}", "Id", id ? id : "", "SenderFault",
                      !e->receiver, "Code", e->code ? e->code : e->shape,
-                     "Message", msg ? msg : "");
+                     "Message", msg ? lmq__sqs_detail(msg) : "");
 }
 
 static int
@@ -1071,4 +1073,73 @@ lmq__sqs_action_name(size_t i)
 {
     const sqs_action *a = lmq__sqs_action_at(i);
     return a ? a->name : NULL;
+}
+
+/* ---- peeked messages (lmqd's /_aws/sqs/messages) -------------------------- */
+
+void
+lmq__sqs_encode_peek(sqs_proto proto, const char *request_id, int rc,
+                     lmq_msg *const *msgs, size_t n, unsigned flags,
+                     sqs_resp *resp)
+{
+    memset(resp, 0, sizeof *resp);
+    if (rc != 0) {
+        const sqs_error *e = lmq__sqs_error_of(rc);
+        const char *detail = rc == LMQ_ENOQUEUE
+                                 ? "The specified queue does not exist."
+                                 : lmq_errmsg();
+        lmq__sqs_encode_error(proto, request_id, e->status, e->shape,
+                              e->code, detail, resp);
+        return;
+    }
+    const sqs_action *recv = lmq__sqs_action_find("ReceiveMessage", 14);
+    sqs_req r;
+    memset(&r, 0, sizeof r);
+    r.proto = proto;
+    r.action = recv;
+    snprintf(r.action_name, sizeof r.action_name, "%s", recv->name);
+    snprintf(r.id, sizeof r.id, "%s", request_id);
+    /* Every system attribute, as LocalStack's peek answers. */
+    json_t *in = json_pack("{s:[s]}", "AttributeNames", "All");
+    json_t *out = json_object();
+    if (n > 0) {
+        json_t *list = json_array();
+        for (size_t i = 0; i < n; i++) {
+            const lmq_msg *m = msgs[i];
+            json_t *o = message_out(in, m);
+            json_t *sys = json_object_get(o, "Attributes");
+            if (!sys) {
+                sys = json_object();
+                json_object_set_new(o, "Attributes", sys);
+            }
+            int st = lmq_msg_state(m);
+            char at[24];
+            snprintf(at, sizeof at, "%lld", (long long)lmq_msg_visible_at(m));
+            /* Not a delivery: LocalStack's placeholder handle, which no
+             * delete or visibility change accepts. */
+            json_object_set_new(o, "ReceiptHandle",
+                                json_string("SQS/BACKDOOR/ACCESS"));
+            json_object_set_new(sys, "lmq:State",
+                                json_string(lmq_msg_state_name(st)));
+            json_object_set_new(sys, "lmq:VisibleAt", json_string(at));
+            if (flags & SQS_PEEK_SHOW_INVISIBLE)
+                json_object_set_new(sys, "IsVisible",
+                                    json_string(st == LMQ_MSG_VISIBLE
+                                                    ? "true"
+                                                    : "false"));
+            if (flags & SQS_PEEK_SHOW_DELAYED)
+                json_object_set_new(sys, "IsDelayed",
+                                    json_string(st == LMQ_MSG_DELAYED
+                                                    ? "true"
+                                                    : "false"));
+            json_array_append_new(list, o);
+        }
+        json_object_set_new(out, "Messages", list);
+    }
+    if (proto == SQS_PROTO_JSON)
+        lmq__sqs_json_encode(&r, out, resp);
+    else
+        lmq__sqs_xml_encode(&r, out, resp);
+    json_decref(out);
+    json_decref(in);
 }

@@ -171,6 +171,9 @@ int lmq__sqs_queue(sqs_ctx *ctx, const char *name, lmq_queue **out);
 /* Forget a cached handle (queue deleted). */
 void lmq__sqs_queue_forget(sqs_ctx *ctx, const char *name);
 
+/* An lmq error detail without its leading "LMQ_ECODE: ". */
+const char *lmq__sqs_detail(const char *msg);
+
 /* Small helpers. */
 char *lmq__sqs_strdup(const char *s);
 char *lmq__sqs_printf(const char *fmt, ...)

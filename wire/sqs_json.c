@@ -43,6 +43,13 @@ type_name(sqs_stype t)
     return "?";
 }
 
+static int
+ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
 /* Check v against shape; path names the member for the message. */
 static int
 check(sqs_req *r, const sqs_shape *sh, json_t *v, const char *path)
@@ -53,6 +60,14 @@ check(sqs_req *r, const sqs_shape *sh, json_t *v, const char *path)
     case ST_STRING:
     case ST_BLOB:
         ok = json_is_string(v);
+        /* A NUL is legal JSON (\u0000). Only bodies and attribute values
+         * are byte strings the library checks (InvalidMessageContents);
+         * anywhere else it would cut a name short. */
+        if (ok && strlen(json_string_value(v)) != json_string_length(v) &&
+            !ends_with(path, "MessageBody") && !ends_with(path, "StringValue"))
+            return lmq__sqs_req_fail(r, "InvalidParameterValue",
+                                     "Value for %s must not contain NUL",
+                                     path);
         break;
     case ST_INT:
         ok = json_is_integer(v) && json_integer_value(v) >= INT32_MIN &&
@@ -126,7 +141,7 @@ lmq__sqs_json_decode(sqs_req *r, const char *body, size_t len)
         r->in = json_object();
         return r->in ? 0 : -1;
     }
-    r->in = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);
+    r->in = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
     if (!r->in)
         return lmq__sqs_req_fail(r, "SerializationException",
                                  "Malformed JSON body: %s (at byte %d)",

@@ -185,7 +185,17 @@ scalar(sqs_req *r, const sqs_shape *sh, const pair *p, int *err)
     json_t *v = NULL;
     switch (sh->type) {
     case ST_STRING:
-    case ST_BLOB:
+    case ST_BLOB: {
+        /* NUL only where the library checks the bytes (sqs_json.c). */
+        size_t nl = strlen(p->name);
+        int bytes = (nl >= 11 && strcmp(p->name + nl - 11, "MessageBody") == 0) ||
+                    (nl >= 11 && strcmp(p->name + nl - 11, "StringValue") == 0);
+        if (!bytes && memchr(p->value, 0, p->vlen)) {
+            lmq__sqs_req_fail(r, "InvalidParameterValue",
+                              "Value for %s must not contain NUL", p->name);
+            *err = 1;
+            return NULL;
+        }
         v = json_stringn(p->value, p->vlen);
         if (!v) {
             lmq__sqs_req_fail(r, "MalformedQueryString",
@@ -193,6 +203,7 @@ scalar(sqs_req *r, const sqs_shape *sh, const pair *p, int *err)
             *err = 1;
         }
         return v;
+    }
     case ST_INT:
     case ST_LONG: {
         char *end;

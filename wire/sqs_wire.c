@@ -185,11 +185,26 @@ lmq__sqs_fail(sqs_call *c, const char *shape, const char *fmt, ...)
     return -1;
 }
 
+const char *
+lmq__sqs_detail(const char *msg)
+{
+    /* The library names its code first ("LMQ_ECONTENTS: ..."), for logs
+     * to grep; SQS clients get SQS's text alone. */
+    if (msg && strncmp(msg, "LMQ_", 4) == 0) {
+        const char *p = msg + 4;
+        while ((*p >= 'A' && *p <= 'Z') || *p == '_')
+            p++;
+        if (p[0] == ':' && p[1] == ' ')
+            return p + 2;
+    }
+    return msg;
+}
+
 int
 lmq__sqs_fail_lmq(sqs_call *c, int rc)
 {
     const sqs_error *e = lmq__sqs_error_of(rc);
-    const char *detail = lmq_errmsg();
+    const char *detail = lmq__sqs_detail(lmq_errmsg());
     if (rc == LMQ_ENOQUEUE)
         detail = "The specified queue does not exist.";
     return lmq__sqs_fail(c, e->shape, "%s",

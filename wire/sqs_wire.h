@@ -130,6 +130,19 @@ void lmq__sqs_encode_error(sqs_proto proto, const char *request_id,
 sqs_proto lmq__sqs_guess_proto(const char *content_type, const char *target);
 void lmq__sqs_resp_clear(sqs_resp *resp);
 
+/* The answer of a peek (lmqd's /_aws/sqs/messages, LocalStack's developer
+ * endpoint): a ReceiveMessage response in proto holding msgs (from
+ * lmq_queue_peek()) with every system and user attribute, the placeholder
+ * receipt handle "SQS/BACKDOOR/ACCESS", and the attributes lmq:State
+ * ("visible", "inflight", "delayed") and lmq:VisibleAt (epoch ms), plus
+ * LocalStack's IsVisible / IsDelayed ("true"/"false") with the flags below.
+ * rc != 0 encodes the error of that lmq code instead (msgs unused). */
+#define SQS_PEEK_SHOW_INVISIBLE 1u
+#define SQS_PEEK_SHOW_DELAYED 2u
+void lmq__sqs_encode_peek(sqs_proto proto, const char *request_id, int rc,
+                          lmq_msg *const *msgs, size_t n, unsigned flags,
+                          sqs_resp *resp);
+
 /* The name of action i of the table (0, 1, ...), NULL past the end. */
 const char *lmq__sqs_action_name(size_t i);
 
