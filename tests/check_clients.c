@@ -1,0 +1,820 @@
+/*
+ * check_clients.c: lmqd against real, unmodified SQS clients (issue 21).
+ *
+ * Each test starts its own lmqd (LMQD_BIN) on a fresh home in the test's
+ * temporary directory and a free 127.0.0.1 port, waits for its readiness
+ * line, runs one client scenario from tests/clients/ (CLIENTS_DIR) as a
+ * separate process with a clean AWS environment and a time limit, and then
+ * stops lmqd with SIGTERM, which must end it cleanly (exit status 0).
+ *
+ * The clients are pinned: @aws-sdk/client-sqs (JS v3, JSON protocol),
+ * aws-sdk v2 and sqs-consumer from tests/clients/package-lock.json
+ * (`npm ci --prefix tests/clients`), and Debian's awscli 2.9 and
+ * python3-boto3 1.26 (Query protocol). A missing client is a failure with
+ * the command that installs it, never a skip.
+ *
+ * The mixed-access test is in C here: the `lmq` CLI (LMQ_BIN) and a forked
+ * child linking liblmq use the same home as lmqd at the same time.
+ *
+ * Set LMQ_CLIENTS_LOG=1 to run lmqd without --quiet (its access log lands in
+ * the test directory and its tail is printed on failure) and the scenarios
+ * with LMQ_TEST_VERBOSE=1 (every step on stderr).
+ */
+#include "lmq_test.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#ifndef LMQD_BIN
+#error "LMQD_BIN must name the built daemon/lmqd"
+#endif
+#ifndef LMQ_BIN
+#error "LMQ_BIN must name the built tools/lmq"
+#endif
+#ifndef CLIENTS_DIR
+#error "CLIENTS_DIR must name tests/clients in the source tree"
+#endif
+
+#define PYTHON "/usr/bin/python3"
+#define AWSCLI "/usr/bin/aws"
+#define SCENARIO_TIMEOUT_S 100
+#define TAIL_BYTES 3000
+
+/* The key pair lmqd --auth verify accepts in the SigV4 test. */
+#define SIG_AKID "AKIDLMQCLIENTTEST01"
+#define SIG_SECRET "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+
+/* tests/clients: CLIENTS_DIR, or $LMQ_CLIENTS_DIR (e.g. for `make distcheck`,
+ * whose unpacked source tree has no node_modules). */
+static const char *
+clients_dir(void)
+{
+    const char *d = getenv("LMQ_CLIENTS_DIR");
+    return d && *d ? d : CLIENTS_DIR;
+}
+
+static pid_t lmqd_pid = -1;
+static int lmqd_out = -1;    /* read end of lmqd's stdout */
+static char endpoint[128];   /* http://127.0.0.1:PORT from the ready line */
+static char home[300];       /* the home lmqd serves */
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static int64_t
+mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+static void
+tpath(char *buf, size_t n, const char *name)
+{
+    snprintf(buf, n, "%s/%s", lmq_test_dir, name);
+}
+
+/* The last TAIL_BYTES of a file, in one of four rotating static buffers
+ * (so that a few can appear in one printf); "" if unreadable. */
+static const char *
+tail_of(const char *path)
+{
+    static char bufs[4][TAIL_BYTES + 1];
+    static unsigned next;
+    char *buf = bufs[next++ % 4];
+    FILE *f = fopen(path, "rb");
+    long len;
+    size_t got;
+
+    buf[0] = '\0';
+    if (!f)
+        return buf;
+    fseek(f, 0, SEEK_END);
+    len = ftell(f);
+    fseek(f, len > TAIL_BYTES ? len - TAIL_BYTES : 0, SEEK_SET);
+    got = fread(buf, 1, TAIL_BYTES, f);
+    buf[got] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static void
+write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_msg(f != NULL, "cannot write %s: %s", path, strerror(errno));
+    fputs(text, f);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+static int
+exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* A port that was free a moment ago: bind 127.0.0.1:0, read it, close. */
+static int
+free_port(void)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    ck_assert_int_ge(fd, 0);
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = 0;
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* Wait for pid up to timeout_ms; returns 1 with *status set, 0 on timeout. */
+static int
+wait_for(pid_t pid, int timeout_ms, int *status)
+{
+    int64_t deadline = mono_ms() + timeout_ms;
+    for (;;) {
+        pid_t r = waitpid(pid, status, WNOHANG);
+        if (r == pid)
+            return 1;
+        ck_assert_msg(r == 0, "waitpid: %s", strerror(errno));
+        if (mono_ms() >= deadline)
+            return 0;
+        sleep_ms(20);
+    }
+}
+
+static const char *
+describe_status(int st)
+{
+    static char buf[64];
+    if (WIFEXITED(st))
+        snprintf(buf, sizeof buf, "exit status %d", WEXITSTATUS(st));
+    else if (WIFSIGNALED(st))
+        snprintf(buf, sizeof buf, "killed by signal %d", WTERMSIG(st));
+    else
+        snprintf(buf, sizeof buf, "status 0x%x", st);
+    return buf;
+}
+
+/* ---- lmqd ---------------------------------------------------------------- */
+
+/* One try at starting lmqd on `home` and port with extra arguments
+ * (NULL-terminated, may be NULL); waits (10 s at most) for its line
+ * `lmqd ready http://127.0.0.1:PORT`. Returns 1 when ready, 0 when lmqd
+ * exited first (reaped; e.g. the port was taken in the meantime). */
+static int
+lmqd_try_start(const char *const *extra, int port)
+{
+    char listen[64], errpath[300], line[256];
+    const char *argv[32];
+    size_t n = 0, got = 0;
+    int pipefd[2], st;
+    int64_t deadline;
+
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+    tpath(errpath, sizeof errpath, "lmqd.log");
+    argv[n++] = LMQD_BIN;
+    argv[n++] = "--home";
+    argv[n++] = home;
+    argv[n++] = "--listen";
+    argv[n++] = listen;
+    if (!getenv("LMQ_CLIENTS_LOG"))
+        argv[n++] = "--quiet";
+    for (size_t i = 0; extra && extra[i]; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+
+    ck_assert_int_eq(pipe(pipefd), 0);
+    lmqd_pid = fork();
+    ck_assert_int_ge(lmqd_pid, 0);
+    if (lmqd_pid == 0) {
+        int fd = open(errpath, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        dup2(pipefd[1], STDOUT_FILENO);
+        if (fd >= 0)
+            dup2(fd, STDERR_FILENO);
+        close(pipefd[0]);
+        close(pipefd[1]);
+        execv(LMQD_BIN, (char *const *)argv);
+        fprintf(stderr, "exec %s: %s\n", LMQD_BIN, strerror(errno));
+        _exit(127);
+    }
+    close(pipefd[1]);
+    lmqd_out = pipefd[0];
+
+    deadline = mono_ms() + 10000;
+    while (got < sizeof line - 1 && !memchr(line, '\n', got)) {
+        struct pollfd p = {lmqd_out, POLLIN, 0};
+        int left = (int)(deadline - mono_ms());
+        ssize_t r;
+        ck_assert_msg(left > 0, "lmqd printed no ready line within 10 s; log:\n%s", tail_of(errpath));
+        if (poll(&p, 1, left) <= 0)
+            continue;
+        r = read(lmqd_out, line + got, sizeof line - 1 - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) { /* lmqd exited before it was ready */
+            close(lmqd_out);
+            lmqd_out = -1;
+            if (!wait_for(lmqd_pid, 5000, &st)) {
+                kill(lmqd_pid, SIGKILL);
+                waitpid(lmqd_pid, &st, 0);
+            }
+            lmqd_pid = -1;
+            return 0;
+        }
+        got += (size_t)r;
+        line[got] = '\0';
+    }
+    line[got] = '\0';
+    line[strcspn(line, "\n")] = '\0';
+    {
+        char want[96];
+        snprintf(want, sizeof want, "lmqd ready http://127.0.0.1:%d", port);
+        ck_assert_msg(strcmp(line, want) == 0, "ready line \"%s\", expected \"%s\"", line, want);
+    }
+    snprintf(endpoint, sizeof endpoint, "http://127.0.0.1:%d", port);
+    return 1;
+}
+
+/* Start lmqd on `home` and a free port, with extra arguments; three tries
+ * (each on a new port), since another process may take a free port between
+ * free_port() and lmqd's bind. */
+static void
+lmqd_start(const char *const *extra)
+{
+    char errpath[300];
+    ck_assert_msg(exists(LMQD_BIN), "lmqd is not built: %s is missing", LMQD_BIN);
+    for (int i = 0; i < 3; i++)
+        if (lmqd_try_start(extra, free_port()))
+            return;
+    tpath(errpath, sizeof errpath, "lmqd.log");
+    ck_abort_msg("lmqd exited before it was ready (3 tries); log:\n%s", tail_of(errpath));
+}
+
+/* SIGTERM lmqd; it must exit 0 within 10 s. */
+static void
+lmqd_stop(void)
+{
+    char errpath[300];
+    int st = 0;
+    pid_t pid = lmqd_pid;
+
+    if (pid <= 0)
+        return;
+    tpath(errpath, sizeof errpath, "lmqd.log");
+    lmqd_pid = -1;
+    ck_assert_int_eq(kill(pid, SIGTERM), 0);
+    if (!wait_for(pid, 10000, &st)) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+        ck_abort_msg("lmqd did not stop within 10 s of SIGTERM; log:\n%s", tail_of(errpath));
+    }
+    if (lmqd_out >= 0) {
+        close(lmqd_out);
+        lmqd_out = -1;
+    }
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                  "lmqd did not stop cleanly on SIGTERM (%s); log:\n%s", describe_status(st),
+                  tail_of(errpath));
+}
+
+/* ---- clients ------------------------------------------------------------- */
+
+/* The Node packages must come from `npm ci` of the committed lockfile. */
+static void
+require_node_modules(void)
+{
+    static const char *const pkgs[] = {"@aws-sdk/client-sqs", "aws-sdk", "sqs-consumer",
+                                       "@smithy/signature-v4", NULL};
+    char path[600];
+    for (size_t i = 0; pkgs[i]; i++) {
+        snprintf(path, sizeof path, "%s/node_modules/%s/package.json", clients_dir(), pkgs[i]);
+        ck_assert_msg(exists(path),
+                      "the Node clients are not installed (%s is missing): "
+                      "run `npm ci --prefix tests/clients` (scripts/bootstrap does)", path);
+    }
+}
+
+static void
+require_debian_clients(int need_awscli)
+{
+    ck_assert_msg(exists(PYTHON), "%s is missing: apt-get install python3 python3-boto3", PYTHON);
+    ck_assert_msg(system(PYTHON " -c 'import boto3' 2>/dev/null") == 0,
+                  "Debian boto3 is missing: apt-get install python3-boto3");
+    if (need_awscli)
+        ck_assert_msg(exists(AWSCLI), "%s is missing: apt-get install awscli", AWSCLI);
+}
+
+/* The environment every client runs in: fixed dummy credentials and region,
+ * and nothing from the user's AWS configuration. */
+static void
+client_env(const char *akid, const char *secret)
+{
+    char p[300];
+    static const char *const drop[] = {
+        "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
+        "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS", "AWS_CA_BUNDLE", "AWS_ROLE_ARN",
+        "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy",
+        "https_proxy", "ALL_PROXY", "all_proxy", "NODE_OPTIONS", "PYTHONPATH", NULL};
+    for (size_t i = 0; drop[i]; i++)
+        unsetenv(drop[i]);
+    setenv("AWS_ACCESS_KEY_ID", akid, 1);
+    setenv("AWS_SECRET_ACCESS_KEY", secret, 1);
+    setenv("AWS_DEFAULT_REGION", "us-east-1", 1);
+    setenv("AWS_REGION", "us-east-1", 1);
+    tpath(p, sizeof p, "aws-config");
+    setenv("AWS_CONFIG_FILE", p, 1);
+    tpath(p, sizeof p, "aws-credentials");
+    setenv("AWS_SHARED_CREDENTIALS_FILE", p, 1);
+    tpath(p, sizeof p, "client-home");
+    setenv("HOME", p, 1);
+    setenv("TMPDIR", lmq_test_dir, 1);
+    setenv("AWS_PAGER", "", 1);
+    setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
+    setenv("AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED", "true", 1);
+    setenv("AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE", "1", 1);
+    setenv("PYTHONDONTWRITEBYTECODE", "1", 1);
+    setenv("NO_PROXY", "127.0.0.1,localhost", 1);
+    setenv("LMQ_ENDPOINT", endpoint, 1);
+    setenv("LMQ_BIN", LMQ_BIN, 1);
+    setenv("LMQ_HOME", home, 1);
+    setenv("LMQ_SCENARIO_TIMEOUT_MS", "95000", 1);
+    if (getenv("LMQ_CLIENTS_LOG"))
+        setenv("LMQ_TEST_VERBOSE", "1", 1);
+}
+
+/* Run argv (argv[0] looked up in PATH) as a scenario named `name`, with the
+ * client environment; it must exit 0 within timeout_s. Its stdout/stderr go
+ * to NAME.out/NAME.err in the test directory, and their tails (and lmqd's
+ * log) are printed when it fails. */
+static void
+run_client_as(const char *name, const char *const *argv, int timeout_s, const char *akid,
+              const char *secret)
+{
+    char outp[300], errp[300], logp[300];
+    int st = 0;
+    pid_t pid;
+
+    snprintf(outp, sizeof outp, "%s/%s.out", lmq_test_dir, name);
+    snprintf(errp, sizeof errp, "%s/%s.err", lmq_test_dir, name);
+    tpath(logp, sizeof logp, "lmqd.log");
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int in = open("/dev/null", O_RDONLY);
+        int out = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int err = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        setpgid(0, 0); /* its own group: a timeout kills the client and its children */
+        dup2(in, STDIN_FILENO);
+        dup2(out, STDOUT_FILENO);
+        dup2(err, STDERR_FILENO);
+        if (lmqd_out >= 0)
+            close(lmqd_out);
+        if (chdir(clients_dir()) != 0) {
+            fprintf(stderr, "chdir %s: %s\n", clients_dir(), strerror(errno));
+            _exit(127);
+        }
+        client_env(akid, secret);
+        execvp(argv[0], (char *const *)argv);
+        fprintf(stderr, "cannot run %s: %s%s\n", argv[0], strerror(errno),
+                strcmp(argv[0], "node") == 0 ? " (install nodejs)" : "");
+        _exit(127);
+    }
+    setpgid(pid, pid);
+    if (!wait_for(pid, timeout_s * 1000, &st)) {
+        kill(-pid, SIGKILL);
+        waitpid(pid, &st, 0);
+        fprintf(stderr, "==== %s: stderr\n%s\n==== %s: stdout\n%s\n==== lmqd log\n%s\n", name,
+                tail_of(errp), name, tail_of(outp), tail_of(logp));
+        ck_abort_msg("%s did not finish within %d s (killed). Its stderr ends:\n%s", name,
+                     timeout_s, tail_of(errp));
+    }
+    kill(-pid, SIGKILL); /* anything it left behind */
+    if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
+        fprintf(stderr, "==== %s (%s): stderr\n%s\n==== %s: stdout\n%s\n==== lmqd log\n%s\n",
+                name, describe_status(st), tail_of(errp), name, tail_of(outp), tail_of(logp));
+        ck_abort_msg("%s failed (%s). Its stderr ends:\n%s", name, describe_status(st),
+                     tail_of(errp));
+    }
+}
+
+static void
+run_client(const char *name, const char *const *argv)
+{
+    run_client_as(name, argv, SCENARIO_TIMEOUT_S, "test", "test");
+}
+
+static char *
+script(const char *file)
+{
+    static char buf[4][600];
+    static int i;
+    char *b = buf[i++ % 4];
+    snprintf(b, sizeof buf[0], "%s/%s", clients_dir(), file);
+    return b;
+}
+
+/* ---- fixture ------------------------------------------------------------- */
+
+static void
+setup(void)
+{
+    char p[300];
+    lmq_test_tmp_setup();
+    tpath(home, sizeof home, "home");
+    tpath(p, sizeof p, "client-home");
+    ck_assert_int_eq(mkdir(p, 0700), 0);
+    tpath(p, sizeof p, "aws-config");
+    write_file(p, "");
+    tpath(p, sizeof p, "aws-credentials");
+    write_file(p, "");
+    lmqd_pid = -1;
+    lmqd_out = -1;
+    endpoint[0] = '\0';
+}
+
+static void
+teardown(void)
+{
+    if (lmqd_pid > 0) { /* a test that failed before lmqd_stop() */
+        int st;
+        kill(lmqd_pid, SIGTERM);
+        if (!wait_for(lmqd_pid, 5000, &st)) {
+            kill(lmqd_pid, SIGKILL);
+            waitpid(lmqd_pid, &st, 0);
+        }
+        lmqd_pid = -1;
+    }
+    if (lmqd_out >= 0) {
+        close(lmqd_out);
+        lmqd_out = -1;
+    }
+    lmq_test_tmp_teardown();
+}
+
+/* ---- scenarios ----------------------------------------------------------- */
+
+/* 1: @aws-sdk/client-sqs v3 against every action. */
+START_TEST(test_node_v3)
+{
+    require_node_modules();
+    lmqd_start(NULL);
+    {
+        const char *argv[] = {"node", script("v3.js"), endpoint, NULL};
+        run_client("v3", argv);
+    }
+    lmqd_stop();
+}
+END_TEST
+
+/* 2: aws-sdk v2 essentials. */
+START_TEST(test_node_v2)
+{
+    require_node_modules();
+    lmqd_start(NULL);
+    {
+        const char *argv[] = {"node", script("v2.js"), endpoint, NULL};
+        run_client("v2", argv);
+    }
+    lmqd_stop();
+}
+END_TEST
+
+/* 3: the sqs-consumer tutorial scenario. */
+START_TEST(test_sqs_consumer)
+{
+    require_node_modules();
+    lmqd_start(NULL);
+    {
+        const char *argv[] = {"node", script("consumer.js"), endpoint, NULL};
+        run_client("consumer", argv);
+    }
+    lmqd_stop();
+}
+END_TEST
+
+/* 4: Debian boto3 (Query) essentials plus the cron-style consumer. */
+START_TEST(test_boto3)
+{
+    require_debian_clients(0);
+    lmqd_start(NULL);
+    {
+        const char *argv[] = {PYTHON, script("boto3_client.py"), endpoint, NULL};
+        run_client("boto3", argv);
+    }
+    lmqd_stop();
+}
+END_TEST
+
+/* 5: Debian awscli 2.9 (Query). */
+START_TEST(test_awscli)
+{
+    require_debian_clients(1);
+    lmqd_start(NULL);
+    {
+        /* ~25 CLI runs of ~1 s each: the slowest scenario, so more room */
+        const char *argv[] = {"/bin/sh", script("awscli.sh"), endpoint, NULL};
+        run_client_as("awscli", argv, 150, "test", "test");
+    }
+    lmqd_stop();
+}
+END_TEST
+
+/* 6: SigV4 verification, with the JS v3 signer and botocore's. */
+START_TEST(test_sigv4)
+{
+    char creds[300];
+    require_node_modules();
+    require_debian_clients(0);
+    tpath(creds, sizeof creds, "credentials");
+    write_file(creds, "# access key id, secret access key\n"
+                      "AKIDLMQOTHERKEY0001 some/other+secret\n" SIG_AKID " " SIG_SECRET "\n");
+    chmod(creds, 0600);
+    {
+        const char *extra[] = {"--auth", "verify", "--credentials", creds, NULL};
+        lmqd_start(extra);
+    }
+    {
+        const char *argv[] = {"node", script("sigv4.js"), endpoint, NULL};
+        run_client_as("sigv4-node", argv, SCENARIO_TIMEOUT_S, SIG_AKID, SIG_SECRET);
+    }
+    {
+        const char *argv[] = {PYTHON, script("sigv4_boto3.py"), endpoint, NULL};
+        run_client_as("sigv4-boto3", argv, SCENARIO_TIMEOUT_S, SIG_AKID, SIG_SECRET);
+    }
+    lmqd_stop();
+}
+END_TEST
+
+/* Run the lmq CLI on the home; it must exit 0. */
+static void
+lmq_cli(const char *const *args)
+{
+    const char *argv[32];
+    size_t n = 0;
+    argv[n++] = LMQ_BIN;
+    argv[n++] = "--home";
+    argv[n++] = home;
+    for (size_t i = 0; args[i]; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    run_client("lmq-cli", argv);
+}
+
+/* A forked child linking liblmq: receive BODY from queue (waiting up to 5 s)
+ * and delete it (op 'r'), or send BODY (op 's'). Exits 0 on success. */
+static pid_t
+liblmq_child(char op, const char *queue, const char *body)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        lmq_env *env = NULL;
+        lmq_queue *q = NULL;
+        int rc = lmq_env_open(home, NULL, &env);
+        if (rc != 0) {
+            fprintf(stderr, "liblmq child: lmq_env_open: %s\n", lmq_errmsg());
+            _exit(1);
+        }
+        if ((rc = lmq_queue_open(env, queue, &q)) != 0) {
+            fprintf(stderr, "liblmq child: lmq_queue_open: %s\n", lmq_errmsg());
+            _exit(1);
+        }
+        if (op == 's') {
+            lmq_send_entry e;
+            lmq_send_result res;
+            lmq_send_entry_init(&e);
+            e.body = body;
+            e.body_len = strlen(body);
+            if ((rc = lmq_send(q, &e, &res)) != 0) {
+                fprintf(stderr, "liblmq child: lmq_send: %s\n", lmq_errmsg());
+                _exit(1);
+            }
+        } else {
+            lmq_recv_opts o;
+            lmq_msg *m[1] = {NULL};
+            size_t n = 0, len = 0;
+            int deleted = 0;
+            const char *b;
+            lmq_recv_opts_init(&o);
+            o.max_messages = 1;
+            o.wait_seconds = 5;
+            if ((rc = lmq_receive(q, &o, m, 1, &n)) != 0 || n != 1) {
+                fprintf(stderr, "liblmq child: lmq_receive: rc %d, %zu messages: %s\n", rc, n,
+                        lmq_errmsg());
+                _exit(1);
+            }
+            b = lmq_msg_body(m[0], &len);
+            if (len != strlen(body) || memcmp(b, body, len) != 0) {
+                fprintf(stderr, "liblmq child: body \"%.*s\", expected \"%s\"\n", (int)len, b, body);
+                _exit(1);
+            }
+            if (lmq_delete(q, lmq_msg_receipt(m[0]), &deleted) != 0 || !deleted) {
+                fprintf(stderr, "liblmq child: lmq_delete: %s (deleted %d)\n", lmq_errmsg(), deleted);
+                _exit(1);
+            }
+            lmq_msg_free(m[0]);
+        }
+        lmq_queue_close(q);
+        lmq_env_close(env);
+        _exit(0);
+    }
+    return pid;
+}
+
+static void
+expect_child_ok(pid_t pid, const char *what)
+{
+    int st = 0;
+    if (!wait_for(pid, 20000, &st)) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+        ck_abort_msg("%s did not finish within 20 s", what);
+    }
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s failed (%s)", what,
+                  describe_status(st));
+}
+
+/* 7: the CLI, lmqd and a liblmq program share one home at the same time. */
+START_TEST(test_mixed_access)
+{
+    const char *body_cli = "from the lmq CLI \xe2\x98\x83";
+    const char *body_lmqd = "from boto3 through lmqd \xf0\x9f\x98\x80";
+    const char *body_c = "from a C program linking liblmq";
+    require_debian_clients(0);
+    {
+        /* The home is made by the CLI before lmqd opens it. */
+        const char *args[] = {"create-queue", "--queue-name", "mixed", NULL};
+        lmq_cli(args);
+    }
+    lmqd_start(NULL);
+    {
+        /* CLI -> home -> lmqd -> boto3 */
+        const char *args[] = {"send-message", "--queue-url", "mixed", "--message-body", body_cli,
+                              "--message-attributes", "origin={DataType=String,StringValue=cli}",
+                              NULL};
+        const char *argv[] = {PYTHON, script("mixed.py"), endpoint, "expect", "mixed", body_cli,
+                              "origin=cli", NULL};
+        lmq_cli(args);
+        run_client("mixed-expect-cli", argv);
+    }
+    {
+        /* boto3 -> lmqd -> home -> a liblmq process */
+        const char *argv[] = {PYTHON, script("mixed.py"), endpoint, "send", "mixed", body_lmqd, NULL};
+        run_client("mixed-send", argv);
+        expect_child_ok(liblmq_child('r', "mixed", body_lmqd), "the liblmq child receiving");
+    }
+    {
+        /* a liblmq process wakes a long poll waiting in lmqd */
+        const char *argv[] = {PYTHON, script("mixed.py"), endpoint, "expect", "mixed", body_c, NULL};
+        char outp[300], errp[300], mark[300];
+        int st = 0, reaped = 0;
+        int64_t t0;
+        pid_t poller;
+        tpath(mark, sizeof mark, "poll-started");
+        tpath(outp, sizeof outp, "mixed-poll.out");
+        tpath(errp, sizeof errp, "mixed-poll.err");
+        poller = fork();
+        ck_assert_int_ge(poller, 0);
+        if (poller == 0) {
+            if (!freopen(outp, "w", stdout) || !freopen(errp, "w", stderr))
+                _exit(126);
+            if (lmqd_out >= 0)
+                close(lmqd_out);
+            client_env("test", "test");
+            setenv("LMQ_MARK_FILE", mark, 1);
+            execv(PYTHON, (char *const *)argv);
+            _exit(127);
+        }
+        /* wait until the client is about to poll, then give the request time
+         * to reach lmqd and park there */
+        t0 = mono_ms();
+        while (!exists(mark) && mono_ms() - t0 < 20000 && !reaped) {
+            reaped = waitpid(poller, &st, WNOHANG) == poller;
+            sleep_ms(20);
+        }
+        ck_assert_msg(exists(mark), "the polling client did not start:\n%s", tail_of(errp));
+        sleep_ms(500);
+        t0 = mono_ms();
+        expect_child_ok(liblmq_child('s', "mixed", body_c), "the liblmq child sending");
+        if (!reaped && !wait_for(poller, 10000, &st)) {
+            kill(poller, SIGKILL);
+            waitpid(poller, &st, 0);
+        }
+        ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                      "the long poll through lmqd did not get the liblmq message (%s):\n%s",
+                      describe_status(st), tail_of(errp));
+        ck_assert_msg(mono_ms() - t0 < 4000, "the long poll was not woken by the send (%lld ms)",
+                      (long long)(mono_ms() - t0));
+    }
+    lmqd_stop();
+    {
+        /* and the CLI still sees a consistent, empty queue */
+        const char *args[] = {"get-queue-attributes", "--queue-url", "mixed", "--attribute-names",
+                              "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                              NULL};
+        char outp[300];
+        const char *out;
+        lmq_cli(args);
+        snprintf(outp, sizeof outp, "%s/lmq-cli.out", lmq_test_dir);
+        out = tail_of(outp);
+        ck_assert_msg(strstr(out, "\"ApproximateNumberOfMessages\": \"0\"") &&
+                          strstr(out, "\"ApproximateNumberOfMessagesNotVisible\": \"0\""),
+                      "queue not empty at the end:\n%s", out);
+    }
+}
+END_TEST
+
+/* 8: malformed requests get errors and change nothing. */
+START_TEST(test_malformed)
+{
+    require_debian_clients(0);
+    lmqd_start(NULL);
+    {
+        const char *argv[] = {PYTHON, script("malformed.py"), endpoint, NULL};
+        run_client("malformed", argv);
+    }
+    lmqd_stop();
+}
+END_TEST
+
+/* 9: the examples a user copies (examples/node, examples/python) run as
+ * written against lmqd: an sqs-consumer order pipeline with a DLQ, and a
+ * boto3 producer with a cron-style consumer. */
+START_TEST(test_examples)
+{
+    char nodepath[700], node_ex[700], py_ex[700];
+    require_node_modules();
+    require_debian_clients(0);
+    snprintf(nodepath, sizeof nodepath, "NODE_PATH=%s/node_modules",
+             clients_dir());
+    snprintf(node_ex, sizeof node_ex, "%s/../../examples/node/orders.js",
+             clients_dir());
+    snprintf(py_ex, sizeof py_ex, "%s/../../examples/python/cron_consumer.py",
+             clients_dir());
+    lmqd_start(NULL);
+    {
+        const char *argv[] = {"env", nodepath, "node", node_ex, endpoint,
+                              NULL};
+        run_client("example-node", argv);
+    }
+    {
+        const char *argv[] = {PYTHON, py_ex, endpoint, NULL};
+        run_client("example-python", argv);
+    }
+    lmqd_stop();
+}
+END_TEST
+
+Suite *
+lmq_suite_clients(void)
+{
+    Suite *s = suite_create("clients");
+    struct {
+        const char *name;
+        const TTest *test;
+    } t[] = {
+        {"node_v3", test_node_v3},         {"node_v2", test_node_v2},
+        {"sqs_consumer", test_sqs_consumer}, {"boto3", test_boto3},
+        {"awscli", test_awscli},           {"sigv4", test_sigv4},
+        {"mixed_access", test_mixed_access}, {"malformed", test_malformed},
+        {"examples", test_examples},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        TCase *tc = tcase_create(t[i].name);
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_set_timeout(tc, 180);
+        tcase_add_test(tc, t[i].test);
+        suite_add_tcase(s, tc);
+    }
+    return s;
+}
+
+int
+main(void)
+{
+    return lmq_test_run(lmq_suite_clients());
+}
