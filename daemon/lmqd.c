@@ -42,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -82,6 +83,8 @@ conn_free(lmqd_conn *c)
     if (!c)
         return;
     free(c->uri);
+    if (c->uri_path_owned)
+        free(c->path);
     free(c->body);
     sqs_req_done(c);
     lmq__sqs_resp_clear(&c->resp);
@@ -315,12 +318,22 @@ access_cb(void *cls, struct MHD_Connection *con, const char *url,
         c->uri_path_owned = 1;
         const char *cl = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
                                                      "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > S.max_body) {
+        unsigned long long clen = cl ? strtoull(cl, NULL, 10) : 0;
+        if (clen > S.max_body) {
             c->too_large = 1;
-            c->state = LMQD_SENT;
-            return send_error(con, c, 413, "RequestEntityTooLarge",
-                              "RequestEntityTooLarge",
-                              "The request is larger than lmqd accepts.");
+            /* A client waiting for 100 Continue gets the 413 now. One that
+             * sends its body at once would see the connection close under
+             * its send (a broken pipe, not the 413): its body is read and
+             * dropped first (below), unless it is absurdly large. */
+            const char *ex = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
+                                                         "Expect");
+            if ((ex && strcasecmp(ex, "100-continue") == 0) ||
+                clen > 4ull * S.max_body) {
+                c->state = LMQD_SENT;
+                return send_error(con, c, 413, "RequestEntityTooLarge",
+                                  "RequestEntityTooLarge",
+                                  "The request is larger than lmqd accepts.");
+            }
         }
         return MHD_YES;
     }
@@ -497,7 +510,7 @@ static void
 open_listeners(void)
 {
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC;
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_TURBO;
     if (S.tls)
         flags |= MHD_USE_TLS;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);

@@ -174,6 +174,15 @@ queue_metrics(sbuf *b)
             lmq_map_free(m);
         }
     }
+    sb_printf(b, "# HELP lmq_queue_oldest_message_age_seconds "
+                 "ApproximateAgeOfOldestMessage of the queue.\n# TYPE "
+                 "lmq_queue_oldest_message_age_seconds gauge\n");
+    for (size_t i = 0; names && names[i]; i++) {
+        int64_t age;
+        if (lmq_queue_oldest_age_ms(S.env, names[i], &age) == 0)
+            sb_printf(b, "lmq_queue_oldest_message_age_seconds{queue=\"%s\"} "
+                         "%.3f\n", names[i], (double)age / 1000.0);
+    }
     lmq_strv_free(names);
 }
 

@@ -11,9 +11,11 @@
  *
  * Message move tasks. StartMessageMoveTask starts a task in the library;
  * the daemon runs it (lmq_move_task_run()) in a thread of its own until it
- * completes, is cancelled or fails. At start, RUNNING tasks of every queue
- * whose runner died are resumed the same way (the library hands a dead
- * runner's task to the next runner).
+ * completes, is cancelled or fails. The handles of the tasks it runs are
+ * kept in HOME/lmqd-tasks, and at start the next lmqd runs each again: a
+ * run of a task whose runner died resumes it from its cursor, a run of one
+ * that ended returns at once. (Listing the tasks to find them would not do:
+ * a list settles an orphaned task as FAILED, docs/DLQ.md.)
  */
 #include "config.h"
 
@@ -22,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "lmqd.h"
 
@@ -113,6 +116,35 @@ static pthread_mutex_t tmu = PTHREAD_MUTEX_INITIALIZER;
 static task *tasks;
 static volatile int tasks_stopping;
 
+static void
+tasks_path(char *buf, size_t n)
+{
+    snprintf(buf, n, "%s/lmqd-tasks", S.home);
+}
+
+/* Rewrite HOME/lmqd-tasks with the handles of the tasks not ended (tmu
+ * held): written aside, flushed, renamed over. */
+static void
+tasks_save(void)
+{
+    char path[4096], tmp[4100];
+    tasks_path(path, sizeof path);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return;
+    for (task *t = tasks; t; t = t->next)
+        if (!t->done)
+            fprintf(f, "%s\n", t->handle);
+    int ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        unlink(tmp);
+        if (!S.quiet)
+            fprintf(stderr, "lmqd: cannot write %s\n", path);
+    }
+}
+
 /* Progress callback: nonzero cancels; a stopping daemon only leaves the
  * run (the task stays RUNNING with no runner, and the next lmqd, or any
  * lmq_move_task_run(), resumes it). */
@@ -134,7 +166,10 @@ run_task(void *arg)
     if (rc != 0 && rc != LMQ_EBUSY && !S.quiet)
         fprintf(stderr, "lmqd: move task %.40s...: %s\n", t->handle,
                 lmq_errmsg());
+    pthread_mutex_lock(&tmu);
     t->done = 1;
+    tasks_save();
+    pthread_mutex_unlock(&tmu);
     return NULL;
 }
 
@@ -158,32 +193,24 @@ lmqd_task_started(void *arg, const char *handle)
     }
     t->next = tasks;
     tasks = t;
+    tasks_save();
     pthread_mutex_unlock(&tmu);
 }
 
 void
 lmqd_tasks_resume(void)
 {
-    char **names = NULL;
-    if (lmq_queue_list(S.env, NULL, 0, NULL, &names, NULL) != 0)
+    char path[4096], line[1024];
+    tasks_path(path, sizeof path);
+    FILE *f = fopen(path, "r");
+    if (!f)
         return;
-    for (size_t i = 0; names && names[i]; i++) {
-        const char *want[] = {"QueueArn", NULL};
-        lmq_map *m = NULL;
-        if (lmq_queue_get_attributes(S.env, names[i], want, &m) != 0)
-            continue;
-        lmq_move_task *t = NULL;
-        size_t n = 0;
-        const char *arn = lmq_map_get(m, "QueueArn");
-        if (arn && lmq_move_task_list(S.env, arn, 10, &t, &n) == 0) {
-            for (size_t k = 0; k < n; k++)
-                if (t[k].status == LMQ_MOVE_RUNNING && t[k].task_handle)
-                    lmqd_task_started(NULL, t[k].task_handle);
-            lmq_move_task_list_free(t, n);
-        }
-        lmq_map_free(m);
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (line[0])
+            lmqd_task_started(NULL, line);
     }
-    lmq_strv_free(names);
+    fclose(f);
 }
 
 void

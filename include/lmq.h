@@ -35,7 +35,10 @@
  *    others: LMDB's writer mutex is robust, and stale reader slots of dead
  *    processes are cleared when a home is opened and periodically after.
  *  - Times are epoch milliseconds from the env's clock (the system clock by
- *    default; a custom clock is a test seam, see lmq_env_opts).
+ *    default; a custom clock is a test seam, see lmq_env_opts). A home made
+ *    for tests may run on a test clock shared by all its processes (system
+ *    time plus an offset that only moves forward): see
+ *    lmq_env_clock_advance().
  */
 #ifndef LMQ_H
 #define LMQ_H
@@ -265,6 +268,11 @@ typedef struct lmq_env_opts {
     /** Map mode of a home this open creates; default LMQ_MAP_AUTO.
      *  @since 0.2 */
     lmq_map_mode map_mode;
+    /** 1: put the home on its test clock, creating HOME/clock (offset 0)
+     *  if it has none; see lmq_env_clock_advance(). A home that has the
+     *  file runs on it whatever this says; default 0. Excludes `clock`.
+     *  @since 0.3 */
+    int test_clock;
 } lmq_env_opts;
 
 /** @brief Fill opts with the defaults. @since 0.1 */
@@ -777,6 +785,137 @@ LMQ_API void lmq_move_task_list_free(lmq_move_task *tasks, size_t n);
  */
 LMQ_API int lmq_move_task_cancel(lmq_env *env, const char *handle,
                                  uint64_t *moved);
+
+/* ------------------------------------------------------------------------ */
+/* Test doubles and inspection                                               */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A home made for tests can run on a test clock: HOME/clock holds an offset
+ * that every process of the home adds to the system time, so a test moves
+ * time forward (visibility timeouts, delays, retention, the 60-second
+ * rules) with lmq_env_clock_advance() or `lmq clock advance 30s` instead of
+ * sleeping. The file is created by an open with lmq_env_opts.test_clock (or
+ * `lmq clock enable`), and every env opened on the home afterwards uses it.
+ * Enable it before other processes open the home: an env opened before the
+ * file existed keeps the system clock. The offset never goes back, and
+ * real time keeps flowing (a frozen clock would stall rate-limited move
+ * tasks and heartbeats).
+ */
+
+/**
+ * @brief Move the home's test clock forward by ms milliseconds, for every
+ *        process of the home, and wake every waiting receive of the home
+ *        so that it looks again (a delay may have matured, a visibility
+ *        timeout run out).
+ * @param[out] now_out if not NULL, the env's time after the move.
+ * @return 0, LMQ_EINVAL (the env is not on a test clock, ms < 0, or the
+ *         offset would overflow), LMQ_EMISUSE.
+ * @note Thread-safe; concurrent advances add up.
+ * @since 0.3
+ */
+LMQ_API int lmq_env_clock_advance(lmq_env *env, int64_t ms, int64_t *now_out);
+/**
+ * @brief How far the home's test clock is ahead of the system clock.
+ * @param[out] offset_ms the offset in ms (0 right after enabling).
+ * @return 0, LMQ_EINVAL (the env is not on a test clock: *offset_ms = 0),
+ *         LMQ_EMISUSE.
+ * @since 0.3
+ */
+LMQ_API int lmq_env_clock_offset(const lmq_env *env, int64_t *offset_ms);
+
+/**
+ * @brief Delete every queue of the home with its messages, tags and move
+ *        tasks, and forget the names deleted in the last 60 seconds, so
+ *        that any name can be created again at once (for test setup).
+ *
+ * One transaction: other processes see the home as it was or empty.
+ * Handles on the old queues fail with LMQ_ENOQUEUE, and waiting receives
+ * on them wake up and fail the same way. Queue ids are still never reused.
+ * @param[out] deleted if not NULL, the number of queues deleted.
+ * @return 0, LMQ_EMISUSE, LMQ_ENOSPC, LMQ_EIO.
+ * @since 0.3
+ */
+LMQ_API int lmq_env_reset(lmq_env *env, size_t *deleted);
+
+/** @brief The state of a message (lmq_msg_state()). */
+typedef enum lmq_visibility {
+    LMQ_MSG_VISIBLE = 0,  /**< a receive may take it now */
+    LMQ_MSG_INFLIGHT = 1, /**< received; invisible until its visible_at */
+    LMQ_MSG_DELAYED = 2   /**< sent with a delay that has not run out */
+} lmq_visibility;
+
+/** @brief "visible", "inflight", "delayed"; "unknown" for other values.
+ *  @since 0.3 */
+LMQ_API const char *lmq_msg_state_name(int state);
+/**
+ * @brief The message's ::lmq_visibility: as of the peek that returned it,
+ *        or, for a received message, as the receive left it (INFLIGHT, or
+ *        VISIBLE with a visibility timeout of 0).
+ * @since 0.3
+ */
+LMQ_API int lmq_msg_state(const lmq_msg *m);
+/** @brief When the message is (or became) visible, epoch ms of the env's
+ *         clock. @since 0.3 */
+LMQ_API int64_t lmq_msg_visible_at(const lmq_msg *m);
+
+/** @brief Options of lmq_queue_peek(); fill with lmq_peek_opts_init(). */
+typedef struct lmq_peek_opts {
+    size_t size;        /**< sizeof(lmq_peek_opts), set by _init */
+    int show_inflight;  /**< 1: include messages in flight (LocalStack's
+                             ShowInvisible); default 0 */
+    int show_delayed;   /**< 1: include delayed messages; default 0 */
+    size_t max_messages; /**< at most this many (the oldest); 0 = all */
+} lmq_peek_opts;
+
+/** @brief Fill o with the defaults (visible messages only, all of them).
+ *  @since 0.3 */
+LMQ_API void lmq_peek_opts_init(lmq_peek_opts *o);
+
+/**
+ * @brief Read the messages of a queue without changing anything: no receive
+ *        count, visibility, timestamp or counter moves (one read-only
+ *        transaction).
+ *
+ * Messages come in send order with every user attribute; their state and
+ * visible_at say where each stands (lmq_msg_state(), lmq_msg_visible_at()).
+ * Their receipt handle is "" (a peek is not a delivery), and their receive
+ * count and first-receive time are those of the last real delivery (0 if
+ * none). Messages past the queue's retention are left out. On a FIFO queue
+ * a visible message stays "visible" even while an in-flight message of its
+ * group holds the group back.
+ * @param[in] o NULL for defaults; only o->size bytes are read.
+ * @param[out] msgs a malloc'd array of *n messages (NULL when *n is 0);
+ *             free with lmq_msg_list_free().
+ * @return 0, LMQ_ENOQUEUE, LMQ_EINVAL, LMQ_ENOMEM, LMQ_EIO.
+ * @note Holds a read transaction while it copies the messages: use
+ *       max_messages on a large backlog.
+ * @since 0.3
+ */
+LMQ_API int lmq_queue_peek(lmq_env *env, const char *name,
+                           const lmq_peek_opts *o, lmq_msg ***msgs,
+                           size_t *n);
+/** @brief Free n messages and the array holding them. Accepts NULL.
+ *  @since 0.3 */
+LMQ_API void lmq_msg_list_free(lmq_msg **msgs, size_t n);
+
+/**
+ * @brief The age of the queue's oldest message, CloudWatch's
+ *        ApproximateAgeOfOldestMessage: the env's time minus the enqueue
+ *        time of the first unexpired message in send order (in flight and
+ *        delayed ones count; a message moved from a DLQ keeps its original
+ *        enqueue time).
+ * @param[out] age_ms the age in ms; 0 when the queue is empty.
+ * @return 0, LMQ_ENOQUEUE, LMQ_EINVAL, LMQ_EIO.
+ * @note Cheap: a read of the head of the queue (it passes over at most a
+ *       few thousand expired messages the retention sweep has not removed
+ *       yet; past that it reports the retention period, the most any
+ *       unexpired message can be). Approximate like SQS's: messages moved
+ *       in from a DLQ later than a younger message are not looked at.
+ * @since 0.3
+ */
+LMQ_API int lmq_queue_oldest_age_ms(lmq_env *env, const char *name,
+                                    int64_t *age_ms);
 
 /* ------------------------------------------------------------------------ */
 /* Consumer runtime                                                          */

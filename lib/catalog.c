@@ -625,6 +625,57 @@ lmq_queue_delete(lmq_env *env, const char *name)
     return rc;
 }
 
+/* Reset: every database but meta is dropped whole. The per-queue ones
+ * (and qrec, tasks) are keyed by qid first and names/tombs by queue names
+ * (ASCII), so [0x00, 0xff...) covers every key; meta keeps the secret,
+ * the format version and next_qid (ids are never reused). */
+static const int reset_dbs[] = {LMQ_DB_NAMES,  LMQ_DB_QREC,   LMQ_DB_TOMBS,
+                                LMQ_DB_MSG,    LMQ_DB_HDR,    LMQ_DB_VIS,
+                                LMQ_DB_GROUPS, LMQ_DB_GREADY, LMQ_DB_DEDUP,
+                                LMQ_DB_ATTEMPT, LMQ_DB_TASKS};
+
+struct reset_ctx {
+    size_t deleted;
+};
+
+static int
+reset_fn(lmq_txn *t, void *arg)
+{
+    struct reset_ctx *c = arg;
+    static const uint8_t lo[1] = {0};
+    uint8_t hi[16];
+    memset(hi, 0xff, sizeof hi);
+    c->deleted = 0;
+    for (size_t i = 0; i < sizeof reset_dbs / sizeof reset_dbs[0]; i++) {
+        uint64_t n = 0;
+        int rc = lmq__txn_del_range(t, reset_dbs[i], lo, sizeof lo, hi,
+                                    sizeof hi, &n);
+        if (rc)
+            return rc;
+        if (reset_dbs[i] == LMQ_DB_NAMES)
+            c->deleted = (size_t)n;
+    }
+    return 0;
+}
+
+LMQ_API int
+lmq_env_reset(lmq_env *env, size_t *deleted)
+{
+    int rc = lmq__env_check(env);
+    if (deleted)
+        *deleted = 0;
+    if (rc)
+        return rc;
+    struct reset_ctx c = {0};
+    if ((rc = lmq__store_write(env->store, reset_fn, &c)) != 0)
+        return rc;
+    /* Waiters of every queue must notice theirs is gone. */
+    lmq__wake_all(env);
+    if (deleted)
+        *deleted = c.deleted;
+    return 0;
+}
+
 static int
 purge_fn(lmq_txn *t, void *arg)
 {

@@ -1064,7 +1064,7 @@ lmq_consumer_open(lmq_env *env, const char *queue,
     char *name = NULL;
     lmq_env_opts eo;
     lmq_env_opts_init(&eo);
-    if (env->custom_clock) {
+    if (env->custom_clock && !env->tclock) { /* a test clock is shared */
         eo.clock = env->clock;
         eo.clock_arg = env->clock_arg;
     }

@@ -22,6 +22,7 @@
 #define LMQ_FORMAT_OLDEST 1u
 
 struct lmq_notify;
+struct lmq__clock_file;
 
 struct lmq_env {
     uint32_t magic;
@@ -29,7 +30,8 @@ struct lmq_env {
     struct lmq_notify *notify;
     lmq_clock_fn clock;
     void *clock_arg;
-    bool custom_clock;
+    bool custom_clock; /* a clock tests move: opts.clock or the test clock */
+    struct lmq__clock_file *tclock; /* HOME/clock mapped, or NULL (clock.c) */
     char *path;
     char *url_base;
     char *region;
@@ -167,11 +169,22 @@ char *lmq__url(const lmq_env *env, const char *name);     /* malloc'd */
 /* Queue name from an ARN of this env's form; NULL if not one. malloc'd. */
 char *lmq__arn_name(const lmq_env *env, const char *arn);
 
+/* ---- clock.c: the home's test clock ------------------------------------ */
+/* Map HOME/clock (creating it when create) and put env on it. 0 (also when
+ * the home has no clock file and !create: env keeps its clock), LMQ_EIO,
+ * LMQ_ENOMEM. */
+int lmq__clock_open(lmq_env *env, bool create);
+/* Unmap the test clock of env, if any. */
+void lmq__clock_close(lmq_env *env);
+
 /* ---- longpoll.c: waiting receives ------------------------------------- */
 int lmq__env_notify_open(lmq_env *env);
 void lmq__env_notify_close(lmq_env *env); /* interrupts, waits for waiters */
 /* After a commit that made n messages of qid visible. */
 void lmq__wake(lmq_env *env, uint32_t qid, uint32_t n);
+/* Wake every waiter of every queue of the home (a test-clock advance, a
+ * reset): they look again. */
+void lmq__wake_all(lmq_env *env);
 
 /* ---- receipt.c ---------------------------------------------------------- */
 #define LMQ_RECEIPT_MAX 64
@@ -219,6 +232,12 @@ int lmq__msg_revisit(lmq_txn *t, lmq_qrec *r, uint64_t seq, lmq_mhdr *h,
                      int64_t visible_at, int st);
 int lmq__msg_hdr(lmq_txn *t, uint32_t qid, uint64_t seq, lmq_mhdr *h);
 int lmq__msg_view(lmq_txn *t, uint32_t qid, uint64_t seq, lmq_mview *mv);
+/* Build the caller's copy of message seq (mv: its record, h: its header)
+ * without changing anything: user attributes filtered by attr_names (NULL:
+ * none), state and visible_at from h as of now, no receipt handle. */
+int lmq__msg_make(const lmq_env *env, const lmq_qrec *r, uint64_t seq,
+                  const lmq_mview *mv, const lmq_mhdr *h, int64_t now,
+                  const char *const *attr_names, lmq_msg **out);
 /* Deliver message seq now (receive count, timestamps, visibility) and build
  * the caller's lmq_msg. */
 int lmq__msg_deliver(lmq_txn *t, lmq_queue *q, lmq_qrec *r, uint64_t seq,
@@ -308,6 +327,8 @@ struct lmq_msg {
     uint32_t recv_count;
     int64_t sent_ms;
     int64_t first_recv_ms;
+    int64_t visible_at;
+    int state; /* lmq_visibility */
     uint64_t seq;
     bool fifo;
     char *group;

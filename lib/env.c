@@ -3,7 +3,8 @@
  * format version, and the naming of queues (URLs and ARNs).
  *
  * A home is a directory (0700) holding LMDB's data.mdb and lock.mdb plus
- * lmq.wake (long-poll wake-ups). The meta database holds the format version
+ * lmq.wake (long-poll wake-ups) and, in a home made for tests, clock (the
+ * shared test clock, clock.c). The meta database holds the format version
  * and a 32-byte random secret that keys the receipt-handle MACs: handles from
  * another home, or forged ones, do not verify.
  */
@@ -167,6 +168,9 @@ lmq_env_open(const char *path, const lmq_env_opts *opts, lmq_env **out)
                            (int)o.durability);
     if (o.map_mode > LMQ_MAP_WRITABLE)
         return lmq__seterr(LMQ_EINVAL, "unknown map mode %d", (int)o.map_mode);
+    if (o.clock && o.test_clock)
+        return lmq__seterr(LMQ_EINVAL, "clock and test_clock exclude each "
+                                       "other");
     if (o.map_size < (1u << 20))
         return lmq__seterr(LMQ_EINVAL, "map_size must be at least 1 MiB");
     if (sodium_init() < 0)
@@ -213,6 +217,11 @@ lmq_env_open(const char *path, const lmq_env_opts *opts, lmq_env **out)
     lmq__receipt_init(env);
     if ((rc = lmq__env_notify_open(env)) != 0)
         goto fail;
+    /* A custom clock function wins over the home's test clock. */
+    if (!o.clock && (rc = lmq__clock_open(env, o.test_clock != 0)) != 0) {
+        lmq__env_notify_close(env);
+        goto fail;
+    }
     env->magic = LMQ_ENV_MAGIC;
     *out = env;
     return 0;
@@ -237,6 +246,7 @@ lmq_env_close(lmq_env *env)
     env->closing = 1;
     pthread_mutex_unlock(&env->mu);
     lmq__env_notify_close(env);
+    lmq__clock_close(env);
     env->magic = 0;
     lmq__store_close(env->store);
     free(env->path);

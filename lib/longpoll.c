@@ -66,6 +66,15 @@ lmq__wake(lmq_env *env, uint32_t qid, uint32_t n)
     lmq__notify_wake(env->notify, qid, n);
 }
 
+void
+lmq__wake_all(lmq_env *env)
+{
+    /* Slots are qid mod the slot count, so qids 0..SLOTS-1 cover each slot
+     * once; a slot nobody waits on costs no system call. */
+    for (uint32_t s = 0; s < LMQ_NOTIFY_SLOTS; s++)
+        lmq__notify_wake(env->notify, s, UINT32_MAX);
+}
+
 LMQ_API void
 lmq_env_interrupt(lmq_env *env)
 {

@@ -277,38 +277,41 @@ dupn(const char *s, size_t n)
 }
 
 int
-lmq__msg_deliver(lmq_txn *t, lmq_queue *q, lmq_qrec *r, uint64_t seq,
-                 lmq_mhdr *h, int64_t now, int vt,
-                 const char *const *attr_names, lmq_msg **out)
+lmq__msg_make(const lmq_env *env, const lmq_qrec *r, uint64_t seq,
+              const lmq_mview *mv, const lmq_mhdr *h, int64_t now,
+              const char *const *attr_names, lmq_msg **out)
 {
-    lmq_mview mv;
-    int rc = lmq__msg_view(t, r->qid, seq, &mv);
-    if (rc)
-        return rc;
+    int rc;
     lmq_msg *m = calloc(1, sizeof *m);
     if (!m)
         return lmq__seterr(LMQ_ENOMEM, NULL);
-    m->body = malloc(mv.body_len + 1);
+    m->body = malloc(mv->body_len + 1);
     if (!m->body) {
         free(m);
         return lmq__seterr(LMQ_ENOMEM, NULL);
     }
-    memcpy(m->body, mv.body, mv.body_len);
-    m->body[mv.body_len] = '\0';
-    m->body_len = mv.body_len;
-    memcpy(m->id, mv.message_id, 36);
-    memcpy(m->md5_body, mv.md5_body, 32);
-    m->sent_ms = mv.sent_ms;
+    memcpy(m->body, mv->body, mv->body_len);
+    m->body[mv->body_len] = '\0';
+    m->body_len = mv->body_len;
+    memcpy(m->id, mv->message_id, 36);
+    memcpy(m->md5_body, mv->md5_body, 32);
+    m->sent_ms = mv->sent_ms;
     m->seq = seq;
     m->fifo = r->fifo;
-    m->group = dupn(mv.group, mv.group_len);
-    m->dedup = dupn(mv.dedup, mv.dedup_len);
-    m->trace = dupn(mv.trace, mv.trace_len);
-    m->dlq_src = dupn(mv.dlq_src, mv.dlq_src_len);
-    snprintf(m->sender, sizeof m->sender, "%s", q->env->account);
-    if (mv.attrs_len && attr_names) {
+    m->group = dupn(mv->group, mv->group_len);
+    m->dedup = dupn(mv->dedup, mv->dedup_len);
+    m->trace = dupn(mv->trace, mv->trace_len);
+    m->dlq_src = dupn(mv->dlq_src, mv->dlq_src_len);
+    m->recv_count = h->recv_count;
+    m->first_recv_ms = h->first_recv_ms;
+    m->visible_at = h->visible_at;
+    m->state = h->visible_at <= now         ? LMQ_MSG_VISIBLE
+               : h->state == LMQ_MS_DELAYED ? LMQ_MSG_DELAYED
+                                            : LMQ_MSG_INFLIGHT;
+    snprintf(m->sender, sizeof m->sender, "%s", env->account);
+    if (mv->attrs_len && attr_names) {
         lmq_mattrs *all = NULL;
-        rc = lmq__mattrs_decode(mv.attrs, mv.attrs_len, &all);
+        rc = lmq__mattrs_decode(mv->attrs, mv->attrs_len, &all);
         if (rc == 0)
             rc = lmq__mattrs_filter(all, attr_names, &m->attrs);
         lmq_mattrs_free(all);
@@ -319,11 +322,26 @@ lmq__msg_deliver(lmq_txn *t, lmq_queue *q, lmq_qrec *r, uint64_t seq,
             return rc;
         }
     }
-    if ((mv.group && !m->group) || (mv.dedup && !m->dedup) ||
-        (mv.trace && !m->trace) || (mv.dlq_src && !m->dlq_src)) {
+    if ((mv->group && !m->group) || (mv->dedup && !m->dedup) ||
+        (mv->trace && !m->trace) || (mv->dlq_src && !m->dlq_src)) {
         lmq_msg_free(m);
         return lmq__seterr(LMQ_ENOMEM, NULL);
     }
+    *out = m;
+    return 0;
+}
+
+int
+lmq__msg_deliver(lmq_txn *t, lmq_queue *q, lmq_qrec *r, uint64_t seq,
+                 lmq_mhdr *h, int64_t now, int vt,
+                 const char *const *attr_names, lmq_msg **out)
+{
+    lmq_mview mv;
+    lmq_msg *m;
+    int rc = lmq__msg_view(t, r->qid, seq, &mv);
+    if (rc || (rc = lmq__msg_make(q->env, r, seq, &mv, h, now, attr_names,
+                                  &m)) != 0)
+        return rc;
 
     h->recv_count++;
     if (h->first_recv_ms == 0)
@@ -338,6 +356,8 @@ lmq__msg_deliver(lmq_txn *t, lmq_queue *q, lmq_qrec *r, uint64_t seq,
     }
     m->recv_count = h->recv_count;
     m->first_recv_ms = h->first_recv_ms;
+    m->visible_at = at;
+    m->state = vt > 0 ? LMQ_MSG_INFLIGHT : LMQ_MSG_VISIBLE;
     lmq__receipt_make(q->env, r->qid, seq, h->recv_count, m->receipt);
     *out = m;
     return 0;
@@ -397,6 +417,33 @@ LMQ_API int64_t
 lmq_msg_first_receive_timestamp(const lmq_msg *m)
 {
     return m ? m->first_recv_ms : 0;
+}
+
+LMQ_API int
+lmq_msg_state(const lmq_msg *m)
+{
+    return m ? m->state : LMQ_MSG_VISIBLE;
+}
+
+LMQ_API int64_t
+lmq_msg_visible_at(const lmq_msg *m)
+{
+    return m ? m->visible_at : 0;
+}
+
+LMQ_API const char *
+lmq_msg_state_name(int state)
+{
+    switch (state) {
+    case LMQ_MSG_VISIBLE:
+        return "visible";
+    case LMQ_MSG_INFLIGHT:
+        return "inflight";
+    case LMQ_MSG_DELAYED:
+        return "delayed";
+    default:
+        return "unknown";
+    }
 }
 
 LMQ_API const char *

@@ -453,7 +453,8 @@ tag_text(const char *s, size_t *count)
 
     while (i < len) {
         uint32_t c;
-        if (!utf8_next(u, len, &i, &c))
+        /* Tags travel in XML answers: no U+FFFE, U+FFFF or controls. */
+        if (!utf8_next(u, len, &i, &c) || !is_xml_char(c))
             return false;
         if (c < 0x80 && !is_alnum((unsigned char)c) &&
             strchr(" _.:/=+-@", (int)c) == NULL)

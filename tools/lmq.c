@@ -902,9 +902,9 @@ strv_has(const char *const *v, const char *s)
     return 0;
 }
 
-static json_t *
-message_json(const lmq_msg *m, const char *const *sys1,
-             const char *const *sys2)
+json_t *
+cli_message_json(const lmq_msg *m, const char *const *sys1,
+                 const char *const *sys2)
 {
     json_t *obj = json_object(), *attrs;
     const lmq_mattrs *ma = lmq_msg_attrs(m);
@@ -993,7 +993,7 @@ cmd_receive_message(cli_ctx *c)
     if (n) {
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++)
-            json_array_append_new(arr, message_json(msgs[i], sys1, sys2));
+            json_array_append_new(arr, cli_message_json(msgs[i], sys1, sys2));
         json_object_set_new(doc, "Messages", arr);
     }
     cli_print(c, doc);
@@ -1273,6 +1273,12 @@ static const cli_cmd cmds[] = {
      "Run a shell command for each message; exit 0 deletes it."},
     {"demo", "Demo", cli_cmd_demo, f_none,
      "Producer and consumer processes share a demo queue."},
+    {"peek", "Peek", cli_cmd_peek, cli_f_peek,
+     "Print the messages of a queue without receiving them."},
+    {"clock", "Clock", cli_cmd_clock, cli_f_clock,
+     "Show or move the home's test clock (enable, show, advance, set)."},
+    {"reset", "Reset", cli_cmd_reset, cli_f_reset,
+     "Delete every queue and forget recent deletions (test setup)."},
     {NULL, NULL, NULL, NULL, NULL}};
 
 /* ---- help -------------------------------------------------------------------- */
@@ -1324,6 +1330,14 @@ cmd_help(const cli_cmd *cmd)
     col = printf("usage: lmq %s", cmd->name);
     for (size_t i = 0; cmd->flags[i].name; i++) {
         const cli_flag *f = &cmd->flags[i];
+        if (f->kind == CLI_WORDS) {
+            char words[128];
+            int len = snprintf(words, sizeof words, " %s", f->name);
+            if (col + len > 79)
+                col = printf("\n          ") - 1;
+            col += printf("%s", words);
+            continue;
+        }
         const char *arg = f->kind == CLI_BOOL ? ""
                           : f->kind == CLI_LIST || f->kind == CLI_STRUCTS
                               ? " <value> [<value>...]"
@@ -1339,7 +1353,9 @@ cmd_help(const cli_cmd *cmd)
     }
     printf("\n\n");
     for (size_t i = 0; cmd->flags[i].name; i++)
-        printf("  --%-31s %s%s\n", cmd->flags[i].name,
+        printf(cmd->flags[i].kind == CLI_WORDS ? "  %-33s %s%s\n"
+                                               : "  --%-31s %s%s\n",
+               cmd->flags[i].name,
                cmd->flags[i].required ? "(required) " : "",
                cmd->flags[i].help);
     printf("\nGlobal options: --home DIR, --durability full|periodic|none, "
@@ -1402,6 +1418,17 @@ add_unknown(char *buf, size_t size, const char *tok)
     strncat(buf, tok, size - strlen(buf) - 1);
 }
 
+/* The index of the command's CLI_WORDS entry, or -1 when it takes no
+ * positional words. */
+static int
+words_of(const cli_ctx *c)
+{
+    for (int k = 0; c->cmd->flags[k].name; k++)
+        if (c->cmd->flags[k].kind == CLI_WORDS)
+            return k;
+    return -1;
+}
+
 static int
 parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
 {
@@ -1445,6 +1472,18 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
                                            list);
                 }
                 c->cmd = &cmds[k];
+            } else if (words_of(c) >= 0) {
+                cli_opt *o = &c->opt[words_of(c)];
+                cli_tok *nt = realloc(o->tok, (o->n + 1) * sizeof *nt);
+                if (!nt || !(nt[o->n].s = strdup(a))) {
+                    if (nt)
+                        o->tok = nt;
+                    return CLI_EXIT_OTHER;
+                }
+                nt[o->n].len = strlen(a);
+                o->tok = nt;
+                o->n++;
+                o->set = 1;
             } else {
                 add_unknown(unknown, sizeof unknown, a);
             }
@@ -1491,7 +1530,8 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
             continue;
         }
         for (k = 0; c->cmd->flags[k].name; k++)
-            if (strcmp(c->cmd->flags[k].name, name) == 0)
+            if (c->cmd->flags[k].kind != CLI_WORDS &&
+                strcmp(c->cmd->flags[k].name, name) == 0)
                 break;
         if (!c->cmd->flags[k].name) {
             /* An unknown flag takes its value tokens with it. */

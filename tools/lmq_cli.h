@@ -28,7 +28,9 @@ typedef enum cli_kind {
     CLI_MAP,     /* one or more tokens: shorthand or a JSON object */
     CLI_LIST,    /* one or more tokens, or one JSON array */
     CLI_STRUCTS, /* one or more shorthand structs, or a JSON array */
-    CLI_BOOL     /* no token */
+    CLI_BOOL,    /* no token */
+    CLI_WORDS    /* the command's positional words (`lmq clock advance
+                    30s`); name is how help shows them, never a flag */
 } cli_kind;
 
 typedef struct cli_flag {
@@ -190,6 +192,23 @@ int cli_demo_dlq(cli_ctx *c, const char *prefix);
 /* `lmq consume`: its flags and the command. */
 extern const cli_flag cli_consume_flags[];
 int cli_cmd_consume(cli_ctx *c);
+
+/* ---- lmq_testdouble.c --------------------------------------------------- */
+
+/* `lmq clock`, `lmq peek`, `lmq reset`: the test-double commands. */
+extern const cli_flag cli_f_clock[];
+extern const cli_flag cli_f_peek[];
+extern const cli_flag cli_f_reset[];
+int cli_cmd_clock(cli_ctx *c);
+int cli_cmd_peek(cli_ctx *c);
+int cli_cmd_reset(cli_ctx *c);
+
+/* ---- lmq.c: shared with the other commands ------------------------------ */
+
+/* A message as receive-message prints it, with the system attributes named
+ * in sys1 or sys2 ("All" for every one). */
+json_t *cli_message_json(const lmq_msg *m, const char *const *sys1,
+                         const char *const *sys2);
 
 /* ---- lmq_demo.c --------------------------------------------------------- */
 

@@ -330,9 +330,14 @@ load_policy(sqs_call *c, json_t **policy, char **arn)
     lmq_map_free(m);
     if (!*policy || !json_is_object(*policy)) {
         json_decref(*policy);
-        *policy = json_pack("{s:s,s:s++,s:[]}", "Version", "2012-10-17", "Id",
+        *policy = json_pack("{s:s,s:s+,s:[]}", "Version", "2012-10-17", "Id",
                             *arn ? *arn : "", "/SQSDefaultPolicy",
                             "Statement");
+        if (!*policy) {
+            free(*arn);
+            *arn = NULL;
+            return lmq__sqs_fail_lmq(c, LMQ_ENOMEM);
+        }
     }
     json_t *st = json_object_get(*policy, "Statement");
     if (!json_is_array(st))
@@ -628,9 +633,12 @@ static json_t *
 batch_error(const char *id, int rc, const char *msg)
 {
     const sqs_error *e = lmq__sqs_error_of(rc);
+    char clean[512];
+    snprintf(clean, sizeof clean, "%s", msg ? lmq__sqs_detail(msg) : "");
+    lmq__sqs_clean_text(clean);
     return json_pack("{s:s,s:b,s:s,s:s}", "Id", id ? id : "", "SenderFault",
                      !e->receiver, "Code", e->code ? e->code : e->shape,
-                     "Message", msg ? lmq__sqs_detail(msg) : "");
+                     "Message", clean);
 }
 
 static int

@@ -175,6 +175,8 @@ void lmq__sqs_queue_forget(sqs_ctx *ctx, const char *name);
 const char *lmq__sqs_detail(const char *msg);
 
 /* Small helpers. */
+/* Replace what is not UTF-8, or not an XML character, with '?' in place. */
+void lmq__sqs_clean_text(char *s);
 char *lmq__sqs_strdup(const char *s);
 char *lmq__sqs_printf(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));

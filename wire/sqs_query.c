@@ -157,6 +157,8 @@ static const pair *
 find(const form *f, const char *name)
 {
     pair key = {(char *)name, NULL, 0};
+    if (f->n == 0)
+        return NULL;
     return bsearch(&key, f->p, f->n, sizeof *f->p, pair_cmp);
 }
 
@@ -300,6 +302,20 @@ build(sqs_req *r, const form *f, const sqs_shape *sh, const char *key,
             *err = 1;
             break;
         }
+        /* The key must be a whole UTF-8 string, or jansson refuses it and
+         * the entry would vanish. */
+        json_t *kv = strlen(name->value) == name->vlen
+                         ? json_stringn(name->value, name->vlen)
+                         : NULL;
+        if (!kv) {
+            lmq__sqs_req_fail(r, "MalformedQueryString",
+                              "The value of %s is not valid UTF-8 or has a "
+                              "NUL",
+                              name->name);
+            *err = 1;
+            break;
+        }
+        json_decref(kv);
         snprintf(k, sizeof k, "%s.%d.%s", key, i, sh->vname);
         json_t *v = build(r, f, sh->elem, k, err);
         if (*err)
@@ -334,7 +350,8 @@ lmq__sqs_query_decode(sqs_req *r, const sqs_http *h)
         goto fail;
     if (h->body_len > 0 && form_add(r, &f, h->body, h->body_len))
         goto fail;
-    qsort(f.p, f.n, sizeof *f.p, pair_cmp);
+    if (f.n > 1) /* f.p is NULL for an empty form: no qsort(NULL, ...) */
+        qsort(f.p, f.n, sizeof *f.p, pair_cmp);
     for (size_t i = 1; i < f.n; i++)
         if (strcmp(f.p[i - 1].name, f.p[i].name) == 0) {
             lmq__sqs_req_fail(r, "MalformedQueryString",

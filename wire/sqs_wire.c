@@ -150,15 +150,73 @@ lmq__sqs_printf(const char *fmt, ...)
 void
 lmq__sqs_request_id(char out[37])
 {
-    unsigned char u[16];
-    randombytes_buf(u, sizeof u);
+    /* One randombytes_buf() per 256 ids: a system call per request was
+     * 6-9 % of a relaxed send (bench/RESULTS.md, lmqd). */
+    static __thread unsigned char pool[4096];
+    static __thread size_t used = sizeof pool;
+    static const char hex[] = "0123456789abcdef";
+    if (used + 16 > sizeof pool) {
+        randombytes_buf(pool, sizeof pool);
+        used = 0;
+    }
+    unsigned char *u = pool + used;
+    used += 16;
     u[6] = (unsigned char)((u[6] & 0x0f) | 0x40);
     u[8] = (unsigned char)((u[8] & 0x3f) | 0x80);
-    snprintf(out, 37,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x"
-             "%02x",
-             u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9],
-             u[10], u[11], u[12], u[13], u[14], u[15]);
+    char *o = out;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            *o++ = '-';
+        *o++ = hex[u[i] >> 4];
+        *o++ = hex[u[i] & 15];
+    }
+    *o = '\0';
+    sodium_memzero(u, 16);
+}
+
+/* The length of the UTF-8 character at p, 0 when it is not one. */
+static size_t
+utf8_char(const unsigned char *p)
+{
+    unsigned char c = p[0];
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        return (p[1] & 0xc0) == 0x80 ? 2 : 0;
+    if (c >= 0xe0 && c <= 0xef) {
+        unsigned char lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f
+                                                                   : 0xbf;
+        return p[1] >= lo && p[1] <= hi && (p[2] & 0xc0) == 0x80 ? 3 : 0;
+    }
+    if (c >= 0xf0 && c <= 0xf4) {
+        unsigned char lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f
+                                                                   : 0xbf;
+        return p[1] >= lo && p[1] <= hi && (p[2] & 0xc0) == 0x80 &&
+                       (p[3] & 0xc0) == 0x80
+                   ? 4
+                   : 0;
+    }
+    return 0;
+}
+
+void
+lmq__sqs_clean_text(char *s)
+{
+    /* Messages quote the request, cut at a byte count: what is not UTF-8
+     * (or is a control character XML cannot carry) becomes '?', else
+     * jansson drops the message and the XML is not well-formed. */
+    unsigned char *p = (unsigned char *)s;
+    while (*p) {
+        size_t n = utf8_char(p);
+        if (n == 0 || (n == 1 && *p < 0x20 && *p != '\t' && *p != '\n' &&
+                       *p != '\r') ||
+            (n == 3 && p[0] == 0xef && p[1] == 0xbf && p[2] >= 0xbe)) {
+            for (size_t i = 0; i < (n ? n : 1); i++)
+                *p++ = '?';
+            continue;
+        }
+        p += n;
+    }
 }
 
 int
@@ -170,6 +228,7 @@ lmq__sqs_req_fail(sqs_req *r, const char *shape, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(r->err_msg, sizeof r->err_msg, fmt, ap);
     va_end(ap);
+    lmq__sqs_clean_text(r->err_msg);
     r->err_shape = shape;
     return -1;
 }
@@ -181,6 +240,7 @@ lmq__sqs_fail(sqs_call *c, const char *shape, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(c->err_msg, sizeof c->err_msg, fmt, ap);
     va_end(ap);
+    lmq__sqs_clean_text(c->err_msg);
     c->err_shape = shape;
     return -1;
 }
@@ -205,8 +265,12 @@ lmq__sqs_fail_lmq(sqs_call *c, int rc)
 {
     const sqs_error *e = lmq__sqs_error_of(rc);
     const char *detail = lmq__sqs_detail(lmq_errmsg());
+    /* SQS's recorded texts differ by protocol (SQS-SEMANTICS §2.3). */
     if (rc == LMQ_ENOQUEUE)
-        detail = "The specified queue does not exist.";
+        detail = c->req && c->req->proto == SQS_PROTO_QUERY
+                     ? "The specified queue does not exist for this wsdl "
+                       "version."
+                     : "The specified queue does not exist.";
     return lmq__sqs_fail(c, e->shape, "%s",
                          detail && *detail ? detail : lmq_strerror(rc));
 }
