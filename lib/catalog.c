@@ -44,7 +44,13 @@ static int
 name_qid(lmq_txn *t, const char *name, uint32_t *qid)
 {
     lmq_val v;
-    int rc = lmq__txn_get(t, LMQ_DB_NAMES, name, strlen(name), &v);
+    size_t len = strlen(name);
+    /* No queue has a longer name (and LMDB refuses keys over 511 bytes
+     * with an error that is not "no such queue"). */
+    if (len == 0 || len > LMQ_MAX_QUEUE_NAME)
+        return lmq__seterr(LMQ_ENOQUEUE, "The specified queue does not "
+                                         "exist.");
+    int rc = lmq__txn_get(t, LMQ_DB_NAMES, name, len, &v);
     if (rc == LMQ__NOTFOUND)
         return lmq__seterr(LMQ_ENOQUEUE, "The specified queue does not "
                                          "exist.");
@@ -264,6 +270,9 @@ apply_attr(lmq_txn *t, lmq_env *env, lmq_qrec *r, const char *name,
             lmq_map_del(r->attrs, name);
             return 0;
         }
+        /* Returned in XML answers: only characters XML (and SQS) allow. */
+        if (lmq__valid_chars(value, strlen(value)))
+            return bad_value(name, NULL);
         return lmq_map_set(r->attrs, name, value);
     }
     if (strcmp(name, "KmsDataKeyReusePeriodSeconds") == 0 ||

@@ -44,6 +44,7 @@ void lmq__clearerr(void);
 #define LMQ_MAX_RETENTION 1209600
 #define LMQ_MAX_MATTRS 10
 #define LMQ_MAX_TAGS 50
+#define LMQ_MAX_QUEUE_NAME 80         /* with the .fifo suffix */
 #define LMQ_DEDUP_WINDOW_MS (5 * 60 * 1000)
 #define LMQ_QUEUE_REUSE_MS (60 * 1000) /* QueueDeletedRecently window */
 #define LMQ_PURGE_WINDOW_MS (60 * 1000)

@@ -44,7 +44,7 @@
     "and underscores. It can be at most 80 letters long."
 
 /* SQS limits that only this file needs. */
-#define MAX_QUEUE_NAME 80
+#define MAX_QUEUE_NAME LMQ_MAX_QUEUE_NAME
 #define MAX_BATCH_ID 80
 #define MAX_MSG_IDENT 128
 #define MAX_MATTR_NAME 256

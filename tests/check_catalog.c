@@ -345,6 +345,35 @@ START_TEST(tags_add_replace_remove)
 }
 END_TEST
 
+
+/* Names no queue can have are "no such queue", whatever their length
+ * (LMDB refuses keys over 511 bytes), and string attributes that answers
+ * carry in XML hold only the characters SQS allows. */
+START_TEST(overlong_names_and_control_characters_refused)
+{
+    char name[700];
+    char *url = NULL;
+    lmq_map *m = NULL;
+    memset(name, 'q', sizeof name - 1);
+    name[sizeof name - 1] = '\0';
+    ck_lmq(lmq_queue_url(env, name, &url), LMQ_ENOQUEUE);
+    ck_assert_ptr_null(url);
+    ck_lmq(lmq_queue_get_attributes(env, name, NULL, &m), LMQ_ENOQUEUE);
+    ck_lmq(lmq_queue_delete(env, name), LMQ_ENOQUEUE);
+    ck_ok(lmq_queue_create(env, "pol", NULL, NULL, NULL));
+    lmq_map *a = lmq_map_new();
+    ck_ok(lmq_map_set(a, "Policy", "{\"Version\":\"2012-10-17\x01\"}"));
+    ck_lmq(lmq_queue_set_attributes(env, "pol", a), LMQ_EATTRVALUE);
+    ck_ok(lmq_map_set(a, "Policy", "{\"Version\":\"2012-10-17\"}"));
+    ck_ok(lmq_queue_set_attributes(env, "pol", a));
+    lmq_map_free(a);
+    const char *names[] = {"Policy", NULL};
+    ck_ok(lmq_queue_get_attributes(env, "pol", names, &m));
+    ck_assert_str_eq(lmq_map_get(m, "Policy"), "{\"Version\":\"2012-10-17\"}");
+    lmq_map_free(m);
+}
+END_TEST
+
 START_TEST(purge_empties_and_rate_limits)
 {
     lmq_queue *q;
@@ -390,6 +419,7 @@ lmq_suite_catalog(void)
     tcase_add_test(tc, names_follow_sqs_rules);
     tcase_add_test(tc, attributes_validated_per_queue_type);
     tcase_add_test(tc, delete_blocks_name_for_sixty_seconds);
+    tcase_add_test(tc, overlong_names_and_control_characters_refused);
     suite_add_tcase(s, tc);
     tc = tcase_create("attributes_and_tags");
     tcase_add_checked_fixture(tc, setup, teardown);

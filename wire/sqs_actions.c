@@ -1093,9 +1093,11 @@ lmq__sqs_encode_peek(sqs_proto proto, const char *request_id, int rc,
     memset(resp, 0, sizeof *resp);
     if (rc != 0) {
         const sqs_error *e = lmq__sqs_error_of(rc);
-        const char *detail = rc == LMQ_ENOQUEUE
-                                 ? "The specified queue does not exist."
-                                 : lmq_errmsg();
+        char detail[512];
+        snprintf(detail, sizeof detail, "%s",
+                 rc == LMQ_ENOQUEUE ? "The specified queue does not exist."
+                                    : lmq__sqs_detail(lmq_errmsg()));
+        lmq__sqs_clean_text(detail);
         lmq__sqs_encode_error(proto, request_id, e->status, e->shape,
                               e->code, detail, resp);
         return;
