@@ -413,6 +413,7 @@ usage(FILE *f)
         "  --tls-cert FILE       serve HTTPS with this certificate (PEM)\n"
         "  --tls-key FILE        ... and this key\n"
         "  --config FILE         JSON: queues to create at start\n"
+        "  --bridge FILE         run the bridge routes of FILE (docs/BRIDGE.md)\n"
         "  --pid-file FILE       write the pid here\n"
         "  --test-clock          run the home on the test clock (lmq clock)\n"
         "  --max-connections N   default 1024\n"
@@ -596,7 +597,7 @@ main(int argc, char **argv)
         O_HOME = 256, O_EPHEMERAL, O_LISTEN, O_DURABILITY, O_PUBLIC_URL,
         O_ACCOUNT, O_REGION, O_AUTH, O_CREDENTIALS, O_TLS_CERT, O_TLS_KEY,
         O_CONFIG, O_PID_FILE, O_TEST_CLOCK, O_MAX_CONN, O_IDLE, O_WORKERS,
-        O_QUIET, O_VERSION, O_HELP
+        O_QUIET, O_VERSION, O_HELP, O_BRIDGE
     };
     static const struct option longopts[] = {
         {"home", required_argument, 0, O_HOME},
@@ -617,10 +618,12 @@ main(int argc, char **argv)
         {"idle-timeout", required_argument, 0, O_IDLE},
         {"workers", required_argument, 0, O_WORKERS},
         {"quiet", no_argument, 0, O_QUIET},
+        {"bridge", required_argument, 0, O_BRIDGE},
         {"version", no_argument, 0, O_VERSION},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0}};
     const char *home = NULL, *config = NULL, *pid_file = NULL;
+    const char *bridge_file = NULL;
     const char *cert = NULL, *key = NULL, *creds = NULL;
     int ephemeral = 0, opt;
     lmq_durability durability = LMQ_DURABILITY_FULL;
@@ -707,6 +710,9 @@ main(int argc, char **argv)
         case O_QUIET:
             S.quiet = 1;
             break;
+        case O_BRIDGE:
+            bridge_file = optarg;
+            break;
         case O_VERSION:
             printf("lmqd %s\n", LMQ_VERSION_STRING);
             return 0;
@@ -782,6 +788,14 @@ main(int argc, char **argv)
     if (config)
         lmqd_apply_config(config);
     lmqd_metrics_init();
+    /* The bridge (issue 26) runs on the served home, in threads of its
+     * own; they inherit the blocked signals. */
+    if (bridge_file) {
+        if (lmq_bridge_open(S.env, 0, &lmqd_bridge) != 0 ||
+            lmq_bridge_load_config(lmqd_bridge, bridge_file) != 0 ||
+            lmq_bridge_start(lmqd_bridge) != 0)
+            die("--bridge %s: %s", bridge_file, lmq_errmsg());
+    }
     lmqd_workers_start();
     lmqd_tasks_resume();
     open_listeners();
@@ -816,6 +830,7 @@ main(int argc, char **argv)
     }
     lmqd_watchers_stop();
     lmqd_tasks_stop();
+    lmq_bridge_stop(lmqd_bridge);
     for (int i = 0; i < 1000 && atomic_load(&S.in_flight) > 0; i++)
         usleep(10000);
     for (int i = 0; i < S.n_listen; i++)
@@ -823,6 +838,8 @@ main(int argc, char **argv)
     lmqd_workers_stop();
     int clean = lmqd_tasks_join();
     lmqd_watchers_join();
+    lmq_bridge_close(lmqd_bridge); /* joins; before the home closes */
+    lmqd_bridge = NULL;
     if (clean) {
         lmq__sqs_ctx_fini(&S.ctx);
         lmq_env_close(S.env);

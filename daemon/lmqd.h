@@ -106,6 +106,8 @@ int lmqd_tasks_join(void); /* 1: all ended; 0: some still run */
 void lmqd_log_request(lmqd_conn *c);
 void lmqd_metrics_init(void);
 char *lmqd_metrics_text(void);
+/* The bridge of --bridge FILE (issue 26), or NULL; /metrics reports it. */
+extern lmq_bridge *lmqd_bridge;
 void lmqd_apply_config(const char *path);
 void lmqd_load_credentials(const char *path);
 void lmqd_free_credentials(void);

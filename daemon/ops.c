@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,6 +187,68 @@ queue_metrics(sbuf *b)
     lmq_strv_free(names);
 }
 
+lmq_bridge *lmqd_bridge;
+
+/* The bridge's routes (docs/BRIDGE.md, "Status and metrics"). */
+static void
+bridge_metrics(sbuf *b)
+{
+    lmq_route_status *st = NULL;
+    size_t n = 0;
+    if (!lmqd_bridge || lmq_bridge_status(lmqd_bridge, &st, &n) != 0)
+        return;
+    sb_printf(b, "# HELP lmq_bridge_route_state The route's state "
+                 "(0 STARTING, 1 ONLINE, 2 BACKOFF, 3 PAUSED, 4 STANDBY, "
+                 "5 STOPPED).\n# TYPE lmq_bridge_route_state gauge\n");
+    for (size_t i = 0; i < n; i++)
+        sb_printf(b, "lmq_bridge_route_state{route=\"%s\",state=\"%s\"} "
+                     "%d\n", st[i].name, lmq_route_state_name(st[i].state),
+                  st[i].state);
+    static const struct {
+        const char *name, *type, *help;
+        size_t off;
+    } c[] = {
+        {"lmq_bridge_shipped_total", "counter", "Messages the remote accepted.",
+         offsetof(lmq_route_status, shipped)},
+        {"lmq_bridge_pulled_total", "counter", "Messages committed locally.",
+         offsetof(lmq_route_status, pulled)},
+        {"lmq_bridge_retried_total", "counter", "Entries or requests retried.",
+         offsetof(lmq_route_status, retried)},
+        {"lmq_bridge_dead_lettered_total", "counter",
+         "Messages moved to the route's dead-letter queue.",
+         offsetof(lmq_route_status, dead_lettered)},
+        {"lmq_bridge_duplicates_total", "counter",
+         "Remote repeats dropped (pull).",
+         offsetof(lmq_route_status, duplicates)},
+        {"lmq_bridge_backlog", "gauge", "Local messages not shipped yet.",
+         offsetof(lmq_route_status, backlog)},
+    };
+    for (size_t k = 0; k < sizeof c / sizeof c[0]; k++) {
+        sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", c[k].name, c[k].help,
+                  c[k].name, c[k].type);
+        for (size_t i = 0; i < n; i++) {
+            uint64_t v;
+            memcpy(&v, (const char *)&st[i] + c[k].off, sizeof v);
+            sb_printf(b, "%s{route=\"%s\"} %llu\n", c[k].name, st[i].name,
+                      (unsigned long long)v);
+        }
+    }
+    sb_printf(b, "# HELP lmq_bridge_oldest_age_seconds Age of the oldest "
+                 "unshipped message.\n# TYPE lmq_bridge_oldest_age_seconds "
+                 "gauge\n");
+    for (size_t i = 0; i < n; i++)
+        sb_printf(b, "lmq_bridge_oldest_age_seconds{route=\"%s\"} %.3f\n",
+                  st[i].name, (double)st[i].oldest_age_ms / 1000.0);
+    sb_printf(b, "# HELP lmq_bridge_last_success_seconds Epoch time of the "
+                 "last successful call.\n# TYPE "
+                 "lmq_bridge_last_success_seconds gauge\n");
+    for (size_t i = 0; i < n; i++)
+        sb_printf(b, "lmq_bridge_last_success_seconds{route=\"%s\"} "
+                     "%.3f\n", st[i].name,
+                  (double)st[i].last_success_ms / 1000.0);
+    free(st);
+}
+
 char *
 lmqd_metrics_text(void)
 {
@@ -232,6 +295,7 @@ lmqd_metrics_text(void)
                   "# TYPE lmqd_parked_polls gauge\nlmqd_parked_polls %zu\n",
               lmqd_parked_count());
     queue_metrics(&b);
+    bridge_metrics(&b);
     return b.s;
 }
 

@@ -1121,6 +1121,139 @@ typedef struct lmq_consumer_counters {
 LMQ_API int lmq_consumer_get_counters(lmq_consumer *c,
                                       lmq_consumer_counters *out);
 
+/* ------------------------------------------------------------------------ */
+/* The bridge to Amazon SQS (bridge/, docs/BRIDGE.md)                        */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A bridge ships messages between local queues and remote SQS queues (any
+ * SQS-compatible endpoint), in threads of its own, and loses none:
+ *  - a forward route receives from a local queue, sends to the remote with
+ *    SendMessageBatch and deletes locally only what the remote accepted;
+ *  - a pull route long-polls the remote, sends locally and deletes remotely
+ *    only after the local commit (dropping repeats it has already taken).
+ * Offline, it backs off (exponential, full jitter, capped) and drains the
+ * backlog when the link returns. One process at a time ships a route: a
+ * lease in the home, taken over when its holder dies.
+ * Threads: the handle may be used from any thread; status reads are
+ * consistent snapshots.
+ */
+typedef struct lmq_bridge lmq_bridge;
+
+/** @brief What a route does. */
+typedef enum lmq_route_kind {
+    LMQ_ROUTE_FORWARD = 0, /**< local queue -> remote queue */
+    LMQ_ROUTE_PULL = 1     /**< remote queue -> local queue */
+} lmq_route_kind;
+
+/** @brief One route; fill with lmq_route_opts_init(). Strings are copied. */
+typedef struct lmq_route_opts {
+    size_t size;            /**< set by _init */
+    lmq_route_kind kind;
+    const char *name;       /**< unique in the home; default
+                                 "forward:<local>" / "pull:<local>" */
+    const char *local_queue; /**< the local queue (must exist) */
+    const char *remote_url;  /**< the remote queue's URL */
+    const char *region;      /**< default: AWS_REGION, the profile's, else
+                                  us-east-1 */
+    const char *endpoint;    /**< SQS endpoint URL; default: the origin of
+                                  remote_url */
+    const char *profile;     /**< credentials profile; NULL: AWS_PROFILE or
+                                  "default" */
+    const char *access_key_id;     /**< explicit credentials, or NULL for */
+    const char *secret_access_key; /**< the default chain (environment, */
+    const char *session_token;     /**< shared files, credential_process) */
+    int batch_size;          /**< 1-10; default 10 */
+    int in_flight;           /**< requests in flight, 1-64; default 4 */
+    int backoff_min_ms;      /**< default 100 */
+    int backoff_max_ms;      /**< default 60000 */
+    int visibility_timeout;  /**< seconds: local receives (forward) or
+                                  remote receives (pull); default 60 */
+    const char *dead_letter_queue; /**< local queue for messages the remote
+                                        refuses for good; default
+                                        "<local>-bridge-dlq" (created) */
+    int verify_tls;          /**< check certificates; default 1 */
+} lmq_route_opts;
+
+/** @brief Fill o with the defaults. @since 0.3 */
+LMQ_API void lmq_route_opts_init(lmq_route_opts *o);
+
+/**
+ * @brief A bridge on a home, with no routes yet.
+ * @param[in] lease_ms how long a dead holder keeps a route (0: 10000).
+ * @return 0, LMQ_EINVAL, LMQ_ENOMEM, LMQ_EUNSUPPORTED (built without
+ *         libcurl).
+ * @since 0.3
+ */
+LMQ_API int lmq_bridge_open(lmq_env *env, int lease_ms, lmq_bridge **out);
+/** @brief Add a route (before lmq_bridge_start()).
+ *  @return 0, LMQ_EINVAL (bad options, duplicate name), LMQ_ENOQUEUE.
+ *  @since 0.3 */
+LMQ_API int lmq_bridge_add_route(lmq_bridge *b, const lmq_route_opts *o);
+/**
+ * @brief Add the routes of a JSON file: {"routes": [{"kind": "forward",
+ *        "local_queue": ..., "remote_url": ..., ...}]} (member names as the
+ *        fields of lmq_route_opts).
+ * @return 0, LMQ_EINVAL (with the line in the detail), LMQ_EIO.
+ * @since 0.3
+ */
+LMQ_API int lmq_bridge_load_config(lmq_bridge *b, const char *path);
+/** @brief Start the routes' threads. @return 0, LMQ_EINVAL (no routes),
+ *  LMQ_ENOMEM. @since 0.3 */
+LMQ_API int lmq_bridge_start(lmq_bridge *b);
+/** @brief Ask the routes to stop (callable from a signal handler).
+ *  @since 0.3 */
+LMQ_API void lmq_bridge_stop(lmq_bridge *b);
+/** @brief Wait for the routes to stop; releases their leases.
+ *  @since 0.3 */
+LMQ_API int lmq_bridge_join(lmq_bridge *b);
+/** @brief Stop, join and free. Accepts NULL. @since 0.3 */
+LMQ_API void lmq_bridge_close(lmq_bridge *b);
+/** @brief Retry a paused route now (NULL: every route).
+ *  @return 0, LMQ_ENOTFOUND. @since 0.3 */
+LMQ_API int lmq_bridge_resume(lmq_bridge *b, const char *route);
+
+/** @brief The states of a route. */
+typedef enum lmq_route_state {
+    LMQ_ROUTE_STARTING = 0,
+    LMQ_ROUTE_ONLINE = 1,   /**< shipping, or idle with the link up */
+    LMQ_ROUTE_BACKOFF = 2,  /**< transient failure: retrying at retry_at */
+    LMQ_ROUTE_PAUSED = 3,   /**< configuration fault (no such queue, access
+                                 denied, bad credentials): re-checked with
+                                 backoff, or at lmq_bridge_resume() */
+    LMQ_ROUTE_STANDBY = 4,  /**< another process holds the route's lease */
+    LMQ_ROUTE_STOPPED = 5
+} lmq_route_state;
+
+/** @brief "ONLINE", "BACKOFF", ... @since 0.3 */
+LMQ_API const char *lmq_route_state_name(int state);
+
+/** @brief A route's state and counters (lmq_bridge_status()). */
+typedef struct lmq_route_status {
+    char name[128];
+    int kind;                /**< ::lmq_route_kind */
+    int state;               /**< ::lmq_route_state */
+    int64_t retry_at_ms;     /**< BACKOFF/PAUSED: next attempt, epoch ms */
+    char last_error[256];    /**< the last failure, "" when none */
+    uint64_t backlog;        /**< forward: local messages not yet shipped */
+    int64_t oldest_age_ms;   /**< forward: age of the oldest of them */
+    uint64_t shipped;        /**< forward: accepted by the remote */
+    uint64_t pulled;         /**< pull: committed locally */
+    uint64_t retried;        /**< entries or requests retried */
+    uint64_t dead_lettered;  /**< moved to the route's dead-letter queue */
+    uint64_t duplicates;     /**< pull: remote repeats dropped */
+    int64_t last_success_ms; /**< epoch ms, 0 when never */
+} lmq_route_status;
+
+/**
+ * @brief Every route's status, for this bridge's routes.
+ * @param[out] out a malloc'd array of *n entries (free()).
+ * @return 0, LMQ_ENOMEM.
+ * @since 0.3
+ */
+LMQ_API int lmq_bridge_status(lmq_bridge *b, lmq_route_status **out,
+                              size_t *n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1271,6 +1271,8 @@ static const cli_cmd cmds[] = {
      "Print the message counters of every queue."},
     {"consume", "Consume", cli_cmd_consume, cli_consume_flags,
      "Run a shell command for each message; exit 0 deletes it."},
+    {"bridge", "Bridge", cli_cmd_bridge, cli_f_bridge,
+     "Ship local queues to SQS and back (run, status, resume)."},
     {"demo", "Demo", cli_cmd_demo, f_none,
      "Producer and consumer processes share a demo queue."},
     {"peek", "Peek", cli_cmd_peek, cli_f_peek,

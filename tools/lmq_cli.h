@@ -203,6 +203,12 @@ int cli_cmd_clock(cli_ctx *c);
 int cli_cmd_peek(cli_ctx *c);
 int cli_cmd_reset(cli_ctx *c);
 
+/* ---- lmq_bridge.c ------------------------------------------------------- */
+
+/* `lmq bridge`: run, status, resume (docs/BRIDGE.md). */
+extern const cli_flag cli_f_bridge[];
+int cli_cmd_bridge(cli_ctx *c);
+
 /* ---- lmq.c: shared with the other commands ------------------------------ */
 
 /* A message as receive-message prints it, with the system attributes named
