@@ -452,6 +452,9 @@ remote_open(route *r, lmq_remote **out)
     ro.region = r->region;
     ro.creds = r->creds;
     ro.verify_tls = r->verify_tls;
+    ro.timeout_ms = 30000;
+    ro.connect_timeout_ms = 5000;
+    ro.cancel = &b->stopping;
     if (lmq__remote_open(&ro, out) != 0) {
         *out = NULL;
         route_fail(r, LMQ_FAULT_CONFIG, "remote: %s", lmq_errmsg());

@@ -73,6 +73,7 @@ struct lmq_remote {
     lmq_creds *creds;
     long timeout_ms, connect_timeout_ms;
     int verify_tls;
+    const atomic_int *cancel;
     int64_t skew_ms;        /* server - local */
     int64_t test_offset_ms; /* added to the local clock (tests) */
     char errbuf[CURL_ERROR_SIZE];
@@ -146,6 +147,19 @@ lmq__remote_opts_init(lmq_remote_opts *o)
     o->verify_tls = 1;
 }
 
+/* CURLOPT_XFERINFOFUNCTION: nonzero aborts the transfer. */
+static int
+cancel_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+          curl_off_t ulnow)
+{
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    const lmq_remote *r = arg;
+    return r->cancel && atomic_load(r->cancel) ? 1 : 0;
+}
+
 int
 lmq__remote_open(const lmq_remote_opts *o, lmq_remote **out)
 {
@@ -163,6 +177,7 @@ lmq__remote_open(const lmq_remote_opts *o, lmq_remote **out)
                                 ? o->connect_timeout_ms
                                 : DEFAULT_CONNECT_TIMEOUT_MS;
     r->verify_tls = o->verify_tls;
+    r->cancel = o->cancel;
     r->url = strdup(o->endpoint);
     r->region = strdup(o->region);
     if (!r->url || !r->region) {
@@ -466,6 +481,12 @@ attempt(lmq_remote *r, const char *action, const char *payload, size_t plen,
         r->body[0] = '\0';
     curl_easy_setopt(h, CURLOPT_URL, r->url);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    if (r->cancel) {
+        /* libcurl calls this about once a second while it waits. */
+        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, cancel_cb);
+        curl_easy_setopt(h, CURLOPT_XFERINFODATA, r);
+    }
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, r->errbuf);
     curl_easy_setopt(h, CURLOPT_POST, 1L);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, payload);

@@ -18,6 +18,7 @@
 #define LMQ_BRIDGE_REMOTE_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "creds.h"
@@ -41,6 +42,10 @@ typedef struct lmq_remote_opts {
                               their wait) */
     long connect_timeout_ms; /* default 5000 */
     int verify_tls;        /* default 1 */
+    /* When it becomes nonzero, a call in progress (a 20 s long poll) is
+     * abandoned within about a second, as TRANSIENT "cancelled". May be
+     * NULL. */
+    const atomic_int *cancel;
 } lmq_remote_opts;
 
 typedef struct lmq_remote lmq_remote;

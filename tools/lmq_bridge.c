@@ -217,8 +217,19 @@ cmd_run(cli_ctx *c)
     if (!cfg)
         return cli_usage_error("the following arguments are required: "
                                "--config");
-    if ((rc = cli_env(c)) != 0)
+    /* Signals: blocked from the start, in every thread (the bridge's
+     * inherit the mask), so that a SIGTERM that comes while the home opens
+     * still stops the bridge gracefully; this thread takes them with
+     * sigtimedwait. */
+    sigset_t sigs, old;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, &old);
+    if ((rc = cli_env(c)) != 0) {
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
         return rc;
+    }
     lmq_bridge *b = NULL;
     rc = lmq_bridge_open(c->env, lease ? atoi(lease->tok[0].s) : 0, &b);
     if (rc == 0)
@@ -226,16 +237,10 @@ cmd_run(cli_ctx *c)
     if (rc != 0) {
         fprintf(stderr, "lmq bridge: %s\n", cli_strip_errmsg(lmq_errmsg()));
         lmq_bridge_close(b);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
         return rc == LMQ_EINVAL || rc == LMQ_ENOQUEUE ? CLI_EXIT_USAGE
                                                       : CLI_EXIT_OTHER;
     }
-    /* Signals: blocked in every thread (the bridge's inherit the mask);
-     * this thread takes them with sigtimedwait. */
-    sigset_t sigs, old;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &sigs, &old);
     rc = lmq_bridge_start(b);
     if (rc != 0) {
         pthread_sigmask(SIG_SETMASK, &old, NULL);
