@@ -89,6 +89,9 @@
 #define MD5_MAX_TRIES 3
 /* The status and lease heartbeat period. */
 #define TICK_MS 1000
+/* How often an unchanged status file and the lease heartbeat are
+ * rewritten. */
+#define STATUS_REFRESH_MS 10000
 
 typedef struct seen_ent {
     struct seen_ent *hnext; /* hash chain */
@@ -128,6 +131,8 @@ struct route {
     int leased;
     lmq_creds *creds;
     int dirty; /* the status file is behind */
+    lmq_route_status status_last; /* as last written to the file */
+    int64_t status_written_ms, lease_written_ms; /* monotonic */
     /* Pull: remote MessageIds committed (under seen_mu). */
     pthread_mutex_t seen_mu;
     seen_ent **seen_tab;
@@ -366,7 +371,7 @@ static int
 lease_take(route *r)
 {
     lmq_bridge *b = r->b;
-    int held;
+    int held, taken = 0;
     pthread_mutex_lock(&b->mu);
     if (!r->leased) {
         if (r->lock_fd < 0) {
@@ -377,6 +382,7 @@ lease_take(route *r)
         }
         if (r->lock_fd >= 0 && flock(r->lock_fd, LOCK_EX | LOCK_NB) == 0) {
             r->leased = 1;
+            taken = 1;
             set_state(r, LMQ_ROUTE_STARTING);
             lease_write(r);
         } else {
@@ -385,7 +391,9 @@ lease_take(route *r)
     }
     held = r->leased;
     pthread_mutex_unlock(&b->mu);
-    if (held)
+    /* Wake the supervisor (status file) only when the lease was just
+     * taken: a kick per batch rewrote the status file twice a second. */
+    if (taken)
         kick(b);
     return held;
 }
@@ -1505,6 +1513,16 @@ status_write(route *r)
 {
     lmq_route_status st;
     route_snapshot(r, &st);
+    /* Idle, nothing changes: rewrite the file only when the status did, or
+     * every STATUS_REFRESH_MS (its Updated time tells readers the holder
+     * lives), so an idle bridge costs next to nothing. */
+    int64_t now = mono_ms();
+    if (r->status_written_ms > 0 &&
+        now - r->status_written_ms < STATUS_REFRESH_MS &&
+        memcmp(&st, &r->status_last, sizeof st) == 0)
+        return;
+    r->status_last = st;
+    r->status_written_ms = now;
     json_t *j = status_json(r, &st);
     if (!j)
         return;
@@ -1527,8 +1545,11 @@ sup_tick(lmq_bridge *b)
         route *r = b->routes[i];
         pthread_mutex_lock(&b->mu);
         int leased = r->leased;
-        if (leased)
+        /* The heartbeat is informational (the flock is the lease). */
+        if (leased && mono_ms() - r->lease_written_ms >= STATUS_REFRESH_MS) {
             lease_write(r);
+            r->lease_written_ms = mono_ms();
+        }
         r->dirty = 0;
         pthread_mutex_unlock(&b->mu);
         if (!leased)

@@ -74,6 +74,11 @@ struct lmq_remote {
     long timeout_ms, connect_timeout_ms;
     int verify_tls;
     const atomic_int *cancel;
+    /* Guarded memory for the keys of one call, allocated once: a
+     * sodium_malloc per request (mprotect, mmap, munmap) was ~40 % of a
+     * forwarding bridge's CPU (bench/RESULTS.md, bridge). Wiped after
+     * every call. */
+    char *secret, *token, *h_token;
     int64_t skew_ms;        /* server - local */
     int64_t test_offset_ms; /* added to the local clock (tests) */
     char errbuf[CURL_ERROR_SIZE];
@@ -188,8 +193,11 @@ lmq__remote_open(const lmq_remote_opts *o, lmq_remote **out)
         lmq__remote_close(r);
         return LMQ_EINVAL;
     }
+    r->secret = sodium_malloc(SECRET_MAX);
+    r->token = sodium_malloc(TOKEN_MAX);
+    r->h_token = sodium_malloc(TOKEN_MAX + 32);
     r->h = curl_easy_init();
-    if (!r->h) {
+    if (!r->h || !r->secret || !r->token || !r->h_token) {
         lmq__remote_close(r);
         return LMQ_ENOMEM;
     }
@@ -204,6 +212,9 @@ lmq__remote_close(lmq_remote *r)
         return;
     if (r->h)
         curl_easy_cleanup(r->h);
+    sodium_free(r->secret);
+    sodium_free(r->token);
+    sodium_free(r->h_token);
     free(r->url);
     free(r->path);
     free(r->host);
@@ -378,17 +389,11 @@ attempt(lmq_remote *r, const char *action, const char *payload, size_t plen,
 {
     char akid[AKID_MAX], target[128], amz_date[17], auth[1024];
     char h_target[160], h_date[32], *h_host = NULL, *h_token = NULL;
-    char *secret = NULL, *token = NULL;
+    char *secret = r->secret, *token = r->token;
     struct curl_slist *hl = NULL, *tmp;
     int rc = -1;
 
     *clock_retry = 0;
-    secret = sodium_malloc(SECRET_MAX);
-    token = sodium_malloc(TOKEN_MAX);
-    if (!secret || !token) {
-        set_err(err, LMQ_FAULT_TRANSIENT, 0, "OutOfMemory", "out of memory");
-        goto out;
-    }
     int crc = lmq__creds_get(r->creds, akid, sizeof akid, secret, SECRET_MAX,
                              token, TOKEN_MAX);
     if (crc != 0) {
@@ -425,10 +430,8 @@ attempt(lmq_remote *r, const char *action, const char *payload, size_t plen,
     size_t hostlen = strlen(r->host) + 7;
     h_host = malloc(hostlen);
     if (token[0]) {
-        size_t tl = strlen(token) + 32;
-        h_token = sodium_malloc(tl);
-        if (h_token)
-            snprintf(h_token, tl, "X-Amz-Security-Token: %s", token);
+        h_token = r->h_token;
+        snprintf(h_token, TOKEN_MAX + 32, "X-Amz-Security-Token: %s", token);
     }
     if (!h_host || (token[0] && !h_token)) {
         set_err(err, LMQ_FAULT_TRANSIENT, 0, "OutOfMemory", "out of memory");
@@ -538,9 +541,9 @@ attempt(lmq_remote *r, const char *action, const char *payload, size_t plen,
 out:
     curl_slist_free_all(hl);
     free(h_host);
-    sodium_free(h_token);
-    sodium_free(secret);
-    sodium_free(token);
+    sodium_memzero(r->h_token, TOKEN_MAX + 32);
+    sodium_memzero(r->secret, SECRET_MAX);
+    sodium_memzero(r->token, TOKEN_MAX);
     sodium_memzero(auth, sizeof auth);
     return rc;
 }

@@ -429,7 +429,7 @@ START_TEST(test_connection_refused)
     lmq__remote_close(r);
 
     /* A URL curl cannot use is configuration, found at open or call. */
-    lmq_remote_opts o = {"gopher://127.0.0.1:1/", "us-east-1", c, 0, 0, 1};
+    lmq_remote_opts o = {"gopher://127.0.0.1:1/", "us-east-1", c, 0, 0, 1, NULL};
     r = NULL;
     if (lmq__remote_open(&o, &r) == 0) {
         in = json_object();
@@ -471,7 +471,7 @@ START_TEST(test_connection_refused)
     lmq__remote_close(r);
     close(lfd);
 
-    lmq_remote_opts bad = {"", "us-east-1", c, 0, 0, 1};
+    lmq_remote_opts bad = {"", "us-east-1", c, 0, 0, 1, NULL};
     ck_lmq(lmq__remote_open(&bad, &r), LMQ_EINVAL);
     ck_assert_ptr_null(r);
     lmq__remote_close(NULL);
