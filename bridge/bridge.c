@@ -138,6 +138,10 @@ struct route {
     seen_ent **seen_tab;
     size_t seen_cap, seen_n;
     seen_ent *seen_head, *seen_tail;
+    /* ... and on disk, HOME/bridge-<route>.seen, so that a restarted
+     * bridge still drops the repeats of what a killed one committed. */
+    int seen_fd;       /* -1 until loaded */
+    size_t seen_lines; /* lines in the file (compaction) */
 };
 
 struct lmq_bridge {
@@ -1098,6 +1102,7 @@ static int
 seen_has(route *r, const char *id)
 {
     pthread_mutex_lock(&r->seen_mu);
+    seen_load(r);
     seen_prune(r, mono_ms());
     int found = 0;
     if (r->seen_tab)
@@ -1111,20 +1116,17 @@ seen_has(route *r, const char *id)
     return found;
 }
 
+/* Insert id, expiring at monotonic time expires (seen_mu held). */
 static void
-seen_add(route *r, const char *id)
+seen_insert(route *r, const char *id, int64_t expires)
 {
-    int64_t ttl = (int64_t)r->vt * 1000;
-    if (ttl < SEEN_MIN_MS)
-        ttl = SEEN_MIN_MS;
     size_t len = strlen(id);
     seen_ent *e = malloc(sizeof *e + len + 1);
     if (!e)
         return; /* a repeat may then be committed twice: at-least-once */
     memcpy(e->id, id, len + 1);
-    e->expires = mono_ms() + ttl;
+    e->expires = expires;
     e->onext = NULL;
-    pthread_mutex_lock(&r->seen_mu);
     if (r->seen_n + 1 > r->seen_cap / 2) {
         size_t nc = r->seen_cap ? r->seen_cap * 2 : 1024;
         seen_ent **nt = calloc(nc, sizeof *nt);
@@ -1140,7 +1142,6 @@ seen_add(route *r, const char *id)
         }
     }
     if (!r->seen_tab) {
-        pthread_mutex_unlock(&r->seen_mu);
         free(e);
         return;
     }
@@ -1153,6 +1154,116 @@ seen_add(route *r, const char *id)
         r->seen_head = e;
     r->seen_tail = e;
     r->seen_n++;
+}
+
+static int64_t
+seen_ttl(const route *r)
+{
+    int64_t ttl = (int64_t)r->vt * 1000;
+    return ttl < SEEN_MIN_MS ? SEEN_MIN_MS : ttl;
+}
+
+static void
+seen_add(route *r, const char *id)
+{
+    pthread_mutex_lock(&r->seen_mu);
+    seen_insert(r, id, mono_ms() + seen_ttl(r));
+    pthread_mutex_unlock(&r->seen_mu);
+}
+
+/*
+ * The seen set on disk: lines "<expiry, epoch ms> <remote MessageId>",
+ * appended (one write and one fdatasync per batch) after the local commit
+ * and before the remote delete. A bridge killed between the two commits
+ * still repeats that batch (the window is one write); one killed later
+ * leaves its ids here, and the next run drops their repeats. The file is
+ * rewritten with the live entries when it holds four times as many lines.
+ */
+static void
+seen_path(const route *r, char *path, size_t len)
+{
+    snprintf(path, len, "%s/bridge-%s.seen", r->b->home, r->fname);
+}
+
+/* Load the file once (seen_mu held). */
+static void
+seen_load(route *r)
+{
+    char path[4096];
+    if (r->seen_fd >= 0)
+        return;
+    seen_path(r, path, sizeof path);
+    FILE *f = fopen(path, "r");
+    int64_t wall = wall_ms(), mono = mono_ms();
+    if (f) {
+        char line[600], id[512];
+        long long exp;
+        while (fgets(line, sizeof line, f)) {
+            r->seen_lines++;
+            if (sscanf(line, "%lld %511s", &exp, id) == 2 && exp > wall)
+                seen_insert(r, id, mono + (exp - wall));
+        }
+        fclose(f);
+    }
+    r->seen_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+}
+
+/* Rewrite the file with the live entries (seen_mu held). */
+static void
+seen_compact(route *r)
+{
+    char path[4096], tmp[4200];
+    seen_path(r, path, sizeof path);
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return;
+    int64_t wall = wall_ms(), mono = mono_ms();
+    size_t n = 0;
+    for (seen_ent *e = r->seen_head; e; e = e->onext, n++)
+        fprintf(f, "%lld %s\n", (long long)(wall + (e->expires - mono)),
+                e->id);
+    if (fflush(f) != 0 || fdatasync(fileno(f)) != 0) {
+        fclose(f);
+        unlink(tmp);
+        return;
+    }
+    fclose(f);
+    if (rename(tmp, path) != 0) {
+        unlink(tmp);
+        return;
+    }
+    if (r->seen_fd >= 0)
+        close(r->seen_fd);
+    r->seen_fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    r->seen_lines = n;
+}
+
+/* Record the ids of one committed batch on disk. */
+static void
+seen_persist(route *r, const char *const *ids, size_t n)
+{
+    if (n == 0)
+        return;
+    pthread_mutex_lock(&r->seen_mu);
+    seen_load(r);
+    int64_t exp = wall_ms() + seen_ttl(r);
+    size_t cap = n * 160, len = 0;
+    char *buf = malloc(cap);
+    if (buf && r->seen_fd >= 0) {
+        for (size_t i = 0; i < n; i++) {
+            int k = snprintf(buf + len, cap - len, "%lld %.140s\n",
+                             (long long)exp, ids[i]);
+            if (k > 0 && (size_t)k < cap - len)
+                len += (size_t)k;
+        }
+        if (write(r->seen_fd, buf, len) == (ssize_t)len)
+            (void)fdatasync(r->seen_fd);
+        r->seen_lines += n;
+        if (r->seen_lines > 4096 && r->seen_lines > 4 * r->seen_n)
+            seen_compact(r);
+    }
+    free(buf);
     pthread_mutex_unlock(&r->seen_mu);
 }
 
@@ -1168,6 +1279,9 @@ seen_free(route *r)
     free(r->seen_tab);
     r->seen_tab = NULL;
     r->seen_head = r->seen_tail = NULL;
+    if (r->seen_fd >= 0)
+        close(r->seen_fd);
+    r->seen_fd = -1;
     r->seen_n = r->seen_cap = 0;
 }
 
@@ -1284,8 +1398,8 @@ pull_commit(route *r, lmq_queue *q, lmq_remote *rem, json_t *msgs,
     lmq_send_result res[10];
     lmq_mattrs *attrs[10];
     size_t idx[10]; /* entry -> message index */
-    const char *del[10];
-    size_t ne = 0, nd = 0, na = 0;
+    const char *del[10], *done_ids[10];
+    size_t ne = 0, nd = 0, na = 0, ndone = 0;
     uint64_t dups = 0, bad = 0;
     int fifo = lmq_queue_is_fifo(q);
     char eid[10][24];
@@ -1387,11 +1501,13 @@ pull_commit(route *r, lmq_queue *q, lmq_remote *rem, json_t *msgs,
             }
             if (ok) {
                 seen_add(r, id);
+                done_ids[ndone++] = id;
                 del[nd++] = rh;
             }
         }
         count(r, &r->st.pulled, pulled);
     }
+    seen_persist(r, done_ids, ndone);
     for (size_t e = 0; e < na; e++)
         lmq_mattrs_free(attrs[e]);
     pull_delete(r, rem, del, nd);
@@ -1719,6 +1835,7 @@ add_route(lmq_bridge *b, const lmq_route_opts *src, int wait_s)
     if (!r)
         return lmq__seterr(LMQ_ENOMEM, NULL);
     pthread_mutex_init(&r->seen_mu, NULL);
+    r->seen_fd = -1;
     r->lock_fd = -1;
     r->b = b;
     r->kind = o.kind;
