@@ -1098,6 +1098,8 @@ seen_prune(route *r, int64_t now)
     }
 }
 
+static void seen_load(route *r);
+
 static int
 seen_has(route *r, const char *id)
 {

@@ -29,6 +29,9 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -65,6 +68,14 @@ static pid_t lmqd_pid = -1;
 static int lmqd_out = -1;    /* read end of lmqd's stdout */
 static char endpoint[128];   /* http://127.0.0.1:PORT from the ready line */
 static char home[300];       /* the home lmqd serves */
+
+/* bridge_fauxqs: fauxqs (npm, pinned in tests/clients/package.json), a second
+ * SQS emulator the bridge must work with, served by tests/clients/fauxqs.js
+ * on loopback, and the bridge process. */
+static pid_t fauxqs_pid = -1;
+static int fauxqs_out = -1;   /* read end of fauxqs' stdout */
+static pid_t bridge_pid = -1; /* a running `lmq bridge --config` */
+static char fauxqs_ep[128];   /* http://127.0.0.1:PORT */
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -456,6 +467,20 @@ setup(void)
     endpoint[0] = '\0';
 }
 
+/* SIGTERM *pid, then (after 5 s at most) SIGKILL its process group. */
+static void
+reap_group(pid_t *pid)
+{
+    int st;
+    if (*pid <= 0)
+        return;
+    kill(*pid, SIGTERM);
+    wait_for(*pid, 5000, &st);
+    kill(-*pid, SIGKILL);
+    waitpid(*pid, &st, 0);
+    *pid = -1;
+}
+
 static void
 teardown(void)
 {
@@ -471,6 +496,13 @@ teardown(void)
     if (lmqd_out >= 0) {
         close(lmqd_out);
         lmqd_out = -1;
+    }
+    /* bridge_fauxqs: the bridge and fauxqs, if it failed midway */
+    reap_group(&bridge_pid);
+    reap_group(&fauxqs_pid);
+    if (fauxqs_out >= 0) {
+        close(fauxqs_out);
+        fauxqs_out = -1;
     }
     lmq_test_tmp_teardown();
 }
@@ -789,6 +821,384 @@ START_TEST(test_examples)
 }
 END_TEST
 
+/* ---- the bridge against fauxqs (issue 26) -------------------------------- */
+
+/* The whole of a small file (the first 8 KiB), in a static buffer. */
+static const char *
+slurp(const char *path)
+{
+    static char buf[8192];
+    FILE *f = fopen(path, "rb");
+    size_t got = 0;
+    buf[0] = '\0';
+    if (f) {
+        got = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+    }
+    buf[got] = '\0';
+    return buf;
+}
+
+/* The stdout of the last run_client(name, ...), whitespace trimmed at the
+ * end. */
+static const char *
+client_out(const char *name)
+{
+    char p[300];
+    char *s;
+    size_t n;
+    snprintf(p, sizeof p, "%s/%s.out", lmq_test_dir, name);
+    s = (char *)slurp(p);
+    n = strlen(s);
+    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
+        s[--n] = '\0';
+    return s;
+}
+
+/* Start argv in the background like run_client_as() does (client
+ * environment, tests/clients as working directory, its own process group,
+ * stderr to NAME.err), stdout to a pipe whose read end goes to *out_fd, or
+ * to NAME.out when out_fd is NULL. The child gets SIGKILL if the test
+ * process dies first (Linux), so a failed test leaves nothing running. */
+static pid_t
+bg_start(const char *name, const char *const *argv, int *out_fd)
+{
+    char outp[300], errp[300];
+    int pipefd[2] = {-1, -1};
+    pid_t parent = getpid(), pid;
+
+    snprintf(outp, sizeof outp, "%s/%s.out", lmq_test_dir, name);
+    snprintf(errp, sizeof errp, "%s/%s.err", lmq_test_dir, name);
+    if (out_fd)
+        ck_assert_int_eq(pipe(pipefd), 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int in = open("/dev/null", O_RDONLY);
+        int out = out_fd ? pipefd[1] : open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int err = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        setpgid(0, 0);
+#ifdef __linux__
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(126);
+#endif
+        (void)parent;
+        dup2(in, STDIN_FILENO);
+        dup2(out, STDOUT_FILENO);
+        dup2(err, STDERR_FILENO);
+        if (out_fd) {
+            close(pipefd[0]);
+            close(pipefd[1]);
+        }
+        if (fauxqs_out >= 0)
+            close(fauxqs_out);
+        if (chdir(clients_dir()) != 0) {
+            fprintf(stderr, "chdir %s: %s\n", clients_dir(), strerror(errno));
+            _exit(127);
+        }
+        client_env("test", "test");
+        execvp(argv[0], (char *const *)argv);
+        fprintf(stderr, "cannot run %s: %s%s\n", argv[0], strerror(errno),
+                strcmp(argv[0], "node") == 0 ? " (install nodejs)" : "");
+        _exit(127);
+    }
+    setpgid(pid, pid);
+    if (out_fd) {
+        close(pipefd[1]);
+        *out_fd = pipefd[0];
+    }
+    return pid;
+}
+
+/* SIGTERM pid; it must exit within timeout_ms, with status 0 if must_be_0.
+ * Its process group is killed afterwards (whatever it left behind). */
+static void
+bg_stop(pid_t pid, const char *name, int timeout_ms, int must_be_0)
+{
+    char errp[300];
+    int st = 0;
+    snprintf(errp, sizeof errp, "%s/%s.err", lmq_test_dir, name);
+    ck_assert_int_eq(kill(pid, SIGTERM), 0);
+    if (!wait_for(pid, timeout_ms, &st)) {
+        kill(-pid, SIGKILL);
+        waitpid(pid, &st, 0);
+        ck_abort_msg("%s did not stop within %d ms of SIGTERM; stderr ends:\n%s", name, timeout_ms,
+                     tail_of(errp));
+    }
+    kill(-pid, SIGKILL);
+    ck_assert_msg(!must_be_0 || (WIFEXITED(st) && WEXITSTATUS(st) == 0),
+                  "%s did not stop cleanly on SIGTERM (%s); stderr ends:\n%s", name,
+                  describe_status(st), tail_of(errp));
+}
+
+/* One try at starting fauxqs on port; waits (30 s at most: node is slow on
+ * a loaded machine) for "fauxqs ready http://127.0.0.1:PORT". Returns 0 if
+ * it exited first (reaped; e.g. the port was taken in the meantime). */
+static int
+fauxqs_try_start(int port)
+{
+    char portarg[16], line[256], errp[300];
+    const char *argv[] = {"node", script("fauxqs.js"), "serve", portarg, NULL};
+    size_t got = 0;
+    int64_t deadline;
+    int st;
+
+    snprintf(portarg, sizeof portarg, "%d", port);
+    tpath(errp, sizeof errp, "fauxqs.err");
+    fauxqs_pid = bg_start("fauxqs", argv, &fauxqs_out);
+    deadline = mono_ms() + 30000;
+    line[0] = '\0';
+    while (got < sizeof line - 1 && !memchr(line, '\n', got)) {
+        struct pollfd p = {fauxqs_out, POLLIN, 0};
+        int left = (int)(deadline - mono_ms());
+        ssize_t r;
+        ck_assert_msg(left > 0, "fauxqs printed no ready line within 30 s; stderr:\n%s",
+                      tail_of(errp));
+        if (poll(&p, 1, left) <= 0)
+            continue;
+        r = read(fauxqs_out, line + got, sizeof line - 1 - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            close(fauxqs_out);
+            fauxqs_out = -1;
+            if (!wait_for(fauxqs_pid, 5000, &st)) {
+                kill(-fauxqs_pid, SIGKILL);
+                waitpid(fauxqs_pid, &st, 0);
+            }
+            fauxqs_pid = -1;
+            return 0;
+        }
+        got += (size_t)r;
+        line[got] = '\0';
+    }
+    line[strcspn(line, "\n")] = '\0';
+    snprintf(fauxqs_ep, sizeof fauxqs_ep, "http://127.0.0.1:%d", port);
+    {
+        char want[160];
+        snprintf(want, sizeof want, "fauxqs ready %s", fauxqs_ep);
+        ck_assert_msg(strcmp(line, want) == 0, "ready line \"%s\", expected \"%s\"", line, want);
+    }
+    return 1;
+}
+
+static void
+fauxqs_start(void)
+{
+    char p[600], errp[300];
+    snprintf(p, sizeof p, "%s/node_modules/fauxqs/dist/app.js", clients_dir());
+    ck_assert_msg(exists(p),
+                  "fauxqs is not installed (%s is missing): run `npm ci --prefix tests/clients` "
+                  "(scripts/bootstrap does)", p);
+    for (int i = 0; i < 3; i++)
+        if (fauxqs_try_start(free_port()))
+            return;
+    tpath(errp, sizeof errp, "fauxqs.err");
+    ck_abort_msg("fauxqs exited before it was ready (3 tries); stderr:\n%s", tail_of(errp));
+}
+
+/* CreateQueue in fauxqs; url gets the QueueUrl it returned. */
+static void
+fauxqs_create(const char *name, char *url, size_t n)
+{
+    const char *argv[] = {"node", script("fauxqs.js"), "create", fauxqs_ep, name, NULL};
+    const char *out;
+    run_client("fauxqs-create", argv);
+    out = client_out("fauxqs-create");
+    snprintf(url, n, "%.*s", (int)strcspn(out, "\n"), out);
+    ck_assert_msg(strncmp(url, "http", 4) == 0, "CreateQueue in fauxqs printed \"%s\"", out);
+}
+
+/* Run `lmq bridge --config` with one route of kind from local to the fauxqs
+ * queue url (1 s long polls for a pull route). */
+static void
+bridge_start(const char *kind, const char *local, const char *url)
+{
+    char cfg[300], text[1200];
+    tpath(cfg, sizeof cfg, "bridge.json");
+    snprintf(text, sizeof text,
+             "{\"routes\":[{\"kind\":\"%s\",\"local_queue\":\"%s\",\"remote_url\":\"%s\","
+             "\"endpoint\":\"%s\",\"region\":\"us-east-1\",\"batch_size\":10,\"in_flight\":4,"
+             "\"wait_time_seconds\":1}]}\n",
+             kind, local, url, fauxqs_ep);
+    write_file(cfg, text);
+    {
+        const char *argv[] = {LMQ_BIN, "--home", home, "bridge", "--config", cfg, NULL};
+        bridge_pid = bg_start("bridge", argv, NULL);
+    }
+}
+
+static void
+bridge_stop(void)
+{
+    pid_t pid = bridge_pid;
+    bridge_pid = -1;
+    bg_stop(pid, "bridge", 20000, 1);
+}
+
+/* Wait (45 s at most) until the route's status shows `counter` (Shipped or
+ * Pulled) == want with Backlog 0 and the bridge ONLINE. */
+static void
+bridge_wait(const char *route, const char *counter, long want)
+{
+    char query[200], state[32] = "", errp[300];
+    const char *argv[] = {LMQ_BIN, "--home", home, "bridge", "status", "--query", query,
+                          "--output", "text", NULL};
+    int64_t deadline = mono_ms() + 45000;
+    long count = -1, backlog = -1;
+    int st;
+
+    tpath(errp, sizeof errp, "bridge.err");
+    snprintf(query, sizeof query, "Routes[?Name=='%s'] | [0].[State,%s,Backlog]", route, counter);
+    for (;;) {
+        const char *out;
+        ck_assert_msg(waitpid(bridge_pid, &st, WNOHANG) == 0, "the bridge exited (%s); stderr:\n%s",
+                      describe_status(st), tail_of(errp));
+        run_client("bridge-status", argv);
+        out = client_out("bridge-status");
+        if (sscanf(out, "%31s %ld %ld", state, &count, &backlog) == 3 &&
+            strcmp(state, "ONLINE") == 0 && count == want && backlog == 0)
+            return;
+        if (mono_ms() > deadline) {
+            const char *all[] = {LMQ_BIN, "--home", home, "bridge", "status", NULL};
+            run_client("bridge-status", all);
+            ck_abort_msg("route %s: no %s %ld with Backlog 0 within 45 s; status:\n%s\n"
+                         "bridge stderr:\n%s",
+                         route, counter, want, client_out("bridge-status"), tail_of(errp));
+        }
+        sleep_ms(250);
+    }
+}
+
+/* ApproximateNumberOfMessages and ...NotVisible of a local queue. */
+static void
+local_counts(const char *queue, long *visible, long *in_flight)
+{
+    const char *argv[] = {LMQ_BIN, "--home", home, "get-queue-attributes", "--queue-url", queue,
+                          "--attribute-names", "ApproximateNumberOfMessages",
+                          "ApproximateNumberOfMessagesNotVisible", "--query",
+                          "Attributes.[ApproximateNumberOfMessages,"
+                          "ApproximateNumberOfMessagesNotVisible]",
+                          "--output", "text", NULL};
+    const char *out;
+    run_client("lmq-attrs", argv);
+    out = client_out("lmq-attrs");
+    ck_assert_msg(sscanf(out, "%ld %ld", visible, in_flight) == 2,
+                  "get-queue-attributes printed \"%s\"", out);
+}
+
+/* 10: the bridge against fauxqs (issue 26: "the local endpoint of another
+ * SQS emulator"): a forward route ships 50 local messages, each arriving
+ * once with lmq.MessageId; a pull route brings 20 back into a second local
+ * queue, each once, and leaves fauxqs empty. */
+START_TEST(test_bridge_fauxqs)
+{
+    char fwd_url[300], pull_url[300];
+    require_node_modules();
+    fauxqs_start();
+    fauxqs_create("lmq-fwd", fwd_url, sizeof fwd_url);
+    fauxqs_create("lmq-pull", pull_url, sizeof pull_url);
+
+    /* forward: 50 local messages m0..m49 */
+    {
+        const char *args[] = {"create-queue", "--queue-name", "out", NULL};
+        lmq_cli(args);
+    }
+    for (int b = 0; b < 5; b++) {
+        char entries[1000];
+        size_t n = 0;
+        n += (size_t)snprintf(entries + n, sizeof entries - n, "[");
+        for (int i = b * 10; i < b * 10 + 10; i++)
+            n += (size_t)snprintf(entries + n, sizeof entries - n,
+                                  "%s{\"Id\":\"e%d\",\"MessageBody\":\"m%d\"}",
+                                  i > b * 10 ? "," : "", i, i);
+        snprintf(entries + n, sizeof entries - n, "]");
+        {
+            const char *args[] = {"send-message-batch", "--queue-url", "out", "--entries", entries,
+                                  "--query", "length(Failed || `[]`)", "--output", "text", NULL};
+            lmq_cli(args);
+            ck_assert_str_eq(client_out("lmq-cli"), "0");
+        }
+    }
+    bridge_start("forward", "out", fwd_url);
+    bridge_wait("forward:out", "Shipped", 50);
+    bridge_stop();
+    {
+        long visible = -1, in_flight = -1;
+        local_counts("out", &visible, &in_flight);
+        ck_assert_msg(visible == 0 && in_flight == 0,
+                      "local queue out after shipping: %ld visible, %ld in flight", visible,
+                      in_flight);
+    }
+    {
+        /* each of m0..m49 once, with lmq.MessageId; then fauxqs is empty */
+        const char *argv[] = {"node", script("fauxqs.js"), "expect", fauxqs_ep, fwd_url, "50",
+                              "m", "lmq.MessageId", NULL};
+        run_client("fauxqs-expect", argv);
+    }
+
+    /* pull: 20 fauxqs messages p0..p19 into a second local queue */
+    {
+        const char *args[] = {"create-queue", "--queue-name", "in", NULL};
+        lmq_cli(args);
+    }
+    {
+        const char *argv[] = {"node", script("fauxqs.js"), "send", fauxqs_ep, pull_url, "20", "p",
+                              NULL};
+        run_client("fauxqs-send", argv);
+    }
+    bridge_start("pull", "in", pull_url);
+    bridge_wait("pull:in", "Pulled", 20);
+    {
+        /* the remote deletes follow the local commits */
+        const char *argv[] = {"node", script("fauxqs.js"), "empty", fauxqs_ep, pull_url, "20000",
+                              NULL};
+        run_client("fauxqs-empty", argv);
+    }
+    bridge_stop();
+    {
+        long visible = -1, in_flight = -1;
+        int seen[20] = {0}, total = 0;
+        local_counts("in", &visible, &in_flight);
+        ck_assert_msg(visible == 20 && in_flight == 0,
+                      "local queue in after pulling: %ld visible, %ld in flight (expected 20, 0)",
+                      visible, in_flight);
+        for (int round = 0; round < 10 && total < 20; round++) {
+            const char *args[] = {"receive-message", "--queue-url", "in",
+                                  "--max-number-of-messages", "10", "--visibility-timeout", "600",
+                                  "--query", "Messages[].Body", "--output", "text", NULL};
+            char out[8192], *tok, *save = NULL;
+            lmq_cli(args);
+            snprintf(out, sizeof out, "%s", client_out("lmq-cli"));
+            for (tok = strtok_r(out, " \t\r\n", &save); tok;
+                 tok = strtok_r(NULL, " \t\r\n", &save)) {
+                char *end;
+                long i;
+                if (strcmp(tok, "None") == 0)
+                    continue;
+                i = tok[0] == 'p' ? strtol(tok + 1, &end, 10) : -1;
+                ck_assert_msg(i >= 0 && i < 20 && tok[1] && *end == '\0',
+                              "unexpected body \"%s\" in the local queue", tok);
+                ck_assert_msg(!seen[i], "body %s pulled twice", tok);
+                seen[i] = 1;
+                total++;
+            }
+        }
+        ck_assert_msg(total == 20, "received %d of the 20 pulled messages", total);
+        local_counts("in", &visible, &in_flight);
+        ck_assert_msg(visible == 0 && in_flight == 20,
+                      "local queue in after receiving all: %ld visible, %ld in flight", visible,
+                      in_flight);
+    }
+
+    bg_stop(fauxqs_pid, "fauxqs", 15000, 0);
+    fauxqs_pid = -1;
+    close(fauxqs_out);
+    fauxqs_out = -1;
+}
+END_TEST
+
 Suite *
 lmq_suite_clients(void)
 {
@@ -801,7 +1211,7 @@ lmq_suite_clients(void)
         {"sqs_consumer", test_sqs_consumer}, {"boto3", test_boto3},
         {"awscli", test_awscli},           {"sigv4", test_sigv4},
         {"mixed_access", test_mixed_access}, {"malformed", test_malformed},
-        {"examples", test_examples},
+        {"examples", test_examples},       {"bridge_fauxqs", test_bridge_fauxqs},
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
         TCase *tc = tcase_create(t[i].name);
