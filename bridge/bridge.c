@@ -283,6 +283,10 @@ route_fail(route *r, lmq_fault f, const char *fmt, ...)
 {
     lmq_bridge *b = r->b;
     char msg[256];
+    /* A stop abandons the request in progress: that is no failure of the
+     * route, and its status must not say so. */
+    if (stopping(b))
+        return 0;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
