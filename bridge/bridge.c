@@ -92,6 +92,8 @@
 /* How often an unchanged status file and the lease heartbeat are
  * rewritten. */
 #define STATUS_REFRESH_MS 10000
+/* The supervisor's tick while every route is quiet. */
+#define IDLE_TICK_MS 5000
 
 typedef struct seen_ent {
     struct seen_ent *hnext; /* hash chain */
@@ -152,6 +154,9 @@ struct lmq_bridge {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     atomic_int stopping;
+    /* 1 while the supervisor ticks slowly (every route ONLINE or STANDBY
+     * and nothing changing): the first counter change wakes it. */
+    atomic_int slow;
     int pipe_fd[2];
     route **routes;
     size_t n;
@@ -330,6 +335,8 @@ count(route *r, uint64_t *field, uint64_t n)
     *field += n;
     r->dirty = 1;
     pthread_mutex_unlock(&r->b->mu);
+    if (atomic_exchange(&r->b->slow, 0))
+        kick(r->b);
 }
 
 /*
@@ -1630,7 +1637,7 @@ status_json(const route *r, const lmq_route_status *st)
 }
 
 /* Write HOME/bridge-<route>.status atomically (the lease holder only). */
-static void
+static int
 status_write(route *r)
 {
     lmq_route_status st;
@@ -1642,12 +1649,12 @@ status_write(route *r)
     if (r->status_written_ms > 0 &&
         now - r->status_written_ms < STATUS_REFRESH_MS &&
         memcmp(&st, &r->status_last, sizeof st) == 0)
-        return;
+        return 0;
     r->status_last = st;
     r->status_written_ms = now;
     json_t *j = status_json(r, &st);
     if (!j)
-        return;
+        return 0;
     char path[4096], tmp[4200];
     snprintf(path, sizeof path, "%s/bridge-%s.status", r->b->home, r->fname);
     snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
@@ -1656,13 +1663,17 @@ status_write(route *r)
     else
         unlink(tmp);
     json_decref(j);
+    return 1;
 }
 
 /* ---- the supervisor ------------------------------------------------------- */
 
-static void
+/* Returns 1 when the bridge is quiet: every route ONLINE or STANDBY and no
+ * status changed, so the next tick may wait IDLE_TICK_MS. */
+static int
 sup_tick(lmq_bridge *b)
 {
+    int quiet = 1;
     for (size_t i = 0; i < b->n; i++) {
         route *r = b->routes[i];
         pthread_mutex_lock(&b->mu);
@@ -1673,6 +1684,8 @@ sup_tick(lmq_bridge *b)
             r->lease_written_ms = mono_ms();
         }
         r->dirty = 0;
+        if (r->st.state != LMQ_ROUTE_ONLINE && r->st.state != LMQ_ROUTE_STANDBY)
+            quiet = 0;
         pthread_mutex_unlock(&b->mu);
         if (!leased)
             continue;
@@ -1681,8 +1694,10 @@ sup_tick(lmq_bridge *b)
                  r->fname);
         if (unlink(path) == 0)
             lmq_bridge_resume(b, r->name);
-        status_write(r);
+        if (status_write(r))
+            quiet = 0;
     }
+    return quiet;
 }
 
 static void *
@@ -1708,8 +1723,12 @@ sup_main(void *arg)
             dirty |= b->routes[i]->dirty;
         pthread_mutex_unlock(&b->mu);
         if (now >= next || dirty) {
-            sup_tick(b);
-            next = now + TICK_MS;
+            /* Idle and online, the supervisor wakes every IDLE_TICK_MS
+             * (status refresh, `lmq bridge resume` files): an idle bridge
+             * costs next to nothing; a counter change wakes it at once. */
+            int quiet = sup_tick(b);
+            atomic_store(&b->slow, quiet);
+            next = now + (quiet ? IDLE_TICK_MS : TICK_MS);
         }
     }
     /* Stopping: wake every sleeper until the workers are gone (one wakeup
