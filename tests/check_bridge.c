@@ -687,6 +687,116 @@ END_TEST
 
 /* ---- misuse ---------------------------------------------------------------- */
 
+/* lmqd --bridge: the daemon runs the routes of a bridge file next to its
+ * SQS endpoint; what clients send to it reaches the remote, /metrics shows
+ * the route, and SIGTERM stops both. */
+START_TEST(lmqd_runs_a_bridge)
+{
+    char cfg[400], qcfg[400], home[400], text[1024];
+    remote_start(NULL, "127.0.0.1:0");
+    remote_create("up", NULL);
+    char *url = remote_url("up");
+    snprintf(cfg, sizeof cfg, "%s/bridge.json", lmq_test_dir);
+    snprintf(qcfg, sizeof qcfg, "%s/queues.json", lmq_test_dir);
+    snprintf(home, sizeof home, "%s/local", lmq_test_dir);
+    snprintf(text, sizeof text,
+             "{\"routes\": [{\"kind\": \"forward\", \"local_queue\": "
+             "\"jobs\", \"remote_url\": \"%s\", \"backoff_min_ms\": 50}]}",
+             url);
+    FILE *f = fopen(cfg, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+    f = fopen(qcfg, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("{\"queues\": [{\"name\": \"jobs\"}]}", f);
+    fclose(f);
+
+    /* The local lmqd, with the bridge. */
+    int fd[2];
+    ck_assert_int_eq(pipe(fd), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(fd[1], 1);
+        int nul = open("/dev/null", O_WRONLY);
+        dup2(nul, 2);
+        close(fd[0]);
+        execl(LMQD_BIN, "lmqd", "--home", home, "--durability", "none",
+              "--listen", "127.0.0.1:0", "--quiet", "--config", qcfg,
+              "--bridge", cfg, (char *)NULL);
+        _exit(127);
+    }
+    close(fd[1]);
+    char line[256];
+    size_t n = 0;
+    int64_t end = now_ms() + 10000;
+    while (n < sizeof line - 1 && now_ms() < end) {
+        struct pollfd p = {fd[0], POLLIN, 0};
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        if (read(fd[0], line + n, 1) <= 0 || line[n] == '\n')
+            break;
+        n++;
+    }
+    line[n] = '\0';
+    close(fd[0]);
+    ck_assert_msg(strncmp(line, "lmqd ready ", 11) == 0, "ready line '%s'",
+                  line);
+    char remote_saved[256];
+    snprintf(remote_saved, sizeof remote_saved, "%s", remote_base);
+    /* Talk to the local lmqd with the same helper. */
+    snprintf(remote_base, sizeof remote_base, "%s", line + 11);
+    char local_url[300];
+    snprintf(local_url, sizeof local_url, "%s/000000000000/jobs", remote_base);
+    for (int i = 0; i < 20; i++) {
+        char body[32];
+        snprintf(body, sizeof body, "via-lmqd-%d", i);
+        json_t *out = sqs("SendMessage", json_pack("{s:s, s:s}", "QueueUrl",
+                                                   local_url, "MessageBody",
+                                                   body));
+        ck_assert_msg(json_object_get(out, "MessageId"), "local send");
+        json_decref(out);
+    }
+    /* /metrics of the local lmqd shows the route. */
+    char murl[300];
+    snprintf(murl, sizeof murl, "%s/metrics", remote_base);
+    snprintf(remote_base, sizeof remote_base, "%s", remote_saved);
+    long have = 0;
+    end = now_ms() + 15000;
+    while ((have = remote_count("up")) < 20 && now_ms() < end)
+        nap(50);
+    ck_assert_int_eq(have, 20);
+    json_t *got = remote_drain("up", 20, 10000);
+    ck_assert_uint_eq(json_array_size(got), 20);
+    json_decref(got);
+    CURL *c = curl_easy_init();
+    buf b = {NULL, 0};
+    curl_easy_setopt(c, CURLOPT_URL, murl);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
+    curl_easy_cleanup(c);
+    ck_assert_msg(b.s && strstr(b.s, "lmq_bridge_route_state{route=\"forward:jobs\""),
+                  "metrics:\n%s", b.s ? b.s : "");
+    free(b.s);
+    /* SIGTERM stops the daemon and its bridge. */
+    ck_assert_int_eq(kill(pid, SIGTERM), 0);
+    int st = 0;
+    end = now_ms() + 15000;
+    pid_t w = 0;
+    while ((w = waitpid(pid, &st, WNOHANG)) == 0 && now_ms() < end)
+        nap(20);
+    if (w == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+    }
+    ck_assert_msg(w == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                  "lmqd --bridge did not stop cleanly");
+    free(url);
+}
+END_TEST
+
 START_TEST(misuse_and_config_errors)
 {
     lmq_env *env = lmq_test_env();
@@ -746,6 +856,11 @@ lmq_suite_bridge(void)
     t = tcase_create("misuse");
     tcase_add_checked_fixture(t, setup, teardown);
     tcase_add_test(t, misuse_and_config_errors);
+    suite_add_tcase(s, t);
+    t = tcase_create("lmqd");
+    tcase_add_checked_fixture(t, setup, teardown);
+    tcase_set_timeout(t, 60);
+    tcase_add_test(t, lmqd_runs_a_bridge);
     suite_add_tcase(s, t);
     return s;
 }
