@@ -1228,6 +1228,58 @@ START_TEST(query_errors_change_nothing)
 }
 END_TEST
 
+/* An expression nested 30,000 deep (brackets, hashes, parentheses, a long
+ * chain) is refused as a usage error instead of overflowing the stack
+ * (issue 27); 400 levels still work. */
+static char *
+nested(const char *open, const char *mid, const char *close, size_t depth)
+{
+    size_t lo = strlen(open), lm = strlen(mid), lc = strlen(close);
+    char *s = malloc(depth * (lo + lc) + lm + 1), *p = s;
+    ck_assert_ptr_nonnull(s);
+    for (size_t i = 0; i < depth; i++, p += lo)
+        memcpy(p, open, lo);
+    memcpy(p, mid, lm), p += lm;
+    for (size_t i = 0; i < depth; i++, p += lc)
+        memcpy(p, close, lc);
+    *p = '\0';
+    return s;
+}
+
+START_TEST(query_depth_is_bounded)
+{
+    run r = {0};
+    char *url = mkqueue("q1");
+    char *deep[] = {nested("[", "a", "]", 30000), nested("{a:", "a", "}", 30000),
+                    nested("(", "a", ")", 30000), nested("", "a", ".a", 30000)};
+
+    for (size_t i = 0; i < sizeof deep / sizeof deep[0]; i++) {
+        RUN(&r, "send-message", "--queue-url", url, "--message-body", "x",
+            "--query", deep[i]);
+        ck_assert_msg(r.status == 252, "%zu: exit %d", i, r.status);
+        ck_assert_ptr_nonnull(strstr(r.err, "nested too deeply"));
+        ck_assert_str_eq(r.out, "");
+        run_free(&r);
+        free(deep[i]);
+    }
+    char *ok = nested("(", "MD5OfMessageBody", ")", 400);
+    RUN(&r, "send-message", "--queue-url", url, "--message-body", "x",
+        "--query", ok);
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_str_eq(r.out, "\"9dd4e461268c8034f5c8564e155c67a6\"\n");
+    run_free(&r);
+    free(ok);
+
+    json_t *doc = RUN_JSON("get-queue-attributes", "--queue-url", url,
+                           "--attribute-names", "ApproximateNumberOfMessages");
+    ck_assert_str_eq(jstr(json_object_get(doc, "Attributes"),
+                          "ApproximateNumberOfMessages"),
+                     "1");
+    json_decref(doc);
+    free(url);
+}
+END_TEST
+
 /* ---- dead-letter queues and move tasks ---------------------------------- */
 
 /* Poll list-message-move-tasks until the newest task of arn has left
@@ -1855,6 +1907,7 @@ lmq_suite_cli(void)
     tcase_add_test(tc, table_output_of_receive);
     tcase_add_test(tc, query_selects_like_aws);
     tcase_add_test(tc, query_errors_change_nothing);
+    tcase_add_test(tc, query_depth_is_bounded);
     tcase_add_test(tc, fifo_sequence_numbers_and_group_attributes);
     tcase_add_test(tc, fifo_dedup_and_receive_attempt_id);
     suite_add_tcase(s, tc);

@@ -165,7 +165,13 @@ typedef struct parser {
     char *err;
     size_t errlen;
     bool failed;
+    int depth; /* parse() calls in progress plus the chain they built */
 } parser;
+
+/* Deeper expressions are refused: parsing, evaluating and freeing all
+ * recurse on the tree, and a 30,000-deep one overflowed the stack. The
+ * AWS CLI's jmespath.py stops near Python's recursion limit (1,000). */
+#define QUERY_MAX_DEPTH 512
 
 static void
 node_free(node *x)
@@ -799,9 +805,22 @@ led(parser *p, token *t, node *left)
 static node *
 parse(parser *p, int rbp)
 {
+    int depth0 = p->depth;
+    if (++p->depth > QUERY_MAX_DEPTH) {
+        fail(p, "%s", "expression nested too deeply (more than 512 levels)");
+        p->depth = depth0;
+        return NULL;
+    }
     node *left = nud(p, next(p));
-    while (left && !p->failed && rbp < bp(peek(p, 0)->t))
+    /* Each led() nests the tree built so far one level deeper. */
+    while (left && !p->failed && rbp < bp(peek(p, 0)->t)) {
+        if (++p->depth > QUERY_MAX_DEPTH) {
+            fail(p, "%s", "expression nested too deeply (more than 512 levels)");
+            break;
+        }
         left = led(p, next(p), left);
+    }
+    p->depth = depth0;
     if (p->failed) {
         node_free(left);
         return NULL;
@@ -812,7 +831,7 @@ parse(parser *p, int rbp)
 cli_query *
 cli_query_compile(const char *expr, char *err, size_t errlen)
 {
-    parser p = {NULL, 0, 0, err, errlen, false};
+    parser p = {NULL, 0, 0, err, errlen, false, 0};
     node *root = NULL;
     err[0] = '\0';
     if (lex(&p, expr)) {
