@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,38 +153,88 @@ sb_printf(sbuf *b, const char *fmt, ...)
 static void
 queue_metrics(sbuf *b)
 {
-    static const char *const want[] = {
-        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-        "ApproximateNumberOfMessagesDelayed", NULL};
-    static const char *const metric[] = {
-        "lmq_queue_messages_visible", "lmq_queue_messages_in_flight",
-        "lmq_queue_messages_delayed"};
+    /* CloudWatch's SQS metrics (docs/METRICS.md), one read transaction per
+     * queue (lmq_queue_metrics_get()); totals are counters since the queue
+     * was created, the rest gauges. */
+    static const struct {
+        const char *name, *type, *help;
+        size_t off;
+        bool total; /* uint64_t total, else int64_t gauge */
+    } fam[] = {
+        {"lmq_queue_messages_visible", "gauge",
+         "ApproximateNumberOfMessagesVisible of the queue.",
+         offsetof(lmq_queue_metrics, visible), false},
+        {"lmq_queue_messages_in_flight", "gauge",
+         "ApproximateNumberOfMessagesNotVisible of the queue.",
+         offsetof(lmq_queue_metrics, not_visible), false},
+        {"lmq_queue_messages_delayed", "gauge",
+         "ApproximateNumberOfMessagesDelayed of the queue.",
+         offsetof(lmq_queue_metrics, delayed), false},
+        {"lmq_queue_messages_sent_total", "counter",
+         "NumberOfMessagesSent of the queue.",
+         offsetof(lmq_queue_metrics, sent), true},
+        {"lmq_queue_sent_message_bytes_total", "counter",
+         "Sum of SentMessageSize of the queue, bytes.",
+         offsetof(lmq_queue_metrics, sent_bytes), true},
+        {"lmq_queue_messages_received_total", "counter",
+         "NumberOfMessagesReceived of the queue.",
+         offsetof(lmq_queue_metrics, received), true},
+        {"lmq_queue_messages_deleted_total", "counter",
+         "NumberOfMessagesDeleted of the queue.",
+         offsetof(lmq_queue_metrics, deleted), true},
+        {"lmq_queue_empty_receives_total", "counter",
+         "NumberOfEmptyReceives of the queue.",
+         offsetof(lmq_queue_metrics, empty_receives), true},
+    };
     char **names = NULL;
+    size_t nq = 0;
     if (lmq_queue_list(S.env, NULL, 0, NULL, &names, NULL) != 0)
         return;
-    for (int k = 0; k < 3; k++) {
-        sb_printf(b, "# HELP %s %s of the queue.\n# TYPE %s gauge\n",
-                  metric[k], want[k], metric[k]);
-        for (size_t i = 0; names && names[i]; i++) {
-            lmq_map *m = NULL;
-            if (lmq_queue_get_attributes(S.env, names[i],
-                                         (const char *const *)want, &m) != 0)
+    while (names && names[nq])
+        nq++;
+    lmq_queue_metrics *m = calloc(nq ? nq : 1, sizeof *m);
+    bool *ok = calloc(nq ? nq : 1, sizeof *ok);
+    if (!m || !ok) {
+        free(m);
+        free(ok);
+        lmq_strv_free(names);
+        return;
+    }
+    for (size_t i = 0; i < nq; i++) {
+        m[i].size = sizeof m[i];
+        /* A queue deleted since the list is left out. */
+        ok[i] = lmq_queue_metrics_get(S.env, names[i], &m[i]) == 0;
+    }
+    for (size_t k = 0; k < sizeof fam / sizeof fam[0]; k++) {
+        sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", fam[k].name,
+                  fam[k].help, fam[k].name, fam[k].type);
+        for (size_t i = 0; i < nq; i++) {
+            if (!ok[i])
                 continue;
-            const char *v = lmq_map_get(m, want[k]);
-            sb_printf(b, "%s{queue=\"%s\"} %s\n", metric[k], names[i],
-                      v ? v : "0");
-            lmq_map_free(m);
+            const char *p = (const char *)&m[i] + fam[k].off;
+            if (fam[k].total) {
+                uint64_t v;
+                memcpy(&v, p, sizeof v);
+                sb_printf(b, "%s{queue=\"%s\"} %llu\n", fam[k].name,
+                          names[i], (unsigned long long)v);
+            } else {
+                int64_t v;
+                memcpy(&v, p, sizeof v);
+                sb_printf(b, "%s{queue=\"%s\"} %lld\n", fam[k].name,
+                          names[i], (long long)v);
+            }
         }
     }
     sb_printf(b, "# HELP lmq_queue_oldest_message_age_seconds "
                  "ApproximateAgeOfOldestMessage of the queue.\n# TYPE "
                  "lmq_queue_oldest_message_age_seconds gauge\n");
-    for (size_t i = 0; names && names[i]; i++) {
-        int64_t age;
-        if (lmq_queue_oldest_age_ms(S.env, names[i], &age) == 0)
+    for (size_t i = 0; i < nq; i++)
+        if (ok[i])
             sb_printf(b, "lmq_queue_oldest_message_age_seconds{queue=\"%s\"} "
-                         "%.3f\n", names[i], (double)age / 1000.0);
-    }
+                         "%.3f\n", names[i],
+                      (double)m[i].oldest_age_ms / 1000.0);
+    free(m);
+    free(ok);
     lmq_strv_free(names);
 }
 

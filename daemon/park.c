@@ -5,7 +5,9 @@
  * watcher (its connection is suspended). The watcher, one thread per queue
  * that has ever had a parked request, loops:
  *
- *   answer every parked request whose deadline passed, empty;
+ *   answer every parked request whose deadline passed, after one last
+ *     poll that does not wait (so its empty answer is counted once in the
+ *     queue's NumberOfEmptyReceives, docs/METRICS.md);
  *   poll for the oldest parked request (lmq_receive_poll(): one receive
  *     transaction, never waits); if it got messages, answer it and loop;
  *   otherwise sleep in lmq_queue_wait() on the token that poll read, until
@@ -86,12 +88,34 @@ watch(void *arg)
     for (;;) {
         int64_t now = mono_ms();
         /* Deadlines first: an empty answer is never late. */
+        lmqd_conn *due = NULL;
         for (lmqd_conn *c = w->head, *nx; c; c = nx) {
             nx = c->next;
-            if (stopping || c->deadline_ms <= now) {
+            if (stopping) {
                 unlink_conn(w, c);
                 answer_empty(c);
+            } else if (c->deadline_ms <= now) {
+                unlink_conn(w, c);
+                c->next = due;
+                due = c;
             }
+        }
+        if (due) {
+            /* A request whose wait ran out gets one last poll that does
+             * not wait: it answers what is there, and an empty answer is
+             * counted once as the call's NumberOfEmptyReceives (every
+             * earlier poll of the request waited, so none counted). */
+            pthread_mutex_unlock(&mu);
+            for (lmqd_conn *c = due, *nx; c; c = nx) {
+                nx = c->next;
+                c->next = NULL;
+                lmq__sqs_resp_clear(&c->resp);
+                lmq__sqs_execute(&S.ctx, c->req, &c->resp,
+                                 SQS_EXEC_PARK | SQS_EXEC_LAST);
+                lmqd_resume(c);
+            }
+            pthread_mutex_lock(&mu);
+            continue;
         }
         if (stopping)
             break;

@@ -532,6 +532,10 @@ LMQ_API int lmq_receive(lmq_queue *q, const lmq_recv_opts *o, lmq_msg **msgs,
  *             May be NULL.
  * @return as lmq_receive(), never LMQ_EINTR.
  * @note Thread-safe, as lmq_receive().
+ * @note NumberOfEmptyReceives (lmq_queue_metrics): an empty poll counts
+ *       only when its wait is 0 (o->wait_seconds, or the queue's default
+ *       when -1), so a caller that waits after empty polls makes its last
+ *       poll with wait_seconds 0 and the request counts once.
  * @since 0.3
  */
 LMQ_API int lmq_receive_poll(lmq_queue *q, const lmq_recv_opts *o,
@@ -917,6 +921,66 @@ LMQ_API void lmq_msg_list_free(lmq_msg **msgs, size_t n);
 LMQ_API int lmq_queue_oldest_age_ms(lmq_env *env, const char *name,
                                     int64_t *age_ms);
 
+/**
+ * @brief A queue's metrics under CloudWatch's SQS names: running totals
+ *        since the queue was created, and the gauges at time `at_ms`.
+ *
+ * The totals are kept in the queue's record by the transactions that do
+ * the work (no extra transaction, no scan), so they are exact across
+ * processes and crashes: a committed send is counted, an aborted one is
+ * not. Rates are differences of totals between two samples.
+ */
+typedef struct lmq_queue_metrics {
+    size_t size;             /**< sizeof(lmq_queue_metrics), set by caller */
+    int64_t at_ms;           /**< when the sample was taken, epoch ms */
+    uint64_t sent;           /**< NumberOfMessagesSent (messages added
+                                  by sends and move-task redrives; not
+                                  FIFO duplicates, nor DLQ moves by a
+                                  redrive policy, as SQS) */
+    uint64_t sent_bytes;     /**< sum of SentMessageSize over `sent` */
+    uint64_t received;       /**< NumberOfMessagesReceived (deliveries) */
+    uint64_t deleted;        /**< NumberOfMessagesDeleted (deletes that
+                                  removed a message; SQS also counts a
+                                  delete that removed nothing) */
+    uint64_t empty_receives; /**< NumberOfEmptyReceives (receive calls that
+                                  returned nothing; a long poll counts
+                                  once) */
+    int64_t visible;         /**< ApproximateNumberOfMessagesVisible */
+    int64_t not_visible;     /**< ApproximateNumberOfMessagesNotVisible */
+    int64_t delayed;         /**< ApproximateNumberOfMessagesDelayed */
+    int64_t oldest_age_ms;   /**< ApproximateAgeOfOldestMessage, ms (live
+                                  samples only; -1 in history rows) */
+} lmq_queue_metrics;
+
+/**
+ * @brief The queue's metrics now (one read transaction).
+ * @param[in,out] out out->size must be set; only that many bytes written.
+ * @return 0, LMQ_ENOQUEUE, LMQ_EINVAL, LMQ_EIO.
+ * @since 0.4
+ */
+LMQ_API int lmq_queue_metrics_get(lmq_env *env, const char *name,
+                                  lmq_queue_metrics *out);
+
+/**
+ * @brief The queue's metric history: one sample per minute in which the
+ *        queue was written, oldest first, taken by the first write of each
+ *        minute (the state before that write). The home keeps
+ *        LMQ_METRICS_HISTORY_MINUTES of them per queue.
+ *
+ * A purge keeps the history and the totals; deleting the queue drops them
+ * (docs/METRICS.md).
+ * @param since_ms, until_ms the window, epoch ms (0: unbounded).
+ * @param[out] out malloc'd array of *n samples (each with size set); free()
+ *             it. NULL when *n is 0.
+ * @return 0, LMQ_ENOQUEUE, LMQ_EINVAL, LMQ_ENOMEM, LMQ_EIO.
+ * @since 0.4
+ */
+LMQ_API int lmq_queue_metrics_history(lmq_env *env, const char *name,
+                                      int64_t since_ms, int64_t until_ms,
+                                      lmq_queue_metrics **out, size_t *n);
+/** @brief Minutes of history kept per queue (14 days). */
+#define LMQ_METRICS_HISTORY_MINUTES (14 * 24 * 60)
+
 /* ------------------------------------------------------------------------ */
 /* Consumer runtime                                                          */
 /* ------------------------------------------------------------------------ */
@@ -1036,6 +1100,25 @@ typedef struct lmq_consumer_opts {
     /** Stop by itself when a receive waited its full wait_seconds for
      *  nothing and no handler is running or queued; default 0. */
     int until_empty;
+    /** Batch handler: the most a batch may cost, summed over its messages
+     *  with batch_cost_fn; 0 (default): no limit. The poller stops combining
+     *  receives before a message that would pass it and makes that message
+     *  the first of the next batch; a batch always holds at least one
+     *  message. Lambda's 6 MB event payload cap (docs/LAMBDA.md).
+     *  @since 0.4 */
+    size_t max_batch_bytes;
+    /** What a message costs against max_batch_bytes, e.g. the size of its
+     *  record in an event document; NULL (default): the body's bytes plus
+     *  the message attributes' names, types and values. Called on the
+     *  poller thread with the consumer's arg. @since 0.4 */
+    size_t (*batch_cost_fn)(const lmq_msg *m, void *arg);
+    /** 1: scale like Lambda's event source mapping: `concurrency` is the
+     *  maximum, the consumer starts with min(5, concurrency) concurrent
+     *  handler calls, adds one per second (60 per minute) while every
+     *  allowed call runs and the queue still has visible messages, and
+     *  drops one per receive that comes back empty, down to the start
+     *  value. 0 (default): always `concurrency`. @since 0.4 */
+    int scale_concurrency;
 } lmq_consumer_opts;
 
 /** @brief Fill o with the defaults. @since 0.1 */
@@ -1109,6 +1192,9 @@ typedef struct lmq_consumer_counters {
     uint64_t heartbeats; /**< visibility extensions applied */
     uint64_t errors;    /**< failed library calls */
     uint64_t in_flight; /**< received and not finished right now */
+    /** Concurrent handler calls allowed right now: `concurrency`, or with
+     *  scale_concurrency the current scale. @since 0.4 */
+    uint64_t concurrency;
 } lmq_consumer_counters;
 
 /**

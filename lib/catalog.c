@@ -567,9 +567,9 @@ lmq_queue_create(lmq_env *env, const char *name, const lmq_map *attrs,
 /* ---- delete and purge ------------------------------------------------------------ */
 
 /* Per-queue databases, all keyed (qid, ...). */
-static const int qdbs[] = {LMQ_DB_MSG, LMQ_DB_HDR, LMQ_DB_VIS,
-                           LMQ_DB_GROUPS, LMQ_DB_GREADY, LMQ_DB_DEDUP,
-                           LMQ_DB_ATTEMPT};
+static const int qdbs[] = {LMQ_DB_MSG,     LMQ_DB_HDR,    LMQ_DB_VIS,
+                           LMQ_DB_GROUPS,  LMQ_DB_GREADY, LMQ_DB_DEDUP,
+                           LMQ_DB_ATTEMPT, LMQ_DB_METRICS};
 
 static int
 drop_messages(lmq_txn *t, uint32_t qid, bool all)
@@ -582,6 +582,10 @@ drop_messages(lmq_txn *t, uint32_t qid, bool all)
         /* A purge keeps the dedup window: SQS deduplicates against
          * messages that were deleted, and a purge deletes. */
         if (!all && qdbs[i] == LMQ_DB_DEDUP)
+            continue;
+        /* Nor does it reset the metrics: CloudWatch's history of a queue
+         * survives a PurgeQueue, and so do the record's totals. */
+        if (!all && qdbs[i] == LMQ_DB_METRICS)
             continue;
         int rc = lmq__txn_del_range(t, qdbs[i], lo, 4, hi, 4, NULL);
         if (rc)
@@ -641,7 +645,7 @@ lmq_queue_delete(lmq_env *env, const char *name)
 static const int reset_dbs[] = {LMQ_DB_NAMES,  LMQ_DB_QREC,   LMQ_DB_TOMBS,
                                 LMQ_DB_MSG,    LMQ_DB_HDR,    LMQ_DB_VIS,
                                 LMQ_DB_GROUPS, LMQ_DB_GREADY, LMQ_DB_DEDUP,
-                                LMQ_DB_ATTEMPT, LMQ_DB_TASKS};
+                                LMQ_DB_ATTEMPT, LMQ_DB_TASKS, LMQ_DB_METRICS};
 
 struct reset_ctx {
     size_t deleted;

@@ -18,8 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define QREC_VERSION 3 /* 2 added due_ms and sweep_ms, 3 front_seq; 1, 2 are
-                         * still read */
+#define QREC_VERSION 4 /* 2 added due_ms and sweep_ms, 3 front_seq, 4 the
+                         * metric totals and history minute; 1-3 are still
+                         * read (totals 0) */
 #define MREC_VERSION 2 /* 2 carries the first header; 1 is still read */
 
 /* ---- bounded reader ----------------------------------------------------- */
@@ -122,7 +123,7 @@ enum {
     QF_TP_GROUP = 8,
 };
 
-#define QREC_FIXED (1 + 4 + 1 + 8 * 2 + 4 * 6 + 8 + 8 * 8 + 1)
+#define QREC_FIXED (1 + 4 + 1 + 8 * 2 + 4 * 6 + 8 + 8 * 8 + 8 * 6 + 1)
 
 int
 lmq__qrec_encode(const lmq_qrec *r, uint8_t **buf, size_t *len)
@@ -172,6 +173,12 @@ lmq__qrec_encode(const lmq_qrec *r, uint8_t **buf, size_t *len)
     lmq__put_u64(p, (uint64_t)r->due_ms), p += 8;
     lmq__put_u64(p, (uint64_t)r->sweep_ms), p += 8;
     lmq__put_u64(p, r->front_seq), p += 8;
+    lmq__put_u64(p, r->m_sent), p += 8;
+    lmq__put_u64(p, r->m_sent_bytes), p += 8;
+    lmq__put_u64(p, r->m_received), p += 8;
+    lmq__put_u64(p, r->m_deleted), p += 8;
+    lmq__put_u64(p, r->m_empty), p += 8;
+    lmq__put_u64(p, r->m_minute), p += 8;
     *p++ = (uint8_t)namelen;
     memcpy(p, r->name, namelen), p += namelen;
     if (tail) {
@@ -226,6 +233,14 @@ lmq__qrec_decode(const void *buf, size_t len, bool maps, lmq_qrec *r)
     /* Before 3 every message has a vis entry: none lies at or after the
      * next seq. */
     r->front_seq = version >= 3 ? rd_u64(&d) : r->next_seq + 1;
+    if (version >= 4) {
+        r->m_sent = rd_u64(&d);
+        r->m_sent_bytes = rd_u64(&d);
+        r->m_received = rd_u64(&d);
+        r->m_deleted = rd_u64(&d);
+        r->m_empty = rd_u64(&d);
+        r->m_minute = rd_u64(&d);
+    }
     uint8_t nl = rd_u8(&d);
     const uint8_t *name = take(&d, nl);
     if (d.bad || nl > 80)

@@ -9,9 +9,13 @@
  *    of up to batch_size within the batching window, and queues jobs: one
  *    message per job for a per-message handler (on FIFO queues: the messages
  *    of one group in one poll, handled in order by one worker), one batch
- *    per job for a batch handler;
- *  - `concurrency` workers take jobs in order, skipping a job whose FIFO
- *    group is already running or queued ahead (so a group is never handled
+ *    per job for a batch handler. A batch also ends before a message that
+ *    would take it past max_batch_bytes; that message is carried over to
+ *    start the next one;
+ *  - `concurrency` workers (with scale_concurrency: min(5, concurrency) at
+ *    first, one more per SCALE_STEP_MS while all are busy and the queue has
+ *    visible messages, one fewer per empty receive) take jobs in order,
+ *    skipping a job whose FIFO group is already running or queued ahead (so a group is never handled
  *    concurrently nor out of order), run the handler and file the outcome;
  *  - the timer thread does everything that depends on time: heartbeats
  *    (change visibility of running jobs' messages, in batches of 10), handler
@@ -80,6 +84,11 @@
 #define MAX_WINDOW_MS 300000
 #define MAX_CONCURRENCY 1000
 #define DEFAULT_STOP_TIMEOUT_MS 30000
+/* scale_concurrency, as Lambda's SQS event source mapping: it starts with
+ * SCALE_START concurrent batches and adds up to 60 per minute while the
+ * queue has a backlog, i.e. one every SCALE_STEP_MS. */
+#define SCALE_START 5
+#define SCALE_STEP_MS 1000
 
 struct job {
     struct job *next;
@@ -113,6 +122,14 @@ struct lmq_consumer {
     pthread_t poller, timer;
     pthread_t *workers;
     int nworkers;
+    char *name;       /* the queue's name, for backlog checks */
+    int active;       /* handler calls allowed at once (scaling), under mu */
+    int floor;        /* scale_concurrency: the start value */
+    int64_t next_scale; /* mono ms of the next scale-up check (poller) */
+    /* Messages received past max_batch_bytes: the next batch starts with
+     * them (poller only). */
+    lmq_msg **carry;
+    size_t ncarry;
     bool started, joined;
 
     struct job *pending, *pending_tail; /* not started, in order */
@@ -374,7 +391,7 @@ flush_acks(lmq_consumer *c)
 static size_t
 want_locked(lmq_consumer *c)
 {
-    if (c->pending || c->n_running >= c->o.concurrency)
+    if (c->pending || c->n_running >= c->active)
         return 0;
     uint64_t want = (uint64_t)c->o.batch_size;
     if (c->o.max_messages) {
@@ -432,23 +449,82 @@ enqueue_locked(lmq_consumer *c, lmq_msg **msgs, size_t n)
     pthread_cond_broadcast(&c->cv);
 }
 
-/* Receive up to want messages into msgs: one long poll, then more receives
- * to fill the batch within the batching window. Returns 0 (with *n, maybe
- * 0), LMQ_EINTR, or an error. */
+/* What message m costs against max_batch_bytes. */
+static size_t
+msg_cost(lmq_consumer *c, const lmq_msg *m)
+{
+    if (c->o.batch_cost_fn)
+        return c->o.batch_cost_fn(m, c->o.arg);
+    size_t len = 0;
+    (void)lmq_msg_body(m, &len);
+    const lmq_mattrs *a = lmq_msg_attrs(m);
+    for (size_t i = 0; i < lmq_mattrs_count(a); i++) {
+        const char *name, *type;
+        const void *val;
+        size_t vlen;
+        if (lmq_mattrs_at(a, i, &name, &type, &val, &vlen) == 0)
+            len += strlen(name) + strlen(type) + vlen;
+    }
+    return len;
+}
+
+/* Add m to the batch msgs[0..*n) if it fits max_batch_bytes (a first
+ * message always fits). */
+static bool
+fits(lmq_consumer *c, lmq_msg *m, size_t n, size_t *bytes)
+{
+    if (!c->o.max_batch_bytes)
+        return true;
+    size_t cost = msg_cost(c, m);
+    if (n > 0 && (cost > c->o.max_batch_bytes ||
+                  *bytes > c->o.max_batch_bytes - cost))
+        return false;
+    *bytes += cost;
+    return true;
+}
+
+/* Fill msgs with a batch of up to room messages: first the ones carried
+ * over from the last receive, then up to want_new received now (one long
+ * poll, then more receives to fill the batch within the batching window),
+ * stopping before a message that would pass max_batch_bytes (it and those
+ * after it are carried to the next batch). Returns 0 (with *n, maybe 0),
+ * LMQ_EINTR, or an error. */
 static int
-collect(lmq_consumer *c, lmq_msg **msgs, size_t want, size_t *n)
+collect(lmq_consumer *c, lmq_msg **msgs, size_t room, size_t want_new,
+        size_t *n)
 {
     lmq_recv_opts ro;
     lmq_recv_opts_init(&ro);
     ro.visibility_timeout = c->o.visibility_timeout;
     ro.attribute_names = c->o.attribute_names;
     *n = 0;
+    size_t bytes = 0, fresh = 0;
     int64_t window_end = 0;
+    bool full = false;
     /* Up to a hundred messages per transaction (ten on FIFO queues): a
      * durable consumer pays one commit per receive. */
     size_t per = c->q->fifo ? LMQ_MAX_BATCH : LMQ__RECV_BULK;
-    for (;;) {
-        size_t k = want - *n < per ? want - *n : per;
+
+    if (c->ncarry) {
+        size_t t = 0;
+        while (t < c->ncarry && *n < room && fits(c, c->carry[t], *n, &bytes))
+            msgs[(*n)++] = c->carry[t++];
+        memmove(c->carry, c->carry + t, (c->ncarry - t) * sizeof *c->carry);
+        c->ncarry -= t;
+        if (c->ncarry || *n >= room)
+            return 0;
+        window_end = mono_ms() + c->o.batching_window_ms;
+        if (c->o.batching_window_ms == 0)
+            return 0;
+    }
+    while (!full) {
+        size_t k = room - *n;
+        if (k > want_new - fresh)
+            k = want_new - fresh;
+        if (k > per)
+            k = per;
+        if (k == 0)
+            return 0;
         int64_t wait_ms;
         if (*n == 0) {
             wait_ms = (int64_t)c->o.wait_seconds * 1000;
@@ -463,8 +539,23 @@ collect(lmq_consumer *c, lmq_msg **msgs, size_t want, size_t *n)
             return *n > 0 && rc == LMQ_EINTR ? 0 : rc;
         if (got && *n == 0)
             window_end = mono_ms() + c->o.batching_window_ms;
-        *n += got;
-        if (*n == 0 || *n >= want)
+        for (size_t i = 0; i < got; i++)
+            hook(c, LMQ_CONSUMER_RECEIVED, msgs[*n + i], 0);
+        if (got)
+            count(c, &c->k.received, got);
+        fresh += got;
+        size_t base = *n;
+        for (size_t i = 0; i < got; i++) {
+            lmq_msg *m = msgs[base + i];
+            if (!full && fits(c, m, *n, &bytes))
+                msgs[(*n)++] = m;
+            else
+                c->carry[c->ncarry++] = m; /* the next batch starts here */
+            full = c->ncarry > 0;
+        }
+        if (full)
+            return 0;
+        if (*n == 0 || *n >= room || fresh >= want_new)
             return 0;
         /* Without a window, combine only what is already there. */
         if (got == 0 && mono_ms() >= window_end)
@@ -474,6 +565,54 @@ collect(lmq_consumer *c, lmq_msg **msgs, size_t want, size_t *n)
         if (stop_requested(c))
             return 0;
     }
+    return 0;
+}
+
+/* Visible messages in the queue (-1 when unknown): the backlog that lets
+ * scale_concurrency add a handler call. */
+static long
+backlog(lmq_consumer *c)
+{
+    static const char *const names[] = {"ApproximateNumberOfMessages", NULL};
+    lmq_map *m = NULL;
+    if (lmq_queue_get_attributes(c->env, c->name, names, &m) != 0)
+        return -1;
+    const char *v = lmq_map_get(m, "ApproximateNumberOfMessages");
+    long n = v ? atol(v) : -1;
+    lmq_map_free(m);
+    return n;
+}
+
+static void *worker_main(void *arg);
+
+/* scale_concurrency: one more handler call when every allowed one runs,
+ * the step interval has passed and the queue has a backlog (called by the
+ * poller under mu while it cannot take more). */
+static void
+maybe_scale_up_locked(lmq_consumer *c)
+{
+    if (!c->o.scale_concurrency || c->active >= c->o.concurrency ||
+        c->n_running < c->active)
+        return;
+    int64_t now = mono_ms();
+    if (now < c->next_scale)
+        return;
+    c->next_scale = now + SCALE_STEP_MS;
+    pthread_mutex_unlock(&c->mu);
+    long b = backlog(c);
+    pthread_mutex_lock(&c->mu);
+    if (b <= 0 && c->ncarry == 0)
+        return;
+    if (c->nworkers <= c->active) {
+        if (pthread_create(&c->workers[c->nworkers], NULL, worker_main, c) !=
+            0) {
+            c->k.errors++;
+            return; /* stays at this scale */
+        }
+        c->nworkers++;
+    }
+    c->active++;
+    pthread_cond_broadcast(&c->cv);
 }
 
 static void *
@@ -488,15 +627,19 @@ poller_main(void *arg)
         pthread_mutex_lock(&c->mu);
         size_t want;
         while ((want = want_locked(c)) == 0 && !stop_requested(c)) {
-            if (c->o.max_messages && c->k.received >= c->o.max_messages)
+            if (c->o.max_messages && c->k.received >= c->o.max_messages &&
+                c->ncarry == 0)
                 break;
+            if (c->ncarry && !c->pending && c->n_running < c->active)
+                break; /* carried messages make a batch */
+            maybe_scale_up_locked(c);
             cond_wait_until(&c->cv, &c->mu, mono_ms() + STOP_POLL_MS);
         }
         pthread_mutex_unlock(&c->mu);
-        if (want == 0 || stop_requested(c))
+        if ((want == 0 && c->ncarry == 0) || stop_requested(c))
             break; /* stop requested, or max_messages received */
         size_t n = 0;
-        int rc = collect(c, buf, want, &n);
+        int rc = collect(c, buf, cap, want, &n);
         if (rc == LMQ_EINTR)
             break;
         if (rc == LMQ_ENOQUEUE || rc == LMQ_EMISUSE || rc == LMQ_ECORRUPT ||
@@ -516,19 +659,24 @@ poller_main(void *arg)
             pthread_mutex_unlock(&c->mu);
             continue;
         }
-        for (size_t i = 0; i < n; i++)
-            hook(c, LMQ_CONSUMER_RECEIVED, buf[i], 0);
         pthread_mutex_lock(&c->mu);
-        c->k.received += n;
         if (n)
             enqueue_locked(c, buf, n);
+        if (n == 0 && c->o.scale_concurrency && c->active > c->floor)
+            c->active--; /* idle: scale down */
         bool idle = !c->pending && !c->running;
         pthread_mutex_unlock(&c->mu);
-        if (n == 0 && c->o.until_empty && idle)
+        if (n == 0 && c->o.until_empty && idle && c->ncarry == 0)
             break;
     }
     free(buf);
     pthread_mutex_lock(&c->mu);
+    /* Carried messages: handled (or, after a stop, returned by join) like
+     * any queued job. */
+    if (c->ncarry) {
+        enqueue_locked(c, c->carry, c->ncarry);
+        c->ncarry = 0;
+    }
     c->poller_done = true;
     c->fatal = fatal;
     pthread_cond_broadcast(&c->cv);
@@ -744,7 +892,8 @@ worker_main(void *arg)
     lmq_consumer *c = arg;
     pthread_mutex_lock(&c->mu);
     for (;;) {
-        struct job *j = take_job_locked(c);
+        struct job *j = c->n_running < c->active ? take_job_locked(c)
+                                                 : NULL;
         if (!j) {
             if (c->finishing && !c->pending)
                 break;
@@ -1078,6 +1227,10 @@ lmq_consumer_open(lmq_env *env, const char *queue,
     c->fifo = lmq_queue_is_fifo(c->q);
     if ((rc = validate(&c->o, c->fifo)) != 0)
         goto fail;
+    c->active = c->o.concurrency;
+    if (c->o.scale_concurrency && c->active > SCALE_START)
+        c->active = SCALE_START;
+    c->floor = c->active;
     c->vt = c->o.visibility_timeout;
     if (c->vt < 0 && (rc = queue_vt(c->env, name, &c->vt)) != 0)
         goto fail;
@@ -1093,7 +1246,7 @@ lmq_consumer_open(lmq_env *env, const char *queue,
     } else if (c->o.heartbeat_seconds == 0 && c->vt > 0) {
         c->hb_ms = (int64_t)c->vt * 1000 / 3;
     }
-    free(name);
+    c->name = name;
     c->magic = LMQ_CONSUMER_MAGIC;
     *out = c;
     return 0;
@@ -1117,11 +1270,21 @@ lmq_consumer_start(lmq_consumer *c)
     if (c->started)
         return lmq__seterr(LMQ_EMISUSE, "consumer already started");
     c->workers = calloc((size_t)c->o.concurrency, sizeof *c->workers);
-    if (!c->workers)
+    size_t ncarry = c->fifo ? LMQ_MAX_BATCH : LMQ__RECV_BULK;
+    c->carry = calloc(ncarry, sizeof *c->carry);
+    if (!c->workers || !c->carry) {
+        free(c->workers);
+        free(c->carry);
+        c->workers = NULL;
+        c->carry = NULL;
         return lmq__seterr(LMQ_ENOMEM, NULL);
+    }
+    c->next_scale = mono_ms() + SCALE_STEP_MS;
     if (pthread_create(&c->timer, NULL, timer_main, c) != 0)
         goto fail_timer;
-    for (c->nworkers = 0; c->nworkers < c->o.concurrency; c->nworkers++)
+    /* With scale_concurrency, workers beyond the start value are created
+     * as the poller scales up. */
+    for (c->nworkers = 0; c->nworkers < c->active; c->nworkers++)
         if (pthread_create(&c->workers[c->nworkers], NULL, worker_main, c) !=
             0)
             goto fail_workers;
@@ -1142,7 +1305,9 @@ fail_workers:
     c->finishing = c->timer_exit = false;
 fail_timer:
     free(c->workers);
+    free(c->carry);
     c->workers = NULL;
+    c->carry = NULL;
     c->nworkers = 0;
     return lmq__seterr(LMQ_ENOMEM, "could not create consumer threads");
 }
@@ -1262,6 +1427,8 @@ lmq_consumer_close(lmq_consumer *c)
     lmq_queue_close(c->q);
     lmq_env_close(c->env);
     free(c->workers);
+    free(c->carry);
+    free(c->name);
     free(c->acks);
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cv);
@@ -1293,6 +1460,7 @@ lmq_consumer_get_counters(lmq_consumer *c, lmq_consumer_counters *out)
     for (struct job *j = c->running; j; j = j->next)
         running += j->n;
     k.in_flight = running + c->n_pending_msgs;
+    k.concurrency = (uint64_t)c->active;
     pthread_mutex_unlock(&c->mu);
     size_t n = out->size < sizeof k ? out->size : sizeof k;
     k.size = out->size;

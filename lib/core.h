@@ -15,10 +15,12 @@
 #define LMQ_QUEUE_MAGIC 0x6c6d7171u /* "lmqq" */
 /* 2: message records carry their first header, header rows appear on the
  * first change. 3: a standard-queue message visible from its send has no vis
- * entry until its first receive (LMQ_MH_UNINDEXED; queue_std.c). An older
- * home is upgraded in place when opened (nothing in it needs rewriting: its
- * records are still read, and all its messages have vis entries). */
-#define LMQ_FORMAT_VERSION 3u
+ * entry until its first receive (LMQ_MH_UNINDEXED; queue_std.c). 4: queue
+ * records carry the metric totals, and the metrics db holds their history
+ * (metrics.c). An older home is upgraded in place when opened (nothing in it
+ * needs rewriting: its records are still read, with totals 0, and all its
+ * messages have vis entries). */
+#define LMQ_FORMAT_VERSION 4u
 #define LMQ_FORMAT_OLDEST 1u
 
 struct lmq_notify;
@@ -93,6 +95,15 @@ typedef struct lmq_qrec {
     int64_t sweep_ms;
     /* Standard queues: no message below it is LMQ_MH_UNINDEXED. */
     uint64_t front_seq;
+    /* Metric totals since the queue was created (record version 4, see
+     * metrics.c), kept by the transactions that do the work. */
+    uint64_t m_sent;
+    uint64_t m_sent_bytes;
+    uint64_t m_received;
+    uint64_t m_deleted;
+    uint64_t m_empty;
+    /* The minute (epoch ms / 60000) of the last history row written, or 0. */
+    uint64_t m_minute;
     char name[81];
     /* Verbatim string attributes: Policy, RedrivePolicy, RedriveAllowPolicy,
      * KmsMasterKeyId, KmsDataKeyReusePeriodSeconds, SqsManagedSseEnabled. */
@@ -212,6 +223,19 @@ lmq__q_state(const lmq_qrec *r, int64_t visible_at, int stored)
 }
 void lmq__q_count(lmq_qrec *r, int state, int delta);
 
+/* ---- metrics.c ---------------------------------------------------------- */
+/* Called by every write of a queue right after it settled r to now, before
+ * it changes anything: the first write of a new minute records r's metrics
+ * in the history (and trims rows past LMQ_METRICS_HISTORY_MINUTES, a few per
+ * call). Costs a compare otherwise. r is saved by the caller. */
+int lmq__metrics_tick(lmq_txn *t, lmq_qrec *r, int64_t now);
+/* SentMessageSize of a stored message: body plus user attributes (name,
+ * DataType and value bytes), as lmq__valid_mattrs() counts them. */
+size_t lmq__metrics_msg_size(const lmq_mview *mv);
+/* inspect.c: ApproximateAgeOfOldestMessage of r at now, in ms. */
+int lmq__q_oldest_age(lmq_txn *t, const lmq_qrec *r, int64_t now,
+                      int64_t *age);
+
 /* ---- dlq.c -------------------------------------------------------------- */
 /* Validate RedrivePolicy / RedriveAllowPolicy value for queue r (being
  * created or changed) and return its normalised stored form in *norm
@@ -303,10 +327,17 @@ int lmq__fifo_on_delay_change(lmq_txn *t, lmq_qrec *r, uint32_t old_delay,
 int lmq__dlq_on_receive(lmq_txn *t, lmq_queue *q, lmq_qrec *r, uint64_t seq,
                         lmq_mhdr *h, int64_t now);
 
-/* queue_std.c: one receive attempt and option checks (longpoll.c loops). */
+/* queue_std.c: one receive attempt and option checks (longpoll.c loops).
+ * empty says whether an attempt that finds nothing counts as one of the
+ * queue's NumberOfEmptyReceives (a receive call counts once, however many
+ * attempts its wait takes): LMQ__EMPTY_YES (the call's last attempt),
+ * LMQ__EMPTY_NO (an attempt the call follows with a wait), or
+ * LMQ__EMPTY_NOWAIT: when the call's wait is 0 (wait_ms if >= 0, else
+ * o->wait_seconds, else the queue's ReceiveMessageWaitTimeSeconds). */
+enum { LMQ__EMPTY_NO, LMQ__EMPTY_YES, LMQ__EMPTY_NOWAIT };
 int lmq__receive_once(lmq_queue *q, const lmq_recv_opts *o, lmq_msg **msgs,
                       size_t max, size_t *n, int64_t *next_at,
-                      uint32_t *wait_default);
+                      uint32_t *wait_default, int empty, int64_t wait_ms);
 int lmq__recv_validate(const lmq_recv_opts *o, size_t max);
 /* Delete (or, with change, change the visibility of) n entries in one
  * transaction with per-entry results, like the batch calls but without

@@ -486,7 +486,10 @@ lmq__dlq_on_receive(lmq_txn *t, lmq_queue *q, lmq_qrec *r, uint64_t seq,
         mv.dedup_len = strlen(mv.message_id);
     }
     if (!lmq__msg_expired(&d, &nh, now)) {
-        if ((rc = lmq__dlq_insert(t, env, &d, &mv, &nh, now)) != 0 ||
+        /* The DLQ is written (and sampled) too; the move is not one of its
+         * NumberOfMessagesSent, as in SQS (docs/METRICS.md). */
+        if ((rc = lmq__metrics_tick(t, &d, now)) != 0 ||
+            (rc = lmq__dlq_insert(t, env, &d, &mv, &nh, now)) != 0 ||
             (rc = lmq__q_save(t, &d)) != 0)
             goto out;
         lmq__wake(env, d.qid, 1);

@@ -160,47 +160,54 @@ struct age_ctx {
     int64_t age;
 };
 
-static int
-age_fn(lmq_txn *t, void *arg)
+int
+lmq__q_oldest_age(lmq_txn *t, const lmq_qrec *r, int64_t now, int64_t *age)
 {
-    struct age_ctx *c = arg;
     uint8_t k[LMQ_MKEY_LEN];
-    lmq_qrec r;
     lmq_cur *cur;
     lmq_val key, val;
-    int64_t now = lmq__now(c->env);
-    c->age = 0;
-    int rc = lmq__q_load_name(t, c->name, false, &r);
-    if (rc)
-        return rc;
+    int rc;
+    *age = 0;
     if ((rc = lmq__cur_open(t, LMQ_DB_MSG, &cur)) != 0)
         return rc;
     int seen = 0;
-    lmq__mkey(k, r.qid, 0);
+    lmq__mkey(k, r->qid, 0);
     for (rc = lmq__cur_seek(cur, k, sizeof k, &key, &val); rc == 0;
          rc = lmq__cur_next(cur, &key, &val)) {
-        if (key.len != LMQ_MKEY_LEN || lmq__get_u32(key.data) != r.qid)
+        if (key.len != LMQ_MKEY_LEN || lmq__get_u32(key.data) != r->qid)
             break;
         lmq_mhdr h;
         /* enqueue_ms never changes: the record's first header decides, as
          * in the retention sweep (a version 1 record has none). */
         rc = lmq__mrec_hdr(val.data, val.len, &h);
         if (rc == LMQ__NOTFOUND)
-            rc = lmq__msg_hdr(t, r.qid,
+            rc = lmq__msg_hdr(t, r->qid,
                               lmq__get_u64((const uint8_t *)key.data + 4), &h);
         if (rc)
             break;
-        if (!lmq__msg_expired(&r, &h, now)) {
-            c->age = now > h.enqueue_ms ? now - h.enqueue_ms : 0;
+        if (!lmq__msg_expired(r, &h, now)) {
+            *age = now > h.enqueue_ms ? now - h.enqueue_ms : 0;
             break;
         }
         if (++seen == OLDEST_SCAN_MAX) {
-            c->age = (int64_t)r.retention * 1000;
+            *age = (int64_t)r->retention * 1000;
             break;
         }
     }
     lmq__cur_close(cur);
     return rc < 0 ? rc : 0;
+}
+
+static int
+age_fn(lmq_txn *t, void *arg)
+{
+    struct age_ctx *c = arg;
+    lmq_qrec r;
+    c->age = 0;
+    int rc = lmq__q_load_name(t, c->name, false, &r);
+    if (rc)
+        return rc;
+    return lmq__q_oldest_age(t, &r, lmq__now(c->env), &c->age);
 }
 
 LMQ_API int

@@ -109,11 +109,17 @@ wait_loop(lmq_queue *q, const lmq_recv_opts *o, lmq_msg **msgs, size_t max,
     lmq_env *env = q->env;
     const int64_t start = mono_ms_ceil();
     int64_t deadline = -1;
+    /* NumberOfEmptyReceives counts the call once: the first attempt counts
+     * if the call does not wait, a later one if the deadline has passed
+     * when it starts; a call whose deadline passes during an attempt that
+     * did not count makes one more (counted) attempt. */
+    int empty = LMQ__EMPTY_NOWAIT;
     for (;;) {
         int64_t next_at = 0;
         uint32_t wait_def = 0;
         uint32_t tok = lmq__notify_token(env->notify, q->qid);
-        int rc = lmq__receive_once(q, o, msgs, max, n, &next_at, &wait_def);
+        int rc = lmq__receive_once(q, o, msgs, max, n, &next_at, &wait_def,
+                                   empty, wait_ms);
         if (rc)
             return rc;
         if (*n > 0) {
@@ -129,6 +135,10 @@ wait_loop(lmq_queue *q, const lmq_recv_opts *o, lmq_msg **msgs, size_t max,
             deadline = start + w;
         }
         int64_t left = deadline - lmq__notify_now_ms();
+        if (left <= 0 && empty != LMQ__EMPTY_YES) {
+            empty = LMQ__EMPTY_YES; /* the last look, counted */
+            continue;
+        }
         if (left <= 0) {
             if (next_at > 0)
                 pass_baton(env, q->qid);
@@ -149,6 +159,8 @@ wait_loop(lmq_queue *q, const lmq_recv_opts *o, lmq_msg **msgs, size_t max,
             return lmq__seterr(LMQ_EINTR, "the wait was interrupted");
         if (rc < 0)
             return rc;
+        empty = deadline - lmq__notify_now_ms() <= 0 ? LMQ__EMPTY_YES
+                                                    : LMQ__EMPTY_NO;
     }
 }
 
@@ -236,8 +248,11 @@ lmq_receive_poll(lmq_queue *q, const lmq_recv_opts *o, lmq_msg **msgs,
     int64_t next_at = 0;
     uint32_t wait_def = 0;
     uint32_t tok = lmq__notify_token(q->env->notify, q->qid);
+    /* Counted as an empty receive only when the poll does not wait: a
+     * caller that waits after it (lmqd) makes its last attempt with
+     * wait_seconds 0 (docs/METRICS.md). */
     rc = lmq__receive_once(q, o, msgs, (size_t)o->max_messages, n, &next_at,
-                           &wait_def);
+                           &wait_def, LMQ__EMPTY_NOWAIT, -1);
     if (rc)
         return rc;
     /* A poller that took messages hands the queue's timers over, as a

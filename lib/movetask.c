@@ -552,7 +552,8 @@ dest_for(lmq_txn *t, struct run_ctx *c, struct dest *ds, const char *name,
         lmq__clearerr();
         return 0;
     }
-    if (rc || (rc = lmq__q_settle(t, &d->r, now)) != 0)
+    if (rc || (rc = lmq__q_settle(t, &d->r, now)) != 0 ||
+        (rc = lmq__metrics_tick(t, &d->r, now)) != 0)
         return rc;
     d->woken = 0;
     c->ndest++;
@@ -615,6 +616,10 @@ move_one(lmq_txn *t, struct run_ctx *c, struct dest *ds, lmq_qrec *r,
     rc = lmq__dlq_insert(t, c->env, &d->r, &mv, &nh, now);
     if (rc || (rc = lmq__msg_remove(t, r, seq, h)) != 0)
         goto out;
+    /* A redrive sends to the destination (SQS counts a message moved out
+     * of a DLQ in the destination's NumberOfMessagesSent). */
+    d->r.m_sent++;
+    d->r.m_sent_bytes += lmq__metrics_msg_size(&mv);
     if (nh.state == LMQ_MS_VISIBLE)
         d->woken++;
     rc = 1;
@@ -653,7 +658,8 @@ batch_fn(lmq_txn *t, void *arg)
         tk->pid = tk->token = 0;
         return task_save(t, r.qid, tk);
     }
-    if ((rc = lmq__q_settle(t, &r, now)) != 0)
+    if ((rc = lmq__q_settle(t, &r, now)) != 0 ||
+        (rc = lmq__metrics_tick(t, &r, now)) != 0)
         return rc;
 
     /* Collect the next entries (cursor closed before anything changes). */

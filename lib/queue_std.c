@@ -591,7 +591,8 @@ send_fn(lmq_txn *t, void *arg)
     int rc = lmq__q_load(t, c->q->qid, false, &r);
     if (rc)
         return rc;
-    if ((rc = lmq__q_settle(t, &r, now)) != 0)
+    if ((rc = lmq__q_settle(t, &r, now)) != 0 ||
+        (rc = lmq__metrics_tick(t, &r, now)) != 0)
         return rc;
     c->made_visible = 0;
     c->delayed = 0;
@@ -613,6 +614,12 @@ send_fn(lmq_txn *t, void *arg)
             rc = lmq__fifo_enqueue(t, c->q, &r, p, now);
             if (rc < 0)
                 return rc;
+            /* NumberOfMessagesSent counts messages added to the queue: a
+             * deduplicated send adds none. */
+            if (rc == 0 && !p->res->duplicate) {
+                r.m_sent++;
+                r.m_sent_bytes += p->size;
+            }
             if (rc == 0 && r.delay == 0 && !p->res->duplicate)
                 c->made_visible++;
             else if (rc == 0 && !p->res->duplicate)
@@ -627,6 +634,8 @@ send_fn(lmq_txn *t, void *arg)
         h.state = delay > 0 ? LMQ_MS_DELAYED : LMQ_MS_VISIBLE;
         if ((rc = lmq__msg_insert(t, &r, &p->mv, &h, NULL)) != 0)
             return rc;
+        r.m_sent++;
+        r.m_sent_bytes += p->size;
         if (delay == 0)
             c->made_visible++;
         else
@@ -733,7 +742,22 @@ struct recv_ctx {
     size_t n;
     int64_t next_at; /* earliest future visible_at seen, 0 if none */
     uint32_t wait_default;
+    int empty;       /* LMQ__EMPTY_*: whether finding nothing counts */
+    int64_t wait_ms; /* the call's wait for LMQ__EMPTY_NOWAIT, or -1 */
 };
+
+/* Whether a receive attempt that found nothing is the end of its call
+ * (NumberOfEmptyReceives counts calls, not attempts). */
+static bool
+empty_counts(const struct recv_ctx *c, const lmq_qrec *r)
+{
+    if (c->empty != LMQ__EMPTY_NOWAIT)
+        return c->empty == LMQ__EMPTY_YES;
+    int64_t w = c->wait_ms >= 0              ? c->wait_ms
+                : c->o->wait_seconds >= 0 ? (int64_t)c->o->wait_seconds
+                                          : (int64_t)r->wait;
+    return w <= 0;
+}
 
 static bool
 seen(const uint64_t *s, size_t n, uint64_t seq)
@@ -906,7 +930,8 @@ recv_fn(lmq_txn *t, void *arg)
     if (rc)
         return rc;
     c->wait_default = r.wait;
-    if ((rc = lmq__q_settle(t, &r, now)) != 0)
+    if ((rc = lmq__q_settle(t, &r, now)) != 0 ||
+        (rc = lmq__metrics_tick(t, &r, now)) != 0)
         return rc;
     if ((rc = lmq__q_sweep(t, &r, now, SWEEP_PER_CALL)) < 0)
         return rc;
@@ -919,8 +944,12 @@ recv_fn(lmq_txn *t, void *arg)
                                &c->n, &c->next_at);
     else
         rc = receive_std(t, c, &r, now);
-    if (rc == 0)
+    if (rc == 0) {
+        r.m_received += c->n;
+        if (c->n == 0 && empty_counts(c, &r))
+            r.m_empty++;
         rc = lmq__q_save(t, &r);
+    }
     if (rc) {
         for (size_t i = 0; i < c->n; i++)
             lmq_msg_free(c->msgs[i]);
@@ -932,9 +961,10 @@ recv_fn(lmq_txn *t, void *arg)
 /* One receive attempt; the long-poll loop lives in longpoll.c. */
 int
 lmq__receive_once(lmq_queue *q, const lmq_recv_opts *o, lmq_msg **msgs,
-                  size_t max, size_t *n, int64_t *next_at, uint32_t *wait_def)
+                  size_t max, size_t *n, int64_t *next_at, uint32_t *wait_def,
+                  int empty, int64_t wait_ms)
 {
-    struct recv_ctx c = {q, o, 0, msgs, max, 0, 0, 0};
+    struct recv_ctx c = {q, o, 0, msgs, max, 0, 0, 0, empty, wait_ms};
     int rc = lmq__store_write_soft(q->env->store, recv_fn, &c);
     *n = rc ? 0 : c.n;
     if (next_at)
@@ -1045,6 +1075,7 @@ handle_one(lmq_txn *t, struct handle_ctx *c, lmq_qrec *r,
     if (!c->change) {
         if ((rc = lmq__msg_remove(t, r, seq, &h)) != 0)
             return rc;
+        r->m_deleted++;
         if (r->fifo && (rc = lmq__fifo_on_release(t, r, seq, &h, now)) < 0)
             return rc;
         if (rc > 0)
@@ -1091,7 +1122,8 @@ handle_fn(lmq_txn *t, void *arg)
     int rc = lmq__q_load(t, c->q->qid, false, &r);
     if (rc)
         return rc;
-    if ((rc = lmq__q_settle(t, &r, now)) != 0)
+    if ((rc = lmq__q_settle(t, &r, now)) != 0 ||
+        (rc = lmq__metrics_tick(t, &r, now)) != 0)
         return rc;
     c->made_visible = 0;
     for (size_t i = 0; i < c->n; i++) {

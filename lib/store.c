@@ -97,6 +97,7 @@
 static const char *const dbnames[LMQ_DB__COUNT] = {
     "meta", "names", "qrec", "tombs", "msg", "hdr", "vis",
     "groups", "gready", "dedup", "attempt", "tasks", "aux",
+    "metrics",
 };
 
 /* A set of page numbers, open addressing (0 is never a page of interest:

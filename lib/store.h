@@ -30,6 +30,7 @@ enum lmq_db {
     LMQ_DB_ATTEMPT, /* FIFO: (qid, attempt id) -> receive attempt record */
     LMQ_DB_TASKS,   /* message move tasks */
     LMQ_DB_AUX,     /* spare namespace for later modules: (module, key) */
+    LMQ_DB_METRICS, /* (qid, minute) -> metrics sample (metrics.c) */
     LMQ_DB__COUNT
 };
 

@@ -1812,7 +1812,7 @@ START_TEST(stats_counts_every_queue)
     q = json_array_get(qs, 0);
     ck_keys(q, "QueueName,ApproximateNumberOfMessages,"
                "ApproximateNumberOfMessagesNotVisible,"
-               "ApproximateNumberOfMessagesDelayed");
+               "ApproximateNumberOfMessagesDelayed,Metrics");
     ck_assert_str_eq(jstr(q, "QueueName"), "aaa");
     ck_assert_int_eq(
         json_integer_value(json_object_get(q, "ApproximateNumberOfMessages")),

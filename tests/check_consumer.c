@@ -763,6 +763,196 @@ START_TEST(test_fifo_groups_in_order_never_concurrent)
 }
 END_TEST
 
+/* ---- max_batch_bytes and scale_concurrency (issue 25) ------------------- */
+
+struct sizes {
+    pthread_mutex_t mu;
+    size_t n, largest, total, bytes_max;
+    size_t (*cost)(const lmq_msg *m, void *arg);
+};
+
+static size_t
+body_len(const lmq_msg *m)
+{
+    size_t len = 0;
+    (void)lmq_msg_body(m, &len);
+    return len;
+}
+
+static int
+sizes_handler(lmq_msg *const *msgs, size_t n, int *failed, void *arg)
+{
+    struct sizes *s = arg;
+    (void)failed;
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++)
+        bytes += s->cost ? s->cost(msgs[i], arg) : body_len(msgs[i]);
+    pthread_mutex_lock(&s->mu);
+    s->n++;
+    s->total += n;
+    if (n > s->largest)
+        s->largest = n;
+    if (n > 1 && bytes > s->bytes_max)
+        s->bytes_max = bytes;
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+static size_t
+cost_one(const lmq_msg *m, void *arg)
+{
+    (void)m;
+    (void)arg;
+    return 1;
+}
+
+START_TEST(test_max_batch_bytes_splits_batches)
+{
+    /* 20 bodies of 100 bytes and one of 1000, the cap at 450 bytes: batches
+     * of at most 4 (the big one alone), every message handled once. */
+    make_queue("mbb", NULL);
+    char body[1001];
+    memset(body, 'x', 100);
+    body[100] = '\0';
+    for (int i = 0; i < 21; i++) {
+        lmq_send_entry e;
+        lmq_send_entry_init(&e);
+        if (i == 10) {
+            memset(body, 'y', 1000);
+            body[1000] = '\0';
+        } else {
+            memset(body, 'x', 100);
+            body[100] = '\0';
+        }
+        e.body = body;
+        e.body_len = strlen(body);
+        ck_ok(lmq_send(q, &e, NULL));
+    }
+    struct sizes s;
+    memset(&s, 0, sizeof s);
+    pthread_mutex_init(&s.mu, NULL);
+    lmq_consumer_opts o;
+    lmq_consumer_opts_init(&o);
+    o.batch_handler = sizes_handler;
+    o.arg = &s;
+    o.batch_size = 10;
+    o.max_batch_bytes = 450;
+    o.wait_seconds = 1;
+    o.until_empty = 1;
+    lmq_consumer *c = NULL;
+    ck_ok(lmq_consumer_open(env, "mbb", &o, &c));
+    ck_ok(lmq_consumer_start(c));
+    ck_ok(lmq_consumer_join(c));
+    ck_assert_uint_eq(s.total, 21);
+    ck_assert_uint_le(s.largest, 4);
+    ck_assert_uint_le(s.bytes_max, 450);
+    ck_assert_uint_ge(s.n, 7); /* 20 x 100 B in fours, and the big one */
+    ck_assert_uint_eq(counters(c).deleted, 21);
+    lmq_consumer_close(c);
+
+    /* A cost function: one unit per message, at most 3 per batch. */
+    lmq_queue_close(q);
+    q = NULL;
+    make_queue("mbc", NULL);
+    send_n(10, "c");
+    memset(&s, 0, sizeof s);
+    pthread_mutex_init(&s.mu, NULL);
+    s.cost = cost_one;
+    o.arg = &s;
+    o.max_batch_bytes = 3;
+    o.batch_cost_fn = cost_one;
+    ck_ok(lmq_consumer_open(env, "mbc", &o, &c));
+    ck_ok(lmq_consumer_start(c));
+    ck_ok(lmq_consumer_join(c));
+    ck_assert_uint_eq(s.total, 10);
+    ck_assert_uint_eq(s.largest, 3);
+    ck_assert_uint_eq(counters(c).deleted, 10);
+    lmq_consumer_close(c);
+    pthread_mutex_destroy(&s.mu);
+}
+END_TEST
+
+struct sconc {
+    int64_t start;
+    int now, peak, early_peak;
+};
+
+static int
+sconc_handler(const lmq_msg *m, void *arg)
+{
+    struct sconc *k = arg;
+    (void)m;
+    int now = __atomic_add_fetch(&k->now, 1, __ATOMIC_SEQ_CST);
+    int p = __atomic_load_n(&k->peak, __ATOMIC_SEQ_CST);
+    while (now > p && !__atomic_compare_exchange_n(&k->peak, &p, now, false,
+                                                   __ATOMIC_SEQ_CST,
+                                                   __ATOMIC_SEQ_CST))
+        ;
+    if (mono_ms() - k->start < 800) {
+        p = __atomic_load_n(&k->early_peak, __ATOMIC_SEQ_CST);
+        while (now > p &&
+               !__atomic_compare_exchange_n(&k->early_peak, &p, now, false,
+                                            __ATOMIC_SEQ_CST,
+                                            __ATOMIC_SEQ_CST))
+            ;
+    }
+    sleep_ms(300);
+    __atomic_sub_fetch(&k->now, 1, __ATOMIC_SEQ_CST);
+    return 0;
+}
+
+START_TEST(test_scale_concurrency_up_and_down)
+{
+    make_queue("sc", "60");
+    send_n(60, "s");
+    struct sconc k;
+    memset(&k, 0, sizeof k);
+    lmq_consumer_opts o;
+    lmq_consumer_opts_init(&o);
+    o.handler = sconc_handler;
+    o.arg = &k;
+    o.batch_size = 1;
+    o.concurrency = 8;
+    o.scale_concurrency = 1;
+    o.wait_seconds = 1;
+    lmq_consumer *c = NULL;
+    ck_ok(lmq_consumer_open(env, "sc", &o, &c));
+    ck_assert_uint_eq(counters(c).concurrency, 5); /* min(5, 8) */
+    k.start = mono_ms();
+    ck_ok(lmq_consumer_start(c));
+    uint64_t most = 0;
+    for (int i = 0; i < 300 && counters(c).deleted < 60; i++) {
+        uint64_t cc = counters(c).concurrency;
+        if (cc > most)
+            most = cc;
+        sleep_ms(50);
+    }
+    ck_assert_uint_eq(counters(c).deleted, 60);
+    ck_assert_int_le(k.early_peak, 5); /* it starts with 5 */
+    ck_assert_int_gt(k.peak, 5);       /* adds more under the backlog */
+    ck_assert_int_le(k.peak, 8);       /* never past the maximum */
+    ck_assert_uint_gt(most, 5);
+    ck_assert_uint_le(most, 8);
+    /* Idle: each empty receive (1 s) drops one, down to the start value. */
+    for (int i = 0; i < 200 && counters(c).concurrency > 5; i++)
+        sleep_ms(50);
+    ck_assert_uint_eq(counters(c).concurrency, 5);
+    lmq_consumer_stop(c);
+    ck_ok(lmq_consumer_join(c));
+    lmq_consumer_close(c);
+
+    /* A maximum below 5 starts there and stays. */
+    lmq_consumer_opts_init(&o);
+    o.handler = sconc_handler;
+    o.arg = &k;
+    o.concurrency = 3;
+    o.scale_concurrency = 1;
+    ck_ok(lmq_consumer_open(env, "sc", &o, &c));
+    ck_assert_uint_eq(counters(c).concurrency, 3);
+    lmq_consumer_close(c);
+}
+END_TEST
+
 /* ---- lmq consume ------------------------------------------------------------------ */
 
 /* Run a shell command line; its exit status. */
@@ -905,6 +1095,13 @@ lmq_suite_consumer(void)
     tcase_add_test(tc, test_batch_combines_receives);
     tcase_add_test(tc, test_bulk_receive_is_one_transaction);
     tcase_add_test(tc, test_fifo_groups_in_order_never_concurrent);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("lambda");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_max_batch_bytes_splits_batches);
+    tcase_add_test(tc, test_scale_concurrency_up_and_down);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("cli");

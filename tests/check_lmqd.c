@@ -2094,6 +2094,59 @@ START_TEST(test_health_metrics_access_log)
 }
 END_TEST
 
+/* The queue metrics on /metrics (docs/METRICS.md): CloudWatch's totals
+ * counted by what the daemon did, and a parked long poll that ran out
+ * counted once as an empty receive. */
+START_TEST(test_metrics_queue_counters)
+{
+    char *t;
+    lmqd_start_ex(NULL, 0);
+    create_queue("cw", NULL);
+    for (int i = 0; i < 3; i++)
+        send_body("cw", "abcd");
+    json_t *m = receive("cw", 0, -1, 10, NULL);
+    ck_assert_int_eq(json_array_size(m), 3);
+    for (size_t i = 0; i < 2; i++)
+        json_decref(sqs_ok("DeleteMessage",
+                           json_pack("{s:s,s:s}", "QueueUrl", qurl("cw"), "ReceiptHandle",
+                                     msg_field(m, i, "ReceiptHandle"))));
+    json_decref(m);
+    /* A long poll parked, polled again while parked, then answered empty
+     * at its deadline: one empty receive. And one that does not wait. */
+    int64_t ms = 0;
+    m = receive("cw", 1, -1, 1, &ms);
+    ck_assert_int_eq(json_array_size(m), 0);
+    ck_assert_msg(ms >= 900, "the long poll took %lld ms", (long long)ms);
+    json_decref(m);
+    m = receive("cw", 0, -1, 1, NULL);
+    ck_assert_int_eq(json_array_size(m), 0);
+    json_decref(m);
+
+    t = get_text("/metrics");
+    static const struct {
+        const char *series;
+        double want;
+    } w[] = {
+        {"lmq_queue_messages_sent_total{queue=\"cw\"}", 3},
+        {"lmq_queue_sent_message_bytes_total{queue=\"cw\"}", 12},
+        {"lmq_queue_messages_received_total{queue=\"cw\"}", 3},
+        {"lmq_queue_messages_deleted_total{queue=\"cw\"}", 2},
+        {"lmq_queue_empty_receives_total{queue=\"cw\"}", 2},
+        {"lmq_queue_messages_visible{queue=\"cw\"}", 0},
+        {"lmq_queue_messages_in_flight{queue=\"cw\"}", 1},
+        {"lmq_queue_messages_delayed{queue=\"cw\"}", 0},
+    };
+    for (size_t i = 0; i < sizeof w / sizeof w[0]; i++)
+        ck_assert_msg(metric(t, w[i].series) == w[i].want, "%s is %g, want %g:\n%s",
+                      w[i].series, metric(t, w[i].series), w[i].want, t);
+    ck_assert_msg(metric(t, "lmq_queue_oldest_message_age_seconds{queue=\"cw\"}") >= 0, "%s", t);
+    ck_assert_ptr_nonnull(strstr(t, "# TYPE lmq_queue_messages_sent_total counter"));
+    ck_assert_ptr_nonnull(strstr(t, "# TYPE lmq_queue_messages_visible gauge"));
+    free(t);
+    lmqd_stop();
+}
+END_TEST
+
 static const char config_json[] =
     "{\"queues\": [\n"
     "  {\"name\": \"jobs-dlq\", \"attributes\": {\"MessageRetentionPeriod\": \"1209600\"}},\n"
@@ -2463,6 +2516,7 @@ lmq_suite_lmqd(void)
 
     t = tc("operations", 60);
     tcase_add_test(t, test_health_metrics_access_log);
+    tcase_add_test(t, test_metrics_queue_counters);
     tcase_add_test(t, test_config_creates_queues);
     suite_add_tcase(s, t);
 

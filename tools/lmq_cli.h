@@ -4,7 +4,7 @@
  * lmq.c holds main(), the command table and the SQS subcommands;
  * lmq_args.c turns argv tokens into values (file://, shorthand, JSON);
  * lmq_out.c prints results as the AWS CLI does (JSON and text) and reports
- * errors; lmq_demo.c holds `lmq demo` and `lmq stats`.
+ * errors; lmq_demo.c holds `lmq demo`, lmq_stats.c `lmq stats`.
  */
 #ifndef LMQ_CLI_H
 #define LMQ_CLI_H
@@ -60,7 +60,7 @@ typedef struct cli_opt {
     cli_tok *tok;
 } cli_opt;
 
-#define CLI_MAX_FLAGS 16
+#define CLI_MAX_FLAGS 24
 
 typedef struct cli_ctx cli_ctx;
 typedef int (*cli_fn)(cli_ctx *c);
@@ -193,6 +193,54 @@ int cli_demo_dlq(cli_ctx *c, const char *prefix);
 extern const cli_flag cli_consume_flags[];
 int cli_cmd_consume(cli_ctx *c);
 
+/* ---- lmq_lambda.c ------------------------------------------------------- */
+
+/* `lmq consume --event lambda`: Lambda's SQS event source mapping, run
+ * locally (docs/LAMBDA.md). */
+
+/* Lambda's invocation payload limit (6 MB), for the event and the
+ * response. */
+#define CLI_LAMBDA_MAX_PAYLOAD (6 * 1024 * 1024)
+
+struct cli_filter;
+
+/* One mapping: where the event goes and how its outcome is read. */
+typedef struct cli_lambda {
+    lmq_consumer *c;          /* set before the consumer starts */
+    const char *cmd;          /* --exec COMMAND, or NULL */
+    const char *invoke_url;   /* --invoke-url URL, or NULL */
+    const char *queue_url;    /* LMQ_QUEUE_URL of the command */
+    char *queue_arn;          /* eventSourceARN (malloc'd) */
+    char *region;             /* awsRegion (malloc'd) */
+    int report_failures;      /* --report-batch-item-failures */
+    int timeout_ms;           /* --function-timeout */
+    const struct cli_filter *filter; /* --filter, or NULL */
+} cli_lambda;
+
+/* The event record of message m, keys in Lambda's order; NULL when out of
+ * memory. */
+json_t *cli_lambda_record(const cli_lambda *l, const lmq_msg *m);
+/* The bytes m's record adds to an event (the runtime's batch_cost_fn). */
+size_t cli_lambda_record_cost(const lmq_msg *m, void *arg);
+/* Read a function response (len bytes) for --report-batch-item-failures,
+ * as Lambda does (shared/SQS-SEMANTICS.md §9.1): 0 with failed[i] = 1 for
+ * each ids[i] listed (none: success), or -1 when the batch failed as a
+ * whole (invalid JSON, a bad or unknown itemIdentifier). */
+int cli_lambda_response(const char *s, size_t len, const char *const *ids,
+                        size_t n, int *failed);
+/* The consumer's batch handler: filter, build the event, invoke, settle. */
+int cli_lambda_handler(lmq_msg *const *msgs, size_t n, int *failed,
+                       void *arg);
+/* Run `/bin/sh -c cmd` with environment envp, in[0..inlen) on its stdin,
+ * in its own process group, killed (the group) once the consumer call
+ * expires. With out != NULL its stdout is collected (malloc'd, NUL-ended,
+ * at most CLI_LAMBDA_MAX_PAYLOAD + 1 bytes kept). Returns 0 when it exited
+ * 0, 1 when it failed, 2 when it was killed for its timeout, -1 when it
+ * could not start. */
+int cli_run_command(lmq_consumer *c, const char *cmd, char *const *envp,
+                    const char *in, size_t inlen, char **out,
+                    size_t *outlen);
+
 /* ---- lmq_testdouble.c --------------------------------------------------- */
 
 /* `lmq clock`, `lmq peek`, `lmq reset`: the test-double commands. */
@@ -219,6 +267,11 @@ json_t *cli_message_json(const lmq_msg *m, const char *const *sys1,
 /* ---- lmq_demo.c --------------------------------------------------------- */
 
 int cli_cmd_demo(cli_ctx *c);
+
+/* ---- lmq_stats.c -------------------------------------------------------- */
+
+/* `lmq stats`: one sample, --watch, --history, --plot (issue 25). */
+extern const cli_flag cli_f_stats[];
 int cli_cmd_stats(cli_ctx *c);
 
 #endif

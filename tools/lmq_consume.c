@@ -24,6 +24,10 @@
  * SIGINT and SIGTERM call lmq_consumer_stop(), which is async-signal-safe;
  * the main thread sits in lmq_consumer_join() and does the graceful part.
  *
+ * `--event lambda` (Lambda's SQS event source mapping, docs/LAMBDA.md)
+ * is wired here from its flags; its event, response and invocation code is
+ * in lmq_lambda.c.
+ *
  * Rejected: system() or popen() (they run a shell but cannot pass a body and
  * a private environment at once, nor be killed by group); setenv() per
  * message (the environment is process-wide and the workers run at once).
@@ -32,6 +36,9 @@
 #define _GNU_SOURCE 1 /* pipe2 */
 #endif
 #include "lmq_cli.h"
+#include "lmq_filter.h"
+
+#include <curl/curl.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -49,8 +56,9 @@ extern char **environ;
 
 const cli_flag cli_consume_flags[] = {
     {"queue-url", CLI_STRING, 1, "queue URL or bare queue name"},
-    {"exec", CLI_STRING, 1,
-     "shell command run per message (body on stdin); exit 0 deletes it"},
+    {"exec", CLI_STRING, 0,
+     "shell command run per message (body on stdin); exit 0 deletes it; "
+     "with --event lambda, per batch (the event on stdin)"},
     {"batch-size", CLI_INT, 0, "messages per receive, 1-10000 (default 10)"},
     {"batching-window", CLI_INT, 0,
      "ms to keep receiving to fill --batch-size (default 0)"},
@@ -72,6 +80,24 @@ const cli_flag cli_consume_flags[] = {
      "stop when the queue stays empty for the wait time"},
     {"stop-timeout", CLI_INT, 0,
      "seconds running commands get after SIGINT/SIGTERM (default 30)"},
+    /* Lambda's SQS event source mapping (lmq_lambda.c, docs/LAMBDA.md). */
+    {"event", CLI_STRING, 0,
+     "message (default: a command per message) or lambda (Lambda's SQS "
+     "event per batch)"},
+    {"report-batch-item-failures", CLI_BOOL, 0,
+     "lambda: read the function's response as a partial batch response"},
+    {"maximum-batching-window", CLI_INT, 0,
+     "lambda: seconds to gather a batch, 0-300 (default 0)"},
+    {"maximum-concurrency", CLI_INT, 0,
+     "lambda: most concurrent invocations, 2-1000 (default 5); starts at "
+     "5 and scales with the backlog"},
+    {"function-timeout", CLI_INT, 0,
+     "lambda: seconds an invocation may run, 1-900 (default 3)"},
+    {"filter", CLI_LIST, 0,
+     "lambda: event filter patterns; records matching none are deleted"},
+    {"invoke-url", CLI_STRING, 0,
+     "lambda: POST the event to this URL (the Runtime Interface "
+     "Emulator's invocations URL) instead of running --exec"},
     {NULL, CLI_STRING, 0, NULL}};
 
 /* The consumer the signal handlers stop. */
@@ -333,15 +359,155 @@ fail_env:
     return 1;
 }
 
+/* The queue's ARN and the region in it ("arn:aws:sqs:REGION:ACCOUNT:NAME"),
+ * malloc'd; 0 or an lmq error. */
+static int
+queue_arn(lmq_env *env, const char *queue, char **arn, char **region)
+{
+    static const char *const names[] = {"QueueArn", NULL};
+    char *name = NULL;
+    lmq_map *m = NULL;
+    int rc = lmq_queue_name_from_url(queue, &name);
+    if (rc == 0)
+        rc = lmq_queue_get_attributes(env, name, names, &m);
+    free(name);
+    if (rc)
+        return rc;
+    const char *v = lmq_map_get(m, "QueueArn");
+    *arn = strdup(v ? v : "");
+    const char *r = *arn;
+    for (int f = 0; f < 3 && r; f++) {
+        r = strchr(r, ':');
+        if (r)
+            r++;
+    }
+    const char *e = r ? strchr(r, ':') : NULL;
+    *region = e ? strndup(r, (size_t)(e - r)) : strdup("us-east-1");
+    lmq_map_free(m);
+    return *arn && *region ? 0 : LMQ_ENOMEM;
+}
+
+static int
+is_fifo_name(const char *queue)
+{
+    size_t n = strlen(queue);
+    return n > 5 && strcmp(queue + n - 5, ".fifo") == 0;
+}
+
+/* The flags of --event lambda into o and l: Lambda's limits
+ * (CreateEventSourceMapping), checked as usage errors. 0, or an exit
+ * status. */
+static int
+lambda_opts(const cli_ctx *c, lmq_consumer_opts *o, cli_lambda *l,
+            cli_filter **filter)
+{
+    static const char *const only_message[] = {"batching-window",
+                                               "concurrency", "timeout",
+                                               NULL};
+    for (size_t i = 0; only_message[i]; i++)
+        if (flag(c, only_message[i]))
+            return cli_usage_error("argument --%s: not with --event lambda "
+                                   "(see --maximum-batching-window, "
+                                   "--maximum-concurrency, "
+                                   "--function-timeout)",
+                                   only_message[i]);
+    if (!l->cmd == !l->invoke_url)
+        return cli_usage_error("--event lambda needs one of --exec and "
+                               "--invoke-url");
+    int fifo = is_fifo_name(l->queue_url);
+    int batch = flag_int(c, "batch-size", 10);
+    int window = flag_int(c, "maximum-batching-window", 0);
+    int maxc = flag_int(c, "maximum-concurrency", 5);
+    int tmo = flag_int(c, "function-timeout", 3);
+    if (batch < 1 || batch > 10000)
+        return cli_usage_error("argument --batch-size: %d is not in 1-10000",
+                               batch);
+    if (fifo && batch > 10)
+        return cli_usage_error("argument --batch-size: %d: a FIFO queue "
+                               "takes batches of 1-10",
+                               batch);
+    if (window < 0 || window > 300)
+        return cli_usage_error("argument --maximum-batching-window: %d is "
+                               "not in 0-300",
+                               window);
+    if (fifo && flag(c, "maximum-batching-window"))
+        return cli_usage_error("argument --maximum-batching-window: not "
+                               "supported for FIFO queues");
+    if (batch > 10 && window < 1)
+        return cli_usage_error("Maximum batch window in seconds must be "
+                               "greater than 0 if maximum batch size is "
+                               "greater than 10");
+    if (maxc < 2 || maxc > 1000)
+        return cli_usage_error("argument --maximum-concurrency: %d is not "
+                               "in 2-1000",
+                               maxc);
+    if (tmo < 1 || tmo > 900)
+        return cli_usage_error("argument --function-timeout: %d is not in "
+                               "1-900",
+                               tmo);
+    const cli_opt *f = flag(c, "filter");
+    if (f) {
+        const char **pats = calloc(f->n ? f->n : 1, sizeof *pats);
+        char err[512] = "";
+        if (!pats)
+            return CLI_EXIT_OTHER;
+        for (size_t i = 0; i < f->n; i++)
+            pats[i] = f->tok[i].s;
+        int rc = cli_filter_parse(pats, f->n, filter, err, sizeof err);
+        free(pats);
+        if (rc != 0)
+            return cli_usage_error("argument --filter: %s", err);
+        l->filter = *filter;
+    }
+    o->batch_handler = cli_lambda_handler;
+    o->arg = l;
+    o->batch_size = batch;
+    o->batching_window_ms = window * 1000;
+    o->concurrency = maxc;
+    o->scale_concurrency = 1;
+    o->handler_timeout_ms = tmo * 1000;
+    o->max_batch_bytes = CLI_LAMBDA_MAX_PAYLOAD - strlen("{\"Records\":[]}") +
+                         1; /* the first record has no comma */
+    o->batch_cost_fn = cli_lambda_record_cost;
+    /* Lambda never extends a batch's visibility: it comes back after the
+     * queue's visibility timeout, running or not. */
+    o->heartbeat_seconds = flag(c, "heartbeat") ? flag_int(c, "heartbeat", 0)
+                                                : -1;
+    l->report_failures = flag(c, "report-batch-item-failures") != NULL;
+    l->timeout_ms = tmo * 1000;
+    return 0;
+}
+
 int
 cli_cmd_consume(cli_ctx *c)
 {
     struct consume k = {NULL, flag_str(c, "exec"), flag_str(c, "queue-url")};
+    const char *event = flag_str(c, "event");
+    cli_lambda l;
+    cli_filter *filter = NULL;
     lmq_consumer_opts o;
     int rc;
 
-    if ((rc = cli_env(c)) != 0)
-        return rc;
+    memset(&l, 0, sizeof l);
+    if (event && strcmp(event, "lambda") != 0 && strcmp(event, "message") != 0)
+        return cli_usage_error("argument --event: invalid choice: '%s' "
+                               "(choose from 'message', 'lambda')",
+                               event);
+    bool lambda = event && strcmp(event, "lambda") == 0;
+    if (!lambda) {
+        static const char *const only_lambda[] = {
+            "report-batch-item-failures", "maximum-batching-window",
+            "maximum-concurrency", "function-timeout", "filter",
+            "invoke-url", NULL};
+        if (!k.cmd)
+            return cli_usage_error("the following arguments are required: "
+                                   "--exec");
+        for (size_t i = 0; only_lambda[i]; i++)
+            if (flag(c, only_lambda[i]))
+                return cli_usage_error("argument --%s: only with --event "
+                                       "lambda",
+                                       only_lambda[i]);
+    }
     lmq_consumer_opts_init(&o);
     o.handler = run_command;
     o.arg = &k;
@@ -363,10 +529,31 @@ cli_cmd_consume(cli_ctx *c)
                                "value: %d, valid min value: 0",
                                maxm);
     o.max_messages = (uint64_t)maxm;
+    if (lambda) {
+        l.cmd = k.cmd;
+        l.invoke_url = flag_str(c, "invoke-url");
+        l.queue_url = k.queue_url;
+        if ((rc = lambda_opts(c, &o, &l, &filter)) != 0)
+            return rc;
+    }
 
+    if ((rc = cli_env(c)) != 0)
+        goto done_filter;
+    if (lambda) {
+        rc = queue_arn(c->env, k.queue_url, &l.queue_arn, &l.region);
+        if (rc != 0) {
+            rc = cli_service_error(c, rc);
+            goto done_filter;
+        }
+        if (l.invoke_url)
+            curl_global_init(CURL_GLOBAL_DEFAULT);
+    }
     rc = lmq_consumer_open(c->env, k.queue_url, &o, &k.c);
-    if (rc != 0)
-        return cli_service_error(c, rc);
+    if (rc != 0) {
+        rc = cli_service_error(c, rc);
+        goto done_lambda;
+    }
+    l.c = k.c;
 
     struct sigaction sa, old_int, old_term, old_pipe;
     memset(&sa, 0, sizeof sa);
@@ -398,5 +585,13 @@ cli_cmd_consume(cli_ctx *c)
             (unsigned long long)n.returned);
     int status = rc != 0 ? cli_service_error(c, rc) : 0;
     lmq_consumer_close(k.c);
-    return status;
+    rc = status;
+done_lambda:
+    if (lambda && l.invoke_url && l.queue_arn)
+        curl_global_cleanup();
+    free(l.queue_arn);
+    free(l.region);
+done_filter:
+    cli_filter_free(filter);
+    return rc;
 }

@@ -1,9 +1,5 @@
 /*
- * lmq_demo.c: `lmq stats` and `lmq demo`.
- *
- * stats lists every queue (paging through lmq_queue_list) and reads the
- * three SQS counters of each with lmq_queue_get_attributes, which the
- * library keeps without scanning the queue.
+ * lmq_demo.c: `lmq demo` (`lmq stats` is in lmq_stats.c).
  *
  * demo shows the point of lmq: several processes sharing one home. The
  * parent creates a queue of its own ("lmq-demo-<pid>", so that runs never
@@ -34,99 +30,11 @@ static const char *const counter_names[] = {
     "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
     "ApproximateNumberOfMessagesDelayed", NULL};
 
-/* ---- stats ---------------------------------------------------------------- */
-
 static long long
 map_ll(const lmq_map *m, const char *key)
 {
     const char *v = lmq_map_get(m, key);
     return v ? strtoll(v, NULL, 10) : 0;
-}
-
-static const char *
-map_mode_name(const lmq_env *env)
-{
-    return lmq_env_map_mode(env) == LMQ_MAP_WRITABLE ? "writable" : "pwrite";
-}
-
-int
-cli_cmd_stats(cli_ctx *c)
-{
-    json_t *queues = json_array(), *doc;
-    char *token = NULL;
-    int rc;
-
-    if ((rc = cli_env(c)) != 0) {
-        json_decref(queues);
-        return rc;
-    }
-    do {
-        char **names = NULL, *next = NULL;
-        rc = lmq_queue_list(c->env, NULL, 1000, token, &names, &next);
-        free(token);
-        token = NULL;
-        if (rc != 0) {
-            json_decref(queues);
-            return cli_service_error_op("ListQueues", rc);
-        }
-        for (size_t i = 0; names[i]; i++) {
-            lmq_map *m = NULL;
-            json_t *q;
-            rc = lmq_queue_get_attributes(c->env, names[i], counter_names,
-                                          &m);
-            if (rc == LMQ_ENOQUEUE)
-                continue; /* deleted since the listing */
-            if (rc != 0) {
-                lmq_strv_free(names);
-                free(next);
-                json_decref(queues);
-                return cli_service_error_op("GetQueueAttributes", rc);
-            }
-            q = json_object();
-            json_object_set_new(q, "QueueName", json_string(names[i]));
-            for (size_t k = 0; counter_names[k]; k++)
-                json_object_set_new(q, counter_names[k],
-                                    json_integer(map_ll(m,
-                                                        counter_names[k])));
-            json_array_append_new(queues, q);
-            lmq_map_free(m);
-        }
-        lmq_strv_free(names);
-        token = next;
-    } while (token);
-
-    if (c->output == CLI_OUT_JSON || c->output == CLI_OUT_TEXT) {
-        doc = json_object();
-        json_object_set_new(doc, "MapMode", json_string(map_mode_name(c->env)));
-        json_object_set_new(doc, "Queues", queues);
-        cli_print(c, doc);
-        return 0;
-    }
-    /* The default: a table sized to the longest name. */
-    size_t i, w = strlen("QUEUE");
-    json_t *q;
-    json_array_foreach(queues, i, q) {
-        size_t l = json_string_length(json_object_get(q, "QueueName"));
-        if (l > w)
-            w = l;
-    }
-    printf("%-*s %10s %10s %10s\n", (int)w, "QUEUE", "VISIBLE", "INFLIGHT",
-           "DELAYED");
-    json_array_foreach(queues, i, q) {
-        printf("%-*s %10lld %10lld %10lld\n", (int)w,
-               json_string_value(json_object_get(q, "QueueName")),
-               (long long)json_integer_value(
-                   json_object_get(q, counter_names[0])),
-               (long long)json_integer_value(
-                   json_object_get(q, counter_names[1])),
-               (long long)json_integer_value(
-                   json_object_get(q, counter_names[2])));
-    }
-    if (json_array_size(queues) == 0)
-        printf("(no queues)\n");
-    printf("map mode: %s\n", map_mode_name(c->env));
-    json_decref(queues);
-    return 0;
 }
 
 /* ---- demo ----------------------------------------------------------------- */

@@ -794,6 +794,8 @@ a_receive_message(sqs_call *c)
     o.visibility_timeout = int_in(c->in, "VisibilityTimeout", -1);
     o.wait_seconds = int_in(c->in, "WaitTimeSeconds", -1);
     o.attempt_id = str_in(c->in, "ReceiveRequestAttemptId");
+    if (c->flags & SQS_EXEC_LAST)
+        o.wait_seconds = 0; /* the wait is over: a poll that counts */
     int oom;
     const char **an = strv_in(c->in, "MessageAttributeNames", &oom);
     if (oom)

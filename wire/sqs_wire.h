@@ -93,6 +93,10 @@ typedef struct sqs_resp {
 
 /* lmq__sqs_execute() flags. */
 #define SQS_EXEC_PARK 1u /* a receive that finds nothing may park */
+/* With SQS_EXEC_PARK: the last attempt of a parked receive whose wait ran
+ * out (it does not park again, and an empty answer counts as the call's
+ * one NumberOfEmptyReceives). */
+#define SQS_EXEC_LAST 2u
 
 /* Set up / tear down a context's queue handle cache. 0 or LMQ_ENOMEM. */
 int lmq__sqs_ctx_init(sqs_ctx *ctx);
