@@ -1544,6 +1544,65 @@ END_TEST
 
 /* ---- errors ---------------------------------------------------------------- */
 
+/* A negative DelaySeconds, VisibilityTimeout or WaitTimeSeconds is refused
+ * (issue 27: -1 passed as "the queue's"), and so is a value beyond int
+ * (4294967295 was cast to -1); nothing is sent. */
+START_TEST(negative_seconds_are_refused)
+{
+    static const char *const sends[] = {"-1", "-7", "4294967295", NULL};
+    for (size_t i = 0; sends[i]; i++) {
+        if (i == 2) { /* beyond Integer in JSON: a SerializationException */
+            qfail(form("SendMessage", "QueueUrl", BASE "q", "MessageBody", "x",
+                       "DelaySeconds", sends[i], NULL),
+                  400, "InvalidParameterValue");
+            continue;
+        }
+        json_t *in = json_pack("{s:s,s:s}", "QueueUrl", BASE "q",
+                               "MessageBody", "x");
+        json_object_set_new(in, "DelaySeconds",
+                            json_integer(strtoll(sends[i], NULL, 10)));
+        jfail("SendMessage", in, 400, "InvalidParameterValueException",
+              "InvalidParameterValue;Sender");
+        qfail(form("SendMessage", "QueueUrl", BASE "q", "MessageBody", "x",
+                   "DelaySeconds", sends[i], NULL),
+              400, "InvalidParameterValue");
+    }
+    jfail("ReceiveMessage",
+          json_pack("{s:s,s:i}", "QueueUrl", BASE "q", "WaitTimeSeconds", -1),
+          400, "InvalidParameterValueException",
+          "InvalidParameterValue;Sender");
+    jfail("ReceiveMessage",
+          json_pack("{s:s,s:i}", "QueueUrl", BASE "q", "VisibilityTimeout",
+                    -1),
+          400, "InvalidParameterValueException",
+          "InvalidParameterValue;Sender");
+    qfail(form("ReceiveMessage", "QueueUrl", BASE "q", "WaitTimeSeconds",
+               "-1", NULL),
+          400, "InvalidParameterValue");
+    /* In a batch the entry fails and the others go through. */
+    json_t *o = jok("SendMessageBatch",
+                    json_pack("{s:s,s:[{s:s,s:s,s:i},{s:s,s:s}]}", "QueueUrl",
+                              BASE "q", "Entries", "Id", "bad",
+                              "MessageBody", "x", "DelaySeconds", -1, "Id",
+                              "good", "MessageBody", "y"));
+    ck_assert_int_eq(json_array_size(json_object_get(o, "Successful")), 1);
+    ck_jstr(o, "Successful.0.Id", "good");
+    ck_jstr(o, "Failed.0.Id", "bad");
+    ck_jstr(o, "Failed.0.Code", "InvalidParameterValue");
+    json_decref(o);
+
+    lmq_map *m = NULL;
+    static const char *const names[] = {"ApproximateNumberOfMessages",
+                                        "ApproximateNumberOfMessagesDelayed",
+                                        NULL};
+    ck_ok(lmq_queue_get_attributes(env, "q", names, &m));
+    ck_assert_str_eq(lmq_map_get(m, "ApproximateNumberOfMessages"), "1");
+    ck_assert_str_eq(lmq_map_get(m, "ApproximateNumberOfMessagesDelayed"),
+                     "0");
+    lmq_map_free(m);
+}
+END_TEST
+
 START_TEST(errors_carry_status_type_and_query_code)
 {
     jsend("q", "keep");
@@ -1918,6 +1977,7 @@ lmq_suite_wire(void)
     tc = tcase_create("errors");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, errors_carry_status_type_and_query_code);
+    tcase_add_test(tc, negative_seconds_are_refused);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("golden");

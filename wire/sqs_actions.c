@@ -14,6 +14,7 @@
 #include "config.h"
 
 #include <sodium.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,11 +31,34 @@ str_in(json_t *o, const char *name)
     return json_string_value(json_object_get(o, name));
 }
 
+/* An int member, or def when absent. A value beyond int is clamped to
+ * INT_MIN/INT_MAX, so the library's range checks still refuse it (a cast
+ * would turn 4294967295 into -1, which means "the queue's"). */
 static int
 int_in(json_t *o, const char *name, int def)
 {
     json_t *v = json_object_get(o, name);
-    return v ? (int)json_integer_value(v) : def;
+    if (!v)
+        return def;
+    json_int_t x = json_integer_value(v);
+    return x < INT_MIN ? INT_MIN : x > INT_MAX ? INT_MAX : (int)x;
+}
+
+/* An optional number of seconds whose absence the library takes as -1
+ * ("the queue's"): a negative value sent by a client is refused here, so
+ * that -1 never passes as absent. 0 or -1 (failed). */
+static int
+secs_in(sqs_call *c, json_t *o, const char *name, int *out)
+{
+    *out = int_in(o, name, -1);
+    if (json_object_get(o, name) && *out < 0)
+        return lmq__sqs_fail(c, "InvalidParameterValue",
+                             "Value %lld for parameter %s is invalid. "
+                             "Reason: Must be >= 0, if provided.",
+                             (long long)json_integer_value(
+                                 json_object_get(o, name)),
+                             name);
+    return 0;
 }
 
 /* A NULL-terminated array of the strings of list member name (pointers into
@@ -571,7 +595,8 @@ entry_in(sqs_call *c, json_t *e, lmq_send_entry *se, lmq_mattrs **attrs)
     se->id = str_in(e, "Id");
     se->body = json_string_value(body);
     se->body_len = json_string_length(body);
-    se->delay_seconds = int_in(e, "DelaySeconds", -1);
+    if (secs_in(c, e, "DelaySeconds", &se->delay_seconds))
+        return -1;
     se->group_id = str_in(e, "MessageGroupId");
     se->dedup_id = str_in(e, "MessageDeduplicationId");
     json_t *ma = json_object_get(e, "MessageAttributes");
@@ -791,8 +816,9 @@ a_receive_message(sqs_call *c)
     lmq_recv_opts o;
     lmq_recv_opts_init(&o);
     o.max_messages = int_in(c->in, "MaxNumberOfMessages", 1);
-    o.visibility_timeout = int_in(c->in, "VisibilityTimeout", -1);
-    o.wait_seconds = int_in(c->in, "WaitTimeSeconds", -1);
+    if (secs_in(c, c->in, "VisibilityTimeout", &o.visibility_timeout) ||
+        secs_in(c, c->in, "WaitTimeSeconds", &o.wait_seconds))
+        return -1;
     o.attempt_id = str_in(c->in, "ReceiveRequestAttemptId");
     if (c->flags & SQS_EXEC_LAST)
         o.wait_seconds = 0; /* the wait is over: a poll that counts */
