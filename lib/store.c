@@ -551,6 +551,386 @@ open_dbis(lmq_store *s, bool alone)
     return 0;
 }
 
+/* ---- checking data.mdb before LMDB trusts it -------------------------------
+ *
+ * LMDB trusts its data file: a meta page pointing past the end of the file,
+ * or a root page full of garbage, crashes the process that reads it
+ * (SIGBUS, SIGSEGV, an LMDB assertion) instead of failing. So before
+ * mdb_env_open, check with pread what LMDB reads first: both meta pages
+ * (as LMDB does: meta flag, magic, version; then sane page size, last page
+ * and roots), the one with the higher txnid (the one LMDB uses), the root
+ * pages of the free and main databases, the whole main database (a handful
+ * of pages: the named databases' records) and each named database's root.
+ * A file shorter than its last page is not damage by itself (LMDB does not
+ * write pages freed in the transaction that allocated them), so the pages
+ * missing at the end must all be in the free database. A 0-byte data.mdb
+ * is a new home only if the home was never opened (no lmq.wake, which
+ * lmq_env_open creates after LMDB's first commit). Opens are serialised
+ * (the log's open lock), so no other lmq process is creating the file now.
+ * LMDB has no page checksums: garbage in a page below the roots is not
+ * seen here (see docs/DURABILITY.md, "A damaged data file").
+ *
+ * The layout is LMDB 0.9's data format 1 on a 64-bit host, native byte
+ * order: a 16-byte page header (page number u64, pad u16, flags u16, lower
+ * and upper bounds u16, or an overflow page count u32), a meta page's
+ * MDB_meta after it (magic u32, version u32, address u64, map size u64,
+ * the free and main databases' MDB_db of 48 bytes each, last page u64,
+ * txnid u64), nodes of 8 bytes (data size or child page number in lo, hi
+ * and, for a child, flags; flags; key size) then key and data. */
+#define DF_HDR 16
+#define DF_FLAGS 10
+#define DF_LOWER 12
+#define DF_UPPER 14
+#define DF_BRANCH 0x01
+#define DF_LEAF 0x02
+#define DF_OVERFLOW 0x04
+#define DF_META 0x08
+#define DF_LEAF2 0x20
+#define DF_MAGIC 0xBEEFC0DEu
+#define DF_PSIZE 40      /* the free db's md_pad */
+#define DF_FREE_DB 40
+#define DF_MAIN_DB 88
+#define DF_DB_LEN 48
+#define DF_DB_DEPTH 6
+#define DF_DB_ROOT 40
+#define DF_LAST_PG 136
+#define DF_TXNID 144
+#define DF_META_END 152
+#define DF_NONE UINT64_MAX /* P_INVALID: an empty tree */
+#define DF_BIGDATA 0x01
+#define DF_SUBDATA 0x02
+#define DF_MAX_DEPTH 32    /* LMDB's cursor stack */
+#define DF_MAX_READS 65536 /* pages read at most (the free db walk) */
+
+struct dfcheck {
+    int fd;
+    const char *path;
+    uint32_t psize;
+    uint64_t last;   /* last page in use (the meta's) */
+    uint64_t npages; /* whole pages in the file */
+    unsigned reads;
+    bool gave_up;    /* the free db was too large to check */
+    struct pgset freed; /* free pages at or past npages */
+};
+
+static uint16_t
+df_u16(const uint8_t *p)
+{
+    uint16_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static uint32_t
+df_u32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static uint64_t
+df_u64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static int
+df_bad(const struct dfcheck *dc, const char *what, uint64_t pg)
+{
+    return lmq__seterr(LMQ_ECORRUPT, "%s is damaged: %s (page %llu)",
+                       dc->path, what, (unsigned long long)pg);
+}
+
+/* Read len bytes from page pg on (len > psize: an overflow run). */
+static int
+df_read(struct dfcheck *dc, uint64_t pg, uint8_t *buf, size_t len)
+{
+    uint64_t n = (len + dc->psize - 1) / dc->psize;
+    if (pg < 2 || pg > dc->last || n - 1 > dc->last - pg)
+        return df_bad(dc, "page number out of range", pg);
+    if (pg + n > dc->npages)
+        return lmq__seterr(LMQ_ECORRUPT, "%s is damaged: truncated to %llu "
+                           "pages, page %llu is in use", dc->path,
+                           (unsigned long long)dc->npages,
+                           (unsigned long long)(pg + n - 1));
+    dc->reads++;
+    ssize_t r = pread(dc->fd, buf, len, (off_t)(pg * dc->psize));
+    if (r != (ssize_t)len)
+        return lmq__seterr(LMQ_EIO, "cannot read %s: %s", dc->path,
+                           r < 0 ? strerror(errno) : "short read");
+    if (df_u64(buf) != pg)
+        return df_bad(dc, "page header names another page", pg);
+    return 0;
+}
+
+/* Check a B-tree page's header and node offsets: 0, or ECORRUPT. */
+static int
+df_tree_page(struct dfcheck *dc, uint64_t pg, const uint8_t *p)
+{
+    uint16_t flags = df_u16(p + DF_FLAGS) & 0x0f;
+    unsigned lower = df_u16(p + DF_LOWER), upper = df_u16(p + DF_UPPER);
+    bool branch = flags == DF_BRANCH;
+    if (!branch && flags != DF_LEAF)
+        return df_bad(dc, "not a B-tree page", pg);
+    if (lower < DF_HDR || lower % 2 || lower > upper || upper > dc->psize ||
+        (branch && lower - DF_HDR < 2 * 2))
+        return df_bad(dc, "bad page bounds", pg);
+    unsigned nkeys = (lower - DF_HDR) / 2;
+    for (unsigned i = 0; i < nkeys; i++) {
+        unsigned off = df_u16(p + DF_HDR + 2 * i);
+        if (off < upper || off + 8 > dc->psize ||
+            off + 8 + df_u16(p + off + 6) > dc->psize)
+            return df_bad(dc, "bad node", pg);
+        if (!branch) {
+            uint16_t nf = df_u16(p + off + 4);
+            uint64_t dsz = df_u16(p + off) |
+                           ((uint64_t)df_u16(p + off + 2) << 16);
+            size_t need = nf & DF_BIGDATA ? 8 : dsz;
+            if (off + 8 + df_u16(p + off + 6) + need > dc->psize)
+                return df_bad(dc, "bad node", pg);
+        }
+    }
+    return 0;
+}
+
+typedef int (*df_leaf_fn)(struct dfcheck *dc, const uint8_t *node,
+                          const uint8_t *data);
+
+/* Walk the tree under pg (leaf nodes to fn; NULL: the root page only). */
+static int
+df_walk(struct dfcheck *dc, uint64_t pg, unsigned depth, df_leaf_fn fn)
+{
+    if (pg == DF_NONE)
+        return 0;
+    if (depth >= DF_MAX_DEPTH)
+        return df_bad(dc, "tree too deep", pg);
+    if (dc->reads >= DF_MAX_READS) {
+        dc->gave_up = true;
+        return 0;
+    }
+    uint8_t *p = malloc(dc->psize);
+    if (!p)
+        return lmq__seterr(LMQ_ENOMEM, NULL);
+    int rc = df_read(dc, pg, p, dc->psize);
+    if (rc == 0)
+        rc = df_tree_page(dc, pg, p);
+    unsigned nkeys = rc ? 0 : (df_u16(p + DF_LOWER) - DF_HDR) / 2;
+    bool branch = rc == 0 && (df_u16(p + DF_FLAGS) & 0x0f) == DF_BRANCH;
+    for (unsigned i = 0; fn && rc == 0 && i < nkeys; i++) {
+        const uint8_t *node = p + df_u16(p + DF_HDR + 2 * i);
+        if (branch)
+            rc = df_walk(dc,
+                         df_u16(node) | (uint64_t)df_u16(node + 2) << 16 |
+                             (uint64_t)df_u16(node + 4) << 32,
+                         depth + 1, fn);
+        else
+            rc = fn(dc, node, node + 8 + df_u16(node + 6));
+    }
+    free(p);
+    return rc;
+}
+
+/* A main db entry: a named database's record; check its root page. */
+static int
+df_named(struct dfcheck *dc, const uint8_t *node, const uint8_t *data)
+{
+    if (!(df_u16(node + 4) & DF_SUBDATA))
+        return 0;
+    if ((df_u16(node) | (uint32_t)df_u16(node + 2) << 16) != DF_DB_LEN)
+        return df_bad(dc, "bad database record", 0);
+    return df_walk(dc, df_u64(data + DF_DB_ROOT), 0, NULL);
+}
+
+/* A free db entry: a list of page numbers (count, then pages); remember
+ * the ones past the end of the file. */
+static int
+df_free(struct dfcheck *dc, const uint8_t *node, const uint8_t *data)
+{
+    uint64_t dsz = df_u16(node) | (uint64_t)df_u16(node + 2) << 16;
+    uint8_t *big = NULL;
+    int rc = 0;
+    if (dsz < 8 || dsz % 8)
+        return df_bad(dc, "bad free list", 0);
+    if (df_u16(node + 4) & DF_BIGDATA) {
+        uint64_t pg = df_u64(data);
+        if (dsz > (uint64_t)dc->psize * 4096 || !(big = malloc(DF_HDR + dsz)))
+            return dsz > 8 ? df_bad(dc, "bad free list", pg)
+                           : lmq__seterr(LMQ_ENOMEM, NULL);
+        if ((rc = df_read(dc, pg, big, DF_HDR + dsz)) == 0 &&
+            !(df_u16(big + DF_FLAGS) & DF_OVERFLOW))
+            rc = df_bad(dc, "not an overflow page", pg);
+        data = big + DF_HDR;
+    }
+    uint64_t n = rc ? 0 : df_u64(data);
+    if (rc == 0 && n > dsz / 8 - 1)
+        rc = df_bad(dc, "bad free list", 0);
+    for (uint64_t i = 1; rc == 0 && i <= n; i++) {
+        uint64_t pg = df_u64(data + 8 * i);
+        if (pg >= dc->npages && pg <= dc->last &&
+            pgset_add(&dc->freed, pg) != 0)
+            rc = lmq__seterr(LMQ_ENOMEM, NULL);
+    }
+    free(big);
+    return rc;
+}
+
+/* Check meta page i (buf: its first DF_META_END bytes): NULL or why not. */
+static const char *
+df_meta_bad(const uint8_t *m, unsigned i)
+{
+    uint32_t ps = df_u32(m + DF_PSIZE);
+    uint64_t last = df_u64(m + DF_LAST_PG);
+    if (!(df_u16(m + DF_FLAGS) & DF_META) ||
+        df_u32(m + DF_HDR) != DF_MAGIC)
+        return "not a meta page";
+    if (df_u32(m + DF_HDR + 4) != 1)
+        return NULL; /* another format: LMDB reports the version */
+    if (df_u64(m) != i)
+        return "meta page header names another page";
+    if (ps < 512 || ps > 65536 || (ps & (ps - 1)))
+        return "bad page size in meta page";
+    if (last < 1)
+        return "bad last page in meta page";
+    for (unsigned d = 0; d < 2; d++) {
+        const uint8_t *db = m + (d ? DF_MAIN_DB : DF_FREE_DB);
+        uint64_t root = df_u64(db + DF_DB_ROOT);
+        if (root != DF_NONE && (root < 2 || root > last))
+            return "bad root page in meta page";
+        if (df_u16(db + DF_DB_DEPTH) > DF_MAX_DEPTH)
+            return "bad tree depth in meta page";
+    }
+    return NULL;
+}
+
+/* One pass of the check; *txnid: the meta page's it used (0: none). */
+static int
+check_data_once(const char *dir, uint64_t *txnid)
+{
+    *txnid = 0;
+    if (sizeof(size_t) != 8)
+        return 0; /* the layout above is the 64-bit one */
+    char path[PATH_MAX], wake[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/data.mdb", dir) >= (int)sizeof path ||
+        snprintf(wake, sizeof wake, "%s/lmq.wake", dir) >= (int)sizeof wake)
+        return lmq__seterr(LMQ_EINVAL, "home path too long");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0
+                               : lmq__seterr(LMQ_EIO, "cannot open %s: %s",
+                                             path, strerror(errno));
+    struct dfcheck dc = {.fd = fd, .path = path};
+    struct stat st;
+    uint8_t m[2][DF_META_END];
+    const char *why[2] = {NULL, NULL};
+    int rc = 0;
+    if (fstat(fd, &st) != 0) {
+        rc = lmq__seterr(LMQ_EIO, "cannot stat %s: %s", path,
+                         strerror(errno));
+        goto out;
+    }
+    if (st.st_size == 0) {
+        /* LMDB makes a new home of an empty file: only right if lmq never
+         * finished opening this one. */
+        if (access(wake, F_OK) == 0)
+            rc = lmq__seterr(LMQ_ECORRUPT, "%s is damaged: empty, in a home "
+                             "that was in use (%s exists)", path, wake);
+        goto out;
+    }
+    if (pread(fd, m[0], DF_META_END, 0) != DF_META_END) {
+        rc = lmq__seterr(LMQ_ECORRUPT, "%s is damaged: truncated to %lld "
+                         "bytes", path, (long long)st.st_size);
+        goto out;
+    }
+    why[0] = df_meta_bad(m[0], 0);
+    if (df_u32(m[0] + DF_HDR + 4) != 1 && !why[0])
+        goto out; /* LMDB reports MDB_VERSION_MISMATCH */
+    dc.psize = why[0] ? (uint32_t)sysconf(_SC_PAGESIZE)
+                      : df_u32(m[0] + DF_PSIZE);
+    if ((uint64_t)st.st_size < 2ull * dc.psize ||
+        pread(fd, m[1], DF_META_END, dc.psize) != DF_META_END) {
+        rc = lmq__seterr(LMQ_ECORRUPT, "%s is damaged: truncated to %lld "
+                         "bytes, less than its two meta pages", path,
+                         (long long)st.st_size);
+        goto out;
+    }
+    why[1] = df_meta_bad(m[1], 1);
+    if (!why[0] && !why[1] && df_u32(m[1] + DF_PSIZE) != dc.psize)
+        why[1] = "meta pages disagree on the page size";
+    if (why[0] || why[1]) {
+        /* LMDB 0.9 refuses a file with either meta page bad. */
+        unsigned i = why[0] ? 0 : 1;
+        rc = lmq__seterr(LMQ_ECORRUPT, "%s is damaged: %s (meta page %u%s)",
+                         path, why[i], i,
+                         why[0] && why[1] ? ", and meta page 1" : "");
+        goto out;
+    }
+    const uint8_t *use =
+        df_u64(m[1] + DF_TXNID) > df_u64(m[0] + DF_TXNID) ? m[1] : m[0];
+    *txnid = df_u64(use + DF_TXNID);
+    dc.last = df_u64(use + DF_LAST_PG);
+    dc.npages = (uint64_t)st.st_size / dc.psize;
+    if ((rc = df_walk(&dc, df_u64(use + DF_FREE_DB + DF_DB_ROOT), 0,
+                      dc.npages > dc.last ? NULL : df_free)) != 0 ||
+        (rc = df_walk(&dc, df_u64(use + DF_MAIN_DB + DF_DB_ROOT), 0,
+                      df_named)) != 0)
+        goto out;
+    /* Pages missing at the end must all be free. */
+    for (uint64_t pg = dc.npages; !dc.gave_up && pg <= dc.last; pg++) {
+        if (!pgset_has(&dc.freed, pg)) {
+            rc = lmq__seterr(LMQ_ECORRUPT, "%s is damaged: truncated to %llu "
+                             "pages, page %llu of %llu is in use", path,
+                             (unsigned long long)dc.npages,
+                             (unsigned long long)pg,
+                             (unsigned long long)dc.last + 1);
+            break;
+        }
+    }
+out:
+    free(dc.freed.v);
+    close(fd);
+    return rc;
+}
+
+/* The check (see above): 0, LMQ_ECORRUPT or LMQ_EIO. Other processes may
+ * be writing meanwhile (opens exclude each other, commits do not): the
+ * pages of the tree read can be freed and reused once a newer transaction
+ * commits, so a failure only counts if the newest meta page is still the
+ * one the pass used. A home that keeps changing under us is in use by a
+ * sound writer: leave it to LMDB. */
+static int
+check_data_file(const char *dir)
+{
+    for (int tries = 0; tries < 100; tries++) {
+        uint64_t used, now;
+        int rc = check_data_once(dir, &used);
+        if (rc == 0 || used == 0)
+            return rc;
+        char err[512];
+        snprintf(err, sizeof err, "%s", lmq_errmsg());
+        if (check_data_once(dir, &now) == 0)
+            return 0;
+        if (now == used) /* the first pass's report */
+            return lmq__seterr(rc, "%s", err + strcspn(err, " ") + 1);
+    }
+    return 0;
+}
+
+/* LMDB aborts the process when one of its assertions fails, which with a
+ * sound file and library means a damaged page below the roots (it has no
+ * page checksums, and check_data_file reads only the roots): name the file
+ * before it does. */
+static void
+assert_damaged(MDB_env *env, const char *msg)
+{
+    const char *dir = NULL;
+    if (mdb_env_get_path(env, &dir) != 0 || !dir)
+        dir = "(unknown home)";
+    fprintf(stderr, "lmq: %s/data.mdb is damaged (LMDB: %s)\n", dir, msg);
+}
+
 static int
 store_create(const char *dir, const lmq_store_opts *o, const struct stat *st,
              lmq_store **out)
@@ -593,7 +973,7 @@ store_create(const char *dir, const lmq_store_opts *o, const struct stat *st,
         goto fail_lmq;
     if (alone && lmq__wal_last_ckpt(s->wal, &ck) == 0) {
         have_ck = true;
-        nrec = lmq__wal_scan(s->wal, &ck, NULL, NULL);
+        nrec = lmq__wal_verify(s->wal, &ck); /* damage: LMQ_ECORRUPT */
         if (nrec > 0 && (rc = revert_meta(s->wal, dir, &ck)) == LMQ__NOTFOUND)
             nrec = 0; /* no data file: nothing to replay onto */
         else if (nrec < 0 || rc != 0) {
@@ -602,8 +982,12 @@ store_create(const char *dir, const lmq_store_opts *o, const struct stat *st,
         }
     }
 
+    /* Before LMDB trusts data.mdb (after a revert, the reverted file). */
+    if ((rc = check_data_file(dir)) != 0)
+        goto fail_lmq;
     if ((rc = mdb_env_create(&s->env)) != 0)
         goto fail;
+    mdb_env_set_assert(s->env, assert_damaged);
     mdb_env_set_maxdbs(s->env, LMQ_DB__COUNT + 2);
     mdb_env_set_maxreaders(s->env, o->max_readers ? o->max_readers : 1024);
     if ((rc = mdb_env_set_mapsize(s->env, (size_t)o->map_size)) != 0)

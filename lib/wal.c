@@ -12,8 +12,9 @@
  *           u8 kind, u8 db, u32 key length, u32 value length, key, value
  *           (for a range delete the "value" is the exclusive upper key;
  *           for a page image the key is the page number, the value the
- *           page; a pad, which replay skips, has zeros as its value and
- *           ends a flushed record at a page boundary).
+ *           page; a pad, which replay skips, ends a flushed record at a
+ *           page boundary, its value zeros or a flush mark: "damage"
+ *           below).
  *
  * The file is extended with zeros ahead of the records (ZERO_CHUNK at a
  * time): a flush after writing into blocks that exist costs one device
@@ -69,6 +70,14 @@ struct wal_shared {
     uint64_t last_txnid; /* its txnid, or S when the log is empty */
     uint64_t records;    /* since the checkpoint */
     uint64_t zeroed;     /* the file is written (zeros or records) below */
+    /* Appended later (older processes ignore them; a page they left has
+     * zeros here): the boot this page was last reset in, which makes the
+     * fields above a witness of what was written (recovery, "damage"
+     * below), and the lowest offset a killed writer's record was dropped
+     * at since the checkpoint (UINT64_MAX: none), below which the log was
+     * never rewritten. */
+    char boot[40];
+    uint64_t rewound;
 };
 
 struct lmq_wal {
@@ -81,8 +90,17 @@ struct lmq_wal {
     size_t len, cap;
     const void *res_src; /* pending reserve: copy res_len bytes ... */
     size_t res_off, res_len; /* ... from res_src to buf + res_off */
+    /* Flush marks (mu): this process's last append (generation, end) and
+     * the end of the log its last completed flush covered. */
+    pthread_mutex_t mu;
+    uint64_t app_gen, app_end, fl_gen, fl_end;
     char path[PATH_MAX];
 };
+
+/* A pad's value may start with this mark and a u64: the log of the
+ * record's generation was flushed up to that offset when it was appended. */
+static const uint8_t flush_magic[8] = {'L', 'M', 'Q', 'F', 'L', 'U', 'S', 'H'};
+#define MARK_LEN 16u
 
 /* ---- crc32c (Castagnoli) -------------------------------------------------
  *
@@ -225,6 +243,7 @@ lmq__wal_open(const char *dir, lmq_wal **out, bool *alone)
     if (!w)
         return lmq__seterr(LMQ_ENOMEM, NULL);
     w->fd = w->lockfd = -1;
+    pthread_mutex_init(&w->mu, NULL);
     int rc;
     if (snprintf(w->path, sizeof w->path, "%s/wal.lock", dir) >=
         (int)sizeof w->path) {
@@ -291,7 +310,26 @@ lmq__wal_close(lmq_wal *w)
     if (w->lockfd >= 0)
         close(w->lockfd); /* drops every lock of ours on it */
     free(w->buf);
+    pthread_mutex_destroy(&w->mu);
     free(w);
+}
+
+/* This boot's id (Linux), or "" when the system has none to offer. */
+static void
+boot_id(char out[40])
+{
+    memset(out, 0, 40);
+    int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ssize_t n = read(fd, out, 39);
+    close(fd);
+    if (n < 16) {
+        memset(out, 0, 40);
+        return;
+    }
+    out[n] = '\0';
+    out[strcspn(out, "\n")] = '\0';
 }
 
 /* ---- checkpoint headers ---------------------------------------------------- */
@@ -339,17 +377,23 @@ lmq__wal_last_ckpt(lmq_wal *w, lmq_wal_ckpt *ck)
     return found ? 0 : LMQ__NOTFOUND;
 }
 
-int
-lmq__wal_scan(lmq_wal *w, const lmq_wal_ckpt *ck, lmq_wal_op_fn fn,
-              void *arg)
+/* Scan one run of records from off (txnids want, want + 1, ... of ck's
+ * generation; a torn or foreign record ends it), calling fn for each
+ * operation. Returns the number of records (>= 0), fn's error or an I/O
+ * error (< 0); *end is where the run stopped, mk the first flush mark
+ * above `above` its records carry (mark 0: none) and that record. */
+struct mark {
+    uint64_t mark, at, txnid;
+};
+
+static int
+scan_run(lmq_wal *w, const lmq_wal_ckpt *ck, uint64_t size, uint64_t off,
+         uint64_t want, lmq_wal_op_fn fn, void *arg, uint64_t above,
+         uint64_t *end, struct mark *mk)
 {
-    struct stat st;
-    if (fstat(w->fd, &st) != 0)
-        return io_err(w, "cannot stat");
-    uint64_t size = (uint64_t)st.st_size, off = REC_START;
-    uint64_t want = ck->txnid + 1;
     uint8_t *rec = NULL;
     int n = 0, rc = 0;
+    mk->mark = 0;
     for (;;) {
         uint8_t h[REC_HDR];
         if (off + REC_HDR > size || read_all(w->fd, h, REC_HDR, off) != 0)
@@ -387,6 +431,13 @@ lmq__wal_scan(lmq_wal *w, const lmq_wal_ckpt *ck, lmq_wal_op_fn fn,
                 break;
             }
             const uint8_t *k = rec + p + OP_HDR;
+            if (kind == LMQ_WAL_PAD && vl >= MARK_LEN &&
+                memcmp(k + kl, flush_magic, 8) == 0 &&
+                mk->mark == 0 && lmq__get_u64(k + kl + 8) > above) {
+                mk->mark = lmq__get_u64(k + kl + 8);
+                mk->at = off;
+                mk->txnid = want;
+            }
             if (fn && kind != LMQ_WAL_PAD)
                 rc = fn(arg, kind, db, k, kl, k + kl, vl);
             p += OP_HDR + kl + vl;
@@ -398,7 +449,112 @@ lmq__wal_scan(lmq_wal *w, const lmq_wal_ckpt *ck, lmq_wal_op_fn fn,
         off += len;
     }
     free(rec);
+    *end = off;
     return rc ? rc : n;
+}
+
+int
+lmq__wal_scan(lmq_wal *w, const lmq_wal_ckpt *ck, lmq_wal_op_fn fn,
+              void *arg)
+{
+    struct stat st;
+    if (fstat(w->fd, &st) != 0)
+        return io_err(w, "cannot stat");
+    uint64_t end;
+    struct mark mk;
+    return scan_run(w, ck, (uint64_t)st.st_size, REC_START, ck->txnid + 1,
+                    fn, arg, UINT64_MAX, &end, &mk);
+}
+
+/* ---- damage ------------------------------------------------------------------
+ *
+ * A crash tears only the end of the log that was never flushed; a run of
+ * records that stops before records known to be written is damage (a bad
+ * disk, a stray write, a file cut short by hand), and replaying the run
+ * alone would roll the home back in silence. Two witnesses know more than
+ * the records themselves:
+ *
+ * - The shared tail, when this boot wrote it (the page holds this boot's
+ *   id, set at every recovery). A process crash leaves the page as the
+ *   writers left it: every record up to tail, through txnid last_txnid,
+ *   was written (the tail moves after the write), so the run must reach
+ *   last_txnid. After an OS crash the page may be older or newer than the
+ *   log, and its id is another boot's: it says nothing.
+ * - Flush marks. A padded record carries, in its pad, the end of the log
+ *   that its process's last completed flush covered in the same
+ *   generation (lowered to where a killed writer's record was dropped:
+ *   the log below is never written again in a generation). A valid record
+ *   found past the point where the run stopped whose mark lies beyond that
+ *   point proves that the bytes there were flushed once, so a crash cannot
+ *   have torn them. Records past the stop are looked for at every page
+ *   boundary (a padded record ends one, so a process's next record starts
+ *   one) and followed from there.
+ *
+ * A bad record followed by valid records without such a mark is not
+ * reported: after an OS crash, a later record of the unflushed end may
+ * reach the disk before an earlier one. */
+int
+lmq__wal_verify(lmq_wal *w, const lmq_wal_ckpt *ck)
+{
+    struct stat st;
+    if (fstat(w->fd, &st) != 0)
+        return io_err(w, "cannot stat");
+    uint64_t size = (uint64_t)st.st_size, stop;
+    struct mark mk;
+    int n = scan_run(w, ck, size, REC_START, ck->txnid + 1, NULL, NULL,
+                     UINT64_MAX, &stop, &mk);
+    if (n < 0)
+        return n;
+    uint64_t want = ck->txnid + 1 + (uint64_t)n;
+    const struct wal_shared *sh = w->sh;
+    char boot[40];
+    boot_id(boot);
+    if (sh->magic == SHARED_MAGIC && boot[0] &&
+        memcmp(sh->boot, boot, sizeof boot) == 0 && sh->gen == ck->gen &&
+        sh->ckpt_txnid == ck->txnid && sh->last_txnid >= want) {
+        if (size < sh->tail)
+            return lmq__seterr(
+                LMQ_ECORRUPT,
+                "%s is damaged at offset %llu: the file ends at %llu, but "
+                "records up to transaction %llu were written up to offset "
+                "%llu",
+                w->path, (unsigned long long)stop, (unsigned long long)size,
+                (unsigned long long)sh->last_txnid,
+                (unsigned long long)sh->tail);
+        return lmq__seterr(
+            LMQ_ECORRUPT,
+            "%s is damaged at offset %llu: the record of transaction %llu "
+            "there is bad, and records up to transaction %llu were written "
+            "(up to offset %llu)",
+            w->path, (unsigned long long)stop, (unsigned long long)want,
+            (unsigned long long)sh->last_txnid, (unsigned long long)sh->tail);
+    }
+    for (uint64_t at = (stop / SLOT + 1) * SLOT; at + REC_HDR <= size;
+         at += SLOT) {
+        uint8_t h[REC_HDR];
+        if (read_all(w->fd, h, REC_HDR, at) != 0)
+            break;
+        uint64_t txnid = lmq__get_u64(h + 16);
+        if (lmq__get_u64(h + 8) != ck->gen || txnid < want)
+            continue;
+        uint64_t end;
+        int m = scan_run(w, ck, size, at, txnid, NULL, NULL, stop, &end,
+                         &mk);
+        if (m < 0)
+            return m;
+        if (m > 0 && mk.mark)
+            return lmq__seterr(
+                LMQ_ECORRUPT,
+                "%s is damaged at offset %llu: the record of transaction "
+                "%llu there is bad, and the record of transaction %llu at "
+                "offset %llu shows the log was flushed up to offset %llu",
+                w->path, (unsigned long long)stop, (unsigned long long)want,
+                (unsigned long long)mk.txnid, (unsigned long long)mk.at,
+                (unsigned long long)mk.mark);
+        if (m > 0 && end > at + SLOT)
+            at = (end / SLOT) * SLOT - SLOT; /* go on after this run */
+    }
+    return n;
 }
 
 void
@@ -415,6 +571,8 @@ lmq__wal_reset_shared(lmq_wal *w, uint64_t gen, uint64_t txnid)
     sh->zeroed = fstat(w->fd, &st) == 0 && st.st_size > REC_START
                      ? (uint64_t)st.st_size
                      : REC_START;
+    sh->rewound = UINT64_MAX;
+    boot_id(sh->boot);
     sh->magic = SHARED_MAGIC;
 }
 
@@ -535,6 +693,8 @@ lmq__wal_enter(lmq_wal *w, uint64_t txnid, bool logged)
     if (sh->last_txnid == txnid && sh->last_start < sh->tail) {
         /* A writer was killed between its append and its commit: the
          * transaction never happened, and its txnid is ours. */
+        if (sh->last_start < sh->rewound)
+            sh->rewound = sh->last_start;
         sh->tail = sh->last_start;
         sh->last_txnid = txnid - 1;
         sh->records--;
@@ -561,10 +721,11 @@ zero_to(lmq_wal *w, uint64_t end)
 }
 
 /* Pad the record being built to end at a page boundary (a PAD operation,
- * which replay skips). */
+ * which replay skips), with a flush mark when one fits ("damage"). */
 static int
 rec_pad_to_page(lmq_wal *w, uint64_t at)
 {
+    struct wal_shared *sh = w->sh;
     uint64_t room = (SLOT - (at + w->len) % SLOT) % SLOT;
     if (room == 0)
         return 0;
@@ -572,9 +733,19 @@ rec_pad_to_page(lmq_wal *w, uint64_t at)
         room += SLOT;
     size_t off;
     int rc = rec_add(w, LMQ_WAL_PAD, 0, NULL, 0, NULL, room - OP_HDR, &off);
-    if (rc == 0)
-        memset(w->buf + off, 0, room - OP_HDR);
-    return rc;
+    if (rc)
+        return rc;
+    memset(w->buf + off, 0, room - OP_HDR);
+    pthread_mutex_lock(&w->mu);
+    uint64_t mark = w->fl_gen == sh->gen ? w->fl_end : 0;
+    pthread_mutex_unlock(&w->mu);
+    if (sh->rewound < mark)
+        mark = sh->rewound;
+    if (room - OP_HDR >= MARK_LEN && mark > REC_START) {
+        memcpy(w->buf + off, flush_magic, 8);
+        lmq__put_u64(w->buf + off + 8, mark);
+    }
+    return 0;
 }
 
 int
@@ -613,6 +784,10 @@ lmq__wal_append(lmq_wal *w, uint64_t txnid, bool flushed, bool *sync)
     sh->tail += len;
     sh->last_txnid = txnid;
     sh->records++;
+    pthread_mutex_lock(&w->mu);
+    w->app_gen = sh->gen;
+    w->app_end = sh->tail;
+    pthread_mutex_unlock(&w->mu);
     return 0;
 }
 
@@ -649,6 +824,7 @@ lmq__wal_checkpoint(lmq_wal *w, const lmq_wal_ckpt *ck)
     sh->tail = sh->last_start = REC_START;
     sh->last_txnid = ck->txnid;
     sh->records = 0;
+    sh->rewound = UINT64_MAX;
     return 0;
 }
 
@@ -672,7 +848,20 @@ lmq__wal_owner(lmq_wal *w)
 int
 lmq__wal_sync(lmq_wal *w)
 {
-    return fdatasync(w->fd) == 0 ? 0 : io_err(w, "cannot flush");
+    /* Everything this process appended so far is in the file: after the
+     * flush, it is on disk (a flush mark for the next padded record). */
+    pthread_mutex_lock(&w->mu);
+    uint64_t gen = w->app_gen, end = w->app_end;
+    pthread_mutex_unlock(&w->mu);
+    if (fdatasync(w->fd) != 0)
+        return io_err(w, "cannot flush");
+    pthread_mutex_lock(&w->mu);
+    if (gen > w->fl_gen || (gen == w->fl_gen && end > w->fl_end)) {
+        w->fl_gen = gen;
+        w->fl_end = end;
+    }
+    pthread_mutex_unlock(&w->mu);
+    return 0;
 }
 
 bool

@@ -70,6 +70,11 @@ typedef int (*lmq_wal_op_fn)(void *arg, int kind, int db, const void *k,
                              size_t kl, const void *v, size_t vl);
 int lmq__wal_scan(lmq_wal *w, const lmq_wal_ckpt *ck, lmq_wal_op_fn fn,
                   void *arg);
+/* lmq__wal_scan() without fn, at the open that recovers, before anything
+ * changes: the number of records, or LMQ_ECORRUPT (naming the file and the
+ * offset) when the run of records stops before records known to have been
+ * written or flushed (wal.c, "damage"). */
+int lmq__wal_verify(lmq_wal *w, const lmq_wal_ckpt *ck);
 /* Set the shared tail after recovery: generation gen (no process owns it,
  * so the first logged write checkpoints), newest transaction txnid. */
 void lmq__wal_reset_shared(lmq_wal *w, uint64_t gen, uint64_t txnid);
