@@ -1041,7 +1041,12 @@ example(const char *runner, const char *handler, const char *tag)
     snprintf(policy, sizeof policy,
              "{\"deadLetterTargetArn\":\"%s\",\"maxReceiveCount\":\"2\"}",
              arn);
-    make_queue(src, "VisibilityTimeout", "1", "RedrivePolicy", policy, NULL);
+    /* Longer than an invocation takes even on a loaded machine: a message
+     * whose visibility ran out mid-invocation would be delivered again and
+     * count towards maxReceiveCount (1 s sent every order to the DLQ under
+     * ASan on a busy 2-core machine). The wait outlasts it, so that
+     * --until-empty does not stop while the poison message is in flight. */
+    make_queue(src, "VisibilityTimeout", "4", "RedrivePolicy", policy, NULL);
     char poison[40];
     for (int i = 1; i <= 5; i++) {
         char body[64];
@@ -1055,7 +1060,7 @@ example(const char *runner, const char *handler, const char *tag)
              "cd %s/examples/lambda && ORDERS_LOG=%s timeout 60 %s --home "
              "%s/home --durability none consume --queue-url %s --event "
              "lambda --report-batch-item-failures --until-empty "
-             "--wait-time-seconds 2 --function-timeout 10 --exec '%s %s' "
+             "--wait-time-seconds 5 --function-timeout 10 --exec '%s %s' "
              "2>>%s/stderr-%s",
              LMQ_SRCDIR, log, LMQ_BIN, lmq_test_dir, src, runner, handler,
              lmq_test_dir, tag);

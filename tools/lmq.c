@@ -26,7 +26,6 @@
  */
 #include "lmq_cli.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,50 +36,6 @@
 #define LMQ_RECV_MAX_CLI 10
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static const cli_opt *
-opt(const cli_ctx *c, const char *name)
-{
-    for (size_t i = 0; c->cmd->flags[i].name; i++)
-        if (strcmp(c->cmd->flags[i].name, name) == 0)
-            return c->opt[i].set ? &c->opt[i] : NULL;
-    return NULL;
-}
-
-static const char *
-opt_str(const cli_ctx *c, const char *name)
-{
-    const cli_opt *o = opt(c, name);
-    return o && o->n ? o->tok[0].s : NULL;
-}
-
-/* Parse a decimal int; 0 or -1. */
-static int
-parse_int(const char *s, int *out)
-{
-    char *end;
-    long v;
-
-    errno = 0;
-    v = strtol(s, &end, 10);
-    while (*end == ' ' || *end == '\n' || *end == '\t' || *end == '\r')
-        end++;
-    if (errno || end == s || *end || v < INT_MIN || v > INT_MAX)
-        return -1;
-    *out = (int)v;
-    return 0;
-}
-
-/* The value of an int flag (validated after parsing), or def. */
-static int
-opt_int(const cli_ctx *c, const char *name, int def)
-{
-    const char *s = opt_str(c, name);
-    int v = def;
-    if (s)
-        (void)parse_int(s, &v);
-    return v;
-}
 
 void
 cli_env_opts(const cli_ctx *c, lmq_env_opts *o)
@@ -114,7 +69,7 @@ cli_env(cli_ctx *c)
 static int
 queue_name(cli_ctx *c, char **name)
 {
-    const char *url = opt_str(c, "queue-url");
+    const char *url = cli_opt_str(c, "queue-url");
     int rc = lmq_queue_name_from_url(url ? url : "", name);
     if (rc != 0)
         return cli_service_error(c, rc);
@@ -194,7 +149,7 @@ map_from_json(const char *param, json_t *obj, lmq_map **out)
 static int
 opt_map(const cli_ctx *c, const char *flag, const char *param, lmq_map **out)
 {
-    const cli_opt *o = opt(c, flag);
+    const cli_opt *o = cli_opt_get(c, flag);
     json_t *obj;
     int rc;
 
@@ -214,7 +169,7 @@ static int
 opt_strv(const cli_ctx *c, const char *flag, const char *param, json_t **arr,
          const char ***out)
 {
-    const cli_opt *o = opt(c, flag);
+    const cli_opt *o = cli_opt_get(c, flag);
     const char **v;
     size_t i;
     json_t *e;
@@ -259,7 +214,7 @@ member_int(json_t *entry, const char *key, const char *path, int *out,
     if (json_is_integer(v) && json_integer_value(v) >= INT_MIN &&
         json_integer_value(v) <= INT_MAX) {
         *out = (int)json_integer_value(v);
-    } else if (!json_is_string(v) || parse_int(json_string_value(v), out)) {
+    } else if (!json_is_string(v) || cli_parse_int(json_string_value(v), out)) {
         return cli_param_error("Invalid type for parameter %s.%s, valid "
                                "types: <class 'int'>",
                                path, key);
@@ -456,7 +411,7 @@ cmd_create_queue(cli_ctx *c)
         (rc = opt_map(c, "tags", "tags", &tags)) != 0 ||
         (rc = cli_env(c)) != 0)
         goto out;
-    rc = lmq_queue_create(c->env, opt_str(c, "queue-name"), attrs, tags,
+    rc = lmq_queue_create(c->env, cli_opt_str(c, "queue-name"), attrs, tags,
                           &url);
     if (rc != 0) {
         rc = cli_service_error(c, rc);
@@ -493,7 +448,7 @@ cmd_get_queue_url(cli_ctx *c)
 
     if ((rc = cli_env(c)) != 0)
         return rc;
-    rc = lmq_queue_url(c->env, opt_str(c, "queue-name"), &url);
+    rc = lmq_queue_url(c->env, cli_opt_str(c, "queue-name"), &url);
     if (rc != 0)
         return cli_service_error(c, rc);
     json_t *doc = json_object();
@@ -511,19 +466,19 @@ cmd_list_queues(cli_ctx *c)
     int rc;
 
     /* lmq_queue_list reads 0 as "no paging"; SQS rejects it. */
-    if (opt(c, "max-results") && opt_int(c, "max-results", 0) < 1) {
+    if (cli_opt_get(c, "max-results") && cli_opt_int(c, "max-results", 0) < 1) {
         char msg[160];
         snprintf(msg, sizeof msg,
                  "Value %d for parameter MaxResults is invalid. Reason: "
                  "MaxResults must be an integer between 1 and 1000.",
-                 opt_int(c, "max-results", 0));
+                 cli_opt_int(c, "max-results", 0));
         return cli_op_error(c->cmd->op, "InvalidParameterValue", msg);
     }
     if ((rc = cli_env(c)) != 0)
         return rc;
-    rc = lmq_queue_list(c->env, opt_str(c, "queue-name-prefix"),
-                        opt_int(c, "max-results", 0),
-                        opt_str(c, "next-token"), &names, &next);
+    rc = lmq_queue_list(c->env, cli_opt_str(c, "queue-name-prefix"),
+                        cli_opt_int(c, "max-results", 0),
+                        cli_opt_str(c, "next-token"), &names, &next);
     if (rc != 0)
         return cli_service_error(c, rc);
     doc = json_object();
@@ -703,9 +658,9 @@ send_result_json(json_t *obj, const lmq_send_result *r)
 static int
 cmd_send_message(cli_ctx *c)
 {
-    const cli_opt *body = opt(c, "message-body");
-    const cli_opt *mo = opt(c, "message-attributes");
-    const cli_opt *so = opt(c, "message-system-attributes");
+    const cli_opt *body = cli_opt_get(c, "message-body");
+    const cli_opt *mo = cli_opt_get(c, "message-attributes");
+    const cli_opt *so = cli_opt_get(c, "message-system-attributes");
     json_t *mj = NULL, *sj = NULL;
     lmq_mattrs *attrs = NULL;
     lmq_queue *q = NULL;
@@ -716,9 +671,9 @@ cmd_send_message(cli_ctx *c)
     lmq_send_entry_init(&e);
     e.body = body->tok[0].s;
     e.body_len = body->tok[0].len;
-    e.delay_seconds = opt_int(c, "delay-seconds", -1);
-    e.group_id = opt_str(c, "message-group-id");
-    e.dedup_id = opt_str(c, "message-deduplication-id");
+    e.delay_seconds = cli_opt_int(c, "delay-seconds", -1);
+    e.group_id = cli_opt_str(c, "message-group-id");
+    e.dedup_id = cli_opt_str(c, "message-deduplication-id");
     if (mo && !(mj = cli_parse_map("message-attributes", mo))) {
         rc = CLI_EXIT_USAGE;
         goto out;
@@ -760,7 +715,7 @@ batch_entries(cli_ctx *c, const char *const *members, json_t **out)
     int rc;
 
     *out = NULL;
-    if (!(arr = cli_parse_structs("entries", opt(c, "entries"))))
+    if (!(arr = cli_parse_structs("entries", cli_opt_get(c, "entries"))))
         return CLI_EXIT_USAGE;
     json_array_foreach(arr, i, e) {
         snprintf(path, sizeof path, "Entries[%zu]", i);
@@ -903,6 +858,33 @@ strv_has(const char *const *v, const char *s)
 }
 
 json_t *
+cli_message_attrs_json(const lmq_msg *m)
+{
+    const lmq_mattrs *ma = lmq_msg_attrs(m);
+    json_t *mav = json_object();
+
+    for (size_t i = 0; i < lmq_mattrs_count(ma); i++) {
+        const char *name, *type;
+        const void *val;
+        size_t vlen;
+        json_t *a;
+        if (lmq_mattrs_at(ma, i, &name, &type, &val, &vlen) != 0)
+            continue;
+        a = json_object();
+        if (strncmp(type, "Binary", 6) == 0) {
+            char *b64 = cli_b64_encode(val, vlen);
+            json_object_set_new(a, "BinaryValue", json_string(b64));
+            free(b64);
+        } else {
+            json_object_set_new(a, "StringValue", cli_jstr(val, vlen));
+        }
+        json_object_set_new(a, "DataType", json_string(type));
+        json_object_set_new(mav, name, a);
+    }
+    return mav;
+}
+
+json_t *
 cli_message_json(const lmq_msg *m, const char *const *sys1,
                  const char *const *sys2)
 {
@@ -931,28 +913,10 @@ cli_message_json(const lmq_msg *m, const char *const *sys1,
         json_decref(attrs);
     if (lmq_mattrs_count(ma)) {
         const char *md5 = lmq_msg_md5_attrs(m);
-        json_t *mav = json_object();
+        json_t *mav = cli_message_attrs_json(m);
         if (md5 && *md5)
             json_object_set_new(obj, "MD5OfMessageAttributes",
                                 json_string(md5));
-        for (size_t i = 0; i < lmq_mattrs_count(ma); i++) {
-            const char *name, *type;
-            const void *val;
-            size_t vlen;
-            json_t *a;
-            if (lmq_mattrs_at(ma, i, &name, &type, &val, &vlen) != 0)
-                continue;
-            a = json_object();
-            if (strncmp(type, "Binary", 6) == 0) {
-                char *b64 = cli_b64_encode(val, vlen);
-                json_object_set_new(a, "BinaryValue", json_string(b64));
-                free(b64);
-            } else {
-                json_object_set_new(a, "StringValue", cli_jstr(val, vlen));
-            }
-            json_object_set_new(a, "DataType", json_string(type));
-            json_object_set_new(mav, name, a);
-        }
         json_object_set_new(obj, "MessageAttributes", mav);
     }
     return obj;
@@ -978,12 +942,12 @@ cmd_receive_message(cli_ctx *c)
         (rc = open_queue(c, &q)) != 0)
         goto out;
     lmq_recv_opts_init(&o);
-    o.max_messages = opt_int(c, "max-number-of-messages", o.max_messages);
+    o.max_messages = cli_opt_int(c, "max-number-of-messages", o.max_messages);
     o.visibility_timeout =
-        opt_int(c, "visibility-timeout", o.visibility_timeout);
-    o.wait_seconds = opt_int(c, "wait-time-seconds", o.wait_seconds);
+        cli_opt_int(c, "visibility-timeout", o.visibility_timeout);
+    o.wait_seconds = cli_opt_int(c, "wait-time-seconds", o.wait_seconds);
     o.attribute_names = user;
-    o.attempt_id = opt_str(c, "receive-request-attempt-id");
+    o.attempt_id = cli_opt_str(c, "receive-request-attempt-id");
     rc = lmq_receive(q, &o, msgs, LMQ_RECV_MAX_CLI, &n);
     if (rc != 0) {
         rc = cli_service_error(c, rc);
@@ -1020,7 +984,7 @@ cmd_delete_message(cli_ctx *c)
 
     if ((rc = open_queue(c, &q)) != 0)
         return rc;
-    rc = lmq_delete(q, opt_str(c, "receipt-handle"), NULL);
+    rc = lmq_delete(q, cli_opt_str(c, "receipt-handle"), NULL);
     lmq_queue_close(q);
     return rc ? cli_service_error(c, rc) : 0;
 }
@@ -1033,8 +997,8 @@ cmd_change_message_visibility(cli_ctx *c)
 
     if ((rc = open_queue(c, &q)) != 0)
         return rc;
-    rc = lmq_change_visibility(q, opt_str(c, "receipt-handle"),
-                               opt_int(c, "visibility-timeout", 0), NULL);
+    rc = lmq_change_visibility(q, cli_opt_str(c, "receipt-handle"),
+                               cli_opt_int(c, "visibility-timeout", 0), NULL);
     lmq_queue_close(q);
     return rc ? cli_service_error(c, rc) : 0;
 }
@@ -1588,7 +1552,7 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
         free(vals);
         if (f->kind == CLI_INT) {
             int dummy;
-            if (parse_int(o->tok[0].s, &dummy) != 0) {
+            if (cli_parse_int(o->tok[0].s, &dummy) != 0) {
                 fprintf(stderr,
                         "\nError parsing parameter '--%s': invalid literal "
                         "for int() with base 10: '%s'\n",
@@ -1637,7 +1601,7 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
         c->map_mode = (lmq_map_mode)v; /* same order as the enum */
     }
     if (flush_interval) {
-        if (parse_int(flush_interval, &v) != 0 || v < 1 || v > 3600000)
+        if (cli_parse_int(flush_interval, &v) != 0 || v < 1 || v > 3600000)
             return cli_usage_error("argument --flush-interval: expected "
                                    "milliseconds from 1 to 3600000, got '%s'",
                                    flush_interval);

@@ -23,10 +23,13 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- file:// and fileb:// ---------------------------------------------- */
 
@@ -589,5 +592,121 @@ cli_b64_decode(const char *s, unsigned char **out, size_t *outlen)
     }
     *out = buf;
     *outlen = len;
+    return 0;
+}
+
+/* ---- flags of the parsed command line ----------------------------------- */
+
+const cli_opt *
+cli_opt_get(const cli_ctx *c, const char *name)
+{
+    for (size_t i = 0; c->cmd->flags[i].name; i++)
+        if (strcmp(c->cmd->flags[i].name, name) == 0)
+            return c->opt[i].set ? &c->opt[i] : NULL;
+    return NULL;
+}
+
+const char *
+cli_opt_str(const cli_ctx *c, const char *name)
+{
+    const cli_opt *o = cli_opt_get(c, name);
+    return o && o->n ? o->tok[0].s : NULL;
+}
+
+int
+cli_parse_int(const char *s, int *out)
+{
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol(s, &end, 10);
+    while (*end == ' ' || *end == '\n' || *end == '\t' || *end == '\r')
+        end++;
+    if (errno || end == s || *end || v < INT_MIN || v > INT_MAX)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+int
+cli_opt_int(const cli_ctx *c, const char *name, int def)
+{
+    const char *s = cli_opt_str(c, name);
+    int v = def;
+    if (s)
+        (void)cli_parse_int(s, &v);
+    return v;
+}
+
+/* ---- durations and times ------------------------------------------------ */
+
+int
+cli_parse_duration(const char *s, int bare_seconds, int64_t *ms)
+{
+    int64_t total = 0;
+    int units = 0;
+
+    while (*s) {
+        char *end;
+        double v, unit;
+        if (!isdigit((unsigned char)*s) && *s != '.')
+            return -1;
+        v = strtod(s, &end);
+        if (end == s || v < 0)
+            return -1;
+        s = end;
+        if (strncmp(s, "ms", 2) == 0)
+            unit = 1, s += 2;
+        else if (*s == 's')
+            unit = 1000, s++;
+        else if (*s == 'm')
+            unit = 60000, s++;
+        else if (*s == 'h')
+            unit = 3600000, s++;
+        else if (*s == 'd')
+            unit = 86400000, s++;
+        else if (*s == '\0' && bare_seconds)
+            unit = 1000;
+        else
+            return -1;
+        if (v * unit > 1e15)
+            return -1;
+        total += (int64_t)(v * unit + 0.5);
+        units++;
+    }
+    if (!units)
+        return -1;
+    *ms = total;
+    return 0;
+}
+
+int
+cli_parse_iso_time(const char *s, int64_t *ms)
+{
+    struct tm tm;
+    int frac = 0, n = 0;
+
+    memset(&tm, 0, sizeof tm);
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
+               &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6)
+        return -1;
+    s += n;
+    if (*s == '.') {
+        int digits = 0;
+        for (s++; isdigit((unsigned char)*s); s++, digits++)
+            if (digits < 3)
+                frac = frac * 10 + (*s - '0');
+        for (; digits < 3; digits++)
+            frac *= 10;
+    }
+    if (strcmp(s, "Z") != 0)
+        return -1;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t t = timegm(&tm);
+    if (t == (time_t)-1)
+        return -1;
+    *ms = (int64_t)t * 1000 + frac;
     return 0;
 }

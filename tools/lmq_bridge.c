@@ -38,15 +38,6 @@ const cli_flag cli_f_bridge[] = {
      "how long a dead holder keeps a route (default 10000)"},
     {NULL, CLI_STRING, 0, NULL}};
 
-static const cli_opt *
-flag(const cli_ctx *c, const char *name)
-{
-    for (size_t i = 0; c->cmd->flags[i].name; i++)
-        if (strcmp(c->cmd->flags[i].name, name) == 0)
-            return c->opt[i].set ? &c->opt[i] : NULL;
-    return NULL;
-}
-
 /* A route name as the bridge writes it into file names. */
 static void
 file_name(const char *name, char *out, size_t size)
@@ -211,8 +202,7 @@ states_key(lmq_bridge *b)
 static int
 cmd_run(cli_ctx *c)
 {
-    const cli_opt *cfg = flag(c, "config");
-    const cli_opt *lease = flag(c, "lease-ms");
+    const cli_opt *cfg = cli_opt_get(c, "config");
     int rc;
     if (!cfg)
         return cli_usage_error("the following arguments are required: "
@@ -231,7 +221,7 @@ cmd_run(cli_ctx *c)
         return rc;
     }
     lmq_bridge *b = NULL;
-    rc = lmq_bridge_open(c->env, lease ? atoi(lease->tok[0].s) : 0, &b);
+    rc = lmq_bridge_open(c->env, cli_opt_int(c, "lease-ms", 0), &b);
     if (rc == 0)
         rc = lmq_bridge_load_config(b, cfg->tok[0].s);
     if (rc != 0) {

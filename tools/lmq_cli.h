@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "lmq.h"
 
@@ -112,6 +113,23 @@ json_t *cli_shorthand(const char *s, char *err, size_t errlen);
 char *cli_b64_encode(const void *data, size_t len);
 int cli_b64_decode(const char *s, unsigned char **out, size_t *outlen);
 
+/* The value of flag name (without "--") of c's command: NULL when it was
+ * not given (or the command has no such flag). */
+const cli_opt *cli_opt_get(const cli_ctx *c, const char *name);
+/* Its first token, or NULL. */
+const char *cli_opt_str(const cli_ctx *c, const char *name);
+/* A CLI_INT flag's value (checked while parsing), or def. */
+int cli_opt_int(const cli_ctx *c, const char *name, int def);
+/* A decimal int, trailing blanks allowed: 0, or -1 (not a number, out of
+ * int range). */
+int cli_parse_int(const char *s, int *out);
+/* "90m", "1m30s", "250ms", "2d": a number with a unit (ms, s, m, h, d),
+ * repeatable, in ms. A last number without a unit is seconds when
+ * bare_seconds is set, an error otherwise. 0 or -1. */
+int cli_parse_duration(const char *s, int bare_seconds, int64_t *ms);
+/* "YYYY-MM-DDTHH:MM:SS[.fff]Z" (UTC) to epoch ms. 0 or -1. */
+int cli_parse_iso_time(const char *s, int64_t *ms);
+
 /* ---- lmq_out.c ---------------------------------------------------------- */
 
 /* Print a result document as the AWS CLI does (nothing for NULL or an empty
@@ -131,6 +149,12 @@ size_t cli_term_width(FILE *f);
 /* A double as Python's repr() writes it (the shortest form that reads
  * back, with ".0" when it would look like an integer). */
 void cli_py_float(double d, char *buf, size_t size);
+/* Apply c's --query to doc (stolen): the result, doc itself without a
+ * --query, or NULL after printing the error and setting
+ * cli_query_failed. */
+json_t *cli_query_apply(const cli_ctx *c, json_t *doc);
+/* Epoch ms as "YYYY-MM-DDTHH:MM:SS.mmmZ". */
+void cli_iso_time(int64_t ms, char *buf, size_t size);
 /* Columns a UTF-8 string takes in an AWS CLI table (lmq_width.c). */
 size_t cli_text_cols(const char *s);
 
@@ -240,6 +264,12 @@ int cli_lambda_handler(lmq_msg *const *msgs, size_t n, int *failed,
 int cli_run_command(lmq_consumer *c, const char *cmd, char *const *envp,
                     const char *in, size_t inlen, char **out,
                     size_t *outlen);
+/* "NAME=value" (malloc'd), NULL when out of memory. */
+char *cli_env_pair(const char *name, const char *value);
+/* A command's environment: environ without the variables mine[0..n)
+ * ("NAME=value") set, then mine. A calloc'd NULL-terminated array (free
+ * it, not its strings), or NULL when out of memory or a mine[i] is NULL. */
+char **cli_child_env(char *const *mine, size_t n);
 
 /* ---- lmq_testdouble.c --------------------------------------------------- */
 
@@ -263,6 +293,9 @@ int cli_cmd_bridge(cli_ctx *c);
  * in sys1 or sys2 ("All" for every one). */
 json_t *cli_message_json(const lmq_msg *m, const char *const *sys1,
                          const char *const *sys2);
+/* Its MessageAttributes object, {"Name": {"StringValue" or "BinaryValue"
+ * (base64), "DataType"}} ({} when m has none). */
+json_t *cli_message_attrs_json(const lmq_msg *m);
 
 /* ---- lmq_demo.c --------------------------------------------------------- */
 

@@ -13,6 +13,7 @@
  * RedrivePolicy eventually moves it to its dead-letter queue.
  *
  * The consumer's handler runs on its worker threads, so the child is made
+ * (by cli_run_command() in lmq_lambda.c, which --event lambda uses too)
  * with fork() + execve() and nothing between them but async-signal-safe
  * calls: the environment array and argv are built before the fork. Pipes are
  * close-on-exec so that a child started by one worker never holds another
@@ -33,26 +34,18 @@
  * message (the environment is process-wide and the workers run at once).
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE 1 /* pipe2 */
+#define _GNU_SOURCE 1 /* strndup */
 #endif
 #include "lmq_cli.h"
 #include "lmq_filter.h"
 
 #include <curl/curl.h>
 
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-
-extern char **environ;
 
 const cli_flag cli_consume_flags[] = {
     {"queue-url", CLI_STRING, 1, "queue URL or bare queue name"},
@@ -118,68 +111,12 @@ struct consume {
     const char *queue_url;
 };
 
-static const cli_opt *
-flag(const cli_ctx *c, const char *name)
-{
-    for (size_t i = 0; c->cmd->flags[i].name; i++)
-        if (strcmp(c->cmd->flags[i].name, name) == 0)
-            return c->opt[i].set ? &c->opt[i] : NULL;
-    return NULL;
-}
-
-static const char *
-flag_str(const cli_ctx *c, const char *name)
-{
-    const cli_opt *o = flag(c, name);
-    return o && o->n ? o->tok[0].s : NULL;
-}
-
-/* Values were checked to be ints while parsing. */
-static int
-flag_int(const cli_ctx *c, const char *name, int def)
-{
-    const char *s = flag_str(c, name);
-    return s ? atoi(s) : def;
-}
-
-/* "NAME=value" (malloc'd), NULL when out of memory. */
-static char *
-env_pair(const char *name, const char *value)
-{
-    size_t a = strlen(name), b = strlen(value);
-    char *s = malloc(a + b + 2);
-    if (s) {
-        memcpy(s, name, a);
-        s[a] = '=';
-        memcpy(s + a + 1, value, b + 1);
-    }
-    return s;
-}
-
 /* The message attributes as JSON, {"Name": {"DataType": ..., "StringValue"
  * or "BinaryValue" (base64): ...}}, as the AWS CLI prints them. */
 static char *
 attrs_json(const lmq_msg *m)
 {
-    const lmq_mattrs *a = lmq_msg_attrs(m);
-    json_t *obj = json_object();
-    for (size_t i = 0; i < lmq_mattrs_count(a); i++) {
-        const char *name, *type;
-        const void *val;
-        size_t len;
-        if (lmq_mattrs_at(a, i, &name, &type, &val, &len) != 0)
-            continue;
-        json_t *v = json_object();
-        json_object_set_new(v, "DataType", json_string(type));
-        if (strncmp(type, "Binary", 6) == 0) {
-            char *b64 = cli_b64_encode(val, len);
-            json_object_set_new(v, "BinaryValue", json_string(b64 ? b64 : ""));
-            free(b64);
-        } else {
-            json_object_set_new(v, "StringValue", cli_jstr(val, len));
-        }
-        json_object_set_new(obj, name, v);
-    }
+    json_t *obj = cli_message_attrs_json(m);
     char *s = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(obj);
     return s;
@@ -215,56 +152,29 @@ child_env(const struct consume *k, const lmq_msg *m, struct cenv *e)
                {"LMQ_DEAD_LETTER_QUEUE_SOURCE_ARN",
                 "DeadLetterQueueSourceArn"}};
     char count[24];
-    bool oom = false;
 
     memset(e, 0, sizeof *e);
     snprintf(count, sizeof count, "%u", (unsigned)lmq_msg_receive_count(m));
     char *attrs = attrs_json(m);
-    e->mine[e->nmine++] = env_pair("LMQ_MESSAGE_ID", lmq_msg_id(m));
-    e->mine[e->nmine++] = env_pair("LMQ_RECEIPT_HANDLE", lmq_msg_receipt(m));
-    e->mine[e->nmine++] = env_pair("LMQ_RECEIVE_COUNT", count);
-    e->mine[e->nmine++] = env_pair("LMQ_MD5_OF_BODY", lmq_msg_md5_body(m));
-    e->mine[e->nmine++] = env_pair("LMQ_QUEUE_URL", k->queue_url);
+    e->mine[e->nmine++] = cli_env_pair("LMQ_MESSAGE_ID", lmq_msg_id(m));
     e->mine[e->nmine++] =
-        env_pair("LMQ_MESSAGE_ATTRIBUTES", attrs ? attrs : "{}");
+        cli_env_pair("LMQ_RECEIPT_HANDLE", lmq_msg_receipt(m));
+    e->mine[e->nmine++] = cli_env_pair("LMQ_RECEIVE_COUNT", count);
+    e->mine[e->nmine++] = cli_env_pair("LMQ_MD5_OF_BODY", lmq_msg_md5_body(m));
+    e->mine[e->nmine++] = cli_env_pair("LMQ_QUEUE_URL", k->queue_url);
+    e->mine[e->nmine++] =
+        cli_env_pair("LMQ_MESSAGE_ATTRIBUTES", attrs ? attrs : "{}");
     free(attrs);
     for (size_t i = 0; i < sizeof sys / sizeof sys[0]; i++) {
         const char *val = lmq_msg_sys_attr(m, sys[i].sys);
         if (val)
-            e->mine[e->nmine++] = env_pair(sys[i].var, val);
+            e->mine[e->nmine++] = cli_env_pair(sys[i].var, val);
     }
-    for (size_t i = 0; i < e->nmine; i++)
-        oom |= e->mine[i] == NULL;
-    size_t nenv = 0;
-    while (environ && environ[nenv])
-        nenv++;
-    e->v = calloc(nenv + e->nmine + 1, sizeof *e->v);
-    if (oom || !e->v) {
+    if (!(e->v = cli_child_env(e->mine, e->nmine))) {
         child_env_free(e);
         return -1;
     }
-    /* Inherited variables, except those we set (a consume run by a
-     * consume must not pass on its parent's message). */
-    size_t n = 0;
-    for (size_t i = 0; i < nenv; i++) {
-        bool ours = false;
-        for (size_t t = 0; t < e->nmine && !ours; t++) {
-            size_t l = (size_t)(strchr(e->mine[t], '=') - e->mine[t]) + 1;
-            ours = strncmp(environ[i], e->mine[t], l) == 0;
-        }
-        if (!ours)
-            e->v[n++] = environ[i];
-    }
-    for (size_t i = 0; i < e->nmine; i++)
-        e->v[n++] = e->mine[i];
     return 0;
-}
-
-static void
-nap_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
 }
 
 /* The per-message handler: run the command, 0 when it exited 0. */
@@ -274,89 +184,15 @@ run_command(const lmq_msg *m, void *arg)
     struct consume *k = arg;
     size_t body_len = 0;
     const char *body = lmq_msg_body(m, &body_len);
-    char *const argv[] = {(char *)"sh", (char *)"-c", (char *)k->cmd, NULL};
-    int fds[2];
-
     struct cenv ce;
+
     if (child_env(k, m, &ce) != 0) {
         fprintf(stderr, "lmq consume: out of memory\n");
         return 1;
     }
-    if (pipe2(fds, O_CLOEXEC) != 0) {
-        fprintf(stderr, "lmq consume: pipe: %s\n", strerror(errno));
-        goto fail_env;
-    }
-    pid_t pid = fork();
-    if (pid < 0) {
-        fprintf(stderr, "lmq consume: fork: %s\n", strerror(errno));
-        close(fds[0]);
-        close(fds[1]);
-        goto fail_env;
-    }
-    if (pid == 0) {
-        /* Async-signal-safe calls only from here to execve. */
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = SIG_DFL;
-        sigaction(SIGPIPE, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
-        setpgid(0, 0);
-        if (dup2(fds[0], 0) < 0)
-            _exit(127);
-        execve("/bin/sh", argv, ce.v);
-        _exit(127);
-    }
-    setpgid(pid, pid); /* also here: no race with the kill below */
-    close(fds[0]);
+    int rc = cli_run_command(k->c, k->cmd, ce.v, body, body_len, NULL, NULL);
     child_env_free(&ce);
-
-    /* Feed the body without blocking forever on a command that does not
-     * read it (a timeout must still be able to kill it). */
-    int wfd = fds[1];
-    (void)fcntl(wfd, F_SETFL, fcntl(wfd, F_GETFL) | O_NONBLOCK);
-    size_t off = 0;
-    int killed = 0;
-    while (off < body_len) {
-        struct pollfd p = {wfd, POLLOUT, 0};
-        if (lmq_consumer_handler_expired(k->c)) {
-            kill(-pid, SIGKILL);
-            killed = 1;
-            break;
-        }
-        if (poll(&p, 1, 50) <= 0)
-            continue;
-        ssize_t w = write(wfd, body + off, body_len - off);
-        if (w < 0 && (errno == EAGAIN || errno == EINTR))
-            continue;
-        if (w <= 0)
-            break; /* EPIPE: the command does not read its input */
-        off += (size_t)w;
-    }
-    close(wfd);
-
-    int st = 0, delay = 1;
-    for (;;) {
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid)
-            break;
-        if (r < 0 && errno != EINTR) {
-            st = -1;
-            break;
-        }
-        if (!killed && lmq_consumer_handler_expired(k->c)) {
-            kill(-pid, SIGKILL);
-            killed = 1;
-        }
-        nap_ms(delay);
-        if (delay < 20)
-            delay *= 2;
-    }
-    return st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
-
-fail_env:
-    child_env_free(&ce);
-    return 1;
+    return rc == 0 ? 0 : 1;
 }
 
 /* The queue's ARN and the region in it ("arn:aws:sqs:REGION:ACCOUNT:NAME"),
@@ -405,7 +241,7 @@ lambda_opts(const cli_ctx *c, lmq_consumer_opts *o, cli_lambda *l,
                                                "concurrency", "timeout",
                                                NULL};
     for (size_t i = 0; only_message[i]; i++)
-        if (flag(c, only_message[i]))
+        if (cli_opt_get(c, only_message[i]))
             return cli_usage_error("argument --%s: not with --event lambda "
                                    "(see --maximum-batching-window, "
                                    "--maximum-concurrency, "
@@ -415,10 +251,10 @@ lambda_opts(const cli_ctx *c, lmq_consumer_opts *o, cli_lambda *l,
         return cli_usage_error("--event lambda needs one of --exec and "
                                "--invoke-url");
     int fifo = is_fifo_name(l->queue_url);
-    int batch = flag_int(c, "batch-size", 10);
-    int window = flag_int(c, "maximum-batching-window", 0);
-    int maxc = flag_int(c, "maximum-concurrency", 5);
-    int tmo = flag_int(c, "function-timeout", 3);
+    int batch = cli_opt_int(c, "batch-size", 10);
+    int window = cli_opt_int(c, "maximum-batching-window", 0);
+    int maxc = cli_opt_int(c, "maximum-concurrency", 5);
+    int tmo = cli_opt_int(c, "function-timeout", 3);
     if (batch < 1 || batch > 10000)
         return cli_usage_error("argument --batch-size: %d is not in 1-10000",
                                batch);
@@ -430,7 +266,7 @@ lambda_opts(const cli_ctx *c, lmq_consumer_opts *o, cli_lambda *l,
         return cli_usage_error("argument --maximum-batching-window: %d is "
                                "not in 0-300",
                                window);
-    if (fifo && flag(c, "maximum-batching-window"))
+    if (fifo && cli_opt_get(c, "maximum-batching-window"))
         return cli_usage_error("argument --maximum-batching-window: not "
                                "supported for FIFO queues");
     if (batch > 10 && window < 1)
@@ -445,7 +281,7 @@ lambda_opts(const cli_ctx *c, lmq_consumer_opts *o, cli_lambda *l,
         return cli_usage_error("argument --function-timeout: %d is not in "
                                "1-900",
                                tmo);
-    const cli_opt *f = flag(c, "filter");
+    const cli_opt *f = cli_opt_get(c, "filter");
     if (f) {
         const char **pats = calloc(f->n ? f->n : 1, sizeof *pats);
         char err[512] = "";
@@ -471,9 +307,9 @@ lambda_opts(const cli_ctx *c, lmq_consumer_opts *o, cli_lambda *l,
     o->batch_cost_fn = cli_lambda_record_cost;
     /* Lambda never extends a batch's visibility: it comes back after the
      * queue's visibility timeout, running or not. */
-    o->heartbeat_seconds = flag(c, "heartbeat") ? flag_int(c, "heartbeat", 0)
-                                                : -1;
-    l->report_failures = flag(c, "report-batch-item-failures") != NULL;
+    o->heartbeat_seconds =
+        cli_opt_get(c, "heartbeat") ? cli_opt_int(c, "heartbeat", 0) : -1;
+    l->report_failures = cli_opt_get(c, "report-batch-item-failures") != NULL;
     l->timeout_ms = tmo * 1000;
     return 0;
 }
@@ -481,8 +317,9 @@ lambda_opts(const cli_ctx *c, lmq_consumer_opts *o, cli_lambda *l,
 int
 cli_cmd_consume(cli_ctx *c)
 {
-    struct consume k = {NULL, flag_str(c, "exec"), flag_str(c, "queue-url")};
-    const char *event = flag_str(c, "event");
+    struct consume k = {NULL, cli_opt_str(c, "exec"),
+                        cli_opt_str(c, "queue-url")};
+    const char *event = cli_opt_str(c, "event");
     cli_lambda l;
     cli_filter *filter = NULL;
     lmq_consumer_opts o;
@@ -503,7 +340,7 @@ cli_cmd_consume(cli_ctx *c)
             return cli_usage_error("the following arguments are required: "
                                    "--exec");
         for (size_t i = 0; only_lambda[i]; i++)
-            if (flag(c, only_lambda[i]))
+            if (cli_opt_get(c, only_lambda[i]))
                 return cli_usage_error("argument --%s: only with --event "
                                        "lambda",
                                        only_lambda[i]);
@@ -511,19 +348,19 @@ cli_cmd_consume(cli_ctx *c)
     lmq_consumer_opts_init(&o);
     o.handler = run_command;
     o.arg = &k;
-    o.batch_size = flag_int(c, "batch-size", o.batch_size);
-    o.batching_window_ms = flag_int(c, "batching-window", 0);
-    o.concurrency = flag_int(c, "concurrency", o.concurrency);
-    o.visibility_timeout = flag_int(c, "visibility-timeout", -1);
-    o.heartbeat_seconds = flag_int(c, "heartbeat", 0);
-    o.handler_timeout_ms = flag_int(c, "timeout", 0) * 1000;
-    o.backoff_seconds = flag_int(c, "backoff", -1);
-    o.wait_seconds = flag_int(c, "wait-time-seconds", o.wait_seconds);
-    o.until_empty = flag(c, "until-empty") != NULL;
-    o.stop_timeout_ms = flag_int(c, "stop-timeout", 30) * 1000;
+    o.batch_size = cli_opt_int(c, "batch-size", o.batch_size);
+    o.batching_window_ms = cli_opt_int(c, "batching-window", 0);
+    o.concurrency = cli_opt_int(c, "concurrency", o.concurrency);
+    o.visibility_timeout = cli_opt_int(c, "visibility-timeout", -1);
+    o.heartbeat_seconds = cli_opt_int(c, "heartbeat", 0);
+    o.handler_timeout_ms = cli_opt_int(c, "timeout", 0) * 1000;
+    o.backoff_seconds = cli_opt_int(c, "backoff", -1);
+    o.wait_seconds = cli_opt_int(c, "wait-time-seconds", o.wait_seconds);
+    o.until_empty = cli_opt_get(c, "until-empty") != NULL;
+    o.stop_timeout_ms = cli_opt_int(c, "stop-timeout", 30) * 1000;
     static const char *const all_attrs[] = {"All", NULL};
     o.attribute_names = all_attrs;
-    int maxm = flag_int(c, "max-messages", 0);
+    int maxm = cli_opt_int(c, "max-messages", 0);
     if (maxm < 0)
         return cli_param_error("Invalid value for parameter max-messages, "
                                "value: %d, valid min value: 0",
@@ -531,7 +368,7 @@ cli_cmd_consume(cli_ctx *c)
     o.max_messages = (uint64_t)maxm;
     if (lambda) {
         l.cmd = k.cmd;
-        l.invoke_url = flag_str(c, "invoke-url");
+        l.invoke_url = cli_opt_str(c, "invoke-url");
         l.queue_url = k.queue_url;
         if ((rc = lambda_opts(c, &o, &l, &filter)) != 0)
             return rc;

@@ -237,6 +237,48 @@ out_add(struct outbuf *o, const char *d, size_t n)
     o->p[o->len] = '\0';
 }
 
+char *
+cli_env_pair(const char *name, const char *value)
+{
+    size_t a = strlen(name), b = strlen(value);
+    char *s = malloc(a + b + 2);
+    if (s) {
+        memcpy(s, name, a);
+        s[a] = '=';
+        memcpy(s + a + 1, value, b + 1);
+    }
+    return s;
+}
+
+char **
+cli_child_env(char *const *mine, size_t nmine)
+{
+    size_t nenv = 0;
+    while (environ && environ[nenv])
+        nenv++;
+    for (size_t i = 0; i < nmine; i++)
+        if (!mine[i])
+            return NULL;
+    char **envp = calloc(nenv + nmine + 1, sizeof *envp);
+    if (!envp)
+        return NULL;
+    /* Inherited variables, except those we set (a consume run by a
+     * consume must not pass on its parent's message). */
+    size_t n = 0;
+    for (size_t i = 0; i < nenv; i++) {
+        bool ours = false;
+        for (size_t t = 0; t < nmine && !ours; t++) {
+            size_t l = (size_t)(strchr(mine[t], '=') - mine[t]) + 1;
+            ours = strncmp(environ[i], mine[t], l) == 0;
+        }
+        if (!ours)
+            envp[n++] = environ[i];
+    }
+    for (size_t i = 0; i < nmine; i++)
+        envp[n++] = mine[i];
+    return envp;
+}
+
 int
 cli_run_command(lmq_consumer *c, const char *cmd, char *const *envp,
                 const char *in, size_t inlen, char **out, size_t *outlen)
@@ -378,20 +420,6 @@ cli_run_command(lmq_consumer *c, const char *cmd, char *const *envp,
                : 1;
 }
 
-/* "NAME=value" (malloc'd). */
-static char *
-env_pair(const char *name, const char *value)
-{
-    size_t a = strlen(name), b = strlen(value);
-    char *s = malloc(a + b + 2);
-    if (s) {
-        memcpy(s, name, a);
-        s[a] = '=';
-        memcpy(s + a + 1, value, b + 1);
-    }
-    return s;
-}
-
 /* A version 4 UUID for the invocation's request id. */
 static void
 request_id(char out[37])
@@ -437,37 +465,18 @@ invoke_command(const cli_lambda *l, const char *event, size_t len,
     snprintf(tmo, sizeof tmo, "%d", l->timeout_ms / 1000);
     char *mine[NCTX + 1];
     size_t nm = 0;
-    mine[nm++] = env_pair("AWS_LAMBDA_FUNCTION_TIMEOUT", tmo);
-    mine[nm++] = env_pair("LMQ_DEADLINE_MS", deadline);
-    mine[nm++] = env_pair("LMQ_REQUEST_ID", rid);
-    mine[nm++] = env_pair("LMQ_QUEUE_URL", l->queue_url);
+    mine[nm++] = cli_env_pair("AWS_LAMBDA_FUNCTION_TIMEOUT", tmo);
+    mine[nm++] = cli_env_pair("LMQ_DEADLINE_MS", deadline);
+    mine[nm++] = cli_env_pair("LMQ_REQUEST_ID", rid);
+    mine[nm++] = cli_env_pair("LMQ_QUEUE_URL", l->queue_url);
     if (!getenv("AWS_REGION"))
-        mine[nm++] = env_pair("AWS_REGION", l->region);
-    size_t nenv = 0;
-    while (environ && environ[nenv])
-        nenv++;
-    char **envp = calloc(nenv + nm + 1, sizeof *envp);
-    bool oom = !envp;
-    for (size_t i = 0; i < nm; i++)
-        oom |= mine[i] == NULL;
+        mine[nm++] = cli_env_pair("AWS_REGION", l->region);
+    char **envp = cli_child_env(mine, nm);
     int rc = -1;
-    if (!oom) {
-        size_t n = 0;
-        for (size_t i = 0; i < nenv; i++) {
-            bool ours = false;
-            for (size_t t = 0; t < nm && !ours; t++) {
-                size_t k = (size_t)(strchr(mine[t], '=') - mine[t]) + 1;
-                ours = strncmp(environ[i], mine[t], k) == 0;
-            }
-            if (!ours)
-                envp[n++] = environ[i];
-        }
-        for (size_t i = 0; i < nm; i++)
-            envp[n++] = mine[i];
+    if (envp)
         rc = cli_run_command(l->c, l->cmd, envp, event, len, out, outlen);
-    } else {
+    else
         fprintf(stderr, "lmq consume: out of memory\n");
-    }
     for (size_t i = 0; i < nm; i++)
         free(mine[i]);
     free(envp);

@@ -46,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 
 json_t *
 cli_jstr(const char *s, size_t len)
@@ -58,22 +59,40 @@ cli_jstr(const char *s, size_t len)
 
 int cli_query_failed;
 
+json_t *
+cli_query_apply(const cli_ctx *c, json_t *doc)
+{
+    char err[512];
+    json_t *v;
+
+    if (!doc || !c->query)
+        return doc;
+    v = cli_query_search(c->query, doc, err, sizeof err);
+    json_decref(doc);
+    if (!v) {
+        fprintf(stderr, "\n%s\n", err);
+        cli_query_failed = 1;
+    }
+    return v;
+}
+
+void
+cli_iso_time(int64_t ms, char *buf, size_t size)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+             tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+}
+
 void
 cli_print(const cli_ctx *c, json_t *doc)
 {
-    if (!doc)
+    /* The AWS CLI applies --query before formatting. */
+    if (!(doc = cli_query_apply(c, doc)))
         return;
-    if (c->query) { /* the AWS CLI applies it before formatting */
-        char err[512];
-        json_t *v = cli_query_search(c->query, doc, err, sizeof err);
-        json_decref(doc);
-        if (!v) {
-            fprintf(stderr, "\n%s\n", err);
-            cli_query_failed = 1;
-            return;
-        }
-        doc = v;
-    }
     if (json_is_object(doc) && json_object_size(doc) == 0) {
         json_decref(doc);
         return;

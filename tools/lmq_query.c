@@ -161,7 +161,7 @@ struct cli_query {
 
 typedef struct parser {
     token *toks;
-    size_t n, pos;
+    size_t n, cap, pos;
     char *err;
     size_t errlen;
     bool failed;
@@ -224,7 +224,15 @@ fail(parser *p, const char *fmt, const char *what)
 static bool
 push(parser *p, token t)
 {
-    token *n = realloc(p->toks, (p->n + 1) * sizeof *n);
+    token *n = p->toks;
+    /* Grown geometrically: a 60,000-token expression must not copy the
+     * array once per token (quadratic, and minutes under ASan). */
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? 2 * p->cap : 16;
+        n = realloc(p->toks, cap * sizeof *n);
+        if (n)
+            p->cap = cap;
+    }
     if (!n) {
         free(t.s);
         json_decref(t.lit);
@@ -376,8 +384,11 @@ lex(parser *p, const char *s)
                          {"}", T_RBRACE, 0},   {",", T_COMMA, 0},
                          {":", T_COLON, 0},    {"@", T_CURRENT, 0}};
             size_t i, np = sizeof punct / sizeof punct[0];
+            /* Compared char by char: strncmp() may read (and ASan
+             * checks) the whole rest of the expression per token. */
             for (i = 0; i < np; i++)
-                if (strncmp(s, punct[i].text, strlen(punct[i].text)) == 0)
+                if (s[0] == punct[i].text[0] &&
+                    (punct[i].text[1] == '\0' || s[1] == punct[i].text[1]))
                     break;
             if (i == np) {
                 char what[2] = {c, '\0'};
@@ -831,7 +842,7 @@ parse(parser *p, int rbp)
 cli_query *
 cli_query_compile(const char *expr, char *err, size_t errlen)
 {
-    parser p = {NULL, 0, 0, err, errlen, false, 0};
+    parser p = {NULL, 0, 0, 0, err, errlen, false, 0};
     node *root = NULL;
     err[0] = '\0';
     if (lex(&p, expr)) {

@@ -32,11 +32,10 @@
  * SVG) and a plotting library.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE 1 /* ppoll, open_memstream, timegm */
+#define _GNU_SOURCE 1 /* ppoll, open_memstream */
 #endif
 #include "lmq_cli.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -66,40 +65,12 @@ const cli_flag cli_f_stats[] = {
 /* Samples a sparkline remembers: wider than any terminal row needs. */
 #define SPARK_MAX 256
 
-static const cli_opt *
-flag(const cli_ctx *c, const char *name)
-{
-    for (size_t i = 0; c->cmd->flags[i].name; i++)
-        if (strcmp(c->cmd->flags[i].name, name) == 0)
-            return c->opt[i].set ? &c->opt[i] : NULL;
-    return NULL;
-}
-
-static const char *
-flag_str(const cli_ctx *c, const char *name)
-{
-    const cli_opt *o = flag(c, name);
-    return o && o->n ? o->tok[0].s : NULL;
-}
-
 static int64_t
 mono_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Epoch ms as "YYYY-MM-DDTHH:MM:SS.mmmZ". */
-static void
-iso_time(int64_t ms, char *buf, size_t size)
-{
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-             tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }
 
 /* ---- queues and samples ----------------------------------------------------
@@ -120,7 +91,7 @@ names_free(char **names, size_t n)
 static int
 queue_names(cli_ctx *c, char ***out, size_t *n, int *only)
 {
-    const char *url = flag_str(c, "queue-url");
+    const char *url = cli_opt_str(c, "queue-url");
     char **v = NULL, *token = NULL;
     size_t cnt = 0, cap = 0;
     int rc;
@@ -475,7 +446,7 @@ watch_json(const watch *w)
     json_t *doc = json_object(), *qs = json_array();
     char iso[64];
 
-    iso_time(w->env_now, iso, sizeof iso);
+    cli_iso_time(w->env_now, iso, sizeof iso);
     json_object_set_new(doc, "Timestamp", json_string(iso));
     for (size_t i = 0; i < w->n; i++) {
         const wq *q = &w->q[i];
@@ -593,7 +564,7 @@ watch_draw(cli_ctx *c, watch *w)
         namew = 40;
     if (w->tty)
         fputs("\033[H", f);
-    iso_time(w->env_now, iso, sizeof iso);
+    cli_iso_time(w->env_now, iso, sizeof iso);
     snprintf(line, sizeof line, "lmq stats  %s  every %gs  %s%s", c->home,
              w->interval, iso, w->tty ? "  (q quits)" : "");
     put_line(f, line, cols, w->tty);
@@ -747,7 +718,7 @@ stats_watch(cli_ctx *c)
     term_state term;
     struct sigaction sa, old_int, old_term, old_winch;
     sigset_t block, oldmask;
-    const char *iv = flag_str(c, "interval");
+    const char *iv = cli_opt_str(c, "interval");
     int count = 0, json = c->output == CLI_OUT_JSON, rc = 0;
 
     memset(&w, 0, sizeof w);
@@ -757,12 +728,12 @@ stats_watch(cli_ctx *c)
         return cli_usage_error("argument --interval: expected seconds from "
                                "0.1 to 3600, got '%s'",
                                iv);
-    if (flag(c, "count")) {
-        count = atoi(flag_str(c, "count"));
+    if (cli_opt_get(c, "count")) {
+        count = cli_opt_int(c, "count", 0);
         if (count < 1)
             return cli_usage_error("argument --count: expected a positive "
                                    "number of samples, got '%s'",
-                                   flag_str(c, "count"));
+                                   cli_opt_str(c, "count"));
     }
     w.tty = !json && isatty(STDOUT_FILENO);
 
@@ -791,18 +762,9 @@ stats_watch(cli_ctx *c)
         if ((rc = watch_sample(c, &w)) != 0)
             break;
         if (json) {
-            json_t *doc = watch_json(&w);
-            if (c->query) {
-                char err[512];
-                json_t *v = cli_query_search(c->query, doc, err, sizeof err);
-                json_decref(doc);
-                if (!v) {
-                    fprintf(stderr, "\n%s\n", err);
-                    cli_query_failed = 1;
-                    break;
-                }
-                doc = v;
-            }
+            json_t *doc = cli_query_apply(c, watch_json(&w));
+            if (cli_query_failed)
+                break;
             json_dumpf(doc, stdout,
                        JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
             fputc('\n', stdout);
@@ -827,45 +789,6 @@ stats_watch(cli_ctx *c)
 
 /* ---- --history and --plot ------------------------------------------------ */
 
-/* "90m", "1h30m", "250ms", "2d": a duration in ms. 0 or -1. */
-static int
-parse_duration(const char *s, int64_t *ms)
-{
-    int64_t total = 0;
-    int units = 0;
-
-    while (*s) {
-        char *end;
-        double v, unit;
-        if (!isdigit((unsigned char)*s) && *s != '.')
-            return -1;
-        v = strtod(s, &end);
-        if (end == s || v < 0)
-            return -1;
-        s = end;
-        if (strncmp(s, "ms", 2) == 0)
-            unit = 1, s += 2;
-        else if (*s == 's')
-            unit = 1000, s++;
-        else if (*s == 'm')
-            unit = 60000, s++;
-        else if (*s == 'h')
-            unit = 3600000, s++;
-        else if (*s == 'd')
-            unit = 86400000, s++;
-        else
-            return -1;
-        if (v * unit > 1e15)
-            return -1;
-        total += (int64_t)(v * unit + 0.5);
-        units++;
-    }
-    if (!units)
-        return -1;
-    *ms = total;
-    return 0;
-}
-
 /* --since/--until: a duration ago ("30m"), "now", epoch seconds (fewer
  * than 12 digits) or ms, or an ISO 8601 UTC time. 0 or -1. */
 static int
@@ -882,34 +805,11 @@ parse_when(const char *s, int64_t now, int64_t *out)
         *out = strlen(s) < 12 ? (int64_t)v * 1000 : (int64_t)v;
         return 0;
     }
-    if (parse_duration(s, &d) == 0) {
+    if (cli_parse_duration(s, 0, &d) == 0) {
         *out = now - d;
         return 0;
     }
-    struct tm tm;
-    int frac = 0, n = 0;
-    memset(&tm, 0, sizeof tm);
-    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
-               &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6)
-        return -1;
-    s += n;
-    if (*s == '.') {
-        int digits = 0;
-        for (s++; isdigit((unsigned char)*s); s++, digits++)
-            if (digits < 3)
-                frac = frac * 10 + (*s - '0');
-        for (; digits < 3; digits++)
-            frac *= 10;
-    }
-    if (strcmp(s, "Z") != 0)
-        return -1;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    time_t t = timegm(&tm);
-    if (t == (time_t)-1)
-        return -1;
-    *out = (int64_t)t * 1000 + frac;
-    return 0;
+    return cli_parse_iso_time(s, out);
 }
 
 /* One queue's series: the stored per-minute samples in the window and,
@@ -937,7 +837,7 @@ static int
 load_series(cli_ctx *c, series **out, size_t *nout, int64_t *since,
             int64_t *until)
 {
-    const char *ss = flag_str(c, "since"), *us = flag_str(c, "until");
+    const char *ss = cli_opt_str(c, "since"), *us = cli_opt_str(c, "until");
     int64_t now = lmq_env_now(c->env);
     char **names;
     size_t n;
@@ -1082,7 +982,7 @@ static const char *const csv_columns =
 static int
 stats_history(cli_ctx *c)
 {
-    const char *fmt = flag_str(c, "format");
+    const char *fmt = cli_opt_str(c, "format");
     int csv = 0, rc;
     series *s;
     size_t n;
@@ -1107,7 +1007,7 @@ stats_history(cli_ctx *c)
                 int live = s[k].live && i + 1 == s[k].n;
                 row_rates r = rates_at(&s[k], i);
                 char iso[64];
-                iso_time(m->at_ms, iso, sizeof iso);
+                cli_iso_time(m->at_ms, iso, sizeof iso);
                 printf("%s,%lld,", iso, (long long)m->at_ms);
                 csv_field(stdout, s[k].name);
                 printf(",%s,%llu,%llu,%llu,%llu,%llu,%lld,%lld,%lld,",
@@ -1143,7 +1043,7 @@ stats_history(cli_ctx *c)
             row_rates r = rates_at(&s[k], i);
             json_t *o = json_object();
             char iso[64];
-            iso_time(m->at_ms, iso, sizeof iso);
+            cli_iso_time(m->at_ms, iso, sizeof iso);
             json_object_set_new(o, "Timestamp", json_string(iso));
             json_object_set_new(o, "Time", json_integer(m->at_ms));
             json_object_set_new(o, "QueueName", json_string(s[k].name));
@@ -1362,7 +1262,7 @@ plot_chart(FILE *f, const series *s, int rates, double y0, int64_t t0,
 static int
 stats_plot(cli_ctx *c)
 {
-    const char *path = flag_str(c, "plot");
+    const char *path = cli_opt_str(c, "plot");
     series *s;
     size_t n;
     int64_t since, until, t0, t1;
@@ -1389,8 +1289,8 @@ stats_plot(cli_ctx *c)
         return CLI_EXIT_OTHER;
     }
     char a[64], b[64];
-    iso_time(t0, a, sizeof a);
-    iso_time(t1, b, sizeof b);
+    cli_iso_time(t0, a, sizeof a);
+    cli_iso_time(t1, b, sizeof b);
     int height = SVG_TOP + (int)(n ? n : 1) * PANEL_H;
     fprintf(f,
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
@@ -1434,21 +1334,23 @@ stats_plot(cli_ctx *c)
 int
 cli_cmd_stats(cli_ctx *c)
 {
-    int watch = flag(c, "watch") != NULL, history = flag(c, "history") != NULL,
-        plot = flag(c, "plot") != NULL, rc;
+    int watch = cli_opt_get(c, "watch") != NULL,
+        history = cli_opt_get(c, "history") != NULL,
+        plot = cli_opt_get(c, "plot") != NULL, rc;
 
     /* Which flags go with which mode: a wrong mix is a usage error. */
     if (watch + history + plot > 1)
         return cli_usage_error("--watch, --history and --plot are separate "
                                "modes: give one");
-    if (!watch && (flag(c, "interval") || flag(c, "count")))
+    if (!watch && (cli_opt_get(c, "interval") || cli_opt_get(c, "count")))
         return cli_usage_error("--interval and --count go with --watch");
-    if (!history && flag(c, "format"))
+    if (!history && cli_opt_get(c, "format"))
         return cli_usage_error("--format goes with --history");
-    if (!history && !plot && (flag(c, "since") || flag(c, "until")))
+    if (!history && !plot &&
+        (cli_opt_get(c, "since") || cli_opt_get(c, "until")))
         return cli_usage_error("--since and --until go with --history or "
                                "--plot");
-    if (plot && !*flag_str(c, "plot"))
+    if (plot && !*cli_opt_str(c, "plot"))
         return cli_usage_error("argument --plot: expected a file name");
     if ((rc = cli_env(c)) != 0)
         return rc;

@@ -16,11 +16,9 @@
  */
 #include "lmq_cli.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 const cli_flag cli_f_clock[] = {
     {"ACTION [VALUE]", CLI_WORDS, 0,
@@ -43,15 +41,6 @@ const cli_flag cli_f_reset[] = {
     {"yes", CLI_BOOL, 0, "(required) yes, delete every queue of the home"},
     {NULL, CLI_STRING, 0, NULL}};
 
-static const cli_opt *
-flag(const cli_ctx *c, const char *name)
-{
-    for (size_t i = 0; c->cmd->flags[i].name; i++)
-        if (strcmp(c->cmd->flags[i].name, name) == 0)
-            return c->opt[i].set ? &c->opt[i] : NULL;
-    return NULL;
-}
-
 /* The positional words of the command (CLI_WORDS is its first entry). */
 static const cli_opt *
 words(const cli_ctx *c)
@@ -61,45 +50,6 @@ words(const cli_ctx *c)
 
 /* ---- clock ------------------------------------------------------------------
  */
-
-/* "1m30s" -> 90000. 0 or -1. */
-static int
-parse_duration(const char *s, int64_t *ms)
-{
-    int64_t total = 0;
-    if (!*s)
-        return -1;
-    while (*s) {
-        char *end;
-        if (!isdigit((unsigned char)*s) && *s != '.')
-            return -1;
-        double v = strtod(s, &end);
-        if (end == s || v < 0)
-            return -1;
-        s = end;
-        double unit;
-        if (strncmp(s, "ms", 2) == 0) {
-            unit = 1, s += 2;
-        } else if (*s == 's') {
-            unit = 1000, s++;
-        } else if (*s == 'm') {
-            unit = 60000, s++;
-        } else if (*s == 'h') {
-            unit = 3600000, s++;
-        } else if (*s == 'd') {
-            unit = 86400000, s++;
-        } else if (*s == '\0') {
-            unit = 1000;
-        } else {
-            return -1;
-        }
-        if (v * unit > 1e15)
-            return -1;
-        total += (int64_t)(v * unit + 0.5);
-    }
-    *ms = total;
-    return 0;
-}
 
 /* Epoch ms, or an ISO 8601 UTC time. 0 or -1. */
 static int
@@ -111,30 +61,7 @@ parse_time(const char *s, int64_t *ms)
         *ms = v;
         return 0;
     }
-    struct tm tm;
-    memset(&tm, 0, sizeof tm);
-    int frac = 0, n = 0;
-    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
-               &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6)
-        return -1;
-    s += n;
-    if (*s == '.') {
-        int digits = 0;
-        for (s++; isdigit((unsigned char)*s); s++, digits++)
-            if (digits < 3)
-                frac = frac * 10 + (*s - '0');
-        for (; digits < 3; digits++)
-            frac *= 10;
-    }
-    if (strcmp(s, "Z") != 0)
-        return -1;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    time_t t = timegm(&tm);
-    if (t == (time_t)-1)
-        return -1;
-    *ms = (int64_t)t * 1000 + frac;
-    return 0;
+    return cli_parse_iso_time(s, ms);
 }
 
 static json_t *
@@ -143,13 +70,8 @@ clock_doc(lmq_env *env)
     int64_t off = 0;
     int test = lmq_env_clock_offset(env, &off) == 0;
     int64_t now = lmq_env_now(env);
-    time_t t = (time_t)(now / 1000);
-    struct tm tm;
     char iso[64];
-    gmtime_r(&t, &tm);
-    snprintf(iso, sizeof iso, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-             tm.tm_min, tm.tm_sec, (int)(now % 1000));
+    cli_iso_time(now, iso, sizeof iso);
     return json_pack("{s:b,s:I,s:s,s:I}", "TestClock", test, "Now",
                      (json_int_t)now, "NowIso", iso, "OffsetMs",
                      (json_int_t)off);
@@ -191,7 +113,7 @@ cli_cmd_clock(cli_ctx *c)
         const char *v = w->tok[1].s;
         int64_t step;
         if (verb[0] == 'a') {
-            if (parse_duration(v, &step) != 0)
+            if (cli_parse_duration(v, 1, &step) != 0)
                 return cli_usage_error("argument DURATION: expected a "
                                        "duration like 30s, 1m30s, 250ms, "
                                        "2h, got '%s'",
@@ -219,8 +141,8 @@ int
 cli_cmd_peek(cli_ctx *c)
 {
     static const char *const all[] = {"All", NULL};
-    const cli_opt *qo = flag(c, "queue-url");
-    const cli_opt *mo = flag(c, "max-number-of-messages");
+    const cli_opt *qo = cli_opt_get(c, "queue-url");
+    const cli_opt *mo = cli_opt_get(c, "max-number-of-messages");
     char *name = NULL;
     lmq_msg **msgs = NULL;
     size_t n = 0;
@@ -228,8 +150,8 @@ cli_cmd_peek(cli_ctx *c)
     int rc;
 
     lmq_peek_opts_init(&o);
-    o.show_inflight = flag(c, "show-invisible") != NULL;
-    o.show_delayed = flag(c, "show-delayed") != NULL;
+    o.show_inflight = cli_opt_get(c, "show-invisible") != NULL;
+    o.show_delayed = cli_opt_get(c, "show-delayed") != NULL;
     if (mo) {
         long v = strtol(mo->tok[0].s, NULL, 10);
         if (v < 0)
@@ -282,7 +204,7 @@ cli_cmd_reset(cli_ctx *c)
 {
     size_t n = 0;
     int rc;
-    if (!flag(c, "yes"))
+    if (!cli_opt_get(c, "yes"))
         return cli_usage_error("lmq reset deletes every queue of the home: "
                                "add --yes");
     if ((rc = cli_env(c)) != 0)
