@@ -1280,6 +1280,60 @@ START_TEST(query_depth_is_bounded)
 }
 END_TEST
 
+/* A negative delay, wait or visibility timeout is the service error SQS
+ * gives, not "the queue's" (-1 passed as absent; issue 27); in a batch only
+ * its entry fails. */
+START_TEST(negative_seconds_are_refused)
+{
+    run r = {0};
+    char *url = mkqueue("q1");
+
+    RUN(&r, "send-message", "--queue-url", url, "--message-body", "x",
+        "--delay-seconds", "-1");
+    ck_assert_int_eq(r.status, 254);
+    ck_assert_ptr_nonnull(strstr(r.err, "(InvalidParameterValue)"));
+    ck_assert_ptr_nonnull(strstr(r.err, "Value -1 for parameter DelaySeconds"));
+    run_free(&r);
+    static const char *const recv_flags[] = {"--wait-time-seconds",
+                                             "--visibility-timeout", NULL};
+    for (size_t i = 0; recv_flags[i]; i++) {
+        RUN(&r, "receive-message", "--queue-url", url, recv_flags[i], "-1");
+        ck_assert_int_eq(r.status, 254);
+        ck_assert_ptr_nonnull(strstr(r.err, "(InvalidParameterValue)"));
+        ck_assert_str_eq(r.out, "");
+        run_free(&r);
+    }
+    json_t *doc = RUN_JSON("send-message-batch", "--queue-url", url,
+                           "--entries",
+                           "[{\"Id\":\"bad\",\"MessageBody\":\"x\","
+                           "\"DelaySeconds\":-1},"
+                           "{\"Id\":\"good\",\"MessageBody\":\"y\"}]");
+    ck_assert_int_eq(json_array_size(json_object_get(doc, "Successful")), 1);
+    json_t *f = json_array_get(json_object_get(doc, "Failed"), 0);
+    ck_assert_str_eq(jstr(f, "Id"), "bad");
+    ck_assert_str_eq(jstr(f, "Code"), "InvalidParameterValue");
+    ck_assert_ptr_nonnull(
+        strstr(jstr(f, "Message"), "Value -1 for parameter DelaySeconds"));
+    json_decref(doc);
+    /* Repeated Ids are still refused as a whole, a bad entry or not. */
+    RUN(&r, "send-message-batch", "--queue-url", url, "--entries",
+        "[{\"Id\":\"a\",\"MessageBody\":\"x\",\"DelaySeconds\":-1},"
+        "{\"Id\":\"a\",\"MessageBody\":\"y\"}]");
+    ck_assert_int_eq(r.status, 254);
+    ck_assert_ptr_nonnull(strstr(r.err, "BatchEntryIdsNotDistinct"));
+    run_free(&r);
+
+    doc = RUN_JSON("get-queue-attributes", "--queue-url", url,
+                   "--attribute-names", "ApproximateNumberOfMessages",
+                   "ApproximateNumberOfMessagesDelayed");
+    json_t *a = json_object_get(doc, "Attributes");
+    ck_assert_str_eq(jstr(a, "ApproximateNumberOfMessages"), "1");
+    ck_assert_str_eq(jstr(a, "ApproximateNumberOfMessagesDelayed"), "0");
+    json_decref(doc);
+    free(url);
+}
+END_TEST
+
 /* ---- dead-letter queues and move tasks ---------------------------------- */
 
 /* Poll list-message-move-tasks until the newest task of arn has left
@@ -1908,6 +1962,7 @@ lmq_suite_cli(void)
     tcase_add_test(tc, query_selects_like_aws);
     tcase_add_test(tc, query_errors_change_nothing);
     tcase_add_test(tc, query_depth_is_bounded);
+    tcase_add_test(tc, negative_seconds_are_refused);
     tcase_add_test(tc, fifo_sequence_numbers_and_group_attributes);
     tcase_add_test(tc, fifo_dedup_and_receive_attempt_id);
     suite_add_tcase(s, tc);

@@ -398,6 +398,31 @@ batch_failed(const char *id, int err, const char *errmsg)
     return f;
 }
 
+/* The message of a negative number of seconds the library would take as
+ * -1, "the queue's" (the same words as lmqd's). */
+static void
+neg_secs_msg(char *buf, size_t len, const char *param, long long v)
+{
+    snprintf(buf, len,
+             "Value %lld for parameter %s is invalid. Reason: Must be >= 0, "
+             "if provided.",
+             v, param);
+}
+
+/* A seconds flag given a negative value: the service error SQS gives (the
+ * AWS CLI sends the value; -1 would otherwise pass as absent). 0 if
+ * absent or not negative, else the exit status. */
+static int
+neg_secs_flag(const cli_ctx *c, const char *flag, const char *param)
+{
+    char msg[160];
+    int v = cli_opt_int(c, flag, 0);
+    if (!cli_opt_get(c, flag) || v >= 0)
+        return 0;
+    neg_secs_msg(msg, sizeof msg, param, v);
+    return cli_op_error(c->cmd->op, "InvalidParameterValue", msg);
+}
+
 /* ---- queue commands ------------------------------------------------------ */
 
 static int
@@ -668,6 +693,8 @@ cmd_send_message(cli_ctx *c)
     lmq_send_result res;
     int rc;
 
+    if ((rc = neg_secs_flag(c, "delay-seconds", "DelaySeconds")) != 0)
+        return rc;
     lmq_send_entry_init(&e);
     e.body = body->tok[0].s;
     e.body_len = body->tok[0].len;
@@ -740,6 +767,7 @@ cmd_send_message_batch(cli_ctx *c)
     json_t *arr = NULL, *e;
     lmq_send_entry *ents = NULL;
     lmq_send_result *res = NULL;
+    int *neg = NULL; /* the negative DelaySeconds given, per entry */
     lmq_mattrs **attrs = NULL;
     lmq_queue *q = NULL;
     size_t n = 0, i;
@@ -752,7 +780,8 @@ cmd_send_message_batch(cli_ctx *c)
     ents = calloc(n + 1, sizeof *ents);
     res = calloc(n + 1, sizeof *res);
     attrs = calloc(n + 1, sizeof *attrs);
-    if (!ents || !res || !attrs) {
+    neg = calloc(n + 1, sizeof *neg);
+    if (!ents || !res || !attrs || !neg) {
         rc = CLI_EXIT_OTHER;
         goto out;
     }
@@ -772,6 +801,8 @@ cmd_send_message_batch(cli_ctx *c)
             goto out;
         if (!present)
             ents[i].delay_seconds = -1;
+        else if (ents[i].delay_seconds < 0)
+            neg[i] = 1; /* -1 would pass as absent: made out of range below */
         snprintf(path, sizeof path, "Entries[%zu].MessageAttributes", i);
         if ((rc = mattrs_from_json(json_object_get(e, "MessageAttributes"),
                                    path, &attrs[i])) != 0)
@@ -786,11 +817,23 @@ cmd_send_message_batch(cli_ctx *c)
     }
     if ((rc = open_queue(c, &q)) != 0)
         goto out;
+    /* A negative DelaySeconds goes in as INT_MIN, which the library fails
+     * on its own (after the checks of the whole batch, such as distinct
+     * Ids), and the entry's message then names the value given. */
+    for (i = 0; i < n; i++) {
+        neg[i] = neg[i] ? ents[i].delay_seconds : 0;
+        if (neg[i])
+            ents[i].delay_seconds = INT_MIN;
+    }
     rc = lmq_send_batch(q, ents, n, res);
     if (rc != 0) {
         rc = cli_service_error(c, rc);
         goto out;
     }
+    for (i = 0; i < n; i++)
+        if (neg[i] && res[i].err == LMQ_EINVAL)
+            neg_secs_msg(res[i].errmsg, sizeof res[i].errmsg, "DelaySeconds",
+                         neg[i]);
     json_t *doc = json_object(), *ok = json_array(), *failed = json_array();
     for (i = 0; i < n; i++) {
         if (res[i].err == 0) {
@@ -829,6 +872,7 @@ out:
     free(attrs);
     free(ents);
     free(res);
+    free(neg);
     json_decref(arr);
     return rc;
 }
@@ -940,6 +984,10 @@ cmd_receive_message(cli_ctx *c)
         (rc = opt_strv(c, "message-attribute-names", "MessageAttributeNames",
                        &a3, &user)) != 0 ||
         (rc = open_queue(c, &q)) != 0)
+        goto out;
+    if ((rc = neg_secs_flag(c, "visibility-timeout", "VisibilityTimeout")) !=
+            0 ||
+        (rc = neg_secs_flag(c, "wait-time-seconds", "WaitTimeSeconds")) != 0)
         goto out;
     lmq_recv_opts_init(&o);
     o.max_messages = cli_opt_int(c, "max-number-of-messages", o.max_messages);
