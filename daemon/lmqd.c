@@ -820,14 +820,14 @@ main(int argc, char **argv)
     int sig = 0;
     sigwait(&sigs, &sig);
 
-    /* Stop: no new connections, parked polls answered empty, requests in
-     * flight finished (bounded), then the home is closed. */
+    /* Stop: new requests answered 503 ServiceUnavailable, parked polls
+     * answered empty, requests in flight finished (bounded), then the
+     * listeners and the home are closed. Not MHD_quiesce_daemon(): with
+     * epoll it races a worker that removes the same listen socket from its
+     * epoll set, and libmicrohttpd (0.9.75) then aborts the process
+     * ("Failed to remove listen FD from epoll set"; seen once in
+     * check_lmqd under load). */
     S.stopping = 1;
-    for (int i = 0; i < S.n_listen; i++) {
-        MHD_socket fd = MHD_quiesce_daemon(S.listen[i].d);
-        if (fd != MHD_INVALID_SOCKET)
-            close(fd);
-    }
     lmqd_watchers_stop();
     lmqd_tasks_stop();
     lmq_bridge_stop(lmqd_bridge);
