@@ -45,6 +45,8 @@
  * a request by 30 s, the server's start by 30 s.
  */
 #define _GNU_SOURCE
+#include "bench_util.h"
+
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
@@ -91,22 +93,6 @@ static char proxy_base[256];  /* of faultproxy, "" when none */
 static char body100[101];
 static const char *akid, *secret;
 
-static double
-now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void
-sleep_s(double s)
-{
-    struct timespec ts = {(time_t)s, (long)((s - (time_t)s) * 1e9)};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 static void
 say(const char *fmt, ...)
 {
@@ -121,17 +107,7 @@ say(const char *fmt, ...)
 static bool
 wanted(const char *w)
 {
-    if (!opt.only)
-        return true;
-    size_t n = strlen(w);
-    for (const char *p = opt.only; *p;) {
-        const char *e = strchr(p, ',');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        if (len == n && strncmp(p, w, n) == 0)
-            return true;
-        p += len + (e ? 1 : 0);
-    }
-    return false;
+    return bench_in_list(opt.only, w);
 }
 
 /* A comma list of ints into v (at most max); returns the count. */
@@ -291,15 +267,6 @@ cpu_of(pid_t pid)
                      &ut, &st) != 2)
         return -1;
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-static double
-self_cpu(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
-           ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 }
 
 /* ---- output ------------------------------------------------------------- */

@@ -42,6 +42,8 @@
  * stopped by its pid (SIGTERM, then SIGKILL after 5 s).
  */
 #define _GNU_SOURCE
+#include "bench_util.h"
+
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -95,22 +97,6 @@ static struct {
 static char base_url[256]; /* http://127.0.0.1:PORT */
 static char body100[101];  /* the 100-byte message body */
 
-static double
-now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void
-sleep_s(double s)
-{
-    struct timespec ts = {(time_t)s, (long)((s - (time_t)s) * 1e9)};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 static void
 say(const char *fmt, ...)
 {
@@ -125,17 +111,7 @@ say(const char *fmt, ...)
 static bool
 wanted(const char *w)
 {
-    if (!opt.only)
-        return true;
-    size_t n = strlen(w);
-    for (const char *p = opt.only; *p;) {
-        const char *e = strchr(p, ',');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        if (len == n && strncmp(p, w, n) == 0)
-            return true;
-        p += len + (e ? 1 : 0);
-    }
-    return false;
+    return bench_in_list(opt.only, w);
 }
 
 /* ---- processes ---------------------------------------------------------- */
@@ -337,15 +313,6 @@ static long
 rss_kb(pid_t pid)
 {
     return status_kb(pid, "VmRSS");
-}
-
-static double
-self_cpu(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
-           ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 }
 
 /* ---- output ------------------------------------------------------------- */
