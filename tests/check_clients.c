@@ -569,7 +569,7 @@ START_TEST(test_awscli)
     {
         /* ~25 CLI runs of ~1 s each: the slowest scenario, so more room */
         const char *argv[] = {"/bin/sh", script("awscli.sh"), endpoint, NULL};
-        run_client_as("awscli", argv, 150, "test", "test");
+        run_client_as("awscli", argv, 330, "test", "test");
     }
     lmqd_stop();
 }
@@ -596,6 +596,22 @@ START_TEST(test_sigv4)
     {
         const char *argv[] = {PYTHON, script("sigv4_boto3.py"), endpoint, NULL};
         run_client_as("sigv4-boto3", argv, SCENARIO_TIMEOUT_S, SIG_AKID, SIG_SECRET);
+    }
+    lmqd_stop();
+}
+END_TEST
+
+/* 5b: pagination, byte for byte: `aws sqs list-...` against lmqd and the
+ * lmq CLI on the same home (lmqd hands out the CLI's URLs). */
+START_TEST(test_awscli_paging)
+{
+    const char *extra[] = {"--public-url", "http://127.0.0.1:9324", NULL};
+    require_debian_clients(1);
+    lmqd_start(extra);
+    {
+        const char *argv[] = {"/bin/sh", script("awscli_paging.sh"), endpoint,
+                              NULL};
+        run_client_as("awscli-paging", argv, 330, "test", "test");
     }
     lmqd_stop();
 }
@@ -1210,13 +1226,17 @@ lmq_suite_clients(void)
         {"node_v3", test_node_v3},         {"node_v2", test_node_v2},
         {"sqs_consumer", test_sqs_consumer}, {"boto3", test_boto3},
         {"awscli", test_awscli},           {"sigv4", test_sigv4},
+        {"awscli_paging", test_awscli_paging},
         {"mixed_access", test_mixed_access}, {"malformed", test_malformed},
         {"examples", test_examples},       {"bridge_fauxqs", test_bridge_fauxqs},
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
         TCase *tc = tcase_create(t[i].name);
         tcase_add_checked_fixture(tc, setup, teardown);
-        tcase_set_timeout(tc, 180);
+        tcase_set_timeout(tc, t[i].test == test_awscli ||
+                                      t[i].test == test_awscli_paging
+                                  ? 360
+                                  : 180);
         tcase_add_test(tc, t[i].test);
         suite_add_tcase(s, tc);
     }

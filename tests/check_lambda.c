@@ -642,17 +642,34 @@ START_TEST(test_batching_window_combines)
     ck_assert_uint_eq(left_count("win"), 0);
     ck_assert_int_lt(took, 15000); /* the window is 3 s; generous */
 
-    /* Without a window, a batch is what is there at once: the same slow
-     * sends make several invocations. */
-    pid = spawn(consume_cmd("win", "--batch-size 10 --max-messages 5"));
-    sleep_ms(300);
+    /* Without a window, a batch is what is there at once: each message,
+     * sent once the one before was handled and deleted, is an invocation of
+     * its own (sends 200 ms apart made two or three, depending on the
+     * load). No --until-empty: the queue is empty between the sends. */
+    char h[1024], cmd[4096];
+    handler_cmd("win", h, sizeof h);
+    snprintf(cmd, sizeof cmd,
+             "timeout 120 %s --home %s/home --durability none consume "
+             "--queue-url win --event lambda --wait-time-seconds 1 "
+             "--batch-size 10 --max-messages 5 --exec '%s' >/dev/null "
+             "2>>%s/stderr-win",
+             LMQ_BIN, lmq_test_dir, h, lmq_test_dir);
+    pid = spawn(cmd);
     for (int i = 0; i < 5; i++) {
         send_msg("win", "x", NULL);
-        sleep_ms(200);
+        int64_t end = mono_ms() + 30000;
+        while (left_count("win") > 0 && mono_ms() < end)
+            sleep_ms(50);
+        ck_assert_uint_eq(left_count("win"), 0);
     }
-    ck_assert_int_eq(reap(pid, 20000), 0);
+    ck_assert_int_eq(reap(pid, 30000), 0);
     nev = events("win", ev, 8);
-    ck_assert_uint_ge(nev, 3); /* the first one and at least 2 more */
+    ck_assert_uint_eq(nev, 6); /* the windowed one, then one each */
+    size_t singles = 0;
+    for (size_t i = 0; i < nev; i++)
+        singles +=
+            json_array_size(json_object_get(ev[i], "Records")) == 1;
+    ck_assert_uint_eq(singles, 5);
     free_events(ev, nev);
 }
 END_TEST
@@ -1044,9 +1061,10 @@ example(const char *runner, const char *handler, const char *tag)
     /* Longer than an invocation takes even on a loaded machine: a message
      * whose visibility ran out mid-invocation would be delivered again and
      * count towards maxReceiveCount (1 s sent every order to the DLQ under
-     * ASan on a busy 2-core machine). The wait outlasts it, so that
+     * ASan on a busy 2-core machine, 4 s once with eight builds beside it).
+     * The wait outlasts it, so that
      * --until-empty does not stop while the poison message is in flight. */
-    make_queue(src, "VisibilityTimeout", "4", "RedrivePolicy", policy, NULL);
+    make_queue(src, "VisibilityTimeout", "7", "RedrivePolicy", policy, NULL);
     char poison[40];
     for (int i = 1; i <= 5; i++) {
         char body[64];
@@ -1060,7 +1078,7 @@ example(const char *runner, const char *handler, const char *tag)
              "cd %s/examples/lambda && ORDERS_LOG=%s timeout 60 %s --home "
              "%s/home --durability none consume --queue-url %s --event "
              "lambda --report-batch-item-failures --until-empty "
-             "--wait-time-seconds 5 --function-timeout 10 --exec '%s %s' "
+             "--wait-time-seconds 8 --function-timeout 10 --exec '%s %s' "
              "2>>%s/stderr-%s",
              LMQ_SRCDIR, log, LMQ_BIN, lmq_test_dir, src, runner, handler,
              lmq_test_dir, tag);

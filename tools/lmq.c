@@ -484,10 +484,29 @@ cmd_get_queue_url(cli_ctx *c)
 }
 
 static int
+list_queues_page(cli_ctx *c, int max, const char *token, json_t **items,
+                 char **next)
+{
+    char **names = NULL;
+    int rc = lmq_queue_list(c->env, cli_opt_str(c, "queue-name-prefix"), max,
+                            token, &names, next);
+    if (rc != 0)
+        return cli_service_error(c, rc);
+    *items = json_array();
+    for (size_t i = 0; names && names[i]; i++) {
+        char *url = NULL;
+        /* A queue deleted since the listing is simply left out. */
+        if (lmq_queue_url(c->env, names[i], &url) == 0)
+            json_array_append_new(*items, json_string(url));
+        free(url);
+    }
+    lmq_strv_free(names);
+    return 0;
+}
+
+static int
 cmd_list_queues(cli_ctx *c)
 {
-    char **names = NULL, *next = NULL;
-    json_t *doc, *urls;
     int rc;
 
     /* lmq_queue_list reads 0 as "no paging"; SQS rejects it. */
@@ -501,30 +520,7 @@ cmd_list_queues(cli_ctx *c)
     }
     if ((rc = cli_env(c)) != 0)
         return rc;
-    rc = lmq_queue_list(c->env, cli_opt_str(c, "queue-name-prefix"),
-                        cli_opt_int(c, "max-results", 0),
-                        cli_opt_str(c, "next-token"), &names, &next);
-    if (rc != 0)
-        return cli_service_error(c, rc);
-    doc = json_object();
-    urls = json_array();
-    for (size_t i = 0; names && names[i]; i++) {
-        char *url = NULL;
-        /* A queue deleted since the listing is simply left out. */
-        if (lmq_queue_url(c->env, names[i], &url) == 0)
-            json_array_append_new(urls, json_string(url));
-        free(url);
-    }
-    if (json_array_size(urls))
-        json_object_set_new(doc, "QueueUrls", urls);
-    else
-        json_decref(urls);
-    if (next)
-        json_object_set_new(doc, "NextToken", json_string(next));
-    lmq_strv_free(names);
-    free(next);
-    cli_print(c, doc);
-    return 0;
+    return cli_paginate(c, "QueueUrls", 0, list_queues_page);
 }
 
 static json_t *
@@ -1163,6 +1159,7 @@ static const cli_flag f_list_queues[] = {
     {"queue-name-prefix", CLI_STRING, 0, "only names starting with this"},
     {"max-results", CLI_INT, 0, "page size 1-1000 (enables NextToken)"},
     {"next-token", CLI_STRING, 0, "NextToken of the previous page"},
+    CLI_F_PAGING,
     F_END};
 static const cli_flag f_get_queue_attributes[] = {
     F_QURL,
@@ -1401,7 +1398,7 @@ global_choice(const char *name, const char *value,
 static const char *const global_ignored_value[] = {
     "region", "endpoint-url", "profile", "cli-binary-format", NULL};
 static const char *const global_ignored_bool[] = {
-    "no-cli-pager", "no-paginate", "no-verify-ssl", "no-sign-request",
+    "no-cli-pager", "no-verify-ssl", "no-sign-request",
     "debug", NULL};
 
 static void
@@ -1526,6 +1523,10 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
             gbool |= strcmp(name, global_ignored_bool[k]) == 0;
         if (gbool)
             continue;
+        if (strcmp(name, "no-paginate") == 0) {
+            c->no_paginate = 1;
+            continue;
+        }
         if (gslot || gignore) {
             const char *v = inline_val;
             if (!v) {

@@ -86,6 +86,7 @@ struct cli_ctx {
     unsigned flush_interval_ms; /* periodic mode; 0 = the library's default */
     cli_output output;
     cli_query *query; /* --query, applied to every printed response */
+    int no_paginate;  /* --no-paginate */
     lmq_env *env; /* opened by cli_env() on first use */
 };
 
@@ -188,6 +189,30 @@ int cli_param_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 /* A JSON string of len bytes (never NULL for valid UTF-8). */
 json_t *cli_jstr(const char *s, size_t len);
+
+/* ---- lmq_page.c ------------------------------------------------------------ */
+
+/* The AWS CLI's paging flags, for the flag table of every list command. */
+#define CLI_F_PAGING                                                        \
+    {"starting-token", CLI_STRING, 0,                                       \
+     "NextToken printed by an earlier run: resume there"},                  \
+        {"page-size", CLI_INT, 0, "items per call (same output)"},          \
+        {"max-items", CLI_INT, 0,                                           \
+         "print at most this many, then a NextToken to resume"}
+
+/* One call of a list command: the items of the page (a new JSON array) and
+ * the service's next token (malloc'd, NULL on the last page) for at most
+ * max items (0: the service's default) after token (NULL: the first).
+ * 0, or an exit status after printing the error. */
+typedef int (*cli_page_fn)(cli_ctx *c, int max, const char *token,
+                           json_t **items, char **next);
+/* Run a list command as the AWS CLI does: its --max-results/--next-token or
+ * --no-paginate make one call, else the pages are fetched and merged per
+ * --page-size, --max-items and --starting-token (see lmq_page.c). key names
+ * the list in the output; key_always prints it even when empty. Returns
+ * the exit status. */
+int cli_paginate(cli_ctx *c, const char *key, int key_always,
+                 cli_page_fn fetch);
 
 /* ---- lmq.c -------------------------------------------------------------- */
 

@@ -29,6 +29,7 @@ const cli_flag cli_f_list_dead_letter_source_queues[] = {
     {"queue-url", CLI_STRING, 1, "URL (or name) of the dead-letter queue"},
     {"next-token", CLI_STRING, 0, "NextToken of the previous page"},
     {"max-results", CLI_INT, 0, "page size 1-1000 (enables NextToken)"},
+    CLI_F_PAGING,
     F_END};
 const cli_flag cli_f_start_message_move_task[] = {
     {"source-arn", CLI_STRING, 1, "ARN of the dead-letter queue"},
@@ -90,10 +91,32 @@ flag_int(const cli_ctx *c, const char *name, int def, int *out)
 
 /* ---- list-dead-letter-source-queues -------------------------------------- */
 
+static int
+dlq_sources_page(cli_ctx *c, int max, const char *token, json_t **items,
+                 char **next)
+{
+    char **names = NULL, *dlq = NULL;
+    int rc;
+    if ((rc = lmq_queue_name_from_url(flag_str(c, "queue-url"), &dlq)) != 0)
+        return cli_service_error(c, rc);
+    rc = lmq_dlq_list_sources(c->env, dlq, max, token, &names, next);
+    free(dlq);
+    if (rc != 0)
+        return cli_service_error(c, rc);
+    *items = json_array();
+    for (size_t i = 0; names[i]; i++) {
+        char *url = NULL;
+        if (lmq_queue_url(c->env, names[i], &url) == 0)
+            json_array_append_new(*items, json_string(url));
+        free(url);
+    }
+    lmq_strv_free(names);
+    return 0;
+}
+
 int
 cli_cmd_list_dead_letter_source_queues(cli_ctx *c)
 {
-    char **names = NULL, *next = NULL, *dlq = NULL;
     int max, rc;
     if (flag_int(c, "max-results", 0, &max) < 0)
         return CLI_EXIT_USAGE;
@@ -107,28 +130,8 @@ cli_cmd_list_dead_letter_source_queues(cli_ctx *c)
     }
     if ((rc = cli_env(c)) != 0)
         return rc;
-    if ((rc = lmq_queue_name_from_url(flag_str(c, "queue-url"), &dlq)) != 0)
-        return cli_service_error(c, rc);
-    rc = lmq_dlq_list_sources(c->env, dlq, max, flag_str(c, "next-token"),
-                              &names, &next);
-    free(dlq);
-    if (rc != 0)
-        return cli_service_error(c, rc);
-    json_t *doc = json_object(), *urls = json_array();
-    for (size_t i = 0; names[i]; i++) {
-        char *url = NULL;
-        if (lmq_queue_url(c->env, names[i], &url) == 0)
-            json_array_append_new(urls, json_string(url));
-        free(url);
-    }
     /* queueUrls is required in SQS's output shape: always present. */
-    json_object_set_new(doc, "queueUrls", urls);
-    if (next)
-        json_object_set_new(doc, "NextToken", json_string(next));
-    lmq_strv_free(names);
-    free(next);
-    cli_print(c, doc);
-    return 0;
+    return cli_paginate(c, "queueUrls", 1, dlq_sources_page);
 }
 
 /* ---- start-message-move-task ------------------------------------------------ */

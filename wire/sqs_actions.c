@@ -61,6 +61,22 @@ secs_in(sqs_call *c, json_t *o, const char *name, int *out)
     return 0;
 }
 
+/* MaxResults of a list action: 0 when absent (the library's "no paging"),
+ * else 1-1000 as SQS requires; 0 or -1 (failed). */
+static int
+max_results_in(sqs_call *c, int *out)
+{
+    *out = int_in(c->in, "MaxResults", 0);
+    if (json_object_get(c->in, "MaxResults") && (*out < 1 || *out > 1000))
+        return lmq__sqs_fail(c, "InvalidParameterValue",
+                             "Value %lld for parameter MaxResults is invalid. "
+                             "Reason: MaxResults must be an integer between "
+                             "1 and 1000.",
+                             (long long)json_integer_value(
+                                 json_object_get(c->in, "MaxResults")));
+    return 0;
+}
+
 /* A NULL-terminated array of the strings of list member name (pointers into
  * the tree), or NULL when absent. *oom on allocation failure. */
 static const char **
@@ -210,9 +226,11 @@ static int
 a_list_queues(sqs_call *c)
 {
     char **names = NULL, *next = NULL;
-    int rc = lmq_queue_list(c->ctx->env, str_in(c->in, "QueueNamePrefix"),
-                            int_in(c->in, "MaxResults", 0),
-                            str_in(c->in, "NextToken"), &names, &next);
+    int max, rc;
+    if (max_results_in(c, &max))
+        return -1;
+    rc = lmq_queue_list(c->ctx->env, str_in(c->in, "QueueNamePrefix"), max,
+                        str_in(c->in, "NextToken"), &names, &next);
     if (rc)
         return lmq__sqs_fail_lmq(c, rc);
     c->out = json_object();
@@ -303,9 +321,11 @@ static int
 a_list_dlq_sources(sqs_call *c)
 {
     char **names = NULL, *next = NULL;
-    int rc = lmq_dlq_list_sources(c->ctx->env, c->req->queue,
-                                  int_in(c->in, "MaxResults", 0),
-                                  str_in(c->in, "NextToken"), &names, &next);
+    int max, rc;
+    if (max_results_in(c, &max))
+        return -1;
+    rc = lmq_dlq_list_sources(c->ctx->env, c->req->queue, max,
+                              str_in(c->in, "NextToken"), &names, &next);
     if (rc)
         return lmq__sqs_fail_lmq(c, rc);
     c->out = json_object();
