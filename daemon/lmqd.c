@@ -233,15 +233,36 @@ check_auth(struct MHD_Connection *con, lmqd_conn *c, const char *method,
                                   now.tv_nsec / 1000000,
                               lmqd_secret, NULL, &info, err, sizeof err);
     }
-    if (o == LMQ_SIGV4_OK)
+    if (o == LMQ_SIGV4_OK) {
+        snprintf(c->access_key, sizeof c->access_key, "%s", info.access_key);
         return 0;
+    }
     const char *code = lmq__sigv4_error_code(o);
     *ret = send_error(con, c, lmq__sigv4_http_status(o), code, code, err);
     return 1;
 }
 
+/* The client's address as text ("127.0.0.1", "::1"), "" if unknown. */
+static void
+client_ip(struct MHD_Connection *con, char *buf, size_t len)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(con, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    buf[0] = '\0';
+    if (!ci || !ci->client_addr)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf,
+                  (socklen_t)len);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr,
+                  buf, (socklen_t)len);
+}
+
 static enum MHD_Result
-handle_sqs(struct MHD_Connection *con, lmqd_conn *c, const char *method)
+handle_sqs(struct MHD_Connection *con, lmqd_conn *c, const char *method,
+           const lmqd_listen *l)
 {
     char *q = strchr(c->uri, '?');
     const char *query = q ? q + 1 : NULL;
@@ -257,7 +278,7 @@ handle_sqs(struct MHD_Connection *con, lmqd_conn *c, const char *method)
                                                     "Content-Type"),
         .target = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
                                               "X-Amz-Target"),
-        .https = S.tls,
+        .https = l->tls,
         .body = c->body,
         .body_len = c->body_len,
     };
@@ -272,6 +293,14 @@ handle_sqs(struct MHD_Connection *con, lmqd_conn *c, const char *method)
     if (S.stopping) {
         return send_error(con, c, 503, "ServiceUnavailable",
                           "ServiceUnavailable", "lmqd is stopping");
+    }
+    /* Access control (issue 22): after SigV4, before anything runs, so a
+     * denied request changes nothing. */
+    char ip[INET6_ADDRSTRLEN];
+    client_ip(con, ip, sizeof ip);
+    if (lmqd_authorize(c, ip[0] ? ip : NULL, l->tls)) {
+        sqs_req_done(c);
+        return send_resp(con, c);
     }
     /* A durable commit blocks for its flush: run it on a worker. */
     if (S.n_workers > 0 && !lmq__sqs_req_readonly(c->req)) {
@@ -294,9 +323,9 @@ access_cb(void *cls, struct MHD_Connection *con, const char *url,
           const char *method, const char *version, const char *upload_data,
           size_t *upload_data_size, void **con_cls)
 {
-    (void)cls;
     (void)url;
     (void)version;
+    const lmqd_listen *l = cls;
     lmqd_conn *c = *con_cls;
     if (!c)
         return MHD_NO;
@@ -369,19 +398,29 @@ access_cb(void *cls, struct MHD_Connection *con, const char *url,
     if (get && strcmp(c->path, "/health") == 0)
         return send_text(con, c, 200, "text/plain",
                          strdup(S.stopping ? "stopping\n" : "ok\n"));
+    /* --require-tls: nothing but /health over plain HTTP. */
+    if (S.require_tls && !l->tls)
+        return send_error(con, c, 403, "InvalidSecurity", "InvalidSecurity",
+                          "lmqd requires HTTPS (--require-tls).");
     if (get && strcmp(c->path, "/metrics") == 0)
         return send_text(con, c, 200, "text/plain; version=0.0.4",
                          lmqd_metrics_text());
     if (strncmp(c->path, "/_lmq/", 6) == 0 ||
         strncmp(c->path, "/_aws/sqs/", 10) == 0) {
         c->state = LMQD_SENT;
+        /* Unsigned reset, peek and clock moves would bypass every policy:
+         * off when lmqd checks access. */
+        if (lmqd_authz_enabled())
+            return send_error(con, c, 403, "AccessDenied", "AccessDenied",
+                              "The test-double endpoints are off when lmqd "
+                              "checks access (--credentials).");
         return lmqd_extra(con, c, method);
     }
     if (strcmp(method, "POST") != 0 && !get)
         return send_error(con, c, 405, "InvalidAction", "InvalidAction",
                           "Use POST (or GET for Query requests).");
     c->state = LMQD_RUNNING;
-    return handle_sqs(con, c, method);
+    return handle_sqs(con, c, method, l);
 }
 
 /* Called by workers and watchers: the answer is in c->resp. */
@@ -402,16 +441,23 @@ usage(FILE *f)
         "  --home DIR            the home to serve (default: the lmq CLI's)\n"
         "  --ephemeral           a temporary home, removed at exit\n"
         "  --listen ADDR:PORT    listen address (repeatable; default\n"
-        "                        127.0.0.1:9324; [::1]:PORT for IPv6)\n"
+        "                        127.0.0.1:9324; [::1]:PORT for IPv6);\n"
+        "                        http://ADDR:PORT or https://ADDR:PORT\n"
+        "                        choose the scheme (default: https when\n"
+        "                        --tls-cert is given)\n"
         "  --durability MODE     full | periodic | none (default full)\n"
         "  --public-url URL      base of the queue URLs handed out (default:\n"
         "                        the scheme and Host of each request)\n"
         "  --account ID          account id in URLs and ARNs (000000000000)\n"
         "  --region REGION       region in ARNs (us-east-1)\n"
-        "  --auth MODE           off | parse | verify (default off)\n"
-        "  --credentials FILE    access key id / secret pairs (verify)\n"
+        "  --auth MODE           off | parse | verify (default off; verify\n"
+        "                        with --credentials)\n"
+        "  --credentials FILE    lines ACCESS_KEY_ID SECRET [PRINCIPAL]: SigV4\n"
+        "                        verified, access checked (docs/LMQD.md)\n"
+        "  --policies FILE       JSON: identity policies per principal\n"
         "  --tls-cert FILE       serve HTTPS with this certificate (PEM)\n"
         "  --tls-key FILE        ... and this key\n"
+        "  --require-tls         refuse plain HTTP (but GET /health)\n"
         "  --config FILE         JSON: queues to create at start\n"
         "  --bridge FILE         run the bridge routes of FILE (docs/BRIDGE.md)\n"
         "  --pid-file FILE       write the pid here\n"
@@ -432,6 +478,14 @@ add_listen(const char *spec)
     lmqd_listen *l = &S.listen[S.n_listen];
     char host[256];
     const char *colon;
+    l->tls = -1;
+    if (strncmp(spec, "http://", 7) == 0) {
+        l->tls = 0;
+        spec += 7;
+    } else if (strncmp(spec, "https://", 8) == 0) {
+        l->tls = 1;
+        spec += 8;
+    }
     if (spec[0] == '[') {
         const char *end = strchr(spec, ']');
         if (!end || end[1] != ':')
@@ -510,14 +564,13 @@ rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
 static void
 open_listeners(void)
 {
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_TURBO;
-    if (S.tls)
-        flags |= MHD_USE_TLS;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned pool = ncpu > 0 ? (unsigned)ncpu : 1;
     for (int i = 0; i < S.n_listen; i++) {
         lmqd_listen *l = &S.listen[i];
+        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                         MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
+                         MHD_USE_TURBO | (l->tls ? MHD_USE_TLS : 0);
         int fd = socket(l->v6 ? AF_INET6 : AF_INET,
                         SOCK_STREAM | SOCK_CLOEXEC, 0);
         int one = 1;
@@ -550,14 +603,14 @@ open_listeners(void)
         /* Headers and the request line must fit in 32 KiB. */
         opts[k++] = (struct MHD_OptionItem){
             MHD_OPTION_CONNECTION_MEMORY_LIMIT, 32 * 1024, NULL};
-        if (S.tls) {
+        if (l->tls) {
             opts[k++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0,
                                                 S.tls_cert};
             opts[k++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0,
                                                 S.tls_key};
         }
         opts[k++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-        l->d = MHD_start_daemon(flags, 0, NULL, NULL, access_cb, NULL,
+        l->d = MHD_start_daemon(flags, 0, NULL, NULL, access_cb, l,
                                 MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
         if (!l->d)
             die("cannot start the HTTP server on %s",
@@ -577,14 +630,14 @@ lmqd_listen_name(const lmqd_listen *l, int with_scheme)
         inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
         port = ntohs(a->sin6_port);
         snprintf(buf, sizeof buf, "%s[%s]:%d",
-                 with_scheme ? (S.tls ? "https://" : "http://") : "", host,
+                 with_scheme ? (l->tls ? "https://" : "http://") : "", host,
                  port);
     } else {
         const struct sockaddr_in *a = (const struct sockaddr_in *)&l->addr;
         inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
         port = ntohs(a->sin_port);
         snprintf(buf, sizeof buf, "%s%s:%d",
-                 with_scheme ? (S.tls ? "https://" : "http://") : "", host,
+                 with_scheme ? (l->tls ? "https://" : "http://") : "", host,
                  port);
     }
     return buf;
@@ -597,7 +650,7 @@ main(int argc, char **argv)
         O_HOME = 256, O_EPHEMERAL, O_LISTEN, O_DURABILITY, O_PUBLIC_URL,
         O_ACCOUNT, O_REGION, O_AUTH, O_CREDENTIALS, O_TLS_CERT, O_TLS_KEY,
         O_CONFIG, O_PID_FILE, O_TEST_CLOCK, O_MAX_CONN, O_IDLE, O_WORKERS,
-        O_QUIET, O_VERSION, O_HELP, O_BRIDGE
+        O_QUIET, O_VERSION, O_HELP, O_BRIDGE, O_POLICIES, O_REQUIRE_TLS
     };
     static const struct option longopts[] = {
         {"home", required_argument, 0, O_HOME},
@@ -609,6 +662,8 @@ main(int argc, char **argv)
         {"region", required_argument, 0, O_REGION},
         {"auth", required_argument, 0, O_AUTH},
         {"credentials", required_argument, 0, O_CREDENTIALS},
+        {"policies", required_argument, 0, O_POLICIES},
+        {"require-tls", no_argument, 0, O_REQUIRE_TLS},
         {"tls-cert", required_argument, 0, O_TLS_CERT},
         {"tls-key", required_argument, 0, O_TLS_KEY},
         {"config", required_argument, 0, O_CONFIG},
@@ -624,7 +679,7 @@ main(int argc, char **argv)
         {0, 0, 0, 0}};
     const char *home = NULL, *config = NULL, *pid_file = NULL;
     const char *bridge_file = NULL;
-    const char *cert = NULL, *key = NULL, *creds = NULL;
+    const char *cert = NULL, *key = NULL, *creds = NULL, *policies = NULL;
     int ephemeral = 0, opt;
     lmq_durability durability = LMQ_DURABILITY_FULL;
     S.account = "000000000000";
@@ -633,6 +688,7 @@ main(int argc, char **argv)
     S.idle_timeout = 60;
     S.n_workers = 32;
     S.max_body = LMQD_MAX_BODY;
+    S.auth = -1; /* not given: verify with --credentials, else off */
     while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (opt) {
         case O_HOME:
@@ -678,6 +734,12 @@ main(int argc, char **argv)
             break;
         case O_CREDENTIALS:
             creds = optarg;
+            break;
+        case O_POLICIES:
+            policies = optarg;
+            break;
+        case O_REQUIRE_TLS:
+            S.require_tls = 1;
             break;
         case O_TLS_CERT:
             cert = optarg;
@@ -737,10 +799,29 @@ main(int argc, char **argv)
         S.tls_cert = slurp(cert, NULL);
         S.tls_key = slurp(key, NULL);
     }
+    for (int i = 0; i < S.n_listen; i++) {
+        if (S.listen[i].tls < 0)
+            S.listen[i].tls = S.tls;
+        if (S.listen[i].tls && !S.tls)
+            die("an https:// --listen needs --tls-cert and --tls-key");
+    }
+    if (S.require_tls && !S.tls)
+        die("--require-tls needs --tls-cert and --tls-key");
+    /* A credentials file turns verification (and access control) on. */
+    if (S.auth < 0)
+        S.auth = creds ? LMQD_AUTH_VERIFY : LMQD_AUTH_OFF;
+    if (creds && S.auth != LMQD_AUTH_VERIFY)
+        die("--credentials checks signatures and access; it cannot go "
+            "with --auth %s", S.auth == LMQD_AUTH_OFF ? "off" : "parse");
     if (S.auth == LMQD_AUTH_VERIFY && !creds)
         die("--auth verify needs --credentials FILE");
+    if (policies && !creds)
+        die("--policies needs --credentials FILE (the keys of the "
+            "principals)");
     if (creds)
         lmqd_load_credentials(creds);
+    if (policies)
+        lmqd_load_policies(policies);
     if (ephemeral && home)
         die("--home and --ephemeral exclude each other");
 
