@@ -24,7 +24,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,20 +47,6 @@ typedef struct identity {
 } identity;
 static identity *ids;
 static size_t n_ids;
-
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void
-die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("lmqd: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    exit(2);
-}
 
 /* A principal as written in a file, as a full ARN (malloc'd), or NULL
  * when it is not one. */
@@ -92,7 +77,7 @@ lmqd_load_credentials(const char *path)
 {
     FILE *f = fopen(path, "r");
     if (!f)
-        die("cannot read %s: %s", path, strerror(errno));
+        lmqd_die("cannot read %s: %s", path, strerror(errno));
     char line[2048];
     int ln = 0;
     while (fgets(line, sizeof line, f)) {
@@ -101,19 +86,19 @@ lmqd_load_credentials(const char *path)
         char *p = line + strspn(line, " \t");
         if (*p == '#' || *p == '\n' || *p == '\0')
             continue;
-        int k = sscanf(p, "%255s %511s %511s %7s", id, secret, principal,
-                       extra);
+        int k =
+            sscanf(p, "%255s %511s %511s %7s", id, secret, principal, extra);
         if (k < 2 || k > 3)
-            die("%s:%d: want ACCESS_KEY_ID SECRET_ACCESS_KEY [PRINCIPAL]",
-                path, ln);
+            lmqd_die("%s:%d: want ACCESS_KEY_ID SECRET_ACCESS_KEY [PRINCIPAL]",
+                     path, ln);
         char *arn = principal_arn(k == 3 ? principal : "root");
         if (!arn)
-            die("%s:%d: bad principal %s (want arn:aws:iam::ACCOUNT:user/"
-                "NAME, role/NAME or root)",
-                path, ln, principal);
+            lmqd_die("%s:%d: bad principal %s (want arn:aws:iam::ACCOUNT:user/"
+                     "NAME, role/NAME or root)",
+                     path, ln, principal);
         for (size_t i = 0; i < n_creds; i++)
             if (strcmp(creds[i].id, id) == 0)
-                die("%s:%d: access key %s given twice", path, ln, id);
+                lmqd_die("%s:%d: access key %s given twice", path, ln, id);
         cred *nc = realloc(creds, (n_creds + 1) * sizeof *nc);
         if (!nc)
             exit(2);
@@ -125,7 +110,7 @@ lmqd_load_credentials(const char *path)
     }
     fclose(f);
     if (n_creds == 0)
-        die("%s holds no credentials", path);
+        lmqd_die("%s holds no credentials", path);
 }
 
 void
@@ -134,9 +119,9 @@ lmqd_load_policies(const char *path)
     json_error_t err;
     json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
     if (!doc)
-        die("%s:%d: %s", path, err.line, err.text);
+        lmqd_die("%s:%d: %s", path, err.line, err.text);
     if (!json_is_object(doc))
-        die("%s: want {\"PRINCIPAL\": POLICY or [POLICY, ...]}", path);
+        lmqd_die("%s: want {\"PRINCIPAL\": POLICY or [POLICY, ...]}", path);
     const char *k;
     json_t *v;
     json_object_foreach(doc, k, v)
@@ -144,12 +129,12 @@ lmqd_load_policies(const char *path)
         char *arn = principal_arn(k);
         char why[256];
         if (!arn)
-            die("%s: bad principal %s", path, k);
+            lmqd_die("%s: bad principal %s", path, k);
         size_t l = strlen(arn);
         if (l > 5 && strcmp(arn + l - 5, ":root") == 0)
-            die("%s: %s: an account's root has no identity policies (it "
-                "may do everything; deny it in a queue policy)",
-                path, k);
+            lmqd_die("%s: %s: an account's root has no identity policies (it "
+                     "may do everything; deny it in a queue policy)",
+                     path, k);
         identity *ni = realloc(ids, (n_ids + 1) * sizeof *ni);
         if (!ni)
             exit(2);
@@ -163,7 +148,7 @@ lmqd_load_policies(const char *path)
         for (size_t i = 0; i < id->n; i++) {
             json_t *d = json_is_array(v) ? json_array_get(v, i) : v;
             if (lmq__policy_check(d, LMQ_POLICY_IDENTITY, why, sizeof why))
-                die("%s: policy of %s: %s", path, k, why);
+                lmqd_die("%s: policy of %s: %s", path, k, why);
             id->docs[i] = json_incref(d);
         }
     }
@@ -256,13 +241,18 @@ lmqd_authorize(lmqd_conn *c, const char *source_ip, int tls)
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     for (size_t i = 0; i < n; i++) {
-        lmq_policy_request r = {
-            needs[i].action, needs[i].resource, cr->principal, source_ip,
-            tls, (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000, NULL};
+        lmq_policy_request r = {needs[i].action,
+                                needs[i].resource,
+                                cr->principal,
+                                source_ip,
+                                tls,
+                                (int64_t)now.tv_sec * 1000 +
+                                    now.tv_nsec / 1000000,
+                                NULL};
         json_t *res = queue_policy(needs[i].queue);
-        lmq_policy_reason why = lmq__policy_decide(
-            id ? (const json_t *const *)id->docs : NULL, id ? id->n : 0, res,
-            S.account, &r);
+        lmq_policy_reason why =
+            lmq__policy_decide(id ? (const json_t *const *)id->docs : NULL,
+                               id ? id->n : 0, res, S.account, &r);
         json_decref(res);
         if (why != LMQ_POLICY_ALLOWED) {
             char msg[768];

@@ -63,8 +63,8 @@ mono_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static void
-die(const char *fmt, ...)
+void
+lmqd_die(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -474,7 +474,7 @@ static void
 add_listen(const char *spec)
 {
     if (S.n_listen >= LMQD_MAX_LISTEN)
-        die("too many --listen addresses");
+        lmqd_die("too many --listen addresses");
     lmqd_listen *l = &S.listen[S.n_listen];
     char host[256];
     const char *colon;
@@ -489,27 +489,27 @@ add_listen(const char *spec)
     if (spec[0] == '[') {
         const char *end = strchr(spec, ']');
         if (!end || end[1] != ':')
-            die("bad --listen %s (use [ADDR]:PORT for IPv6)", spec);
+            lmqd_die("bad --listen %s (use [ADDR]:PORT for IPv6)", spec);
         snprintf(host, sizeof host, "%.*s", (int)(end - spec - 1), spec + 1);
         colon = end + 1;
         l->v6 = 1;
     } else {
         colon = strrchr(spec, ':');
         if (!colon)
-            die("bad --listen %s (use ADDR:PORT)", spec);
+            lmqd_die("bad --listen %s (use ADDR:PORT)", spec);
         snprintf(host, sizeof host, "%.*s", (int)(colon - spec), spec);
     }
     char *end;
     long port = strtol(colon + 1, &end, 10);
     if (*end || port < 0 || port > 65535)
-        die("bad port in --listen %s", spec);
+        lmqd_die("bad port in --listen %s", spec);
     memset(&l->addr, 0, sizeof l->addr);
     if (l->v6) {
         struct sockaddr_in6 *a = (struct sockaddr_in6 *)&l->addr;
         a->sin6_family = AF_INET6;
         a->sin6_port = htons((uint16_t)port);
         if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1)
-            die("bad IPv6 address in --listen %s", spec);
+            lmqd_die("bad IPv6 address in --listen %s", spec);
         l->addrlen = sizeof *a;
     } else {
         struct sockaddr_in *a = (struct sockaddr_in *)&l->addr;
@@ -518,7 +518,7 @@ add_listen(const char *spec)
         if (strcmp(host, "localhost") == 0)
             snprintf(host, sizeof host, "127.0.0.1");
         if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
-            die("bad IPv4 address in --listen %s", spec);
+            lmqd_die("bad IPv4 address in --listen %s", spec);
         l->addrlen = sizeof *a;
     }
     S.n_listen++;
@@ -529,7 +529,7 @@ slurp(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
-        die("cannot read %s: %s", path, strerror(errno));
+        lmqd_die("cannot read %s: %s", path, strerror(errno));
     char *buf = NULL;
     size_t n = 0, cap = 0;
     for (;;) {
@@ -537,7 +537,7 @@ slurp(const char *path, size_t *len)
             cap = cap ? cap * 2 : 8192;
             buf = realloc(buf, cap);
             if (!buf)
-                die("out of memory");
+                lmqd_die("out of memory");
         }
         size_t k = fread(buf + n, 1, 4096, f);
         n += k;
@@ -575,15 +575,15 @@ open_listeners(void)
                         SOCK_STREAM | SOCK_CLOEXEC, 0);
         int one = 1;
         if (fd < 0)
-            die("socket: %s", strerror(errno));
+            lmqd_die("socket: %s", strerror(errno));
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
         if (l->v6)
             setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
         if (bind(fd, (struct sockaddr *)&l->addr, l->addrlen) != 0)
-            die("cannot listen on %s: %s", lmqd_listen_name(l, 0),
+            lmqd_die("cannot listen on %s: %s", lmqd_listen_name(l, 0),
                 strerror(errno));
         if (listen(fd, 1024) != 0)
-            die("listen: %s", strerror(errno));
+            lmqd_die("listen: %s", strerror(errno));
         socklen_t al = sizeof l->addr;
         getsockname(fd, (struct sockaddr *)&l->addr, &al);
         struct MHD_OptionItem opts[16];
@@ -613,7 +613,7 @@ open_listeners(void)
         l->d = MHD_start_daemon(flags, 0, NULL, NULL, access_cb, l,
                                 MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
         if (!l->d)
-            die("cannot start the HTTP server on %s",
+            lmqd_die("cannot start the HTTP server on %s",
                 lmqd_listen_name(l, 0));
         l->fd = fd;
     }
@@ -708,7 +708,7 @@ main(int argc, char **argv)
             else if (strcmp(optarg, "none") == 0)
                 durability = LMQ_DURABILITY_NONE;
             else
-                die("bad --durability %s (full, periodic or none)", optarg);
+                lmqd_die("bad --durability %s (full, periodic or none)", optarg);
             break;
         case O_PUBLIC_URL:
             S.ctx.public_url = optarg;
@@ -716,7 +716,7 @@ main(int argc, char **argv)
         case O_ACCOUNT:
             if (strlen(optarg) != 12 ||
                 strspn(optarg, "0123456789") != strlen(optarg))
-                die("bad --account %s (12 digits)", optarg);
+                lmqd_die("bad --account %s (12 digits)", optarg);
             S.account = optarg;
             break;
         case O_REGION:
@@ -730,7 +730,7 @@ main(int argc, char **argv)
             else if (strcmp(optarg, "verify") == 0)
                 S.auth = LMQD_AUTH_VERIFY;
             else
-                die("bad --auth %s (off, parse or verify)", optarg);
+                lmqd_die("bad --auth %s (off, parse or verify)", optarg);
             break;
         case O_CREDENTIALS:
             creds = optarg;
@@ -759,7 +759,7 @@ main(int argc, char **argv)
         case O_MAX_CONN:
             S.max_connections = (unsigned)atoi(optarg);
             if (S.max_connections < 1)
-                die("bad --max-connections %s", optarg);
+                lmqd_die("bad --max-connections %s", optarg);
             break;
         case O_IDLE:
             S.idle_timeout = (unsigned)atoi(optarg);
@@ -767,7 +767,7 @@ main(int argc, char **argv)
         case O_WORKERS:
             S.n_workers = atoi(optarg);
             if (S.n_workers < 0 || S.n_workers > 1024)
-                die("bad --workers %s (0-1024)", optarg);
+                lmqd_die("bad --workers %s (0-1024)", optarg);
             break;
         case O_QUIET:
             S.quiet = 1;
@@ -793,7 +793,7 @@ main(int argc, char **argv)
     if (S.n_listen == 0)
         add_listen("127.0.0.1:9324");
     if (!!cert != !!key)
-        die("--tls-cert and --tls-key go together");
+        lmqd_die("--tls-cert and --tls-key go together");
     if (cert) {
         S.tls = 1;
         S.tls_cert = slurp(cert, NULL);
@@ -803,27 +803,27 @@ main(int argc, char **argv)
         if (S.listen[i].tls < 0)
             S.listen[i].tls = S.tls;
         if (S.listen[i].tls && !S.tls)
-            die("an https:// --listen needs --tls-cert and --tls-key");
+            lmqd_die("an https:// --listen needs --tls-cert and --tls-key");
     }
     if (S.require_tls && !S.tls)
-        die("--require-tls needs --tls-cert and --tls-key");
+        lmqd_die("--require-tls needs --tls-cert and --tls-key");
     /* A credentials file turns verification (and access control) on. */
     if (S.auth < 0)
         S.auth = creds ? LMQD_AUTH_VERIFY : LMQD_AUTH_OFF;
     if (creds && S.auth != LMQD_AUTH_VERIFY)
-        die("--credentials checks signatures and access; it cannot go "
+        lmqd_die("--credentials checks signatures and access; it cannot go "
             "with --auth %s", S.auth == LMQD_AUTH_OFF ? "off" : "parse");
     if (S.auth == LMQD_AUTH_VERIFY && !creds)
-        die("--auth verify needs --credentials FILE");
+        lmqd_die("--auth verify needs --credentials FILE");
     if (policies && !creds)
-        die("--policies needs --credentials FILE (the keys of the "
+        lmqd_die("--policies needs --credentials FILE (the keys of the "
             "principals)");
     if (creds)
         lmqd_load_credentials(creds);
     if (policies)
         lmqd_load_policies(policies);
     if (ephemeral && home)
-        die("--home and --ephemeral exclude each other");
+        lmqd_die("--home and --ephemeral exclude each other");
 
     /* Signals: every thread blocks them; main waits for them. */
     sigset_t sigs;
@@ -837,14 +837,14 @@ main(int argc, char **argv)
     if (ephemeral) {
         char tmpl[] = "/tmp/lmqd-ephemeral.XXXXXX";
         if (!mkdtemp(tmpl))
-            die("mkdtemp: %s", strerror(errno));
+            lmqd_die("mkdtemp: %s", strerror(errno));
         home_buf = strdup(tmpl);
         home = home_buf;
         if (durability == LMQ_DURABILITY_FULL)
             durability = LMQ_DURABILITY_NONE;
     } else if (!home) {
         if (lmq_default_home(&home_buf) != 0)
-            die("cannot find the default home: %s", lmq_errmsg());
+            lmqd_die("cannot find the default home: %s", lmq_errmsg());
         home = home_buf;
     }
     S.home = home;
@@ -856,7 +856,7 @@ main(int argc, char **argv)
     if (S.test_clock)
         lmqd_test_clock_setup(home, &eo);
     if (lmq_env_open(home, &eo, &S.env) != 0)
-        die("cannot open the home %s: %s", home, lmq_errmsg());
+        lmqd_die("cannot open the home %s: %s", home, lmq_errmsg());
     S.durability = durability;
     if (durability != LMQ_DURABILITY_FULL)
         S.n_workers = 0;
@@ -865,7 +865,7 @@ main(int argc, char **argv)
     S.ctx.region = S.region;
     S.ctx.task_started = lmqd_task_started;
     if (lmq__sqs_ctx_init(&S.ctx) != 0)
-        die("out of memory");
+        lmqd_die("out of memory");
     if (config)
         lmqd_apply_config(config);
     lmqd_metrics_init();
@@ -875,7 +875,7 @@ main(int argc, char **argv)
         if (lmq_bridge_open(S.env, 0, &lmqd_bridge) != 0 ||
             lmq_bridge_load_config(lmqd_bridge, bridge_file) != 0 ||
             lmq_bridge_start(lmqd_bridge) != 0)
-            die("--bridge %s: %s", bridge_file, lmq_errmsg());
+            lmqd_die("--bridge %s: %s", bridge_file, lmq_errmsg());
     }
     lmqd_workers_start();
     lmqd_tasks_resume();
@@ -883,7 +883,7 @@ main(int argc, char **argv)
     if (pid_file) {
         FILE *f = fopen(pid_file, "w");
         if (!f)
-            die("cannot write %s: %s", pid_file, strerror(errno));
+            lmqd_die("cannot write %s: %s", pid_file, strerror(errno));
         fprintf(f, "%ld\n", (long)getpid());
         fclose(f);
     }

@@ -85,6 +85,9 @@ typedef struct lmqd_server {
 extern lmqd_server S;
 
 /* lmqd.c */
+/* "lmqd: <message>" on stderr, then exit(2): a start-up error. */
+void lmqd_die(const char *fmt, ...) __attribute__((format(printf, 1, 2),
+                                                   noreturn));
 int lmqd_run(lmqd_conn *c);
 void lmqd_resume(lmqd_conn *c);
 void sqs_req_done(lmqd_conn *c);

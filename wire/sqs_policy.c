@@ -53,10 +53,9 @@ glob(const char *p, const char *s, int icase)
         if (*p == '*') {
             star = p++;
             mark = s;
-        } else if (*p == '?' ||
-                   (icase ? tolower((unsigned char)*p) ==
-                                tolower((unsigned char)*s)
-                          : *p == *s)) {
+        } else if (*p == '?' || (icase ? tolower((unsigned char)*p) ==
+                                             tolower((unsigned char)*s)
+                                       : *p == *s)) {
             if (!*p)
                 return 0;
             p++;
@@ -113,8 +112,7 @@ arn_like(const char *pat, const char *arn)
 
 /* A string or an array of strings: does any element match? */
 static int
-any_of(const json_t *v, int (*match)(const char *, const char *),
-       const char *s)
+any_of(const json_t *v, int (*match)(const char *, const char *), const char *s)
 {
     if (json_is_string(v))
         return match(json_string_value(v), s);
@@ -184,8 +182,18 @@ typedef enum {
 } cres;
 
 typedef enum {
-    OP_STR_EQ, OP_STR_EQ_IC, OP_STR_LIKE, OP_ARN, OP_BOOL, OP_IP,
-    OP_DATE_EQ, OP_DATE_LT, OP_DATE_LE, OP_DATE_GT, OP_DATE_GE, OP_NULL
+    OP_STR_EQ,
+    OP_STR_EQ_IC,
+    OP_STR_LIKE,
+    OP_ARN,
+    OP_BOOL,
+    OP_IP,
+    OP_DATE_EQ,
+    OP_DATE_LT,
+    OP_DATE_LE,
+    OP_DATE_GT,
+    OP_DATE_GE,
+    OP_NULL
 } opkind;
 
 static const struct {
@@ -245,14 +253,16 @@ parse_date(const char *s, int64_t *ms)
     memset(&tm, 0, sizeof tm);
     int used = 0;
     if (sscanf(s, "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-               &used) != 3 || used != 10)
+               &used) != 3 ||
+        used != 10)
         return -1;
     const char *p = s + 10;
     int64_t frac = 0, off = 0;
     if (*p == 'T' || *p == 't') {
         int u2 = 0;
-        if (sscanf(p + 1, "%2d:%2d:%2d%n", &tm.tm_hour, &tm.tm_min,
-                   &tm.tm_sec, &u2) != 3 || u2 != 8)
+        if (sscanf(p + 1, "%2d:%2d:%2d%n", &tm.tm_hour, &tm.tm_min, &tm.tm_sec,
+                   &u2) != 3 ||
+            u2 != 8)
             return -1;
         p += 9;
         if (*p == '.') {
@@ -274,9 +284,8 @@ parse_date(const char *s, int64_t *ms)
         return -1;
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
-    if (tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 ||
-        tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
-        tm.tm_sec > 60)
+    if (tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+        tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
         return -1;
     *ms = (int64_t)timegm(&tm) * 1000 + frac - off;
     return 0;
@@ -295,7 +304,7 @@ parse_ip(const char *s, unsigned char a[16], int *bits)
         return 0;
     }
     if (inet_pton(AF_INET6, s, a) == 1) {
-        static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0,
+        static const unsigned char mapped[12] = {0, 0, 0, 0, 0,    0,
                                                  0, 0, 0, 0, 0xff, 0xff};
         *bits = memcmp(a, mapped, 12) == 0 ? 32 : 128;
         return 0;
@@ -344,8 +353,8 @@ typedef enum { K_UNKNOWN, K_STR, K_BOOL, K_IP, K_DATE } ktype;
 /* The request's value of a condition key: its type, and the value in buf
  * (absent: *present = 0). */
 static ktype
-key_value(const char *key, const lmq_policy_request *r, char *buf,
-          size_t len, int *present)
+key_value(const char *key, const lmq_policy_request *r, char *buf, size_t len,
+          int *present)
 {
     *present = 1;
     if (strcasecmp(key, "aws:SourceIp") == 0) {
@@ -406,8 +415,7 @@ value_match(opkind k, ktype t, const char *want, const char *v)
     case OP_DATE_LE:
     case OP_DATE_GT:
     case OP_DATE_GE:
-        if (t != K_DATE || parse_date(want, &b) != 0 ||
-            parse_date(v, &a) != 0)
+        if (t != K_DATE || parse_date(want, &b) != 0 || parse_date(v, &a) != 0)
             return C_UNKNOWN;
         /* aws:CurrentTime has second precision here; compare in ms. */
         a = a / 1000 * 1000;
@@ -455,8 +463,8 @@ cond_op(const char *opname, const json_t *block, const lmq_policy_request *r)
             res = C_UNKNOWN;
         } else if (k == OP_NULL) {
             /* Null: true means "the key is absent". */
-            const json_t *e = json_is_array(vals) ? json_array_get(vals, 0)
-                                                  : vals;
+            const json_t *e =
+                json_is_array(vals) ? json_array_get(vals, 0) : vals;
             if (value_str(e, want, sizeof want) != 0 ||
                 (strcasecmp(want, "true") != 0 &&
                  strcasecmp(want, "false") != 0))
@@ -471,9 +479,8 @@ cond_op(const char *opname, const json_t *block, const lmq_policy_request *r)
             cres any = C_FALSE;
             size_t n = json_is_array(vals) ? json_array_size(vals) : 1;
             for (size_t i = 0; i < n && any != C_TRUE; i++) {
-                const json_t *e = json_is_array(vals)
-                                      ? json_array_get(vals, i)
-                                      : vals;
+                const json_t *e =
+                    json_is_array(vals) ? json_array_get(vals, i) : vals;
                 cres m = value_str(e, want, sizeof want) != 0
                              ? C_UNKNOWN
                              : value_match(k, t, want, v);
@@ -554,8 +561,7 @@ check_condition(const json_t *c, char *err, size_t errlen)
     {
         if (!json_is_object(block) || json_object_size(block) == 0)
             return fail(err, errlen,
-                        "Condition operator %s must be an object of keys",
-                        op);
+                        "Condition operator %s must be an object of keys", op);
         json_object_foreach((json_t *)block, key, v)
         {
             int ok = scalar(v);
@@ -584,8 +590,7 @@ check_principal(const json_t *p, char *err, size_t errlen)
                    : fail(err, errlen, "%s must be \"*\" or an object",
                           "Principal");
     if (!json_is_object(p) || json_object_size(p) == 0)
-        return fail(err, errlen, "%s must be \"*\" or an object",
-                    "Principal");
+        return fail(err, errlen, "%s must be \"*\" or an object", "Principal");
     const char *k;
     const json_t *v;
     json_object_foreach((json_t *)p, k, v)
@@ -595,15 +600,13 @@ check_principal(const json_t *p, char *err, size_t errlen)
             return fail(err, errlen, "unknown Principal type %s", k);
         if (!strings(v))
             return fail(err, errlen,
-                        "Principal %s needs a string or a list of strings",
-                        k);
+                        "Principal %s needs a string or a list of strings", k);
     }
     return 0;
 }
 
 static int
-check_statement(const json_t *s, lmq_policy_kind kind, char *err,
-                size_t errlen)
+check_statement(const json_t *s, lmq_policy_kind kind, char *err, size_t errlen)
 {
     static const char *const known[] = {
         "Sid",         "Effect",    "Action",       "NotAction", "Resource",
@@ -642,8 +645,7 @@ check_statement(const json_t *s, lmq_policy_kind kind, char *err,
     const json_t *p = json_object_get(s, "Principal"),
                  *np = json_object_get(s, "NotPrincipal");
     if (kind == LMQ_POLICY_IDENTITY && (p || np))
-        return fail(err, errlen, "an identity policy names no %s",
-                    "Principal");
+        return fail(err, errlen, "an identity policy names no %s", "Principal");
     if (kind == LMQ_POLICY_RESOURCE &&
         (!!p == !!np || check_principal(p ? p : np, err, errlen) != 0)) {
         if (!!p == !!np)
@@ -739,9 +741,8 @@ lmq__policy_eval(const json_t *doc, lmq_policy_kind kind,
     lmq_policy_effect out = LMQ_POLICY_NONE;
     for (size_t i = 0; i < n; i++) {
         const json_t *s = json_is_array(st) ? json_array_get(st, i) : st;
-        int deny =
-            strcmp(json_string_value(json_object_get(s, "Effect")), "Deny") ==
-            0;
+        int deny = strcmp(json_string_value(json_object_get(s, "Effect")),
+                          "Deny") == 0;
         if (!statement_applies(s, kind, r, deny))
             continue;
         if (deny)
@@ -759,20 +760,20 @@ lmq__policy_decide(const json_t *const *identity, size_t n,
     char acct[13] = "";
     int have_acct = lmq__policy_principal_account(r->principal, acct) == 0;
     size_t pl = r->principal ? strlen(r->principal) : 0;
-    int root = have_acct && pl > 5 && strcmp(r->principal + pl - 5, ":root") == 0;
+    int root =
+        have_acct && pl > 5 && strcmp(r->principal + pl - 5, ":root") == 0;
     lmq_policy_effect id = root ? LMQ_POLICY_ALLOW : LMQ_POLICY_NONE;
     for (size_t i = 0; i < n && !root; i++) {
-        lmq_policy_effect e = lmq__policy_eval(identity[i],
-                                               LMQ_POLICY_IDENTITY, r);
+        lmq_policy_effect e =
+            lmq__policy_eval(identity[i], LMQ_POLICY_IDENTITY, r);
         if (e == LMQ_POLICY_DENY)
             return LMQ_POLICY_IDENTITY_DENY;
         if (e == LMQ_POLICY_ALLOW)
             id = LMQ_POLICY_ALLOW;
     }
-    lmq_policy_effect res = resource ? lmq__policy_eval(resource,
-                                                        LMQ_POLICY_RESOURCE,
-                                                        r)
-                                     : LMQ_POLICY_NONE;
+    lmq_policy_effect res =
+        resource ? lmq__policy_eval(resource, LMQ_POLICY_RESOURCE, r)
+                 : LMQ_POLICY_NONE;
     if (res == LMQ_POLICY_DENY)
         return LMQ_POLICY_RESOURCE_DENY;
     if (have_acct && resource_account && strcmp(acct, resource_account) == 0)
@@ -844,8 +845,7 @@ handle_source(const char *h, char *buf, size_t len)
     unsigned char raw[1024];
     size_t bl = 0;
     const char *q = NULL;
-    if (!h || sodium_base642bin(raw, sizeof raw, h, strlen(h), NULL, &bl,
-                                NULL,
+    if (!h || sodium_base642bin(raw, sizeof raw, h, strlen(h), NULL, &bl, NULL,
                                 sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
         return NULL;
     json_t *j = json_loadb((const char *)raw, bl, 0, NULL);
@@ -886,8 +886,8 @@ lmq__sqs_req_needs(const struct sqs_req *r, const char *region,
         return n;
     }
     if (strcmp(a, "StartMessageMoveTask") == 0) {
-        const char *src = arn_queue(
-            json_string_value(json_object_get(r->in, "SourceArn")));
+        const char *src =
+            arn_queue(json_string_value(json_object_get(r->in, "SourceArn")));
         const char *dst = arn_queue(
             json_string_value(json_object_get(r->in, "DestinationArn")));
         static const char *const src_actions[] = {
@@ -901,13 +901,13 @@ lmq__sqs_req_needs(const struct sqs_req *r, const char *region,
     }
     if (strcmp(a, "CancelMessageMoveTask") == 0)
         return need(needs, 0, a, region, account,
-                    handle_source(json_string_value(json_object_get(
-                                      r->in, "TaskHandle")),
-                                  buf, sizeof buf));
+                    handle_source(
+                        json_string_value(json_object_get(r->in, "TaskHandle")),
+                        buf, sizeof buf));
     if (strcmp(a, "ListMessageMoveTasks") == 0)
-        return need(needs, 0, a, region, account,
-                    arn_queue(json_string_value(
-                        json_object_get(r->in, "SourceArn"))));
+        return need(
+            needs, 0, a, region, account,
+            arn_queue(json_string_value(json_object_get(r->in, "SourceArn"))));
     /* ListQueues, and any action without a queue: the account. */
     return need(needs, 0, a, region, account, NULL);
 }
