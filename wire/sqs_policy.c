@@ -17,9 +17,9 @@
  * that is not a valid policy at all denies every request it is evaluated
  * for.
  *
- * Rejected: a policy cache keyed by document text (parsing a queue policy
- * is a few microseconds next to the read transaction that fetches it);
- * policy variables (${aws:username}) in Resource: matched literally.
+ * Not here: caching parsed documents (the daemon keeps the queue
+ * policies it parsed, keyed by their text: daemon/authz.c); policy
+ * variables (${aws:username}) in Resource, which are matched literally.
  *
  * Operators: String(Not)Equals(IgnoreCase), String(Not)Like,
  * Arn(Not)Equals, Arn(Not)Like, Bool, (Not)IpAddress, Date(Not)Equals,
