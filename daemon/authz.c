@@ -292,8 +292,14 @@ lmqd_authorize(lmqd_conn *c, const char *source_ip, int tls)
     size_t n = lmq__sqs_req_needs(c->req, S.region, S.account, needs);
     const cred *cr = cred_of(c->access_key);
     const identity *id = NULL;
-    if (!cr) /* verified above; cannot happen */
-        return 0;
+    if (!cr) {
+        /* SigV4 verified the key, so this cannot happen; if it did, no
+         * principal means no access. */
+        lmq__sqs_encode_error(c->proto, c->rid, 403, "AccessDenied",
+                              "AccessDenied", "No principal for this key.",
+                              &c->resp);
+        return 1;
+    }
     for (size_t i = 0; i < n_ids; i++)
         if (strcmp(ids[i].principal, cr->principal) == 0)
             id = &ids[i];
