@@ -21,7 +21,8 @@
  *   a denied delete of the producer leaves the message in place;
  * - AddPermission lets the partner account send; RemovePermission stops it;
  * - a Deny on aws:SecureTransport=false: the admin (root) is denied over
- *   HTTP and served over HTTPS.
+ *   HTTP and served over HTTPS;
+ * - aws:SourceIp conditions see the client's address (127.0.0.1).
  */
 const fs = require('node:fs');
 const https = require('node:https');
@@ -159,6 +160,21 @@ async function main() {
       denied('sqs:ReceiveMessage'));
     const m = await client('worker', eps).send(new sqs.ReceiveMessageCommand({ QueueUrl: surl }));
     assert.equal(m.Messages.length, 1);
+  });
+
+  await step('aws:SourceIp is the client\'s address', async () => {
+    const sadmin = client('admin', eps);
+    const a = await sadmin.send(new sqs.GetQueueAttributesCommand({ QueueUrl: surl, AttributeNames: ['Policy'] }));
+    const policy = JSON.parse(a.Attributes.Policy);
+    policy.Statement.push(
+      { Sid: 'no-tags-from-here', Effect: 'Deny', Principal: '*', Action: 'sqs:TagQueue', Resource: arn,
+        Condition: { IpAddress: { 'aws:SourceIp': ['127.0.0.0/8', '::1/128'] } } },
+      { Sid: 'only-local', Effect: 'Deny', Principal: '*', Action: 'sqs:*', Resource: arn,
+        Condition: { NotIpAddress: { 'aws:SourceIp': ['127.0.0.0/8', '::1/128'] } } });
+    await sadmin.send(new sqs.SetQueueAttributesCommand({ QueueUrl: surl, Attributes: { Policy: JSON.stringify(policy) } }));
+    await expectError('TagQueue from 127.0.0.1', sadmin.send(new sqs.TagQueueCommand({ QueueUrl: surl, Tags: { a: 'b' } })),
+      denied('sqs:TagQueue'));
+    await sadmin.send(new sqs.ListQueueTagsCommand({ QueueUrl: surl }));
   });
 }
 
