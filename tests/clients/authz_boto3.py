@@ -17,6 +17,7 @@ authz.js (same keys, lib/authz_keys.json).
 import json
 import os
 import sys
+import urllib.request
 
 import boto3
 from botocore.config import Config
@@ -111,6 +112,11 @@ def main_require_tls(ep, eps):
         expect_error("admin over HTTP", lambda: client("admin", ep).list_queues(), "InvalidSecurity", 403)
         expect_error("worker over HTTP", lambda: client("worker", ep).receive_message(QueueUrl=url),
                      "InvalidSecurity", 403)
+    with step("--require-tls: GET /health stays open over HTTP"):
+        with urllib.request.urlopen(ep + "/health", timeout=30) as r:
+            body = r.read()
+            if r.status != 200 or not body.startswith(b"ok"):
+                raise Failure("/health over HTTP: %d %r" % (r.status, body))
     with step("--require-tls: HTTPS served"):
         m = client("worker", eps).receive_message(QueueUrl=surl, MaxNumberOfMessages=10)
         if not m.get("Messages"):
