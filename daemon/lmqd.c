@@ -63,8 +63,8 @@ mono_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static void
-die(const char *fmt, ...)
+void
+lmqd_die(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -233,15 +233,36 @@ check_auth(struct MHD_Connection *con, lmqd_conn *c, const char *method,
                                   now.tv_nsec / 1000000,
                               lmqd_secret, NULL, &info, err, sizeof err);
     }
-    if (o == LMQ_SIGV4_OK)
+    if (o == LMQ_SIGV4_OK) {
+        snprintf(c->access_key, sizeof c->access_key, "%s", info.access_key);
         return 0;
+    }
     const char *code = lmq__sigv4_error_code(o);
     *ret = send_error(con, c, lmq__sigv4_http_status(o), code, code, err);
     return 1;
 }
 
+/* The client's address as text ("127.0.0.1", "::1"), "" if unknown. */
+static void
+client_ip(struct MHD_Connection *con, char *buf, size_t len)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(con, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    buf[0] = '\0';
+    if (!ci || !ci->client_addr)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf,
+                  (socklen_t)len);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr,
+                  buf, (socklen_t)len);
+}
+
 static enum MHD_Result
-handle_sqs(struct MHD_Connection *con, lmqd_conn *c, const char *method)
+handle_sqs(struct MHD_Connection *con, lmqd_conn *c, const char *method,
+           const lmqd_listen *l)
 {
     char *q = strchr(c->uri, '?');
     const char *query = q ? q + 1 : NULL;
@@ -257,7 +278,7 @@ handle_sqs(struct MHD_Connection *con, lmqd_conn *c, const char *method)
                                                     "Content-Type"),
         .target = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
                                               "X-Amz-Target"),
-        .https = S.tls,
+        .https = l->tls,
         .body = c->body,
         .body_len = c->body_len,
     };
@@ -272,6 +293,14 @@ handle_sqs(struct MHD_Connection *con, lmqd_conn *c, const char *method)
     if (S.stopping) {
         return send_error(con, c, 503, "ServiceUnavailable",
                           "ServiceUnavailable", "lmqd is stopping");
+    }
+    /* Access control (issue 22): after SigV4, before anything runs, so a
+     * denied request changes nothing. */
+    char ip[INET6_ADDRSTRLEN];
+    client_ip(con, ip, sizeof ip);
+    if (lmqd_authorize(c, ip[0] ? ip : NULL, l->tls)) {
+        sqs_req_done(c);
+        return send_resp(con, c);
     }
     /* A durable commit blocks for its flush: run it on a worker. */
     if (S.n_workers > 0 && !lmq__sqs_req_readonly(c->req)) {
@@ -294,9 +323,9 @@ access_cb(void *cls, struct MHD_Connection *con, const char *url,
           const char *method, const char *version, const char *upload_data,
           size_t *upload_data_size, void **con_cls)
 {
-    (void)cls;
     (void)url;
     (void)version;
+    const lmqd_listen *l = cls;
     lmqd_conn *c = *con_cls;
     if (!c)
         return MHD_NO;
@@ -369,19 +398,29 @@ access_cb(void *cls, struct MHD_Connection *con, const char *url,
     if (get && strcmp(c->path, "/health") == 0)
         return send_text(con, c, 200, "text/plain",
                          strdup(S.stopping ? "stopping\n" : "ok\n"));
+    /* --require-tls: nothing but /health over plain HTTP. */
+    if (S.require_tls && !l->tls)
+        return send_error(con, c, 403, "InvalidSecurity", "InvalidSecurity",
+                          "lmqd requires HTTPS (--require-tls).");
     if (get && strcmp(c->path, "/metrics") == 0)
         return send_text(con, c, 200, "text/plain; version=0.0.4",
                          lmqd_metrics_text());
     if (strncmp(c->path, "/_lmq/", 6) == 0 ||
         strncmp(c->path, "/_aws/sqs/", 10) == 0) {
         c->state = LMQD_SENT;
+        /* Unsigned reset, peek and clock moves would bypass every policy:
+         * off when lmqd checks access. */
+        if (lmqd_authz_enabled())
+            return send_error(con, c, 403, "AccessDenied", "AccessDenied",
+                              "The test-double endpoints are off when lmqd "
+                              "checks access (--credentials).");
         return lmqd_extra(con, c, method);
     }
     if (strcmp(method, "POST") != 0 && !get)
         return send_error(con, c, 405, "InvalidAction", "InvalidAction",
                           "Use POST (or GET for Query requests).");
     c->state = LMQD_RUNNING;
-    return handle_sqs(con, c, method);
+    return handle_sqs(con, c, method, l);
 }
 
 /* Called by workers and watchers: the answer is in c->resp. */
@@ -402,16 +441,23 @@ usage(FILE *f)
         "  --home DIR            the home to serve (default: the lmq CLI's)\n"
         "  --ephemeral           a temporary home, removed at exit\n"
         "  --listen ADDR:PORT    listen address (repeatable; default\n"
-        "                        127.0.0.1:9324; [::1]:PORT for IPv6)\n"
+        "                        127.0.0.1:9324; [::1]:PORT for IPv6);\n"
+        "                        http://ADDR:PORT or https://ADDR:PORT\n"
+        "                        choose the scheme (default: https when\n"
+        "                        --tls-cert is given)\n"
         "  --durability MODE     full | periodic | none (default full)\n"
         "  --public-url URL      base of the queue URLs handed out (default:\n"
         "                        the scheme and Host of each request)\n"
         "  --account ID          account id in URLs and ARNs (000000000000)\n"
         "  --region REGION       region in ARNs (us-east-1)\n"
-        "  --auth MODE           off | parse | verify (default off)\n"
-        "  --credentials FILE    access key id / secret pairs (verify)\n"
+        "  --auth MODE           off | parse | verify (default off; verify\n"
+        "                        with --credentials)\n"
+        "  --credentials FILE    lines ACCESS_KEY_ID SECRET [PRINCIPAL]: SigV4\n"
+        "                        verified, access checked (docs/LMQD.md)\n"
+        "  --policies FILE       JSON: identity policies per principal\n"
         "  --tls-cert FILE       serve HTTPS with this certificate (PEM)\n"
         "  --tls-key FILE        ... and this key\n"
+        "  --require-tls         refuse plain HTTP (but GET /health)\n"
         "  --config FILE         JSON: queues to create at start\n"
         "  --bridge FILE         run the bridge routes of FILE (docs/BRIDGE.md)\n"
         "  --pid-file FILE       write the pid here\n"
@@ -428,34 +474,42 @@ static void
 add_listen(const char *spec)
 {
     if (S.n_listen >= LMQD_MAX_LISTEN)
-        die("too many --listen addresses");
+        lmqd_die("too many --listen addresses");
     lmqd_listen *l = &S.listen[S.n_listen];
     char host[256];
     const char *colon;
+    l->tls = -1;
+    if (strncmp(spec, "http://", 7) == 0) {
+        l->tls = 0;
+        spec += 7;
+    } else if (strncmp(spec, "https://", 8) == 0) {
+        l->tls = 1;
+        spec += 8;
+    }
     if (spec[0] == '[') {
         const char *end = strchr(spec, ']');
         if (!end || end[1] != ':')
-            die("bad --listen %s (use [ADDR]:PORT for IPv6)", spec);
+            lmqd_die("bad --listen %s (use [ADDR]:PORT for IPv6)", spec);
         snprintf(host, sizeof host, "%.*s", (int)(end - spec - 1), spec + 1);
         colon = end + 1;
         l->v6 = 1;
     } else {
         colon = strrchr(spec, ':');
         if (!colon)
-            die("bad --listen %s (use ADDR:PORT)", spec);
+            lmqd_die("bad --listen %s (use ADDR:PORT)", spec);
         snprintf(host, sizeof host, "%.*s", (int)(colon - spec), spec);
     }
     char *end;
     long port = strtol(colon + 1, &end, 10);
     if (*end || port < 0 || port > 65535)
-        die("bad port in --listen %s", spec);
+        lmqd_die("bad port in --listen %s", spec);
     memset(&l->addr, 0, sizeof l->addr);
     if (l->v6) {
         struct sockaddr_in6 *a = (struct sockaddr_in6 *)&l->addr;
         a->sin6_family = AF_INET6;
         a->sin6_port = htons((uint16_t)port);
         if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1)
-            die("bad IPv6 address in --listen %s", spec);
+            lmqd_die("bad IPv6 address in --listen %s", spec);
         l->addrlen = sizeof *a;
     } else {
         struct sockaddr_in *a = (struct sockaddr_in *)&l->addr;
@@ -464,7 +518,7 @@ add_listen(const char *spec)
         if (strcmp(host, "localhost") == 0)
             snprintf(host, sizeof host, "127.0.0.1");
         if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
-            die("bad IPv4 address in --listen %s", spec);
+            lmqd_die("bad IPv4 address in --listen %s", spec);
         l->addrlen = sizeof *a;
     }
     S.n_listen++;
@@ -475,7 +529,7 @@ slurp(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
-        die("cannot read %s: %s", path, strerror(errno));
+        lmqd_die("cannot read %s: %s", path, strerror(errno));
     char *buf = NULL;
     size_t n = 0, cap = 0;
     for (;;) {
@@ -483,7 +537,7 @@ slurp(const char *path, size_t *len)
             cap = cap ? cap * 2 : 8192;
             buf = realloc(buf, cap);
             if (!buf)
-                die("out of memory");
+                lmqd_die("out of memory");
         }
         size_t k = fread(buf + n, 1, 4096, f);
         n += k;
@@ -510,27 +564,26 @@ rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
 static void
 open_listeners(void)
 {
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_TURBO;
-    if (S.tls)
-        flags |= MHD_USE_TLS;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned pool = ncpu > 0 ? (unsigned)ncpu : 1;
     for (int i = 0; i < S.n_listen; i++) {
         lmqd_listen *l = &S.listen[i];
+        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                         MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
+                         MHD_USE_TURBO | (l->tls ? MHD_USE_TLS : 0);
         int fd = socket(l->v6 ? AF_INET6 : AF_INET,
                         SOCK_STREAM | SOCK_CLOEXEC, 0);
         int one = 1;
         if (fd < 0)
-            die("socket: %s", strerror(errno));
+            lmqd_die("socket: %s", strerror(errno));
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
         if (l->v6)
             setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
         if (bind(fd, (struct sockaddr *)&l->addr, l->addrlen) != 0)
-            die("cannot listen on %s: %s", lmqd_listen_name(l, 0),
+            lmqd_die("cannot listen on %s: %s", lmqd_listen_name(l, 0),
                 strerror(errno));
         if (listen(fd, 1024) != 0)
-            die("listen: %s", strerror(errno));
+            lmqd_die("listen: %s", strerror(errno));
         socklen_t al = sizeof l->addr;
         getsockname(fd, (struct sockaddr *)&l->addr, &al);
         struct MHD_OptionItem opts[16];
@@ -550,17 +603,17 @@ open_listeners(void)
         /* Headers and the request line must fit in 32 KiB. */
         opts[k++] = (struct MHD_OptionItem){
             MHD_OPTION_CONNECTION_MEMORY_LIMIT, 32 * 1024, NULL};
-        if (S.tls) {
+        if (l->tls) {
             opts[k++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0,
                                                 S.tls_cert};
             opts[k++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0,
                                                 S.tls_key};
         }
         opts[k++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-        l->d = MHD_start_daemon(flags, 0, NULL, NULL, access_cb, NULL,
+        l->d = MHD_start_daemon(flags, 0, NULL, NULL, access_cb, l,
                                 MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
         if (!l->d)
-            die("cannot start the HTTP server on %s",
+            lmqd_die("cannot start the HTTP server on %s",
                 lmqd_listen_name(l, 0));
         l->fd = fd;
     }
@@ -577,14 +630,14 @@ lmqd_listen_name(const lmqd_listen *l, int with_scheme)
         inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
         port = ntohs(a->sin6_port);
         snprintf(buf, sizeof buf, "%s[%s]:%d",
-                 with_scheme ? (S.tls ? "https://" : "http://") : "", host,
+                 with_scheme ? (l->tls ? "https://" : "http://") : "", host,
                  port);
     } else {
         const struct sockaddr_in *a = (const struct sockaddr_in *)&l->addr;
         inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
         port = ntohs(a->sin_port);
         snprintf(buf, sizeof buf, "%s%s:%d",
-                 with_scheme ? (S.tls ? "https://" : "http://") : "", host,
+                 with_scheme ? (l->tls ? "https://" : "http://") : "", host,
                  port);
     }
     return buf;
@@ -597,7 +650,7 @@ main(int argc, char **argv)
         O_HOME = 256, O_EPHEMERAL, O_LISTEN, O_DURABILITY, O_PUBLIC_URL,
         O_ACCOUNT, O_REGION, O_AUTH, O_CREDENTIALS, O_TLS_CERT, O_TLS_KEY,
         O_CONFIG, O_PID_FILE, O_TEST_CLOCK, O_MAX_CONN, O_IDLE, O_WORKERS,
-        O_QUIET, O_VERSION, O_HELP, O_BRIDGE
+        O_QUIET, O_VERSION, O_HELP, O_BRIDGE, O_POLICIES, O_REQUIRE_TLS
     };
     static const struct option longopts[] = {
         {"home", required_argument, 0, O_HOME},
@@ -609,6 +662,8 @@ main(int argc, char **argv)
         {"region", required_argument, 0, O_REGION},
         {"auth", required_argument, 0, O_AUTH},
         {"credentials", required_argument, 0, O_CREDENTIALS},
+        {"policies", required_argument, 0, O_POLICIES},
+        {"require-tls", no_argument, 0, O_REQUIRE_TLS},
         {"tls-cert", required_argument, 0, O_TLS_CERT},
         {"tls-key", required_argument, 0, O_TLS_KEY},
         {"config", required_argument, 0, O_CONFIG},
@@ -624,7 +679,7 @@ main(int argc, char **argv)
         {0, 0, 0, 0}};
     const char *home = NULL, *config = NULL, *pid_file = NULL;
     const char *bridge_file = NULL;
-    const char *cert = NULL, *key = NULL, *creds = NULL;
+    const char *cert = NULL, *key = NULL, *creds = NULL, *policies = NULL;
     int ephemeral = 0, opt;
     lmq_durability durability = LMQ_DURABILITY_FULL;
     S.account = "000000000000";
@@ -633,6 +688,7 @@ main(int argc, char **argv)
     S.idle_timeout = 60;
     S.n_workers = 32;
     S.max_body = LMQD_MAX_BODY;
+    S.auth = -1; /* not given: verify with --credentials, else off */
     while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (opt) {
         case O_HOME:
@@ -652,7 +708,7 @@ main(int argc, char **argv)
             else if (strcmp(optarg, "none") == 0)
                 durability = LMQ_DURABILITY_NONE;
             else
-                die("bad --durability %s (full, periodic or none)", optarg);
+                lmqd_die("bad --durability %s (full, periodic or none)", optarg);
             break;
         case O_PUBLIC_URL:
             S.ctx.public_url = optarg;
@@ -660,7 +716,7 @@ main(int argc, char **argv)
         case O_ACCOUNT:
             if (strlen(optarg) != 12 ||
                 strspn(optarg, "0123456789") != strlen(optarg))
-                die("bad --account %s (12 digits)", optarg);
+                lmqd_die("bad --account %s (12 digits)", optarg);
             S.account = optarg;
             break;
         case O_REGION:
@@ -674,10 +730,16 @@ main(int argc, char **argv)
             else if (strcmp(optarg, "verify") == 0)
                 S.auth = LMQD_AUTH_VERIFY;
             else
-                die("bad --auth %s (off, parse or verify)", optarg);
+                lmqd_die("bad --auth %s (off, parse or verify)", optarg);
             break;
         case O_CREDENTIALS:
             creds = optarg;
+            break;
+        case O_POLICIES:
+            policies = optarg;
+            break;
+        case O_REQUIRE_TLS:
+            S.require_tls = 1;
             break;
         case O_TLS_CERT:
             cert = optarg;
@@ -697,7 +759,7 @@ main(int argc, char **argv)
         case O_MAX_CONN:
             S.max_connections = (unsigned)atoi(optarg);
             if (S.max_connections < 1)
-                die("bad --max-connections %s", optarg);
+                lmqd_die("bad --max-connections %s", optarg);
             break;
         case O_IDLE:
             S.idle_timeout = (unsigned)atoi(optarg);
@@ -705,7 +767,7 @@ main(int argc, char **argv)
         case O_WORKERS:
             S.n_workers = atoi(optarg);
             if (S.n_workers < 0 || S.n_workers > 1024)
-                die("bad --workers %s (0-1024)", optarg);
+                lmqd_die("bad --workers %s (0-1024)", optarg);
             break;
         case O_QUIET:
             S.quiet = 1;
@@ -731,18 +793,37 @@ main(int argc, char **argv)
     if (S.n_listen == 0)
         add_listen("127.0.0.1:9324");
     if (!!cert != !!key)
-        die("--tls-cert and --tls-key go together");
+        lmqd_die("--tls-cert and --tls-key go together");
     if (cert) {
         S.tls = 1;
         S.tls_cert = slurp(cert, NULL);
         S.tls_key = slurp(key, NULL);
     }
+    for (int i = 0; i < S.n_listen; i++) {
+        if (S.listen[i].tls < 0)
+            S.listen[i].tls = S.tls;
+        if (S.listen[i].tls && !S.tls)
+            lmqd_die("an https:// --listen needs --tls-cert and --tls-key");
+    }
+    if (S.require_tls && !S.tls)
+        lmqd_die("--require-tls needs --tls-cert and --tls-key");
+    /* A credentials file turns verification (and access control) on. */
+    if (S.auth < 0)
+        S.auth = creds ? LMQD_AUTH_VERIFY : LMQD_AUTH_OFF;
+    if (creds && S.auth != LMQD_AUTH_VERIFY)
+        lmqd_die("--credentials checks signatures and access; it cannot go "
+            "with --auth %s", S.auth == LMQD_AUTH_OFF ? "off" : "parse");
     if (S.auth == LMQD_AUTH_VERIFY && !creds)
-        die("--auth verify needs --credentials FILE");
+        lmqd_die("--auth verify needs --credentials FILE");
+    if (policies && !creds)
+        lmqd_die("--policies needs --credentials FILE (the keys of the "
+            "principals)");
     if (creds)
         lmqd_load_credentials(creds);
+    if (policies)
+        lmqd_load_policies(policies);
     if (ephemeral && home)
-        die("--home and --ephemeral exclude each other");
+        lmqd_die("--home and --ephemeral exclude each other");
 
     /* Signals: every thread blocks them; main waits for them. */
     sigset_t sigs;
@@ -756,14 +837,14 @@ main(int argc, char **argv)
     if (ephemeral) {
         char tmpl[] = "/tmp/lmqd-ephemeral.XXXXXX";
         if (!mkdtemp(tmpl))
-            die("mkdtemp: %s", strerror(errno));
+            lmqd_die("mkdtemp: %s", strerror(errno));
         home_buf = strdup(tmpl);
         home = home_buf;
         if (durability == LMQ_DURABILITY_FULL)
             durability = LMQ_DURABILITY_NONE;
     } else if (!home) {
         if (lmq_default_home(&home_buf) != 0)
-            die("cannot find the default home: %s", lmq_errmsg());
+            lmqd_die("cannot find the default home: %s", lmq_errmsg());
         home = home_buf;
     }
     S.home = home;
@@ -775,7 +856,7 @@ main(int argc, char **argv)
     if (S.test_clock)
         lmqd_test_clock_setup(home, &eo);
     if (lmq_env_open(home, &eo, &S.env) != 0)
-        die("cannot open the home %s: %s", home, lmq_errmsg());
+        lmqd_die("cannot open the home %s: %s", home, lmq_errmsg());
     S.durability = durability;
     if (durability != LMQ_DURABILITY_FULL)
         S.n_workers = 0;
@@ -784,7 +865,7 @@ main(int argc, char **argv)
     S.ctx.region = S.region;
     S.ctx.task_started = lmqd_task_started;
     if (lmq__sqs_ctx_init(&S.ctx) != 0)
-        die("out of memory");
+        lmqd_die("out of memory");
     if (config)
         lmqd_apply_config(config);
     lmqd_metrics_init();
@@ -794,7 +875,7 @@ main(int argc, char **argv)
         if (lmq_bridge_open(S.env, 0, &lmqd_bridge) != 0 ||
             lmq_bridge_load_config(lmqd_bridge, bridge_file) != 0 ||
             lmq_bridge_start(lmqd_bridge) != 0)
-            die("--bridge %s: %s", bridge_file, lmq_errmsg());
+            lmqd_die("--bridge %s: %s", bridge_file, lmq_errmsg());
     }
     lmqd_workers_start();
     lmqd_tasks_resume();
@@ -802,7 +883,7 @@ main(int argc, char **argv)
     if (pid_file) {
         FILE *f = fopen(pid_file, "w");
         if (!f)
-            die("cannot write %s: %s", pid_file, strerror(errno));
+            lmqd_die("cannot write %s: %s", pid_file, strerror(errno));
         fprintf(f, "%ld\n", (long)getpid());
         fclose(f);
     }

@@ -28,6 +28,7 @@ typedef struct lmqd_listen {
     struct sockaddr_storage addr;
     socklen_t addrlen;
     int v6;
+    int tls; /* -1 until decided: https when --tls-cert is given */
     int fd;
     struct MHD_Daemon *d;
 } lmqd_listen;
@@ -50,6 +51,7 @@ typedef struct lmqd_conn {
     sqs_proto proto;
     char action[64];
     char queue[96];
+    char access_key[129]; /* the verified SigV4 key, "" when none */
     lmq_sigv4_header headers[LMQD_MAX_HEADERS];
     size_t n_headers;
     /* parked long poll */
@@ -67,7 +69,8 @@ typedef struct lmqd_server {
     sqs_ctx ctx;
     lmqd_listen listen[LMQD_MAX_LISTEN];
     int n_listen;
-    int tls;
+    int tls;         /* a certificate is loaded */
+    int require_tls; /* --require-tls: plain HTTP gets InvalidSecurity */
     char *tls_cert, *tls_key;
     int auth;
     int quiet;
@@ -82,6 +85,9 @@ typedef struct lmqd_server {
 extern lmqd_server S;
 
 /* lmqd.c */
+/* "lmqd: <message>" on stderr, then exit(2): a start-up error. */
+void lmqd_die(const char *fmt, ...) __attribute__((format(printf, 1, 2),
+                                                   noreturn));
 int lmqd_run(lmqd_conn *c);
 void lmqd_resume(lmqd_conn *c);
 void sqs_req_done(lmqd_conn *c);
@@ -109,9 +115,18 @@ char *lmqd_metrics_text(void);
 /* The bridge of --bridge FILE (issue 26), or NULL; /metrics reports it. */
 extern lmq_bridge *lmqd_bridge;
 void lmqd_apply_config(const char *path);
+
+/* authz.c: credentials, identity policies, per-request checks */
 void lmqd_load_credentials(const char *path);
+void lmqd_load_policies(const char *path);
 void lmqd_free_credentials(void);
 const char *lmqd_secret(void *arg, const char *access_key);
+/* 1 when lmqd checks access (a credentials file was given). */
+int lmqd_authz_enabled(void);
+/* Check the decoded request of c (verified key c->access_key) against
+ * the policies: 0 when allowed, else 1 with AccessDenied (403) in
+ * c->resp. */
+int lmqd_authorize(lmqd_conn *c, const char *source_ip, int tls);
 enum MHD_Result lmqd_extra(struct MHD_Connection *con, lmqd_conn *c,
                            const char *method);
 void lmqd_test_clock_setup(const char *home, lmq_env_opts *eo);

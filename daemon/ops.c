@@ -1,6 +1,6 @@
 /*
  * ops.c: what an operator sees of lmqd: the access log, /metrics, the
- * start-up configuration file, the credentials of --auth verify, and the
+ * start-up configuration file, and the
  * endpoints a test double needs (reset, peek, the test clock: extra.c).
  *
  * Access log: one line per request on stderr, written with one write() so
@@ -348,73 +348,6 @@ lmqd_metrics_text(void)
     queue_metrics(&b);
     bridge_metrics(&b);
     return b.s;
-}
-
-/* ---- credentials ------------------------------------------------------------------ */
-
-typedef struct cred {
-    char *id, *secret;
-} cred;
-static cred *creds;
-static size_t n_creds;
-
-void
-lmqd_load_credentials(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        fprintf(stderr, "lmqd: cannot read %s\n", path);
-        exit(2);
-    }
-    char line[1024];
-    int ln = 0;
-    while (fgets(line, sizeof line, f)) {
-        ln++;
-        char id[256], secret[512];
-        char *p = line + strspn(line, " \t");
-        if (*p == '#' || *p == '\n' || *p == '\0')
-            continue;
-        if (sscanf(p, "%255s %511s", id, secret) != 2) {
-            fprintf(stderr,
-                    "lmqd: %s:%d: want ACCESS_KEY_ID SECRET_ACCESS_KEY\n",
-                    path, ln);
-            exit(2);
-        }
-        cred *nc = realloc(creds, (n_creds + 1) * sizeof *nc);
-        if (!nc)
-            exit(2);
-        creds = nc;
-        creds[n_creds].id = strdup(id);
-        creds[n_creds].secret = strdup(secret);
-        n_creds++;
-    }
-    fclose(f);
-    if (n_creds == 0) {
-        fprintf(stderr, "lmqd: %s holds no credentials\n", path);
-        exit(2);
-    }
-}
-
-void
-lmqd_free_credentials(void)
-{
-    for (size_t i = 0; i < n_creds; i++) {
-        free(creds[i].id);
-        free(creds[i].secret);
-    }
-    free(creds);
-    creds = NULL;
-    n_creds = 0;
-}
-
-const char *
-lmqd_secret(void *arg, const char *access_key)
-{
-    (void)arg;
-    for (size_t i = 0; i < n_creds; i++)
-        if (strcmp(creds[i].id, access_key) == 0)
-            return creds[i].secret;
-    return NULL;
 }
 
 /* ---- the configuration file ------------------------------------------------------ */

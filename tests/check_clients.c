@@ -204,7 +204,8 @@ lmqd_try_start(const char *const *extra, int port)
     int pipefd[2], st;
     int64_t deadline;
 
-    snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+    /* http:// explicitly: a test may add an https:// listener. */
+    snprintf(listen, sizeof listen, "http://127.0.0.1:%d", port);
     tpath(errpath, sizeof errpath, "lmqd.log");
     argv[n++] = LMQD_BIN;
     argv[n++] = "--home";
@@ -612,6 +613,90 @@ START_TEST(test_awscli_paging)
         const char *argv[] = {"/bin/sh", script("awscli_paging.sh"), endpoint,
                               NULL};
         run_client_as("awscli-paging", argv, 330, "test", "test");
+    }
+    lmqd_stop();
+}
+END_TEST
+
+/* 6b: access control (issue 22) through the SDKs: the keys and identity
+ * policies below (the keys are also in tests/clients/lib/authz_keys.json,
+ * which the scripts read), HTTP and HTTPS listeners on one lmqd. */
+#define AUTHZ_ACCOUNT "123456789012"
+
+static void
+authz_files(char *creds, char *policies, char *cert, char *key, size_t n)
+{
+    snprintf(creds, n, "%s/authz-credentials", lmq_test_dir);
+    snprintf(policies, n, "%s/authz-policies.json", lmq_test_dir);
+    snprintf(cert, n, "%s/cert.pem", lmq_test_dir);
+    snprintf(key, n, "%s/key.pem", lmq_test_dir);
+    write_file(creds,
+               "# ACCESS_KEY_ID SECRET [PRINCIPAL]; no principal: the root\n"
+               "AKIDLMQAUTHZADMIN01 admin/secret+0000000000000000000000000\n"
+               "AKIDLMQAUTHZWORKER1 worker/secret+000000000000000000000000 "
+               "user/worker\n"
+               "AKIDLMQAUTHZPRODUC1 producer/secret+0000000000000000000000 "
+               "arn:aws:iam::" AUTHZ_ACCOUNT ":user/producer\n"
+               "AKIDLMQAUTHZPARTNR1 partner/secret+00000000000000000000000 "
+               "arn:aws:iam::210987654321:root\n");
+    /* The tutorial's worker policy. */
+    write_file(policies,
+               "{\"user/worker\": {\"Version\": \"2012-10-17\", "
+               "\"Statement\": [{\"Effect\": \"Allow\", \"Action\": "
+               "[\"sqs:ReceiveMessage\", \"sqs:DeleteMessage\"], "
+               "\"Resource\": \"arn:aws:sqs:*:" AUTHZ_ACCOUNT ":authz-*\"}]}}\n");
+    {
+        char san[64] = "subjectAltName=IP:127.0.0.1";
+        const char *argv[] = {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                              "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key,
+                              "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
+                              "-addext", san, NULL};
+        run_client_as("openssl", argv, 60, "test", "test");
+    }
+}
+
+/* Start lmqd with access control, HTTP (endpoint) and HTTPS listeners;
+ * LMQ_HTTPS_ENDPOINT and LMQ_TLS_CA tell the scripts. */
+static void
+authz_lmqd_start(const char *creds, const char *policies, const char *cert, const char *key,
+                 int require_tls)
+{
+    static char https_listen[64], https_ep[64];
+    int port = free_port();
+    snprintf(https_listen, sizeof https_listen, "https://127.0.0.1:%d", port);
+    snprintf(https_ep, sizeof https_ep, "https://127.0.0.1:%d", port);
+    {
+        const char *extra[] = {"--account",  AUTHZ_ACCOUNT, "--credentials", creds,
+                               "--policies", policies,      "--tls-cert",    cert,
+                               "--tls-key",  key,           "--listen",      https_listen,
+                               require_tls ? "--require-tls" : NULL, NULL};
+        lmqd_start(extra);
+    }
+    setenv("LMQ_HTTPS_ENDPOINT", https_ep, 1);
+    setenv("LMQ_TLS_CA", cert, 1);
+}
+
+START_TEST(test_authz)
+{
+    char creds[300], policies[300], cert[300], key[300];
+    require_node_modules();
+    require_debian_clients(0);
+    authz_files(creds, policies, cert, key, sizeof creds);
+    authz_lmqd_start(creds, policies, cert, key, 0);
+    {
+        const char *argv[] = {"node", script("authz.js"), endpoint, NULL};
+        run_client("authz-node", argv);
+    }
+    {
+        const char *argv[] = {PYTHON, script("authz_boto3.py"), endpoint, NULL};
+        run_client("authz-boto3", argv);
+    }
+    lmqd_stop();
+    /* The same home, now with --require-tls. */
+    authz_lmqd_start(creds, policies, cert, key, 1);
+    {
+        const char *argv[] = {PYTHON, script("authz_boto3.py"), "--require-tls", endpoint, NULL};
+        run_client("authz-require-tls", argv);
     }
     lmqd_stop();
 }
@@ -1227,6 +1312,7 @@ lmq_suite_clients(void)
         {"sqs_consumer", test_sqs_consumer}, {"boto3", test_boto3},
         {"awscli", test_awscli},           {"sigv4", test_sigv4},
         {"awscli_paging", test_awscli_paging},
+        {"authz", test_authz},
         {"mixed_access", test_mixed_access}, {"malformed", test_malformed},
         {"examples", test_examples},       {"bridge_fauxqs", test_bridge_fauxqs},
     };

@@ -2279,6 +2279,97 @@ START_TEST(test_ipv6_listen)
 }
 END_TEST
 
+/* Access control (issue 22): lmqd refuses contradictory or malformed
+ * settings at start, naming them; with credentials the unsigned
+ * test-double endpoints are closed, /health stays open. The policies
+ * themselves: tests/check_policy and check_clients (authz). */
+static void
+expect_refused(const char *const *args, const char *phrase)
+{
+    char line[256];
+    int st;
+    lmqd_spawn(args);
+    ck_assert_msg(!lmqd_read_ready(READY_MS, line, sizeof line), "lmqd started: %s", line);
+    ck_assert(wait_for(D.pid, STOP_MS, &st));
+    D.pid = -1;
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 2, "%s", describe_status(st));
+    ck_assert_msg(strstr(tail_of(D.log), phrase) != NULL, "wanted \"%s\" in:\n%s", phrase,
+                  tail_of(D.log));
+    lmqd_close_out();
+}
+
+START_TEST(test_authz_settings)
+{
+    char creds[300], badcreds[300], pol[300], rootpol[300], badpol[300];
+    tpath(creds, sizeof creds, "creds");
+    tpath(badcreds, sizeof badcreds, "badcreds");
+    tpath(pol, sizeof pol, "pol.json");
+    tpath(rootpol, sizeof rootpol, "rootpol.json");
+    tpath(badpol, sizeof badpol, "badpol.json");
+    write_file(creds, "AKIDLMQTEST00000001 secret\nAKIDLMQTEST00000002 s2 user/w\n");
+    write_file(badcreds, "AKIDLMQTEST00000001 secret group/admins\n");
+    write_file(pol, "{\"user/w\": {\"Statement\": {\"Effect\": \"Allow\", "
+                    "\"Action\": \"sqs:*\", \"Resource\": \"*\"}}}");
+    write_file(rootpol, "{\"root\": {\"Statement\": {\"Effect\": \"Allow\", "
+                        "\"Action\": \"sqs:*\", \"Resource\": \"*\"}}}");
+    write_file(badpol, "{\"user/w\": {\"Statement\": {\"Effect\": \"allow\", "
+                       "\"Action\": \"sqs:*\", \"Resource\": \"*\"}}}");
+    {
+        const char *a[] = {"--home", home, "--credentials", creds, "--auth", "off", NULL};
+        expect_refused(a, "cannot go with --auth off");
+    }
+    {
+        const char *a[] = {"--home", home, "--policies", pol, NULL};
+        expect_refused(a, "--policies needs --credentials");
+    }
+    {
+        const char *a[] = {"--home", home, "--require-tls", NULL};
+        expect_refused(a, "--require-tls needs --tls-cert");
+    }
+    {
+        const char *a[] = {"--home", home, "--listen", "https://127.0.0.1:0", NULL};
+        expect_refused(a, "https:// --listen needs --tls-cert");
+    }
+    {
+        const char *a[] = {"--home", home, "--credentials", badcreds, NULL};
+        expect_refused(a, "badcreds:1: bad principal group/admins");
+    }
+    {
+        const char *a[] = {"--home", home, "--credentials", creds, "--policies", rootpol, NULL};
+        expect_refused(a, "root has no identity policies");
+    }
+    {
+        const char *a[] = {"--home", home, "--credentials", creds, "--policies", badpol, NULL};
+        expect_refused(a, "policy of user/w: Effect must be Allow or Deny");
+    }
+    /* Started well: the test-double endpoints are closed, /health open. */
+    {
+        const char *a[] = {"--credentials", creds, "--policies", pol, NULL};
+        lmqd_start(a);
+    }
+    char u[160];
+    resp r;
+    snprintf(u, sizeof u, "%s/_lmq/reset", D.base);
+    http_do(NULL, u, NULL, "", 0, REQ_MS, &r);
+    ck_assert_msg(r.rc == CURLE_OK && r.status == 403 && strstr(r.body, "AccessDenied"),
+                  "POST /_lmq/reset with access control: %ld %s", r.status, r.body);
+    resp_free(&r);
+    snprintf(u, sizeof u, "%s/_aws/sqs/messages?QueueUrl=x", D.base);
+    http_do(NULL, u, NULL, NULL, 0, REQ_MS, &r);
+    ck_assert_msg(r.rc == CURLE_OK && r.status == 403, "peek: %ld %s", r.status, r.body);
+    resp_free(&r);
+    assert_healthy();
+    /* An unsigned SQS request is MissingAuthenticationToken: --credentials
+     * alone turned verification on. */
+    sqs_raw_at(NULL, D.base, "ListQueues", "{}", NULL, &r);
+    ck_assert_msg(r.rc == CURLE_OK && r.status == 403 &&
+                      strstr(r.body, "MissingAuthenticationToken"),
+                  "unsigned ListQueues: %ld %s", r.status, r.body);
+    resp_free(&r);
+    lmqd_stop();
+}
+END_TEST
+
 START_TEST(test_tls)
 {
     char key[300], cert[300], listen[64], want[96];
@@ -2523,6 +2614,7 @@ lmq_suite_lmqd(void)
     t = tc("IPv6 and TLS", 90);
     tcase_add_test(t, test_ipv6_listen);
     tcase_add_test(t, test_tls);
+    tcase_add_test(t, test_authz_settings);
     suite_add_tcase(s, t);
 
     t = tc("move tasks run by the daemon", 60);

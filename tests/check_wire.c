@@ -1280,6 +1280,45 @@ START_TEST(dead_letter_sources_use_queueUrls)
 }
 END_TEST
 
+/* A Policy must be a queue policy (issue 22); a malformed one changes
+ * nothing. AccessDenied is coral's AccessDeniedException in JSON. */
+START_TEST(malformed_policy_refused)
+{
+    static const char *const bad[] = {
+        "not json", "{}", "{\"Statement\":[{\"Effect\":\"Allow\","
+        "\"Action\":\"sqs:*\",\"Resource\":\"*\"}]}", /* no Principal */
+    };
+    const char *good = "{\"Statement\":{\"Effect\":\"Allow\",\"Principal\":"
+                       "\"*\",\"Action\":\"sqs:SendMessage\"}}";
+    json_decref(jok("SetQueueAttributes",
+                    json_pack("{s:s,s:{s:s}}", "QueueUrl", BASE "q",
+                              "Attributes", "Policy", good)));
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        jfail("SetQueueAttributes",
+              json_pack("{s:s,s:{s:s}}", "QueueUrl", BASE "q", "Attributes",
+                        "Policy", bad[i]),
+              400, "InvalidAttributeValue",
+              "InvalidAttributeValue;Sender");
+        jfail("CreateQueue",
+              json_pack("{s:s,s:{s:s}}", "QueueName", "q-new", "Attributes",
+                        "Policy", bad[i]),
+              400, "InvalidAttributeValue",
+              "InvalidAttributeValue;Sender");
+    }
+    char *pol = attr("q", "Policy");
+    ck_assert_str_eq(pol, good);
+    free(pol);
+    sqs_resp r;
+    lmq__sqs_encode_error(SQS_PROTO_JSON, "rid", 403, "AccessDenied",
+                          "AccessDenied", "User: x is not authorized", &r);
+    ck_assert_int_eq(r.status, 403);
+    ck_assert_str_eq(r.query_error, "AccessDenied;Sender");
+    ck_assert_ptr_nonnull(strstr(
+        r.body, "\"com.amazon.coral.service#AccessDeniedException\""));
+    lmq__sqs_resp_clear(&r);
+}
+END_TEST
+
 START_TEST(permissions_edit_the_policy)
 {
     json_decref(jok("AddPermission",
@@ -1969,6 +2008,7 @@ lmq_suite_wire(void)
     tcase_add_test(tc, purge_delete_queue_and_path_addressing);
     tcase_add_test(tc, dead_letter_sources_use_queueUrls);
     tcase_add_test(tc, permissions_edit_the_policy);
+    tcase_add_test(tc, malformed_policy_refused);
     tcase_add_test(tc, move_tasks_start_list_cancel);
     tcase_add_test(tc, receive_parks_then_answers);
     tcase_add_test(tc, every_action_has_a_row_and_decodes_in_both_protocols);

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "sqs_int.h"
+#include "sqs_policy.h"
 
 #define MAX_MSGS 10
 
@@ -175,14 +176,36 @@ stale(sqs_call *c, int rc, int *tries)
 
 /* ---- queues ----------------------------------------------------------------- */
 
+/* A Policy attribute must be a queue policy lmqd can evaluate (as SQS
+ * refuses a malformed one); "" removes it. Returns 0, or -1 with
+ * InvalidAttributeValue. */
+static int
+policy_attr_ok(sqs_call *c, const lmq_map *m)
+{
+    const char *p = m ? lmq_map_get(m, "Policy") : NULL;
+    if (!p || !*p)
+        return 0;
+    char why[256] = "not JSON";
+    json_t *d = json_loads(p, JSON_REJECT_DUPLICATES, NULL);
+    int bad = !d || lmq__policy_check(d, LMQ_POLICY_RESOURCE, why,
+                                      sizeof why) != 0;
+    json_decref(d);
+    return bad ? lmq__sqs_fail(c, "InvalidAttributeValue",
+                               "Invalid value for the parameter Policy. "
+                               "Reason: %s.",
+                               why)
+               : 0;
+}
+
 static int
 a_create_queue(sqs_call *c)
 {
     lmq_map *attrs = NULL, *tags = NULL;
     const char *name = str_in(c->in, "QueueName");
     if (map_in(c, c->in, "Attributes", &attrs) ||
-        map_in(c, c->in, "tags", &tags)) {
+        map_in(c, c->in, "tags", &tags) || policy_attr_ok(c, attrs)) {
         lmq_map_free(attrs);
+        lmq_map_free(tags);
         return -1;
     }
     int rc = lmq_queue_create(c->ctx->env, name, attrs, tags, NULL);
@@ -268,6 +291,10 @@ a_set_queue_attributes(sqs_call *c)
     lmq_map *m;
     if (map_in(c, c->in, "Attributes", &m))
         return -1;
+    if (policy_attr_ok(c, m)) {
+        lmq_map_free(m);
+        return -1;
+    }
     int rc = lmq_queue_set_attributes(c->ctx->env, c->req->queue, m);
     lmq_map_free(m);
     return rc ? lmq__sqs_fail_lmq(c, rc) : 0;

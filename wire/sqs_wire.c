@@ -78,6 +78,11 @@ json_shape(const sqs_error *e)
         return "InvalidParameterValueException";
     if (strcmp(e->shape, "MissingParameter") == 0)
         return "MissingRequiredParameterException";
+    /* SQS answers a policy denial with coral's AccessDeniedException and
+     * the Query code AccessDenied in x-amzn-query-error (botocore shows
+     * "AccessDenied", JS v3 takes the header's code as the name). */
+    if (strcmp(e->shape, "AccessDenied") == 0)
+        return "AccessDeniedException";
     return e->shape;
 }
 
