@@ -14,7 +14,7 @@
  * only then linked into place: the process umask never matters and no
  * other process ever sees the file with a narrower mode (a member whose
  * umask is 022 would otherwise leave 0640 files the others cannot write).
- * Of racing creators one link wins and the others open the winner's file.
+ * Of racing creators one link wins, and all open the winner's file by name.
  * LMDB creates data.mdb and lock.mdb with its mode minus the umask, so
  * store.c creates both (empty: LMDB makes a new environment of empty
  * files) with lmq__home_open() before mdb_env_open().
@@ -128,16 +128,14 @@ lmq__home_open(const char *path, int flags)
         int rc = lmq__home_fix(path, fd) == 0 ? link(tmp, path) : -1;
         int err = errno;
         unlink(tmp);
-        if (rc == 0) {
-            /* The temporary was opened read-write, as every caller asks. */
-            return fd;
-        }
         close(fd);
-        if (err != EEXIST) {
+        if (rc != 0 && err != EEXIST) {
             errno = err;
             return -1;
         }
-        /* Another process linked its file first: open that one. */
+        /* Linked, or another process linked its file first: open the file
+         * by its name (the temporary's descriptor would name a deleted
+         * file in /proc and lsof). */
     }
     errno = EAGAIN;
     return -1;
