@@ -33,6 +33,7 @@
  *    a test enables the clock before it starts the processes under test.
  */
 #include "core.h"
+#include "homefile.h"
 
 #include <errno.h>
 #include <fcntl.h>

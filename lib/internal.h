@@ -50,14 +50,7 @@ int lmq__perms_check(const char *dir, const lmq__perms *p, char **warn);
  * parents (0700, or 0750 of the group). LMQ_EPERM, LMQ_EIO on failure,
  * with nothing left half made of the home itself. */
 int lmq__perms_mkdir(const char *dir, const lmq__perms *p);
-/* open() a file of a home: never through a symbolic link; with O_CREAT a
- * missing file is created with the home's file mode (0600, or 0660 of the
- * group in a group home) whatever the umask, and appears only with it.
- * Returns the fd, or -1 with errno. */
-int lmq__home_open(const char *path, int flags);
-/* Give fd, a file just created at path, the mode and group of its home.
- * 0, or -1 with errno. */
-int lmq__home_fix(const char *path, int fd);
+/* Files of a home: lib/homefile.h. */
 
 /* ---- SQS limits (shared/SQS-SEMANTICS.md) ------------------------------- */
 

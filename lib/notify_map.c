@@ -34,6 +34,7 @@
  */
 #include "internal.h"
 #include "notify.h"
+#include "homefile.h"
 
 #include <errno.h>
 #include <fcntl.h>

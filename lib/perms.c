@@ -5,26 +5,11 @@
  * (directory 02770 of that group, files 0660 of that group): several service
  * users of a device share a group home, and nobody else can reach it.
  *
- * The directory decides the mode of every file created in it: 0660 and the
- * directory's group when the directory is setgid and open to its group
- * (rwx), else 0600. So a process that was not told the group still keeps a
- * group home usable, and the option only matters when a home is created and
- * when it is checked. A file is created under a temporary name (mkstemp,
- * O_EXCL), given its mode with fchmod() and its group with fchown(), and
- * only then linked into place: the process umask never matters and no
- * other process ever sees the file with a narrower mode (a member whose
- * umask is 022 would otherwise leave 0640 files the others cannot write).
- * Of racing creators one link wins, and all open the winner's file by name.
- * LMDB creates data.mdb and lock.mdb with its mode minus the umask, so
- * store.c creates both (empty: LMDB makes a new environment of empty
- * files) with lmq__home_open() before mdb_env_open().
- *
- * Symbolic links: every file of a home is opened with O_NOFOLLOW, so a link
- * planted in a shared home (`wal` -> /etc/passwd) fails the open instead of
- * being written through. LMDB opens its two files by name itself; they
- * exist as regular files (made above) just before it does, which leaves a
- * window to a member of the home's group only, who can damage the queues
- * anyway.
+ * The directory decides the mode of every file created in it (homefile.c:
+ * 0660 of its group in a group home, else 0600, whatever the umask, never
+ * through a symbolic link), so a process that was not told the group still
+ * keeps a group home usable, and the option only matters when a home is
+ * created and when it is checked.
  *
  * The check (lmq__perms_check) runs before lmq_env_open creates or changes
  * anything: the directory and every entry in it, for modes open to every
@@ -38,6 +23,7 @@
  * change a home its owner set up, and strict must change nothing).
  */
 #include "core.h"
+#include "homefile.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -54,92 +40,9 @@
 /* Modes, explicit so that no umask applies. */
 #define HOME_DIR_PRIVATE 0700
 #define HOME_DIR_GROUP 02770
-#define HOME_FILE_PRIVATE 0600
-#define HOME_FILE_GROUP 0660
 /* Missing parents of a group home: its members must reach it; 0750 keeps
  * others out without letting members add entries beside the home. */
 #define PARENT_DIR_GROUP 0750
-
-/* Whether st, a home directory, makes a group home. */
-static bool
-is_group_dir(const struct stat *st)
-{
-    return (st->st_mode & S_ISGID) && (st->st_mode & 070) == 070;
-}
-
-/* The directory part of path ("." when it has none) into buf. */
-static int
-dir_of(const char *path, char *buf, size_t n)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        return snprintf(buf, n, ".") >= (int)n ? -1 : 0;
-    size_t len = slash == path ? 1 : (size_t)(slash - path);
-    if (len >= n)
-        return -1;
-    memcpy(buf, path, len);
-    buf[len] = '\0';
-    return 0;
-}
-
-int
-lmq__home_fix(const char *path, int fd)
-{
-    char dir[PATH_MAX];
-    struct stat ds, fs;
-    if (dir_of(path, dir, sizeof dir) != 0) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    if (stat(dir, &ds) != 0 || fstat(fd, &fs) != 0)
-        return -1;
-    bool group = is_group_dir(&ds);
-    if (group && fs.st_gid != ds.st_gid && fchown(fd, (uid_t)-1, ds.st_gid))
-        return -1;
-    return fchmod(fd, group ? HOME_FILE_GROUP : HOME_FILE_PRIVATE);
-}
-
-int
-lmq__home_open(const char *path, int flags)
-{
-    char tmp[PATH_MAX];
-    int create = flags & O_CREAT;
-    flags = (flags & ~(O_CREAT | O_EXCL)) | O_NOFOLLOW | O_CLOEXEC;
-    if (!create)
-        return open(path, flags);
-    /* Some name in the same directory: ".NAME.XXXXXX". */
-    const char *slash = strrchr(path, '/');
-    size_t dl = slash ? (size_t)(slash - path) + 1 : 0;
-    if (snprintf(tmp, sizeof tmp, "%.*s.%s.XXXXXX", (int)dl, path,
-                 path + dl) >= (int)sizeof tmp) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    size_t tl = strlen(tmp);
-    for (int tries = 0; tries < 16; tries++) {
-        int fd = open(path, flags);
-        if (fd >= 0 || errno != ENOENT)
-            return fd;
-        memcpy(tmp + tl - 6, "XXXXXX", 6);
-        fd = mkstemp(tmp);
-        if (fd < 0)
-            return -1;
-        fcntl(fd, F_SETFD, FD_CLOEXEC);
-        int rc = lmq__home_fix(path, fd) == 0 ? link(tmp, path) : -1;
-        int err = errno;
-        unlink(tmp);
-        close(fd);
-        if (rc != 0 && err != EEXIST) {
-            errno = err;
-            return -1;
-        }
-        /* Linked, or another process linked its file first: open the file
-         * by its name (the temporary's descriptor would name a deleted
-         * file in /proc and lsof). */
-    }
-    errno = EAGAIN;
-    return -1;
-}
 
 /* ---- options -------------------------------------------------------------- */
 

@@ -68,6 +68,7 @@
  */
 #include "store.h"
 
+#include "homefile.h"
 #include "wal.h"
 
 #include <errno.h>

@@ -26,6 +26,7 @@
 #include "wal.h"
 
 #include "store.h"
+#include "homefile.h"
 
 #include <errno.h>
 #include <fcntl.h>

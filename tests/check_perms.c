@@ -17,6 +17,8 @@
  */
 #include "lmq_test.h"
 
+#include "homefile.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -633,6 +635,63 @@ START_TEST(planted_symlinks_are_never_followed)
 }
 END_TEST
 
+static int run(char *const argv[], char *err, size_t n);
+
+/* The helpers lmq, lmqd and the bridge write their other files of a home
+ * with (lmqd-tasks, bridge-*.status/.seen/.lock/.resume). */
+START_TEST(other_files_of_a_home_get_its_mode)
+{
+    const char *const groups[] = {NULL, TEST_GID_STR};
+    for (int g = 0; g < 2; g++) {
+        char home[400], path[600], tmp[700];
+        snprintf(home, sizeof home, "%s/other-%d", lmq_test_dir, g);
+        umask(022);
+        make_home(home, groups[g]);
+        mode_t want = g ? 0660 : 0600;
+        struct stat st;
+
+        snprintf(path, sizeof path, "%s/bridge-x.seen", home);
+        int fd = lmq__home_open(path, O_WRONLY | O_CREAT | O_APPEND);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(fstat(fd, &st), 0);
+        ck_assert_uint_eq(st.st_mode & 07777, want);
+        close(fd);
+
+        snprintf(path, sizeof path, "%s/lmqd-tasks", home);
+        ck_assert_int_eq(symlink("/nonexistent-lmq-target", path), 0);
+        fd = lmq__home_tmp(path, tmp, sizeof tmp);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(write(fd, "t\n", 2), 2);
+        close(fd);
+        ck_assert_int_eq(rename(tmp, path), 0); /* replaces the link */
+        ck_assert_int_eq(lstat(path, &st), 0);
+        ck_assert(S_ISREG(st.st_mode));
+        ck_assert_uint_eq(st.st_mode & 07777, want);
+        ck_assert_int_eq(access("/nonexistent-lmq-target", F_OK), -1);
+
+        snprintf(path, sizeof path, "%s/bridge-y.lock", home);
+        ck_assert_int_eq(symlink(tmp, path), 0);
+        errno = 0;
+        ck_assert_int_eq(lmq__home_open(path, O_RDWR | O_CREAT), -1);
+        ck_assert_int_eq(errno, ELOOP);
+        unlink(path);
+
+        /* The CLI's resume file. */
+        char err[4096];
+        char *res[] = {LMQ_BIN, "--home", home, "bridge", "resume", "r1",
+                       NULL};
+        ck_assert_int_eq(run(res, err, sizeof err), 0);
+        snprintf(path, sizeof path, "%s/bridge-r1.resume", home);
+        ck_assert_int_eq(lstat(path, &st), 0);
+        ck_assert_uint_eq(st.st_mode & 07777, want);
+        if (g)
+            ck_assert_uint_eq(st.st_gid, TEST_GID);
+        assert_modes(home, g ? 02770 : 0700, want, g ? TEST_GID : -1,
+                     "other files");
+    }
+}
+END_TEST
+
 /* ---- the CLI and lmqd ---------------------------------------------------- */
 
 /* Run argv with stderr into err; the exit status. */
@@ -738,6 +797,7 @@ lmq_suite_perms(void)
     tcase_add_test(tc, group_bits_need_a_named_group);
     tcase_add_test(tc, another_owner_warns_or_refuses);
     tcase_add_test(tc, planted_symlinks_are_never_followed);
+    tcase_add_test(tc, other_files_of_a_home_get_its_mode);
     tcase_add_test(tc, cli_and_lmqd_options);
     suite_add_tcase(s, tc);
     return s;
