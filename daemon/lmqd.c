@@ -767,11 +767,20 @@ main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     char *home_buf = NULL;
+    char eph_root[64] = "";
     if (ephemeral) {
         char tmpl[] = "/tmp/lmqd-ephemeral.XXXXXX";
         if (!mkdtemp(tmpl))
             die("mkdtemp: %s", strerror(errno));
-        home_buf = strdup(tmpl);
+        snprintf(eph_root, sizeof eph_root, "%s", tmpl);
+        /* Shared with a group: a home lmq makes (02770) inside the private
+         * temporary directory, which the group may pass through. */
+        if (group && chmod(tmpl, 0711) != 0)
+            die("chmod %s: %s", tmpl, strerror(errno));
+        home_buf = malloc(sizeof tmpl + 5);
+        if (!home_buf)
+            die("out of memory");
+        snprintf(home_buf, sizeof tmpl + 5, "%s%s", tmpl, group ? "/home" : "");
         home = home_buf;
         if (durability == LMQ_DURABILITY_FULL)
             durability = LMQ_DURABILITY_NONE;
@@ -864,7 +873,7 @@ main(int argc, char **argv)
         lmq_env_close(S.env);
     }
     if (ephemeral)
-        nftw(home, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        nftw(eph_root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     if (pid_file)
         unlink(pid_file);
     if (!S.quiet)
