@@ -76,6 +76,7 @@
  * queue's wake-up slot (a forward route in backoff sleeps on it without
  * receiving). The bridge is linked into liblmq next to them. */
 #include "../lib/core.h"
+#include "../lib/homefile.h"
 #include "../lib/notify.h"
 
 #define BRIDGE_MAGIC 0x42524447u /* "BRDG" */
@@ -393,7 +394,7 @@ lease_take(route *r)
             char path[4096];
             snprintf(path, sizeof path, "%s/bridge-%s.lock", b->home,
                      r->fname);
-            r->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+            r->lock_fd = lmq__home_open(path, O_RDWR | O_CREAT);
         }
         if (r->lock_fd >= 0 && flock(r->lock_fd, LOCK_EX | LOCK_NB) == 0) {
             r->leased = 1;
@@ -1206,7 +1207,10 @@ seen_load(route *r)
     if (r->seen_fd >= 0)
         return;
     seen_path(r, path, sizeof path);
-    FILE *f = fopen(path, "r");
+    int rfd = lmq__home_open(path, O_RDONLY);
+    FILE *f = rfd >= 0 ? fdopen(rfd, "r") : NULL;
+    if (rfd >= 0 && !f)
+        close(rfd);
     int64_t wall = wall_ms(), mono = mono_ms();
     if (f) {
         char line[600], id[512];
@@ -1218,7 +1222,7 @@ seen_load(route *r)
         }
         fclose(f);
     }
-    r->seen_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    r->seen_fd = lmq__home_open(path, O_WRONLY | O_CREAT | O_APPEND);
 }
 
 /* Rewrite the file with the live entries (seen_mu held). */
@@ -1227,10 +1231,15 @@ seen_compact(route *r)
 {
     char path[4096], tmp[4200];
     seen_path(r, path, sizeof path);
-    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f)
+    int tfd = lmq__home_tmp(path, tmp, sizeof tmp);
+    FILE *f = tfd >= 0 ? fdopen(tfd, "w") : NULL;
+    if (!f) {
+        if (tfd >= 0) {
+            close(tfd);
+            unlink(tmp);
+        }
         return;
+    }
     int64_t wall = wall_ms(), mono = mono_ms();
     size_t n = 0;
     for (seen_ent *e = r->seen_head; e; e = e->onext, n++)
@@ -1248,7 +1257,7 @@ seen_compact(route *r)
     }
     if (r->seen_fd >= 0)
         close(r->seen_fd);
-    r->seen_fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    r->seen_fd = lmq__home_open(path, O_WRONLY | O_APPEND);
     r->seen_lines = n;
 }
 
@@ -1657,11 +1666,13 @@ status_write(route *r)
         return 0;
     char path[4096], tmp[4200];
     snprintf(path, sizeof path, "%s/bridge-%s.status", r->b->home, r->fname);
-    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
-    if (json_dump_file(j, tmp, JSON_INDENT(2)) == 0)
-        rename(tmp, path);
-    else
-        unlink(tmp);
+    int fd = lmq__home_tmp(path, tmp, sizeof tmp);
+    if (fd >= 0) {
+        int ok = json_dumpfd(j, fd, JSON_INDENT(2)) == 0;
+        ok = close(fd) == 0 && ok;
+        if (!ok || rename(tmp, path) != 0)
+            unlink(tmp);
+    }
     json_decref(j);
     return 1;
 }

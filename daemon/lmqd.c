@@ -446,6 +446,11 @@ usage(FILE *f)
         "                        choose the scheme (default: https when\n"
         "                        --tls-cert is given)\n"
         "  --durability MODE     full | periodic | none (default full)\n"
+        "  --group NAME          share a home this creates with group NAME\n"
+        "                        (or a gid): 02770, files 0660 (default\n"
+        "                        $LMQ_GROUP, else private: 0700, files 0600)\n"
+        "  --strict-permissions  refuse a home with unsafe permissions\n"
+        "                        instead of warning (LMQ_STRICT_PERMISSIONS=1)\n"
         "  --public-url URL      base of the queue URLs handed out (default:\n"
         "                        the scheme and Host of each request)\n"
         "  --account ID          account id in URLs and ARNs (000000000000)\n"
@@ -650,7 +655,8 @@ main(int argc, char **argv)
         O_HOME = 256, O_EPHEMERAL, O_LISTEN, O_DURABILITY, O_PUBLIC_URL,
         O_ACCOUNT, O_REGION, O_AUTH, O_CREDENTIALS, O_TLS_CERT, O_TLS_KEY,
         O_CONFIG, O_PID_FILE, O_TEST_CLOCK, O_MAX_CONN, O_IDLE, O_WORKERS,
-        O_QUIET, O_VERSION, O_HELP, O_BRIDGE, O_POLICIES, O_REQUIRE_TLS
+        O_QUIET, O_VERSION, O_HELP, O_BRIDGE, O_POLICIES, O_REQUIRE_TLS,
+        O_GROUP, O_STRICT_PERMS
     };
     static const struct option longopts[] = {
         {"home", required_argument, 0, O_HOME},
@@ -674,11 +680,14 @@ main(int argc, char **argv)
         {"workers", required_argument, 0, O_WORKERS},
         {"quiet", no_argument, 0, O_QUIET},
         {"bridge", required_argument, 0, O_BRIDGE},
+        {"group", required_argument, 0, O_GROUP},
+        {"strict-permissions", no_argument, 0, O_STRICT_PERMS},
         {"version", no_argument, 0, O_VERSION},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0}};
     const char *home = NULL, *config = NULL, *pid_file = NULL;
-    const char *bridge_file = NULL;
+    const char *bridge_file = NULL, *group = NULL;
+    int strict_perms = 0;
     const char *cert = NULL, *key = NULL, *creds = NULL, *policies = NULL;
     int ephemeral = 0, opt;
     lmq_durability durability = LMQ_DURABILITY_FULL;
@@ -775,6 +784,12 @@ main(int argc, char **argv)
         case O_BRIDGE:
             bridge_file = optarg;
             break;
+        case O_GROUP:
+            group = optarg;
+            break;
+        case O_STRICT_PERMS:
+            strict_perms = 1;
+            break;
         case O_VERSION:
             printf("lmqd %s\n", LMQ_VERSION_STRING);
             return 0;
@@ -834,11 +849,20 @@ main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     char *home_buf = NULL;
+    char eph_root[64] = "";
     if (ephemeral) {
         char tmpl[] = "/tmp/lmqd-ephemeral.XXXXXX";
         if (!mkdtemp(tmpl))
             lmqd_die("mkdtemp: %s", strerror(errno));
-        home_buf = strdup(tmpl);
+        snprintf(eph_root, sizeof eph_root, "%s", tmpl);
+        /* Shared with a group: a home lmq makes (02770) inside the private
+         * temporary directory, which the group may pass through. */
+        if (group && chmod(tmpl, 0711) != 0)
+            lmqd_die("chmod %s: %s", tmpl, strerror(errno));
+        home_buf = malloc(sizeof tmpl + 5);
+        if (!home_buf)
+            lmqd_die("out of memory");
+        snprintf(home_buf, sizeof tmpl + 5, "%s%s", tmpl, group ? "/home" : "");
         home = home_buf;
         if (durability == LMQ_DURABILITY_FULL)
             durability = LMQ_DURABILITY_NONE;
@@ -855,8 +879,13 @@ main(int argc, char **argv)
     eo.account = S.account;
     if (S.test_clock)
         lmqd_test_clock_setup(home, &eo);
+    eo.group = group;
+    eo.strict_permissions = strict_perms;
     if (lmq_env_open(home, &eo, &S.env) != 0)
         lmqd_die("cannot open the home %s: %s", home, lmq_errmsg());
+    const char *perm_warning = NULL;
+    if (lmq_env_warnings(S.env, &perm_warning) == 0 && perm_warning)
+        fprintf(stderr, "lmqd: warning: %s\n", perm_warning);
     S.durability = durability;
     if (durability != LMQ_DURABILITY_FULL)
         S.n_workers = 0;
@@ -926,7 +955,7 @@ main(int argc, char **argv)
         lmq_env_close(S.env);
     }
     if (ephemeral)
-        nftw(home, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        nftw(eph_root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     if (pid_file)
         unlink(pid_file);
     if (!S.quiet)

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../lib/homefile.h"
 #include "lmqd.h"
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -127,12 +128,18 @@ tasks_path(char *buf, size_t n)
 static void
 tasks_save(void)
 {
-    char path[4096], tmp[4100];
+    char path[4096], tmp[4200];
     tasks_path(path, sizeof path);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
+    /* The home's mode, never through a link (lib/homefile.c). */
+    int fd = lmq__home_tmp(path, tmp, sizeof tmp);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f) {
+        if (fd >= 0) {
+            close(fd);
+            unlink(tmp);
+        }
         return;
+    }
     for (task *t = tasks; t; t = t->next)
         if (!t->done)
             fprintf(f, "%s\n", t->handle);

@@ -39,6 +39,10 @@
  *    for tests may run on a test clock shared by all its processes (system
  *    time plus an offset that only moves forward): see
  *    lmq_env_clock_advance().
+ *  - Whoever may open a home's files may read and change every queue in
+ *    it: homes are private (0700, files 0600) unless a group is named
+ *    (lmq_env_opts.group), and an open warns about unsafe permissions
+ *    (lmq_env_warnings()) or, strict, refuses the home.
  */
 #ifndef LMQ_H
 #define LMQ_H
@@ -113,7 +117,9 @@ extern "C" {
     X(LMQ_EINTR, -25, "", "wait interrupted")                                \
     X(LMQ_EEXPIRED, -26, "InvalidParameterValue",                            \
       "receipt handle has expired")                                          \
-    X(LMQ_EBUSY, -27, "", "resource busy")
+    X(LMQ_EBUSY, -27, "", "resource busy")                                   \
+    X(LMQ_EPERM, -29, "",                                                    \
+      "home permissions are unsafe or deny this process")
 
 /** @brief Error codes. 0 is success; all errors are negative. */
 typedef enum lmq_err {
@@ -273,16 +279,31 @@ typedef struct lmq_env_opts {
      *  file runs on it whatever this says; default 0. Excludes `clock`.
      *  @since 0.3 */
     int test_clock;
+    /** Share the home with this group, a name or a numeric gid: a home
+     *  this open creates gets directory mode 02770 and the group, its files
+     *  0660 (whatever the umask), so that the group's users may all open
+     *  it and nobody else can. NULL: $LMQ_GROUP if set, else a private
+     *  home (0700, files 0600). On an existing home it names the group
+     *  the check of the home's permissions expects (lmq_env_warnings()).
+     *  Copied. @since 0.5 */
+    const char *group;
+    /** 1: refuse a home with unsafe permissions (LMQ_EPERM, nothing
+     *  changed) instead of opening it with a warning. 0: strict when
+     *  $LMQ_STRICT_PERMISSIONS is set and not "0". @since 0.5 */
+    int strict_permissions;
 } lmq_env_opts;
 
 /** @brief Fill opts with the defaults. @since 0.1 */
 LMQ_API void lmq_env_opts_init(lmq_env_opts *opts);
 
 /**
- * @brief Open (creating if needed, mode 0700) the home directory at path.
+ * @brief Open (creating if needed, mode 0700, or 02770 with opts->group)
+ *        the home directory at path, and its missing parents (0700).
  * @param[in] opts NULL for defaults; only opts->size bytes are read.
  * @param[out] out the env; NULL on failure, with nothing to free.
- * @return 0, LMQ_EINVAL, LMQ_EIO, LMQ_ENOMEM, LMQ_EVERSION, LMQ_ECORRUPT.
+ * @return 0, LMQ_EINVAL, LMQ_EIO, LMQ_ENOMEM, LMQ_EVERSION, LMQ_ECORRUPT,
+ *         LMQ_EPERM (this process may not enter the home, or strict
+ *         permissions and the home's are unsafe: see lmq_env_warnings()).
  * @note Many processes may open one home at once, and one process may open
  *       it several times (the handles share one LMDB environment).
  * @since 0.1
@@ -314,6 +335,22 @@ LMQ_API lmq_map_mode lmq_env_map_mode(const lmq_env *env);
 /** @brief Flush committed data to disk now (useful in periodic/none modes).
  *  @return 0 or LMQ_EIO. @since 0.1 */
 LMQ_API int lmq_env_sync(lmq_env *env);
+/**
+ * @brief What is unsafe about the permissions of env's home, as found when
+ *        it was opened: the directory or a file in it open to every user,
+ *        open to a group although no group was named (or to another group
+ *        than the named one), owned by another user who is not root (private
+ *        homes), a symbolic link in the home. The library prints nothing:
+ *        lmq and lmqd print this line to stderr; with strict permissions
+ *        (lmq_env_opts.strict_permissions) the open fails instead.
+ * @param[out] out NULL when nothing was found, else one line of text
+ *        ("unsafe permissions on the home PATH: ...; ... (fix: ...)") that
+ *        lives as long as env.
+ * @return 0 or LMQ_EMISUSE.
+ * @note Thread-safe.
+ * @since 0.5
+ */
+LMQ_API int lmq_env_warnings(const lmq_env *env, const char **out);
 /**
  * @brief The default home directory: $LMQ_HOME, else $XDG_DATA_HOME/lmq,
  *        else $HOME/.local/share/lmq, else ".lmq".

@@ -33,6 +33,7 @@
  *    a test enables the clock before it starts the processes under test.
  */
 #include "core.h"
+#include "homefile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -80,11 +81,12 @@ lmq__clock_open(lmq_env *env, bool create)
     if ((size_t)snprintf(path, sizeof path, "%s/clock", env->path) >=
         sizeof path)
         return lmq__seterr(LMQ_EIO, "%s/clock: path too long", env->path);
-    fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
+    fd = lmq__home_open(path, O_RDWR | (create ? O_CREAT : 0));
     if (fd < 0) {
         if (errno == ENOENT && !create)
             return 0; /* not a test home */
-        return lmq__seterr(LMQ_EIO, "open %s: %s", path, strerror(errno));
+        return lmq__seterr(errno == EACCES ? LMQ_EPERM : LMQ_EIO,
+                           "open %s: %s", path, strerror(errno));
     }
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         err = errno;

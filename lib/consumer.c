@@ -1220,6 +1220,8 @@ lmq_consumer_open(lmq_env *env, const char *queue,
     eo.url_base = env->url_base;
     eo.region = env->region;
     eo.account = env->account;
+    eo.group = env->group;
+    eo.strict_permissions = env->strict_permissions;
     if ((rc = lmq_queue_name_from_url(queue, &name)) != 0 ||
         (rc = lmq_env_open(env->path, &eo, &c->env)) != 0 ||
         (rc = lmq_queue_open(c->env, name, &c->q)) != 0)

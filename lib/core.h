@@ -38,6 +38,9 @@ struct lmq_env {
     char *url_base;
     char *region;
     char *account;
+    char *group;             /* opts.group as given, or NULL (perms.c) */
+    bool strict_permissions; /* as resolved at open */
+    char *warning; /* unsafe permissions found at open, or NULL */
     uint8_t secret[32]; /* receipt-handle MAC key, from the meta db */
     uint8_t receipt_key[16]; /* SipHash key derived from secret (receipt.c) */
     /* Receives waiting in this env: close interrupts and waits for them. */

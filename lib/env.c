@@ -2,9 +2,12 @@
  * env.c: open and close a home, options, the clock, the home's secret and
  * format version, and the naming of queues (URLs and ARNs).
  *
- * A home is a directory (0700) holding LMDB's data.mdb and lock.mdb plus
- * lmq.wake (long-poll wake-ups) and, in a home made for tests, clock (the
- * shared test clock, clock.c). The meta database holds the format version
+ * A home is a directory (0700, or 02770 shared with a group: perms.c)
+ * holding LMDB's data.mdb and lock.mdb plus lmq.wake (long-poll wake-ups)
+ * and, in a home made for tests, clock (the shared test clock, clock.c).
+ * Before anything is created or changed, the open checks the home's
+ * permissions (perms.c): problems are kept for lmq_env_warnings(), or,
+ * strict, refuse the home. The meta database holds the format version
  * and a 32-byte random secret that keys the receipt-handle MACs: handles from
  * another home, or forged ones, do not verify.
  */
@@ -175,10 +178,22 @@ lmq_env_open(const char *path, const lmq_env_opts *opts, lmq_env **out)
         return lmq__seterr(LMQ_EINVAL, "map_size must be at least 1 MiB");
     if (sodium_init() < 0)
         return lmq__seterr(LMQ_EIO, "libsodium failed to initialise");
+    lmq__perms perms;
+    char *warning = NULL;
+    if ((rc = lmq__perms_resolve(o.group, o.strict_permissions, &perms)) ||
+        (rc = lmq__perms_check(path, &perms, &warning)) ||
+        (rc = lmq__perms_mkdir(path, &perms))) {
+        free(warning);
+        return rc;
+    }
 
     lmq_env *env = calloc(1, sizeof *env);
-    if (!env)
+    if (!env) {
+        free(warning);
         return lmq__seterr(LMQ_ENOMEM, NULL);
+    }
+    env->warning = warning;
+    env->strict_permissions = perms.strict;
     env->clock = o.clock ? o.clock : system_clock;
     env->clock_arg = o.clock_arg;
     env->custom_clock = o.clock != NULL;
@@ -186,9 +201,11 @@ lmq_env_open(const char *path, const lmq_env_opts *opts, lmq_env **out)
     env->url_base = xstrdup(o.url_base ? o.url_base : DEFAULT_URL_BASE);
     env->region = xstrdup(o.region ? o.region : "us-east-1");
     env->account = xstrdup(o.account ? o.account : "000000000000");
+    env->group = xstrdup(o.group);
     pthread_mutex_init(&env->mu, NULL);
     pthread_cond_init(&env->cv, NULL);
-    if (!env->path || !env->url_base || !env->region || !env->account) {
+    if (!env->path || !env->url_base || !env->region || !env->account ||
+        (o.group && !env->group)) {
         rc = lmq__seterr(LMQ_ENOMEM, NULL);
         goto fail;
     }
@@ -231,6 +248,8 @@ fail:
     free(env->url_base);
     free(env->region);
     free(env->account);
+    free(env->group);
+    free(env->warning);
     pthread_mutex_destroy(&env->mu);
     pthread_cond_destroy(&env->cv);
     free(env);
@@ -253,6 +272,8 @@ lmq_env_close(lmq_env *env)
     free(env->url_base);
     free(env->region);
     free(env->account);
+    free(env->group);
+    free(env->warning);
     pthread_mutex_destroy(&env->mu);
     pthread_cond_destroy(&env->cv);
     free(env);
@@ -263,6 +284,17 @@ lmq_env_sync(lmq_env *env)
 {
     int rc = lmq__env_check(env);
     return rc ? rc : lmq__store_sync(env->store);
+}
+
+LMQ_API int
+lmq_env_warnings(const lmq_env *env, const char **out)
+{
+    int rc = lmq__env_check(env);
+    if (out)
+        *out = rc ? NULL : env->warning;
+    if (!rc && !out)
+        rc = lmq__seterr(LMQ_EINVAL, "out is NULL");
+    return rc;
 }
 
 LMQ_API int

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #if defined(__GNUC__)
 #define LMQ_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -27,6 +28,29 @@
 int lmq__seterr(int code, const char *fmt, ...) LMQ_PRINTF(2, 3);
 /* Clear the thread's error detail. */
 void lmq__clearerr(void);
+
+/* ---- perms.c: who may open a home (issue 22) ----------------------------- */
+
+/* What lmq_env_open was told about a home's permissions. */
+typedef struct lmq__perms {
+    bool group;  /* a group was named: a group home */
+    gid_t gid;   /* that group */
+    bool strict; /* refuse unsafe permissions instead of warning */
+} lmq__perms;
+
+/* Resolve the options (group NULL: $LMQ_GROUP; strict 0:
+ * $LMQ_STRICT_PERMISSIONS). LMQ_EINVAL for a group that does not exist. */
+int lmq__perms_resolve(const char *group, int strict, lmq__perms *p);
+/* Check an existing home before anything is created or changed: 0 with
+ * *warn NULL (sound, or no home yet) or a malloc'd line naming the
+ * problems; LMQ_EPERM when strict and there are problems, or when this
+ * process may not enter the home; LMQ_ENOMEM. */
+int lmq__perms_check(const char *dir, const lmq__perms *p, char **warn);
+/* Create a missing home (0700, or 02770 of the group) and its missing
+ * parents (0700, or 0750 of the group). LMQ_EPERM, LMQ_EIO on failure,
+ * with nothing left half made of the home itself. */
+int lmq__perms_mkdir(const char *dir, const lmq__perms *p);
+/* Files of a home: lib/homefile.h. */
 
 /* ---- SQS limits (shared/SQS-SEMANTICS.md) ------------------------------- */
 

@@ -5,8 +5,8 @@
  * slots (notify.h), mapped MAP_SHARED by every process of the home. Opening
  * never takes a lock, yet any number of processes may create the file at
  * once:
- *  - open(O_CREAT, 0600), then ftruncate() only when the file is shorter
- *    than the layout. Extending fills with zeros, and truncating a file to
+ *  - lmq__home_open(O_CREAT) (0600, or 0660 in a group home: perms.c),
+ *    then ftruncate() only when the file is shorter than the layout. Extending fills with zeros, and truncating a file to
  *    its current length keeps its contents, so racing creators agree.
  *  - The header is a single 64-bit format word that names the magic, the
  *    version and the slot count at once. It is installed with a
@@ -34,6 +34,7 @@
  */
 #include "internal.h"
 #include "notify.h"
+#include "homefile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -72,9 +73,10 @@ lmq__notify_map(const char *home_dir, struct lmq__notify_file **out)
         sizeof path)
         return lmq__seterr(LMQ_EIO, "%s/lmq.wake: path too long", home_dir);
 
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    fd = lmq__home_open(path, O_RDWR | O_CREAT);
     if (fd < 0)
-        return lmq__seterr(LMQ_EIO, "open %s: %s", path, strerror(errno));
+        return lmq__seterr(errno == EACCES ? LMQ_EPERM : LMQ_EIO,
+                           "open %s: %s", path, strerror(errno));
     if (fstat(fd, &st) != 0) {
         err = errno;
         close(fd);

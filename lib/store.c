@@ -68,6 +68,7 @@
  */
 #include "store.h"
 
+#include "homefile.h"
 #include "wal.h"
 
 #include <errno.h>
@@ -430,7 +431,7 @@ static int
 read_mapmode(const char *path, bool *wm)
 {
     char buf[32];
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = lmq__home_open(path, O_RDONLY);
     if (fd < 0) {
         if (errno == ENOENT)
             return 1;
@@ -482,7 +483,8 @@ home_mapmode(const char *dir, bool want, bool *wm)
             return lmq__seterr(LMQ_EIO, "cannot create %s: %s", tmp,
                                strerror(errno));
         const char *text = want ? "writable\n" : "pwrite\n";
-        bool ok = write(fd, text, strlen(text)) == (ssize_t)strlen(text) &&
+        bool ok = lmq__home_fix(tmp, fd) == 0 &&
+                  write(fd, text, strlen(text)) == (ssize_t)strlen(text) &&
                   fsync(fd) == 0;
         close(fd);
         int lrc = ok ? link(tmp, path) : -1;
@@ -816,7 +818,7 @@ check_data_once(const char *dir, uint64_t *txnid)
     if (snprintf(path, sizeof path, "%s/data.mdb", dir) >= (int)sizeof path ||
         snprintf(wake, sizeof wake, "%s/lmq.wake", dir) >= (int)sizeof wake)
         return lmq__seterr(LMQ_EINVAL, "home path too long");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = lmq__home_open(path, O_RDONLY);
     if (fd < 0)
         return errno == ENOENT ? 0
                                : lmq__seterr(LMQ_EIO, "cannot open %s: %s",
@@ -931,6 +933,27 @@ assert_damaged(MDB_env *env, const char *msg)
     fprintf(stderr, "lmq: %s/data.mdb is damaged (LMDB: %s)\n", dir, msg);
 }
 
+/* Make sure dir/name is a regular file before LMDB opens it by name,
+ * creating it empty with the home's mode if missing (LMDB would create it
+ * with 0600 minus the umask, and follow a symbolic link): perms.c. */
+static int
+lmdb_file(const char *dir, const char *name)
+{
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
+        return lmq__seterr(LMQ_EINVAL, "home path too long");
+    int fd = lmq__home_open(path, O_RDWR | O_CREAT);
+    if (fd < 0)
+        return lmq__seterr(errno == EACCES || errno == EPERM ? LMQ_EPERM
+                                                            : LMQ_EIO,
+                           "cannot open %s: %s%s", path, strerror(errno),
+                           errno == ELOOP ? " (a symbolic link)" : "");
+    struct stat st;
+    int ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    close(fd);
+    return ok ? 0 : lmq__seterr(LMQ_EIO, "%s is not a regular file", path);
+}
+
 static int
 store_create(const char *dir, const lmq_store_opts *o, const struct stat *st,
              lmq_store **out)
@@ -983,7 +1006,9 @@ store_create(const char *dir, const lmq_store_opts *o, const struct stat *st,
     }
 
     /* Before LMDB trusts data.mdb (after a revert, the reverted file). */
-    if ((rc = check_data_file(dir)) != 0)
+    if ((rc = check_data_file(dir)) != 0 ||
+        (rc = lmdb_file(dir, "data.mdb")) != 0 ||
+        (rc = lmdb_file(dir, "lock.mdb")) != 0)
         goto fail_lmq;
     if ((rc = mdb_env_create(&s->env)) != 0)
         goto fail;
@@ -997,6 +1022,7 @@ store_create(const char *dir, const lmq_store_opts *o, const struct stat *st,
     unsigned flags = MDB_NOTLS | MDB_NORDAHEAD | MDB_NOSYNC;
     if (s->writemap)
         flags |= MDB_WRITEMAP;
+    /* The mode matters only if a file vanished since lmdb_file(). */
     rc = mdb_env_open(s->env, dir, flags, 0600);
     if (rc == MDB_MAP_RESIZED)
         rc = mdb_env_set_mapsize(s->env, 0);
@@ -1051,10 +1077,7 @@ lmq__store_open(const char *dir, const lmq_store_opts *o, lmq_store **out)
 {
     struct stat st;
     *out = NULL;
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-        return lmq__seterr(LMQ_EIO, "cannot create %s: %s", dir,
-                           strerror(errno));
-    if (stat(dir, &st) != 0)
+    if (stat(dir, &st) != 0) /* made by lmq_env_open (perms.c) */
         return lmq__seterr(LMQ_EIO, "cannot stat %s: %s", dir,
                            strerror(errno));
     if (!S_ISDIR(st.st_mode))
@@ -1831,7 +1854,7 @@ revert_meta(lmq_wal *w, const char *dir, const lmq_wal_ckpt *ck)
     if (magic != META_MAGIC || id != ck->txnid || ck->psize < 512)
         return lmq__seterr(LMQ_ECORRUPT, "%s/wal: bad checkpoint", dir);
     snprintf(path, sizeof path, "%s/data.mdb", dir);
-    int fd = open(path, O_RDWR | O_CLOEXEC);
+    int fd = lmq__home_open(path, O_RDWR);
     if (fd < 0)
         return errno == ENOENT ? LMQ__NOTFOUND
                                : lmq__seterr(LMQ_EIO, "cannot open %s: %s",

@@ -55,7 +55,7 @@ typedef struct lmq_store_opts {
     bool writemap; /* for a home this open creates (see store.c) */
 } lmq_store_opts;
 
-/* Open the LMDB environment in dir (created 0700). Opening a dir this
+/* Open the LMDB environment in dir (which lmq_env_open made). Opening a dir this
  * process already has open returns the same store with its refcount raised
  * (LMDB forbids opening one environment twice in a process). */
 int lmq__store_open(const char *dir, const lmq_store_opts *o, lmq_store **out);

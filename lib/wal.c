@@ -26,6 +26,7 @@
 #include "wal.h"
 
 #include "store.h"
+#include "homefile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -232,7 +233,10 @@ read_all(int fd, void *p, size_t n, uint64_t off)
 static int
 io_err(lmq_wal *w, const char *what)
 {
-    return lmq__seterr(LMQ_EIO, "%s %s: %s", what, w->path, strerror(errno));
+    int err = errno;
+    return lmq__seterr(err == EACCES || err == EPERM ? LMQ_EPERM : LMQ_EIO,
+                       "%s %s: %s%s", what, w->path, strerror(err),
+                       err == ELOOP ? " (a symbolic link)" : "");
 }
 
 int
@@ -250,7 +254,7 @@ lmq__wal_open(const char *dir, lmq_wal **out, bool *alone)
         free(w);
         return lmq__seterr(LMQ_EINVAL, "home path too long");
     }
-    w->lockfd = open(w->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    w->lockfd = lmq__home_open(w->path, O_RDWR | O_CREAT);
     if (w->lockfd < 0) {
         rc = io_err(w, "cannot open");
         goto fail;
@@ -274,7 +278,7 @@ lmq__wal_open(const char *dir, lmq_wal **out, bool *alone)
     }
     w->sh = m;
     snprintf(w->path, sizeof w->path, "%s/wal", dir);
-    w->fd = open(w->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    w->fd = lmq__home_open(w->path, O_RDWR | O_CREAT);
     if (w->fd < 0) {
         rc = io_err(w, "cannot open");
         goto fail;

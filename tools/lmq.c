@@ -45,24 +45,33 @@ cli_env_opts(const cli_ctx *c, lmq_env_opts *o)
     o->map_mode = c->map_mode;
     if (c->flush_interval_ms)
         o->flush_interval_ms = c->flush_interval_ms;
+    o->group = c->group;
+    o->strict_permissions = c->strict_permissions;
+}
+
+int
+cli_env_open(cli_ctx *c, const lmq_env_opts *o)
+{
+    const char *warning = NULL;
+    if (lmq_env_open(c->home, o, &c->env) != 0) {
+        fprintf(stderr, "\nCould not open the lmq home %s: %s\n", c->home,
+                cli_strip_errmsg(lmq_errmsg()));
+        return CLI_EXIT_OTHER;
+    }
+    if (lmq_env_warnings(c->env, &warning) == 0 && warning)
+        fprintf(stderr, "lmq: warning: %s\n", warning);
+    return 0;
 }
 
 int
 cli_env(cli_ctx *c)
 {
     lmq_env_opts o;
-    int rc;
 
     if (c->env)
         return 0;
     cli_env_opts(c, &o);
-    rc = lmq_env_open(c->home, &o, &c->env);
-    if (rc != 0) {
-        fprintf(stderr, "\nCould not open the lmq home %s: %s\n", c->home,
-                cli_strip_errmsg(lmq_errmsg()));
-        return CLI_EXIT_OTHER;
-    }
-    return 0;
+    return cli_env_open(c, &o);
 }
 
 /* The queue name of --queue-url (a URL or a bare name). */
@@ -1317,6 +1326,16 @@ main_help(void)
            "  --flush-interval MS              periodic mode: flush every MS "
            "milliseconds\n"
            "                                   (default 1000)\n"
+           "  --group NAME                     share a home this creates "
+           "with group NAME\n"
+           "                                   (or a gid): 02770, files 0660 "
+           "(default\n"
+           "                                   $LMQ_GROUP, else private: 0700, "
+           "files 0600)\n"
+           "  --strict-permissions             refuse a home with unsafe "
+           "permissions instead\n"
+           "                                   of warning (or "
+           "LMQ_STRICT_PERMISSIONS=1)\n"
            "  --output json|text|table         output format (default "
            "json)\n"
            "  --query EXPR                     JMESPath applied to the "
@@ -1371,6 +1390,7 @@ cmd_help(const cli_cmd *cmd)
                cmd->flags[i].help);
     printf("\nGlobal options: --home DIR, --durability full|periodic|none, "
            "--map-mode auto|pwrite|writable, --flush-interval MS, "
+           "--group NAME, --strict-permissions, "
            "--output json|text|table, --query EXPR.\n");
 }
 
@@ -1445,7 +1465,8 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
 {
     char unknown[1024] = "";
     const char *home = NULL, *durability = NULL, *output = NULL,
-               *map_mode = NULL, *flush_interval = NULL, *query = NULL;
+               *map_mode = NULL, *flush_interval = NULL, *query = NULL,
+               *group = NULL;
     int i, rc;
 
     for (i = 1; i < argc; i++) {
@@ -1463,6 +1484,10 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
         }
         if (strcmp(a, "--version") == 0) {
             *version = 1;
+            continue;
+        }
+        if (strcmp(a, "--strict-permissions") == 0) {
+            c->strict_permissions = 1;
             continue;
         }
         if (!is_flag(a)) {
@@ -1515,6 +1540,7 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
                                  ? &flush_interval
                              : strcmp(name, "output") == 0 ? &output
                              : strcmp(name, "query") == 0  ? &query
+                             : strcmp(name, "group") == 0  ? &group
                                                            : NULL;
         int gignore = 0, gbool = 0;
         for (k = 0; global_ignored_value[k]; k++)
@@ -1668,6 +1694,12 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
             return cli_usage_error("argument --query: Bad value for --query: "
                                    "%s: %s",
                                    query, err);
+    }
+    if (group) {
+        if (!*group)
+            return cli_usage_error("argument --group: expected a group name "
+                                   "or gid");
+        c->group = group;
     }
     if (home && *home) {
         c->home = strdup(home);

@@ -15,6 +15,7 @@
  * running bridge: the lease holder of a route rewrites its status file
  * every second, and takes a resume file within a second.
  */
+#include "../lib/homefile.h"
 #include "lmq_cli.h"
 
 #include <dirent.h>
@@ -24,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 const cli_flag cli_f_bridge[] = {
@@ -123,10 +125,14 @@ touch_resume(const char *home, const char *route)
     char fn[256], path[4096];
     file_name(route, fn, sizeof fn);
     snprintf(path, sizeof path, "%s/bridge-%s.resume", home, fn);
-    FILE *f = fopen(path, "w");
+    /* The home's mode, never through a link (lib/homefile.c). */
+    int fd = lmq__home_open(path, O_WRONLY | O_CREAT | O_TRUNC);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (!f) {
         fprintf(stderr, "lmq bridge: cannot write %s: %s\n", path,
                 strerror(errno));
+        if (fd >= 0)
+            close(fd);
         return CLI_EXIT_OTHER;
     }
     fprintf(f, "%ld\n", (long)getpid());

@@ -84,6 +84,8 @@ struct cli_ctx {
     lmq_durability durability;
     lmq_map_mode map_mode; /* for a home this run creates */
     unsigned flush_interval_ms; /* periodic mode; 0 = the library's default */
+    const char *group;          /* --group (argv), or NULL */
+    int strict_permissions;     /* --strict-permissions */
     cli_output output;
     cli_query *query; /* --query, applied to every printed response */
     int no_paginate;  /* --no-paginate */
@@ -221,6 +223,9 @@ int cli_paginate(cli_ctx *c, const char *key, int key_always,
 int cli_env(cli_ctx *c);
 /* Open options for c's home (durability). */
 void cli_env_opts(const cli_ctx *c, lmq_env_opts *o);
+/* Open c->env with o; print the home's permission warnings (if any) to
+ * stderr. 0, or CLI_EXIT_OTHER after printing why not. */
+int cli_env_open(cli_ctx *c, const lmq_env_opts *o);
 
 /* ---- lmq_dlq.c ---------------------------------------------------------- */
 

@@ -101,11 +101,8 @@ cli_cmd_clock(cli_ctx *c)
         lmq_env_opts o;
         cli_env_opts(c, &o);
         o.test_clock = 1;
-        if ((rc = lmq_env_open(c->home, &o, &c->env)) != 0) {
-            fprintf(stderr, "\nCould not open the lmq home %s: %s\n", c->home,
-                    cli_strip_errmsg(lmq_errmsg()));
-            return CLI_EXIT_OTHER;
-        }
+        if ((rc = cli_env_open(c, &o)) != 0)
+            return rc;
     } else if ((rc = cli_env(c)) != 0) {
         return rc;
     }
