@@ -26,6 +26,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -511,88 +512,40 @@ cli_parse_structs(const char *flag, const cli_opt *o)
     return arr;
 }
 
-/* ---- base64 ------------------------------------------------------------- */
-
-static const char b64chars[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+/* ---- base64 (libsodium) ------------------------------------------------- */
 
 char *
 cli_b64_encode(const void *data, size_t len)
 {
-    const unsigned char *in = data;
-    char *out = malloc((len + 2) / 3 * 4 + 1), *o = out;
-    size_t i;
-
-    if (!out)
-        return NULL;
-    for (i = 0; i + 2 < len; i += 3) {
-        *o++ = b64chars[in[i] >> 2];
-        *o++ = b64chars[((in[i] & 3) << 4) | (in[i + 1] >> 4)];
-        *o++ = b64chars[((in[i + 1] & 15) << 2) | (in[i + 2] >> 6)];
-        *o++ = b64chars[in[i + 2] & 63];
-    }
-    if (i < len) {
-        *o++ = b64chars[in[i] >> 2];
-        if (i + 1 < len) {
-            *o++ = b64chars[((in[i] & 3) << 4) | (in[i + 1] >> 4)];
-            *o++ = b64chars[(in[i + 1] & 15) << 2];
-        } else {
-            *o++ = b64chars[(in[i] & 3) << 4];
-            *o++ = '=';
-        }
-        *o++ = '=';
-    }
-    *o = '\0';
+    size_t n = sodium_base64_encoded_len(len, sodium_base64_VARIANT_ORIGINAL);
+    char *out = malloc(n);
+    if (out)
+        sodium_bin2base64(out, n, data, len, sodium_base64_VARIANT_ORIGINAL);
     return out;
-}
-
-static int
-b64val(int c)
-{
-    const char *p = c ? strchr(b64chars, c) : NULL;
-    return p ? (int)(p - b64chars) : -1;
 }
 
 int
 cli_b64_decode(const char *s, unsigned char **out, size_t *outlen)
 {
-    size_t n = strlen(s), len = 0;
+    /* Padded or not, blanks anywhere; leftover bits must be zero. */
+    static const int variants[] = {sodium_base64_VARIANT_ORIGINAL,
+                                   sodium_base64_VARIANT_ORIGINAL_NO_PADDING};
+    size_t n = strlen(s);
     unsigned char *buf = malloc(n / 4 * 3 + 3);
-    unsigned acc = 0;
-    int bits = 0, pad = 0;
 
     if (!buf)
         return -1;
-    for (size_t i = 0; i < n; i++) {
-        int v;
-        if (s[i] == '=') {
-            pad++;
-            continue;
-        }
-        if (isspace((unsigned char)s[i]))
-            continue;
-        v = b64val(s[i]);
-        if (v < 0 || pad) {
-            free(buf);
-            return -1;
-        }
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            buf[len++] = (unsigned char)(acc >> bits);
-            acc &= (1u << bits) - 1;
+    for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
+        const char *end = NULL;
+        if (sodium_base642bin(buf, n / 4 * 3 + 3, s, n, " \t\r\n\v\f", outlen,
+                              &end, variants[v]) == 0 &&
+            end == s + n) {
+            *out = buf;
+            return 0;
         }
     }
-    /* Leftover bits must be padding zeros; 6 leftover bits is a bad
-     * length. */
-    if (bits >= 6 || acc != 0 || pad > 2) {
-        free(buf);
-        return -1;
-    }
-    *out = buf;
-    *outlen = len;
-    return 0;
+    free(buf);
+    return -1;
 }
 
 /* ---- flags of the parsed command line ----------------------------------- */
