@@ -113,7 +113,9 @@ extern "C" {
     X(LMQ_EINTR, -25, "", "wait interrupted")                                \
     X(LMQ_EEXPIRED, -26, "InvalidParameterValue",                            \
       "receipt handle has expired")                                          \
-    X(LMQ_EBUSY, -27, "", "resource busy")
+    X(LMQ_EBUSY, -27, "", "resource busy")                                   \
+    X(LMQ_EKEY, -28, "KmsNotFound",                                          \
+      "encryption key missing or wrong")
 
 /** @brief Error codes. 0 is success; all errors are negative. */
 typedef enum lmq_err {
@@ -273,6 +275,18 @@ typedef struct lmq_env_opts {
      *  file runs on it whatever this says; default 0. Excludes `clock`.
      *  @since 0.3 */
     int test_clock;
+    /** Keyring file (JSON, mode 0600) whose keys seal queues at rest; NULL:
+     *  $LMQ_KEY_FILE, else none. See docs/SECURITY.md and lmq_keyring_add().
+     *  @since 0.5 */
+    const char *key_file;
+    /** File whose first line is a passphrase; its Argon2id stretch (salt
+     *  from the home) is the home key. NULL: $LMQ_KEY_PASSPHRASE_FILE.
+     *  @since 0.5 */
+    const char *key_passphrase_file;
+    /** Command (run with /bin/sh -c) that prints a keyring's JSON on its
+     *  standard output, as AWS's credential_process prints credentials
+     *  (a TPM or a secret store). NULL: $LMQ_KEY_PROCESS. @since 0.5 */
+    const char *key_process;
 } lmq_env_opts;
 
 /** @brief Fill opts with the defaults. @since 0.1 */
@@ -1339,6 +1353,37 @@ typedef struct lmq_route_status {
  */
 LMQ_API int lmq_bridge_status(lmq_bridge *b, lmq_route_status **out,
                               size_t *n);
+
+/* ---- keys: encryption at rest (docs/SECURITY.md) ------------------------ */
+
+/** @brief Longest key id lmq_keyring_add() returns, with its NUL. */
+#define LMQ_KEY_ID_MAX 40
+/** @brief lmq_keyring_add() flag: the new key becomes the home key (the key
+ *         of SqsManagedSseEnabled=true). A keyring's first key always is. */
+#define LMQ_KEY_DEFAULT 1
+
+/**
+ * @brief Add a new random 256-bit key to the keyring file at path (created,
+ *        mode 0600, when it does not exist), optionally under an alias
+ *        ("alias/orders", taken from any key that had it).
+ * @param[out] id the new key's id (a UUID); may be NULL.
+ * @return 0, LMQ_EINVAL (bad alias), LMQ_EKEY (unreadable, unsafe or
+ *         malformed keyring: nothing is written), LMQ_EIO, LMQ_ENOMEM.
+ * @note Keys are written base64 in the clear: guard the file (and its
+ *       backups) as the data it protects.
+ * @since 0.5
+ */
+LMQ_API LMQ_WARN_UNUSED int lmq_keyring_add(const char *path,
+                                            const char *alias, int flags,
+                                            char id[LMQ_KEY_ID_MAX]);
+/**
+ * @brief The keyring at path as JSON without key material: an array of
+ *        {"KeyId", "Aliases", "Default", "CreationDate"}.
+ * @param[out] json malloc'd (free()).
+ * @return 0, LMQ_EKEY, LMQ_EIO, LMQ_ENOMEM.
+ * @since 0.5
+ */
+LMQ_API LMQ_WARN_UNUSED int lmq_keyring_list(const char *path, char **json);
 
 #ifdef __cplusplus
 }
