@@ -363,6 +363,12 @@ lmq__msg_deliver(lmq_txn *t, lmq_queue *q, lmq_qrec *r, uint64_t seq,
     lmq_mview mv;
     lmq_msg *m;
     int rc = lmq__msg_view(t, r->qid, seq, &mv);
+    if (rc == LMQ_ECORRUPT) { /* name the queue and message */
+        char was[256];
+        snprintf(was, sizeof was, "%s", lmq_errmsg());
+        return lmq__seterr(LMQ_ECORRUPT, "message %llu of queue %s: %s",
+                           (unsigned long long)seq, r->name, was);
+    }
     if (rc || (rc = lmq__msg_make(q->env, r, seq, &mv, h, now, attr_names,
                                   &m)) != 0)
         return rc;
