@@ -1385,6 +1385,32 @@ LMQ_API LMQ_WARN_UNUSED int lmq_keyring_add(const char *path,
  */
 LMQ_API LMQ_WARN_UNUSED int lmq_keyring_list(const char *path, char **json);
 
+/** @brief Progress of a long call: done of total units. @since 0.5 */
+typedef void (*lmq_progress_fn)(void *arg, uint64_t done, uint64_t total);
+
+/**
+ * @brief Rotate a key of env's keyring file (lmq_env_opts.key_file): a new
+ *        key takes over alias (NULL: becomes the home key), every queue
+ *        sealed with the old key is pointed at the new one, every message
+ *        sealed with another key than its queue's (and every clear message
+ *        of a sealed queue) is re-sealed with it, in small transactions
+ *        (producers and consumers keep running; other processes read the
+ *        changed keyring file when they meet the new key), and the old key
+ *        is removed from the file once nothing in this home needs it.
+ * @param progress called between transactions (may be NULL).
+ * @param[out] new_id the new key's id; may be NULL.
+ * @return 0, LMQ_EINVAL (no key_file), LMQ_EKEY, LMQ_EIO, LMQ_ENOMEM.
+ * @note Resumable: after a crash, call again; the unfinished rotation (kept
+ *       in the home) is finished without adding another key. A keyring
+ *       shared by several homes: rotate each; the old key is dropped by the
+ *       first home that no longer needs it, so keep a backup.
+ * @since 0.5
+ */
+LMQ_API LMQ_WARN_UNUSED int lmq_key_rotate(lmq_env *env, const char *alias,
+                                           lmq_progress_fn progress,
+                                           void *arg,
+                                           char new_id[LMQ_KEY_ID_MAX]);
+
 #ifdef __cplusplus
 }
 #endif

@@ -10,6 +10,8 @@
 #include "store.h"
 
 #include <pthread.h>
+#include <sys/types.h>
+#include <time.h>
 
 #define LMQ_ENV_MAGIC 0x6c6d7165u   /* "lmqe" */
 #define LMQ_QUEUE_MAGIC 0x6c6d7171u /* "lmqq" */
@@ -42,7 +44,12 @@ struct lmq_env {
     uint8_t secret[32]; /* receipt-handle MAC key, from the meta db */
     uint8_t receipt_key[16]; /* SipHash key derived from secret (receipt.c) */
     uint8_t home_id[16]; /* binds sealed records to this home (seal.c) */
-    struct lmq__keyring *keyring; /* NULL: no keys (seal.c) */
+    struct lmq__keyring *keyring; /* NULL: no keys (seal.c); atomic */
+    char *key_file;               /* reloaded when a key is missing */
+    pthread_mutex_t key_mu;       /* reloads */
+    struct timespec key_mtime;    /* of key_file as last read */
+    ino_t key_ino;
+    struct lmq__retired *key_retired; /* replaced keyrings, freed at close */
     /* Receives waiting in this env: close interrupts and waits for them. */
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -246,6 +253,9 @@ int lmq__receipt_parse(const lmq_env *env, const char *s, uint32_t *qid,
  * home id; after the secret is known. */
 int lmq__seal_env_open(lmq_env *env, const lmq_env_opts *o);
 void lmq__seal_env_close(lmq_env *env);
+/* Read the keyring file again if it changed: 0, LMQ__NOTFOUND (unchanged or
+ * none), or an error. */
+int lmq__seal_reload(lmq_env *env);
 /* CreateQueue / SetQueueAttributes: set r's seal_* from its attributes
  * (KmsMasterKeyId, SqsManagedSseEnabled, KmsDataKeyReusePeriodSeconds)
  * when in names one of them (creating: always, with the default). */

@@ -349,6 +349,37 @@ lmq__keyring_merge(lmq__keyring *a, lmq__keyring *b)
     return 0;
 }
 
+int
+lmq__keyring_missing(const lmq__keyring *a, const lmq__keyring *b,
+                     lmq__keyring **out)
+{
+    size_t n = 0;
+    *out = NULL;
+    for (size_t i = 0; a && i < a->n; i++)
+        n += !lmq__keyring_by_fp(b, a->keys[i].fp);
+    if (n == 0)
+        return 0;
+    lmq__keyring *m;
+    int rc = alloc_ring(n, &m);
+    if (rc)
+        return rc;
+    sodium_mprotect_readwrite(m->guard);
+    for (size_t i = 0, j = 0; i < a->n; i++) {
+        if (lmq__keyring_by_fp(b, a->keys[i].fp))
+            continue;
+        const uint8_t *k = m->keys[j].k;
+        m->keys[j] = a->keys[i];
+        m->keys[j].k = k;
+        m->keys[j].n_aliases = 0; /* aliases are the file's business */
+        m->keys[j].is_default = false;
+        memcpy((uint8_t *)k, a->keys[i].k, LMQ_KEY_BYTES);
+        j++;
+    }
+    sodium_mprotect_readonly(m->guard);
+    *out = m;
+    return 0;
+}
+
 const lmq__key *
 lmq__keyring_default(const lmq__keyring *kr)
 {
@@ -586,6 +617,31 @@ lmq_keyring_list(const char *path, char **out)
     if (!rc && !(*out = json_dumps(list, JSON_INDENT(2))))
         rc = lmq__seterr(LMQ_ENOMEM, NULL);
     json_decref(list);
+    wipe_json(root);
+    return rc;
+}
+
+int
+lmq__keyring_file_remove(const char *path, const char *id)
+{
+    json_t *root;
+    int rc = file_json(path, false, &root);
+    if (rc)
+        return rc;
+    json_t *keys = json_object_get(root, "Keys");
+    for (size_t i = 0; i < json_array_size(keys); i++) {
+        const char *s = json_string_value(
+            json_object_get(json_array_get(keys, i), "KeyId"));
+        if (s && strcmp(s, id) == 0) {
+            const char *k = json_string_value(
+                json_object_get(json_array_get(keys, i), "Key"));
+            if (k)
+                sodium_memzero((char *)k, strlen(k));
+            json_array_remove(keys, i);
+            rc = file_save(path, root);
+            break;
+        }
+    }
     wipe_json(root);
     return rc;
 }

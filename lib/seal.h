@@ -48,6 +48,11 @@ int lmq__keyring_passphrase(const char *file, const uint8_t salt[16],
 /* Merge b's keys into a (b is freed). */
 int lmq__keyring_merge(lmq__keyring *a, lmq__keyring *b);
 void lmq__keyring_free(lmq__keyring *kr);
+/* A keyring of a's keys that b lacks (*out NULL when none). */
+int lmq__keyring_missing(const lmq__keyring *a, const lmq__keyring *b,
+                         lmq__keyring **out);
+/* Remove key id from the keyring file at path. */
+int lmq__keyring_file_remove(const char *path, const char *id);
 /* By key id, alias ("alias/x"), or an ARN ending in either. */
 const lmq__key *lmq__keyring_find(const lmq__keyring *kr, const char *name);
 const lmq__key *lmq__keyring_by_fp(const lmq__keyring *kr,

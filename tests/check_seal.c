@@ -12,16 +12,15 @@
  *
  * LMQ_SEAL_LONG=1 sends more messages per scan round (CI: short).
  */
-#define _GNU_SOURCE /* memmem */
 #include "lmq_test.h"
 
 #include "core.h"
 #include "seal.h"
 #include "store.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
+#include <sodium.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -549,53 +548,12 @@ END_TEST
 
 /* ---- plaintext scans ------------------------------------------------------- */
 
-/* Count the files of dir (recursively) holding MARK; names them in *what. */
-static int
-scan_dir(const char *dir, char *what, size_t wn)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int hits = 0;
-    ck_assert_ptr_nonnull(d);
-    while ((e = readdir(d)) != NULL) {
-        char p[600];
-        struct stat st;
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        ck_assert_int_eq(lstat(p, &st), 0);
-        if (S_ISDIR(st.st_mode)) {
-            hits += scan_dir(p, what, wn);
-            continue;
-        }
-        FILE *f = fopen(p, "rb");
-        ck_assert_ptr_nonnull(f);
-        static char buf[1 << 20];
-        size_t keep = 0, n, ml = strlen(MARK);
-        /* Chunks overlap by the marker's length less one. */
-        while ((n = fread(buf + keep, 1, sizeof buf - keep, f)) > 0) {
-            size_t tot = keep + n;
-            if (memmem(buf, tot, MARK, ml)) {
-                hits++;
-                strncat(what, p, wn - strlen(what) - 2);
-                strncat(what, " ", wn - strlen(what) - 1);
-                break;
-            }
-            keep = tot < ml - 1 ? tot : ml - 1;
-            memmove(buf, buf + tot - keep, keep);
-        }
-        fclose(f);
-    }
-    closedir(d);
-    return hits;
-}
-
 static void
 assert_no_plaintext(const char *home, const char *when)
 {
     char dir[400], what[2048] = "";
     snprintf(dir, sizeof dir, "%s/%s", lmq_test_dir, home);
-    int hits = scan_dir(dir, what, sizeof what);
+    int hits = lmq_test_scan_dir(dir, MARK, what, sizeof what);
     ck_assert_msg(hits == 0, "plaintext markers %s in: %s", when, what);
 }
 
@@ -735,7 +693,176 @@ START_TEST(scan_sees_clear_queues)
     lmq_env_close(env);
     char dir[400], what[2048] = "";
     snprintf(dir, sizeof dir, "%s/clearscan", lmq_test_dir);
-    ck_assert_int_ge(scan_dir(dir, what, sizeof what), 1);
+    ck_assert_int_ge(lmq_test_scan_dir(dir, MARK, what, sizeof what), 1);
+}
+END_TEST
+
+/* ---- rotation --------------------------------------------------------------- */
+
+static void
+slow_progress(void *arg, uint64_t done, uint64_t total)
+{
+    (void)arg;
+    (void)done;
+    (void)total;
+    usleep(3000); /* widen the window the kills aim at */
+}
+
+/* A process that rotates (alias NULL: the home key); exits 0 when done. */
+static pid_t
+spawn_rotator(const char *alias)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        lmq_env *env = NULL;
+        if (open_home("rot", keyfile, LMQ_DURABILITY_FULL, LMQ_MAP_AUTO,
+                      &env) != 0)
+            _exit(2);
+        int rc = lmq_key_rotate(env, alias, slow_progress, NULL, NULL);
+        if (rc)
+            fprintf(stderr, "rotate: %s\n", lmq_errmsg());
+        lmq_env_close(env);
+        _exit(rc ? 1 : 0);
+    }
+    return pid;
+}
+
+/* A producer and a consumer that keep going until killed. */
+static pid_t
+spawn_traffic(bool consume)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        lmq_env *env = NULL;
+        lmq_queue *q;
+        if (open_home("rot", keyfile, LMQ_DURABILITY_FULL, LMQ_MAP_AUTO,
+                      &env) != 0 ||
+            lmq_queue_open(env, "s", &q) != 0)
+            _exit(2);
+        for (int i = 0;; i++) {
+            if (!consume) {
+                send_marked(q, "live", i, false);
+                usleep(2000);
+                continue;
+            }
+            lmq_msg *m[10];
+            int rc;
+            size_t n = recv_some(q, 2, m, &rc);
+            if (rc)
+                _exit(3);
+            for (size_t j = 0; j < n; j++) {
+                int del;
+                if (lmq_delete(q, lmq_msg_receipt(m[j]), &del) != 0)
+                    _exit(4);
+                lmq_msg_free(m[j]);
+            }
+            usleep(5000);
+        }
+    }
+    return pid;
+}
+
+static int
+wait_exit(pid_t pid)
+{
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
+}
+
+static size_t
+count_keys(void)
+{
+    char *json;
+    ck_ok(lmq_keyring_list(keyfile, &json));
+    size_t n = 0;
+    for (const char *p = json; (p = strstr(p, "\"KeyId\"")); p++)
+        n++;
+    free(json);
+    return n;
+}
+
+START_TEST(rotation_killed_and_resumed)
+{
+    lmq_env *env = NULL;
+    ck_ok(open_home("rot", keyfile, LMQ_DURABILITY_FULL, LMQ_MAP_AUTO, &env));
+    lmq_queue *s1 = make_queue(env, "s", NULL, NULL);
+    lmq_queue *k1 = make_queue(env, "k", "KmsMasterKeyId", "alias/orders");
+    lmq_queue *c1 = make_queue(env, "c", "SqsManagedSseEnabled", "false");
+    int n = rounds() * 5;
+    for (int i = 0; i < n; i++) {
+        send_marked(s1, "s", i, false);
+        send_marked(k1, "k", i, false);
+    }
+    lmq_send_entry ce;
+    lmq_send_result cr;
+    lmq_send_entry_init(&ce);
+    ce.body = "a clear queue stays clear";
+    ce.body_len = SIZE_MAX;
+    ck_ok(lmq_send(c1, &ce, &cr));
+    lmq_queue_close(s1);
+    lmq_queue_close(k1);
+    lmq_queue_close(c1);
+    lmq_env_close(env);
+    size_t keys0 = count_keys();
+    ck_assert_uint_eq(keys0, 2);
+
+    pid_t prod = spawn_traffic(false), cons = spawn_traffic(true);
+    /* Killed at random points, then run again until it finishes. */
+    int finished = 0;
+    for (int round = 0; round < 6 && !finished; round++) {
+        pid_t r = spawn_rotator(NULL);
+        usleep(1000 * (useconds_t)randombytes_uniform(round < 4 ? 60 : 1));
+        if (round < 4)
+            kill(r, SIGKILL);
+        int st = wait_exit(r);
+        ck_assert_msg(st == 0 || st == -SIGKILL, "rotator: %d", st);
+        finished = round >= 4 && st == 0;
+    }
+    ck_assert_msg(finished, "the rotation never finished");
+    /* The alias too, with traffic still running. */
+    ck_assert_int_eq(wait_exit(spawn_rotator("alias/orders")), 0);
+    kill(prod, SIGKILL);
+    kill(cons, SIGKILL);
+    wait_exit(prod);
+    wait_exit(cons);
+
+    /* Old keys are gone (runs killed before the home kept their rotation
+     * may have left a spare key), the new ones named; everything opens. */
+    ck_assert_uint_le(count_keys(), keys0 + 4);
+    char *json;
+    ck_ok(lmq_keyring_list(keyfile, &json));
+    ck_assert_ptr_nonnull(strstr(json, "alias/orders"));
+    free(json);
+    env = open_ok("rot", keyfile);
+    const char *qs[] = {"s", "k", "c"};
+    for (int i = 0; i < 3; i++) {
+        lmq_queue *q;
+        ck_ok(lmq_queue_open(env, qs[i], &q));
+        size_t got = 0;
+        for (;;) {
+            lmq_msg *m[10];
+            int rc;
+            size_t k = recv_some(q, 10, m, &rc);
+            ck_ok(rc);
+            if (k == 0)
+                break;
+            for (size_t j = 0; j < k; j++) {
+                ck_assert_ptr_nonnull(strstr(lmq_msg_body(m[j], NULL),
+                                             i == 2 ? "clear" : MARK));
+                lmq_msg_free(m[j]);
+            }
+            got += k;
+        }
+        if (i == 1)
+            ck_assert_uint_eq(got, (size_t)n);
+        ck_assert_uint_ge(got, 1);
+        lmq_queue_close(q);
+    }
+    lmq_env_close(env);
+    assert_no_plaintext("rot", "after rotations");
 }
 END_TEST
 
@@ -768,6 +895,11 @@ seal_suite(void)
     tcase_add_test(tc, scan_periodic_writable);
     tcase_add_test(tc, scan_none_pwrite);
     tcase_add_test(tc, scan_none_writable);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("rotation");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, rotation_killed_and_resumed);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1293,7 +1293,7 @@ static const cli_cmd cmds[] = {
     {"clock", "Clock", cli_cmd_clock, cli_f_clock,
      "Show or move the home's test clock (enable, show, advance, set)."},
     {"key", "Key", cli_cmd_key, cli_f_key,
-     "Make and list the keyring of encryption at rest (create, list)."},
+     "Keys of encryption at rest (create, list, rotate)."},
     {"reset", "Reset", cli_cmd_reset, cli_f_reset,
      "Delete every queue and forget recent deletions (test setup)."},
     {NULL, NULL, NULL, NULL, NULL}};
