@@ -50,6 +50,9 @@ struct lmq_env {
     struct timespec key_mtime;    /* of key_file as last read */
     ino_t key_ino;
     struct lmq__retired *key_retired; /* replaced keyrings, freed at close */
+    struct lmq__dk_cache *dk_cache;   /* derived data keys (seal.c) */
+    uint8_t nonce_prefix[16];         /* random per env (seal.c) */
+    uint64_t nonce_ctr;
     /* Receives waiting in this env: close interrupts and waits for them. */
     pthread_mutex_t mu;
     pthread_cond_t cv;

@@ -30,6 +30,18 @@
 
 #define DEFAULT_REUSE 300 /* KmsDataKeyReusePeriodSeconds, as SQS */
 
+/* Data keys derived lately (data_key()). */
+#define DK_SLOTS 16
+struct lmq__dk_cache {
+    struct {
+        uint8_t fp[8];
+        uint32_t qid, period;
+        bool used;
+        uint8_t dk[32];
+    } e[DK_SLOTS];
+};
+
+
 static lmq__keyring *
 ring(const lmq_env *env)
 {
@@ -151,6 +163,13 @@ lmq__seal_env_open(lmq_env *env, const lmq_env_opts *o)
     }
     env->keyring = kr;
     pthread_mutex_init(&env->key_mu, NULL);
+    randombytes_buf(env->nonce_prefix, sizeof env->nonce_prefix);
+    if (kr && !(env->dk_cache = sodium_malloc(sizeof *env->dk_cache))) {
+        rc = lmq__seterr(LMQ_ENOMEM, NULL);
+        goto fail;
+    }
+    if (env->dk_cache)
+        sodium_memzero(env->dk_cache, sizeof *env->dk_cache);
     if (file) {
         struct stat st;
         if (!(env->key_file = strdup(file))) {
@@ -181,6 +200,8 @@ lmq__seal_env_close(lmq_env *env)
     }
     free(env->key_file);
     env->key_file = NULL;
+    sodium_free(env->dk_cache); /* wipes */
+    env->dk_cache = NULL;
 }
 
 static int
@@ -258,22 +279,66 @@ derive_queue_key(const lmq__key *k, uint32_t qid, uint8_t qk[32])
     crypto_kdf_derive_from_key(qk, 32, qid, "lmqqueue", k->k);
 }
 
+/* Data keys derived lately, by (key, qid, period): a send or receive then
+ * costs no derivation (two BLAKE2b) in the common case. In guarded memory,
+ * wiped at close. */
+
 static void
-data_key(const lmq__key *k, uint32_t qid, uint32_t period, uint8_t dk[32])
+data_key(const lmq_env *env, const lmq__key *k, uint32_t qid, uint32_t period,
+         uint8_t dk[32])
 {
+    lmq_env *e = (lmq_env *)env;
+    size_t i = (qid * 31u + period) % DK_SLOTS;
+    pthread_mutex_lock(&e->key_mu);
+    if (e->dk_cache && e->dk_cache->e[i].used &&
+        e->dk_cache->e[i].qid == qid && e->dk_cache->e[i].period == period &&
+        memcmp(e->dk_cache->e[i].fp, k->fp, 8) == 0) {
+        memcpy(dk, e->dk_cache->e[i].dk, 32);
+        pthread_mutex_unlock(&e->key_mu);
+        return;
+    }
+    pthread_mutex_unlock(&e->key_mu);
     uint8_t qk[32];
     derive_queue_key(k, qid, qk);
     crypto_kdf_derive_from_key(dk, 32, period, "lmq-data", qk);
     sodium_memzero(qk, sizeof qk);
+    pthread_mutex_lock(&e->key_mu);
+    if (e->dk_cache) {
+        memcpy(e->dk_cache->e[i].fp, k->fp, 8);
+        e->dk_cache->e[i].qid = qid;
+        e->dk_cache->e[i].period = period;
+        e->dk_cache->e[i].used = true;
+        memcpy(e->dk_cache->e[i].dk, dk, 32);
+    }
+    pthread_mutex_unlock(&e->key_mu);
 }
 
-/* home id, qid, seq, then the record's clear bytes. */
+/* A nonce: the env's random 16-byte prefix and a counter. Unique without a
+ * system call per message (randombytes reads the kernel's generator each
+ * time); envs (and so processes) differ by their prefix. */
 static void
-make_ad(const lmq_env *env, uint32_t qid, uint64_t seq, uint8_t ad[28])
+make_nonce(const lmq_env *env, uint8_t n[LMQ_SEAL_NONCE])
+{
+    lmq_env *e = (lmq_env *)env;
+    uint64_t c = __atomic_add_fetch(&e->nonce_ctr, 1, __ATOMIC_RELAXED);
+    memcpy(n, e->nonce_prefix, 16);
+    lmq__put_u64(n + 16, c);
+}
+
+/* The associated data: home id, qid, seq, then the record's clear bytes
+ * (at most 255: the fixed part and a 128-byte group id). */
+#define AD_MAX (28 + 300)
+static size_t
+make_ad(const lmq_env *env, uint32_t qid, uint64_t seq, const uint8_t *rec,
+        size_t n, uint8_t ad[AD_MAX])
 {
     memcpy(ad, env->home_id, 16);
     lmq__put_u32(ad + 16, qid);
     lmq__put_u64(ad + 20, seq);
+    if (n > AD_MAX - 28)
+        n = AD_MAX - 28; /* never: the decoder bounds the group id */
+    memcpy(ad + 28, rec, n);
+    return 28 + n;
 }
 
 size_t
@@ -297,7 +362,7 @@ lmq__mrec_encode(const lmq_env *env, const lmq_qrec *r, uint64_t seq,
     uint32_t period = (uint32_t)((uint64_t)(mv->sent_ms < 0 ? 0 : mv->sent_ms) /
                                  (reuse * 1000ull));
     size_t il = lmq__mview_inner_size(mv);
-    uint8_t *nonce, dk[32], ad0[28];
+    uint8_t *nonce, dk[32];
     uint8_t *ct = lmq__msealed_encode(mv, h, r->seal_fp, period,
                                       il + LMQ_SEAL_TAG, out, &nonce);
     /* The plaintext is built in the heap, never in the map (whose pages a
@@ -306,19 +371,13 @@ lmq__mrec_encode(const lmq_env *env, const lmq_qrec *r, uint64_t seq,
     if (!plain)
         return lmq__seterr(LMQ_ENOMEM, NULL);
     lmq__mview_inner_encode(mv, plain);
-    randombytes_buf(nonce, LMQ_SEAL_NONCE);
-    data_key(k, r->qid, period, dk);
-    make_ad(env, r->qid, seq, ad0);
-    /* AD = ad0 || record prefix: hash them into one 32-byte AD so the
-     * prefix need not be copied next to ad0. */
-    uint8_t ad[32];
-    crypto_generichash_state st;
-    crypto_generichash_init(&st, NULL, 0, sizeof ad);
-    crypto_generichash_update(&st, ad0, sizeof ad0);
-    crypto_generichash_update(&st, out, (size_t)(ct - out));
-    crypto_generichash_final(&st, ad, sizeof ad);
-    crypto_aead_xchacha20poly1305_ietf_encrypt(ct, NULL, plain, il, ad,
-                                               sizeof ad, NULL, nonce, dk);
+    make_nonce(env, nonce);
+    data_key(env, k, r->qid, period, dk);
+    /* AD = home id, qid, seq, then the record's clear bytes. */
+    uint8_t ad[AD_MAX];
+    size_t adl = make_ad(env, r->qid, seq, out, (size_t)(ct - out), ad);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(ct, NULL, plain, il, ad, adl,
+                                               NULL, nonce, dk);
     sodium_memzero(plain, il);
     sodium_memzero(dk, sizeof dk);
     free(plain);
@@ -349,21 +408,20 @@ lmq__mview_open(const lmq_env *env, uint32_t qid, const char *qname,
     const lmq__key *k = queue_key(env, mv->fp, qname);
     if (!k)
         return LMQ_EKEY;
+    if ((size_t)(mv->ct - mv->rec) > AD_MAX - 28)
+        return lmq__seterr(LMQ_ECORRUPT, "message %.36s of queue %s: bad "
+                           "framing", mv->message_id, qname);
     size_t pl = mv->ct_len - LMQ_SEAL_TAG;
-    uint8_t *base = malloc(pl + PLAIN_HDR), *p, dk[32], ad0[28], ad[32];
+    uint8_t *base = malloc(pl + PLAIN_HDR), *p, dk[32], ad[AD_MAX];
     if (!base)
         return lmq__seterr(LMQ_ENOMEM, NULL);
     memcpy(base, &pl, sizeof pl);
     p = base + PLAIN_HDR;
-    data_key(k, qid, mv->period, dk);
-    make_ad(env, qid, seq, ad0);
-    crypto_generichash_state st;
-    crypto_generichash_init(&st, NULL, 0, sizeof ad);
-    crypto_generichash_update(&st, ad0, sizeof ad0);
-    crypto_generichash_update(&st, mv->rec, (size_t)(mv->ct - mv->rec));
-    crypto_generichash_final(&st, ad, sizeof ad);
+    data_key(env, k, qid, mv->period, dk);
+    size_t adl = make_ad(env, qid, seq, mv->rec, (size_t)(mv->ct - mv->rec),
+                         ad);
     int bad = crypto_aead_xchacha20poly1305_ietf_decrypt(
-        p, NULL, NULL, mv->ct, mv->ct_len, ad, sizeof ad, mv->nonce, dk);
+        p, NULL, NULL, mv->ct, mv->ct_len, ad, adl, mv->nonce, dk);
     sodium_memzero(dk, sizeof dk);
     if (bad || lmq__mview_inner_decode(p, pl, mv) != 0) {
         lmq__seal_free(base);
