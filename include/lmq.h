@@ -296,7 +296,9 @@ LMQ_API void lmq_env_opts_init(lmq_env_opts *opts);
  * @brief Open (creating if needed, mode 0700) the home directory at path.
  * @param[in] opts NULL for defaults; only opts->size bytes are read.
  * @param[out] out the env; NULL on failure, with nothing to free.
- * @return 0, LMQ_EINVAL, LMQ_EIO, LMQ_ENOMEM, LMQ_EVERSION, LMQ_ECORRUPT.
+ * @return 0, LMQ_EINVAL, LMQ_EIO, LMQ_ENOMEM, LMQ_EVERSION, LMQ_ECORRUPT,
+ *         LMQ_EKEY (a keyring, passphrase or key process given that cannot
+ *         be read: unsafe mode, malformed, failed; since 0.5).
  * @note Many processes may open one home at once, and one process may open
  *       it several times (the handles share one LMDB environment).
  * @since 0.1
