@@ -164,18 +164,15 @@ lmq__seal_env_open(lmq_env *env, const lmq_env_opts *o)
     env->keyring = kr;
     pthread_mutex_init(&env->key_mu, NULL);
     randombytes_buf(env->nonce_prefix, sizeof env->nonce_prefix);
-    if (kr && !(env->dk_cache = sodium_malloc(sizeof *env->dk_cache))) {
-        rc = lmq__seterr(LMQ_ENOMEM, NULL);
-        goto fail;
-    }
+    /* From here on env owns kr (lmq__seal_env_close frees it). */
+    if (kr && !(env->dk_cache = sodium_malloc(sizeof *env->dk_cache)))
+        return lmq__seterr(LMQ_ENOMEM, NULL);
     if (env->dk_cache)
         sodium_memzero(env->dk_cache, sizeof *env->dk_cache);
     if (file) {
         struct stat st;
-        if (!(env->key_file = strdup(file))) {
-            rc = lmq__seterr(LMQ_ENOMEM, NULL);
-            goto fail;
-        }
+        if (!(env->key_file = strdup(file)))
+            return lmq__seterr(LMQ_ENOMEM, NULL);
         if (stat(file, &st) == 0) {
             env->key_mtime = st.st_mtim;
             env->key_ino = st.st_ino;
