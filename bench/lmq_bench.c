@@ -58,7 +58,14 @@ static struct {
     const char *base; /* directory for the homes */
     const char *only; /* comma list of workloads, or NULL */
     const char *modes; /* comma list of durability names */
+    bool seal;         /* --seal: clear and sealed rows, same run */
 } opt;
+
+/* --seal: whether this row's queue is sealed (encryption at rest), and the
+ * keyring the sealed rows use. */
+static bool sealing;
+static char keyfile[600];
+#define SYS (sealing ? "lmq-sealed" : "lmq")
 
 typedef struct row {
     const char *system, *workload, *durability;
@@ -231,6 +238,7 @@ open_env(lmq_durability d)
     lmq_env_opts_init(&o);
     o.durability = d;
     o.map_size = 1ull << 30;
+    o.key_file = sealing ? keyfile : "";
     CK(lmq_env_open(home, &o, &env));
     return env;
 }
@@ -243,6 +251,7 @@ open_queue(lmq_env *env, bool create)
         lmq_map *a = lmq_map_new();
         /* Bodies up to 256 KiB (the SQS default maximum). */
         lmq_map_set(a, "MaximumMessageSize", "262144");
+        lmq_map_set(a, "SqsManagedSseEnabled", sealing ? "true" : "false");
         CK(lmq_queue_create(env, "bench", a, NULL, NULL));
         lmq_map_free(a);
     }
@@ -371,7 +380,7 @@ bench_send(lmq_durability d, const char *w, size_t size, size_t batch,
         free(s[i].l.us);
     }
     double el = now_s() - t0;
-    row r = {"lmq", w, mode_name(d), size, batch, threads, 1, 0, 0, 0, 0,
+    row r = {SYS, w, mode_name(d), size, batch, threads, 1, 0, 0, 0, 0,
              -1, total, 0};
     r.msgs_per_sec = (double)total / el;
     lat_done(&all, &r);
@@ -484,7 +493,7 @@ bench_recv(lmq_durability d, const char *w, size_t size, size_t batch,
             break;
         prefill(q, body, size, queued);
     }
-    row r = {"lmq", w, mode_name(d), size, batch, 1, 1, queued, 0, 0, 0,
+    row r = {SYS, w, mode_name(d), size, batch, 1, 1, queued, 0, 0, 0,
              -1, got, 0};
     r.msgs_per_sec = (double)got / el;
     lat_done(&l, &r);
@@ -556,7 +565,7 @@ bench_consumer(lmq_durability d, const char *w, uint64_t queued,
         lmq_map_free(attrs);
     }
     uint64_t done = queued - left;
-    row r = {"lmq", w, mode_name(d), 100, 100, concurrency, 1, queued, 0, 0,
+    row r = {SYS, w, mode_name(d), 100, 100, concurrency, 1, queued, 0, 0,
              0, -1, done, 0};
     r.msgs_per_sec = (double)done / el;
     lmq_queue_close(q);
@@ -814,7 +823,7 @@ bench_procs(lmq_durability d, const char *w, size_t size, int nprod,
     close(go[0]);
     close(go[1]);
     close(out[0]);
-    row r = {"lmq", w, mode_name(d), size, batch, 1, nprod + ncons, 0, 0,
+    row r = {SYS, w, mode_name(d), size, batch, 1, nprod + ncons, 0, 0,
              0, 0, -1, got, 0};
     if (shm->done_at > 0)
         last = shm->done_at;
@@ -1259,11 +1268,14 @@ usage(void)
     printf("usage: lmq-bench [--quick|--long] [--json] [--dir DIR]\n"
            "                 [--only W1,W3b10,...] [--modes full,periodic,"
            "none]\n"
-           "                 [--secs S] [--flags] [--log-probe]\n"
+           "                 [--secs S] [--flags] [--log-probe] [--seal]\n"
            "Runs the lmq workloads of bench/RESULTS.md next to a raw LMDB\n"
            "ceiling. --quick finishes in under a minute; --long adds 10M\n"
            "queued messages. --flags measures LMDB's sync flags instead;\n"
-           "--log-probe the durable loops with a log in front of LMDB.\n");
+           "--log-probe the durable loops with a log in front of LMDB.\n"
+           "--seal: encryption at rest: send (W1) and receive+delete (W3) at\n"
+           "100 B and 64 KiB, clear (lmq) and sealed (lmq-sealed) rows\n"
+           "alternating twice in the same run.\n");
 }
 
 int
@@ -1277,11 +1289,12 @@ main(int argc, char **argv)
         {"secs", required_argument, NULL, 's'},
         {"flags", no_argument, NULL, 'f'},
         {"log-probe", no_argument, NULL, 'g'},
+        {"seal", no_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     bool survey = false, probe = false;
     int c;
     opt.secs = -1;
-    while ((c = getopt_long(argc, argv, "qLjd:o:m:s:fgh", lo, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "qLjd:o:m:s:fghS", lo, NULL)) != -1) {
         switch (c) {
         case 'q': opt.quick = true; break;
         case 'L': opt.longrun = true; break;
@@ -1292,6 +1305,7 @@ main(int argc, char **argv)
         case 's': opt.secs = atof(optarg); break;
         case 'f': survey = true; break;
         case 'g': probe = true; break;
+        case 'S': opt.seal = true; break;
         case 'h': usage(); return 0;
         default: usage(); return 2;
         }
@@ -1325,6 +1339,26 @@ main(int argc, char **argv)
     }
     static const lmq_durability modes[] = {
         LMQ_DURABILITY_FULL, LMQ_DURABILITY_PERIODIC, LMQ_DURABILITY_NONE};
+    if (opt.seal) {
+        snprintf(keyfile, sizeof keyfile, "%s/keys.json", opt.base);
+        CK(lmq_keyring_add(keyfile, NULL, 0, NULL));
+        for (size_t mi = 0; mi < 3; mi++) {
+            lmq_durability d = modes[mi];
+            bool durable = d == LMQ_DURABILITY_FULL;
+            uint64_t fill = durable ? 3000 : (opt.quick ? 60000 : 300000);
+            if (!mode_on(d))
+                continue;
+            for (int rep = 0; rep < 4; rep++) { /* clear, sealed, twice */
+                sealing = rep % 2 == 1;
+                bench_send(d, "W1", 100, 1, 1);
+                bench_send(d, "W1", 65536, 1, 1);
+                bench_recv(d, "W3", 100, 1, fill, fill);
+                bench_recv(d, "W3", 65536, 1, durable ? 500 : 2000, fill);
+            }
+        }
+        rm_rf(opt.base);
+        return 0;
+    }
     uint64_t w4n = opt.quick ? 3000 : 20000;
     for (size_t mi = 0; mi < 3; mi++) {
         lmq_durability d = modes[mi];

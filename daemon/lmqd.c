@@ -467,6 +467,8 @@ usage(FILE *f)
         "  --bridge FILE         run the bridge routes of FILE (docs/BRIDGE.md)\n"
         "  --pid-file FILE       write the pid here\n"
         "  --test-clock          run the home on the test clock (lmq clock)\n"
+        "  --key-file FILE       keyring sealing queues at rest (default\n"
+        "                        $LMQ_KEY_FILE; docs/SECURITY.md)\n"
         "  --max-connections N   default 1024\n"
         "  --idle-timeout SECS   close idle connections (default 60)\n"
         "  --workers N           threads for durable commits (default 32)\n"
@@ -656,7 +658,7 @@ main(int argc, char **argv)
         O_ACCOUNT, O_REGION, O_AUTH, O_CREDENTIALS, O_TLS_CERT, O_TLS_KEY,
         O_CONFIG, O_PID_FILE, O_TEST_CLOCK, O_MAX_CONN, O_IDLE, O_WORKERS,
         O_QUIET, O_VERSION, O_HELP, O_BRIDGE, O_POLICIES, O_REQUIRE_TLS,
-        O_GROUP, O_STRICT_PERMS
+        O_GROUP, O_STRICT_PERMS, O_KEY_FILE
     };
     static const struct option longopts[] = {
         {"home", required_argument, 0, O_HOME},
@@ -682,6 +684,7 @@ main(int argc, char **argv)
         {"bridge", required_argument, 0, O_BRIDGE},
         {"group", required_argument, 0, O_GROUP},
         {"strict-permissions", no_argument, 0, O_STRICT_PERMS},
+        {"key-file", required_argument, 0, O_KEY_FILE},
         {"version", no_argument, 0, O_VERSION},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0}};
@@ -761,6 +764,9 @@ main(int argc, char **argv)
             break;
         case O_PID_FILE:
             pid_file = optarg;
+            break;
+        case O_KEY_FILE:
+            S.key_file = optarg;
             break;
         case O_TEST_CLOCK:
             S.test_clock = 1;
@@ -877,6 +883,7 @@ main(int argc, char **argv)
     eo.durability = durability;
     eo.region = S.region;
     eo.account = S.account;
+    eo.key_file = S.key_file; /* NULL: $LMQ_KEY_FILE */
     if (S.test_clock)
         lmqd_test_clock_setup(home, &eo);
     eo.group = group;

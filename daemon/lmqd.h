@@ -75,6 +75,7 @@ typedef struct lmqd_server {
     int auth;
     int quiet;
     int test_clock;
+    const char *key_file; /* --key-file */
     unsigned max_connections, idle_timeout;
     int n_workers;
     size_t max_body;

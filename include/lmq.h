@@ -118,6 +118,8 @@ extern "C" {
     X(LMQ_EEXPIRED, -26, "InvalidParameterValue",                            \
       "receipt handle has expired")                                          \
     X(LMQ_EBUSY, -27, "", "resource busy")                                   \
+    X(LMQ_EKEY, -28, "KmsNotFound",                                          \
+      "encryption key missing or wrong")                                   \
     X(LMQ_EPERM, -29, "",                                                    \
       "home permissions are unsafe or deny this process")
 
@@ -291,6 +293,18 @@ typedef struct lmq_env_opts {
      *  changed) instead of opening it with a warning. 0: strict when
      *  $LMQ_STRICT_PERMISSIONS is set and not "0". @since 0.5 */
     int strict_permissions;
+    /** Keyring file (JSON, mode 0600) whose keys seal queues at rest; NULL:
+     *  $LMQ_KEY_FILE, else none. See docs/SECURITY.md and lmq_keyring_add().
+     *  @since 0.5 */
+    const char *key_file;
+    /** File whose first line is a passphrase; its Argon2id stretch (salt
+     *  from the home) is the home key. NULL: $LMQ_KEY_PASSPHRASE_FILE.
+     *  @since 0.5 */
+    const char *key_passphrase_file;
+    /** Command (run with /bin/sh -c) that prints a keyring's JSON on its
+     *  standard output, as AWS's credential_process prints credentials
+     *  (a TPM or a secret store). NULL: $LMQ_KEY_PROCESS. @since 0.5 */
+    const char *key_process;
 } lmq_env_opts;
 
 /** @brief Fill opts with the defaults. @since 0.1 */
@@ -304,6 +318,8 @@ LMQ_API void lmq_env_opts_init(lmq_env_opts *opts);
  * @return 0, LMQ_EINVAL, LMQ_EIO, LMQ_ENOMEM, LMQ_EVERSION, LMQ_ECORRUPT,
  *         LMQ_EPERM (this process may not enter the home, or strict
  *         permissions and the home's are unsafe: see lmq_env_warnings()).
+ *         LMQ_EKEY (a keyring, passphrase or key process given that cannot
+ *         be read: unsafe mode, malformed, failed; since 0.5).
  * @note Many processes may open one home at once, and one process may open
  *       it several times (the handles share one LMDB environment).
  * @since 0.1
@@ -1376,6 +1392,63 @@ typedef struct lmq_route_status {
  */
 LMQ_API int lmq_bridge_status(lmq_bridge *b, lmq_route_status **out,
                               size_t *n);
+
+/* ---- keys: encryption at rest (docs/SECURITY.md) ------------------------ */
+
+/** @brief Longest key id lmq_keyring_add() returns, with its NUL. */
+#define LMQ_KEY_ID_MAX 40
+/** @brief lmq_keyring_add() flag: the new key becomes the home key (the key
+ *         of SqsManagedSseEnabled=true). A keyring's first key always is. */
+#define LMQ_KEY_DEFAULT 1
+
+/**
+ * @brief Add a new random 256-bit key to the keyring file at path (created,
+ *        mode 0600, when it does not exist), optionally under an alias
+ *        ("alias/orders", taken from any key that had it).
+ * @param[out] id the new key's id (a UUID); may be NULL.
+ * @return 0, LMQ_EINVAL (bad alias), LMQ_EKEY (unreadable, unsafe or
+ *         malformed keyring: nothing is written), LMQ_EIO, LMQ_ENOMEM.
+ * @note Keys are written base64 in the clear: guard the file (and its
+ *       backups) as the data it protects.
+ * @since 0.5
+ */
+LMQ_API LMQ_WARN_UNUSED int lmq_keyring_add(const char *path,
+                                            const char *alias, int flags,
+                                            char id[LMQ_KEY_ID_MAX]);
+/**
+ * @brief The keyring at path as JSON without key material: an array of
+ *        {"KeyId", "Aliases", "Default", "CreationDate"}.
+ * @param[out] json malloc'd (free()).
+ * @return 0, LMQ_EKEY, LMQ_EIO, LMQ_ENOMEM.
+ * @since 0.5
+ */
+LMQ_API LMQ_WARN_UNUSED int lmq_keyring_list(const char *path, char **json);
+
+/** @brief Progress of a long call: done of total units. @since 0.5 */
+typedef void (*lmq_progress_fn)(void *arg, uint64_t done, uint64_t total);
+
+/**
+ * @brief Rotate a key of env's keyring file (lmq_env_opts.key_file): a new
+ *        key takes over alias (NULL: becomes the home key), every queue
+ *        sealed with the old key is pointed at the new one, every message
+ *        sealed with another key than its queue's (and every clear message
+ *        of a sealed queue) is re-sealed with it, in small transactions
+ *        (producers and consumers keep running; other processes read the
+ *        changed keyring file when they meet the new key), and the old key
+ *        is removed from the file once nothing in this home needs it.
+ * @param progress called between transactions (may be NULL).
+ * @param[out] new_id the new key's id; may be NULL.
+ * @return 0, LMQ_EINVAL (no key_file), LMQ_EKEY, LMQ_EIO, LMQ_ENOMEM.
+ * @note Resumable: after a crash, call again; the unfinished rotation (kept
+ *       in the home) is finished without adding another key. A keyring
+ *       shared by several homes: rotate each; the old key is dropped by the
+ *       first home that no longer needs it, so keep a backup.
+ * @since 0.5
+ */
+LMQ_API LMQ_WARN_UNUSED int lmq_key_rotate(lmq_env *env, const char *alias,
+                                           lmq_progress_fn progress,
+                                           void *arg,
+                                           char new_id[LMQ_KEY_ID_MAX]);
 
 #ifdef __cplusplus
 }

@@ -344,7 +344,8 @@ apply_all(lmq_txn *t, lmq_env *env, lmq_qrec *r, const lmq_map *attrs,
         if (rc)
             return rc;
     }
-    return check_combination(r);
+    int rc = check_combination(r);
+    return rc ? rc : lmq__seal_config(env, r, attrs, creating);
 }
 
 static int
@@ -376,15 +377,17 @@ attr_all(lmq_env *env, const lmq_qrec *r, lmq_map *m)
     rc |= set_i64(m, "ReceiveMessageWaitTimeSeconds", r->wait);
     rc |= set_i64(m, "VisibilityTimeout", r->visibility_timeout);
     free(arn);
-    const char *sse = lmq_map_get(r->attrs, "SqsManagedSseEnabled");
-    if (!sse)
-        sse = lmq_map_get(r->attrs, "KmsMasterKeyId") ? "false" : "true";
-    rc |= lmq_map_set(m, "SqsManagedSseEnabled", sse);
     for (size_t i = 0; i < lmq_map_count(r->attrs); i++) {
         const char *k, *v;
         lmq_map_at(r->attrs, i, &k, &v);
+        if (strcmp(k, "KmsMasterKeyId") == 0 && r->seal_kind != LMQ_SEAL_KMS)
+            continue; /* set by an lmq that did not seal: not in use */
         rc |= lmq_map_set(m, k, v);
     }
+    /* Never claims encryption that is not happening: the record's key
+     * decides (seal.c), whatever was asked. */
+    rc |= lmq_map_set(m, "SqsManagedSseEnabled",
+                      r->seal_kind == LMQ_SEAL_SQS ? "true" : "false");
     if (r->fifo) {
         rc |= lmq_map_set(m, "FifoQueue", "true");
         rc |= lmq_map_set(m, "ContentBasedDeduplication",

@@ -18,10 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define QREC_VERSION 4 /* 2 added due_ms and sweep_ms, 3 front_seq, 4 the
-                         * metric totals and history minute; 1-3 are still
-                         * read (totals 0) */
+#define QREC_VERSION 5 /* 2 added due_ms and sweep_ms, 3 front_seq, 4 the
+                         * metric totals and history minute, 5 the seal key;
+                         * 1-4 are still read (totals 0, clear) */
 #define MREC_VERSION 2 /* 2 carries the first header; 1 is still read */
+#define MREC_SEALED 3  /* 2 with its contents sealed (seal.c) */
 
 /* ---- bounded reader ----------------------------------------------------- */
 
@@ -123,7 +124,8 @@ enum {
     QF_TP_GROUP = 8,
 };
 
-#define QREC_FIXED (1 + 4 + 1 + 8 * 2 + 4 * 6 + 8 + 8 * 8 + 8 * 6 + 1)
+#define QREC_FIXED (1 + 4 + 1 + 8 * 2 + 4 * 6 + 8 + 8 * 8 + 8 * 6 + 1 + 1 + \
+                    8 + 4)
 
 int
 lmq__qrec_encode(const lmq_qrec *r, uint8_t **buf, size_t *len)
@@ -179,6 +181,9 @@ lmq__qrec_encode(const lmq_qrec *r, uint8_t **buf, size_t *len)
     lmq__put_u64(p, r->m_deleted), p += 8;
     lmq__put_u64(p, r->m_empty), p += 8;
     lmq__put_u64(p, r->m_minute), p += 8;
+    *p++ = r->seal_kind;
+    memcpy(p, r->seal_fp, 8), p += 8;
+    lmq__put_u32(p, r->seal_reuse), p += 4;
     *p++ = (uint8_t)namelen;
     memcpy(p, r->name, namelen), p += namelen;
     if (tail) {
@@ -240,6 +245,15 @@ lmq__qrec_decode(const void *buf, size_t len, bool maps, lmq_qrec *r)
         r->m_deleted = rd_u64(&d);
         r->m_empty = rd_u64(&d);
         r->m_minute = rd_u64(&d);
+    }
+    if (version >= 5) {
+        r->seal_kind = rd_u8(&d);
+        const uint8_t *fp = take(&d, 8);
+        if (fp)
+            memcpy(r->seal_fp, fp, 8);
+        r->seal_reuse = rd_u32(&d);
+        if (r->seal_kind > LMQ_SEAL_KMS)
+            return lmq__seterr(LMQ_ECORRUPT, "queue record: bad seal kind");
     }
     uint8_t nl = rd_u8(&d);
     const uint8_t *name = take(&d, nl);
@@ -351,12 +365,113 @@ rd_str16(rd *d, size_t *n)
     return *n ? (const char *)p : NULL;
 }
 
+/* ---- sealed message records (version 3) ----------------------------------
+ * version, first header, 36 id, sent, group (str16), key fingerprint (8),
+ * period u32, nonce (24), ciphertext length u32, ciphertext of the inner
+ * encoding: 32 md5, dedup, trace, DLQ source (str16 each), attrs (u32
+ * length), body (u32 length); plus its 16-byte tag. Everything before the
+ * ciphertext is authenticated with it (seal.c). */
+#define SREC_FIXED (1 + LMQ_MHDR_SIZE + 36 + 8 + 2 + 8 + 4 + LMQ_SEAL_NONCE + 4)
+
+size_t
+lmq__mview_inner_size(const lmq_mview *m)
+{
+    return 32 + 2 * 3 + 4 + 4 + m->dedup_len + m->trace_len + m->dlq_src_len +
+           m->attrs_len + m->body_len;
+}
+
+void
+lmq__mview_inner_encode(const lmq_mview *m, uint8_t *p)
+{
+    memcpy(p, m->md5_body, 32), p += 32;
+    p = put_str16(p, m->dedup, m->dedup_len);
+    p = put_str16(p, m->trace, m->trace_len);
+    p = put_str16(p, m->dlq_src, m->dlq_src_len);
+    lmq__put_u32(p, (uint32_t)m->attrs_len), p += 4;
+    if (m->attrs_len)
+        memcpy(p, m->attrs, m->attrs_len), p += m->attrs_len;
+    lmq__put_u32(p, (uint32_t)m->body_len), p += 4;
+    if (m->body_len)
+        memcpy(p, m->body, m->body_len);
+}
+
+int
+lmq__mview_inner_decode(const uint8_t *buf, size_t len, lmq_mview *m)
+{
+    rd d = {buf, len, false};
+    const uint8_t *md5 = take(&d, 32);
+    if (d.bad)
+        return lmq__seterr(LMQ_ECORRUPT, "sealed message: truncated");
+    memcpy(m->md5_body, md5, 32);
+    m->md5_body[32] = '\0';
+    m->dedup = rd_str16(&d, &m->dedup_len);
+    m->trace = rd_str16(&d, &m->trace_len);
+    m->dlq_src = rd_str16(&d, &m->dlq_src_len);
+    m->attrs_len = rd_u32(&d);
+    m->attrs = take(&d, m->attrs_len);
+    m->body_len = rd_u32(&d);
+    m->body = (const char *)take(&d, m->body_len);
+    if (d.bad || d.left != 0)
+        return lmq__seterr(LMQ_ECORRUPT, "sealed message: bad framing");
+    if (m->attrs_len == 0)
+        m->attrs = NULL;
+    return 0;
+}
+
+size_t
+lmq__msealed_size(const lmq_mview *m)
+{
+    return SREC_FIXED + m->group_len + lmq__mview_inner_size(m) +
+           LMQ_SEAL_TAG;
+}
+
+uint8_t *
+lmq__msealed_encode(const lmq_mview *m, const lmq_mhdr *h, const uint8_t fp[8],
+                    uint32_t period, size_t ct_len, uint8_t *p, uint8_t **nonce)
+{
+    *p++ = MREC_SEALED;
+    lmq__mhdr_encode(h, p), p += LMQ_MHDR_SIZE;
+    memcpy(p, m->message_id, 36), p += 36;
+    lmq__put_u64(p, (uint64_t)m->sent_ms), p += 8;
+    p = put_str16(p, m->group, m->group_len);
+    memcpy(p, fp, 8), p += 8;
+    lmq__put_u32(p, period), p += 4;
+    *nonce = p, p += LMQ_SEAL_NONCE;
+    lmq__put_u32(p, (uint32_t)ct_len), p += 4;
+    return p;
+}
+
+static int
+decode_sealed(rd *d, const void *buf, lmq_mview *m)
+{
+    take(d, LMQ_MHDR_SIZE);
+    const uint8_t *id = take(d, 36);
+    if (d->bad)
+        return lmq__seterr(LMQ_ECORRUPT, "message record: truncated");
+    memcpy(m->message_id, id, 36);
+    m->sent_ms = (int64_t)rd_u64(d);
+    m->group = rd_str16(d, &m->group_len);
+    const uint8_t *fp = take(d, 8);
+    m->period = rd_u32(d);
+    m->nonce = take(d, LMQ_SEAL_NONCE);
+    m->ct_len = rd_u32(d);
+    m->ct = take(d, m->ct_len);
+    if (d->bad || d->left != 0 || m->ct_len < LMQ_SEAL_TAG)
+        return lmq__seterr(LMQ_ECORRUPT, "message record: bad framing");
+    memcpy(m->fp, fp, 8);
+    m->rec = buf;
+    m->sealed = true;
+    return 0;
+}
+
 int
 lmq__mview_decode(const void *buf, size_t len, lmq_mview *m)
 {
     rd d = {buf, len, false};
     memset(m, 0, sizeof *m);
     uint8_t version = rd_u8(&d);
+    if (version == MREC_SEALED)
+        return decode_sealed(&d, buf, m);
     if (version != 1 && version != MREC_VERSION)
         return lmq__seterr(LMQ_ECORRUPT, "message record: unknown version");
     if (version >= 2)
@@ -386,7 +501,7 @@ int
 lmq__mrec_hdr(const void *buf, size_t len, lmq_mhdr *h)
 {
     const uint8_t *p = buf;
-    if (len < 1 || (p[0] != 1 && p[0] != MREC_VERSION))
+    if (len < 1 || (p[0] != 1 && p[0] != MREC_VERSION && p[0] != MREC_SEALED))
         return lmq__seterr(LMQ_ECORRUPT, "message record: unknown version");
     if (p[0] == 1)
         return LMQ__NOTFOUND; /* its header is always a row of its own */

@@ -10,6 +10,8 @@
 #include "store.h"
 
 #include <pthread.h>
+#include <sys/types.h>
+#include <time.h>
 
 #define LMQ_ENV_MAGIC 0x6c6d7165u   /* "lmqe" */
 #define LMQ_QUEUE_MAGIC 0x6c6d7171u /* "lmqq" */
@@ -19,8 +21,9 @@
  * records carry the metric totals, and the metrics db holds their history
  * (metrics.c). An older home is upgraded in place when opened (nothing in it
  * needs rewriting: its records are still read, with totals 0, and all its
- * messages have vis entries). */
-#define LMQ_FORMAT_VERSION 4u
+ * messages have vis entries). 5: sealed message records (version 3) and
+ * queue records with a seal key (version 5), seal.c. */
+#define LMQ_FORMAT_VERSION 5u
 #define LMQ_FORMAT_OLDEST 1u
 
 struct lmq_notify;
@@ -43,6 +46,16 @@ struct lmq_env {
     char *warning; /* unsafe permissions found at open, or NULL */
     uint8_t secret[32]; /* receipt-handle MAC key, from the meta db */
     uint8_t receipt_key[16]; /* SipHash key derived from secret (receipt.c) */
+    uint8_t home_id[16]; /* binds sealed records to this home (seal.c) */
+    struct lmq__keyring *keyring; /* NULL: no keys (seal.c); atomic */
+    char *key_file;               /* reloaded when a key is missing */
+    pthread_mutex_t key_mu;       /* reloads */
+    struct timespec key_mtime;    /* of key_file as last read */
+    ino_t key_ino;
+    struct lmq__retired *key_retired; /* replaced keyrings, freed at close */
+    struct lmq__dk_cache *dk_cache;   /* derived data keys (seal.c) */
+    uint8_t nonce_prefix[16];         /* random per env (seal.c) */
+    uint64_t nonce_ctr;
     /* Receives waiting in this env: close interrupts and waits for them. */
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -107,6 +120,12 @@ typedef struct lmq_qrec {
     uint64_t m_empty;
     /* The minute (epoch ms / 60000) of the last history row written, or 0. */
     uint64_t m_minute;
+    /* Encryption at rest (record version 5, seal.c): LMQ_SEAL_*, the
+     * fingerprint of the key new messages are sealed with, and
+     * KmsDataKeyReusePeriodSeconds (data keys are derived per period). */
+    uint8_t seal_kind;
+    uint8_t seal_fp[8];
+    uint32_t seal_reuse;
     char name[81];
     /* Verbatim string attributes: Policy, RedrivePolicy, RedriveAllowPolicy,
      * KmsMasterKeyId, KmsDataKeyReusePeriodSeconds, SqsManagedSseEnabled. */
@@ -131,7 +150,11 @@ typedef struct lmq_mhdr {
 #define LMQ_MH_UNINDEXED 0x01
 #define LMQ_MHDR_SIZE 40
 
-/* The immutable message record, as a view into stored bytes. */
+enum { LMQ_SEAL_NONE = 0, LMQ_SEAL_SQS = 1, LMQ_SEAL_KMS = 2 };
+
+/* The immutable message record, as a view into stored bytes. A sealed
+ * record (version 3) leaves md5_body, dedup, trace, dlq_src, attrs and body
+ * empty until lmq__mview_open() fills them from its ciphertext. */
 typedef struct lmq_mview {
     char message_id[37];
     char md5_body[33];
@@ -148,6 +171,14 @@ typedef struct lmq_mview {
     size_t attrs_len;
     const char *body;
     size_t body_len;
+    /* Sealed records only. */
+    bool sealed;
+    uint8_t fp[8];        /* the sealing key's fingerprint */
+    uint32_t period;      /* data-key period */
+    const uint8_t *rec;   /* the record: rec[0, ct - rec) is authenticated */
+    const uint8_t *nonce; /* 24 bytes */
+    const uint8_t *ct;    /* ciphertext + 16-byte tag */
+    size_t ct_len;
 } lmq_mview;
 
 /* ---- codec.c ---------------------------------------------------------- */
@@ -163,6 +194,19 @@ int lmq__mhdr_decode(const void *buf, size_t len, lmq_mhdr *h);
 size_t lmq__mview_size(const lmq_mview *m);
 void lmq__mview_encode(const lmq_mview *m, const lmq_mhdr *h, uint8_t *out);
 int lmq__mview_decode(const void *buf, size_t len, lmq_mview *m);
+/* The sealed part of a record: md5, dedup, trace, DLQ source, attributes,
+ * body ("inner"), and a version 3 record around its ciphertext. */
+size_t lmq__mview_inner_size(const lmq_mview *m);
+void lmq__mview_inner_encode(const lmq_mview *m, uint8_t *out);
+int lmq__mview_inner_decode(const uint8_t *buf, size_t len, lmq_mview *m);
+#define LMQ_SEAL_NONCE 24
+#define LMQ_SEAL_TAG 16
+size_t lmq__msealed_size(const lmq_mview *m);
+/* Write a version 3 record's clear part (ciphertext length ct_len); returns
+ * where its ciphertext goes, *nonce where its nonce goes. */
+uint8_t *lmq__msealed_encode(const lmq_mview *m, const lmq_mhdr *h,
+                             const uint8_t fp[8], uint32_t period,
+                             size_t ct_len, uint8_t *out, uint8_t **nonce);
 /* The first header inside a message record; LMQ__NOTFOUND for a version 1
  * record, which has none (its header row always exists). */
 int lmq__mrec_hdr(const void *buf, size_t len, lmq_mhdr *h);
@@ -210,6 +254,36 @@ void lmq__receipt_make(const lmq_env *env, uint32_t qid, uint64_t seq,
 int lmq__receipt_parse(const lmq_env *env, const char *s, uint32_t *qid,
                        uint64_t *seq, uint32_t *gen);
 
+/* ---- seal.c: encryption at rest ---------------------------------------- */
+/* Load env's keys from the options (or LMQ_KEY_* variables) and derive its
+ * home id; after the secret is known. */
+int lmq__seal_env_open(lmq_env *env, const lmq_env_opts *o);
+void lmq__seal_env_close(lmq_env *env);
+/* Read the keyring file again if it changed: 0, LMQ__NOTFOUND (unchanged or
+ * none), or an error. */
+int lmq__seal_reload(lmq_env *env);
+/* CreateQueue / SetQueueAttributes: set r's seal_* from its attributes
+ * (KmsMasterKeyId, SqsManagedSseEnabled, KmsDataKeyReusePeriodSeconds)
+ * when in names one of them (creating: always, with the default). */
+int lmq__seal_config(const lmq_env *env, lmq_qrec *r, const lmq_map *in,
+                     bool creating);
+/* Size of message mv's record in queue r, and its encoding (sealed when
+ * the queue is). */
+size_t lmq__mrec_size(const lmq_qrec *r, const lmq_mview *mv);
+int lmq__mrec_encode(const lmq_env *env, const lmq_qrec *r, uint64_t seq,
+                     const lmq_mview *mv, const lmq_mhdr *h, uint8_t *out);
+/* Open a sealed view in place (no-op for a clear one): fills its contents
+ * from the ciphertext into *plain (free with lmq__seal_free). LMQ_EKEY
+ * when the key is missing, LMQ_ECORRUPT (naming queue and message) when the
+ * ciphertext does not authenticate. */
+int lmq__mview_open(const lmq_env *env, uint32_t qid, const char *qname,
+                    uint64_t seq, lmq_mview *mv, uint8_t **plain);
+void lmq__seal_free(uint8_t *plain);
+/* FIFO dedup: the id stored in the index for a sealed queue (a keyed hash,
+ * 64 hex characters + NUL), else the id itself. */
+int lmq__seal_dedup_id(const lmq_env *env, const lmq_qrec *r, const char *id,
+                       size_t len, char out[129]);
+
 /* ---- catalog.c ---------------------------------------------------------- */
 /* Load the record of qid; LMQ_ENOQUEUE if it no longer exists. */
 int lmq__q_load(lmq_txn *t, uint32_t qid, bool maps, lmq_qrec *r);
@@ -250,8 +324,9 @@ int lmq__redrive_attr(lmq_txn *t, lmq_env *env, lmq_qrec *r, const char *name,
 /* ---- queue_std.c: message primitives shared by FIFO and DLQ ------------- */
 /* Insert a message (mv, with its attrs already encoded) into queue r at seq
  * r->next_seq++, visible at visible_at (state DELAYED if in the future). */
-int lmq__msg_insert(lmq_txn *t, lmq_qrec *r, const lmq_mview *mv,
-                    const lmq_mhdr *h, uint64_t *seq_out);
+int lmq__msg_insert(lmq_txn *t, const lmq_env *env, lmq_qrec *r,
+                    const lmq_mview *mv, const lmq_mhdr *h,
+                    uint64_t *seq_out);
 /* Remove message seq (record, header, vis entry), adjusting counters. */
 int lmq__msg_remove(lmq_txn *t, lmq_qrec *r, uint64_t seq, const lmq_mhdr *h);
 /* Move a message's vis entry to visible_at with stored state st. */

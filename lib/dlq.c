@@ -410,13 +410,14 @@ lmq__dlq_has_sources(lmq_txn *t, lmq_env *env, const char *dlq, bool *yes)
 /* ---- the move on receive ---------------------------------------------------- */
 
 int
-lmq__dlq_msg_copy(lmq_txn *t, uint32_t qid, uint64_t seq, uint8_t **buf,
-                  lmq_mview *mv)
+lmq__dlq_msg_copy(lmq_txn *t, const lmq_env *env, const lmq_qrec *r,
+                  uint64_t seq, uint8_t **buf, uint8_t **plain, lmq_mview *mv)
 {
     uint8_t k[LMQ_MKEY_LEN];
     lmq_val v;
     *buf = NULL;
-    lmq__mkey(k, qid, seq);
+    *plain = NULL;
+    lmq__mkey(k, r->qid, seq);
     int rc = lmq__txn_get(t, LMQ_DB_MSG, k, sizeof k, &v);
     if (rc == LMQ__NOTFOUND)
         return lmq__seterr(LMQ_ECORRUPT, "message record missing");
@@ -426,6 +427,8 @@ lmq__dlq_msg_copy(lmq_txn *t, uint32_t qid, uint64_t seq, uint8_t **buf,
         return lmq__seterr(LMQ_ENOMEM, NULL);
     memcpy(*buf, v.data, v.len);
     rc = lmq__mview_decode(*buf, v.len, mv);
+    if (rc == 0)
+        rc = lmq__mview_open(env, r->qid, r->name, seq, mv, plain);
     if (rc) {
         free(*buf);
         *buf = NULL;
@@ -437,12 +440,11 @@ int
 lmq__dlq_insert(lmq_txn *t, lmq_env *env, lmq_qrec *dr, const lmq_mview *mv,
                 const lmq_mhdr *h, int64_t now)
 {
-    (void)env;
     (void)now;
     /* lmq__msg_insert keeps a FIFO queue's group index (queue_fifo.c hooks),
      * so the same call serves both queue types; the group id travels in
      * mv. */
-    return lmq__msg_insert(t, dr, mv, h, NULL);
+    return lmq__msg_insert(t, env, dr, mv, h, NULL);
 }
 
 int
@@ -451,7 +453,7 @@ lmq__dlq_on_receive(lmq_txn *t, lmq_queue *q, lmq_qrec *r, uint64_t seq,
 {
     lmq_env *env = q->env;
     char *target = NULL, *arn = NULL;
-    uint8_t *buf = NULL;
+    uint8_t *buf = NULL, *plain = NULL;
     lmq_mview mv;
     lmq_qrec d;
     if (r->redrive_max == 0 || h->recv_count < r->redrive_max)
@@ -470,7 +472,7 @@ lmq__dlq_on_receive(lmq_txn *t, lmq_queue *q, lmq_qrec *r, uint64_t seq,
         return rc;
     if (!(arn = lmq__arn(env, r->name)))
         return lmq__seterr(LMQ_ENOMEM, NULL);
-    if ((rc = lmq__dlq_msg_copy(t, r->qid, seq, &buf, &mv)) != 0)
+    if ((rc = lmq__dlq_msg_copy(t, env, r, seq, &buf, &plain, &mv)) != 0)
         goto out;
     mv.dlq_src = arn;
     mv.dlq_src_len = strlen(arn);
@@ -497,6 +499,7 @@ lmq__dlq_on_receive(lmq_txn *t, lmq_queue *q, lmq_qrec *r, uint64_t seq,
     if ((rc = lmq__msg_remove(t, r, seq, h)) == 0)
         rc = 1;
 out:
+    lmq__seal_free(plain);
     free(buf);
     free(arn);
     return rc;

@@ -17,10 +17,12 @@ int lmq__dlq_target(lmq_txn *t, lmq_env *env, uint32_t qid, char **name);
 int lmq__dlq_has_sources(lmq_txn *t, lmq_env *env, const char *dlq,
                          bool *yes);
 
-/* Copy message (qid, seq)'s record out of the map (a write in the same
- * transaction may move the page it lives on) and decode it: mv points into
- * *buf, which the caller frees. */
-int lmq__dlq_msg_copy(lmq_txn *t, uint32_t qid, uint64_t seq, uint8_t **buf,
+/* Copy message (qid, seq) of queue r out of the map (a write in the same
+ * transaction may move the page it lives on), decode and open it: mv points
+ * into *buf, which the caller frees, and, for a sealed record, into *plain
+ * (lmq__seal_free). */
+int lmq__dlq_msg_copy(lmq_txn *t, const lmq_env *env, const lmq_qrec *r,
+                      uint64_t seq, uint8_t **buf, uint8_t **plain,
                       lmq_mview *mv);
 
 /* Insert mv with header h into queue dr (settled to now by the caller);

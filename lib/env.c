@@ -232,6 +232,8 @@ lmq_env_open(const char *path, const lmq_env_opts *opts, lmq_env **out)
     if (rc)
         goto fail;
     lmq__receipt_init(env);
+    if ((rc = lmq__seal_env_open(env, &o)) != 0)
+        goto fail;
     if ((rc = lmq__env_notify_open(env)) != 0)
         goto fail;
     /* A custom clock function wins over the home's test clock. */
@@ -243,6 +245,7 @@ lmq_env_open(const char *path, const lmq_env_opts *opts, lmq_env **out)
     *out = env;
     return 0;
 fail:
+    lmq__seal_env_close(env);
     lmq__store_close(env->store);
     free(env->path);
     free(env->url_base);
@@ -267,6 +270,7 @@ lmq_env_close(lmq_env *env)
     lmq__env_notify_close(env);
     lmq__clock_close(env);
     env->magic = 0;
+    lmq__seal_env_close(env);
     lmq__store_close(env->store);
     free(env->path);
     free(env->url_base);

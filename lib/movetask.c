@@ -567,11 +567,11 @@ static int
 move_one(lmq_txn *t, struct run_ctx *c, struct dest *ds, lmq_qrec *r,
          uint64_t seq, lmq_mhdr *h, int64_t now)
 {
-    uint8_t *buf = NULL;
+    uint8_t *buf = NULL, *plain = NULL;
     lmq_mview mv;
     char *name = NULL;
     struct dest *d = NULL;
-    int rc = lmq__dlq_msg_copy(t, r->qid, seq, &buf, &mv);
+    int rc = lmq__dlq_msg_copy(t, c->env, r, seq, &buf, &plain, &mv);
     if (rc)
         return rc;
     if (c->tk.dst[0])
@@ -581,14 +581,17 @@ move_one(lmq_txn *t, struct run_ctx *c, struct dest *ds, lmq_qrec *r,
         name = arn ? lmq__arn_name(c->env, arn) : NULL;
         free(arn);
         if (!name) {
+            lmq__seal_free(plain);
             free(buf);
             return 0; /* not from a queue of this home: leave it */
         }
     } else {
+        lmq__seal_free(plain);
         free(buf);
         return 0; /* sent to the DLQ directly: no source to go back to */
     }
     if (!name) {
+        lmq__seal_free(plain);
         free(buf);
         return lmq__seterr(LMQ_ENOMEM, NULL);
     }
@@ -625,6 +628,7 @@ move_one(lmq_txn *t, struct run_ctx *c, struct dest *ds, lmq_qrec *r,
     rc = 1;
 out:
     free(name);
+    lmq__seal_free(plain);
     free(buf);
     return rc;
 }

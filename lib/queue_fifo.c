@@ -569,7 +569,6 @@ lmq__fifo_enqueue(lmq_txn *t, lmq_queue *q, lmq_qrec *r, lmq_prep *p,
     size_t gl = p->mv.group_len, il = p->mv.dedup_len;
     uint64_t seq;
     int rc;
-    (void)q;
     if ((rc = sweep(t, LMQ_DB_DEDUP, r->qid, now)) < 0)
         return rc;
     /* ContentBasedDeduplication may have been turned off since the check
@@ -578,13 +577,18 @@ lmq__fifo_enqueue(lmq_txn *t, lmq_queue *q, lmq_qrec *r, lmq_prep *p,
         return missing_dedup();
     if (!g || il == 0 || il > MAX_ID || gl > MAX_ID)
         return lmq__seterr(LMQ_EINVAL, "FIFO send entry not prepared");
+    /* A sealed queue's index holds a keyed hash of the id (seal.c). */
+    char did[129];
+    if ((rc = lmq__seal_dedup_id(q->env, r, p->dedup, il, did)) != 0)
+        return rc;
+    il = strlen(did);
 
     /* A live record for this group, then one made under scope queue. */
     rc = rec_get(t, LMQ_DB_DEDUP, r->qid, tail,
-                 dedup_tail(tail, p->dedup, il, g, gl, true), now, &v);
+                 dedup_tail(tail, did, il, g, gl, true), now, &v);
     if (rc == LMQ__NOTFOUND)
         rc = rec_get(t, LMQ_DB_DEDUP, r->qid, tail,
-                     dedup_tail(tail, p->dedup, il, g, gl, false), now, &v);
+                     dedup_tail(tail, did, il, g, gl, false), now, &v);
     if (rc < 0)
         return rc;
     if (rc == 0) {
@@ -606,7 +610,7 @@ lmq__fifo_enqueue(lmq_txn *t, lmq_queue *q, lmq_qrec *r, lmq_prep *p,
     h.enqueue_ms = now;
     h.visible_at = now + (int64_t)r->delay * 1000;
     h.state = r->delay > 0 ? LMQ_MS_DELAYED : LMQ_MS_VISIBLE;
-    if ((rc = lmq__msg_insert(t, r, &p->mv, &h, &seq)) != 0)
+    if ((rc = lmq__msg_insert(t, q->env, r, &p->mv, &h, &seq)) != 0)
         return rc;
 
     val[0] = DREC_VERSION;
@@ -614,7 +618,7 @@ lmq__fifo_enqueue(lmq_txn *t, lmq_queue *q, lmq_qrec *r, lmq_prep *p,
     lmq__put_u64(val + 9, seq);
     val[17] = r->dedup_scope_group ? SCOPE_GROUP : SCOPE_QUEUE;
     memcpy(val + 18, p->mv.message_id, 36);
-    size_t tl = dedup_tail(tail, p->dedup, il, g, gl, r->dedup_scope_group);
+    size_t tl = dedup_tail(tail, did, il, g, gl, r->dedup_scope_group);
     if ((rc = rec_put(t, LMQ_DB_DEDUP, r->qid, tail, tl, val, sizeof val)))
         return rc;
     if (res)

@@ -132,15 +132,15 @@ del_vis(lmq_txn *t, lmq_qrec *r, uint64_t seq, const lmq_mhdr *h)
 }
 
 int
-lmq__msg_insert(lmq_txn *t, lmq_qrec *r, const lmq_mview *mv,
-                const lmq_mhdr *h, uint64_t *seq_out)
+lmq__msg_insert(lmq_txn *t, const lmq_env *env, lmq_qrec *r,
+                const lmq_mview *mv, const lmq_mhdr *h, uint64_t *seq_out)
 {
     uint8_t k[LMQ_MKEY_LEN];
     void *dst;
     uint64_t seq = ++r->next_seq;
     lmq__mkey(k, r->qid, seq);
     int rc = lmq__txn_reserve(t, LMQ_DB_MSG, k, sizeof k,
-                              lmq__mview_size(mv), &dst);
+                              lmq__mrec_size(r, mv), &dst);
     if (rc)
         return rc;
     /* Visible already (under the settle rule) in a standard queue: no vis
@@ -150,7 +150,9 @@ lmq__msg_insert(lmq_txn *t, lmq_qrec *r, const lmq_mview *mv,
     first.flags = 0;
     if (!r->fifo && h->visible_at <= r->settled_ms)
         first.flags = LMQ_MH_UNINDEXED;
-    lmq__mview_encode(mv, &first, dst); /* the header row waits for a change */
+    /* the header row waits for a change */
+    if ((rc = lmq__mrec_encode(env, r, seq, mv, &first, dst)) != 0)
+        return rc;
     int64_t expires = h->enqueue_ms + (int64_t)r->retention * 1000;
     if (r->sweep_ms > 0 && expires < r->sweep_ms)
         r->sweep_ms = expires;
@@ -276,10 +278,32 @@ dupn(const char *s, size_t n)
     return s ? strndup(s, n) : NULL;
 }
 
+static int
+make_open(const lmq_env *env, const lmq_qrec *r, uint64_t seq,
+          const lmq_mview *mv, const lmq_mhdr *h, int64_t now,
+          const char *const *attr_names, lmq_msg **out);
+
 int
 lmq__msg_make(const lmq_env *env, const lmq_qrec *r, uint64_t seq,
               const lmq_mview *mv, const lmq_mhdr *h, int64_t now,
               const char *const *attr_names, lmq_msg **out)
+{
+    if (!mv->sealed)
+        return make_open(env, r, seq, mv, h, now, attr_names, out);
+    lmq_mview ov = *mv;
+    uint8_t *plain;
+    int rc = lmq__mview_open(env, r->qid, r->name, seq, &ov, &plain);
+    if (rc == 0)
+        rc = make_open(env, r, seq, &ov, h, now, attr_names, out);
+    lmq__seal_free(plain);
+    return rc;
+}
+
+/* lmq__msg_make of an open (clear) view. */
+static int
+make_open(const lmq_env *env, const lmq_qrec *r, uint64_t seq,
+          const lmq_mview *mv, const lmq_mhdr *h, int64_t now,
+          const char *const *attr_names, lmq_msg **out)
 {
     int rc;
     lmq_msg *m = calloc(1, sizeof *m);
@@ -339,6 +363,12 @@ lmq__msg_deliver(lmq_txn *t, lmq_queue *q, lmq_qrec *r, uint64_t seq,
     lmq_mview mv;
     lmq_msg *m;
     int rc = lmq__msg_view(t, r->qid, seq, &mv);
+    if (rc == LMQ_ECORRUPT) { /* name the queue and message */
+        char was[256];
+        snprintf(was, sizeof was, "%s", lmq_errmsg());
+        return lmq__seterr(LMQ_ECORRUPT, "message %llu of queue %s: %s",
+                           (unsigned long long)seq, r->name, was);
+    }
     if (rc || (rc = lmq__msg_make(q->env, r, seq, &mv, h, now, attr_names,
                                   &m)) != 0)
         return rc;
@@ -632,7 +662,7 @@ send_fn(lmq_txn *t, void *arg)
         h.enqueue_ms = now;
         h.visible_at = now + (int64_t)delay * 1000;
         h.state = delay > 0 ? LMQ_MS_DELAYED : LMQ_MS_VISIBLE;
-        if ((rc = lmq__msg_insert(t, &r, &p->mv, &h, NULL)) != 0)
+        if ((rc = lmq__msg_insert(t, c->q->env, &r, &p->mv, &h, NULL)) != 0)
             return rc;
         r.m_sent++;
         r.m_sent_bytes += p->size;

@@ -190,7 +190,8 @@ START_TEST(get_attributes_all_and_by_name)
     ck_assert_str_eq(lmq_map_get(m, "MessageRetentionPeriod"), "345600");
     ck_assert_str_eq(lmq_map_get(m, "MaximumMessageSize"), "1048576");
     ck_assert_str_eq(lmq_map_get(m, "CreatedTimestamp"), "1767225600");
-    ck_assert_str_eq(lmq_map_get(m, "SqsManagedSseEnabled"), "true");
+    /* no keyring: not encrypted, and not claimed (docs/SECURITY.md) */
+    ck_assert_str_eq(lmq_map_get(m, "SqsManagedSseEnabled"), "false");
     lmq_map_free(m);
     /* no names: empty; unknown name: error */
     ck_ok(lmq_queue_get_attributes(env, "a", NULL, &m));

@@ -1928,6 +1928,49 @@ START_TEST(demo_loses_nothing)
 }
 END_TEST
 
+/* Encryption at rest through the CLI (docs/SECURITY.md): lmq key create,
+ * --key-file, SqsManagedSseEnabled, a round trip, no key -> KmsNotFound
+ * (exit 254, nothing changed), rotation, no plaintext in the home. */
+START_TEST(sealed_queue_with_key_file)
+{
+    char kf[320], kfarg[340], home[320], what[2048] = "";
+    run r = {0};
+    snprintf(kf, sizeof kf, "%s/keys.json", lmq_test_dir);
+    snprintf(kfarg, sizeof kfarg, "--key-file=%s", kf);
+    snprintf(home, sizeof home, "%s/home", lmq_test_dir);
+    json_t *doc = RUN_JSON(kfarg, "key", "create", "--alias", "alias/jobs");
+    ck_assert_uint_eq(strlen(jstr(doc, "KeyId")), 36);
+    json_decref(doc);
+    json_decref(RUN_JSON(kfarg, "create-queue", "--queue-name", "sq"));
+    doc = RUN_JSON(kfarg, "get-queue-attributes", "--queue-url", "sq",
+                   "--attribute-names", "SqsManagedSseEnabled");
+    ck_assert_str_eq(jstr(json_object_get(doc, "Attributes"),
+                          "SqsManagedSseEnabled"),
+                     "true");
+    json_decref(doc);
+    json_decref(RUN_JSON(kfarg, "send-message", "--queue-url", "sq",
+                         "--message-body", "CLISEALMARK body"));
+    /* without the keys: the KMS error, nothing received */
+    RUN(&r, "receive-message", "--queue-url", "sq");
+    ck_assert_int_eq(r.status, 254);
+    ck_assert_msg(strstr(r.err, "KmsNotFound") != NULL, "%s", r.err);
+    run_free(&r);
+    doc = RUN_JSON(kfarg, "key", "rotate");
+    json_decref(doc);
+    doc = RUN_JSON(kfarg, "receive-message", "--queue-url", "sq");
+    json_t *m = json_array_get(json_object_get(doc, "Messages"), 0);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_str_eq(jstr(m, "Body"), "CLISEALMARK body");
+    json_decref(doc);
+    ck_assert_int_eq(lmq_test_scan_dir(home, "CLISEALMARK", what,
+                                       sizeof what),
+                     0);
+    doc = RUN_JSON(kfarg, "key", "list");
+    ck_assert_uint_eq(json_array_size(json_object_get(doc, "Keys")), 2);
+    json_decref(doc);
+}
+END_TEST
+
 Suite *
 lmq_suite_cli(void)
 {
@@ -1942,6 +1985,7 @@ lmq_suite_cli(void)
     tcase_add_test(tc, list_queues_prefix_and_pages);
     tcase_add_test(tc, queue_attributes_shorthand_and_json);
     tcase_add_test(tc, tags_round_trip);
+    tcase_add_test(tc, sealed_queue_with_key_file);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("messages");

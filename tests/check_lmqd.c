@@ -2541,6 +2541,48 @@ START_TEST(test_move_task_resumes_after_kill)
 }
 END_TEST
 
+/* Encryption at rest through lmqd (--key-file; docs/SECURITY.md): SSE on by
+ * default, a round trip, the KMS error for a key the keyring lacks, and no
+ * plaintext in any file of the home. */
+START_TEST(test_sealed_round_trip)
+{
+    char kf[400], what[2048] = "";
+    resp r;
+    snprintf(kf, sizeof kf, "%s/keys.json", lmq_test_dir);
+    ck_ok(lmq_keyring_add(kf, "alias/orders", 0, NULL));
+    const char *extra[] = {"--key-file", kf, NULL};
+    lmqd_start(extra);
+    create_queue("sq", NULL);
+    json_t *j = sqs_ok("GetQueueAttributes",
+                       json_pack("{s:s,s:[s]}", "QueueUrl", qurl("sq"),
+                                 "AttributeNames", "SqsManagedSseEnabled"));
+    ck_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(j, "Attributes"),
+                         "SqsManagedSseEnabled")),
+                     "true");
+    json_decref(j);
+    create_queue("kq", json_pack("{s:s}", "KmsMasterKeyId", "alias/orders"));
+    send_body("sq", "LMQDSEALMARK one");
+    send_body("kq", "LMQDSEALMARK two");
+    const char *qs[] = {"sq", "kq"}, *want[] = {"LMQDSEALMARK one",
+                                                "LMQDSEALMARK two"};
+    for (int i = 0; i < 2; i++) {
+        j = sqs_ok("ReceiveMessage", json_pack("{s:s}", "QueueUrl", qurl(qs[i])));
+        json_t *m = json_array_get(json_object_get(j, "Messages"), 0);
+        ck_assert_ptr_nonnull(m);
+        ck_assert_str_eq(json_string_value(json_object_get(m, "Body")), want[i]);
+        json_decref(j);
+    }
+    sqs_err("CreateQueue",
+            json_pack("{s:s,s:{s:s}}", "QueueName", "nokey", "Attributes",
+                      "KmsMasterKeyId", "alias/nope"),
+            400, "KmsNotFound", &r);
+    resp_free(&r);
+    lmqd_stop();
+    ck_assert_int_eq(lmq_test_scan_dir(home, "LMQDSEALMARK", what, sizeof what), 0);
+}
+END_TEST
+
 /* ================================================================================ */
 
 static TCase *
@@ -2598,6 +2640,10 @@ lmq_suite_lmqd(void)
     tcase_add_test(t, test_malformed_json_changes_nothing);
     tcase_add_test(t, test_malformed_query_changes_nothing);
     tcase_add_test(t, test_errors_carry_ids_and_query_codes);
+    suite_add_tcase(s, t);
+
+    t = tc("encryption at rest", 60);
+    tcase_add_test(t, test_sealed_round_trip);
     suite_add_tcase(s, t);
 
     t = tc("addressing", 60);

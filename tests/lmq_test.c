@@ -1,7 +1,10 @@
 /*
  * lmq_test.c: shared helpers for the Check suites (see lmq_test.h).
  */
+#define _GNU_SOURCE /* memmem */
 #include "lmq_test.h"
+
+#include <dirent.h>
 
 #include <fcntl.h>
 #include <stdint.h>
@@ -95,4 +98,47 @@ lmq_test_run(Suite *s)
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+int
+lmq_test_scan_dir(const char *dir, const char *marker, char *what, size_t wn)
+{
+    static char buf[1 << 20];
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int hits = 0;
+    size_t ml = strlen(marker);
+    ck_assert_msg(d != NULL, "cannot open %s", dir);
+    while ((e = readdir(d)) != NULL) {
+        char p[600];
+        struct stat st;
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        ck_assert_int_eq(lstat(p, &st), 0);
+        if (S_ISDIR(st.st_mode)) {
+            hits += lmq_test_scan_dir(p, marker, what, wn);
+            continue;
+        }
+        if (!S_ISREG(st.st_mode))
+            continue;
+        FILE *f = fopen(p, "rb");
+        ck_assert_msg(f != NULL, "cannot open %s", p);
+        size_t keep = 0, n;
+        /* Chunks overlap by the marker's length less one. */
+        while ((n = fread(buf + keep, 1, sizeof buf - keep, f)) > 0) {
+            size_t tot = keep + n;
+            if (memmem(buf, tot, marker, ml)) {
+                hits++;
+                strncat(what, p, wn - strlen(what) - 2);
+                strncat(what, " ", wn - strlen(what) - 1);
+                break;
+            }
+            keep = tot < ml - 1 ? tot : ml - 1;
+            memmove(buf, buf + tot - keep, keep);
+        }
+        fclose(f);
+    }
+    closedir(d);
+    return hits;
 }

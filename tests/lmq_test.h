@@ -45,6 +45,12 @@ void lmq_test_clock_advance(int64_t ms);
  * NONE (the tests exercise logic, not fsync). */
 lmq_env *lmq_test_env(void);
 
+/* How many files under dir (recursively) hold marker anywhere in their
+ * bytes; their paths are appended to what (wn bytes). The plaintext scans
+ * of encryption at rest (check_seal, check_lmqd). */
+int lmq_test_scan_dir(const char *dir, const char *marker, char *what,
+                      size_t wn);
+
 /* Run the suite made by mk; returns the process exit status. */
 int lmq_test_run(Suite *s);
 

@@ -45,6 +45,7 @@ cli_env_opts(const cli_ctx *c, lmq_env_opts *o)
     o->map_mode = c->map_mode;
     if (c->flush_interval_ms)
         o->flush_interval_ms = c->flush_interval_ms;
+    o->key_file = c->key_file;
     o->group = c->group;
     o->strict_permissions = c->strict_permissions;
 }
@@ -1297,6 +1298,8 @@ static const cli_cmd cmds[] = {
      "Print the messages of a queue without receiving them."},
     {"clock", "Clock", cli_cmd_clock, cli_f_clock,
      "Show or move the home's test clock (enable, show, advance, set)."},
+    {"key", "Key", cli_cmd_key, cli_f_key,
+     "Keys of encryption at rest (create, list, rotate)."},
     {"reset", "Reset", cli_cmd_reset, cli_f_reset,
      "Delete every queue and forget recent deletions (test setup)."},
     {NULL, NULL, NULL, NULL, NULL}};
@@ -1336,6 +1339,10 @@ main_help(void)
            "permissions instead\n"
            "                                   of warning (or "
            "LMQ_STRICT_PERMISSIONS=1)\n"
+           "  --key-file FILE                  keyring sealing queues at "
+           "rest (default\n"
+           "                                   $LMQ_KEY_FILE; see `lmq key "
+           "--help`)\n"
            "  --output json|text|table         output format (default "
            "json)\n"
            "  --query EXPR                     JMESPath applied to the "
@@ -1390,7 +1397,7 @@ cmd_help(const cli_cmd *cmd)
                cmd->flags[i].help);
     printf("\nGlobal options: --home DIR, --durability full|periodic|none, "
            "--map-mode auto|pwrite|writable, --flush-interval MS, "
-           "--group NAME, --strict-permissions, "
+           "--group NAME, --strict-permissions, --key-file FILE, "
            "--output json|text|table, --query EXPR.\n");
 }
 
@@ -1466,7 +1473,7 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
     char unknown[1024] = "";
     const char *home = NULL, *durability = NULL, *output = NULL,
                *map_mode = NULL, *flush_interval = NULL, *query = NULL,
-               *group = NULL;
+               *group = NULL, *key_file = NULL;
     int i, rc;
 
     for (i = 1; i < argc; i++) {
@@ -1541,6 +1548,7 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
                              : strcmp(name, "output") == 0 ? &output
                              : strcmp(name, "query") == 0  ? &query
                              : strcmp(name, "group") == 0  ? &group
+                             : strcmp(name, "key-file") == 0 ? &key_file
                                                            : NULL;
         int gignore = 0, gbool = 0;
         for (k = 0; global_ignored_value[k]; k++)
@@ -1701,6 +1709,7 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
                                    "or gid");
         c->group = group;
     }
+    c->key_file = key_file; /* argv outlives c */
     if (home && *home) {
         c->home = strdup(home);
     } else if (getenv("LMQ_HOME") && *getenv("LMQ_HOME")) {

@@ -90,6 +90,8 @@ struct cli_ctx {
     cli_query *query; /* --query, applied to every printed response */
     int no_paginate;  /* --no-paginate */
     lmq_env *env; /* opened by cli_env() on first use */
+    const char *key_file; /* --key-file (else the library reads
+                           * $LMQ_KEY_FILE) */
 };
 
 /* ---- lmq_args.c --------------------------------------------------------- */
@@ -305,6 +307,8 @@ char **cli_child_env(char *const *mine, size_t n);
 
 /* `lmq clock`, `lmq peek`, `lmq reset`: the test-double commands. */
 extern const cli_flag cli_f_clock[];
+extern const cli_flag cli_f_key[];
+int cli_cmd_key(cli_ctx *c); /* lmq_key.c */
 extern const cli_flag cli_f_peek[];
 extern const cli_flag cli_f_reset[];
 int cli_cmd_clock(cli_ctx *c);

@@ -53,6 +53,8 @@ static const sqs_error errors[] = {
     {"ResourceNotFoundException", "ResourceNotFoundException", 404, 0, 1},
     {"InvalidParameterValue", "InvalidParameterValue", 400, 0, 1},
     {"MissingParameter", "MissingParameter", 400, 0, 1},
+    /* LMQ_EKEY: a key the home's keyring lacks (docs/SECURITY.md). */
+    {"KmsNotFound", "KMS.NotFoundException", 400, 0, 1},
     {"InternalFailure", "InternalFailure", 500, 1, 1},
     {"ServiceUnavailable", "ServiceUnavailable", 503, 1, 1},
     {"InvalidAction", "InvalidAction", 400, 0, 1},
