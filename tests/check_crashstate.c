@@ -4,7 +4,7 @@
  *
  * Each test runs one workload (send, recv, purge, move, fifo) under the
  * recorder in one map mode, builds LMQ_CRASH_STATES crash states (default
- * 40) from its trace and opens every one with the real code: nothing
+ * 25) from its trace and opens every one with the real code: nothing
  * acknowledged lost, nothing deleted or purged back, no duplicates, FIFO
  * order and deduplication kept, counters right, and never a signal, a hang
  * or LMQ_ECORRUPT. The seed is random unless LMQ_CRASH_SEED fixes it, and
@@ -97,7 +97,7 @@ static const char *
 states_arg(void)
 {
     const char *s = getenv("LMQ_CRASH_STATES");
-    return s && atoi(s) > 0 ? s : "40";
+    return s && atoi(s) > 0 ? s : "25";
 }
 
 static const char *

@@ -57,6 +57,7 @@ struct file {
 
 static struct {
     bool on;
+    uint32_t flags; /* or'ed into every record (CFS_FOUND) */
     char home[1024];
     size_t home_len;
     int trace;
@@ -153,14 +154,14 @@ emit(uint32_t type, uint32_t fid, uint64_t off, uint64_t len,
      const char *name, size_t name_len, const void *data)
 {
     struct cfs_rec r = {.type = type, .fid = fid, .off = off, .len = len,
-                        .name_len = (uint32_t)name_len};
+                        .name_len = (uint32_t)name_len, .flags = g.flags};
     bool zero = false;
     if (type == CFS_WRITE) {
         const uint8_t *d = data;
         zero = true;
         for (uint64_t i = 0; zero && i < len; i++)
             zero = d[i] == 0;
-        r.flags = zero ? CFS_ZERO : 0;
+        r.flags |= zero ? CFS_ZERO : 0;
     }
     out(&r, sizeof r);
     if (name_len)
@@ -290,6 +291,7 @@ file_new(const char *name)
 static uint32_t
 file_found(const char *name, int fd)
 {
+    g.flags = CFS_FOUND;
     uint32_t fid = file_new(name);
     struct stat st;
     if (fstat(fd, &st) == 0 && st.st_size > 0) {
@@ -299,6 +301,7 @@ file_found(const char *name, int fd)
         free(b);
     }
     emit(CFS_SYNC, fid, 0, UINT64_MAX, NULL, 0, NULL);
+    g.flags = 0;
     return fid;
 }
 

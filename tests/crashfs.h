@@ -25,6 +25,9 @@ enum cfs_type {
 };
 
 #define CFS_ZERO 1u /* WRITE: the data is all zeros and not stored */
+/* CREATE, WRITE, SYNC: a file that was there before the recording began,
+ * with its contents (one unit: no crash point falls inside it) */
+#define CFS_FOUND 2u
 
 struct cfs_rec {
     uint32_t type;

@@ -2,15 +2,17 @@
  * crashstate.c: crash-state exploration of a `full` home (issue 27,
  * docs/DURABILITY.md "Crash states").
  *
- *   crashstate [-w WORKLOAD] [-m pwrite|writable] [-n STATES] [-s SEED]
- *              [-k STATE] [-X drop-synced] [-v] DIR
+ *   crashstate [-w WORKLOAD] [-m pwrite|writable] [-d full|periodic|none]
+ *              [-n STATES] [-r RSTATES] [-s SEED] [-k STATE]
+ *              [-X drop-synced] [-v] DIR
  *
- * 1. Runs WORKLOAD (send, recv, purge, move, fifo) on DIR/home in a child
- *    exec'd with tests/crashfs.so preloaded, which records every write,
- *    size change, sync, create, link, rename and unlink of the home (and
- *    the pages stores into a writable map changed) into DIR/trace. After
- *    each call the library acknowledged, the workload adds a mark to the
- *    trace ("S queue body", "D queue body", ...), so the trace orders the
+ * 1. Runs WORKLOAD (create, send, recv, purge, move, fifo) on DIR/home in
+ *    a child exec'd with tests/crashfs.so preloaded, which records every
+ *    write, size change, sync, create, link, rename and unlink of the home
+ *    (and the pages stores into a writable map changed) into DIR/trace.
+ *    After each call the library acknowledged, the workload adds a mark to
+ *    the trace ("S queue body", "D queue body", ...), and before each
+ *    delete or purge one saying it may happen, so the trace orders the
  *    acknowledgements among the file operations.
  * 2. Builds STATES crash states from the trace. A state is a crash point
  *    (a position in the trace; the points are spread evenly over it, each
@@ -35,6 +37,13 @@
  *    order per group and deduplicate every acknowledged FIFO send sent
  *    again; and report counters (ApproximateNumberOfMessages, ...NotVisible,
  *    ...Delayed) that match what a drain two hours later receives.
+ *
+ * -r RSTATES: every fourth state is also opened under the recorder, and
+ * RSTATES crash states of that recovery (over the state it started from)
+ * are checked the same way: a second crash while the first is recovered.
+ * -d periodic|none: the relaxed modes promise less after an OS crash (they
+ * may lose recent work and, on ext4, even damage the home); only a signal
+ * or a hang of the opener fails, the rest is counted and printed.
  *
  * Every state derives from SEED and its number, so `-s SEED -k STATE`
  * rebuilds one state and leaves it in DIR/state. -X drop-synced leaves
@@ -230,7 +239,8 @@ recv_keep(lmq_queue *q, int max)
 }
 
 static void
-run_workload(const char *w, const char *home, lmq_map_mode mm)
+run_workload(const char *w, const char *home, lmq_map_mode mm,
+             lmq_durability dur)
 {
     mark_fn = (cfs_mark_fn)(uintptr_t)dlsym(RTLD_DEFAULT, "crashfs_mark");
     if (!mark_fn) {
@@ -239,13 +249,21 @@ run_workload(const char *w, const char *home, lmq_map_mode mm)
     }
     lmq_env_opts eo;
     lmq_env_opts_init(&eo);
-    eo.durability = LMQ_DURABILITY_FULL;
+    eo.durability = dur;
+    eo.flush_interval_ms = 50; /* a few flushes inside the workload */
     eo.map_mode = mm;
     eo.map_size = MAP_SIZE;
     lmq_env *env;
     OK(lmq_env_open(home, &eo, &env));
     char body[64];
-    if (strcmp(w, "send") == 0) {
+    if (strcmp(w, "recover") == 0) {
+        /* the open recovered the home (-r): nothing else */
+    } else if (strcmp(w, "create") == 0) {
+        /* a new home: its first open, one queue, one message */
+        lmq_queue *q = make_queue(env, "std", NULL);
+        send1(q, "c-0", NULL);
+        lmq_queue_close(q);
+    } else if (strcmp(w, "send") == 0) {
         /* More records than a checkpoint holds (256): an automatic
          * checkpoint, then pins moving with page images. */
         lmq_queue *q = make_queue(env, "std", NULL);
@@ -372,13 +390,18 @@ struct ev {
     size_t synced_by; /* WRITE/SIZE: index of the first sync covering it */
 };
 
-static struct ev *evs;
-static size_t nev;
-static uint32_t nfid;
-static size_t *last_sync; /* last_sync[p]: last SYNC index < p, or SIZE_MAX */
+struct trace {
+    struct ev *evs;
+    size_t nev;
+    uint32_t nfid;
+    size_t *last_sync; /* last_sync[p]: last SYNC index < p, or SIZE_MAX */
+};
+
+/* The workload's trace, and the trace of one recovery (-r). */
+static struct trace wl, rec;
 
 static int
-load_trace(const char *path)
+load_trace(struct trace *t, const char *path)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
@@ -393,12 +416,15 @@ load_trace(const char *path)
     if (size && p == MAP_FAILED)
         return -1;
     size_t cap = 0;
+    free(t->evs);
+    free(t->last_sync);
+    memset(t, 0, sizeof *t);
     for (size_t at = 0; at + sizeof(struct cfs_rec) <= size;) {
-        if (nev == cap) {
+        if (t->nev == cap) {
             cap = cap ? cap * 2 : 1024;
-            evs = realloc(evs, cap * sizeof *evs);
+            t->evs = realloc(t->evs, cap * sizeof *t->evs);
         }
-        struct ev *e = &evs[nev++];
+        struct ev *e = &t->evs[t->nev++];
         memcpy(&e->r, p + at, sizeof e->r);
         at += sizeof e->r;
         e->name = (const char *)p + at;
@@ -407,8 +433,8 @@ load_trace(const char *path)
         if (e->r.type == CFS_WRITE && !(e->r.flags & CFS_ZERO))
             at += e->r.len;
         e->synced_by = SIZE_MAX;
-        if (e->r.fid + 1 > nfid && e->r.type == CFS_CREATE)
-            nfid = e->r.fid + 1;
+        if (e->r.fid + 1 > t->nfid && e->r.type == CFS_CREATE)
+            t->nfid = e->r.fid + 1;
         if (at > size) {
             fprintf(stderr, "crashstate: %s is cut short\n", path);
             return -1;
@@ -416,12 +442,12 @@ load_trace(const char *path)
     }
     /* Which sync makes each write durable: the first later sync of the
      * same file that covers it. */
-    for (size_t i = 0; i < nev; i++) {
-        if (evs[i].r.type != CFS_SYNC)
+    for (size_t i = 0; i < t->nev; i++) {
+        if (t->evs[i].r.type != CFS_SYNC)
             continue;
-        const struct cfs_rec *s = &evs[i].r;
+        const struct cfs_rec *s = &t->evs[i].r;
         for (size_t j = i; j-- > 0;) {
-            struct ev *e = &evs[j];
+            struct ev *e = &t->evs[j];
             if (e->r.fid != s->fid ||
                 (e->r.type != CFS_WRITE && e->r.type != CFS_SIZE) ||
                 e->synced_by != SIZE_MAX)
@@ -432,11 +458,11 @@ load_trace(const char *path)
                 e->synced_by = i;
         }
     }
-    last_sync = malloc((nev + 1) * sizeof *last_sync);
+    t->last_sync = malloc((t->nev + 1) * sizeof *t->last_sync);
     size_t ls = SIZE_MAX;
-    for (size_t i = 0; i <= nev; i++) {
-        last_sync[i] = ls;
-        if (i < nev && evs[i].r.type == CFS_SYNC)
+    for (size_t i = 0; i <= t->nev; i++) {
+        t->last_sync[i] = ls;
+        if (i < t->nev && t->evs[i].r.type == CFS_SYNC)
             ls = i;
     }
     return 0;
@@ -598,26 +624,68 @@ empty_dir(const char *dir)
     closedir(d);
 }
 
-/* Build state k (its choices from seed and k) in dir. */
+/* Copy the files of from into to. */
 static int
-make_state(uint64_t seed, size_t k, size_t nstates, const char *dir,
-           struct state *st)
+copy_dir(const char *from, const char *to)
+{
+    DIR *d = opendir(from);
+    if (!d)
+        return -1;
+    struct dirent *de;
+    int rc = 0;
+    while (rc == 0 && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.' &&
+            (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
+            continue;
+        char src[4096];
+        snprintf(src, sizeof src, "%s/%s", from, de->d_name);
+        int fd = open(src, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) != 0) {
+            if (fd >= 0)
+                close(fd);
+            rc = -1;
+            break;
+        }
+        struct buf b = {0};
+        buf_size(&b, (uint64_t)st.st_size);
+        if (st.st_size &&
+            pread(fd, b.b, (size_t)st.st_size, 0) != st.st_size)
+            rc = -1;
+        close(fd);
+        if (rc == 0)
+            rc = write_file(to, de->d_name, &b);
+        free(b.b);
+    }
+    closedir(d);
+    return rc;
+}
+
+/* Build state k (its choices from seed and k) of trace tr in dir; with
+ * base, over a copy of base's files. */
+static int
+make_state(const struct trace *tr, uint64_t seed, size_t k, size_t nstates,
+           const char *dir, const char *base, struct state *st)
 {
     struct rng r = {mix(seed ^ mix(k + 1))};
     memset(st, 0, sizeof *st);
     /* The points spread evenly, each at a random place in its stretch. */
-    size_t lo = k * (nev + 1) / nstates, hi = (k + 1) * (nev + 1) / nstates;
+    size_t lo = k * (tr->nev + 1) / nstates, hi = (k + 1) * (tr->nev + 1) / nstates;
     st->point = hi > lo ? lo + rnd(&r, hi - lo) : lo;
-    if (st->point > nev)
-        st->point = nev;
+    if (st->point > tr->nev)
+        st->point = tr->nev;
+    while (st->point < tr->nev &&
+           (tr->evs[st->point].r.flags & CFS_FOUND) &&
+           tr->evs[st->point].r.type != CFS_CREATE)
+        st->point++; /* not inside a found file's contents */
     st->policy = (int)rnd(&r, POL__N);
     st->wal_lock = (int)rnd(&r, 2);
-    size_t p = st->point, ls = last_sync[p];
+    size_t p = st->point, ls = tr->last_sync[p];
     /* in-flight writes and names before the point */
     size_t inflight = 0, nsnames = 0;
     for (size_t i = 0; i < p; i++) {
-        int t = (int)evs[i].r.type;
-        if ((t == CFS_WRITE || t == CFS_SIZE) && evs[i].synced_by >= p)
+        int t = (int)tr->evs[i].r.type;
+        if ((t == CFS_WRITE || t == CFS_SIZE) && tr->evs[i].synced_by >= p)
             inflight++;
         if (t >= CFS_LINK && t <= CFS_UNLINK && (ls == SIZE_MAX || i > ls))
             nsnames++;
@@ -631,12 +699,12 @@ make_state(uint64_t seed, size_t k, size_t nstates, const char *dir,
     else if (st->policy == POL_NONE)
         keep_names = 0;
 
-    struct buf *files = calloc(nfid ? nfid : 1, sizeof *files);
-    struct name *nm = calloc(nfid + 1, sizeof *nm);
+    struct buf *files = calloc(tr->nfid ? tr->nfid : 1, sizeof *files);
+    struct name *nm = calloc(tr->nfid + 1, sizeof *nm);
     size_t nn = 0, seen_inflight = 0, seen_names = 0;
     /* the log's fid, for -X drop-synced */
     for (size_t i = 0; i < p; i++) {
-        const struct ev *e = &evs[i];
+        const struct ev *e = &tr->evs[i];
         int t = (int)e->r.type;
         if (t == CFS_CREATE || (t >= CFS_LINK && t <= CFS_UNLINK)) {
             bool durable = ls != SIZE_MAX && i < ls;
@@ -654,8 +722,8 @@ make_state(uint64_t seed, size_t k, size_t nstates, const char *dir,
             /* sabotage: a synced record of the log is lost */
             bool is_wal = false;
             for (size_t j = 0; j < i; j++)
-                if (evs[j].r.type == CFS_CREATE && evs[j].r.fid == e->r.fid &&
-                    evs[j].r.name_len == 3 && memcmp(evs[j].name, "wal", 3) == 0)
+                if (tr->evs[j].r.type == CFS_CREATE && tr->evs[j].r.fid == e->r.fid &&
+                    tr->evs[j].r.name_len == 3 && memcmp(tr->evs[j].name, "wal", 3) == 0)
                     is_wal = true;
             if (is_wal && e->r.off >= 8192) {
                 st->dropped++;
@@ -696,16 +764,18 @@ make_state(uint64_t seed, size_t k, size_t nstates, const char *dir,
             buf_write(f, e, e->r.off, e->r.off + e->r.len);
     }
     empty_dir(dir);
-    int rc = 0;
+    /* A recovery's trace holds the files it opened; the others are as
+     * the crash before it left them. */
+    int rc = base ? copy_dir(base, dir) : 0;
     for (size_t i = 0; rc == 0 && i < nn; i++)
         rc = write_file(dir, nm[i].name, &files[nm[i].fid]);
-    if (rc == 0 && st->wal_lock == 1) {
+    if (rc == 0 && !base && st->wal_lock == 1) {
         struct buf z = {0};
         buf_size(&z, 4096);
         rc = write_file(dir, "wal.lock", &z);
         free(z.b);
     }
-    for (uint32_t i = 0; i < nfid; i++)
+    for (uint32_t i = 0; i < tr->nfid; i++)
         free(files[i].b);
     free(files);
     free(nm);
@@ -747,10 +817,10 @@ static void
 expect(size_t point)
 {
     for (size_t i = 0; i < point; i++) {
-        if (evs[i].r.type != CFS_MARK)
+        if (wl.evs[i].r.type != CFS_MARK)
             continue;
         char t[512], a[256], b[256];
-        snprintf(t, sizeof t, "%.*s", (int)evs[i].r.name_len, evs[i].name);
+        snprintf(t, sizeof t, "%.*s", (int)wl.evs[i].r.name_len, wl.evs[i].name);
         a[0] = b[0] = '\0';
         sscanf(t + 1, " %255s %255s", a, b);
         if (t[0] == 'Q' && nqueues < 16)
@@ -786,6 +856,8 @@ expect(size_t point)
 }
 
 static int64_t clock_offset;
+static lmq_durability durability = LMQ_DURABILITY_FULL;
+static const char *dur_names[] = {"full", "periodic", "none"};
 
 static int64_t
 check_clock(void *arg)
@@ -798,16 +870,20 @@ check_clock(void *arg)
 
 static int failures;
 
+static bool quiet; /* relaxed modes: broken promises are counted */
+
 static void
 fail(const char *fmt, ...)
 {
+    failures++;
+    if (quiet)
+        return;
     va_list ap;
     va_start(ap, fmt);
     fprintf(stderr, "    ");
     vfprintf(stderr, fmt, ap);
     fprintf(stderr, "\n");
     va_end(ap);
-    failures++;
 }
 
 static int
@@ -816,14 +892,14 @@ check_state(const char *dir, size_t point)
     expect(point);
     lmq_env_opts eo;
     lmq_env_opts_init(&eo);
-    eo.durability = LMQ_DURABILITY_FULL;
+    eo.durability = durability;
     eo.map_size = MAP_SIZE;
     eo.clock = check_clock;
     lmq_env *env;
     int rc = lmq_env_open(dir, &eo, &env);
     if (rc != 0) {
         fail("open: %s (%s)", lmq_err_name(rc), lmq_errmsg());
-        return 1;
+        return rc == LMQ_ECORRUPT ? 3 : 1;
     }
     /* FIFO: every acknowledged send that is still there, sent again inside
      * the window, is a duplicate. */
@@ -951,14 +1027,18 @@ check_state(const char *dir, size_t point)
     return failures ? 1 : 0;
 }
 
-/* Run check_state in a child; 0 passed, 1 failed (message printed). */
+enum outcome { OUT_OK, OUT_BROKEN, OUT_DIED, OUT_CORRUPT, OUT__N };
+
+/* Run check_state in a child: OUT_OK, OUT_BROKEN (a check failed, message
+ * printed), OUT_DIED (a signal or a hang, said in why) or OUT_CORRUPT (the
+ * open returned LMQ_ECORRUPT). */
 static int
 check_in_child(const char *dir, size_t point, char *why, size_t why_len)
 {
     pid_t pid = fork();
     if (pid < 0) {
         snprintf(why, why_len, "fork: %s", strerror(errno));
-        return 1;
+        return OUT_DIED;
     }
     if (pid == 0) {
         alarm(OPEN_LIMIT_S + 5); /* the parent kills first; a backstop */
@@ -976,20 +1056,24 @@ check_in_child(const char *dir, size_t point, char *why, size_t why_len)
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);
             snprintf(why, why_len, "hung (killed after %d s)", OPEN_LIMIT_S);
-            return 1;
+            return OUT_DIED;
         }
         usleep(2000);
     }
     if (WIFSIGNALED(status)) {
         snprintf(why, why_len, "the opener died of signal %d (%s)",
                  WTERMSIG(status), strsignal(WTERMSIG(status)));
-        return 1;
+        return OUT_DIED;
+    }
+    if (WEXITSTATUS(status) == 3) {
+        snprintf(why, why_len, "LMQ_ECORRUPT (above)");
+        return OUT_CORRUPT;
     }
     if (WEXITSTATUS(status) != 0) {
         snprintf(why, why_len, "checks failed (above)");
-        return 1;
+        return OUT_BROKEN;
     }
-    return 0;
+    return OUT_OK;
 }
 
 /* ---- main ------------------------------------------------------------------- */
@@ -1012,7 +1096,8 @@ run_recorded(const char *self, const char *w, const char *mm, const char *home,
         snprintf(buf, sizeof buf, "%s%sverify_asan_link_order=0",
                  ao ? ao : "", ao && *ao ? ":" : "");
         setenv("ASAN_OPTIONS", buf, 1);
-        execl(self, self, "--workload", w, mm, home, (char *)NULL);
+        execl(self, self, "--workload", w, mm, dur_names[durability], home,
+              (char *)NULL);
         _exit(127);
     }
     int status;
@@ -1028,8 +1113,9 @@ run_recorded(const char *self, const char *w, const char *mm, const char *home,
 static int
 usage(void)
 {
-    fprintf(stderr, "usage: crashstate [-w send|recv|purge|move|fifo] "
-                    "[-m pwrite|writable] [-n STATES] [-s SEED] [-k STATE] "
+    fprintf(stderr, "usage: crashstate [-w create|send|recv|purge|move|fifo] "
+                    "[-m pwrite|writable] [-d full|periodic|none] "
+                    "[-n STATES] [-r RSTATES] [-s SEED] [-k STATE] "
                     "[-X drop-synced] [-v] DIR\n");
     return 2;
 }
@@ -1037,10 +1123,15 @@ usage(void)
 int
 main(int argc, char **argv)
 {
-    if (argc == 5 && strcmp(argv[1], "--workload") == 0) {
-        run_workload(argv[2], argv[4],
+    if (argc == 6 && strcmp(argv[1], "--workload") == 0) {
+        lmq_durability d = LMQ_DURABILITY_FULL;
+        for (int i = 0; i < 3; i++)
+            if (strcmp(argv[4], dur_names[i]) == 0)
+                d = (lmq_durability)i;
+        run_workload(argv[2], argv[5],
                      strcmp(argv[3], "writable") == 0 ? LMQ_MAP_WRITABLE
-                                                      : LMQ_MAP_PWRITE);
+                                                      : LMQ_MAP_PWRITE,
+                     d);
         return 2;
     }
     const char *w = "send", *mm = "pwrite";
@@ -1048,8 +1139,18 @@ main(int argc, char **argv)
     uint64_t seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 20);
     bool verbose = false;
     int c;
-    while ((c = getopt(argc, argv, "w:m:n:s:k:X:v")) != -1) {
+    size_t nrecover = 0;
+    while ((c = getopt(argc, argv, "w:m:d:n:s:k:r:X:v")) != -1) {
         switch (c) {
+        case 'r': nrecover = strtoull(optarg, NULL, 10); break;
+        case 'd':
+            if (strcmp(optarg, "periodic") == 0)
+                durability = LMQ_DURABILITY_PERIODIC;
+            else if (strcmp(optarg, "none") == 0)
+                durability = LMQ_DURABILITY_NONE;
+            else if (strcmp(optarg, "full") != 0)
+                return usage();
+            break;
         case 'w': w = optarg; break;
         case 'm': mm = optarg; break;
         case 'n': nstates = strtoull(optarg, NULL, 10); break;
@@ -1067,7 +1168,10 @@ main(int argc, char **argv)
     if (optind + 1 != argc || nstates == 0)
         return usage();
     const char *dir = argv[optind];
-    char home[4096], trace[4096], sdir[4096], self[4096];
+    char home[4096], trace[4096], sdir[4096], self[4096], bdir[4096],
+        rtrace[4096];
+    snprintf(bdir, sizeof bdir, "%s/base", dir);
+    snprintf(rtrace, sizeof rtrace, "%s/trace.recovery", dir);
     snprintf(home, sizeof home, "%s/home", dir);
     snprintf(trace, sizeof trace, "%s/trace", dir);
     snprintf(sdir, sizeof sdir, "%s/state", dir);
@@ -1076,26 +1180,38 @@ main(int argc, char **argv)
         return 2;
     self[sl] = '\0';
     if ((mkdir(home, 0700) != 0 && errno != EEXIST) ||
-        (mkdir(sdir, 0700) != 0 && errno != EEXIST))
+        (mkdir(sdir, 0700) != 0 && errno != EEXIST) ||
+        (mkdir(bdir, 0700) != 0 && errno != EEXIST))
         return 2;
     empty_dir(home);
-    if (run_recorded(self, w, mm, home, trace) != 0 || load_trace(trace) != 0)
+    if (run_recorded(self, w, mm, home, trace) != 0 ||
+        load_trace(&wl, trace) != 0)
         return 2;
     size_t nmarks = 0, nsyncs = 0;
-    for (size_t i = 0; i < nev; i++) {
-        nmarks += evs[i].r.type == CFS_MARK;
-        nsyncs += evs[i].r.type == CFS_SYNC;
+    for (size_t i = 0; i < wl.nev; i++) {
+        nmarks += wl.evs[i].r.type == CFS_MARK;
+        nsyncs += wl.evs[i].r.type == CFS_SYNC;
     }
-    printf("crashstate: workload %s, map %s, seed %" PRIu64 ": %zu events "
-           "(%zu syncs, %zu acknowledgements, %u files), %zu states\n",
-           w, mm, seed, nev, nsyncs, nmarks, nfid, nstates);
+    printf("crashstate: workload %s, map %s, %s, seed %" PRIu64 ": %zu "
+           "events (%zu syncs, %zu acknowledgements, %u files), %zu states\n",
+           w, mm, dur_names[durability], seed, wl.nev, nsyncs, nmarks,
+           wl.nfid, nstates);
     fflush(stdout);
-    size_t failed = 0, explored = 0, torn = 0;
+    /* `full` promises every state; the relaxed modes promise only that an
+     * OS crash never crashes or hangs the next open (they may lose the
+     * newest commits, and on ext4 even damage the home: DURABILITY.md). */
+    bool relaxed = durability != LMQ_DURABILITY_FULL;
+    quiet = relaxed && !verbose;
+    size_t failed = 0, explored = 0, torn = 0, outcomes[OUT__N] = {0};
+    size_t recovered = 0;
     for (size_t k = 0; k < nstates; k++) {
         if (only != SIZE_MAX && k != only)
             continue;
         struct state st;
-        if (make_state(seed, k, nstates, sdir, &st) != 0) {
+        /* every fourth state is also recovered under the recorder (-r) */
+        bool sub = nrecover && k % 4 == 0;
+        if (make_state(&wl, seed, k, nstates, sdir, NULL, &st) != 0 ||
+            (sub && make_state(&wl, seed, k, nstates, bdir, NULL, &st) != 0)) {
             fprintf(stderr, "crashstate: cannot write state %zu: %s\n", k,
                     strerror(errno));
             return 2;
@@ -1106,18 +1222,21 @@ main(int argc, char **argv)
         if (verbose)
             printf("state %zu: point %zu/%zu, %s, kept %u, dropped %u, "
                    "torn %u\n",
-                   k, st.point, nev, policy_names[st.policy], st.kept,
+                   k, st.point, wl.nev, policy_names[st.policy], st.kept,
                    st.dropped, st.torn);
         fflush(stdout);
         fflush(stderr);
-        if (check_in_child(sdir, st.point, why, sizeof why) != 0) {
+        int out = check_in_child(sdir, st.point, why, sizeof why);
+        outcomes[out]++;
+        if (out != OUT_OK && (!relaxed || out == OUT_DIED)) {
             failed++;
             fprintf(stderr,
-                    "crashstate: FAILED state %zu (-w %s -m %s -s %" PRIu64
-                    " -n %zu -k %zu): crash point %zu of %zu, in-flight "
-                    "writes %s (kept %u, dropped %u, torn %u), wal.lock %s: "
-                    "%s\n",
-                    k, w, mm, seed, nstates, k, st.point, nev,
+                    "crashstate: FAILED state %zu (-w %s -m %s -d %s -s "
+                    "%" PRIu64 " -n %zu -k %zu): crash point %zu of %zu, "
+                    "in-flight writes %s (kept %u, dropped %u, torn %u), "
+                    "wal.lock %s: %s\n",
+                    k, w, mm, dur_names[durability], seed, nstates, k,
+                    st.point, wl.nev,
                     policy_names[st.policy], st.kept, st.dropped, st.torn,
                     st.wal_lock ? "zeros" : "absent", why);
             if (failed >= 5 && only == SIZE_MAX) {
@@ -1125,8 +1244,49 @@ main(int argc, char **argv)
                 break;
             }
         }
+        if (!sub || out != OUT_OK)
+            continue;
+        /* A crash during the recovery of this state: the recovery's own
+         * writes, over the state, in the states they allow. */
+        empty_dir(sdir);
+        if (copy_dir(bdir, sdir) != 0 ||
+            run_recorded(self, "recover", mm, sdir, rtrace) != 0 ||
+            load_trace(&rec, rtrace) != 0) {
+            fprintf(stderr, "crashstate: cannot record the recovery of "
+                            "state %zu\n", k);
+            return 2;
+        }
+        for (size_t j = 0; j < nrecover; j++) {
+            struct state rs;
+            if (make_state(&rec, mix(seed) ^ k, j, nrecover, sdir, bdir,
+                           &rs) != 0)
+                return 2;
+            recovered++;
+            torn += rs.torn;
+            out = check_in_child(sdir, st.point, why, sizeof why);
+            outcomes[out]++;
+            if (out != OUT_OK && (!relaxed || out == OUT_DIED)) {
+                failed++;
+                fprintf(stderr,
+                        "crashstate: FAILED state %zu (-w %s -m %s -d %s "
+                        "-s %" PRIu64 " -n %zu -r %zu -k %zu), crashed "
+                        "again in its recovery, recovery state %zu: crash "
+                        "point %zu of %zu, in-flight writes %s (kept %u, "
+                        "dropped %u, torn %u): %s\n",
+                        k, w, mm, dur_names[durability], seed, nstates,
+                        nrecover, k, j, rs.point, rec.nev,
+                        policy_names[rs.policy], rs.kept, rs.dropped, rs.torn,
+                        why);
+            }
+        }
     }
-    printf("crashstate: %zu states explored (%zu torn writes), %zu failed\n",
-           explored, torn, failed);
+    printf("crashstate: %zu states explored (%zu torn writes), %zu more "
+           "in recoveries, %zu failed\n",
+           explored, torn, recovered, failed);
+    if (relaxed)
+        printf("crashstate: %s: %zu states kept every promise, %zu lost or "
+               "brought back acknowledged work, %zu were LMQ_ECORRUPT\n",
+               dur_names[durability], outcomes[OUT_OK], outcomes[OUT_BROKEN],
+               outcomes[OUT_CORRUPT]);
     return failed ? 1 : 0;
 }
