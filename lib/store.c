@@ -1800,8 +1800,20 @@ wal_log(lmq_store *s, MDB_txn *txn, size_t nhard)
         if ((rc = checkpoint(s, txn)) == 0)
             rc = lmq__wal_append(s->wal, mdb_txn_id(txn), nhard > 0, &sync);
     }
-    if (sync)
+    if (sync) {
+        /* The first record after a checkpoint is on disk before the commit
+         * writes LMDB's meta page: recovery reverts to the checkpoint only
+         * when it finds records after it, so a meta page newer than the
+         * checkpoint must never reach the disk without one. Flushed after
+         * the commit, an OS crash in between could keep LMDB's new meta
+         * page without its pages or the record, and the home opened on a
+         * meta page pointing at pages that were never written (found by
+         * the crash-state exploration, docs/DURABILITY.md "Crash states").
+         * One flush under the writer lock per checkpoint. */
+        if (rc == 0 && (rc = lmq__wal_sync(s->wal)) != 0)
+            return rc;
         s->wal_sync = true;
+    }
     return rc;
 }
 

@@ -2,9 +2,11 @@
  * check_crashstate.c: crash-state exploration of `full` homes (issue 27;
  * tests/crashstate.c, tests/crashfs.c).
  *
- * Each test runs one workload (send, recv, purge, move, fifo) under the
- * recorder in one map mode, builds LMQ_CRASH_STATES crash states (default
- * 25) from its trace and opens every one with the real code: nothing
+ * Each test runs one workload (create, send, recv, purge, move, fifo)
+ * under the recorder in one map mode, builds LMQ_CRASH_STATES crash states
+ * (default 12) from its trace and opens every one with the real code, and
+ * every fourth state is recovered under the recorder too, with
+ * LMQ_CRASH_RSTATES (default 2) crash states of that recovery: nothing
  * acknowledged lost, nothing deleted or purged back, no duplicates, FIFO
  * order and deduplication kept, counters right, and never a signal, a hang
  * or LMQ_ECORRUPT. The seed is random unless LMQ_CRASH_SEED fixes it, and
@@ -12,7 +14,8 @@
  * A last test leaves out synced writes of the log on purpose (-X
  * drop-synced) and asserts the checks see the loss.
  *
- * Long mode: LMQ_CRASH_STATES=2000 make check TESTS=tests/check_crashstate
+ * Long mode: LMQ_CRASH_STATES=2000 LMQ_CRASH_RSTATES=8
+ *     make check TESTS=tests/check_crashstate
  * (see docs/DURABILITY.md, "Crash states").
  */
 #include "lmq_test.h"
@@ -42,62 +45,20 @@ teardown(void)
     lmq_test_tmp_teardown();
 }
 
-/* Run crashstate with args (NULL-terminated, without DIR) in a new
- * directory; its output goes to *out (malloc'd). Returns the exit status,
- * or -1 when it had to be killed at the deadline. */
+/* Run crashstate with args (NULL-terminated, without DIR) on a new
+ * directory under lmq_test_dir (lmq_test_run_in_dir). */
 static int
 run_crashstate(const char *name, const char *const *args, int deadline_s,
                char **out)
 {
-    char wdir[400], opath[400];
-    snprintf(wdir, sizeof wdir, "%s/%s", lmq_test_dir, name);
-    snprintf(opath, sizeof opath, "%s/%s.out", lmq_test_dir, name);
-    ck_assert_int_eq(mkdir(wdir, 0700), 0);
-    const char *argv[20];
-    size_t n = 0;
-    argv[n++] = CRASHSTATE_BIN;
-    for (; *args && n < 18; args++)
-        argv[n++] = *args;
-    argv[n++] = wdir;
-    argv[n] = NULL;
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        int fd = open(opath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fd < 0)
-            _exit(126);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        execv(CRASHSTATE_BIN, (char *const *)argv);
-        _exit(127);
-    }
-    int status = 0;
-    time_t end = time(NULL) + deadline_s;
-    pid_t w;
-    while ((w = waitpid(pid, &status, WNOHANG)) == 0 && time(NULL) < end)
-        usleep(20000);
-    if (w == 0) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
-    }
-    FILE *f = fopen(opath, "r");
-    ck_assert_ptr_nonnull(f);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    rewind(f);
-    *out = calloc(1, (size_t)len + 1);
-    ck_assert_uint_eq(fread(*out, 1, (size_t)len, f), (size_t)len);
-    fclose(f);
-    if (w == 0)
-        return -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return lmq_test_run_in_dir(CRASHSTATE_BIN, name, args, deadline_s, out);
 }
 
 static const char *
 states_arg(void)
 {
     const char *s = getenv("LMQ_CRASH_STATES");
-    return s && atoi(s) > 0 ? s : "25";
+    return s && atoi(s) > 0 ? s : "12";
 }
 
 static const char *
@@ -112,14 +73,23 @@ seed_arg(void)
     return buf;
 }
 
-static const char *workloads[] = {"send", "recv", "purge", "move", "fifo"};
+static const char *
+rstates_arg(void)
+{
+    const char *s = getenv("LMQ_CRASH_RSTATES");
+    return s && atoi(s) >= 0 && *s ? s : "2";
+}
+
+static const char *workloads[] = {"create", "send", "recv",
+                                  "purge",  "move", "fifo"};
+#define NWORKLOADS (int)(sizeof workloads / sizeof workloads[0])
 
 static void
 explore(int i, const char *mm)
 {
     const char *w = workloads[i];
-    const char *args[] = {"-w", w,   "-m",        mm,
-                          "-n", states_arg(), "-s", seed_arg(),
+    const char *args[] = {"-w", w,           "-m", mm,         "-n",
+                          states_arg(), "-r", rstates_arg(), "-s", seed_arg(),
                           NULL};
     char name[64];
     snprintf(name, sizeof name, "%s-%s", w, mm);
@@ -145,6 +115,26 @@ END_TEST
 START_TEST(test_writable)
 {
     explore(_i, "writable");
+}
+END_TEST
+
+/* Every crash point of a new home's first open and first writes, with only
+ * LMDB's meta pages of what was in flight on the disk (-P metas): a meta
+ * page newer than the checkpoint must never be there without a record of
+ * the log after it. Before the first record after a checkpoint was
+ * flushed ahead of the commit, such states opened on a meta page pointing
+ * at pages never written (LMQ_ECORRUPT, in both map modes). */
+START_TEST(test_meta_before_log)
+{
+    const char *mm = _i ? "writable" : "pwrite";
+    const char *args[] = {"-w", "create", "-m", mm, "-n", "70",
+                          "-P", "metas", "-s", seed_arg(), NULL};
+    char *out;
+    int rc = run_crashstate(mm, args, 300, &out);
+    ck_assert_msg(rc == 0 && strstr(out, "70 states explored") &&
+                      strstr(out, ", 0 failed"),
+                  "status %d\n%s", rc, out);
+    free(out);
 }
 END_TEST
 
@@ -174,8 +164,13 @@ lmq_suite_crashstate(void)
     TCase *tc = tcase_create("full_homes_survive_every_crash_state");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 3600);
-    tcase_add_loop_test(tc, test_pwrite, 0, 5);
-    tcase_add_loop_test(tc, test_writable, 0, 5);
+    tcase_add_loop_test(tc, test_pwrite, 0, NWORKLOADS);
+    tcase_add_loop_test(tc, test_writable, 0, NWORKLOADS);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("meta_pages_never_ahead_of_the_log");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 600);
+    tcase_add_loop_test(tc, test_meta_before_log, 0, 2);
     suite_add_tcase(s, tc);
     tc = tcase_create("checks_see_lost_records");
     tcase_add_checked_fixture(tc, setup, teardown);

@@ -3,7 +3,7 @@
  * docs/DURABILITY.md "Crash states").
  *
  *   crashstate [-w WORKLOAD] [-m pwrite|writable] [-d full|periodic|none]
- *              [-n STATES] [-r RSTATES] [-s SEED] [-k STATE]
+ *              [-n STATES] [-r RSTATES] [-s SEED] [-k STATE] [-P POLICY]
  *              [-X drop-synced] [-v] DIR
  *
  * 1. Runs WORKLOAD (create, send, recv, purge, move, fifo) on DIR/home in
@@ -22,8 +22,8 @@
  *      file (fsync, fdatasync, an msync covering it) before the point;
  *    - any subset of that file's later writes (in flight), applied in
  *      order, each possibly torn: only some of its 512 B or 4 KiB sectors;
- *      the subset is all, none, a prefix or a random half, by the state's
- *      coin;
+ *      the subset is all, none, a prefix, a random half, or only those
+ *      of LMDB's meta pages, by the state's coin (-P forces one);
  *    - every create, link, rename and unlink before the last sync of any
  *      file (ext4 commits its journal, in order, at every fsync), and a
  *      prefix of those after it;
@@ -177,25 +177,33 @@ send_batch(lmq_queue *q, const char *prefix, int from, int n, bool fifo)
     }
 }
 
-/* Receives up to max and deletes them (one by one, or in a batch). */
+/* Receives up to max (no waiting, for 10 minutes) into m. */
 static size_t
-recv_delete(lmq_queue *q, int max, bool batch)
+receive(lmq_queue *q, int max, lmq_msg **m)
 {
     lmq_recv_opts o;
-    lmq_msg *m[10];
     size_t n;
     lmq_recv_opts_init(&o);
     o.max_messages = max;
     o.visibility_timeout = 600;
     o.wait_seconds = 0;
     OK(lmq_receive(q, &o, m, 10, &n));
+    return n;
+}
+
+/* Receives up to max and deletes them (one by one, or in a batch). */
+static size_t
+recv_delete(lmq_queue *q, int max, bool batch)
+{
+    lmq_msg *m[10];
+    size_t n = receive(q, max, m);
     /* Deletes about to be made: from here on each may have happened. */
     for (size_t i = 0; i < n; i++)
         mark("x %s %s", lmq_queue_name(q), lmq_msg_body(m[i], NULL));
     if (batch && n) {
         lmq_handle_entry h[10];
         lmq_batch_result hr[10];
-        char ids[10][8];
+        char ids[10][24];
         for (size_t i = 0; i < n; i++) {
             snprintf(ids[i], sizeof ids[i], "h%zu", i);
             h[i].id = ids[i];
@@ -223,14 +231,8 @@ recv_delete(lmq_queue *q, int max, bool batch)
 static void
 recv_keep(lmq_queue *q, int max)
 {
-    lmq_recv_opts o;
     lmq_msg *m[10];
-    size_t n;
-    lmq_recv_opts_init(&o);
-    o.max_messages = max;
-    o.visibility_timeout = 600;
-    o.wait_seconds = 0;
-    OK(lmq_receive(q, &o, m, 10, &n));
+    size_t n = receive(q, max, m);
     for (size_t i = 0; i < n; i++) {
         if (i == 0)
             OK(lmq_change_visibility(q, lmq_msg_receipt(m[i]), 900, NULL));
@@ -522,8 +524,13 @@ buf_write(struct buf *f, const struct ev *e, uint64_t from, uint64_t to)
         memcpy(f->b + from, e->data + (from - e->r.off), to - from);
 }
 
-enum policy { POL_ALL, POL_NONE, POL_PREFIX, POL_HALF, POL__N };
-static const char *policy_names[] = {"all", "none", "prefix", "random"};
+/* Which in-flight writes a state keeps. METAS keeps only those of LMDB's
+ * two meta pages (and size changes): a meta page newer than what the rest
+ * of the disk holds, the state a missing order between them leaves. */
+enum policy { POL_ALL, POL_NONE, POL_PREFIX, POL_HALF, POL_METAS, POL__N };
+static const char *policy_names[] = {"all", "none", "prefix", "random",
+                                     "metas"};
+static int force_policy = -1; /* -P */
 
 struct state {
     size_t point;    /* the crash happens before evs[point] */
@@ -679,6 +686,8 @@ make_state(const struct trace *tr, uint64_t seed, size_t k, size_t nstates,
            tr->evs[st->point].r.type != CFS_CREATE)
         st->point++; /* not inside a found file's contents */
     st->policy = (int)rnd(&r, POL__N);
+    if (force_policy >= 0)
+        st->policy = force_policy;
     st->wal_lock = (int)rnd(&r, 2);
     size_t p = st->point, ls = tr->last_sync[p];
     /* in-flight writes and names before the point */
@@ -694,7 +703,7 @@ make_state(const struct trace *tr, uint64_t seed, size_t k, size_t nstates,
     }
     st->prefix = rnd(&r, inflight + 1);
     size_t keep_names = rnd(&r, nsnames + 1);
-    if (st->policy == POL_ALL)
+    if (st->policy == POL_ALL || st->policy == POL_METAS)
         keep_names = nsnames;
     else if (st->policy == POL_NONE)
         keep_names = 0;
@@ -702,6 +711,11 @@ make_state(const struct trace *tr, uint64_t seed, size_t k, size_t nstates,
     struct buf *files = calloc(tr->nfid ? tr->nfid : 1, sizeof *files);
     struct name *nm = calloc(tr->nfid + 1, sizeof *nm);
     size_t nn = 0, seen_inflight = 0, seen_names = 0;
+    uint32_t data_fid = UINT32_MAX;
+    for (size_t i = 0; i < p; i++)
+        if (tr->evs[i].r.type == CFS_CREATE && tr->evs[i].r.name_len == 8 &&
+            memcmp(tr->evs[i].name, "data.mdb", 8) == 0)
+            data_fid = tr->evs[i].r.fid;
     /* the log's fid, for -X drop-synced */
     for (size_t i = 0; i < p; i++) {
         const struct ev *e = &tr->evs[i];
@@ -734,13 +748,17 @@ make_state(const struct trace *tr, uint64_t seed, size_t k, size_t nstates,
             size_t idx = seen_inflight++;
             bool in = st->policy == POL_ALL ||
                       (st->policy == POL_PREFIX && idx < st->prefix) ||
-                      (st->policy == POL_HALF && rnd(&r, 2));
+                      (st->policy == POL_HALF && rnd(&r, 2)) ||
+                      (st->policy == POL_METAS &&
+                       (t == CFS_SIZE || (e->r.fid == data_fid &&
+                                          e->r.off < 8192)));
             if (!in) {
                 st->dropped++;
                 continue;
             }
             st->kept++;
-            if (t == CFS_WRITE && st->policy != POL_ALL && rnd(&r, 4) == 0) {
+            if (t == CFS_WRITE && st->policy != POL_ALL &&
+                st->policy != POL_METAS && rnd(&r, 4) == 0) {
                 /* torn: some of its sectors */
                 uint64_t g = rnd(&r, 2) ? 512 : 4096;
                 uint64_t from = e->r.off, end = e->r.off + e->r.len;
@@ -996,7 +1014,7 @@ check_state(const char *dir, size_t point)
              * flushed commit, cost most of a state's time */
             lmq_handle_entry h[10];
             lmq_batch_result hr[10];
-            char ids[10][8];
+            char ids[10][24];
             for (size_t i = 0; i < n; i++) {
                 snprintf(ids[i], sizeof ids[i], "h%zu", i);
                 h[i].id = ids[i];
@@ -1116,7 +1134,8 @@ usage(void)
     fprintf(stderr, "usage: crashstate [-w create|send|recv|purge|move|fifo] "
                     "[-m pwrite|writable] [-d full|periodic|none] "
                     "[-n STATES] [-r RSTATES] [-s SEED] [-k STATE] "
-                    "[-X drop-synced] [-v] DIR\n");
+                    "[-P all|none|prefix|random|metas] [-X drop-synced] "
+                    "[-v] DIR\n");
     return 2;
 }
 
@@ -1140,8 +1159,15 @@ main(int argc, char **argv)
     bool verbose = false;
     int c;
     size_t nrecover = 0;
-    while ((c = getopt(argc, argv, "w:m:d:n:s:k:r:X:v")) != -1) {
+    while ((c = getopt(argc, argv, "w:m:d:n:s:k:r:P:X:v")) != -1) {
         switch (c) {
+        case 'P':
+            for (int i = 0; i < POL__N; i++)
+                if (strcmp(optarg, policy_names[i]) == 0)
+                    force_policy = i;
+            if (force_policy < 0)
+                return usage();
+            break;
         case 'r': nrecover = strtoull(optarg, NULL, 10); break;
         case 'd':
             if (strcmp(optarg, "periodic") == 0)
