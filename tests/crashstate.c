@@ -191,6 +191,21 @@ receive(lmq_queue *q, int max, lmq_msg **m)
     return n;
 }
 
+/* Deletes the n messages of m in one batch; hr gets the results. */
+static int
+delete_msgs(lmq_queue *q, lmq_msg **m, size_t n, lmq_batch_result *hr)
+{
+    lmq_handle_entry h[10];
+    char ids[10][24];
+    for (size_t i = 0; i < n; i++) {
+        snprintf(ids[i], sizeof ids[i], "h%zu", i);
+        h[i].id = ids[i];
+        h[i].receipt = lmq_msg_receipt(m[i]);
+        h[i].timeout_seconds = 0;
+    }
+    return lmq_delete_batch(q, h, n, hr);
+}
+
 /* Receives up to max and deletes them (one by one, or in a batch). */
 static size_t
 recv_delete(lmq_queue *q, int max, bool batch)
@@ -201,16 +216,8 @@ recv_delete(lmq_queue *q, int max, bool batch)
     for (size_t i = 0; i < n; i++)
         mark("x %s %s", lmq_queue_name(q), lmq_msg_body(m[i], NULL));
     if (batch && n) {
-        lmq_handle_entry h[10];
         lmq_batch_result hr[10];
-        char ids[10][24];
-        for (size_t i = 0; i < n; i++) {
-            snprintf(ids[i], sizeof ids[i], "h%zu", i);
-            h[i].id = ids[i];
-            h[i].receipt = lmq_msg_receipt(m[i]);
-            h[i].timeout_seconds = 0;
-        }
-        OK(lmq_delete_batch(q, h, n, hr));
+        OK(delete_msgs(q, m, n, hr));
         for (size_t i = 0; i < n; i++)
             if (hr[i].err == 0 && hr[i].applied)
                 mark("D %s %s", lmq_queue_name(q), lmq_msg_body(m[i], NULL));
@@ -1012,16 +1019,8 @@ check_state(const char *dir, size_t point)
             }
             /* one transaction per batch: a drain of single deletes, each a
              * flushed commit, cost most of a state's time */
-            lmq_handle_entry h[10];
             lmq_batch_result hr[10];
-            char ids[10][24];
-            for (size_t i = 0; i < n; i++) {
-                snprintf(ids[i], sizeof ids[i], "h%zu", i);
-                h[i].id = ids[i];
-                h[i].receipt = lmq_msg_receipt(m[i]);
-                h[i].timeout_seconds = 0;
-            }
-            if ((rc = lmq_delete_batch(q, h, n, hr)) != 0)
+            if ((rc = delete_msgs(q, m, n, hr)) != 0)
                 fail("drain %s: delete: %s", queues[qi], lmq_err_name(rc));
             for (size_t i = 0; i < n; i++)
                 lmq_msg_free(m[i]);
