@@ -80,6 +80,15 @@ rstates_arg(void)
     return s && atoi(s) >= 0 && *s ? s : "2";
 }
 
+/* Generous: a state costs ~50 ms of CPU, and the machine may be loaded
+ * tenfold; the long mode scales it. */
+static int
+explore_deadline(void)
+{
+    int n = atoi(states_arg()), r = atoi(rstates_arg());
+    return 300 + n + (n / 4 + 1) * r;
+}
+
 static const char *workloads[] = {"create", "send", "recv",
                                   "purge",  "move", "fifo"};
 #define NWORKLOADS (int)(sizeof workloads / sizeof workloads[0])
@@ -93,7 +102,7 @@ explore(int i, const char *mm)
                           NULL};
     char name[64];
     snprintf(name, sizeof name, "%s-%s", w, mm);
-    int deadline = 120 + atoi(states_arg()) * 2;
+    int deadline = explore_deadline();
     char *out;
     int rc = run_crashstate(name, args, deadline, &out);
     ck_assert_msg(rc == 0, "crashstate %s: status %d\n%s", name, rc, out);
@@ -163,7 +172,7 @@ lmq_suite_crashstate(void)
     Suite *s = suite_create("crashstate");
     TCase *tc = tcase_create("full_homes_survive_every_crash_state");
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 3600);
+    tcase_set_timeout(tc, explore_deadline() + 60);
     tcase_add_loop_test(tc, test_pwrite, 0, NWORKLOADS);
     tcase_add_loop_test(tc, test_writable, 0, NWORKLOADS);
     suite_add_tcase(s, tc);
