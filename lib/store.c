@@ -920,6 +920,39 @@ check_data_file(const char *dir)
     return 0;
 }
 
+/* check_data_file() found data.mdb damaged in a home alone at its open
+ * with no checkpoint in the log. If the home was never opened to the end
+ * (no lmq.wake), an OS crash hit its first open: LMDB had written the meta
+ * pages and the creating transaction without a sync (MDB_NOSYNC), in any
+ * order, and none of it was synced by a checkpoint yet. Nothing in it was
+ * ever acknowledged (a `full` commit needs a checkpoint before it, and
+ * lmq_env_open returns only after lmq.wake exists), so the home is made
+ * anew, as for a data.mdb left empty. Found by the crash-state exploration
+ * (docs/DURABILITY.md, "Crash states"): every later open used to refuse
+ * such a home with LMQ_ECORRUPT. Returns 0, or LMQ_ECORRUPT (the home was
+ * opened before: real damage) or LMQ_EIO. */
+static int
+first_open_unfinished(const char *dir)
+{
+    char path[PATH_MAX], wake[PATH_MAX], err[512];
+    snprintf(err, sizeof err, "%s", lmq_errmsg());
+    if (snprintf(path, sizeof path, "%s/data.mdb", dir) >= (int)sizeof path ||
+        snprintf(wake, sizeof wake, "%s/lmq.wake", dir) >= (int)sizeof wake ||
+        access(wake, F_OK) == 0)
+        return lmq__seterr(LMQ_ECORRUPT, "%s",
+                           err + strcspn(err, " ") + 1); /* as it was */
+    int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 || ftruncate(fd, 0) != 0 || fsync(fd) != 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return lmq__seterr(LMQ_EIO, "cannot start %s anew: %s", path,
+                           strerror(e));
+    }
+    close(fd);
+    return check_data_file(dir);
+}
+
 /* LMDB aborts the process when one of its assertions fails, which with a
  * sound file and library means a damaged page below the roots (it has no
  * page checksums, and check_data_file reads only the roots): name the file
@@ -1006,7 +1039,9 @@ store_create(const char *dir, const lmq_store_opts *o, const struct stat *st,
     }
 
     /* Before LMDB trusts data.mdb (after a revert, the reverted file). */
-    if ((rc = check_data_file(dir)) != 0 ||
+    if (((rc = check_data_file(dir)) != 0 &&
+         (rc != LMQ_ECORRUPT || !alone || have_ck ||
+          (rc = first_open_unfinished(dir)) != 0)) ||
         (rc = lmdb_file(dir, "data.mdb")) != 0 ||
         (rc = lmdb_file(dir, "lock.mdb")) != 0)
         goto fail_lmq;
@@ -1788,8 +1823,20 @@ wal_log(lmq_store *s, MDB_txn *txn, size_t nhard)
         if ((rc = checkpoint(s, txn)) == 0)
             rc = lmq__wal_append(s->wal, mdb_txn_id(txn), nhard > 0, &sync);
     }
-    if (sync)
+    if (sync) {
+        /* The first record after a checkpoint is on disk before the commit
+         * writes LMDB's meta page: recovery reverts to the checkpoint only
+         * when it finds records after it, so a meta page newer than the
+         * checkpoint must never reach the disk without one. Flushed after
+         * the commit, an OS crash in between could keep LMDB's new meta
+         * page without its pages or the record, and the home opened on a
+         * meta page pointing at pages that were never written (found by
+         * the crash-state exploration, docs/DURABILITY.md "Crash states").
+         * One flush under the writer lock per checkpoint. */
+        if (rc == 0 && (rc = lmq__wal_sync(s->wal)) != 0)
+            return rc;
         s->wal_sync = true;
+    }
     return rc;
 }
 

@@ -533,6 +533,49 @@ START_TEST(test_sound)
 }
 END_TEST
 
+/* An OS crash during the first open of a home: LMDB's meta pages and its
+ * first transaction were written without a sync, in any order, and the
+ * log holds no checkpoint yet (found by tests/crashstate: a meta page
+ * pointing at a root page that never reached the disk). The first open
+ * never finished (no lmq.wake), nothing was acknowledged: the home is made
+ * anew instead of being refused for good. With lmq.wake, or with a
+ * checkpoint in the log, the same damage is still LMQ_ECORRUPT. */
+START_TEST(test_first_open_crash)
+{
+    const struct mode *m = &modes[_i];
+    char cmd[1200];
+    /* damage with lmq.wake present: refused */
+    make_home(m);
+    snprintf(cmd, sizeof cmd, ": > '%s/wal'", home); /* no checkpoint */
+    ck_assert_int_eq(system(cmd), 0);
+    garble(0, 8192, 21);
+    expect_corrupt(m, "garbled metas, no log", "meta page");
+    /* a checkpoint in the log (full homes), no lmq.wake: refused */
+    if (m->dur == LMQ_DURABILITY_FULL) {
+        make_home(m);
+        snprintf(cmd, sizeof cmd, "rm -f '%s/lmq.wake'", home);
+        ck_assert_int_eq(system(cmd), 0);
+        garble(0, 8192, 22);
+        expect_corrupt(m, "garbled metas, checkpoint, no lmq.wake",
+                       "meta page");
+    }
+    /* neither: the first open never finished; made anew */
+    make_home(m);
+    snprintf(cmd, sizeof cmd, "rm -f '%s/lmq.wake' '%s/wal'", home, home);
+    ck_assert_int_eq(system(cmd), 0);
+    garble(0, 8192, 23);
+    struct outcome out = open_in_child(m);
+    ck_assert_msg(out.sig == 0 && out.rc == 0 && out.opened &&
+                      out.messages == 0,
+                  "%s: %s (%s), %ld messages", m->name, lmq_err_name(out.rc),
+                  out.msg, out.messages);
+    /* and it works: a second open finds the new home sound */
+    out = open_in_child(m);
+    ck_assert_msg(out.sig == 0 && out.rc == 0 && out.opened,
+                  "%s again: %s (%s)", m->name, lmq_err_name(out.rc), out.msg);
+}
+END_TEST
+
 static Suite *
 mk(void)
 {
@@ -548,6 +591,7 @@ mk(void)
     tcase_add_loop_test(tc, test_garbled_page, 0, NMODES);
     tcase_add_test(tc, test_cli);
     tcase_add_loop_test(tc, test_sound, 0, NMODES);
+    tcase_add_loop_test(tc, test_first_open_crash, 0, NMODES);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -7,9 +7,12 @@
 #include <dirent.h>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 
 char lmq_test_dir[256];
 static volatile int64_t *clock_word;
@@ -141,4 +144,70 @@ lmq_test_scan_dir(const char *dir, const char *marker, char *what, size_t wn)
     }
     closedir(d);
     return hits;
+}
+
+int
+lmq_test_run_in_dir(const char *prog, const char *name,
+                    const char *const *args, int deadline_s, char **out)
+{
+    char wdir[400], opath[400];
+    snprintf(wdir, sizeof wdir, "%s/%s", lmq_test_dir, name);
+    snprintf(opath, sizeof opath, "%s/%s.out", lmq_test_dir, name);
+    ck_assert_int_eq(mkdir(wdir, 0700), 0);
+    const char *argv[16];
+    size_t n = 0;
+    argv[n++] = prog;
+    for (; *args && n < 14; args++)
+        argv[n++] = *args;
+    argv[n++] = wdir;
+    argv[n] = NULL;
+
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        setpgid(0, 0); /* its children share the group: killed together */
+        int fd = open(opath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+            _exit(120);
+        execv(prog, (char *const *)argv);
+        _exit(121);
+    }
+    int st = 0, rc = -1;
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        pid_t w = waitpid(pid, &st, WNOHANG);
+        ck_assert_int_ge(w, 0);
+        if (w == pid) {
+            rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+            break;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if (t.tv_sec - t0.tv_sec > deadline_s) {
+            /* its children die with it: SIGKILLed by their group */
+            kill(-pid, SIGKILL);
+            kill(pid, SIGKILL);
+            ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+            break;
+        }
+        usleep(50000);
+    }
+    FILE *f = fopen(opath, "r");
+    ck_assert_ptr_nonnull(f);
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap);
+    ck_assert_ptr_nonnull(buf);
+    size_t got;
+    while ((got = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+        len += got;
+        if (len + 1 == cap) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+            ck_assert_ptr_nonnull(buf);
+        }
+    }
+    buf[len] = '\0';
+    fclose(f);
+    *out = buf;
+    return rc;
 }

@@ -50,6 +50,13 @@ lmq_env *lmq_test_env(void);
  * of encryption at rest (check_seal, check_lmqd). */
 int lmq_test_scan_dir(const char *dir, const char *marker, char *what,
                       size_t wn);
+/* Run prog with args (NULL-terminated) and then a new directory
+ * lmq_test_dir/name, in a process group of its own, its stdout and stderr
+ * in lmq_test_dir/name.out, copied to *out (malloc'd). At the deadline it
+ * and its group are SIGKILLed. Returns the exit status (128 + signal for a
+ * signal), or -1 at the deadline. */
+int lmq_test_run_in_dir(const char *prog, const char *name,
+                        const char *const *args, int deadline_s, char **out);
 
 /* Run the suite made by mk; returns the process exit status. */
 int lmq_test_run(Suite *s);
