@@ -39,6 +39,11 @@
  *    for tests may run on a test clock shared by all its processes (system
  *    time plus an offset that only moves forward): see
  *    lmq_env_clock_advance().
+ *  - After a failed flush of the home (an fsync error: the disk failed),
+ *    every later write of the process returns LMQ_EIO until every handle
+ *    of the home in it is closed and the home opened again; an operation
+ *    that failed with LMQ_EIO may or may not have taken effect
+ *    (docs/DURABILITY.md, "I/O errors").
  */
 #ifndef LMQ_H
 #define LMQ_H
