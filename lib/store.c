@@ -1069,7 +1069,9 @@ store_create(const char *dir, const lmq_store_opts *o, const struct stat *st,
         goto fail_lmq;
     if (alone && (rc = wal_recover(s, have_ck ? &ck : NULL, nrec)) != 0)
         goto fail_lmq;
-    lmq__store_reader_check(s);
+    /* The reader check (which may checkpoint the log) is the caller's,
+     * once it knows the home's format: a home of a newer lmq is refused
+     * before anything is written (env.c). */
     lmq__wal_opened(s->wal);
 
     if (o->durability == LMQ_DURABILITY_PERIODIC) {

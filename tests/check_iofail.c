@@ -271,7 +271,8 @@ START_TEST(check_sees_loss)
     int st = wait_for(start(chk, NULL, 0, NULL, NULL, errp));
     char *out = slurp(errp);
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 1 &&
-                      strstr(out, "a: acknowledged message a0-b-2 is lost"),
+                      strstr(out, "a: acknowledged message a") &&
+                      strstr(out, "is lost"),
                   "status %#x: %s", st, out);
     free(out);
 }
