@@ -69,6 +69,7 @@ int lmq_fuzz_args_short(unsigned per_parser, uint64_t seed, char *why,
                         size_t wn);
 const char *lmq_fuzz_args_name(unsigned k);
 unsigned long lmq_fuzz_args_count(unsigned k, int refused);
+int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 const char *
@@ -346,28 +347,33 @@ lmq_fuzz_args_short(unsigned per_parser, uint64_t seed, char *why, size_t wn)
     return rc;
 }
 
+/* libFuzzer: FUZZ_ARGS_SEEDS=dir writes the seeds and exits (before any
+ * input, so libFuzzer records no crash for it). */
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    const char *dir = getenv("FUZZ_ARGS_SEEDS");
+    if (!dir)
+        return 0;
+    for (size_t i = 0; i < NSEEDS; i++) {
+        uint8_t b[MAXIN];
+        char path[512];
+        size_t n = seed_bytes(i, b, i % 2);
+        snprintf(path, sizeof path, "%s/seed-%02zu", dir, i);
+        FILE *f = fopen(path, "wb");
+        if (f) {
+            fwrite(b, 1, n, f);
+            fclose(f);
+        }
+    }
+    exit(0);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static bool seeded;
-    if (!seeded) {
-        seeded = true;
-        const char *dir = getenv("FUZZ_ARGS_SEEDS");
-        if (dir) {
-            for (size_t i = 0; i < NSEEDS; i++) {
-                uint8_t b[MAXIN];
-                char path[512];
-                size_t n = seed_bytes(i, b, i % 2);
-                snprintf(path, sizeof path, "%s/seed-%02zu", dir, i);
-                FILE *f = fopen(path, "wb");
-                if (f) {
-                    fwrite(b, 1, n, f);
-                    fclose(f);
-                }
-            }
-            exit(0);
-        }
-    }
     char why[1024];
     if (lmq_fuzz_args_one(data, size, why, sizeof why) < 0) {
         fprintf(stderr, "fuzz_args: %s\n", why);
