@@ -43,6 +43,11 @@
  *    it: homes are private (0700, files 0600) unless a group is named
  *    (lmq_env_opts.group), and an open warns about unsafe permissions
  *    (lmq_env_warnings()) or, strict, refuses the home.
+ *  - After a failed flush of the home (an fsync error: the disk failed),
+ *    every later write of the process returns LMQ_EIO until every handle
+ *    of the home in it is closed and the home opened again; an operation
+ *    that failed with LMQ_EIO may or may not have taken effect
+ *    (docs/DURABILITY.md, "I/O errors").
  */
 #ifndef LMQ_H
 #define LMQ_H

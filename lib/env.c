@@ -230,7 +230,10 @@ lmq_env_open(const char *path, const lmq_env_opts *opts, lmq_env **out)
     if (rc == LMQ__NOTFOUND)
         rc = lmq__store_write(env->store, meta_init, env);
     if (rc)
-        goto fail;
+        goto fail; /* LMQ_EVERSION: nothing was written */
+    /* Clear the reader slots of dead processes (store.c): after the format
+     * check, since it may checkpoint the log. */
+    lmq__store_reader_check(env->store);
     lmq__receipt_init(env);
     if ((rc = lmq__seal_env_open(env, &o)) != 0)
         goto fail;

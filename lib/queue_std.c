@@ -996,6 +996,14 @@ lmq__receive_once(lmq_queue *q, const lmq_recv_opts *o, lmq_msg **msgs,
 {
     struct recv_ctx c = {q, o, 0, msgs, max, 0, 0, 0, empty, wait_ms};
     int rc = lmq__store_write_soft(q->env->store, recv_fn, &c);
+    if (rc) {
+        /* recv_fn succeeded but the commit (or the log's write) failed:
+         * the messages it made were never received (issue 27, found by
+         * tests/check_iofail under LeakSanitizer). */
+        for (size_t i = 0; i < c.n; i++)
+            lmq_msg_free(msgs[i]);
+        c.n = 0;
+    }
     *n = rc ? 0 : c.n;
     if (next_at)
         *next_at = c.next_at;

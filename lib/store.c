@@ -211,6 +211,9 @@ struct lmq_store {
     bool img_ready;       /* cand's batch committed */
     uint8_t *img_page;    /* one page read from data.mdb */
     uint64_t images, advances; /* pages imaged, pin moves (stats) */
+    /* A flush failed (see "a failed flush"): writes are refused with
+     * LMQ_EIO until every handle of the home in this process is closed. */
+    int broken;
     /* flusher (PERIODIC) */
     pthread_t flusher;
     bool flusher_running;
@@ -287,6 +290,42 @@ map_err(int rc, const char *what)
     }
 }
 
+/* ---- a failed flush ------------------------------------------------------
+ *
+ * After fsync, fdatasync or msync fails, what is on disk is unknown, and
+ * asking again proves nothing: Linux marks the pages that failed to write
+ * clean (and may drop them), and the next flush of the file succeeds
+ * without writing them ("fsyncgate", PostgreSQL 2018; Rebello et al., "Can
+ * applications recover from fsync failures?", ATC 2020). A process that
+ * went on committing would acknowledge writes built on a state that may
+ * not be on disk. So a failed flush breaks this process's handle of the
+ * home for writes, like PostgreSQL's PANIC on a failed fsync: every later
+ * write returns LMQ_EIO until the home is closed and opened again; reads go
+ * on (they read the page cache: what this process and the others
+ * committed). The operation whose flush failed gets LMQ_EIO too, although
+ * its commit is visible to readers: it may or may not survive an OS crash,
+ * like an operation that timed out. A reopen in `full` replays the log
+ * over the last checkpoint; it cannot bring back a page the kernel lost.
+ * Other processes learn of the error at their own next flush of the file
+ * (the kernel reports a write-back error to every descriptor open at the
+ * time). */
+static int
+flush_failed(lmq_store *s, int rc)
+{
+    __atomic_store_n(&s->broken, 1, __ATOMIC_RELEASE);
+    return rc;
+}
+
+static int
+refuse_broken(lmq_store *s)
+{
+    if (!__atomic_load_n(&s->broken, __ATOMIC_ACQUIRE))
+        return 0;
+    return lmq__seterr(LMQ_EIO, "an earlier flush of this home failed, so "
+                       "what is on disk is unknown: close and reopen the home"
+                       " (docs/DURABILITY.md, \"I/O errors\")");
+}
+
 /* The CLOCK_REALTIME time ns from now, for pthread_cond_timedwait(). */
 static struct timespec
 deadline_in(uint64_t ns)
@@ -309,7 +348,8 @@ flusher_main(void *arg)
                                          1000000u);
         pthread_cond_timedwait(&s->flush_cv, &s->flush_mu, &ts);
         pthread_mutex_unlock(&s->flush_mu);
-        mdb_env_sync(s->env, 1);
+        if (mdb_env_sync(s->env, 1) != 0)
+            flush_failed(s, 0);
         pthread_mutex_lock(&s->flush_mu);
     }
     pthread_mutex_unlock(&s->flush_mu);
@@ -779,9 +819,15 @@ df_free(struct dfcheck *dc, const uint8_t *node, const uint8_t *data)
     return rc;
 }
 
-/* Check meta page i (buf: its first DF_META_END bytes): NULL or why not. */
+/* Check meta page i (buf: its first DF_META_END bytes): NULL or why not.
+ * LMDB reads both meta pages' flags, magic and version, and the rest of the
+ * one it uses only; so does this (tree: check the rest too). The other one
+ * may legitimately point nowhere: when LMDB fails to write a meta page it
+ * writes the old transaction id and last page back over it but keeps the
+ * failed transaction's roots (mdb_env_write_meta), and found by an injected
+ * write error (tests/check_iofail) this was reported as damage. */
 static const char *
-df_meta_bad(const uint8_t *m, unsigned i)
+df_meta_bad(const uint8_t *m, unsigned i, bool tree)
 {
     uint32_t ps = df_u32(m + DF_PSIZE);
     uint64_t last = df_u64(m + DF_LAST_PG);
@@ -794,6 +840,8 @@ df_meta_bad(const uint8_t *m, unsigned i)
         return "meta page header names another page";
     if (ps < 512 || ps > 65536 || (ps & (ps - 1)))
         return "bad page size in meta page";
+    if (!tree)
+        return NULL;
     if (last < 1)
         return "bad last page in meta page";
     for (unsigned d = 0; d < 2; d++) {
@@ -846,7 +894,7 @@ check_data_once(const char *dir, uint64_t *txnid)
                          "bytes", path, (long long)st.st_size);
         goto out;
     }
-    why[0] = df_meta_bad(m[0], 0);
+    why[0] = df_meta_bad(m[0], 0, false);
     if (df_u32(m[0] + DF_HDR + 4) != 1 && !why[0])
         goto out; /* LMDB reports MDB_VERSION_MISMATCH */
     dc.psize = why[0] ? (uint32_t)sysconf(_SC_PAGESIZE)
@@ -858,11 +906,16 @@ check_data_once(const char *dir, uint64_t *txnid)
                          (long long)st.st_size);
         goto out;
     }
-    why[1] = df_meta_bad(m[1], 1);
+    why[1] = df_meta_bad(m[1], 1, false);
     if (!why[0] && !why[1] && df_u32(m[1] + DF_PSIZE) != dc.psize)
         why[1] = "meta pages disagree on the page size";
+    if (!why[0] && !why[1]) {
+        unsigned u = df_u64(m[1] + DF_TXNID) > df_u64(m[0] + DF_TXNID);
+        why[u] = df_meta_bad(m[u], u, true);
+    }
     if (why[0] || why[1]) {
-        /* LMDB 0.9 refuses a file with either meta page bad. */
+        /* LMDB 0.9 refuses a file with either meta page not a meta
+         * page, or the one it uses bad. */
         unsigned i = why[0] ? 0 : 1;
         rc = lmq__seterr(LMQ_ECORRUPT, "%s is damaged: %s (meta page %u%s)",
                          path, why[i], i,
@@ -1077,7 +1130,9 @@ store_create(const char *dir, const lmq_store_opts *o, const struct stat *st,
         goto fail_lmq;
     if (alone && (rc = wal_recover(s, have_ck ? &ck : NULL, nrec)) != 0)
         goto fail_lmq;
-    lmq__store_reader_check(s);
+    /* The reader check (which may checkpoint the log) is the caller's,
+     * once it knows the home's format: a home of a newer lmq is refused
+     * before anything is written (env.c). */
     lmq__wal_opened(s->wal);
 
     if (o->durability == LMQ_DURABILITY_PERIODIC) {
@@ -1202,9 +1257,11 @@ lmq__store_close(lmq_store *s)
 int
 lmq__store_sync(lmq_store *s)
 {
-    int rc = mdb_env_sync(s->env, 1);
+    int rc = refuse_broken(s);
     if (rc)
-        return map_err(rc, "sync");
+        return rc;
+    if ((rc = mdb_env_sync(s->env, 1)) != 0)
+        return flush_failed(s, map_err(rc, "sync"));
     if (!s->logged)
         return 0;
     MDB_txn *txn;
@@ -1287,6 +1344,8 @@ grow_map(lmq_store *s)
 static int
 begin(lmq_store *s, unsigned flags, MDB_txn **txn)
 {
+    if (!(flags & MDB_RDONLY) && refuse_broken(s) != 0)
+        return LMQ_EIO; /* a write after a failed flush */
     for (int tries = 0;; tries++) {
         pthread_rwlock_rdlock(&s->resize);
         int rc = mdb_txn_begin(s->env, NULL, flags, txn);
@@ -1760,7 +1819,7 @@ checkpoint(lmq_store *s, MDB_txn *txn)
                        .psize = s->psize};
     int rc = mdb_env_sync(s->env, 1);
     if (rc)
-        return map_err(rc, "sync");
+        return flush_failed(s, map_err(rc, "sync"));
     if ((rc = read_meta(s, ck.txnid, ck.meta)) != 0)
         return rc;
     MDB_txn *pin;
@@ -1772,8 +1831,9 @@ checkpoint(lmq_store *s, MDB_txn *txn)
         return lmq__seterr(LMQ_EIO, "checkpoint moved under the lock");
     }
     if ((rc = lmq__wal_checkpoint(s->wal, &ck)) != 0) {
+        /* its header's write or flush: the log's page cache is unknown */
         mdb_txn_abort(pin);
-        return rc;
+        return flush_failed(s, rc);
     }
     if (s->logged) {
         pin_set(s, pin, ck.gen);
@@ -1847,12 +1907,15 @@ checkpoint_if_due(lmq_store *s)
 {
     if (!s->logged || !lmq__wal_due(s->wal))
         return;
-    mdb_env_sync(s->env, 1);
+    if (mdb_env_sync(s->env, 1) != 0) {
+        flush_failed(s, 0); /* the next write hears of it */
+        return;
+    }
     MDB_txn *txn;
     if (begin(s, 0, &txn) != 0)
         return;
     if (lmq__wal_due(s->wal))
-        checkpoint(s, txn); /* failing, the next batch tries again */
+        checkpoint(s, txn); /* failing, the next batch hears of it */
     mdb_txn_abort(txn);
     pthread_rwlock_unlock(&s->resize);
 }
@@ -2309,6 +2372,8 @@ store_write(lmq_store *s, lmq_txn_fn fn, void *arg, bool soft)
              * it during the flush split the callers into batches that each
              * paid one. */
             int rc = lmq__wal_sync(s->wal);
+            if (rc)
+                flush_failed(s, rc);
             img_flushed(s, rc == 0);
             for (size_t i = 0; rc < 0 && i < n; i++)
                 if (!batch[i]->final && batch[i]->rc >= 0)

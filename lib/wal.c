@@ -429,9 +429,21 @@ scan_run(lmq_wal *w, const lmq_wal_ckpt *ck, uint64_t size, uint64_t off,
             uint32_t kl = lmq__get_u32(rec + p + 2);
             uint32_t vl = lmq__get_u32(rec + p + 6);
             if (kl > len - p - OP_HDR || vl > len - p - OP_HDR - kl ||
-                db >= LMQ_DB__COUNT || kind < LMQ_WAL_PUT ||
-                kind > LMQ_WAL_PAD) {
+                kind < LMQ_WAL_PUT) {
                 rc = lmq__seterr(LMQ_ECORRUPT, "%s: bad record", w->path);
+                break;
+            }
+            if (kind > LMQ_WAL_PAD || db >= LMQ_DB__COUNT) {
+                /* The crc vouches for it: an operation (or a database)
+                 * of a newer lmq, which this one must not replay around,
+                 * before anything is changed. */
+                rc = lmq__seterr(LMQ_EVERSION,
+                                 "%s: the record of transaction %llu at "
+                                 "offset %llu has an operation of kind %d "
+                                 "on database %d, unknown to this version "
+                                 "(written by a newer lmq?)",
+                                 w->path, (unsigned long long)want,
+                                 (unsigned long long)off, kind, db);
                 break;
             }
             const uint8_t *k = rec + p + OP_HDR;

@@ -60,7 +60,8 @@
  *   make -j2 liblmq_internal.la &&
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined \
  *     -I/work/main/include -I/work/main/lib -I. \
- *     /work/main/tests/fuzz_store.c .libs/liblmq_internal.a \
+ *     /work/main/tests/fuzz_store.c /work/main/tests/fuzz_mutate.c \
+ *     .libs/liblmq_internal.a \
  *     -llmdb -lsodium -lcrypto -ljansson -lpthread -o fuzz_store &&
  *   mkdir -p corpus && FUZZ_STORE_SEEDS=corpus ./fuzz_store &&
  *   ./fuzz_store -max_total_time=3600 -max_len=65536 -timeout=20 \
@@ -89,6 +90,7 @@
 #include "internal.h"
 #include "lmq.h"
 #include "wal.h"
+#include "fuzz_mutate.h"
 
 enum {
     FZ_QREC,
@@ -1046,107 +1048,6 @@ make_seeds(void)
 
 /* ---- the short mode -------------------------------------------------------- */
 
-static uint64_t
-rnd(uint64_t *s)
-{
-    /* xorshift64* */
-    *s ^= *s >> 12;
-    *s ^= *s << 25;
-    *s ^= *s >> 27;
-    return *s * 2685821657736338717ULL;
-}
-
-static const char *const tokens[] = {
-    "\0", "\xff", "\xc0\x80", "\xed\xa0\x80", "\xef\xbf\xbf", "\xf4\x90\x80\x80",
-    "99999999999999999999999", "-1", "2147483648", "9223372036854775808",
-    "1e999", "-0", "null", "true", "\"\"", "{}", "[]", ",", ":", "\"", "\\",
-    "\\u0000", "\\ud800", "\t", "\n", "=", ".", "..", "AWS.", "Amazon.",
-    "String", "Number", "Binary", "arn:aws:sqs:us-east-1:000000000000:",
-    "\"maxReceiveCount\":", "\"deadLetterTargetArn\":",
-    "\"redrivePermission\":", "\"sourceQueueArns\":", "byQueue", "allowAll",
-    "[[[[[[[[[[[[[[[[", "{\"a\":{\"a\":{\"a\":", "LMQWAL01", "LMQFLUSH",
-};
-
-static size_t
-mutate(uint64_t *s, uint8_t *b, size_t n)
-{
-    unsigned k = 1 + (unsigned)(rnd(s) % 4);
-    for (unsigned m = 0; m < k; m++) {
-        size_t pos = n > 2 ? 2 + (size_t)(rnd(s) % (n - 2)) : 2;
-        switch (rnd(s) % 10) {
-        case 0: /* flip a bit */
-            if (pos < n)
-                b[pos] ^= (uint8_t)(1u << (rnd(s) % 8));
-            break;
-        case 1: { /* an interesting byte */
-            static const uint8_t v[] = {0, 0xff, 0x7f, 0x80, 1, 2, 3, 4,
-                                        5, '"', '{', '\\', '\t', '\n'};
-            if (pos < n)
-                b[pos] = v[rnd(s) % sizeof v];
-            break;
-        }
-        case 2: /* truncate */
-            if (n > 2)
-                n = 2 + (size_t)(rnd(s) % (n - 2));
-            break;
-        case 3: { /* insert a token */
-            const char *t = tokens[rnd(s) % (sizeof tokens / sizeof *tokens)];
-            size_t tl = *t ? strlen(t) : 1; /* "\0" is one NUL byte */
-            if (n + tl <= MAXIN && pos <= n) {
-                memmove(b + pos + tl, b + pos, n - pos);
-                memcpy(b + pos, t, tl);
-                n += tl;
-            }
-            break;
-        }
-        case 4:
-        case 5: { /* an interesting big-endian integer (lengths, ids) */
-            static const uint64_t v[] = {0, 1, 23, 24, 25, 0x7f, 0x80, 0xff,
-                                         0xffff, 0x10000, 0x7fffffff,
-                                         0xffffffff, UINT64_MAX,
-                                         0x8000000000000000ULL};
-            unsigned w = rnd(s) % 2 ? 4 : rnd(s) % 2 ? 2 : 8;
-            uint64_t x = v[rnd(s) % (sizeof v / sizeof *v)];
-            if (rnd(s) % 3 == 0 && n > 2)
-                x = (n - 2) + (uint64_t)(rnd(s) % 5) - 2; /* near the size */
-            if (pos + w <= n)
-                for (unsigned i = 0; i < w; i++)
-                    b[pos + i] = (uint8_t)(x >> (8 * (w - 1 - i)));
-            break;
-        }
-        case 6: { /* duplicate a slice */
-            if (n < 3)
-                break;
-            size_t from = 2 + (size_t)(rnd(s) % (n - 2));
-            size_t len = 1 + (size_t)(rnd(s) % (n - from));
-            if (len > 512)
-                len = 512;
-            if (pos <= n && n + len <= MAXIN) {
-                uint8_t tmp[512];
-                memcpy(tmp, b + from, len);
-                memmove(b + pos + len, b + pos, n - pos);
-                memcpy(b + pos, tmp, len);
-                n += len;
-            }
-            break;
-        }
-        case 7: /* new flags */
-            b[1] = (uint8_t)rnd(s);
-            break;
-        case 8: /* add or subtract a little */
-            if (pos < n)
-                b[pos] = (uint8_t)(b[pos] + (rnd(s) % 7) - 3);
-            break;
-        default: /* delete a byte */
-            if (pos < n) {
-                memmove(b + pos, b + pos + 1, n - pos - 1);
-                n--;
-            }
-        }
-    }
-    return n;
-}
-
 static void
 describe(char *why, size_t wn, unsigned it, const uint8_t *b, size_t n)
 {
@@ -1200,9 +1101,9 @@ lmq_fuzz_store_short(unsigned per_decoder, unsigned wal_inputs,
                 idx[ni++] = i;
         unsigned count = k == FZ_WAL ? wal_inputs : per_decoder;
         for (unsigned j = 0; ni && j < count; j++, it++) {
-            const struct seed *sd = &seeds[idx[rnd(&s) % ni]];
+            const struct seed *sd = &seeds[idx[lmq_fuzz_rnd(&s) % ni]];
             memcpy(buf, sd->b, sd->n);
-            size_t n = mutate(&s, buf, sd->n);
+            size_t n = lmq_fuzz_mutate(&s, buf, sd->n, MAXIN);
             if (lmq_fuzz_store_one(buf, n, why, wn)) {
                 describe(why, wn, it, buf, n);
                 return -1;
