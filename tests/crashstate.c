@@ -556,6 +556,25 @@ struct name {
     uint32_t fid;
 };
 
+/* Whether e gives its file the name `name`: a create, or a link or rename
+ * to it (lmq makes its files under a temporary name and links them into
+ * place). */
+static bool
+names_file(const struct ev *e, const char *name)
+{
+    size_t la = strnlen(e->name, e->r.name_len), n = strlen(name);
+    switch (e->r.type) {
+    case CFS_CREATE:
+        return la == n && memcmp(e->name, name, n) == 0;
+    case CFS_LINK:
+    case CFS_RENAME:
+        return la + 1 + n == e->r.name_len &&
+               memcmp(e->name + la + 1, name, n) == 0;
+    default:
+        return false;
+    }
+}
+
 static void
 names_apply(struct name *nm, size_t *nn, const struct ev *e)
 {
@@ -720,8 +739,7 @@ make_state(const struct trace *tr, uint64_t seed, size_t k, size_t nstates,
     size_t nn = 0, seen_inflight = 0, seen_names = 0;
     uint32_t data_fid = UINT32_MAX;
     for (size_t i = 0; i < p; i++)
-        if (tr->evs[i].r.type == CFS_CREATE && tr->evs[i].r.name_len == 8 &&
-            memcmp(tr->evs[i].name, "data.mdb", 8) == 0)
+        if (names_file(&tr->evs[i], "data.mdb"))
             data_fid = tr->evs[i].r.fid;
     /* the log's fid, for -X drop-synced */
     for (size_t i = 0; i < p; i++) {
@@ -743,8 +761,8 @@ make_state(const struct trace *tr, uint64_t seed, size_t k, size_t nstates,
             /* sabotage: a synced record of the log is lost */
             bool is_wal = false;
             for (size_t j = 0; j < i; j++)
-                if (tr->evs[j].r.type == CFS_CREATE && tr->evs[j].r.fid == e->r.fid &&
-                    tr->evs[j].r.name_len == 3 && memcmp(tr->evs[j].name, "wal", 3) == 0)
+                if (tr->evs[j].r.fid == e->r.fid &&
+                    names_file(&tr->evs[j], "wal"))
                     is_wal = true;
             if (is_wal && e->r.off >= 8192) {
                 st->dropped++;
