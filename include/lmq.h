@@ -238,12 +238,17 @@ typedef enum lmq_map_mode {
      *  keeps its mode, whatever later opens ask for. */
     LMQ_MAP_AUTO = 0,
     /** Read-only map; commits write pages with pwrite(). The data file
-     *  grows as data does; a full disk is an LMQ_ENOSPC error. */
+     *  grows as data does, with blocks allocated ahead of it; a full disk
+     *  is an LMQ_ENOSPC error of the one operation that found it. */
     LMQ_MAP_PWRITE = 1,
     /** Writable shared map (LMDB's MDB_WRITEMAP): relaxed commits cost
-     *  about a third. The data file is sized to the map (sparse), and a
-     *  full disk kills the writing process with SIGBUS instead of an error;
-     *  a process crash still loses nothing committed. */
+     *  about a third. The map never extends past blocks allocated on disk
+     *  (posix_fallocate() before it grows, in steps of 8 MiB or an eighth
+     *  of the home), so a store into it never faults: a full disk is an
+     *  LMQ_ENOSPC error of the one operation that needed more room, and a
+     *  process crash still loses nothing committed. Since 0.5; a home
+     *  created before keeps a sparse map while a process of an older lmq
+     *  has it open. */
     LMQ_MAP_WRITABLE = 2
 } lmq_map_mode;
 
@@ -273,7 +278,19 @@ typedef struct lmq_env_opts {
      *  file runs on it whatever this says; default 0. Excludes `clock`.
      *  @since 0.3 */
     int test_clock;
+    /** Bytes of disk kept free for the operations that give space back
+     *  (receives, visibility changes, deletes, purges, deleting a queue):
+     *  the others (sends, creating queues, setting attributes...) fail with
+     *  LMQ_ENOSPC, changing nothing, when they would leave less than this
+     *  free in the home's allocated blocks and free pages and the disk has
+     *  no room for more. Per process; default LMQ_DEFAULT_DISK_RESERVE; 0
+     *  keeps none (docs/DURABILITY.md, "Full disks and limits").
+     *  @since 0.5 */
+    uint64_t disk_reserve;
 } lmq_env_opts;
+
+/** @brief The default lmq_env_opts.disk_reserve: 4 MiB. @since 0.5 */
+#define LMQ_DEFAULT_DISK_RESERVE (4ull << 20)
 
 /** @brief Fill opts with the defaults. @since 0.1 */
 LMQ_API void lmq_env_opts_init(lmq_env_opts *opts);

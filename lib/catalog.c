@@ -632,7 +632,7 @@ lmq_queue_delete(lmq_env *env, const char *name)
         return lmq__seterr(LMQ_EMISSING, "The request must contain the "
                                          "parameter QueueUrl.");
     struct name_ctx c = {env, name, NULL, NULL, 0};
-    rc = lmq__store_write(env->store, delete_fn, &c);
+    rc = lmq__store_write_free(env->store, delete_fn, &c);
     if (rc == 0)
         lmq__wake(env, c.qid, UINT32_MAX); /* its waiters must notice */
     return rc;
@@ -680,7 +680,7 @@ lmq_env_reset(lmq_env *env, size_t *deleted)
     if (rc)
         return rc;
     struct reset_ctx c = {0};
-    if ((rc = lmq__store_write(env->store, reset_fn, &c)) != 0)
+    if ((rc = lmq__store_write_free(env->store, reset_fn, &c)) != 0)
         return rc;
     /* Waiters of every queue must notice theirs is gone. */
     lmq__wake_all(env);
@@ -722,7 +722,7 @@ lmq_queue_purge(lmq_env *env, const char *name)
         return lmq__seterr(LMQ_EMISSING, "The request must contain the "
                                          "parameter QueueUrl.");
     struct name_ctx c = {env, name, NULL, NULL, 0};
-    return lmq__store_write(env->store, purge_fn, &c);
+    return lmq__store_write_free(env->store, purge_fn, &c);
 }
 
 /* ---- URL and list ------------------------------------------------------------------ */

@@ -701,7 +701,9 @@ send_many(lmq_queue *q, const lmq_send_entry *entries, size_t n,
     if (q->fifo && (rc = lmq__fifo_send_check(q, p, n, batch)) != 0)
         goto out;
     struct send_ctx c = {q, p, n, 0, 0};
-    rc = lmq__store_write(q->env->store, send_fn, &c);
+    /* Each message twice: its record, and the tree pages it splits. */
+    rc = lmq__store_write_need(q->env->store, send_fn, &c,
+                               2 * (uint64_t)total);
     /* Only delayed messages: wake one waiter anyway, so that it learns the
      * new visible_at (see longpoll.c, "Timers nobody else knows about"). */
     if (rc == 0 && (c.made_visible || c.delayed))
@@ -1149,7 +1151,7 @@ run_handles(lmq_queue *q, const lmq_handle_entry *e, size_t n,
     struct handle_ctx c = {q, e, n, res, change, batch, 0};
     /* deletes are synced in full; visibility changes need not be */
     int rc = change ? lmq__store_write_soft(q->env->store, handle_fn, &c)
-                    : lmq__store_write(q->env->store, handle_fn, &c);
+                    : lmq__store_write_free(q->env->store, handle_fn, &c);
     if (rc == 0 && c.made_visible)
         lmq__wake(q->env, q->qid, c.made_visible);
     return rc;
