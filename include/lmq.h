@@ -287,6 +287,15 @@ typedef struct lmq_env_opts {
      *  keeps none (docs/DURABILITY.md, "Full disks and limits").
      *  @since 0.5 */
     uint64_t disk_reserve;
+    /** Home-wide limit on the bytes of data.mdb in use (LMDB's pages, less
+     *  those free for reuse): writes that add data (sends, creating
+     *  queues, attributes...) fail with LMQ_EOVERLIMIT ("OverLimit"),
+     *  changing nothing, when they would pass it; receives and deletes
+     *  never do. Per process (every process of a home should set the
+     *  same); 0 (the default): none. Per-queue limits are the queue
+     *  attributes LmqMaximumMessages and LmqOverLimitPolicy
+     *  (docs/DURABILITY.md, "Full disks and limits"). @since 0.5 */
+    uint64_t max_bytes;
 } lmq_env_opts;
 
 /** @brief The default lmq_env_opts.disk_reserve: 4 MiB. @since 0.5 */

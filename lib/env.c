@@ -205,6 +205,7 @@ lmq_env_open(const char *path, const lmq_env_opts *opts, lmq_env **out)
                                                     : o.max_map_size,
         .max_readers = o.max_readers,
         .reserve = o.disk_reserve,
+        .max_bytes = o.max_bytes,
         .writemap = o.map_mode == LMQ_MAP_AUTO
                         ? o.durability != LMQ_DURABILITY_FULL
                         : o.map_mode == LMQ_MAP_WRITABLE,

@@ -189,6 +189,7 @@ struct lmq_store {
     unsigned psize;
     /* full disks, see "reservations" below */
     uint64_t reserve;   /* bytes kept for freeing writes */
+    uint64_t max_bytes; /* lmq_env_opts.max_bytes (0: none) */
     uint64_t res_end;   /* pwrite: blocks reserved up to here (lower bound) */
     pthread_mutex_t res_mu;
     int mm_fd;          /* writable: HOME/mapmode, flock()ed around resizes */
@@ -650,6 +651,21 @@ static int
 room_check(lmq_store *s, uint64_t need)
 {
     uint64_t used = used_bytes(s), want = used + s->reserve + need;
+    if (s->max_bytes && used + need > s->max_bytes) {
+        /* the pages in use, less those free for reuse (FULL: after a
+         * checkpoint has moved the pin, when that is what it takes) */
+        uint64_t fr = reusable_bytes(s);
+        if (used - (fr < used ? fr : used) + need > s->max_bytes &&
+            s->logged && checkpoint_now(s) == 0)
+            fr = reusable_bytes(s);
+        if (used - (fr < used ? fr : used) + need > s->max_bytes)
+            return lmq__seterr(LMQ_EOVERLIMIT,
+                               "home is over its limit of %llu bytes "
+                               "(max_bytes; %llu in use)",
+                               (unsigned long long)s->max_bytes,
+                               (unsigned long long)(used - (fr < used ? fr
+                                                                      : used)));
+    }
     if (want <= res_end(s))
         return 0;
     uint64_t step = res_step(used);
@@ -1252,6 +1268,7 @@ store_create(const char *dir, const lmq_store_opts *o, const struct stat *st,
     s->reserve = o->reserve < o->max_map_size / 4 ? o->reserve
                                                   : o->max_map_size / 4;
     s->mm_fd = -1;
+    s->max_bytes = o->max_bytes;
     pthread_mutex_init(&s->res_mu, NULL);
     s->durability = o->durability;
     s->flush_interval_ms = o->flush_interval_ms ? o->flush_interval_ms : 1000;

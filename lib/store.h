@@ -54,6 +54,7 @@ typedef struct lmq_store_opts {
     unsigned max_readers;
     bool writemap; /* for a home this open creates (see store.c) */
     uint64_t reserve; /* bytes kept for writes that free space */
+    uint64_t max_bytes; /* home-wide limit on pages in use (0: none) */
 } lmq_store_opts;
 
 /* Open the LMDB environment in dir (created 0700). Opening a dir this

@@ -362,6 +362,272 @@ START_TEST(test_no_reserve)
 }
 END_TEST
 
+
+/* ---- limits ------------------------------------------------------------- */
+
+/* Receive one message and delete it; returns 1, or 0 when none. */
+static size_t
+drain_one_for_test(lmq_queue *q)
+{
+    lmq_msg *m[1];
+    size_t n = 0;
+    ck_ok(lmq_receive(q, NULL, m, 1, &n));
+    if (n) {
+        ck_ok(lmq_delete(q, lmq_msg_receipt(m[0]), NULL));
+        lmq_msg_free(m[0]);
+    }
+    return n;
+}
+
+static lmq_env *
+limit_env(uint64_t max_bytes)
+{
+    lmq_env_opts o;
+    lmq_env_opts_init(&o);
+    o.durability = LMQ_DURABILITY_NONE;
+    o.max_bytes = max_bytes;
+    char path[300];
+    snprintf(path, sizeof path, "%s/home", lmq_test_dir);
+    lmq_env *env = NULL;
+    ck_ok(lmq_env_open(path, &o, &env));
+    return env;
+}
+
+static lmq_map *
+attrs2(const char *k1, const char *v1, const char *k2, const char *v2)
+{
+    lmq_map *m = lmq_map_new();
+    ck_ok(lmq_map_set(m, k1, v1));
+    if (k2)
+        ck_ok(lmq_map_set(m, k2, v2));
+    return m;
+}
+
+static const char *
+qattr(lmq_env *env, const char *q, const char *name)
+{
+    static char buf[64];
+    const char *names[] = {name, NULL};
+    lmq_map *m = NULL;
+    ck_ok(lmq_queue_get_attributes(env, q, names, &m));
+    const char *v = lmq_map_get(m, name);
+    snprintf(buf, sizeof buf, "%s", v ? v : "(none)");
+    lmq_map_free(m);
+    return buf;
+}
+
+/* Policy refuse: the send over the limit is OverLimit and changes nothing;
+ * in a batch only the entries over it fail. Bad values are refused. */
+START_TEST(test_limit_refuse)
+{
+    lmq_env *env = limit_env(0);
+    lmq_map *a = attrs2("LmqMaximumMessages", "3", "LmqOverLimitPolicy",
+                        "refuse");
+    ck_ok(lmq_queue_create(env, "r", a, NULL, NULL));
+    lmq_map_free(a);
+    lmq_queue *q;
+    ck_ok(lmq_queue_open(env, "r", &q));
+    for (unsigned i = 0; i < 3; i++)
+        ck_ok(send_one(q, 100, i));
+    ck_lmq(send_one(q, 100, 3), LMQ_EOVERLIMIT);
+    ck_assert_str_eq(lmq_err_sqs_code(LMQ_EOVERLIMIT), "OverLimit");
+    ck_assert_int_eq(count_msgs(env, "r"), 3);
+    /* a batch: one receive + delete made room for exactly one entry */
+    ck_assert_uint_eq(drain_one_for_test(q), 1);
+    lmq_send_entry e[2];
+    lmq_send_result res[2];
+    for (int i = 0; i < 2; i++) {
+        lmq_send_entry_init(&e[i]);
+        e[i].id = i ? "b" : "a";
+        e[i].body = "batch";
+        e[i].body_len = SIZE_MAX;
+    }
+    ck_ok(lmq_send_batch(q, e, 2, res));
+    ck_assert_int_eq(res[0].err, 0);
+    ck_assert_int_eq(res[1].err, LMQ_EOVERLIMIT);
+    ck_assert_int_eq(count_msgs(env, "r"), 3);
+    ck_assert_str_eq(qattr(env, "r", "LmqMaximumMessages"), "3");
+    /* bad values change nothing */
+    a = attrs2("LmqOverLimitPolicy", "drop-newest", NULL, NULL);
+    ck_lmq(lmq_queue_set_attributes(env, "r", a), LMQ_EATTRVALUE);
+    lmq_map_free(a);
+    a = attrs2("LmqMaximumMessages", "-1", NULL, NULL);
+    ck_lmq(lmq_queue_set_attributes(env, "r", a), LMQ_EATTRVALUE);
+    lmq_map_free(a);
+    a = attrs2("LmqDroppedMessages", "0", NULL, NULL);
+    ck_lmq(lmq_queue_set_attributes(env, "r", a), LMQ_EATTRNAME);
+    lmq_map_free(a);
+    /* 0 lifts the limit */
+    a = attrs2("LmqMaximumMessages", "0", NULL, NULL);
+    ck_ok(lmq_queue_set_attributes(env, "r", a));
+    lmq_map_free(a);
+    ck_ok(send_one(q, 100, 9));
+    ck_assert_int_eq(count_msgs(env, "r"), 4);
+    lmq_queue_close(q);
+    lmq_env_close(env);
+}
+END_TEST
+
+/* Policy drop-oldest: the oldest messages make room and are counted; in a
+ * FIFO queue they are the heads of their groups, and each group keeps its
+ * order. _i: 0 standard, 1 FIFO. */
+START_TEST(test_limit_drop_oldest)
+{
+    lmq_env *env = limit_env(0);
+    const char *name = _i ? "d.fifo" : "d";
+    lmq_map *a = attrs2("LmqMaximumMessages", "3", "LmqOverLimitPolicy",
+                        "drop-oldest");
+    if (_i)
+        ck_ok(lmq_map_set(a, "FifoQueue", "true"));
+    ck_ok(lmq_queue_create(env, name, a, NULL, NULL));
+    lmq_map_free(a);
+    lmq_queue *q;
+    ck_ok(lmq_queue_open(env, name, &q));
+    for (unsigned i = 0; i < 5; i++) {
+        char body[16], dd[16];
+        snprintf(body, sizeof body, "m%u", i);
+        snprintf(dd, sizeof dd, "d%u", i);
+        lmq_send_entry e;
+        lmq_send_entry_init(&e);
+        e.body = body;
+        e.body_len = SIZE_MAX;
+        if (_i) {
+            e.group_id = i % 2 ? "g2" : "g1";
+            e.dedup_id = dd;
+        }
+        ck_ok(lmq_send(q, &e, NULL));
+    }
+    ck_assert_int_eq(count_msgs(env, name), 3);
+    ck_assert_str_eq(qattr(env, name, "LmqDroppedMessages"), "2");
+    /* m0 and m1 went; m2, m3, m4 remain, m2 before m4 (group g1) */
+    lmq_msg *m[10];
+    size_t n = 0, got = 0;
+    int pos[5] = {-1, -1, -1, -1, -1};
+    lmq_recv_opts ro;
+    lmq_recv_opts_init(&ro);
+    ro.max_messages = 10;
+    ro.wait_seconds = 0;
+    for (int round = 0; round < 4 && got < 3; round++) {
+        ck_ok(lmq_receive(q, &ro, m, 10, &n));
+        for (size_t i = 0; i < n; i++) {
+            const char *b = lmq_msg_body(m[i], NULL);
+            int k = b[1] - '0';
+            ck_assert_msg(k >= 2 && k <= 4 && pos[k] < 0, "got %s", b);
+            pos[k] = (int)got++;
+            ck_ok(lmq_delete(q, lmq_msg_receipt(m[i]), NULL));
+            lmq_msg_free(m[i]);
+        }
+    }
+    ck_assert_uint_eq(got, 3);
+    ck_assert_int_lt(pos[2], pos[4]);
+    /* counted in GetQueueAttributes' All too */
+    const char *all[] = {"All", NULL};
+    lmq_map *am = NULL;
+    ck_ok(lmq_queue_get_attributes(env, name, all, &am));
+    ck_assert_str_eq(lmq_map_get(am, "LmqDroppedMessages"), "2");
+    ck_assert_str_eq(lmq_map_get(am, "LmqOverLimitPolicy"), "drop-oldest");
+    lmq_map_free(am);
+    lmq_queue_close(q);
+    lmq_env_close(env);
+}
+END_TEST
+
+/* The home-wide limit (lmq_env_opts.max_bytes): growing writes are
+ * OverLimit past it, deletes make room again. */
+START_TEST(test_limit_home_bytes)
+{
+    lmq_env *env = limit_env(2u << 20);
+    ck_ok(lmq_queue_create(env, "h", NULL, NULL, NULL));
+    lmq_queue *q;
+    ck_ok(lmq_queue_open(env, "h", &q));
+    int rc;
+    unsigned sent = 0;
+    while (sent < 1000 && (rc = send_one(q, 64 << 10, sent)) == 0)
+        sent++;
+    ck_lmq(rc, LMQ_EOVERLIMIT);
+    ck_assert_uint_gt(sent, 5);
+    ck_assert_uint_lt(sent, 40);
+    ck_assert_int_eq(count_msgs(env, "h"), sent);
+    for (int i = 0; i < 8; i++)
+        drain_one_for_test(q);
+    ck_ok(send_one(q, 64 << 10, 1));
+    lmq_queue_close(q);
+    lmq_env_close(env);
+}
+END_TEST
+
+/* Run the lmq CLI on lmq_test_dir/home; its stdout and stderr in out. */
+static int
+cli(char *out, size_t cap, const char *const *args)
+{
+    char home[300], path[320];
+    snprintf(home, sizeof home, "%s/home", lmq_test_dir);
+    snprintf(path, sizeof path, "%s/cli.out", lmq_test_dir);
+    const char *argv[24] = {LMQ_BIN, "--home", home, "--durability", "none"};
+    size_t n = 5;
+    for (size_t i = 0; args[i] && n < 23; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execv(LMQ_BIN, (char *const *)argv);
+        _exit(127);
+    }
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    FILE *f = fopen(path, "r");
+    size_t r = f ? fread(out, 1, cap - 1, f) : 0;
+    out[r] = '\0';
+    if (f)
+        fclose(f);
+    ck_assert_msg(WIFEXITED(st), "lmq died: %s", out);
+    return WEXITSTATUS(st);
+}
+
+/* The same through the CLI: attributes on create-queue and
+ * set-queue-attributes, OverLimit as a service error (exit 254), the drop
+ * counter in get-queue-attributes, and the home-wide limit from
+ * --max-home-bytes and $LMQ_MAX_HOME_BYTES. */
+START_TEST(test_limit_cli)
+{
+    char out[4096];
+    const char *create[] = {"create-queue", "--queue-name", "c", "--attributes",
+                            "LmqMaximumMessages=1,LmqOverLimitPolicy=refuse",
+                            NULL};
+    ck_assert_int_eq(cli(out, sizeof out, create), 0);
+    const char *send[] = {"send-message", "--queue-url", "c", "--message-body",
+                          "x", NULL};
+    ck_assert_msg(cli(out, sizeof out, send) == 0, "%s", out);
+    ck_assert_int_eq(cli(out, sizeof out, send), 254);
+    ck_assert_msg(strstr(out, "OverLimit"), "%s", out);
+    const char *set[] = {"set-queue-attributes", "--queue-url", "c",
+                         "--attributes", "LmqOverLimitPolicy=drop-oldest",
+                         NULL};
+    ck_assert_msg(cli(out, sizeof out, set) == 0, "%s", out);
+    ck_assert_msg(cli(out, sizeof out, send) == 0, "%s", out);
+    const char *get[] = {"get-queue-attributes", "--queue-url", "c",
+                         "--attribute-names", "All", NULL};
+    ck_assert_msg(cli(out, sizeof out, get) == 0, "%s", out);
+    ck_assert_msg(strstr(out, "\"LmqDroppedMessages\": \"1\""), "%s", out);
+    ck_assert_msg(strstr(out, "\"ApproximateNumberOfMessages\": \"1\""), "%s",
+                  out);
+    const char *big[] = {"--max-home-bytes", "64k", "create-queue",
+                         "--queue-name", "other", NULL};
+    ck_assert_int_eq(cli(out, sizeof out, big), 254);
+    ck_assert_msg(strstr(out, "OverLimit"), "%s", out);
+    setenv("LMQ_MAX_HOME_BYTES", "64k", 1);
+    ck_assert_int_eq(cli(out, sizeof out, big + 2), 254);
+    setenv("LMQ_MAX_HOME_BYTES", "lots", 1);
+    ck_assert_int_eq(cli(out, sizeof out, big + 2), 252);
+    unsetenv("LMQ_MAX_HOME_BYTES");
+    ck_assert_msg(cli(out, sizeof out, big + 2) == 0, "%s", out);
+}
+END_TEST
+
 static Suite *
 lmq_suite_disk(void)
 {
@@ -371,6 +637,14 @@ lmq_suite_disk(void)
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, test_fill_and_drain, 0, 6);
     tcase_add_loop_test(tc, test_no_reserve, 0, 6);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("limits");
+    tcase_add_checked_fixture(tc, lmq_test_tmp_setup, lmq_test_tmp_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_limit_refuse);
+    tcase_add_loop_test(tc, test_limit_drop_oldest, 0, 2);
+    tcase_add_test(tc, test_limit_home_bytes);
+    tcase_add_test(tc, test_limit_cli);
     suite_add_tcase(s, tc);
     return s;
 }

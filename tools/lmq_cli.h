@@ -84,6 +84,9 @@ struct cli_ctx {
     lmq_durability durability;
     lmq_map_mode map_mode; /* for a home this run creates */
     unsigned flush_interval_ms; /* periodic mode; 0 = the library's default */
+    uint64_t max_bytes;         /* --max-home-bytes; 0 = none */
+    uint64_t disk_reserve;      /* --disk-reserve, when disk_reserve_set */
+    int disk_reserve_set;
     cli_output output;
     cli_query *query; /* --query, applied to every printed response */
     lmq_env *env; /* opened by cli_env() on first use */
