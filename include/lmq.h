@@ -355,7 +355,11 @@ LMQ_API int lmq_default_home(char **out);
 /**
  * @brief Create a queue, or succeed when it exists and every attribute given
  *        matches its current value.
- * @param[in] attrs settable SQS attributes (strings), may be NULL.
+ * @param[in] attrs settable SQS attributes (strings), may be NULL; also
+ *        lmq's own LmqMaximumMessages (0 = none) and LmqOverLimitPolicy
+ *        (refuse | drop-oldest): a send over the limit fails with
+ *        LMQ_EOVERLIMIT, or first deletes the oldest messages, counted in
+ *        the read-only LmqDroppedMessages (@since 0.5; docs/DURABILITY.md).
  * @param[in] tags tags to set on a new queue, may be NULL (ignored when the
  *        queue already exists).
  * @param[out] url_out if not NULL, the queue URL (malloc'd; caller frees).
