@@ -198,6 +198,7 @@ struct lmq_store {
     lmq_wal *wal;
     bool logged;          /* FULL: commits are made durable by the log */
     bool wal_sync;        /* leader: flush this batch's record even if soft */
+    unsigned soft_run;    /* leader: soft batches since the last hard one */
     MDB_txn *pin;         /* read txn on the checkpoint this process made */
     uint64_t pin_gen;     /* its generation */
     bool pin_stale;       /* reset by the pin thread (a newer one exists) */
@@ -1799,6 +1800,32 @@ pin_release(lmq_store *s)
  * So a queue's transactions keep rewriting its few dozen hot pages, and a
  * checkpoint syncs those; each page of S is imaged at most once. */
 
+/* Receives and visibility changes (soft batches) are not flushed, so they
+ * never move the pin ("page images" below): until the next checkpoint
+ * LMDB cannot reuse a page they free, and each receive batch put ~30 KiB
+ * of new pages in data.mdb (measured: 2,000 queued, receive batches of 10
+ * without deletes, 26.6-31.4 KiB per batch over 50-200 batches), which on
+ * a full disk the consumer's receives took from the reserve. Every
+ * SOFT_RUN-th soft batch in a row is therefore flushed as a hard one, and
+ * every SOFT_RUN_SHORT-th when the reserved blocks run short: data.mdb
+ * grows by at most that many batches' pages before LMDB reuses them. A
+ * flush every 8 cost a receive-only loop 3-4x its time (one fdatasync
+ * per 8 batches); every 64, the numbers in docs/DURABILITY.md. */
+#define SOFT_RUN 64
+#define SOFT_RUN_SHORT 4
+
+/* The reserve is being used: less than it is left in reserved blocks,
+ * which only happens once growing writes are refused (resize held). */
+static bool
+room_short(lmq_store *s)
+{
+    MDB_envinfo info;
+    mdb_env_info(s->env, &info);
+    uint64_t used = (uint64_t)(info.me_last_pgno + 1) * s->psize;
+    uint64_t end = s->writemap ? s->map_size : s->res_end;
+    return used + s->reserve > end;
+}
+
 /* Most pages a batch of n hard ops images. A batch that would need more
  * (it deleted large messages of S, whose overflow pages would all be
  * imaged) leaves the pin where it is until the next checkpoint instead:
@@ -2371,6 +2398,16 @@ commit_batch(lmq_store *s, MDB_txn *txn, struct gc_op **ops, size_t n,
     size_t nhard = 0;
     for (size_t i = 0; i < n; i++)
         nhard += !ops[i]->final && ops[i]->rc >= 0 && !ops[i]->soft;
+    /* Every SOFT_RUN-th soft batch in a row is made hard (imaged and
+     * flushed), so the pin moves and LMDB reuses what receives freed. */
+    if (s->logged && nhard == 0 && live > 0 &&
+        (++s->soft_run >= SOFT_RUN ||
+         (s->soft_run >= SOFT_RUN_SHORT && room_short(s)))) {
+        nhard = 1;
+        s->wal_sync = true;
+    }
+    if (nhard)
+        s->soft_run = 0;
     int rc = wal_log(s, txn, nhard), crc = 0;
     if (rc == 0 && commit_hook)
         commit_hook(live);

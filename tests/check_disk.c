@@ -13,6 +13,8 @@
 #define _GNU_SOURCE 1 /* unshare */
 #include "lmq_test.h"
 
+#include "../lib/core.h" /* lmq__store_stat */
+
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -628,6 +630,50 @@ START_TEST(test_limit_cli)
 }
 END_TEST
 
+/* `full`: receives without deletes do not grow data.mdb without bound.
+ * They are not flushed, so before every 64th was made a flushed one
+ * nothing moved the checkpoint pin and each batch of 10 left ~20-30 KiB
+ * of pages LMDB could not reuse until the next checkpoint (8.3 MB over 400
+ * batches of this workload, docs/DURABILITY.md; 2.9 MB now). */
+START_TEST(test_full_receives_reuse_pages)
+{
+    lmq_env_opts o;
+    lmq_env_opts_init(&o);
+    o.durability = LMQ_DURABILITY_FULL;
+    char path[300];
+    snprintf(path, sizeof path, "%s/home", lmq_test_dir);
+    lmq_env *env = NULL;
+    ck_ok(lmq_env_open(path, &o, &env));
+    ck_ok(lmq_queue_create(env, "q", NULL, NULL, NULL));
+    lmq_queue *q;
+    ck_ok(lmq_queue_open(env, "q", &q));
+    for (unsigned i = 0; i < 4000; i++)
+        ck_ok(send_one(q, 24, i));
+    ck_ok(lmq_env_sync(env));
+    uint64_t before = 0, after = 0;
+    lmq__store_stat(env->store, &before, NULL);
+    lmq_recv_opts ro;
+    lmq_recv_opts_init(&ro);
+    ro.max_messages = 10;
+    ro.visibility_timeout = 600;
+    ro.wait_seconds = 0;
+    for (int b = 0; b < 400; b++) {
+        lmq_msg *m[10];
+        size_t n = 0;
+        ck_ok(lmq_receive(q, &ro, m, 10, &n));
+        ck_assert_uint_eq(n, 10);
+        for (size_t i = 0; i < n; i++)
+            lmq_msg_free(m[i]);
+    }
+    lmq__store_stat(env->store, &after, NULL);
+    ck_assert_msg(after - before < (9u << 19),
+                  "400 receive batches grew data.mdb by %llu bytes",
+                  (unsigned long long)(after - before));
+    lmq_queue_close(q);
+    lmq_env_close(env);
+}
+END_TEST
+
 static Suite *
 lmq_suite_disk(void)
 {
@@ -645,6 +691,7 @@ lmq_suite_disk(void)
     tcase_add_loop_test(tc, test_limit_drop_oldest, 0, 2);
     tcase_add_test(tc, test_limit_home_bytes);
     tcase_add_test(tc, test_limit_cli);
+    tcase_add_test(tc, test_full_receives_reuse_pages);
     suite_add_tcase(s, tc);
     return s;
 }
