@@ -382,11 +382,11 @@ drain_one_for_test(lmq_queue *q)
 }
 
 static lmq_env *
-limit_env(uint64_t max_bytes)
+home_env(lmq_durability d, uint64_t max_bytes)
 {
     lmq_env_opts o;
     lmq_env_opts_init(&o);
-    o.durability = LMQ_DURABILITY_NONE;
+    o.durability = d;
     o.max_bytes = max_bytes;
     char path[300];
     snprintf(path, sizeof path, "%s/home", lmq_test_dir);
@@ -422,7 +422,7 @@ qattr(lmq_env *env, const char *q, const char *name)
  * in a batch only the entries over it fail. Bad values are refused. */
 START_TEST(test_limit_refuse)
 {
-    lmq_env *env = limit_env(0);
+    lmq_env *env = home_env(LMQ_DURABILITY_NONE, 0);
     lmq_map *a = attrs2("LmqMaximumMessages", "3", "LmqOverLimitPolicy",
                         "refuse");
     ck_ok(lmq_queue_create(env, "r", a, NULL, NULL));
@@ -475,7 +475,7 @@ END_TEST
  * order. _i: 0 standard, 1 FIFO. */
 START_TEST(test_limit_drop_oldest)
 {
-    lmq_env *env = limit_env(0);
+    lmq_env *env = home_env(LMQ_DURABILITY_NONE, 0);
     const char *name = _i ? "d.fifo" : "d";
     lmq_map *a = attrs2("LmqMaximumMessages", "3", "LmqOverLimitPolicy",
                         "drop-oldest");
@@ -538,7 +538,7 @@ END_TEST
  * OverLimit past it, deletes make room again. */
 START_TEST(test_limit_home_bytes)
 {
-    lmq_env *env = limit_env(2u << 20);
+    lmq_env *env = home_env(LMQ_DURABILITY_NONE, 2u << 20);
     ck_ok(lmq_queue_create(env, "h", NULL, NULL, NULL));
     lmq_queue *q;
     ck_ok(lmq_queue_open(env, "h", &q));
@@ -637,13 +637,7 @@ END_TEST
  * batches of this workload, docs/DURABILITY.md; 2.9 MB now). */
 START_TEST(test_full_receives_reuse_pages)
 {
-    lmq_env_opts o;
-    lmq_env_opts_init(&o);
-    o.durability = LMQ_DURABILITY_FULL;
-    char path[300];
-    snprintf(path, sizeof path, "%s/home", lmq_test_dir);
-    lmq_env *env = NULL;
-    ck_ok(lmq_env_open(path, &o, &env));
+    lmq_env *env = home_env(LMQ_DURABILITY_FULL, 0);
     ck_ok(lmq_queue_create(env, "q", NULL, NULL, NULL));
     lmq_queue *q;
     ck_ok(lmq_queue_open(env, "q", &q));
