@@ -260,7 +260,9 @@ typedef struct lmq_env_opts {
     size_t size;               /**< sizeof(lmq_env_opts), set by _init */
     lmq_durability durability; /**< default LMQ_DURABILITY_FULL */
     unsigned flush_interval_ms; /**< periodic mode flush period; default 1000 */
-    uint64_t map_size;          /**< initial map size; default 1 GiB */
+    /** initial map size; default 1 GiB (a writable map starts at the
+     *  data file's size, or at most 8 MiB, and grows with its blocks) */
+    uint64_t map_size;
     uint64_t max_map_size;      /**< growth limit; default 64 GiB; 0 = fixed */
     unsigned max_readers;       /**< LMDB reader slots; default 1024 */
     lmq_clock_fn clock;         /**< NULL: system clock */
@@ -488,7 +490,9 @@ typedef struct lmq_send_result {
  * @param[out] res filled on success (and err/errmsg on failure); may be NULL.
  * @return 0, LMQ_ENOQUEUE, LMQ_EMISSING (no body / group id),
  *         LMQ_EINVAL (size, delay, attributes, ids), LMQ_ECONTENTS,
- *         LMQ_ENOSPC, LMQ_EIO.
+ *         LMQ_ENOSPC (the disk, less the reserve, is full), LMQ_EOVERLIMIT
+ *         (the queue's LmqMaximumMessages with policy refuse, or the
+ *         home's max_bytes; since 0.5), LMQ_EIO.
  * @since 0.1
  */
 LMQ_API int lmq_send(lmq_queue *q, const lmq_send_entry *e,
