@@ -329,7 +329,10 @@ flusher_main(void *arg)
                                          1000000u);
         pthread_cond_timedwait(&s->flush_cv, &s->flush_mu, &ts);
         pthread_mutex_unlock(&s->flush_mu);
+        /* not while the map is resized (a writable map's msync reads it) */
+        pthread_rwlock_rdlock(&s->resize);
         mdb_env_sync(s->env, 1);
+        pthread_rwlock_unlock(&s->resize);
         pthread_mutex_lock(&s->flush_mu);
     }
     pthread_mutex_unlock(&s->flush_mu);
@@ -1496,7 +1499,9 @@ lmq__store_close(lmq_store *s)
 int
 lmq__store_sync(lmq_store *s)
 {
+    pthread_rwlock_rdlock(&s->resize);
     int rc = mdb_env_sync(s->env, 1);
+    pthread_rwlock_unlock(&s->resize);
     if (rc)
         return map_err(rc, "sync");
     if (!s->logged)
@@ -2187,7 +2192,9 @@ checkpoint_if_due(lmq_store *s)
 {
     if (!s->logged || !lmq__wal_due(s->wal))
         return;
+    pthread_rwlock_rdlock(&s->resize);
     mdb_env_sync(s->env, 1);
+    pthread_rwlock_unlock(&s->resize);
     MDB_txn *txn;
     if (begin(s, 0, &txn) != 0)
         return;
