@@ -251,12 +251,17 @@ typedef enum lmq_map_mode {
      *  keeps its mode, whatever later opens ask for. */
     LMQ_MAP_AUTO = 0,
     /** Read-only map; commits write pages with pwrite(). The data file
-     *  grows as data does; a full disk is an LMQ_ENOSPC error. */
+     *  grows as data does, with blocks allocated ahead of it; a full disk
+     *  is an LMQ_ENOSPC error of the one operation that found it. */
     LMQ_MAP_PWRITE = 1,
     /** Writable shared map (LMDB's MDB_WRITEMAP): relaxed commits cost
-     *  about a third. The data file is sized to the map (sparse), and a
-     *  full disk kills the writing process with SIGBUS instead of an error;
-     *  a process crash still loses nothing committed. */
+     *  about a third. The map never extends past blocks allocated on disk
+     *  (posix_fallocate() before it grows, in steps of 8 MiB or an eighth
+     *  of the home), so a store into it never faults: a full disk is an
+     *  LMQ_ENOSPC error of the one operation that needed more room, and a
+     *  process crash still loses nothing committed. Since 0.5; a home
+     *  created before keeps a sparse map while a process of an older lmq
+     *  has it open. */
     LMQ_MAP_WRITABLE = 2
 } lmq_map_mode;
 
@@ -268,7 +273,9 @@ typedef struct lmq_env_opts {
     size_t size;               /**< sizeof(lmq_env_opts), set by _init */
     lmq_durability durability; /**< default LMQ_DURABILITY_FULL */
     unsigned flush_interval_ms; /**< periodic mode flush period; default 1000 */
-    uint64_t map_size;          /**< initial map size; default 1 GiB */
+    /** initial map size; default 1 GiB (a writable map starts at the
+     *  data file's size, or at most 8 MiB, and grows with its blocks) */
+    uint64_t map_size;
     uint64_t max_map_size;      /**< growth limit; default 64 GiB; 0 = fixed */
     unsigned max_readers;       /**< LMDB reader slots; default 1024 */
     lmq_clock_fn clock;         /**< NULL: system clock */
@@ -310,7 +317,28 @@ typedef struct lmq_env_opts {
      *  standard output, as AWS's credential_process prints credentials
      *  (a TPM or a secret store). NULL: $LMQ_KEY_PROCESS. @since 0.5 */
     const char *key_process;
+    /** Bytes of disk kept free for the operations that give space back
+     *  (receives, visibility changes, deletes, purges, deleting a queue):
+     *  the others (sends, creating queues, setting attributes...) fail with
+     *  LMQ_ENOSPC, changing nothing, when they would leave less than this
+     *  free in the home's allocated blocks and free pages and the disk has
+     *  no room for more. Per process; default LMQ_DEFAULT_DISK_RESERVE; 0
+     *  keeps none (docs/DURABILITY.md, "Full disks and limits").
+     *  @since 0.5 */
+    uint64_t disk_reserve;
+    /** Home-wide limit on the bytes of data.mdb in use (LMDB's pages, less
+     *  those free for reuse): writes that add data (sends, creating
+     *  queues, attributes...) fail with LMQ_EOVERLIMIT ("OverLimit"),
+     *  changing nothing, when they would pass it; receives and deletes
+     *  never do. Per process (every process of a home should set the
+     *  same); 0 (the default): none. Per-queue limits are the queue
+     *  attributes LmqMaximumMessages and LmqOverLimitPolicy
+     *  (docs/DURABILITY.md, "Full disks and limits"). @since 0.5 */
+    uint64_t max_bytes;
 } lmq_env_opts;
+
+/** @brief The default lmq_env_opts.disk_reserve: 4 MiB. @since 0.5 */
+#define LMQ_DEFAULT_DISK_RESERVE (4ull << 20)
 
 /** @brief Fill opts with the defaults. @since 0.1 */
 LMQ_API void lmq_env_opts_init(lmq_env_opts *opts);
@@ -387,7 +415,11 @@ LMQ_API int lmq_default_home(char **out);
 /**
  * @brief Create a queue, or succeed when it exists and every attribute given
  *        matches its current value.
- * @param[in] attrs settable SQS attributes (strings), may be NULL.
+ * @param[in] attrs settable SQS attributes (strings), may be NULL; also
+ *        lmq's own LmqMaximumMessages (0 = none) and LmqOverLimitPolicy
+ *        (refuse | drop-oldest): a send over the limit fails with
+ *        LMQ_EOVERLIMIT, or first deletes the oldest messages, counted in
+ *        the read-only LmqDroppedMessages (@since 0.5; docs/DURABILITY.md).
  * @param[in] tags tags to set on a new queue, may be NULL (ignored when the
  *        queue already exists).
  * @param[out] url_out if not NULL, the queue URL (malloc'd; caller frees).
@@ -516,7 +548,9 @@ typedef struct lmq_send_result {
  * @param[out] res filled on success (and err/errmsg on failure); may be NULL.
  * @return 0, LMQ_ENOQUEUE, LMQ_EMISSING (no body / group id),
  *         LMQ_EINVAL (size, delay, attributes, ids), LMQ_ECONTENTS,
- *         LMQ_ENOSPC, LMQ_EIO.
+ *         LMQ_ENOSPC (the disk, less the reserve, is full), LMQ_EOVERLIMIT
+ *         (the queue's LmqMaximumMessages with policy refuse, or the
+ *         home's max_bytes; since 0.5), LMQ_EIO.
  * @since 0.1
  */
 LMQ_API int lmq_send(lmq_queue *q, const lmq_send_entry *e,

@@ -168,12 +168,16 @@ static const struct attrdef settable[] = {
     {"ContentBasedDeduplication", A_BOOL, 0, 0, true},
     {"DeduplicationScope", A_STR, 0, 0, true},
     {"FifoThroughputLimit", A_STR, 0, 0, true},
+    /* lmq's own (docs/DURABILITY.md, "Full disks and limits"): the Lmq
+     * prefix is one no SQS attribute has. */
+    {"LmqMaximumMessages", A_INT, 0, 1000000000000ll, false},
+    {"LmqOverLimitPolicy", A_STR, 0, 0, false},
 };
 
 static const char *const readonly_attrs[] = {
     "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
     "ApproximateNumberOfMessagesDelayed", "CreatedTimestamp",
-    "LastModifiedTimestamp", "QueueArn", NULL,
+    "LastModifiedTimestamp", "QueueArn", "LmqDroppedMessages", NULL,
 };
 
 static const struct attrdef *
@@ -249,6 +253,15 @@ apply_attr(lmq_txn *t, lmq_env *env, lmq_qrec *r, const char *name,
             r->throughput_per_group = true;
         else
             return bad_value(name, NULL);
+    } else if (strcmp(name, "LmqMaximumMessages") == 0) {
+        /* 0 (or "") removes the limit */
+        if (n == 0)
+            return lmq_map_del(r->attrs, name) == LMQ_ENOMEM ? LMQ_ENOMEM : 0;
+        return lmq_map_set(r->attrs, name, value);
+    } else if (strcmp(name, "LmqOverLimitPolicy") == 0) {
+        if (strcmp(value, "refuse") != 0 && strcmp(value, "drop-oldest") != 0)
+            return bad_value(name, "Use refuse or drop-oldest.");
+        return lmq_map_set(r->attrs, name, value);
     } else if (strcmp(name, "RedrivePolicy") == 0 ||
                strcmp(name, "RedriveAllowPolicy") == 0) {
         char *norm = NULL;
@@ -635,7 +648,7 @@ lmq_queue_delete(lmq_env *env, const char *name)
         return lmq__seterr(LMQ_EMISSING, "The request must contain the "
                                          "parameter QueueUrl.");
     struct name_ctx c = {env, name, NULL, NULL, 0};
-    rc = lmq__store_write(env->store, delete_fn, &c);
+    rc = lmq__store_write_free(env->store, delete_fn, &c);
     if (rc == 0)
         lmq__wake(env, c.qid, UINT32_MAX); /* its waiters must notice */
     return rc;
@@ -683,7 +696,7 @@ lmq_env_reset(lmq_env *env, size_t *deleted)
     if (rc)
         return rc;
     struct reset_ctx c = {0};
-    if ((rc = lmq__store_write(env->store, reset_fn, &c)) != 0)
+    if ((rc = lmq__store_write_free(env->store, reset_fn, &c)) != 0)
         return rc;
     /* Waiters of every queue must notice theirs is gone. */
     lmq__wake_all(env);
@@ -725,7 +738,7 @@ lmq_queue_purge(lmq_env *env, const char *name)
         return lmq__seterr(LMQ_EMISSING, "The request must contain the "
                                          "parameter QueueUrl.");
     struct name_ctx c = {env, name, NULL, NULL, 0};
-    return lmq__store_write(env->store, purge_fn, &c);
+    return lmq__store_write_free(env->store, purge_fn, &c);
 }
 
 /* ---- URL and list ------------------------------------------------------------------ */

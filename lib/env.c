@@ -37,6 +37,7 @@ lmq_env_opts_init(lmq_env_opts *o)
     o->map_size = 1ull << 30;
     o->max_map_size = 64ull << 30;
     o->max_readers = 1024;
+    o->disk_reserve = LMQ_DEFAULT_DISK_RESERVE;
 }
 
 static int64_t
@@ -220,6 +221,8 @@ lmq_env_open(const char *path, const lmq_env_opts *opts, lmq_env **out)
         .max_map_size = o.max_map_size < o.map_size ? o.map_size
                                                     : o.max_map_size,
         .max_readers = o.max_readers,
+        .reserve = o.disk_reserve,
+        .max_bytes = o.max_bytes,
         .writemap = o.map_mode == LMQ_MAP_AUTO
                         ? o.durability != LMQ_DURABILITY_FULL
                         : o.map_mode == LMQ_MAP_WRITABLE,

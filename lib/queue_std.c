@@ -28,6 +28,7 @@
  * transaction (lmq_prep), so the writer lock is held only for the B-tree
  * work. Every public call is one write transaction (lmq__store_write).
  */
+#define _GNU_SOURCE 1 /* memmem */
 #include "core.h"
 
 #include <stdio.h>
@@ -604,6 +605,132 @@ prepare(const lmq_queue *q, lmq_prep *p, int64_t now)
     return 0;
 }
 
+/* ---- limits -----------------------------------------------------------------
+ *
+ * A queue's own limit (LmqMaximumMessages, LmqOverLimitPolicy; attributes
+ * in the record's attribute map, catalog.c): a send that would make the
+ * queue hold more than the limit (visible, in flight and delayed) is
+ * refused with LMQ_EOVERLIMIT (a batch: that entry alone, as SQS reports
+ * entry errors), or, with drop-oldest, first removes the queue's oldest
+ * message in send order, whatever its state (FIFO: the head of its group,
+ * which is the oldest message of that group), counted in the attribute
+ * LmqDroppedMessages. The attribute map is decoded only for records whose
+ * encoded attributes name the limit, so queues without one pay a memmem. */
+
+struct qlimits {
+    uint64_t max_msgs; /* 0: none */
+    bool drop;         /* drop-oldest, else refuse */
+};
+
+/* Decode r's attribute and tag maps from its encoded tail (r is saved with
+ * them; the caller frees them with lmq__qrec_free()). */
+static int
+q_decode_maps(lmq_qrec *r)
+{
+    if (r->attrs || !r->tail)
+        return 0;
+    const uint8_t *p = r->tail;
+    size_t left = r->tail_len;
+    uint32_t al = left >= 4 ? lmq__get_u32(p) : UINT32_MAX;
+    if (al > left - 4 || left - 4 - al < 4)
+        return lmq__seterr(LMQ_ECORRUPT, "queue record: bad tail");
+    uint32_t tl = lmq__get_u32(p + 4 + al);
+    if (tl != left - 8 - al)
+        return lmq__seterr(LMQ_ECORRUPT, "queue record: bad tail");
+    int rc = lmq__map_decode(p + 4, al, &r->attrs);
+    if (rc == 0 && (rc = lmq__map_decode(p + 8 + al, tl, &r->tags)) != 0)
+        lmq__qrec_free(r);
+    if (rc == 0) {
+        r->tail = NULL;
+        r->tail_len = 0;
+    }
+    return rc;
+}
+
+static int
+q_limits(lmq_qrec *r, struct qlimits *l)
+{
+    static const char key[] = "LmqMaximumMessages";
+    memset(l, 0, sizeof *l);
+    if (!r->attrs && (!r->tail || !memmem(r->tail, r->tail_len, key,
+                                          sizeof key - 1)))
+        return 0;
+    int rc = q_decode_maps(r);
+    if (rc)
+        return rc;
+    const char *v = lmq_map_get(r->attrs, key);
+    l->max_msgs = v ? strtoull(v, NULL, 10) : 0;
+    v = lmq_map_get(r->attrs, "LmqOverLimitPolicy");
+    l->drop = v && strcmp(v, "drop-oldest") == 0;
+    return 0;
+}
+
+/* Remove r's oldest message (send order). LMQ__NOTFOUND: none. */
+static int
+drop_oldest(lmq_txn *t, lmq_qrec *r)
+{
+    uint8_t k[LMQ_MKEY_LEN];
+    lmq_cur *c;
+    lmq_val key, val;
+    uint64_t seq = 0;
+    int rc = lmq__cur_open(t, LMQ_DB_MSG, &c);
+    if (rc)
+        return rc;
+    lmq__mkey(k, r->qid, 0);
+    rc = lmq__cur_seek(c, k, sizeof k, &key, &val);
+    if (rc == 0 && key.len == LMQ_MKEY_LEN &&
+        lmq__get_u32(key.data) == r->qid)
+        seq = lmq__get_u64((const uint8_t *)key.data + 4);
+    lmq__cur_close(c);
+    if (rc < 0)
+        return rc;
+    if (seq == 0)
+        return LMQ__NOTFOUND;
+    lmq_mhdr h;
+    if ((rc = lmq__msg_hdr(t, r->qid, seq, &h)) != 0)
+        return rc == LMQ__NOTFOUND
+                   ? lmq__seterr(LMQ_ECORRUPT, "message vanished")
+                   : rc;
+    return lmq__msg_remove(t, r, seq, &h);
+}
+
+/* Make room for one more message under r's limit: 0 (room, or the oldest
+ * dropped: *dropped counts it), or LMQ_EOVERLIMIT (refuse). */
+static int
+limit_room(lmq_txn *t, lmq_qrec *r, const struct qlimits *l,
+           uint64_t *dropped)
+{
+    if (!l->max_msgs)
+        return 0;
+    while ((uint64_t)(r->n_visible + r->n_inflight + r->n_delayed) >=
+           l->max_msgs) {
+        if (!l->drop)
+            return lmq__seterr(LMQ_EOVERLIMIT,
+                               "The queue holds its LmqMaximumMessages "
+                               "(%llu) messages; LmqOverLimitPolicy is "
+                               "refuse.",
+                               (unsigned long long)l->max_msgs);
+        int rc = drop_oldest(t, r);
+        if (rc == LMQ__NOTFOUND)
+            return 0;
+        if (rc)
+            return rc;
+        ++*dropped;
+    }
+    return 0;
+}
+
+/* Add n to r's LmqDroppedMessages (maps decoded by q_limits). */
+static int
+count_drops(lmq_qrec *r, uint64_t n)
+{
+    const char *v = lmq_map_get(r->attrs, "LmqDroppedMessages");
+    char b[24];
+    snprintf(b, sizeof b, "%llu",
+             (unsigned long long)((v ? strtoull(v, NULL, 10) : 0) + n));
+    return lmq_map_set(r->attrs, "LmqDroppedMessages", b);
+}
+
 struct send_ctx {
     lmq_queue *q;
     lmq_prep *p;
@@ -626,24 +753,36 @@ send_fn(lmq_txn *t, void *arg)
         return rc;
     c->made_visible = 0;
     c->delayed = 0;
+    struct qlimits lim;
+    uint64_t dropped = 0;
+    if ((rc = q_limits(&r, &lim)) != 0)
+        return rc;
     for (size_t i = 0; i < c->n; i++) {
         lmq_prep *p = &c->p[i];
         if (p->err)
             continue;
+        if ((rc = limit_room(t, &r, &lim, &dropped)) != 0) {
+            if (rc != LMQ_EOVERLIMIT || (c->n == 1 && !p->e->id))
+                goto out;
+            entry_fail(p, rc);
+            continue;
+        }
         if (p->size > r.max_size) {
             lmq__seterr(LMQ_EINVAL,
                         "One or more parameters are invalid. Reason: "
                         "Message must be shorter than %u bytes.",
                         r.max_size);
-            if (c->n == 1 && !p->e->id)
-                return LMQ_EINVAL;
+            if (c->n == 1 && !p->e->id) {
+                rc = LMQ_EINVAL;
+                goto out;
+            }
             entry_fail(p, LMQ_EINVAL);
             continue;
         }
         if (r.fifo) {
             rc = lmq__fifo_enqueue(t, c->q, &r, p, now);
             if (rc < 0)
-                return rc;
+                goto out;
             /* NumberOfMessagesSent counts messages added to the queue: a
              * deduplicated send adds none. */
             if (rc == 0 && !p->res->duplicate) {
@@ -663,7 +802,7 @@ send_fn(lmq_txn *t, void *arg)
         h.visible_at = now + (int64_t)delay * 1000;
         h.state = delay > 0 ? LMQ_MS_DELAYED : LMQ_MS_VISIBLE;
         if ((rc = lmq__msg_insert(t, c->q->env, &r, &p->mv, &h, NULL)) != 0)
-            return rc;
+            goto out;
         r.m_sent++;
         r.m_sent_bytes += p->size;
         if (delay == 0)
@@ -671,7 +810,12 @@ send_fn(lmq_txn *t, void *arg)
         else
             c->delayed++;
     }
-    return lmq__q_save(t, &r);
+    rc = dropped ? count_drops(&r, dropped) : 0;
+    if (rc == 0)
+        rc = lmq__q_save(t, &r);
+out:
+    lmq__qrec_free(&r); /* the maps, when the limits decoded them */
+    return rc;
 }
 
 static int
@@ -731,7 +875,9 @@ send_many(lmq_queue *q, const lmq_send_entry *entries, size_t n,
     if (q->fifo && (rc = lmq__fifo_send_check(q, p, n, batch)) != 0)
         goto out;
     struct send_ctx c = {q, p, n, 0, 0};
-    rc = lmq__store_write(q->env->store, send_fn, &c);
+    /* Each message twice: its record, and the tree pages it splits. */
+    rc = lmq__store_write_need(q->env->store, send_fn, &c,
+                               2 * (uint64_t)total);
     /* Only delayed messages: wake one waiter anyway, so that it learns the
      * new visible_at (see longpoll.c, "Timers nobody else knows about"). */
     if (rc == 0 && (c.made_visible || c.delayed))
@@ -1187,7 +1333,7 @@ run_handles(lmq_queue *q, const lmq_handle_entry *e, size_t n,
     struct handle_ctx c = {q, e, n, res, change, batch, 0};
     /* deletes are synced in full; visibility changes need not be */
     int rc = change ? lmq__store_write_soft(q->env->store, handle_fn, &c)
-                    : lmq__store_write(q->env->store, handle_fn, &c);
+                    : lmq__store_write_free(q->env->store, handle_fn, &c);
     if (rc == 0 && c.made_visible)
         lmq__wake(q->env, q->qid, c.made_visible);
     return rc;

@@ -66,6 +66,7 @@
  * never committed). Reader slots of dead processes are cleared at open and
  * every READER_CHECK_EVERY commits, and at once when the table is full.
  */
+#define _GNU_SOURCE 1 /* fallocate, FALLOC_FL_KEEP_SIZE */
 #include "store.h"
 
 #include "homefile.h"
@@ -80,8 +81,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -185,10 +188,18 @@ struct lmq_store {
     bool pf_stop;
     uint64_t pf_start; /* no thread before the home grows past this */
     unsigned psize;
+    /* full disks, see "reservations" below */
+    uint64_t reserve;   /* bytes kept for freeing writes */
+    uint64_t max_bytes; /* lmq_env_opts.max_bytes (0: none) */
+    uint64_t res_end;   /* pwrite: blocks reserved up to here (lower bound) */
+    pthread_mutex_t res_mu;
+    int mm_fd;          /* writable: HOME/mapmode, flock()ed around resizes */
+    bool relieved;      /* leader: this batch checkpointed to free pages */
     /* redo log and checkpoint pin, see "the log" below */
     lmq_wal *wal;
     bool logged;          /* FULL: commits are made durable by the log */
     bool wal_sync;        /* leader: flush this batch's record even if soft */
+    unsigned soft_run;    /* leader: soft batches since the last hard one */
     MDB_txn *pin;         /* read txn on the checkpoint this process made */
     uint64_t pin_gen;     /* its generation */
     bool pin_stale;       /* reset by the pin thread (a newer one exists) */
@@ -326,6 +337,16 @@ refuse_broken(lmq_store *s)
                        " (docs/DURABILITY.md, \"I/O errors\")");
 }
 
+/* mdb_env_info() for a thread that holds no transaction: it reads the
+ * map, so not while another thread resizes it. */
+static void
+env_info(lmq_store *s, MDB_envinfo *info)
+{
+    pthread_rwlock_rdlock(&s->resize);
+    mdb_env_info(s->env, info);
+    pthread_rwlock_unlock(&s->resize);
+}
+
 /* The CLOCK_REALTIME time ns from now, for pthread_cond_timedwait(). */
 static struct timespec
 deadline_in(uint64_t ns)
@@ -348,7 +369,11 @@ flusher_main(void *arg)
                                          1000000u);
         pthread_cond_timedwait(&s->flush_cv, &s->flush_mu, &ts);
         pthread_mutex_unlock(&s->flush_mu);
-        if (mdb_env_sync(s->env, 1) != 0)
+        /* not while the map is resized (a writable map's msync reads it) */
+        pthread_rwlock_rdlock(&s->resize);
+        int frc = mdb_env_sync(s->env, 1);
+        pthread_rwlock_unlock(&s->resize);
+        if (frc != 0)
             flush_failed(s, 0);
         pthread_mutex_lock(&s->flush_mu);
     }
@@ -382,6 +407,8 @@ flusher_main(void *arg)
 #define PF_CHUNK (2u << 20)
 #define PF_START (2u << 20)
 
+static int reserve_to(lmq_store *s, uint64_t want);
+
 static void *
 prefault_main(void *arg)
 {
@@ -397,6 +424,9 @@ prefault_main(void *arg)
             continue;
         }
         pthread_mutex_unlock(&s->pf_mu);
+        /* Only allocated blocks are populated ("reservations"): reserve
+         * the window first (a full disk: as far as the reserve goes). */
+        reserve_to(s, to);
         struct stat st;
         bool failed = fstat(fd, &st) != 0;
         if (!failed && to > (uint64_t)st.st_size)
@@ -433,7 +463,7 @@ prefault_note(lmq_store *s)
     if (!s->writemap || s->durability == LMQ_DURABILITY_FULL)
         return;
     MDB_envinfo info;
-    mdb_env_info(s->env, &info);
+    env_info(s, &info);
     uint64_t used = (uint64_t)(info.me_last_pgno + 1) * s->psize;
     if (used < s->pf_start ||
         used + PF_WINDOW / 2 <= __atomic_load_n(&s->pf_done, __ATOMIC_RELAXED))
@@ -453,18 +483,312 @@ int
 lmq__store_prefault_wait(lmq_store *s, uint64_t *used, uint64_t *ahead)
 {
     MDB_envinfo info;
-    mdb_env_info(s->env, &info);
+    env_info(s, &info);
     *used = (uint64_t)(info.me_last_pgno + 1) * s->psize;
     pthread_mutex_lock(&s->pf_mu);
     while (s->pf_running && s->pf_done < s->pf_want)
         pthread_cond_wait(&s->pf_cv, &s->pf_mu);
-    *ahead = s->pf_done > *used ? s->pf_done - *used : 0;
+    uint64_t done = s->pf_done < s->map_size ? s->pf_done : s->map_size;
+    *ahead = done > *used ? done - *used : 0;
     int running = s->pf_running;
     pthread_mutex_unlock(&s->pf_mu);
     return running;
 }
 
 static int begin(lmq_store *s, unsigned flags, MDB_txn **txn);
+static size_t idl_pages(const MDB_val *v, const size_t **pg);
+static int checkpoint_now(lmq_store *s);
+
+/* ---- reservations: full disks ----------------------------------------------
+ *
+ * LMDB writes a page into a block the file system must find when the page
+ * is written: in a writable map a store into a hole, which on a full disk
+ * is SIGBUS for the writing process; with pwrite() a short write, which
+ * LMDB reports as EIO. Neither may reach a caller. So every home keeps the
+ * blocks LMDB may write allocated ahead of it (posix_fallocate), in steps
+ * of RES_STEP (or an eighth of the home, whichever is more):
+ *
+ * - Writable map: the map is never larger than the allocated file. LMDB
+ *   sizes the file to the map (ftruncate), so the map grows only after
+ *   fallocate() has allocated the blocks, and running past the map is
+ *   MDB_MAP_FULL, which grows it again or fails the one operation with
+ *   LMQ_ENOSPC. No store into the map can fault for want of a block. All
+ *   resizes of all processes (open, growth, adopting another's growth)
+ *   hold flock() on HOME/mapmode and never make the file smaller than it
+ *   is, since another process may map all of it.
+ * - pwrite: blocks past the end of data.mdb are allocated with
+ *   FALLOC_FL_KEEP_SIZE (the file keeps its size; LMDB's pwrite()s then
+ *   land in allocated blocks); a write that still finds the disk full
+ *   fails its operation with LMQ_ENOSPC (an EIO from LMDB with the file
+ *   system full is reported as that).
+ *
+ * The reserve. Writes that add data (sends, queue creation, attributes,
+ * tags, move tasks: lmq__store_write(), lmq__store_write_need()) run only
+ * while `reserve` bytes plus their own size stay free beyond the pages in
+ * use: allocated blocks past LMDB's last page, or failing those, pages on
+ * LMDB's free list no reader holds. Otherwise they fail with LMQ_ENOSPC
+ * before anything is written. Writes that give space back (receives,
+ * visibility changes, deletes, purges, deleting a queue:
+ * lmq__store_write_soft(), lmq__store_write_free()) are not checked: they
+ * run in the reserve when the disk is full, and their pages go back on
+ * the free list, which the next sends reuse. In FULL homes the checkpoint
+ * pin keeps LMDB from reusing pages freed since the checkpoint, so a
+ * freeing batch that finds no room checkpoints (which moves the pin) and
+ * runs once more before it fails. Rejected: a ballast file released on
+ * ENOSPC (the blocks it gives back are taken by whoever writes next,
+ * another program included, and sends would need it re-created before
+ * they may run again, while the home's own free pages go unused). */
+#define RES_STEP (8u << 20)
+#define RES_MIN_STEP (256u << 10)
+
+/* The bytes up to LMDB's last committed page. */
+static uint64_t
+used_bytes(lmq_store *s)
+{
+    MDB_envinfo info;
+    env_info(s, &info);
+    return (uint64_t)(info.me_last_pgno + 1) * s->psize;
+}
+
+static uint64_t
+res_step(uint64_t size)
+{
+    return size / 8 > RES_STEP ? size / 8 : RES_STEP;
+}
+
+static int
+nospc(lmq_store *s, const char *why)
+{
+    return lmq__seterr(LMQ_ENOSPC, "home is full: %s (%llu bytes in use, "
+                                   "%llu kept for receives and deletes)",
+                       why, (unsigned long long)used_bytes(s),
+                       (unsigned long long)s->reserve);
+}
+
+static uint64_t
+fd_size(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+/* Writable map (resize held exclusively, flock held): make the file
+ * allocated up to want and the map as large as the file. 0 or an errno. */
+static int
+wm_reserve_locked(lmq_store *s, int fd, uint64_t want)
+{
+    uint64_t cur = fd_size(fd);
+    int e = 0;
+    if (want > cur) {
+        e = posix_fallocate(fd, (off_t)cur, (off_t)(want - cur));
+        if (e == 0)
+            cur = want;
+        else
+            cur = fd_size(fd); /* part of it may be there */
+    }
+    if (cur > s->map_size) {
+        int rc = mdb_env_set_mapsize(s->env, (size_t)cur);
+        if (rc == 0)
+            __atomic_store_n(&s->map_size, cur, __ATOMIC_RELAXED);
+        else if (!e)
+            e = rc;
+    }
+    return s->map_size >= want ? 0 : e ? e : ENOSPC;
+}
+
+static int
+reserve_to(lmq_store *s, uint64_t want)
+{
+    int fd;
+    if (mdb_env_get_fd(s->env, &fd) != 0)
+        return ENOSPC;
+    if (s->writemap && want > s->max_map_size)
+        return ENOSPC;
+    /* whole steps of RES_MIN_STEP (LMDB's map size counts whole pages) */
+    want = (want + RES_MIN_STEP - 1) & ~(uint64_t)(RES_MIN_STEP - 1);
+    if (s->writemap) {
+        if (want > s->max_map_size)
+            want = s->max_map_size;
+        if (want <= __atomic_load_n(&s->map_size, __ATOMIC_RELAXED))
+            return 0;
+        pthread_rwlock_wrlock(&s->resize);
+        flock(s->mm_fd, LOCK_EX);
+        int e = wm_reserve_locked(s, fd, want);
+        flock(s->mm_fd, LOCK_UN);
+        pthread_rwlock_unlock(&s->resize);
+        return e;
+    }
+    int e = 0;
+    pthread_mutex_lock(&s->res_mu);
+    if (want > s->res_end) {
+        if (fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)s->res_end,
+                      (off_t)(want - s->res_end)) == 0)
+            s->res_end = want;
+        else if (errno == EOPNOTSUPP)
+            s->res_end = want; /* cannot reserve: pwrite reports ENOSPC */
+        else
+            e = errno;
+    }
+    pthread_mutex_unlock(&s->res_mu);
+    return e;
+}
+
+/* The end of what LMDB may write without new blocks. */
+static uint64_t
+res_end(lmq_store *s)
+{
+    if (s->writemap)
+        return __atomic_load_n(&s->map_size, __ATOMIC_RELAXED);
+    pthread_mutex_lock(&s->res_mu);
+    uint64_t e = s->res_end;
+    pthread_mutex_unlock(&s->res_mu);
+    return e;
+}
+
+/* mdb_reader_list() callback: the oldest txnid of a live reader. */
+static int
+oldest_reader(const char *msg, void *ctx)
+{
+    uint64_t *oldest = ctx;
+    long long pid;
+    unsigned long long tid, txnid;
+    if (sscanf(msg, "%lld %llx %llu", &pid, &tid, &txnid) == 3 &&
+        txnid < *oldest)
+        *oldest = txnid;
+    return 0;
+}
+
+/* Bytes of free-list pages LMDB may reuse now (records older than every
+ * reader). Walks the free list: only called when the home is nearly full. */
+static uint64_t
+reusable_bytes(lmq_store *s)
+{
+    MDB_txn *txn;
+    if (begin(s, MDB_RDONLY, &txn) != 0)
+        return 0;
+    uint64_t oldest = mdb_txn_id(txn) + 1, pages = 0;
+    mdb_reader_list(s->env, oldest_reader, &oldest);
+    if (oldest == mdb_txn_id(txn)) /* ours: the next writer's is newer */
+        oldest++;
+    MDB_cursor *cur;
+    if (mdb_cursor_open(txn, 0 /* LMDB's free list */, &cur) == 0) {
+        MDB_val k, v;
+        for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+            size_t id;
+            const size_t *pg;
+            if (k.mv_size != sizeof id)
+                break;
+            memcpy(&id, k.mv_data, sizeof id);
+            if (id >= oldest)
+                break;
+            pages += idl_pages(&v, &pg);
+        }
+        mdb_cursor_close(cur);
+    }
+    mdb_txn_abort(txn);
+    pthread_rwlock_unlock(&s->resize);
+    return pages * s->psize;
+}
+
+/* Before a write that adds data: room for need bytes plus the reserve,
+ * reserving more blocks if it must. 0 or LMQ_ENOSPC (nothing written). */
+static int
+room_check(lmq_store *s, uint64_t need)
+{
+    uint64_t used = used_bytes(s), want = used + s->reserve + need;
+    if (s->max_bytes && used + need > s->max_bytes) {
+        /* the pages in use, less those free for reuse (FULL: after a
+         * checkpoint has moved the pin, when that is what it takes) */
+        uint64_t fr = reusable_bytes(s);
+        if (used - (fr < used ? fr : used) + need > s->max_bytes &&
+            s->logged && checkpoint_now(s) == 0)
+            fr = reusable_bytes(s);
+        if (used - (fr < used ? fr : used) + need > s->max_bytes)
+            return lmq__seterr(LMQ_EOVERLIMIT,
+                               "home is over its limit of %llu bytes "
+                               "(max_bytes; %llu in use)",
+                               (unsigned long long)s->max_bytes,
+                               (unsigned long long)(used - (fr < used ? fr
+                                                                      : used)));
+    }
+    if (want <= res_end(s))
+        return 0;
+    uint64_t step = res_step(used);
+    int e = reserve_to(s, want + step);
+    if (e)
+        e = reserve_to(s, want);
+    if (e == 0)
+        return 0;
+    uint64_t have = res_end(s) > used ? res_end(s) - used : 0;
+    if (have + reusable_bytes(s) >= s->reserve + need)
+        return 0;
+    /* FULL: the pin keeps what was freed since the checkpoint; a
+     * checkpoint moves it to now. */
+    if (s->logged && checkpoint_now(s) == 0 &&
+        have + reusable_bytes(s) >= s->reserve + need)
+        return 0;
+    if (s->writemap && want > s->max_map_size)
+        return nospc(s, "the map is at max_map_size");
+    return nospc(s, strerror(e));
+}
+
+/* Writable map, at open (before mdb_env_open; flock held): the map size to
+ * configure, never less than the file (another process may map all of it). */
+static uint64_t
+wm_open_size(const char *dir, uint64_t map_size)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    struct stat st;
+    if (stat(path, &st) == 0 && st.st_size > 0)
+        return (uint64_t)st.st_size;
+    return map_size < RES_STEP ? map_size : RES_STEP;
+}
+
+/* Writable map, after mdb_env_open (flock held): allocate the whole file.
+ * A home from before reservations may have a sparse map larger than the
+ * disk can hold: alone, shrink it to what can be allocated (never below
+ * the pages in use, which are allocated). */
+static void
+wm_open_reserve(lmq_store *s, bool alone)
+{
+    int fd;
+    if (mdb_env_get_fd(s->env, &fd) != 0)
+        return;
+    uint64_t size = fd_size(fd);
+    if (posix_fallocate(fd, 0, (off_t)size) == 0 || !alone)
+        return;
+    uint64_t used = used_bytes(s);
+    for (uint64_t step = res_step(used);; step /= 2) {
+        if (step < RES_MIN_STEP)
+            step = 0; /* the pages in use: allocated, they were written */
+        if (used + step < size &&
+            mdb_env_set_mapsize(s->env, (size_t)(used + step)) == 0) {
+            MDB_envinfo info;
+            mdb_env_info(s->env, &info);
+            s->map_size = size = info.me_mapsize;
+        }
+        if (posix_fallocate(fd, 0, (off_t)size) == 0 || step == 0)
+            return;
+    }
+}
+
+/* An LMDB error of a commit: EIO from a short write on a full file system
+ * is LMQ_ENOSPC. */
+static int
+commit_err(lmq_store *s, int rc)
+{
+    int fd;
+    struct statvfs vs;
+    if (rc == EIO && mdb_env_get_fd(s->env, &fd) == 0 &&
+        fstatvfs(fd, &vs) == 0 &&
+        (uint64_t)vs.f_bavail * vs.f_frsize < (1u << 20))
+        rc = ENOSPC;
+    if (rc == EDQUOT)
+        rc = ENOSPC;
+    return map_err(rc, "commit");
+}
 
 /* Read HOME/mapmode: 0 (and *wm) when present, 1 when absent, < 0 on error. */
 static int
@@ -1054,6 +1378,12 @@ store_create(const char *dir, const lmq_store_opts *o, const struct stat *st,
     }
     s->map_size = o->map_size;
     s->max_map_size = o->max_map_size;
+    /* A home limited to a small map keeps at most a quarter of it. */
+    s->reserve = o->reserve < o->max_map_size / 4 ? o->reserve
+                                                  : o->max_map_size / 4;
+    s->mm_fd = -1;
+    s->max_bytes = o->max_bytes;
+    pthread_mutex_init(&s->res_mu, NULL);
     s->durability = o->durability;
     s->flush_interval_ms = o->flush_interval_ms ? o->flush_interval_ms : 1000;
     s->dev = st->st_dev;
@@ -1103,7 +1433,19 @@ store_create(const char *dir, const lmq_store_opts *o, const struct stat *st,
     mdb_env_set_assert(s->env, assert_damaged);
     mdb_env_set_maxdbs(s->env, LMQ_DB__COUNT + 2);
     mdb_env_set_maxreaders(s->env, o->max_readers ? o->max_readers : 1024);
-    if ((rc = mdb_env_set_mapsize(s->env, (size_t)o->map_size)) != 0)
+    if (s->writemap) {
+        /* Reservations: flock HOME/mapmode around every resize. */
+        char mm[PATH_MAX];
+        snprintf(mm, sizeof mm, "%s/mapmode", dir);
+        if ((s->mm_fd = open(mm, O_RDONLY | O_CLOEXEC)) < 0) {
+            rc = lmq__seterr(LMQ_EIO, "cannot open %s: %s", mm,
+                             strerror(errno));
+            goto fail_lmq;
+        }
+        flock(s->mm_fd, LOCK_EX);
+        s->map_size = wm_open_size(dir, o->map_size);
+    }
+    if ((rc = mdb_env_set_mapsize(s->env, (size_t)s->map_size)) != 0)
         goto fail;
     /* No LMDB syncs in any mode: FULL commits are made durable by the log,
      * checkpoints and the PERIODIC flusher call mdb_env_sync(). */
@@ -1124,6 +1466,14 @@ store_create(const char *dir, const lmq_store_opts *o, const struct stat *st,
     mdb_env_stat(s->env, &est);
     s->map_size = info.me_mapsize;
     s->psize = est.ms_psize;
+    if (s->writemap) {
+        wm_open_reserve(s, alone);
+        flock(s->mm_fd, LOCK_UN);
+    } else {
+        int fd;
+        if (mdb_env_get_fd(s->env, &fd) == 0)
+            s->res_end = fd_size(fd);
+    }
     s->pf_start = (uint64_t)(info.me_last_pgno + 1) * s->psize + PF_START;
 
     if ((rc = open_dbis(s, alone)) != 0)
@@ -1147,6 +1497,9 @@ fail_lmq:
     pin_release(s);
     if (s->env)
         mdb_env_close(s->env);
+    if (s->mm_fd >= 0)
+        close(s->mm_fd);
+    pthread_mutex_destroy(&s->res_mu);
     lmq__wal_close(s->wal);
     pthread_mutex_destroy(&s->pin_mu);
     pthread_cond_destroy(&s->pin_cv);
@@ -1240,6 +1593,9 @@ lmq__store_close(lmq_store *s)
     if (s->durability != LMQ_DURABILITY_NONE)
         mdb_env_sync(s->env, 1);
     mdb_env_close(s->env);
+    if (s->mm_fd >= 0)
+        close(s->mm_fd);
+    pthread_mutex_destroy(&s->res_mu);
     lmq__wal_close(s->wal); /* after LMDB: the next open may recover */
     pthread_mutex_destroy(&s->pin_mu);
     pthread_cond_destroy(&s->pin_cv);
@@ -1260,12 +1616,23 @@ lmq__store_sync(lmq_store *s)
     int rc = refuse_broken(s);
     if (rc)
         return rc;
-    if ((rc = mdb_env_sync(s->env, 1)) != 0)
+    pthread_rwlock_rdlock(&s->resize);
+    rc = mdb_env_sync(s->env, 1);
+    pthread_rwlock_unlock(&s->resize);
+    if (rc != 0)
         return flush_failed(s, map_err(rc, "sync"));
     if (!s->logged)
         return 0;
+    return checkpoint_now(s);
+}
+
+/* A checkpoint under the writer lock of a transaction of its own. */
+static int
+checkpoint_now(lmq_store *s)
+{
     MDB_txn *txn;
-    if ((rc = begin(s, 0, &txn)) != 0)
+    int rc = begin(s, 0, &txn);
+    if (rc)
         return rc;
     rc = checkpoint(s, txn);
     mdb_txn_abort(txn);
@@ -1298,8 +1665,10 @@ lmq__store_stat(lmq_store *s, uint64_t *file_bytes, uint64_t *map_bytes)
 {
     MDB_envinfo info;
     MDB_stat st;
+    pthread_rwlock_rdlock(&s->resize);
     mdb_env_info(s->env, &info);
     mdb_env_stat(s->env, &st);
+    pthread_rwlock_unlock(&s->resize);
     if (file_bytes)
         *file_bytes = (uint64_t)(info.me_last_pgno + 1) * st.ms_psize;
     if (map_bytes)
@@ -1312,18 +1681,37 @@ static void
 adopt_mapsize(lmq_store *s)
 {
     pthread_rwlock_wrlock(&s->resize);
-    mdb_env_set_mapsize(s->env, 0);
+    int fd;
+    if (s->writemap && mdb_env_get_fd(s->env, &fd) == 0) {
+        /* The file is as large as the largest map (reservations). */
+        flock(s->mm_fd, LOCK_EX);
+        wm_reserve_locked(s, fd, fd_size(fd));
+        flock(s->mm_fd, LOCK_UN);
+    } else {
+        mdb_env_set_mapsize(s->env, 0);
+    }
     MDB_envinfo info;
     mdb_env_info(s->env, &info);
     s->map_size = info.me_mapsize;
     pthread_rwlock_unlock(&s->resize);
 }
 
-/* Double the map (bounded). Returns 0 if it grew. */
+/* Double the map (bounded); a writable map grows by a reserved step, or
+ * what of it the disk has room for. Returns 0 if it grew. */
 static int
 grow_map(lmq_store *s)
 {
     int rc = LMQ_ENOSPC;
+    if (s->writemap) {
+        uint64_t cur = __atomic_load_n(&s->map_size, __ATOMIC_RELAXED);
+        for (uint64_t step = res_step(cur); step >= RES_MIN_STEP; step /= 2) {
+            uint64_t want = cur + step > s->max_map_size ? s->max_map_size
+                                                         : cur + step;
+            if (want > cur && reserve_to(s, want) == 0)
+                return 0;
+        }
+        return rc;
+    }
     pthread_rwlock_wrlock(&s->resize);
     MDB_envinfo info;
     mdb_env_info(s->env, &info);
@@ -1443,7 +1831,10 @@ pin_main(void *arg)
         struct timespec ts = deadline_in(PIN_POLL_MS * 1000000ull);
         pthread_cond_timedwait(&s->pin_cv, &s->pin_mu, &ts);
         pthread_mutex_unlock(&s->pin_mu);
+        /* not while the map is being resized (mdb_env_info reads it) */
+        pthread_rwlock_rdlock(&s->resize);
         pin_check(s); /* no allocation: safe across fork */
+        pthread_rwlock_unlock(&s->resize);
         pthread_mutex_lock(&s->pin_mu);
     }
     pthread_mutex_unlock(&s->pin_mu);
@@ -1532,6 +1923,32 @@ pin_release(lmq_store *s)
  *   pin stays where it is).
  * So a queue's transactions keep rewriting its few dozen hot pages, and a
  * checkpoint syncs those; each page of S is imaged at most once. */
+
+/* Receives and visibility changes (soft batches) are not flushed, so they
+ * never move the pin ("page images" below): until the next checkpoint
+ * LMDB cannot reuse a page they free, and each receive batch put ~30 KiB
+ * of new pages in data.mdb (measured: 2,000 queued, receive batches of 10
+ * without deletes, 26.6-31.4 KiB per batch over 50-200 batches), which on
+ * a full disk the consumer's receives took from the reserve. Every
+ * SOFT_RUN-th soft batch in a row is therefore flushed as a hard one, and
+ * every SOFT_RUN_SHORT-th when the reserved blocks run short: data.mdb
+ * grows by at most that many batches' pages before LMDB reuses them. A
+ * flush every 8 cost a receive-only loop 3-4x its time (one fdatasync
+ * per 8 batches); every 64, the numbers in docs/DURABILITY.md. */
+#define SOFT_RUN 64
+#define SOFT_RUN_SHORT 4
+
+/* The reserve is being used: less than it is left in reserved blocks,
+ * which only happens once growing writes are refused (resize held). */
+static bool
+room_short(lmq_store *s)
+{
+    MDB_envinfo info;
+    mdb_env_info(s->env, &info);
+    uint64_t used = (uint64_t)(info.me_last_pgno + 1) * s->psize;
+    uint64_t end = s->writemap ? s->map_size : s->res_end;
+    return used + s->reserve > end;
+}
 
 /* Most pages a batch of n hard ops images. A batch that would need more
  * (it deleted large messages of S, whose overflow pages would all be
@@ -1907,7 +2324,10 @@ checkpoint_if_due(lmq_store *s)
 {
     if (!s->logged || !lmq__wal_due(s->wal))
         return;
-    if (mdb_env_sync(s->env, 1) != 0) {
+    pthread_rwlock_rdlock(&s->resize);
+    int frc = mdb_env_sync(s->env, 1);
+    pthread_rwlock_unlock(&s->resize);
+    if (frc != 0) {
         flush_failed(s, 0); /* the next write hears of it */
         return;
     }
@@ -2075,6 +2495,18 @@ full_err(lmq_store *s)
                        (unsigned long long)s->map_size);
 }
 
+/* A batch found no room (FULL): once per batch, checkpoint, which moves
+ * this process's pin to the newest transaction so that LMDB may reuse
+ * every page freed before it ("reservations"). True when it did. */
+static bool
+relieve(lmq_store *s)
+{
+    if (!s->logged || s->relieved)
+        return false;
+    s->relieved = true;
+    return checkpoint_now(s) == 0;
+}
+
 /* Move queued ops to ops[n..] (bounded); gc_mu held. Returns the new n. */
 static size_t
 take_locked(lmq_store *s, struct gc_op **ops, size_t n)
@@ -2109,6 +2541,16 @@ commit_batch(lmq_store *s, MDB_txn *txn, struct gc_op **ops, size_t n,
     size_t nhard = 0;
     for (size_t i = 0; i < n; i++)
         nhard += !ops[i]->final && ops[i]->rc >= 0 && !ops[i]->soft;
+    /* Every SOFT_RUN-th soft batch in a row is made hard (imaged and
+     * flushed), so the pin moves and LMDB reuses what receives freed. */
+    if (s->logged && nhard == 0 && live > 0 &&
+        (++s->soft_run >= SOFT_RUN ||
+         (s->soft_run >= SOFT_RUN_SHORT && room_short(s)))) {
+        nhard = 1;
+        s->wal_sync = true;
+    }
+    if (nhard)
+        s->soft_run = 0;
     int rc = wal_log(s, txn, nhard), crc = 0;
     if (rc == 0 && commit_hook)
         commit_hook(live);
@@ -2124,7 +2566,9 @@ commit_batch(lmq_store *s, MDB_txn *txn, struct gc_op **ops, size_t n,
     if (crc == MDB_MAP_FULL && grow_map(s) == 0)
         return 1;
     if (crc != 0)
-        rc = map_err(crc, "commit");
+        rc = commit_err(s, crc);
+    if (rc == LMQ_ENOSPC && relieve(s))
+        return 1;
     for (size_t i = 0; rc && i < n; i++)
         if (!ops[i]->final && ops[i]->rc >= 0)
             op_fail(ops[i], rc);
@@ -2175,7 +2619,7 @@ run_nested(lmq_store *s, struct gc_op **ops, size_t n)
             }
             if (crc == MDB_MAP_FULL)
                 t.map_full = true;
-            rc = map_err(crc, "commit");
+            rc = commit_err(s, crc);
             if (s->logged)
                 lmq__wal_rec_truncate(s->wal, mark);
         } else {
@@ -2187,7 +2631,7 @@ run_nested(lmq_store *s, struct gc_op **ops, size_t n)
              * alone and the rest run again without it. */
             mdb_txn_abort(parent);
             pthread_rwlock_unlock(&s->resize);
-            if (grow_map(s) != 0) {
+            if (grow_map(s) != 0 && !relieve(s)) {
                 op_fail(op, full_err(s));
                 op->final = true;
             }
@@ -2238,7 +2682,7 @@ run_flat(lmq_store *s, struct gc_op **ops, size_t *np)
             mdb_txn_abort(t.txn);
             pthread_rwlock_unlock(&s->resize);
             if (t.map_full) {
-                if (grow_map(s) == 0)
+                if (grow_map(s) == 0 || relieve(s))
                     return 1;
                 if (!s->writemap)
                     return 2;
@@ -2271,6 +2715,7 @@ static void
 run_batch(lmq_store *s, struct gc_op **ops, size_t *np)
 {
     int rc;
+    s->relieved = false;
     while ((rc = run_flat(s, ops, np)) == 1)
         ;
     if (rc != 0)
@@ -2324,9 +2769,16 @@ op_wake(struct gc_op *op, struct gc_op **wake, size_t *nw)
     }
 }
 
+/* need: UINT64_MAX for a write that gives space back (never checked),
+ * else the bytes it may add (room_check()). */
 static int
-store_write(lmq_store *s, lmq_txn_fn fn, void *arg, bool soft)
+store_write(lmq_store *s, lmq_txn_fn fn, void *arg, bool soft, uint64_t need)
 {
+    if (need != UINT64_MAX) {
+        int rc = room_check(s, need);
+        if (rc)
+            return rc;
+    }
     struct gc_op op = {.fn = fn, .arg = arg, .soft = soft};
     sem_init(&op.sem, 0, 0);
     pthread_mutex_lock(&s->gc_mu);
@@ -2421,16 +2873,32 @@ finished:
     return op.rc;
 }
 
+/* What a write that adds no message may add: a queue record, attributes,
+ * tags, a metrics row, a task (and the pages their trees split into). */
+#define SMALL_WRITE (64u << 10)
+
 int
 lmq__store_write(lmq_store *s, lmq_txn_fn fn, void *arg)
 {
-    return store_write(s, fn, arg, false);
+    return store_write(s, fn, arg, false, SMALL_WRITE);
+}
+
+int
+lmq__store_write_need(lmq_store *s, lmq_txn_fn fn, void *arg, uint64_t need)
+{
+    return store_write(s, fn, arg, false, SMALL_WRITE + need);
+}
+
+int
+lmq__store_write_free(lmq_store *s, lmq_txn_fn fn, void *arg)
+{
+    return store_write(s, fn, arg, false, UINT64_MAX);
 }
 
 int
 lmq__store_write_soft(lmq_store *s, lmq_txn_fn fn, void *arg)
 {
-    return store_write(s, fn, arg, true);
+    return store_write(s, fn, arg, true, UINT64_MAX);
 }
 
 size_t

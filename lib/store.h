@@ -53,6 +53,8 @@ typedef struct lmq_store_opts {
     uint64_t max_map_size;
     unsigned max_readers;
     bool writemap; /* for a home this open creates (see store.c) */
+    uint64_t reserve; /* bytes kept for writes that free space */
+    uint64_t max_bytes; /* home-wide limit on pages in use (0: none) */
 } lmq_store_opts;
 
 /* Open the LMDB environment in dir (which lmq_env_open made). Opening a dir this
@@ -87,6 +89,17 @@ int lmq__store_read(lmq_store *s, lmq_txn_fn fn, void *arg);
  * carried back) and in a nested transaction; its result and error are the
  * caller's alone. */
 int lmq__store_write(lmq_store *s, lmq_txn_fn fn, void *arg);
+/* Space classes (store.c, "reservations"): lmq__store_write() is for
+ * writes that may add data, and fails with LMQ_ENOSPC before it runs when
+ * the home cannot keep its reserve (lmq_env_opts.disk_reserve) plus 64 KiB
+ * free; lmq__store_write_need() adds need bytes to that (a send: its
+ * messages). lmq__store_write_free() is for writes that give space back
+ * (deletes, purges, deleting a queue): never refused for the reserve's
+ * sake, they may use it. lmq__store_write_soft() (below) is such a write
+ * too. */
+int lmq__store_write_need(lmq_store *s, lmq_txn_fn fn, void *arg,
+                          uint64_t need);
+int lmq__store_write_free(lmq_store *s, lmq_txn_fn fn, void *arg);
 /* lmq__store_write() for writes an OS crash may undo without losing
  * anything acknowledged: receives and visibility changes (undone, the
  * messages are merely visible again, as after their timeout, and every

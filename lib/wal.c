@@ -204,6 +204,8 @@ write_all(int fd, const void *p, size_t n, uint64_t off)
         ssize_t w = pwrite(fd, b, n, (off_t)off);
         if (w < 0 && errno == EINTR)
             continue;
+        if (w == 0)
+            errno = ENOSPC; /* no progress: the file system is full */
         if (w <= 0)
             return -1;
         b += w;
@@ -230,11 +232,15 @@ read_all(int fd, void *p, size_t n, uint64_t off)
     return 0;
 }
 
+/* errno of a failed call as an error: a full disk (or quota) is
+ * LMQ_ENOSPC, anything else LMQ_EIO. */
 static int
 io_err(lmq_wal *w, const char *what)
 {
     int err = errno;
-    return lmq__seterr(err == EACCES || err == EPERM ? LMQ_EPERM : LMQ_EIO,
+    return lmq__seterr(err == ENOSPC || err == EDQUOT ? LMQ_ENOSPC
+                       : err == EACCES || err == EPERM ? LMQ_EPERM
+                                                       : LMQ_EIO,
                        "%s %s: %s%s", what, w->path, strerror(err),
                        err == ELOOP ? " (a symbolic link)" : "");
 }
@@ -283,6 +289,10 @@ lmq__wal_open(const char *dir, lmq_wal **out, bool *alone)
         rc = io_err(w, "cannot open");
         goto fail;
     }
+    /* The checkpoint slots get their blocks now: a checkpoint must not
+     * need a block of a full disk (a hole on tmpfs does). Failing here,
+     * the first checkpoint reports it. */
+    (void)posix_fallocate(w->fd, 0, REC_START);
     if (!*alone && w->sh->magic != SHARED_MAGIC) {
         /* Opened by a process that predates the log, which never logs:
          * start a log of our own (the first logged write checkpoints). */
@@ -792,7 +802,9 @@ lmq__wal_append(lmq_wal *w, uint64_t txnid, bool flushed, bool *sync)
     lmq__put_u64(h + 16, txnid);
     lmq__put_u32(h + 4, crc32c(h, len));
     if ((rc = zero_to(w, sh->tail + len)) != 0)
-        return rc;
+        /* A full disk: start again at REC_START (in the blocks the log
+         * has) after a checkpoint, which the caller makes. */
+        return rc == LMQ_ENOSPC && sh->tail > REC_START ? 1 : rc;
     if (write_all(w->fd, h, len, sh->tail) != 0)
         return io_err(w, "cannot write");
     *sync = first;

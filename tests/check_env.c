@@ -368,7 +368,10 @@ START_TEST(map_grows_then_fails_cleanly_when_full)
     ck_assert_int_gt(sent * (long)sizeof body, 1L << 20);
     uint64_t file = 0, map = 0;
     lmq__store_stat(env->store, &file, &map);
-    ck_assert_uint_eq(map, 4u << 20);
+    /* grown, within the limit; sends stop a reserve (a quarter of a map
+     * this small) before it, so the map may stay short of it */
+    ck_assert_uint_gt(map, 1u << 20);
+    ck_assert_uint_le(map, 4u << 20);
     /* the failed send left nothing behind, and the home still works */
     const char *names[] = {"ApproximateNumberOfMessages", NULL};
     lmq_map *a;

@@ -2583,6 +2583,46 @@ START_TEST(test_sealed_round_trip)
 }
 END_TEST
 
+/* lmq's own queue limits (issue 27) through lmqd: CreateQueue and
+ * SetQueueAttributes take them, a send over the limit is OverLimit (403),
+ * and GetQueueAttributes shows what drop-oldest dropped. */
+START_TEST(test_limit_attributes)
+{
+    lmqd_start(NULL);
+    json_decref(sqs_ok("CreateQueue",
+                       json_pack("{s:s, s:{s:s}}", "QueueName", "lim",
+                                 "Attributes", "LmqMaximumMessages", "1")));
+    json_decref(sqs_ok("SendMessage", json_pack("{s:s, s:s}", "QueueUrl",
+                                                qurl("lim"), "MessageBody",
+                                                "one")));
+    resp r;
+    sqs_err("SendMessage",
+            json_pack("{s:s, s:s}", "QueueUrl", qurl("lim"), "MessageBody",
+                      "two"),
+            403, "OverLimit", &r);
+    resp_free(&r);
+    json_decref(sqs_ok("SetQueueAttributes",
+                       json_pack("{s:s, s:{s:s}}", "QueueUrl", qurl("lim"),
+                                 "Attributes", "LmqOverLimitPolicy",
+                                 "drop-oldest")));
+    json_decref(sqs_ok("SendMessage", json_pack("{s:s, s:s}", "QueueUrl",
+                                                qurl("lim"), "MessageBody",
+                                                "three")));
+    json_t *j = sqs_ok("GetQueueAttributes",
+                       json_pack("{s:s, s:[s]}", "QueueUrl", qurl("lim"),
+                                 "AttributeNames", "All"));
+    json_t *a = json_object_get(j, "Attributes");
+    ck_assert_str_eq(json_string_value(json_object_get(a, "LmqDroppedMessages")),
+                     "1");
+    ck_assert_str_eq(json_string_value(json_object_get(a, "LmqMaximumMessages")),
+                     "1");
+    ck_assert_str_eq(
+        json_string_value(json_object_get(a, "ApproximateNumberOfMessages")), "1");
+    json_decref(j);
+    lmqd_stop();
+}
+END_TEST
+
 /* ================================================================================ */
 
 static TCase *
@@ -2617,6 +2657,10 @@ lmq_suite_lmqd(void)
     t = tc("many long polls", 60);
     tcase_add_test(t, test_polls_split_a_burst);
     tcase_add_test(t, test_many_parked_polls_answered);
+    suite_add_tcase(s, t);
+
+    t = tc("limits", 60);
+    tcase_add_test(t, test_limit_attributes);
     suite_add_tcase(s, t);
 
     t = tc("graceful stop", 60);

@@ -26,6 +26,7 @@
  */
 #include "lmq_cli.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -48,6 +49,53 @@ cli_env_opts(const cli_ctx *c, lmq_env_opts *o)
     o->key_file = c->key_file;
     o->group = c->group;
     o->strict_permissions = c->strict_permissions;
+    o->max_bytes = c->max_bytes;
+    if (c->disk_reserve_set)
+        o->disk_reserve = c->disk_reserve;
+}
+
+/* A byte count: digits, optionally followed by k, m or g (KiB, MiB,
+ * GiB). 0 or -1. */
+static int
+parse_bytes(const char *s, uint64_t *out)
+{
+    char *end;
+    if (!s || *s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    int shift = 0;
+    if (*end == 'k' || *end == 'K')
+        shift = 10;
+    else if (*end == 'm' || *end == 'M')
+        shift = 20;
+    else if (*end == 'g' || *end == 'G')
+        shift = 30;
+    if (shift)
+        end++;
+    if (errno || *end || v > (UINT64_MAX >> shift))
+        return -1;
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
+/* --max-home-bytes / --disk-reserve, else $LMQ_MAX_HOME_BYTES /
+ * $LMQ_DISK_RESERVE. */
+static int
+global_bytes(const char *flag, const char *var, const char *val,
+             uint64_t *out, int *set)
+{
+    const char *v = val ? val : getenv(var);
+    if (!v || !*v)
+        return 0;
+    if (parse_bytes(v, out) != 0)
+        return cli_usage_error("%s%s: expected a byte count (digits, "
+                               "optionally k, m or g), got '%s'",
+                               val ? "argument --" : "$", val ? flag : var,
+                               v);
+    if (set)
+        *set = 1;
+    return 0;
 }
 
 int
@@ -1343,6 +1391,16 @@ main_help(void)
            "rest (default\n"
            "                                   $LMQ_KEY_FILE; see `lmq key "
            "--help`)\n"
+           "  --max-home-bytes N               refuse writes that add data "
+           "once the home\n"
+           "                                   holds N bytes (k, m, g "
+           "suffixes; default\n"
+           "                                   $LMQ_MAX_HOME_BYTES, else no "
+           "limit)\n"
+           "  --disk-reserve N                 bytes kept free for "
+           "receives and deletes\n"
+           "                                   (default $LMQ_DISK_RESERVE, "
+           "else 4m)\n"
            "  --output json|text|table         output format (default "
            "json)\n"
            "  --query EXPR                     JMESPath applied to the "
@@ -1398,6 +1456,7 @@ cmd_help(const cli_cmd *cmd)
     printf("\nGlobal options: --home DIR, --durability full|periodic|none, "
            "--map-mode auto|pwrite|writable, --flush-interval MS, "
            "--group NAME, --strict-permissions, --key-file FILE, "
+           "--max-home-bytes N, --disk-reserve N, "
            "--output json|text|table, --query EXPR.\n");
 }
 
@@ -1473,7 +1532,8 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
     char unknown[1024] = "";
     const char *home = NULL, *durability = NULL, *output = NULL,
                *map_mode = NULL, *flush_interval = NULL, *query = NULL,
-               *group = NULL, *key_file = NULL;
+               *group = NULL, *key_file = NULL, *max_home_bytes = NULL,
+               *disk_reserve = NULL;
     int i, rc;
 
     for (i = 1; i < argc; i++) {
@@ -1545,6 +1605,10 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
                              : strcmp(name, "map-mode") == 0   ? &map_mode
                              : strcmp(name, "flush-interval") == 0
                                  ? &flush_interval
+                             : strcmp(name, "max-home-bytes") == 0
+                                 ? &max_home_bytes
+                             : strcmp(name, "disk-reserve") == 0
+                                 ? &disk_reserve
                              : strcmp(name, "output") == 0 ? &output
                              : strcmp(name, "query") == 0  ? &query
                              : strcmp(name, "group") == 0  ? &group
@@ -1690,6 +1754,11 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
                                    flush_interval);
         c->flush_interval_ms = (unsigned)v;
     }
+    if (global_bytes("max-home-bytes", "LMQ_MAX_HOME_BYTES", max_home_bytes,
+                     &c->max_bytes, NULL) != 0 ||
+        global_bytes("disk-reserve", "LMQ_DISK_RESERVE", disk_reserve,
+                     &c->disk_reserve, &c->disk_reserve_set) != 0)
+        return CLI_EXIT_USAGE;
     if (output) {
         if ((v = global_choice("output", output, outputs)) < 0)
             return CLI_EXIT_USAGE;

@@ -86,6 +86,9 @@ struct cli_ctx {
     unsigned flush_interval_ms; /* periodic mode; 0 = the library's default */
     const char *group;          /* --group (argv), or NULL */
     int strict_permissions;     /* --strict-permissions */
+    uint64_t max_bytes;         /* --max-home-bytes; 0 = none */
+    uint64_t disk_reserve;      /* --disk-reserve, when disk_reserve_set */
+    int disk_reserve_set;
     cli_output output;
     cli_query *query; /* --query, applied to every printed response */
     int no_paginate;  /* --no-paginate */
