@@ -225,6 +225,9 @@ struct lmq_store {
     /* A flush failed (see "a failed flush"): writes are refused with
      * LMQ_EIO until every handle of the home in this process is closed. */
     int broken;
+    /* A failed mdb_env_set_mapsize() left LMDB without its map: see
+     * set_mapsize(). Every operation is LMQ_EIO until a reopen. */
+    int dead;
     /* flusher (PERIODIC) */
     pthread_t flusher;
     bool flusher_running;
@@ -337,11 +340,45 @@ refuse_broken(lmq_store *s)
                        " (docs/DURABILITY.md, \"I/O errors\")");
 }
 
+/* mdb_env_set_mapsize() on an open env (resize held exclusively). LMDB
+ * unmaps the old map before it maps the new one (a writable map's file is
+ * extended in between): when that fails, its env points at memory it no
+ * longer has, and the next call that reads the map faults (found by
+ * tests/check_iofail: a failed ftruncate, then SIGSEGV). The store is then
+ * dead: every later operation fails with LMQ_EIO without calling LMDB,
+ * until the home is reopened. */
+static int
+set_mapsize(lmq_store *s, uint64_t size)
+{
+    int rc = mdb_env_set_mapsize(s->env, (size_t)size);
+    if (rc != 0)
+        __atomic_store_n(&s->dead, 1, __ATOMIC_RELEASE);
+    return rc;
+}
+
+static bool
+is_dead(lmq_store *s)
+{
+    return __atomic_load_n(&s->dead, __ATOMIC_ACQUIRE) != 0;
+}
+
+static int
+refuse_dead(void)
+{
+    return lmq__seterr(LMQ_EIO, "resizing the map of this home failed and "
+                       "LMDB lost its map: close and reopen the home "
+                       "(docs/DURABILITY.md, \"I/O errors\")");
+}
+
 /* mdb_env_info() for a thread that holds no transaction: it reads the
  * map, so not while another thread resizes it. */
 static void
 env_info(lmq_store *s, MDB_envinfo *info)
 {
+    if (is_dead(s)) {
+        memset(info, 0, sizeof *info);
+        return;
+    }
     pthread_rwlock_rdlock(&s->resize);
     mdb_env_info(s->env, info);
     pthread_rwlock_unlock(&s->resize);
@@ -586,8 +623,10 @@ wm_reserve_locked(lmq_store *s, int fd, uint64_t want)
         else
             cur = fd_size(fd); /* part of it may be there */
     }
+    if (is_dead(s))
+        return EIO;
     if (cur > s->map_size) {
-        int rc = mdb_env_set_mapsize(s->env, (size_t)cur);
+        int rc = set_mapsize(s, cur);
         if (rc == 0)
             __atomic_store_n(&s->map_size, cur, __ATOMIC_RELAXED);
         else if (!e)
@@ -741,9 +780,13 @@ wm_open_size(const char *dir, uint64_t map_size)
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/data.mdb", dir);
     struct stat st;
-    if (stat(path, &st) == 0 && st.st_size > 0)
+    uint64_t first = map_size < RES_STEP ? map_size : RES_STEP;
+    /* A file smaller than a first step is a home whose first open failed
+     * (LMDB wrote its meta pages, then could not extend the file): a map
+     * of its size could not even open the databases. */
+    if (stat(path, &st) == 0 && (uint64_t)st.st_size > first)
         return (uint64_t)st.st_size;
-    return map_size < RES_STEP ? map_size : RES_STEP;
+    return first;
 }
 
 /* Writable map, after mdb_env_open (flock held): allocate the whole file.
@@ -763,12 +806,13 @@ wm_open_reserve(lmq_store *s, bool alone)
     for (uint64_t step = res_step(used);; step /= 2) {
         if (step < RES_MIN_STEP)
             step = 0; /* the pages in use: allocated, they were written */
-        if (used + step < size &&
-            mdb_env_set_mapsize(s->env, (size_t)(used + step)) == 0) {
+        if (used + step < size && set_mapsize(s, used + step) == 0) {
             MDB_envinfo info;
             mdb_env_info(s->env, &info);
             s->map_size = size = info.me_mapsize;
         }
+        if (is_dead(s))
+            return;
         if (posix_fallocate(fd, 0, (off_t)size) == 0 || step == 0)
             return;
     }
@@ -1495,7 +1539,7 @@ fail:
     rc = map_err(rc, dir);
 fail_lmq:
     pin_release(s);
-    if (s->env)
+    if (s->env && !is_dead(s)) /* dead: see lmq__store_close() */
         mdb_env_close(s->env);
     if (s->mm_fd >= 0)
         close(s->mm_fd);
@@ -1590,9 +1634,14 @@ lmq__store_close(lmq_store *s)
         }
     }
     pin_release(s);
-    if (s->durability != LMQ_DURABILITY_NONE)
-        mdb_env_sync(s->env, 1);
-    mdb_env_close(s->env);
+    if (!is_dead(s)) {
+        if (s->durability != LMQ_DURABILITY_NONE)
+            mdb_env_sync(s->env, 1);
+        mdb_env_close(s->env);
+    }
+    /* Dead (set_mapsize): LMDB's env names a map it lost, and closing it
+     * would munmap whatever that address holds now. It is left open, its
+     * two descriptors with it, until the process exits. */
     if (s->mm_fd >= 0)
         close(s->mm_fd);
     pthread_mutex_destroy(&s->res_mu);
@@ -1687,12 +1736,14 @@ adopt_mapsize(lmq_store *s)
         flock(s->mm_fd, LOCK_EX);
         wm_reserve_locked(s, fd, fd_size(fd));
         flock(s->mm_fd, LOCK_UN);
-    } else {
-        mdb_env_set_mapsize(s->env, 0);
+    } else if (!is_dead(s)) {
+        set_mapsize(s, 0);
     }
     MDB_envinfo info;
-    mdb_env_info(s->env, &info);
-    s->map_size = info.me_mapsize;
+    if (!is_dead(s)) {
+        mdb_env_info(s->env, &info);
+        s->map_size = info.me_mapsize;
+    }
     pthread_rwlock_unlock(&s->resize);
 }
 
@@ -1713,6 +1764,10 @@ grow_map(lmq_store *s)
         return rc;
     }
     pthread_rwlock_wrlock(&s->resize);
+    if (is_dead(s)) {
+        pthread_rwlock_unlock(&s->resize);
+        return rc;
+    }
     MDB_envinfo info;
     mdb_env_info(s->env, &info);
     uint64_t cur = info.me_mapsize;
@@ -1720,7 +1775,7 @@ grow_map(lmq_store *s)
         uint64_t next = cur * 2;
         if (next > s->max_map_size)
             next = s->max_map_size;
-        if (mdb_env_set_mapsize(s->env, (size_t)next) == 0) {
+        if (set_mapsize(s, next) == 0) {
             s->map_size = next;
             rc = 0;
         }
@@ -1732,6 +1787,8 @@ grow_map(lmq_store *s)
 static int
 begin(lmq_store *s, unsigned flags, MDB_txn **txn)
 {
+    if (is_dead(s))
+        return refuse_dead();
     if (!(flags & MDB_RDONLY) && refuse_broken(s) != 0)
         return LMQ_EIO; /* a write after a failed flush */
     for (int tries = 0;; tries++) {

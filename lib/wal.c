@@ -23,6 +23,7 @@
  * record that is torn (crc), of another generation, or not the next txnid.
  * All integers are big-endian, as in the keys.
  */
+#define _GNU_SOURCE 1 /* fallocate, FALLOC_FL_KEEP_SIZE */
 #include "wal.h"
 
 #include "store.h"
@@ -291,8 +292,9 @@ lmq__wal_open(const char *dir, lmq_wal **out, bool *alone)
     }
     /* The checkpoint slots get their blocks now: a checkpoint must not
      * need a block of a full disk (a hole on tmpfs does). Failing here,
-     * the first checkpoint reports it. */
-    (void)posix_fallocate(w->fd, 0, REC_START);
+     * the first checkpoint reports it. KEEP_SIZE: an open that fails later
+     * (a damaged data.mdb) leaves the log's bytes as they were. */
+    (void)fallocate(w->fd, FALLOC_FL_KEEP_SIZE, 0, REC_START);
     if (!*alone && w->sh->magic != SHARED_MAGIC) {
         /* Opened by a process that predates the log, which never logs:
          * start a log of our own (the first logged write checkpoints). */
