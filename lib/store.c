@@ -356,6 +356,24 @@ set_mapsize(lmq_store *s, uint64_t size)
     return rc;
 }
 
+/* Dead handles' LMDB envs, kept (not closed: see lmq__store_close()) and
+ * reachable, for the life of the process. */
+static MDB_env **dead_envs;
+static size_t ndead_envs;
+static pthread_mutex_t dead_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+keep_dead_env(MDB_env *env)
+{
+    pthread_mutex_lock(&dead_mu);
+    MDB_env **n = realloc(dead_envs, (ndead_envs + 1) * sizeof *n);
+    if (n) { /* else it is merely unreachable */
+        dead_envs = n;
+        dead_envs[ndead_envs++] = env;
+    }
+    pthread_mutex_unlock(&dead_mu);
+}
+
 static bool
 is_dead(lmq_store *s)
 {
@@ -1539,8 +1557,11 @@ fail:
     rc = map_err(rc, dir);
 fail_lmq:
     pin_release(s);
-    if (s->env && !is_dead(s)) /* dead: see lmq__store_close() */
+    if (s->env && !is_dead(s)) {
         mdb_env_close(s->env);
+    } else if (s->env) { /* dead: see lmq__store_close() */
+        keep_dead_env(s->env);
+    }
     if (s->mm_fd >= 0)
         close(s->mm_fd);
     pthread_mutex_destroy(&s->res_mu);
@@ -1638,6 +1659,8 @@ lmq__store_close(lmq_store *s)
         if (s->durability != LMQ_DURABILITY_NONE)
             mdb_env_sync(s->env, 1);
         mdb_env_close(s->env);
+    } else {
+        keep_dead_env(s->env);
     }
     /* Dead (set_mapsize): LMDB's env names a map it lost, and closing it
      * would munmap whatever that address holds now. It is left open, its
