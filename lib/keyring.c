@@ -463,16 +463,10 @@ file_save(const char *path, json_t *root)
     char *tmp = malloc(pl + 8);
     if (!tmp)
         return lmq__seterr(LMQ_ENOMEM, NULL);
-    snprintf(tmp, pl + 8, "%s.tmpXXX", path);
-    memcpy(tmp + pl + 4, "XXX", 4);
-    int fd = -1, rc = 0;
-    for (int i = 0; i < 16 && fd < 0; i++) {
-        uint32_t r = randombytes_uniform(1000);
-        snprintf(tmp + pl + 4, 4, "%03u", r);
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (fd < 0 && errno != EEXIST)
-            break;
-    }
+    snprintf(tmp, pl + 8, "%s.XXXXXX", path);
+    int rc = 0, fd = mkstemp(tmp); /* 0600, O_EXCL */
+    if (fd >= 0)
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
     if (fd < 0) {
         rc = lmq__seterr(LMQ_EIO, "cannot write %s: %s", tmp, strerror(errno));
         free(tmp);
