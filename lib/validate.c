@@ -7,7 +7,8 @@
  * AWS "Message". Texts recorded from AWS or LocalStack are copied exactly;
  * where AWS's wording is unknown the text follows the same shape.
  *
- * UTF-8 is decoded strictly by one helper (utf8_next): overlong forms,
+ * UTF-8 is decoded strictly by lmq's one decoder (lmq__utf8_next in
+ * lib/utf8.h, which the wire layer and the CLI use too): overlong forms,
  * UTF-16 surrogates (U+D800-U+DFFF), code points above U+10FFFF, stray
  * continuation bytes and truncated sequences are all errors. A lenient
  * decoder would let bytes that no SQS client can represent into the store,
@@ -19,6 +20,7 @@
  * are counted in code points.
  */
 #include "internal.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -72,50 +74,6 @@ static bool
 is_word(unsigned char c)
 {
     return is_alnum(c) || c == '_' || c == '-';
-}
-
-/* Decode the code point at s[*i] (of len bytes) into *cp and advance *i.
- * Returns false, leaving *i alone, on any malformed or non-scalar sequence. */
-static bool
-utf8_next(const unsigned char *s, size_t len, size_t *i, uint32_t *cp)
-{
-    /* The smallest code point each sequence length may encode; anything
-     * below is an overlong form. */
-    static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
-    unsigned char b = s[*i];
-    size_t n;
-    uint32_t c;
-
-    if (b < 0x80) {
-        *cp = b;
-        (*i)++;
-        return true;
-    }
-    if (b >= 0xC0 && b <= 0xDF) {
-        n = 2;
-        c = b & 0x1F;
-    } else if (b >= 0xE0 && b <= 0xEF) {
-        n = 3;
-        c = b & 0x0F;
-    } else if (b >= 0xF0 && b <= 0xF7) {
-        n = 4;
-        c = b & 0x07;
-    } else {
-        return false; /* continuation byte or 0xF8-0xFF as a lead */
-    }
-    if (len - *i < n)
-        return false; /* truncated */
-    for (size_t k = 1; k < n; k++) {
-        unsigned char t = s[*i + k];
-        if ((t & 0xC0) != 0x80)
-            return false;
-        c = (c << 6) | (t & 0x3F);
-    }
-    if (c < min_cp[n] || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-        return false;
-    *cp = c;
-    *i += n;
-    return true;
 }
 
 /* The XML 1.0 Char production SQS allows in bodies and strings. */
@@ -188,7 +146,7 @@ lmq__valid_chars(const char *s, size_t len)
             i++;
             continue;
         }
-        if (!utf8_next(u, len, &i, &c) || !is_xml_char(c))
+        if (!lmq__utf8_next(u, len, &i, &c) || !is_xml_char(c))
             return lmq__seterr(LMQ_ECONTENTS, CHARS_MSG);
     }
     return 0;
@@ -454,7 +412,7 @@ tag_text(const char *s, size_t *count)
     while (i < len) {
         uint32_t c;
         /* Tags travel in XML answers: no U+FFFE, U+FFFF or controls. */
-        if (!utf8_next(u, len, &i, &c) || !is_xml_char(c))
+        if (!lmq__utf8_next(u, len, &i, &c) || !is_xml_char(c))
             return false;
         if (c < 0x80 && !is_alnum((unsigned char)c) &&
             strchr(" _.:/=+-@", (int)c) == NULL)

@@ -20,6 +20,7 @@
  * no SQS parameter needs.
  */
 #include "lmq_cli.h"
+#include "../lib/utf8.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -80,45 +81,6 @@ read_file(const char *path, char **out, size_t *outlen)
     return 0;
 }
 
-/* Structural UTF-8 check (no overlongs, no surrogates, <= U+10FFFF). */
-static int
-utf8_valid(const unsigned char *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        unsigned c = s[i];
-        size_t n;
-        unsigned cp;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if (c >= 0xc2 && c <= 0xdf) {
-            n = 1;
-            cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 2;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3;
-            cp = c & 0x07;
-        } else {
-            return 0;
-        }
-        if (i + n >= len)
-            return 0;
-        for (size_t k = 1; k <= n; k++) {
-            if (i + k >= len || (s[i + k] & 0xc0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
-        i += n + 1;
-    }
-    return 1;
-}
-
 int
 cli_tok_load(const char *flag, const char *arg, cli_tok *out)
 {
@@ -147,7 +109,7 @@ cli_tok_load(const char *flag, const char *arg, cli_tok *out)
                 flag, arg, strerror(errno));
         return -1;
     }
-    if (text && !utf8_valid((const unsigned char *)out->s, out->len)) {
+    if (text && !lmq__utf8_valid((const unsigned char *)out->s, out->len)) {
         fprintf(stderr,
                 "\nError parsing parameter '--%s': Unable to load paramfile "
                 "%s: the file is not UTF-8 text (use fileb:// for bytes)\n",

@@ -25,6 +25,7 @@
 #define _GNU_SOURCE 1 /* memmem */
 #endif
 #include "lmq_cli.h"
+#include "../lib/utf8.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -1291,22 +1292,13 @@ f_values(ectx *e, const node *x, json_t **a, size_t n)
     return out;
 }
 
-/* Code points of a UTF-8 string. */
-static size_t
-utf8_len(const char *s, size_t n)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        k += ((unsigned char)s[i] & 0xC0) != 0x80;
-    return k;
-}
-
 static json_t *
 f_length(ectx *e, const node *x, json_t **a, size_t n)
 {
     (void)e, (void)x, (void)n;
     if (json_is_string(a[0]))
-        return json_integer((json_int_t)utf8_len(json_string_value(a[0]),
+        return json_integer((json_int_t)lmq__utf8_count(
+            (const unsigned char *)json_string_value(a[0]),
                                                  json_string_length(a[0])));
     return json_integer((json_int_t)(json_is_array(a[0])
                                          ? json_array_size(a[0])

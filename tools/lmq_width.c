@@ -9,8 +9,10 @@
  * runs on).
  */
 #include "lmq_cli.h"
+#include "../lib/utf8.h"
 
 #include <stdint.h>
+#include <string.h>
 
 static const struct {
     uint32_t lo, hi;
@@ -277,15 +279,13 @@ is_wide(uint32_t cp)
 size_t
 cli_text_cols(const char *s)
 {
-    size_t cols = 0;
+    size_t cols = 0, i = 0, len = strlen(s);
     const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        uint32_t cp = *p++;
-        int more = cp < 0xC0 ? 0 : cp < 0xE0 ? 1 : cp < 0xF0 ? 2 : 3;
-        if (more)
-            cp &= 0x3Fu >> more;
-        for (; more && (*p & 0xC0) == 0x80; more--)
-            cp = cp << 6 | (*p++ & 0x3Fu);
+    while (i < len) {
+        uint32_t cp;
+        if (!lmq__utf8_next(p, len, &i, &cp)) {
+            cp = p[i++]; /* not UTF-8 (JSON text always is): one column */
+        }
         cols += is_wide(cp) ? 2 : 1;
     }
     return cols;

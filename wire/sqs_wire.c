@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "sqs_int.h"
+#include "../lib/utf8.h"
 
 /* ---- errors -------------------------------------------------------------- */
 
@@ -181,29 +182,14 @@ lmq__sqs_request_id(char out[37])
     sodium_memzero(u, 16);
 }
 
-/* The length of the UTF-8 character at p, 0 when it is not one. */
+/* The length of the UTF-8 character at p (end: the string's end), 0 when
+ * it is not one. */
 static size_t
-utf8_char(const unsigned char *p)
+utf8_char(const unsigned char *p, const unsigned char *end)
 {
-    unsigned char c = p[0];
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        return (p[1] & 0xc0) == 0x80 ? 2 : 0;
-    if (c >= 0xe0 && c <= 0xef) {
-        unsigned char lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f
-                                                                   : 0xbf;
-        return p[1] >= lo && p[1] <= hi && (p[2] & 0xc0) == 0x80 ? 3 : 0;
-    }
-    if (c >= 0xf0 && c <= 0xf4) {
-        unsigned char lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f
-                                                                   : 0xbf;
-        return p[1] >= lo && p[1] <= hi && (p[2] & 0xc0) == 0x80 &&
-                       (p[3] & 0xc0) == 0x80
-                   ? 4
-                   : 0;
-    }
-    return 0;
+    size_t i = 0;
+    uint32_t cp;
+    return lmq__utf8_next(p, (size_t)(end - p), &i, &cp) ? i : 0;
 }
 
 void
@@ -212,9 +198,9 @@ lmq__sqs_clean_text(char *s)
     /* Messages quote the request, cut at a byte count: what is not UTF-8
      * (or is a control character XML cannot carry) becomes '?', else
      * jansson drops the message and the XML is not well-formed. */
-    unsigned char *p = (unsigned char *)s;
+    unsigned char *p = (unsigned char *)s, *end = p + strlen(s);
     while (*p) {
-        size_t n = utf8_char(p);
+        size_t n = utf8_char(p, end);
         if (n == 0 || (n == 1 && *p < 0x20 && *p != '\t' && *p != '\n' &&
                        *p != '\r') ||
             (n == 3 && p[0] == 0xef && p[1] == 0xbf && p[2] >= 0xbe)) {
