@@ -129,6 +129,39 @@ cli_cmd_backup(cli_ctx *c)
     return 0;
 }
 
+/* Say which queues of the dump are sealed at rest: their messages are in
+ * the dump in the clear. */
+static void
+note_sealed(cli_ctx *c)
+{
+    static const char *const names[] = {"SqsManagedSseEnabled",
+                                        "KmsMasterKeyId", NULL};
+    char **qs = NULL, *next = NULL;
+    do {
+        char *token = next;
+        next = NULL;
+        if (lmq_queue_list(c->env, NULL, 1000, token, &qs, &next) != 0) {
+            free(token);
+            return;
+        }
+        free(token);
+        for (size_t i = 0; qs && qs[i]; i++) {
+            lmq_map *a = NULL;
+            if (lmq_queue_get_attributes(c->env, qs[i], names, &a) != 0)
+                continue;
+            const char *sse = lmq_map_get(a, "SqsManagedSseEnabled");
+            if ((sse && strcmp(sse, "true") == 0) ||
+                lmq_map_get(a, "KmsMasterKeyId"))
+                fprintf(stderr, "lmq dump: note: queue %s is sealed at "
+                        "rest; its messages are in the dump in the clear\n",
+                        qs[i]);
+            lmq_map_free(a);
+        }
+        lmq_strv_free(qs);
+        qs = NULL;
+    } while (next);
+}
+
 int
 cli_cmd_dump(cli_ctx *c)
 {
@@ -150,6 +183,7 @@ cli_cmd_dump(cli_ctx *c)
     }
     if (rc)
         return cli_service_error(c, rc);
+    note_sealed(c);
     return 0;
 }
 
