@@ -303,53 +303,92 @@ ck_has_kind(const char *out, const char *kind)
     ck_assert_msg(strstr(out, want), "report lacks %s:\n%s", kind, out);
 }
 
+/* lmq_home_check() on dir in this process: its return code and report. */
+static int
+lib_check(const char *dir, int flags, const char *backup, char **report)
+{
+    lmq_env *env = open_home(dir, LMQ_DURABILITY_NONE);
+    int rc = lmq_home_check(env, flags, backup, NULL, NULL, report);
+    lmq_env_close(env);
+    ck_assert_ptr_nonnull(*report);
+    return rc;
+}
+
 START_TEST(test_damage_found_and_repaired)
 {
     enum damage d = (enum damage)_i;
-    char *out, *err, backup[320];
+    char *rep, backup[320];
     populate(home);
-    ck_assert_int_eq(CLI(&out, &err, "--home", home, "check"), 0);
-    ck_assert_ptr_nonnull(strstr(out, "\"Clean\": true"));
-    free(out);
-    free(err);
+    ck_ok(lib_check(home, 0, NULL, &rep));
+    ck_assert_ptr_nonnull(strstr(rep, "\"Clean\": true"));
+    free(rep);
     long std = queue_total(home, "std"), fifo = queue_total(home, "f.fifo");
     ck_assert_int_eq(std, 14);
 
     plant(home, d);
-    ck_assert_int_eq(CLI(&out, &err, "--home", home, "check"), 1);
-    ck_has_kind(out, damage_kind[d]);
-    ck_assert_ptr_nonnull(strstr(out, "\"Clean\": false"));
-    ck_assert_ptr_nonnull(strstr(err, "problem"));
-    free(out);
-    free(err);
+    ck_lmq(lib_check(home, 0, NULL, &rep), LMQ_ECORRUPT);
+    ck_has_kind(rep, damage_kind[d]);
+    ck_assert_ptr_nonnull(strstr(rep, "\"Clean\": false"));
+    free(rep);
     /* check changed nothing: it finds the same again */
-    ck_assert_int_eq(CLI(&out, NULL, "--home", home, "check", "--query",
-                         "Problems[].Kind"),
-                     1);
-    ck_assert_ptr_nonnull(strstr(out, damage_kind[d]));
-    free(out);
+    ck_lmq(lib_check(home, 0, NULL, &rep), LMQ_ECORRUPT);
+    ck_has_kind(rep, damage_kind[d]);
+    free(rep);
 
     snprintf(backup, sizeof backup, "%s/before-repair", lmq_test_dir);
-    ck_assert_int_eq(CLI(&out, &err, "--home", home, "check", "--repair",
-                         "--backup-dir", backup),
-                     0);
-    ck_assert_msg(strstr(out, "\"Clean\": true"), "%s", out);
-    ck_assert_ptr_nonnull(strstr(out, backup));
-    ck_has_kind(out, damage_kind[d]); /* in ProblemsBeforeRepair */
-    free(out);
-    free(err);
-    ck_assert_int_eq(CLI(&out, NULL, "--home", home, "check"), 0);
-    free(out);
+    ck_ok(lib_check(home, LMQ_CHECK_REPAIR, backup, &rep));
+    ck_assert_msg(strstr(rep, "\"Clean\": true"), "%s", rep);
+    ck_assert_ptr_nonnull(strstr(rep, backup));
+    ck_has_kind(rep, damage_kind[d]); /* in ProblemsBeforeRepair */
+    free(rep);
+    ck_ok(lib_check(home, 0, NULL, &rep));
+    free(rep);
     /* the backup holds the home as it was: damaged */
-    ck_assert_int_eq(CLI(&out, NULL, "--home", backup, "check"), 1);
-    ck_has_kind(out, damage_kind[d]);
-    free(out);
+    ck_lmq(lib_check(backup, 0, NULL, &rep), LMQ_ECORRUPT);
+    ck_has_kind(rep, damage_kind[d]);
+    free(rep);
     /* Every message is still there (a lost vis entry is rebuilt). */
     ck_assert_int_eq(queue_total(home, "std"), std);
     ck_assert_int_eq(queue_total(home, "f.fifo"), fifo);
     lmq_env *env = open_home(home, LMQ_DURABILITY_NONE);
     ck_assert_uint_eq(receive_n(env, "std", 10), 8); /* visible ones */
     lmq_env_close(env);
+}
+END_TEST
+
+/* The command: report, exit status 1 with problems, --repair with the
+ * default backup directory, --query and --output text. */
+START_TEST(test_check_cli)
+{
+    char *out, *err;
+    populate(home);
+    plant(home, D_COUNTERS);
+    plant(home, D_FIFO_READY);
+    ck_assert_int_eq(CLI(&out, &err, "--home", home, "--durability", "none",
+                         "check", "--query", "Problems[].Kind",
+                         "--output", "text"),
+                     1);
+    ck_assert_ptr_nonnull(strstr(out, "counters"));
+    ck_assert_ptr_nonnull(strstr(out, "fifo-ready"));
+    ck_assert_ptr_nonnull(strstr(err, "2 problems found"));
+    free(out);
+    free(err);
+    ck_assert_int_eq(CLI(&out, &err, "--home", home, "--durability", "none",
+                         "check", "--repair"),
+                     0);
+    ck_assert_msg(strstr(out, "\"Clean\": true"), "%s", out);
+    ck_assert_ptr_nonnull(strstr(out, "\"RepairedProblemCount\": 2"));
+    json_t *doc = json_loads(out, 0, NULL);
+    const char *b = json_string_value(json_object_get(doc, "Backup"));
+    ck_assert_ptr_nonnull(b);
+    ck_assert_int_eq(strncmp(b, home, strlen(home)), 0);
+    ck_assert_ptr_nonnull(strstr(b, ".backup-"));
+    char path[400];
+    snprintf(path, sizeof path, "%s/data.mdb", b);
+    ck_assert_int_eq(access(path, F_OK), 0);
+    json_decref(doc);
+    free(out);
+    free(err);
 }
 END_TEST
 
@@ -492,15 +531,16 @@ START_TEST(test_busy_home_checks_clean)
     pid_t pids[4];
     char *out;
     traffic_start(sh, pids, 4);
-    for (int i = 0; i < 3; i++) {
-        nap_ms(traffic_ms() / 3);
+    for (int i = 0; i < 2; i++) {
+        nap_ms(traffic_ms() / 2);
         int rc = CLI(&out, NULL, "--home", home, "check");
         ck_assert_msg(rc == 0, "check under traffic: %d\n%s", rc, out);
         free(out);
     }
     traffic_stop(sh, pids, 4);
     ck_assert_int_gt(sh->acked[0], 0);
-    ck_assert_int_eq(CLI(&out, NULL, "--home", home, "check"), 0);
+    ck_ok(lib_check(home, 0, NULL, &out));
+    ck_assert_ptr_nonnull(strstr(out, "\"Clean\": true"));
     free(out);
 }
 END_TEST
@@ -570,6 +610,21 @@ END_TEST
 
 /* ---- dump and load ------------------------------------------------------- */
 
+/* lmq_home_dump() of dir in this process (malloc'd text). */
+static char *
+lib_dump(const char *dir)
+{
+    char path[320];
+    snprintf(path, sizeof path, "%s/lib.dump", lmq_test_dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ck_assert_int_ge(fd, 0);
+    lmq_env *env = open_home(dir, LMQ_DURABILITY_NONE);
+    ck_ok(lmq_home_dump(env, fd, NULL, NULL));
+    lmq_env_close(env);
+    close(fd);
+    return lmq_test_slurp(path, NULL);
+}
+
 static char *
 dump_of(const char *dir, const char *name)
 {
@@ -617,7 +672,7 @@ START_TEST(test_dump_load_round_trip)
     snprintf(p2, sizeof p2, "%s", dump_of(home2, "d2"));
     char *d2 = lmq_test_slurp(p2, NULL);
     ck_assert_str_eq(d1, d2);
-    ck_assert_int_eq(CLI(&out, NULL, "--home", home2, "check"), 0);
+    ck_ok(lib_check(home2, 0, NULL, &out));
     free(out);
 
     /* The loaded home works: FIFO order and the in-flight message's group
@@ -627,14 +682,14 @@ START_TEST(test_dump_load_round_trip)
     lmq_env_close(env);
 
     /* Same names again: refused, nothing changed. */
-    char *before = lmq_test_slurp(dump_of(home2, "d3"), NULL);
+    char *before = lib_dump(home2);
     rc = CLI(&out, &err, "--home", home2, "load", "--file", p1);
     ck_assert_int_eq(rc, 254);
     ck_assert_ptr_nonnull(strstr(err, "QueueNameExists"));
     ck_assert_ptr_nonnull(strstr(err, "nothing loaded"));
     free(out);
     free(err);
-    char *after = lmq_test_slurp(dump_of(home2, "d4"), NULL);
+    char *after = lib_dump(home2);
     ck_assert_str_eq(before, after);
     free(after);
 
@@ -644,9 +699,9 @@ START_TEST(test_dump_load_round_trip)
     ck_assert_ptr_nonnull(strstr(out, "\"Merged\""));
     free(out);
     free(err);
-    after = lmq_test_slurp(dump_of(home2, "d5"), NULL);
+    after = lib_dump(home2);
     ck_assert_uint_eq(count_lines(after, "{\"message\":"), 42);
-    ck_assert_int_eq(CLI(&out, NULL, "--home", home2, "check"), 0);
+    ck_ok(lib_check(home2, 0, NULL, &out));
     free(out);
     free(after);
     free(before);
@@ -758,6 +813,7 @@ lmq_suite_admin(void)
     tcase_add_checked_fixture(tc, setup, lmq_test_tmp_teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, test_damage_found_and_repaired, 0, D__COUNT);
+    tcase_add_test(tc, test_check_cli);
     tcase_add_test(tc, test_check_never_creates);
     tcase_add_test(tc, test_busy_home_checks_clean);
     suite_add_tcase(s, tc);
