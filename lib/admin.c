@@ -305,11 +305,14 @@ check_dlq(lmq_txn *t, struct chk *c, lmq_env *env, const lmq_qrec *r)
     return 0;
 }
 
-/* Rows of every per-queue database whose queue has no record. */
+/* Call fn(arg, db index, qid) for each queue id that has rows in a
+ * per-queue database but no record (one seek per queue id); fn returns 0,
+ * 1 to stop the walk, or an error. */
 static int
-check_orphans(lmq_txn *t, struct chk *c)
+each_orphan(lmq_txn *t, int (*fn)(void *arg, size_t db, uint32_t qid),
+            void *arg)
 {
-    c->queue = NULL;
+    bool stop = false;
     for (size_t i = 0; i < sizeof qdbs / sizeof qdbs[0]; i++) {
         lmq_cur *cur;
         lmq_val key, val, v;
@@ -325,23 +328,26 @@ check_orphans(lmq_txn *t, struct chk *c)
             }
             uint32_t qid = lmq__get_u32(key.data);
             memcpy(k, key.data, 4);
-            int g = lmq__txn_get(t, LMQ_DB_QREC, k, 4, &v);
-            if (g < 0) {
-                rc = g;
-                break;
-            }
-            if (g == LMQ__NOTFOUND)
-                problem(c, "orphan", "%s holds rows of queue id %u, which "
-                        "has no record", qdb_names[i], qid);
-            if (qid == UINT32_MAX)
+            rc = lmq__txn_get(t, LMQ_DB_QREC, k, 4, &v);
+            if (rc == LMQ__NOTFOUND && (rc = fn(arg, i, qid)) == 1)
+                stop = true;
+            if (rc != 0 || qid == UINT32_MAX)
                 break;
             lmq__put_u32(k, qid + 1);
             rc = lmq__cur_seek(cur, k, sizeof k, &key, &val);
         }
         lmq__cur_close(cur);
-        if (rc < 0)
-            return rc;
+        if (rc < 0 || stop)
+            return rc < 0 ? rc : 0;
     }
+    return 0;
+}
+
+static int
+report_orphan(void *arg, size_t db, uint32_t qid)
+{
+    problem(arg, "orphan", "%s holds rows of queue id %u, which has no "
+            "record", qdb_names[db], qid);
     return 0;
 }
 
@@ -436,7 +442,8 @@ check_fn(lmq_txn *t, void *arg)
     lmq__cur_close(cur);
     if (rc < 0)
         return rc;
-    return check_orphans(t, c);
+    c->queue = NULL;
+    return each_orphan(t, report_orphan, c);
 }
 
 static json_t *
@@ -591,12 +598,29 @@ repair_queue(lmq_txn *t, struct rep *p, lmq_qrec *r)
     return lmq__q_save(t, r);
 }
 
+#define ORPHANS_MAX 64
+struct orphans {
+    size_t n;
+    size_t db[ORPHANS_MAX];
+    uint32_t qid[ORPHANS_MAX];
+};
+
+/* Collect up to ORPHANS_MAX; 1 stops the walk when full. */
+static int
+note_orphan(void *arg, size_t db, uint32_t qid)
+{
+    struct orphans *o = arg;
+    o->db[o->n] = db;
+    o->qid[o->n++] = qid;
+    return o->n == ORPHANS_MAX;
+}
+
 static int
 repair_fn(lmq_txn *t, void *arg)
 {
     struct rep *p = arg;
     lmq_cur *cur;
-    lmq_val key, val, v;
+    lmq_val key, val;
     int rc;
     /* Names that do not name their queue. */
     if ((rc = lmq__cur_open(t, LMQ_DB_NAMES, &cur)) != 0)
@@ -657,40 +681,17 @@ repair_fn(lmq_txn *t, void *arg)
     free(qids);
     if (rc < 0)
         return rc;
-    /* Rows of queues without a record. */
-    for (size_t i = 0; i < sizeof qdbs / sizeof qdbs[0]; i++) {
-        uint8_t k[4] = {0, 0, 0, 0};
-        uint32_t orphans[64];
-        size_t no = 0;
-        if ((rc = lmq__cur_open(t, qdbs[i], &cur)) != 0)
+    /* Rows of queues without a record: their ranges are deleted after
+     * each walk (the walk's cursor must not see its db change). */
+    struct orphans o;
+    do {
+        o.n = 0;
+        if ((rc = each_orphan(t, note_orphan, &o)) != 0)
             return rc;
-        rc = lmq__cur_seek(cur, k, sizeof k, &key, &val);
-        while (rc == 0 && no < 64) {
-            if (key.len < 4) {
-                rc = lmq__cur_next(cur, &key, &val);
-                continue;
-            }
-            uint32_t qid = lmq__get_u32(key.data);
-            memcpy(k, key.data, 4);
-            int g = lmq__txn_get(t, LMQ_DB_QREC, k, 4, &v);
-            if (g < 0) {
-                rc = g;
-                break;
-            }
-            if (g == LMQ__NOTFOUND)
-                orphans[no++] = qid;
-            if (qid == UINT32_MAX)
-                break;
-            lmq__put_u32(k, qid + 1);
-            rc = lmq__cur_seek(cur, k, sizeof k, &key, &val);
-        }
-        lmq__cur_close(cur);
-        if (rc < 0)
-            return rc;
-        for (size_t j = 0; j < no; j++)
-            if ((rc = del_qid_range(t, qdbs[i], orphans[j])) != 0)
+        for (size_t i = 0; i < o.n; i++)
+            if ((rc = del_qid_range(t, qdbs[o.db[i]], o.qid[i])) != 0)
                 return rc;
-    }
+    } while (o.n == ORPHANS_MAX);
     return 0;
 }
 
