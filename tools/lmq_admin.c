@@ -29,7 +29,7 @@ const cli_flag cli_f_check[] = {
      "with --repair: where the backup goes (default HOME.backup-<time>)"},
     {NULL, CLI_STRING, 0, NULL}};
 const cli_flag cli_f_backup[] = {
-    {"DIR", CLI_WORDS, 1,
+    {"DIR", CLI_WORDS, 0,
      "a new directory: a consistent copy of the live home, opened as\n"
      "      a home to restore it"},
     {NULL, CLI_STRING, 0, NULL}};
