@@ -474,6 +474,34 @@ check_run(lmq_env *env, struct chk *c, int *err)
                      c->problems, "Warnings", c->warnings);
 }
 
+/* Delete the entry under c and move to the one after it (seeking, as the
+ * key's page changes under a delete). */
+static int
+cur_del_next(lmq_cur *c, lmq_val *key, lmq_val *val)
+{
+    uint8_t at[512]; /* LMDB keys are at most 511 bytes */
+    size_t al = key->len < sizeof at ? key->len : sizeof at;
+    memcpy(at, key->data, al);
+    int rc = lmq__cur_del(c);
+    return rc ? rc : lmq__cur_seek(c, at, al, key, val);
+}
+
+/* Room for one more element of size sz in *arr (n used of *cap). */
+static int
+grow(void *arr, size_t n, size_t *cap, size_t sz)
+{
+    void **a = arr;
+    if (n < *cap)
+        return 0;
+    size_t nc = *cap ? *cap * 2 : 16;
+    void *na = realloc(*a, nc * sz);
+    if (!na)
+        return lmq__seterr(LMQ_ENOMEM, NULL);
+    *a = na;
+    *cap = nc;
+    return 0;
+}
+
 /* ---- repair ----------------------------------------------------------------- */
 
 struct rep {
@@ -538,17 +566,9 @@ repair_queue(lmq_txn *t, struct rep *p, lmq_qrec *r)
             rc = g;
             break;
         }
-        if (nbad == cap) { /* dropped after the walk */
-            size_t nc = cap ? cap * 2 : 16;
-            uint64_t *nb = realloc(bad, nc * sizeof *nb);
-            if (!nb) {
-                rc = lmq__seterr(LMQ_ENOMEM, NULL);
-                break;
-            }
-            bad = nb;
-            cap = nc;
-        }
-        bad[nbad++] = seq;
+        if ((rc = grow(&bad, nbad, &cap, sizeof *bad)) != 0)
+            break;
+        bad[nbad++] = seq; /* dropped after the walk */
     }
     lmq__cur_close(cur);
     for (size_t i = 0; rc >= 0 && i < nbad; i++) {
@@ -576,12 +596,7 @@ repair_queue(lmq_txn *t, struct rep *p, lmq_qrec *r)
             break;
         }
         if (g == LMQ__NOTFOUND) {
-            uint8_t at[64];
-            size_t al = key.len < sizeof at ? key.len : sizeof at;
-            memcpy(at, key.data, al); /* the key's page changes */
-            if ((rc = lmq__cur_del(cur)) != 0)
-                break;
-            rc = lmq__cur_seek(cur, at, al, &key, &val);
+            rc = cur_del_next(cur, &key, &val);
             continue;
         }
         rc = lmq__cur_next(cur, &key, &val);
@@ -636,12 +651,7 @@ repair_fn(lmq_txn *t, void *arg)
         }
         if (g != 0 || strlen(r.name) != key.len ||
             memcmp(r.name, key.data, key.len) != 0) {
-            char name[LMQ_MAX_QUEUE_NAME + 1];
-            size_t nl = key.len < sizeof name ? key.len : sizeof name - 1;
-            memcpy(name, key.data, nl);
-            if ((rc = lmq__cur_del(cur)) != 0)
-                break;
-            rc = lmq__cur_seek(cur, name, nl, &key, &val);
+            rc = cur_del_next(cur, &key, &val);
             continue;
         }
         rc = lmq__cur_next(cur, &key, &val);
@@ -658,16 +668,8 @@ repair_fn(lmq_txn *t, void *arg)
          rc = lmq__cur_next(cur, &key, &val)) {
         if (key.len != 4)
             continue;
-        if (n == cap) {
-            size_t nc = cap ? cap * 2 : 16;
-            uint32_t *nq = realloc(qids, nc * sizeof *nq);
-            if (!nq) {
-                rc = lmq__seterr(LMQ_ENOMEM, NULL);
-                break;
-            }
-            qids = nq;
-            cap = nc;
-        }
+        if ((rc = grow(&qids, n, &cap, sizeof *qids)) != 0)
+            break;
         qids[n++] = lmq__get_u32(key.data);
     }
     lmq__cur_close(cur);
