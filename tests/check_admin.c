@@ -356,6 +356,38 @@ START_TEST(test_damage_found_and_repaired)
 }
 END_TEST
 
+/* A redo log whose records stop short of the shared tail: check reports
+ * it (and says nothing of a sound one). */
+START_TEST(test_log_damage_found)
+{
+    char *rep, wal[320];
+    lmq_log_stats st;
+    lmq_env *env = open_home(home, LMQ_DURABILITY_FULL);
+    create(env, "q", NULL, NULL, NULL, NULL);
+    send_n(env, "q", NULL, 8, 0, "w");
+    lmq__store_log_stats(env->store, &st);
+    ck_assert_uint_gt(st.records, 2);
+    ck_ok(lmq_home_check(env, 0, NULL, NULL, NULL, &rep));
+    ck_assert_ptr_nonnull(strstr(rep, "\"LogRecords\": "));
+    free(rep);
+    /* Zero the second half of what was appended: the records there no
+     * longer scan. */
+    snprintf(wal, sizeof wal, "%s/wal", home);
+    int fd = open(wal, O_WRONLY);
+    ck_assert_int_ge(fd, 0);
+    uint64_t from = 8192 + (st.tail - 8192) / 2;
+    static char zero[1 << 16];
+    ck_assert_uint_le(st.tail - from, sizeof zero);
+    ck_assert_int_eq(pwrite(fd, zero, st.tail - from, (off_t)from),
+                     (ssize_t)(st.tail - from));
+    close(fd);
+    ck_lmq(lmq_home_check(env, 0, NULL, NULL, NULL, &rep), LMQ_ECORRUPT);
+    ck_has_kind(rep, "log");
+    free(rep);
+    lmq_env_close(env);
+}
+END_TEST
+
 /* The command: report, exit status 1 with problems, --repair with the
  * default backup directory, --query and --output text. */
 START_TEST(test_check_cli)
@@ -814,6 +846,7 @@ lmq_suite_admin(void)
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, test_damage_found_and_repaired, 0, D__COUNT);
     tcase_add_test(tc, test_check_cli);
+    tcase_add_test(tc, test_log_damage_found);
     tcase_add_test(tc, test_check_never_creates);
     tcase_add_test(tc, test_busy_home_checks_clean);
     suite_add_tcase(s, tc);
