@@ -14,7 +14,7 @@
  *    clear only with the key;
  *  - progress bars only on a terminal.
  *
- * CI mode takes a few seconds; LMQ_TEST_LONG=1 runs the traffic tests
+ * CI mode takes a few seconds; LMQ_ADMIN_LONG=1 runs the traffic tests
  * longer, LMQ_TEST_SAN (sanitizer pass) shorter.
  */
 #include "lmq_test.h"
@@ -49,7 +49,7 @@ setup(void)
 static int
 traffic_ms(void)
 {
-    if (getenv("LMQ_TEST_LONG"))
+    if (getenv("LMQ_ADMIN_LONG"))
         return 8000;
     return getenv("LMQ_TEST_SAN") ? 600 : 1200;
 }
