@@ -200,13 +200,24 @@ check_messages(lmq_txn *t, struct chk *c, const lmq_qrec *r)
     return 0;
 }
 
+/* Whether the header row at key has its message: 0, LMQ__NOTFOUND, or an
+ * error. */
+static int
+hdr_message(lmq_txn *t, const lmq_val *key)
+{
+    lmq_val v;
+    return key->len == LMQ_MKEY_LEN
+               ? lmq__txn_get(t, LMQ_DB_MSG, key->data, key->len, &v)
+               : LMQ__NOTFOUND;
+}
+
 /* Header rows and vis entries of r, each against its message. */
 static int
 check_rows(lmq_txn *t, struct chk *c, const lmq_qrec *r)
 {
     uint8_t k[LMQ_MKEY_LEN];
     lmq_cur *cur;
-    lmq_val key, val, v;
+    lmq_val key, val;
     int rc = lmq__cur_open(t, LMQ_DB_HDR, &cur);
     if (rc)
         return rc;
@@ -215,9 +226,7 @@ check_rows(lmq_txn *t, struct chk *c, const lmq_qrec *r)
          rc = lmq__cur_next(cur, &key, &val)) {
         if (key.len < 4 || lmq__get_u32(key.data) != r->qid)
             break;
-        int g = key.len == LMQ_MKEY_LEN
-                    ? lmq__txn_get(t, LMQ_DB_MSG, key.data, key.len, &v)
-                    : LMQ__NOTFOUND;
+        int g = hdr_message(t, &key);
         if (g < 0) {
             rc = g;
             break;
@@ -527,7 +536,7 @@ repair_queue(lmq_txn *t, struct rep *p, lmq_qrec *r)
 {
     uint8_t k[LMQ_MKEY_LEN];
     lmq_cur *cur;
-    lmq_val key, val, v;
+    lmq_val key, val;
     uint64_t *bad = NULL, last = 0;
     size_t nbad = 0, cap = 0;
     int rc;
@@ -588,9 +597,7 @@ repair_queue(lmq_txn *t, struct rep *p, lmq_qrec *r)
     for (rc = lmq__cur_seek(cur, k, sizeof k, &key, &val); rc == 0;) {
         if (key.len < 4 || lmq__get_u32(key.data) != r->qid)
             break;
-        int g = key.len == LMQ_MKEY_LEN
-                    ? lmq__txn_get(t, LMQ_DB_MSG, key.data, key.len, &v)
-                    : LMQ__NOTFOUND;
+        int g = hdr_message(t, &key);
         if (g < 0) {
             rc = g;
             break;
