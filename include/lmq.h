@@ -1489,6 +1489,98 @@ LMQ_API LMQ_WARN_UNUSED int lmq_key_rotate(lmq_env *env, const char *alias,
                                            void *arg,
                                            char new_id[LMQ_KEY_ID_MAX]);
 
+/* ---- The operator's toolbox: check, backup, dump, load (docs/OPERATIONS.md)
+ * -------------------------------------------------------------------------- */
+
+/** @brief lmq_home_check() flag: rebuild what can be rebuilt. @since 0.5 */
+#define LMQ_CHECK_REPAIR 1
+
+/**
+ * @brief Verify env's home in one read-only transaction: every index entry
+ *        has its record and every record its index entries, the counters
+ *        equal the messages, FIFO and dead-letter state agree, the redo log
+ *        scans. With LMQ_CHECK_REPAIR and problems found, first backs the
+ *        home up (lmq_home_backup() into backup_dir, NULL: "HOME.backup-
+ *        <UTC time>"), then rebuilds the indexes, counters and the name
+ *        index from the records in one write transaction, drops rows of
+ *        queues that no longer exist, and checks again.
+ * @param progress called after each queue (may be NULL).
+ * @param[out] report malloc'd JSON (free()): Home, Clean, Queues, Messages,
+ *        LogRecords, ProblemCount, Problems [{Kind, Queue, Detail}],
+ *        Warnings; after a repair also Backup, RepairedProblemCount,
+ *        ProblemsBeforeRepair. Set whenever the check ran.
+ * @return 0 (clean), LMQ_ECORRUPT (problems: see the report), LMQ_EINVAL,
+ *         LMQ_EIO, LMQ_ENOMEM, LMQ_ENOSPC (repair).
+ * @note Producers and consumers may keep running; a repair holds the
+ *       writer lock while it runs. Any thread.
+ * @since 0.5
+ */
+LMQ_API LMQ_WARN_UNUSED int lmq_home_check(lmq_env *env, int flags,
+                                           const char *backup_dir,
+                                           lmq_progress_fn progress,
+                                           void *arg, char **report);
+
+/**
+ * @brief A consistent copy of env's live home in dir (made if missing, with
+ *        the home's mode and group; it must not hold a home): the redo log
+ *        is checkpointed, then LMDB copies its newest transaction with
+ *        compaction through a read transaction (writers are not held up),
+ *        and the home's mapmode and clock files are copied. Opening dir
+ *        with lmq_env_open() restores it.
+ * @return 0, LMQ_EINVAL (no dir, dir is the home or holds a home), LMQ_EIO,
+ *         LMQ_ENOSPC.
+ * @note Everything committed before the call is in the copy. Encryption
+ *       keys live outside the home: keep the keyring too. Any thread.
+ * @since 0.5
+ */
+LMQ_API LMQ_WARN_UNUSED int lmq_home_backup(lmq_env *env, const char *dir,
+                                            lmq_progress_fn progress,
+                                            void *arg);
+
+/**
+ * @brief Write every queue (name, attributes, tags, timestamps, totals),
+ *        message (id, body, attributes, system attributes, timestamps,
+ *        receive count, state, sequence number) and FIFO deduplication
+ *        record of env's home to fd as JSON lines (docs/OPERATIONS.md).
+ *        Sealed queues' messages are written in the clear, so the key must
+ *        be loaded (LMQ_EKEY otherwise).
+ * @param progress called after each batch with messages done and total.
+ * @return 0, LMQ_EINVAL, LMQ_EIO (writing fd), LMQ_EKEY, LMQ_ECORRUPT,
+ *         LMQ_ENOMEM.
+ * @note Each message is dumped as one consistent state, the home as a
+ *       whole is not frozen: dump a backup for a point-in-time copy.
+ * @since 0.5
+ */
+LMQ_API LMQ_WARN_UNUSED int lmq_home_dump(lmq_env *env, int fd,
+                                          lmq_progress_fn progress,
+                                          void *arg);
+
+/** @brief lmq_home_load() flag: add to queues the home already has.
+ *         @since 0.5 */
+#define LMQ_LOAD_MERGE 1
+
+/**
+ * @brief Load a dump of lmq_home_dump() from fd into env's home. Queues
+ *        the home does not have are created with the dump's attributes,
+ *        tags, timestamps, totals and sequence numbers; without
+ *        LMQ_LOAD_MERGE a dump naming a queue the home has is refused
+ *        before anything changes (LMQ_EQUEUEEXISTS); with it, the dump's
+ *        messages are added to that queue (new sequence numbers, the
+ *        queue's attributes kept). ARNs of the dump's region and account
+ *        are rewritten to the home's.
+ * @param progress called with bytes read and the file's size.
+ * @param[out] report malloc'd JSON (may be NULL): Queues, Messages,
+ *        DedupRecords, Created, Merged.
+ * @return 0, LMQ_EQUEUEEXISTS, LMQ_EINVAL (a bad line: its number in
+ *         lmq_errmsg(); lines before it are loaded), LMQ_EVERSION (not a
+ *         dump of a version this lmq reads), LMQ_EKEY, LMQ_EIO,
+ *         LMQ_ENOSPC, LMQ_ENOMEM.
+ * @since 0.5
+ */
+LMQ_API LMQ_WARN_UNUSED int lmq_home_load(lmq_env *env, int fd, int flags,
+                                          lmq_progress_fn progress,
+                                          void *arg, char **report);
+
 #ifdef __cplusplus
 }
 #endif

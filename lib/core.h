@@ -399,6 +399,40 @@ int lmq__fifo_on_revisit(lmq_txn *t, lmq_qrec *r, uint64_t seq,
 int lmq__fifo_on_delay_change(lmq_txn *t, lmq_qrec *r, uint32_t old_delay,
                               int64_t now);
 
+/* Check and repair (admin.c). A problem found: kind is a short stable
+ * word ("vis-missing"), the rest a sentence. */
+typedef void (*lmq__problem_fn)(void *arg, const char *kind, const char *fmt,
+                                ...) LMQ_PRINTF(3, 4);
+/* FIFO state of message seq (its group member entry) and of the whole
+ * queue (groups, ready entries, dedup and attempt records against their
+ * expiry indexes): problems go to fn; 0 or a store error. */
+int lmq__fifo_check_msg(lmq_txn *t, const lmq_qrec *r, uint64_t seq,
+                        const lmq_mview *mv, lmq__problem_fn fn, void *arg);
+int lmq__fifo_check(lmq_txn *t, const lmq_qrec *r, lmq__problem_fn fn,
+                    void *arg);
+/* Drop qid's group and ready indexes (lmq__msg_reindex rebuilds them) and
+ * rebuild its dedup and attempt expiry indexes from their records. */
+int lmq__fifo_drop_index(lmq_txn *t, uint32_t qid);
+/* A deduplication record, for dump and load. */
+typedef struct lmq_fifo_dedup {
+    const char *id; /* as stored: a keyed hash in a sealed queue */
+    size_t id_len;
+    const char *group; /* scope messageGroup only */
+    size_t group_len;
+    bool group_scope;
+    int64_t expires_ms;
+    uint64_t seq;
+    char message_id[37];
+} lmq_fifo_dedup;
+int lmq__fifo_dedup_each(lmq_txn *t, uint32_t qid,
+                         int (*fn)(void *arg, const lmq_fifo_dedup *d),
+                         void *arg);
+int lmq__fifo_dedup_put(lmq_txn *t, uint32_t qid, const lmq_fifo_dedup *d);
+/* Index an existing message (repair): its vis entry, or its count when it
+ * is unindexed, and its FIFO group entries; counters of r move. */
+int lmq__msg_reindex(lmq_txn *t, lmq_qrec *r, uint64_t seq,
+                     const lmq_mview *mv, const lmq_mhdr *h);
+
 /* DLQ (dlq.c): called for each receive candidate that is visible and not
  * expired. Returns 1 if it moved the message to the dead-letter queue (the
  * receiver skips it), 0 to deliver it, or an error. */

@@ -919,3 +919,285 @@ lmq__fifo_on_delay_change(lmq_txn *t, lmq_qrec *r, uint32_t old_delay,
     free(seqs);
     return rc;
 }
+
+/* ---- check, repair, dump and load (admin.c) ------------------------------ */
+
+/* The range of qid's keys in db: every key starts with the qid. */
+static int
+qid_walk_open(lmq_txn *t, int db, uint32_t qid, lmq_cur **c, lmq_val *key,
+              lmq_val *val)
+{
+    uint8_t k[4];
+    lmq__put_u32(k, qid);
+    int rc = lmq__cur_open(t, db, c);
+    if (rc)
+        return rc;
+    rc = lmq__cur_seek(*c, k, sizeof k, key, val);
+    if (rc == 0 && (key->len < 4 || lmq__get_u32(key->data) != qid))
+        rc = LMQ__NOTFOUND;
+    return rc;
+}
+
+static int
+qid_walk_next(lmq_cur *c, uint32_t qid, lmq_val *key, lmq_val *val)
+{
+    int rc = lmq__cur_next(c, key, val);
+    if (rc == 0 && (key->len < 4 || lmq__get_u32(key->data) != qid))
+        rc = LMQ__NOTFOUND;
+    return rc;
+}
+
+int
+lmq__fifo_check_msg(lmq_txn *t, const lmq_qrec *r, uint64_t seq,
+                    const lmq_mview *mv, lmq__problem_fn fn, void *arg)
+{
+    uint8_t k[GKEY_MAX];
+    lmq_val v;
+    if (!mv->group || mv->group_len == 0 || mv->group_len > MAX_ID) {
+        fn(arg, "fifo-group", "message %llu of a FIFO queue has no group",
+           (unsigned long long)seq);
+        return 0;
+    }
+    int rc = lmq__txn_get(t, LMQ_DB_GROUPS, k,
+                          gkey(k, r->qid, mv->group, mv->group_len, true, seq),
+                          &v);
+    if (rc == LMQ__NOTFOUND)
+        fn(arg, "fifo-member", "message %llu is missing from its group's "
+           "members", (unsigned long long)seq);
+    return rc < 0 ? rc : 0;
+}
+
+/* Each record (qid, NS_RECORD, tail) of db has its expiry entry and each
+ * expiry entry its record with that expiry. */
+static int
+check_expiring(lmq_txn *t, int db, const lmq_qrec *r, const char *what,
+               lmq__problem_fn fn, void *arg)
+{
+    lmq_cur *c;
+    lmq_val key, val, v;
+    uint8_t k[XKEY_MAX];
+    int rc = qid_walk_open(t, db, r->qid, &c, &key, &val);
+    for (; rc == 0; rc = qid_walk_next(c, r->qid, &key, &val)) {
+        const uint8_t *kp = key.data;
+        if (key.len < 5)
+            continue;
+        if (kp[4] == NS_RECORD) {
+            size_t tl = key.len - 5;
+            if (val.len < 9 || tl > TAIL_MAX) {
+                fn(arg, what, "%s record with a bad size", what);
+                continue;
+            }
+            int64_t exp = (int64_t)lmq__get_u64((const uint8_t *)val.data + 1);
+            int g = lmq__txn_get(t, db, k, exp_key(k, r->qid, exp, kp + 5, tl),
+                                 &v);
+            if (g < 0) {
+                rc = g;
+                break;
+            }
+            if (g == LMQ__NOTFOUND)
+                fn(arg, what, "%s record without its expiry entry", what);
+        } else if (kp[4] == NS_EXPIRY && key.len >= 13 &&
+                   key.len - 13 <= TAIL_MAX) {
+            int g = lmq__txn_get(t, db, k,
+                                 rec_key(k, r->qid, kp + 13, key.len - 13), &v);
+            if (g < 0) {
+                rc = g;
+                break;
+            }
+            if (g == LMQ__NOTFOUND || v.len < 9 ||
+                memcmp((const uint8_t *)v.data + 1, kp + 5, 8) != 0)
+                fn(arg, what, "%s expiry entry without its record", what);
+        } else {
+            fn(arg, what, "%s key of an unknown kind", what);
+        }
+    }
+    lmq__cur_close(c);
+    return rc == LMQ__NOTFOUND ? 0 : rc;
+}
+
+int
+lmq__fifo_check(lmq_txn *t, const lmq_qrec *r, lmq__problem_fn fn, void *arg)
+{
+    lmq_cur *c;
+    lmq_val key, val, v;
+    uint8_t k[GKEY_MAX];
+    int rc = qid_walk_open(t, LMQ_DB_GROUPS, r->qid, &c, &key, &val);
+    for (; rc == 0; rc = qid_walk_next(c, r->qid, &key, &val)) {
+        const uint8_t *kp = key.data;
+        const uint8_t *nul = memchr(kp + 4, 0, key.len - 4);
+        if (!nul) {
+            fn(arg, "fifo-group", "group key without its terminator");
+            continue;
+        }
+        size_t gl = (size_t)(nul - (kp + 4));
+        const char *g = (const char *)kp + 4;
+        if (key.len == 4 + gl + 1 + 8) { /* a member */
+            uint64_t seq = lmq__get_u64(nul + 1);
+            lmq_mview mv;
+            int m = lmq__txn_get(t, LMQ_DB_MSG, k,
+                                 (lmq__mkey(k, r->qid, seq), LMQ_MKEY_LEN), &v);
+            if (m < 0) {
+                rc = m;
+                break;
+            }
+            if (m == LMQ__NOTFOUND ||
+                lmq__mview_decode(v.data, v.len, &mv) != 0 ||
+                mv.group_len != gl || memcmp(mv.group, g, gl) != 0)
+                fn(arg, "fifo-member", "group member %llu without its "
+                   "message", (unsigned long long)seq);
+            continue;
+        }
+        if (key.len != 4 + gl + 1 || val.len != 16) {
+            fn(arg, "fifo-group", "group key or state of a bad size");
+            continue;
+        }
+        int64_t ready = (int64_t)lmq__get_u64(val.data);
+        uint64_t head = lmq__get_u64((const uint8_t *)val.data + 8), first;
+        /* member_next() uses the transaction's cursor; this walk has its
+         * own, so the two do not disturb each other. */
+        int m = member_next(t, r->qid, g, gl, 0, &first);
+        if (m < 0) {
+            rc = m;
+            break;
+        }
+        if (m == LMQ__NOTFOUND)
+            fn(arg, "fifo-group", "group '%.*s' has a state but no member",
+               (int)gl, g);
+        else if (first != head)
+            fn(arg, "fifo-group", "group '%.*s' names head %llu, its first "
+               "member is %llu", (int)gl, g, (unsigned long long)head,
+               (unsigned long long)first);
+        uint8_t rk[RKEY_LEN];
+        rkey(rk, r->qid, ready, head);
+        m = lmq__txn_get(t, LMQ_DB_GREADY, rk, sizeof rk, &v);
+        if (m < 0) {
+            rc = m;
+            break;
+        }
+        if (m == LMQ__NOTFOUND || v.len != gl || memcmp(v.data, g, gl) != 0)
+            fn(arg, "fifo-ready", "group '%.*s' has no ready entry", (int)gl,
+               g);
+    }
+    lmq__cur_close(c);
+    if (rc != LMQ__NOTFOUND && rc != 0)
+        return rc;
+    rc = qid_walk_open(t, LMQ_DB_GREADY, r->qid, &c, &key, &val);
+    for (; rc == 0; rc = qid_walk_next(c, r->qid, &key, &val)) {
+        gstate s;
+        if (key.len != RKEY_LEN || val.len == 0 || val.len > MAX_ID) {
+            fn(arg, "fifo-ready", "ready entry of a bad size");
+            continue;
+        }
+        int g = gstate_get(t, r->qid, val.data, val.len, &s);
+        if (g < 0) {
+            rc = g;
+            break;
+        }
+        const uint8_t *kp = key.data;
+        if (g == LMQ__NOTFOUND ||
+            s.ready_at != (int64_t)lmq__get_u64(kp + 4) ||
+            s.head != lmq__get_u64(kp + 12))
+            fn(arg, "fifo-ready", "ready entry of group '%.*s' does not "
+               "match its state", (int)val.len, (const char *)val.data);
+    }
+    lmq__cur_close(c);
+    if (rc != LMQ__NOTFOUND && rc != 0)
+        return rc;
+    if ((rc = check_expiring(t, LMQ_DB_DEDUP, r, "fifo-dedup", fn, arg)) != 0)
+        return rc;
+    return check_expiring(t, LMQ_DB_ATTEMPT, r, "fifo-attempt", fn, arg);
+}
+
+/* Rebuild the expiry index of db from its records. */
+static int
+reindex_expiring(lmq_txn *t, int db, uint32_t qid)
+{
+    uint8_t lo[5], hi[5];
+    lmq__put_u32(lo, qid);
+    lo[4] = NS_EXPIRY;
+    lmq__put_u32(hi, qid);
+    hi[4] = NS_EXPIRY + 1;
+    int rc = lmq__txn_del_range(t, db, lo, sizeof lo, hi, sizeof hi, NULL);
+    if (rc)
+        return rc;
+    lmq_cur *c;
+    lmq_val key, val;
+    uint8_t k[XKEY_MAX];
+    rc = qid_walk_open(t, db, qid, &c, &key, &val);
+    for (; rc == 0; rc = qid_walk_next(c, qid, &key, &val)) {
+        const uint8_t *kp = key.data;
+        if (key.len < 5 || kp[4] != NS_RECORD || val.len < 9 ||
+            key.len - 5 > TAIL_MAX)
+            continue;
+        int64_t exp = (int64_t)lmq__get_u64((const uint8_t *)val.data + 1);
+        if ((rc = lmq__txn_put(t, db, k, exp_key(k, qid, exp, kp + 5,
+                                                 key.len - 5),
+                               "", 0)) != 0)
+            break;
+    }
+    lmq__cur_close(c);
+    return rc == LMQ__NOTFOUND ? 0 : rc;
+}
+
+int
+lmq__fifo_drop_index(lmq_txn *t, uint32_t qid)
+{
+    uint8_t lo[4], hi[4];
+    int rc;
+    lmq__put_u32(lo, qid);
+    lmq__put_u32(hi, qid + 1);
+    if ((rc = lmq__txn_del_range(t, LMQ_DB_GROUPS, lo, 4, hi, 4, NULL)) ||
+        (rc = lmq__txn_del_range(t, LMQ_DB_GREADY, lo, 4, hi, 4, NULL)) ||
+        (rc = reindex_expiring(t, LMQ_DB_DEDUP, qid)))
+        return rc;
+    return reindex_expiring(t, LMQ_DB_ATTEMPT, qid);
+}
+
+int
+lmq__fifo_dedup_each(lmq_txn *t, uint32_t qid,
+                     int (*fn)(void *arg, const lmq_fifo_dedup *d), void *arg)
+{
+    lmq_cur *c;
+    lmq_val key, val;
+    int rc = qid_walk_open(t, LMQ_DB_DEDUP, qid, &c, &key, &val);
+    for (; rc == 0; rc = qid_walk_next(c, qid, &key, &val)) {
+        const uint8_t *kp = key.data, *d = val.data;
+        if (key.len < 6 || kp[4] != NS_RECORD || val.len != DREC_LEN)
+            continue;
+        lmq_fifo_dedup e;
+        const uint8_t *nul = memchr(kp + 5, 0, key.len - 5);
+        if (!nul)
+            continue;
+        e.id = (const char *)kp + 5;
+        e.id_len = (size_t)(nul - (kp + 5));
+        e.group_scope = d[17] == SCOPE_GROUP;
+        e.group = e.group_scope ? (const char *)nul + 1 : NULL;
+        e.group_len = e.group_scope ? key.len - 5 - e.id_len - 1 : 0;
+        e.expires_ms = (int64_t)lmq__get_u64(d + 1);
+        e.seq = lmq__get_u64(d + 9);
+        memcpy(e.message_id, d + 18, 36);
+        e.message_id[36] = 0;
+        if ((rc = fn(arg, &e)) != 0)
+            break;
+    }
+    lmq__cur_close(c);
+    return rc == LMQ__NOTFOUND ? 0 : rc;
+}
+
+int
+lmq__fifo_dedup_put(lmq_txn *t, uint32_t qid, const lmq_fifo_dedup *e)
+{
+    uint8_t tail[TAIL_MAX], val[DREC_LEN];
+    if (e->id_len == 0 || e->id_len > MAX_ID || e->group_len > MAX_ID ||
+        strlen(e->message_id) != 36 || memchr(e->id, 0, e->id_len) ||
+        (e->group_scope && (!e->group || e->group_len == 0)))
+        return lmq__seterr(LMQ_EINVAL, "bad deduplication record");
+    val[0] = DREC_VERSION;
+    lmq__put_u64(val + 1, (uint64_t)e->expires_ms);
+    lmq__put_u64(val + 9, e->seq);
+    val[17] = e->group_scope ? SCOPE_GROUP : SCOPE_QUEUE;
+    memcpy(val + 18, e->message_id, 36);
+    size_t tl = dedup_tail(tail, e->id, e->id_len, e->group, e->group_len,
+                           e->group_scope);
+    return rec_put(t, LMQ_DB_DEDUP, qid, tail, tl, val, sizeof val);
+}

@@ -169,6 +169,23 @@ lmq__msg_insert(lmq_txn *t, const lmq_env *env, lmq_qrec *r,
 }
 
 int
+lmq__msg_reindex(lmq_txn *t, lmq_qrec *r, uint64_t seq, const lmq_mview *mv,
+                 const lmq_mhdr *h)
+{
+    int rc = 0;
+    if (!r->fifo && (h->flags & LMQ_MH_UNINDEXED)) {
+        lmq__q_count(r, LMQ_MS_VISIBLE, +1);
+        if (seq < r->front_seq)
+            r->front_seq = seq;
+    } else {
+        rc = put_vis(t, r, seq, h->visible_at, h->state);
+    }
+    if (rc == 0 && r->fifo)
+        rc = lmq__fifo_on_insert(t, r, seq, mv, h);
+    return rc;
+}
+
+int
 lmq__msg_remove(lmq_txn *t, lmq_qrec *r, uint64_t seq, const lmq_mhdr *h)
 {
     uint8_t k[LMQ_MKEY_LEN];

@@ -3245,3 +3245,45 @@ lmq__cur_del(lmq_cur *c)
     rc = mdb_cursor_del(c->c, 0);
     return rc ? op_err(t, rc, "cursor del") : 0;
 }
+
+/* ---- backup and check (admin.c) ----------------------------------------- */
+
+int
+lmq__store_copy(lmq_store *s, const char *dir)
+{
+    /* The checkpoint first: the copy is LMDB's newest transaction, taken
+     * through a read transaction (no writer is held up), and a log left
+     * short makes the next open of this home replay less. */
+    int rc = lmq__store_sync(s);
+    if (rc)
+        return rc;
+    pthread_rwlock_rdlock(&s->resize);
+    rc = mdb_env_copy2(s->env, dir, MDB_CP_COMPACT);
+    pthread_rwlock_unlock(&s->resize);
+    return rc ? map_err(rc, dir) : 0;
+}
+
+int
+lmq__store_log_check(lmq_store *s, int *records, uint64_t *expected)
+{
+    /* Under the writer lock nothing is appended while the log is read. */
+    lmq_wal_ckpt ck;
+    MDB_txn *txn;
+    *records = 0;
+    *expected = 0;
+    int rc = begin(s, 0, &txn);
+    if (rc)
+        return rc;
+    uint64_t gen = lmq__wal_gen(s->wal);
+    if (gen != 0 && lmq__wal_last_ckpt(s->wal, &ck) == 0 && ck.gen == gen) {
+        *expected = lmq__wal_records(s->wal);
+        rc = lmq__wal_scan(s->wal, &ck, NULL, NULL);
+        if (rc >= 0) {
+            *records = rc;
+            rc = 0;
+        }
+    }
+    mdb_txn_abort(txn);
+    pthread_rwlock_unlock(&s->resize);
+    return rc;
+}

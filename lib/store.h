@@ -76,6 +76,14 @@ int lmq__store_stat(lmq_store *s, uint64_t *file_bytes, uint64_t *map_bytes);
  * populated past them. Returns whether the thread runs. */
 int lmq__store_prefault_wait(lmq_store *s, uint64_t *used, uint64_t *ahead);
 
+/* Backup (admin.c): checkpoint, then LMDB's compacting copy of the newest
+ * transaction into dir/data.mdb (dir exists; the caller sets modes). */
+int lmq__store_copy(lmq_store *s, const char *dir);
+/* Scan the redo log under the writer lock: *records that follow the
+ * current checkpoint, *expected those the shared tail says were appended
+ * (a scan stopping short is damage). 0 or an error. */
+int lmq__store_log_check(lmq_store *s, int *records, uint64_t *expected);
+
 typedef int (*lmq_txn_fn)(lmq_txn *t, void *arg);
 
 /* Run fn in a read-only transaction. fn's return value is returned. */

@@ -211,3 +211,75 @@ lmq_test_run_in_dir(const char *prog, const char *name,
     *out = buf;
     return rc;
 }
+
+char *
+lmq_test_slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    ck_assert_ptr_nonnull(buf);
+    ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+    buf[n] = '\0';
+    fclose(f);
+    if (len)
+        *len = (size_t)n;
+    return buf;
+}
+
+int
+lmq_test_cli(const char *bin, const char *const *args, const char *in_file,
+             int deadline_s, char **out, char **err)
+{
+    static unsigned serial;
+    char outp[320], errp[320];
+    const char *argv[64];
+    size_t n = 0;
+    int st;
+    snprintf(outp, sizeof outp, "%s/cli.%u.out", lmq_test_dir, serial);
+    snprintf(errp, sizeof errp, "%s/cli.%u.err", lmq_test_dir, serial++);
+    argv[n++] = bin;
+    for (size_t i = 0; args[i]; i++) {
+        ck_assert_uint_lt(n, 63);
+        argv[n++] = args[i];
+    }
+    argv[n] = NULL;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int fo = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int fe = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int fi = open(in_file ? in_file : "/dev/null", O_RDONLY);
+        if (fo < 0 || fe < 0 || fi < 0)
+            _exit(120);
+        dup2(fi, 0);
+        dup2(fo, 1);
+        dup2(fe, 2);
+        execv(argv[0], (char *const *)argv);
+        _exit(121);
+    }
+    for (int waited = 0;; waited++) {
+        pid_t w = waitpid(pid, &st, WNOHANG);
+        ck_assert_int_ge(w, 0);
+        if (w == pid)
+            break;
+        if (waited >= deadline_s * 100) {
+            kill(pid, SIGKILL);
+            ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+            break;
+        }
+        usleep(10000);
+    }
+    if (out)
+        *out = lmq_test_slurp(outp, NULL);
+    if (err)
+        *err = lmq_test_slurp(errp, NULL);
+    unlink(outp);
+    unlink(errp);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}

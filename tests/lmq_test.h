@@ -58,6 +58,16 @@ int lmq_test_scan_dir(const char *dir, const char *marker, char *what,
 int lmq_test_run_in_dir(const char *prog, const char *name,
                         const char *const *args, int deadline_s, char **out);
 
+/* Run the lmq binary bin with args (NULL-terminated), stdin from in_file
+ * (NULL: /dev/null), stdout and stderr collected into *out and *err
+ * (malloc'd; either may be NULL when not wanted), killed (SIGKILL, by pid)
+ * after deadline_s. Returns the exit status, 128 + signal for a signal. */
+int lmq_test_cli(const char *bin, const char *const *args,
+                 const char *in_file, int deadline_s, char **out, char **err);
+/* The bytes of the file at path, NUL-terminated (malloc'd); *len may be
+ * NULL. Asserts it can be read. */
+char *lmq_test_slurp(const char *path, size_t *len);
+
 /* Run the suite made by mk; returns the process exit status. */
 int lmq_test_run(Suite *s);
 

@@ -318,6 +318,22 @@ int cli_cmd_clock(cli_ctx *c);
 int cli_cmd_peek(cli_ctx *c);
 int cli_cmd_reset(cli_ctx *c);
 
+/* ---- lmq_admin.c ------------------------------------------------------- */
+
+/* `lmq check`, `backup`, `dump`, `load` (docs/OPERATIONS.md). */
+extern const cli_flag cli_f_check[];
+extern const cli_flag cli_f_backup[];
+extern const cli_flag cli_f_dump[];
+extern const cli_flag cli_f_load[];
+int cli_cmd_check(cli_ctx *c);
+int cli_cmd_backup(cli_ctx *c);
+int cli_cmd_dump(cli_ctx *c);
+int cli_cmd_load(cli_ctx *c);
+/* A progress bar on stderr labelled arg (a string). */
+void cli_progress(void *arg, uint64_t done, uint64_t total);
+/* cli_progress when stderr is a terminal, else NULL: scripts stay quiet. */
+lmq_progress_fn cli_progress_fn(void);
+
 /* ---- lmq_bridge.c ------------------------------------------------------- */
 
 /* `lmq bridge`: run, status, resume (docs/BRIDGE.md). */

@@ -38,19 +38,6 @@ const cli_flag cli_f_key[] = {
     {"default", CLI_BOOL, 0, "create: make the new key the home key"},
     {NULL, CLI_STRING, 0, NULL}};
 
-/* A progress bar on a terminal. */
-static void
-bar(void *arg, uint64_t done, uint64_t total)
-{
-    (void)arg;
-    int w = 40, fill = total ? (int)(done * (uint64_t)w / total) : w;
-    fprintf(stderr, "\rre-sealing [%.*s%*s] %llu/%llu", fill,
-            "########################################", w - fill, "",
-            (unsigned long long)done, (unsigned long long)total);
-    if (done == total)
-        fputc('\n', stderr);
-}
-
 static int
 rotate(cli_ctx *c, const char *file)
 {
@@ -60,7 +47,7 @@ rotate(cli_ctx *c, const char *file)
     if (rc)
         return rc;
     (void)file;
-    rc = lmq_key_rotate(c->env, alias, isatty(2) ? bar : NULL, NULL, id);
+    rc = lmq_key_rotate(c->env, alias, cli_progress_fn(), "re-sealing", id);
     if (rc)
         return cli_service_error(c, rc);
     cli_print(c, json_pack("{s:s,s:s?}", "KeyId", id, "Alias", alias));
