@@ -21,7 +21,8 @@
  *    wake-up (lmq_queue_wait()) until a commit in any process, the earliest
  *    visible_at it saw, or the earliest deadline. A thousand idle polls on
  *    one queue cost one sleeping thread.
- *  - The main thread waits for SIGTERM/SIGINT (sigwait) and stops: stop
+ *  - The main thread waits for signals (sigwait). SIGHUP reloads the
+ *    credentials and policies (daemon/authz.c). SIGTERM/SIGINT stop: stop
  *    accepting, answer parked polls empty, let requests in flight finish,
  *    close the home.
  */
@@ -474,6 +475,8 @@ usage(FILE *f)
         "  --credentials FILE    lines ACCESS_KEY_ID SECRET [PRINCIPAL]: SigV4\n"
         "                        verified, access checked (docs/LMQD.md)\n"
         "  --policies FILE       JSON: identity policies per principal\n"
+        "                        (SIGHUP re-reads both files; one that fails\n"
+        "                        keeps the previous set, logged)\n"
         "  --tls-cert FILE       serve HTTPS with this certificate (PEM)\n"
         "  --tls-key FILE        ... and this key\n"
         "  --require-tls         refuse plain HTTP (but GET /health)\n"

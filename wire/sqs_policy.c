@@ -10,23 +10,36 @@
  * Allow (identity or resource in the same account; both across
  * accounts), else the implicit deny.
  *
- * Fail closed: lmqd supports the common condition operators and keys
- * (below). A condition it cannot evaluate is taken to hold in a Deny and
- * not to hold in an Allow, so a policy that uses something lmqd does not
- * know never grants more than it says, and never denies less. A document
- * that is not a valid policy at all denies every request it is evaluated
- * for.
+ * Fail closed, twice. lmq__policy_check refuses what the evaluator
+ * cannot evaluate (an unknown operator, a key lmqd does not know, a key
+ * of the wrong type for its operator, a value of the wrong form, a
+ * malformed policy variable), with a reason naming it: lmqd refuses such
+ * a --policies file and such a Policy attribute. A document that fails
+ * the check anyway (stored by the CLI, which does not check) denies every
+ * request it is evaluated for. And inside the evaluator, what still
+ * cannot be evaluated (a value too long to expand) holds in a Deny and
+ * not in an Allow.
+ *
+ * Policy variables (2012-10-17 policies only, as in IAM): ${key},
+ * ${key, 'default'}, ${*} ${?} ${$}, expanded in Resource/NotResource and
+ * in the values of String and Arn conditions (expand()). A variable
+ * whose key the request lacks, without a default, makes its value match
+ * nothing. Literal characters of an expanded pattern are escaped with an
+ * internal ESC byte, so a ${*} is never a wildcard.
+ *
+ * Set operators: every key lmqd knows is single-valued, so
+ * ForAnyValue:/ForAllValues: differ from the plain operator only when the
+ * key is absent (ForAllValues holds, ForAnyValue does not), as in IAM.
  *
  * Not here: caching parsed documents (the daemon keeps the queue
- * policies it parsed, keyed by their text: daemon/authz.c); policy
- * variables (${aws:username}) in Resource, which are matched literally.
+ * policies it parsed, keyed by their text: daemon/authz.c).
  *
  * Operators: String(Not)Equals(IgnoreCase), String(Not)Like,
  * Arn(Not)Equals, Arn(Not)Like, Bool, (Not)IpAddress, Date(Not)Equals,
- * DateLessThan(Equals), DateGreaterThan(Equals), Null, and each of them
- * (but Null) with IfExists. Keys: aws:SourceIp, aws:SecureTransport,
- * aws:CurrentTime, aws:EpochTime, aws:SourceArn, aws:PrincipalArn,
- * aws:PrincipalAccount.
+ * DateLessThan(Equals), DateGreaterThan(Equals), Numeric(Not)Equals,
+ * NumericLessThan(Equals), NumericGreaterThan(Equals), each with
+ * IfExists and ForAnyValue:/ForAllValues:, and Null. Keys: the keys[]
+ * table below.
  */
 #include "config.h"
 
