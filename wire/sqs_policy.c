@@ -1001,6 +1001,9 @@ check_value(const char *op, int opi, const char *key, const json_t *e,
     char want[VALUE_MAX], x[VALUE_MAX];
     double d;
     int64_t ms;
+    if (json_is_string(e) && strlen(json_string_value(e)) > VALUE_MAX - 2)
+        return fail(err, errlen, "%s %s: a value longer than %d characters",
+                    op, key, VALUE_MAX - 2);
     if (value_str(e, want, sizeof want) != 0)
         return fail(err, errlen,
                     "Condition key %s needs a string, number, boolean or a "
@@ -1110,11 +1113,16 @@ check_resources(const json_t *v, int vars, char *err, size_t errlen)
                     "a statement needs one of %s (a string or a list)",
                     "Resource/NotResource");
     size_t n = json_is_array(v) ? json_array_size(v) : 1;
-    for (size_t i = 0; i < n && vars; i++)
-        if (expand(json_string_value(json_is_array(v) ? json_array_get(v, i)
-                                                      : v),
-                   NULL, X_PATTERN, x, err, errlen) < 0)
+    for (size_t i = 0; i < n; i++) {
+        const char *r =
+            json_string_value(json_is_array(v) ? json_array_get(v, i) : v);
+        /* An SQS ARN is far shorter; arn_split() compares no longer. */
+        if (strlen(r) >= PART_MAX)
+            return fail(err, errlen, "Resource %.40s...: longer than %d "
+                        "characters", r, PART_MAX - 1);
+        if (vars && expand(r, NULL, X_PATTERN, x, err, errlen) < 0)
             return -1;
+    }
     return 0;
 }
 

@@ -27,11 +27,13 @@ import os
 import re
 import signal
 import sys
+import threading
 import time
 import urllib.request
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from pycommon import Failure, endpoint, expect_error, run, step  # noqa: E402
@@ -134,6 +136,8 @@ def main_require_tls(ep, eps):
             raise Failure("nothing received over HTTPS: %r" % m)
 
 
+# SIGHUPs in the reload-under-load step (LMQ_TEST_SAN: fewer).
+RELOADS = 10 if os.environ.get("LMQ_TEST_SAN") else 40
 RELOAD_RE = re.compile(r'^lmqd_config_reloads_total\{result="(success|failure)"\} (\d+)$', re.M)
 
 
@@ -287,6 +291,43 @@ def main_reload(ep):
         with urllib.request.urlopen(ep + "/metrics", timeout=30) as r:
             if "lmqd_config_last_reload_successful 1" not in r.read().decode():
                 raise Failure("/metrics does not report the last reload as successful")
+
+    with step("requests during reloads see one set, never a mix"):
+        # The churn key is in set A and not in set B. A request checked
+        # against one set succeeds (A) or is InvalidClientTokenId (B); one
+        # whose signature were checked against A and its policies against
+        # B would be AccessDenied.
+        K["churn"] = {"id": "AKIDLMQAUTHZCHURN01", "secret": "churn/secret+000000000000000000000000"}
+        set_a = creds_text(["admin", "worker", "producer", "partner", "churn"])
+        set_b = creds_text(["admin", "worker", "producer", "partner"])
+        outcomes, stop = {}, threading.Event()
+
+        def hammer():
+            c = client("churn", ep)
+            while not stop.is_set():
+                try:
+                    c.list_queues(QueueNamePrefix="reload-")
+                    k = "ok"
+                except ClientError as e:
+                    k = e.response.get("Error", {}).get("Code")
+                except Exception as e:  # noqa: BLE001
+                    k = type(e).__name__
+                outcomes[k] = outcomes.get(k, 0) + 1
+
+        threads = [threading.Thread(target=hammer) for _ in range(2)]
+        for t in threads:
+            t.start()
+        try:
+            for i in range(RELOADS):
+                write(cpath, set_a if i % 2 == 0 else set_b)
+                sighup(ep, "success")
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        if set(outcomes) - {"ok", "InvalidClientTokenId"} or not outcomes.get("ok") \
+                or not outcomes.get("InvalidClientTokenId"):
+            raise Failure("outcomes across %d reloads: %r" % (RELOADS, outcomes))
 
     with step("a queue Policy lmqd cannot evaluate is refused, naming what"):
         bad = {"Version": "2012-10-17", "Statement": [{
