@@ -554,6 +554,99 @@ START_TEST(test_variables)
 }
 END_TEST
 
+/* Policies from the AWS documentation (the SQS Developer Guide's policy
+ * examples and IAM's example identity policies), with the decision IAM
+ * gives each request. */
+#define DENY_OUTSIDE_IPS                                                     \
+    "{\"Version\":\"2012-10-17\",\"Statement\":{\"Effect\":\"Deny\","        \
+    "\"Action\":\"*\",\"Resource\":\"*\",\"Condition\":{\"NotIpAddress\":"   \
+    "{\"aws:SourceIp\":[\"192.0.2.0/24\",\"203.0.113.0/24\"]},\"Bool\":"     \
+    "{\"aws:ViaAWSService\":\"false\"}}}}"
+#define REGIONS_ONLY                                                         \
+    "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Sid\":"                   \
+    "\"DenyAllOutsideRequestedRegions\",\"Effect\":\"Deny\",\"NotAction\":"  \
+    "[\"iam:*\",\"sts:*\"],\"Resource\":\"*\",\"Condition\":"                \
+    "{\"StringNotEquals\":{\"aws:RequestedRegion\":[\"eu-central-1\","       \
+    "\"eu-west-1\"]}}}]}"
+#define TIME_WINDOW                                                          \
+    "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\","      \
+    "\"Action\":\"sqs:*\",\"Resource\":\"*\",\"Condition\":"                 \
+    "{\"DateGreaterThan\":{\"aws:CurrentTime\":\"2026-12-01T00:00:00Z\"},"   \
+    "\"DateLessThan\":{\"aws:CurrentTime\":\"2026-12-31T23:59:59Z\"}}}]}"
+#define SQS_ALL_IN_ACCOUNT                                                   \
+    "{\"Version\":\"2012-10-17\",\"Id\":\"Queue1_Policy_UUID\",\"Statement\":" \
+    "[{\"Sid\":\"Queue1_AllActions\",\"Effect\":\"Allow\",\"Principal\":"    \
+    "{\"AWS\":[\"arn:aws:iam::" OTHER ":root\"]},\"Action\":\"sqs:*\","      \
+    "\"Resource\":\"" Q_ARN "\"}]}"
+#define SQS_SEND_IN_WINDOW                                                   \
+    "{\"Version\":\"2012-10-17\",\"Id\":\"Queue1_Policy_UUID\",\"Statement\":" \
+    "[{\"Sid\":\"Queue1_Send_Receive\",\"Effect\":\"Allow\",\"Principal\":"  \
+    "{\"AWS\":[\"" OTHER "\"]},\"Action\":\"sqs:SendMessage\",\"Resource\":" \
+    "\"" Q_ARN "\",\"Condition\":{\"DateGreaterThan\":{\"aws:CurrentTime\":" \
+    "\"2026-12-07T12:00:00Z\"},\"DateLessThan\":{\"aws:CurrentTime\":"      \
+    "\"2026-12-07T17:00:00Z\"}}}]}"
+#define SQS_FROM_IPS                                                         \
+    "{\"Version\":\"2012-10-17\",\"Id\":\"Queue1_Policy_UUID\",\"Statement\":" \
+    "[{\"Sid\":\"Queue1_AnonymousAccess_AllActions_AllowlistIP\",\"Effect\":" \
+    "\"Allow\",\"Principal\":\"*\",\"Action\":\"sqs:*\",\"Resource\":\""    \
+    Q_ARN "\",\"Condition\":{\"IpAddress\":{\"aws:SourceIp\":"               \
+    "\"192.0.2.0/24\"}}}]}"
+#define SQS_DENY_OTHER_IPS                                                   \
+    "{\"Version\":\"2012-10-17\",\"Id\":\"Queue1_Policy_UUID\",\"Statement\":" \
+    "[{\"Sid\":\"Queue1_AnonymousAccess_ReceiveMessage_IPLimit\",\"Effect\":" \
+    "\"Allow\",\"Principal\":\"*\",\"Action\":\"sqs:ReceiveMessage\","       \
+    "\"Resource\":\"" Q_ARN "\",\"Condition\":{\"IpAddress\":"               \
+    "{\"aws:SourceIp\":\"192.0.2.0/24\"}}},{\"Sid\":"                        \
+    "\"Queue1_AnonymousAccess_ReceiveMessage_IPLimit_Deny\",\"Effect\":"     \
+    "\"Deny\",\"Principal\":\"*\",\"Action\":\"sqs:ReceiveMessage\","        \
+    "\"Resource\":\"" Q_ARN "\",\"Condition\":{\"IpAddress\":"               \
+    "{\"aws:SourceIp\":\"192.0.2.128/26\"}}}]}"
+
+START_TEST(test_aws_examples)
+{
+    static const row identity[] = {
+        /* IAM: deny access based on the source IP */
+        {DENY_OUTSIDE_IPS, "sqs:SendMessage", 0, 0, "198.51.100.7", 1,
+         LMQ_POLICY_DENY},
+        {DENY_OUTSIDE_IPS, "sqs:SendMessage", 0, 0, "203.0.113.9", 1,
+         LMQ_POLICY_NONE},
+        /* IAM: deny access outside the requested regions (lmqd's region
+         * is in the queue's ARN) */
+        {REGIONS_ONLY, "sqs:SendMessage", 0, 0, 0, 1, LMQ_POLICY_DENY},
+        {REGIONS_ONLY, "sqs:SendMessage",
+         "arn:aws:sqs:eu-west-1:" ACCT ":jobs", 0, 0, 1, LMQ_POLICY_NONE},
+        /* IAM: allow within a date range (now: 2026-12-07T12:00:00Z) */
+        {TIME_WINDOW, "sqs:ReceiveMessage", 0, 0, 0, 1, LMQ_POLICY_ALLOW},
+    };
+    run_rows(identity, sizeof identity / sizeof *identity,
+             LMQ_POLICY_IDENTITY);
+    static const row resource[] = {
+        /* SQS: grant all permissions to another account */
+        {SQS_ALL_IN_ACCOUNT, "sqs:DeleteMessage", 0,
+         "arn:aws:iam::" OTHER ":user/bob", 0, 1, LMQ_POLICY_ALLOW},
+        {SQS_ALL_IN_ACCOUNT, "sqs:DeleteMessage", 0, 0, 0, 1,
+         LMQ_POLICY_NONE},
+        /* SQS: send only within a time range (the start is exclusive) */
+        {SQS_SEND_IN_WINDOW, "sqs:SendMessage", 0,
+         "arn:aws:iam::" OTHER ":user/bob", 0, 1, LMQ_POLICY_NONE},
+        /* SQS: everything from one IP range */
+        {SQS_FROM_IPS, "sqs:SendMessage", 0, 0, "192.0.2.200", 1,
+         LMQ_POLICY_ALLOW},
+        {SQS_FROM_IPS, "sqs:SendMessage", 0, 0, "192.0.3.1", 1,
+         LMQ_POLICY_NONE},
+        /* SQS: receive from a range, but not from a sub-range */
+        {SQS_DENY_OTHER_IPS, "sqs:ReceiveMessage", 0, 0, "192.0.2.10", 1,
+         LMQ_POLICY_ALLOW},
+        {SQS_DENY_OTHER_IPS, "sqs:ReceiveMessage", 0, 0, "192.0.2.130", 1,
+         LMQ_POLICY_DENY},
+        {SQS_DENY_OTHER_IPS, "sqs:SendMessage", 0, 0, "192.0.2.10", 1,
+         LMQ_POLICY_NONE},
+    };
+    run_rows(resource, sizeof resource / sizeof *resource,
+             LMQ_POLICY_RESOURCE);
+}
+END_TEST
+
 /* What lmqd cannot evaluate is refused by lmq__policy_check with a reason
  * naming it (--policies at start and on SIGHUP, SetQueueAttributes and
  * CreateQueue through lmqd), and a document stored anyway denies. */
@@ -879,6 +972,7 @@ lmq_suite_policy(void)
     tcase_add_test(t, test_conditions);
     tcase_add_test(t, test_operators);
     tcase_add_test(t, test_variables);
+    tcase_add_test(t, test_aws_examples);
     suite_add_tcase(s, t);
     t = tcase_create("documents and decisions");
     tcase_add_test(t, test_malformed);
