@@ -168,8 +168,8 @@ load_credentials(lmqd_authz *a, const char *path, char *err, size_t errlen)
         }
         for (size_t i = 0; i < a->n_creds; i++)
             if (strcmp(a->creds[i].id, id) == 0) {
-                snprintf(err, errlen, "%s:%d: access key %s given twice",
-                         path, ln, id);
+                snprintf(err, errlen, "%s:%d: access key %s given twice", path,
+                         ln, id);
                 free(arn);
                 goto out;
             }
@@ -214,8 +214,9 @@ load_policies(lmqd_authz *a, const char *path, char *err, size_t errlen)
     const char *k;
     json_t *v;
     if (!json_is_object(doc)) {
-        snprintf(err, errlen, "%s: want {\"PRINCIPAL\": POLICY or [POLICY, "
-                              "...]}",
+        snprintf(err, errlen,
+                 "%s: want {\"PRINCIPAL\": POLICY or [POLICY, "
+                 "...]}",
                  path);
         goto out;
     }

@@ -71,8 +71,7 @@
 #define PART_MAX 512
 #define VALUE_MAX 1024
 
-static int
-fail(char *err, size_t errlen, const char *fmt, ...)
+static int fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static int
@@ -196,7 +195,6 @@ arn_part(const char *arn, int i, char *buf, size_t len)
         snprintf(buf, len, "%.*s", (int)strcspn(arn, ":"), arn);
 }
 
-
 int
 lmq__policy_principal_account(const char *p, char out[13])
 {
@@ -249,7 +247,7 @@ typedef enum {
 static cres
 c_and(cres a, cres b)
 {
-    return a == C_FALSE || b == C_FALSE     ? C_FALSE
+    return a == C_FALSE || b == C_FALSE       ? C_FALSE
            : a == C_UNKNOWN || b == C_UNKNOWN ? C_UNKNOWN
                                               : C_TRUE;
 }
@@ -598,12 +596,12 @@ expand(const char *s, const lmq_policy_request *r, xmode mode, char *out,
     const char *whole = s;
     size_t o = 0;
     int undefined = 0;
-#define PUT(ch)                                                            \
-    do {                                                                   \
-        if (o + 2 >= VALUE_MAX)                                            \
-            return fail(err, errlen, "%.40s...: longer than %d characters", \
-                        whole, VALUE_MAX - 2);                             \
-        out[o++] = (ch);                                                   \
+#define PUT(ch)                                                                \
+    do {                                                                       \
+        if (o + 2 >= VALUE_MAX)                                                \
+            return fail(err, errlen, "%.40s...: longer than %d characters",    \
+                        whole, VALUE_MAX - 2);                                 \
+        out[o++] = (ch);                                                       \
     } while (0)
     while (*s) {
         if (s[0] != '$' || s[1] != '{') {
@@ -888,10 +886,9 @@ values_any(int op, const json_t *vals, const lmq_policy_request *r, int vars,
         } else if (vars && (op_types[ops[op].kind] & T_STR) &&
                    strstr(want, "${")) {
             opkind k = ops[op].kind;
-            int rc = expand(want, r,
-                            k == OP_STR_LIKE || k == OP_ARN ? X_PATTERN
-                                                            : X_PLAIN,
-                            x, NULL, 0);
+            int rc = expand(
+                want, r, k == OP_STR_LIKE || k == OP_ARN ? X_PATTERN : X_PLAIN,
+                x, NULL, 0);
             m = rc < 0 ? C_UNKNOWN : rc == 0 ? C_FALSE : value_match(op, x, v);
         } else {
             m = value_match(op, want, v);
@@ -995,15 +992,15 @@ strings(const json_t *v)
 /* One value of a condition: of the form its operator needs, and (vars)
  * with well-formed variables naming keys lmqd knows. */
 static int
-check_value(const char *op, int opi, const char *key, const json_t *e,
-            int vars, char *err, size_t errlen)
+check_value(const char *op, int opi, const char *key, const json_t *e, int vars,
+            char *err, size_t errlen)
 {
     char want[VALUE_MAX], x[VALUE_MAX];
     double d;
     int64_t ms;
     if (json_is_string(e) && strlen(json_string_value(e)) > VALUE_MAX - 2)
-        return fail(err, errlen, "%s %s: a value longer than %d characters",
-                    op, key, VALUE_MAX - 2);
+        return fail(err, errlen, "%s %s: a value longer than %d characters", op,
+                    key, VALUE_MAX - 2);
     if (value_str(e, want, sizeof want) != 0)
         return fail(err, errlen,
                     "Condition key %s needs a string, number, boolean or a "
@@ -1013,18 +1010,22 @@ check_value(const char *op, int opi, const char *key, const json_t *e,
     case OP_BOOL:
     case OP_NULL:
         if (strcasecmp(want, "true") != 0 && strcasecmp(want, "false") != 0)
-            return fail(err, errlen, "%s %s: %s is not true or false", op,
-                        key, want);
+            return fail(err, errlen, "%s %s: %s is not true or false", op, key,
+                        want);
         return 0;
     case OP_IP:
         return ip_in(want, "::") == C_UNKNOWN
-                   ? fail(err, errlen, "%s %s: %s is not an IP address or "
-                          "CIDR", op, key, want)
+                   ? fail(err, errlen,
+                          "%s %s: %s is not an IP address or "
+                          "CIDR",
+                          op, key, want)
                    : 0;
     case OP_DATE:
         return parse_date(want, &ms) != 0
-                   ? fail(err, errlen, "%s %s: %s is not a date (ISO 8601 "
-                          "or epoch seconds)", op, key, want)
+                   ? fail(err, errlen,
+                          "%s %s: %s is not a date (ISO 8601 "
+                          "or epoch seconds)",
+                          op, key, want)
                    : 0;
     case OP_NUM:
         return parse_num(want, &d) != 0
@@ -1032,8 +1033,7 @@ check_value(const char *op, int opi, const char *key, const json_t *e,
                           want)
                    : 0;
     default:
-        return vars && expand(want, NULL, X_PLAIN, x, err, errlen) < 0 ? -1
-                                                                       : 0;
+        return vars && expand(want, NULL, X_PLAIN, x, err, errlen) < 0 ? -1 : 0;
     }
 }
 
@@ -1065,8 +1065,7 @@ check_condition(const json_t *c, int vars, char *err, size_t errlen)
             if (!(keys[k].types & op_types[ops[o.op].kind]))
                 return fail(err, errlen, "%s cannot compare %s", op, key);
             if (json_is_array(v) && json_array_size(v) == 0)
-                return fail(err, errlen, "Condition key %s has no values",
-                            key);
+                return fail(err, errlen, "Condition key %s has no values", key);
             size_t n = json_is_array(v) ? json_array_size(v) : 1;
             for (size_t i = 0; i < n; i++)
                 if (check_value(op, o.op, key,
@@ -1118,8 +1117,10 @@ check_resources(const json_t *v, int vars, char *err, size_t errlen)
             json_string_value(json_is_array(v) ? json_array_get(v, i) : v);
         /* An SQS ARN is far shorter; arn_split() compares no longer. */
         if (strlen(r) >= PART_MAX)
-            return fail(err, errlen, "Resource %.40s...: longer than %d "
-                        "characters", r, PART_MAX - 1);
+            return fail(err, errlen,
+                        "Resource %.40s...: longer than %d "
+                        "characters",
+                        r, PART_MAX - 1);
         if (vars && expand(r, NULL, X_PATTERN, x, err, errlen) < 0)
             return -1;
     }
