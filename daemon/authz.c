@@ -12,8 +12,11 @@
  * it may do everything, except what a queue policy explicitly denies.
  *
  * Policies: {"PRINCIPAL": POLICY or [POLICY, ...], ...}, each POLICY an
- * IAM identity policy document. Both files are read once at start; a
- * mistake in either stops lmqd with the file, line or principal named.
+ * IAM identity policy document. Both files are read at start, where a
+ * mistake in either stops lmqd with the file, line or principal named,
+ * and again on SIGHUP (lmqd_authz_reload), where a mistake keeps the
+ * previous set, logged; requests see the old set or the new one, never
+ * a mix (struct lmqd_authz).
  *
  * The decision itself is the wire layer's (wire/sqs_policy.c, pure); this
  * file fetches its inputs: the principal of the verified access key, the
@@ -25,6 +28,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,16 +43,31 @@
 typedef struct cred {
     char *id, *secret, *principal;
 } cred;
-static cred *creds;
-static size_t n_creds;
 
 typedef struct identity {
     char *principal;
     json_t **docs;
     size_t n;
 } identity;
-static identity *ids;
-static size_t n_ids;
+
+/* One generation of the credentials and identity policies. A request
+ * takes a reference to the current one before it checks its signature
+ * and keeps it until it is authorized, so it sees one set from start to
+ * end; SIGHUP builds a new one aside and swaps the pointer; the old one
+ * is freed by whoever drops its last reference. */
+struct lmqd_authz {
+    atomic_int refs;
+    cred *creds;
+    size_t n_creds;
+    identity *ids;
+    size_t n_ids;
+};
+
+static lmqd_authz *current;
+static pthread_mutex_t current_mu = PTHREAD_MUTEX_INITIALIZER;
+static const char *creds_path, *policies_path;
+static atomic_ulong reloads_ok, reloads_failed;
+static atomic_int last_reload_ok = 1;
 
 /* Parsed queue policies, keyed by queue name and text: parsing one costs
  * more than the read that fetches it (~30 us for a two-statement policy
@@ -88,14 +108,41 @@ principal_arn(const char *p)
     return strdup(p);
 }
 
-void
-lmqd_load_credentials(const char *path)
+static void
+authz_free(lmqd_authz *a)
+{
+    if (!a)
+        return;
+    for (size_t i = 0; i < a->n_creds; i++) {
+        free(a->creds[i].id);
+        if (a->creds[i].secret)
+            sodium_memzero(a->creds[i].secret, strlen(a->creds[i].secret));
+        free(a->creds[i].secret);
+        free(a->creds[i].principal);
+    }
+    free(a->creds);
+    for (size_t i = 0; i < a->n_ids; i++) {
+        for (size_t k = 0; k < a->ids[i].n; k++)
+            json_decref(a->ids[i].docs[k]);
+        free(a->ids[i].docs);
+        free(a->ids[i].principal);
+    }
+    free(a->ids);
+    free(a);
+}
+
+/* Read the credentials file into a. Returns 0, or -1 with the file and
+ * line in err. */
+static int
+load_credentials(lmqd_authz *a, const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");
-    if (!f)
-        lmqd_die("cannot read %s: %s", path, strerror(errno));
+    if (!f) {
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        return -1;
+    }
     char line[2048];
-    int ln = 0;
+    int ln = 0, rc = -1;
     while (fgets(line, sizeof line, f)) {
         ln++;
         char id[256], secret[512], principal[512] = "", extra[8];
@@ -104,93 +151,225 @@ lmqd_load_credentials(const char *path)
             continue;
         int k =
             sscanf(p, "%255s %511s %511s %7s", id, secret, principal, extra);
-        if (k < 2 || k > 3)
-            lmqd_die("%s:%d: want ACCESS_KEY_ID SECRET_ACCESS_KEY [PRINCIPAL]",
+        sodium_memzero(line, sizeof line);
+        if (k < 2 || k > 3) {
+            snprintf(err, errlen,
+                     "%s:%d: want ACCESS_KEY_ID SECRET_ACCESS_KEY [PRINCIPAL]",
                      path, ln);
+            goto out;
+        }
         char *arn = principal_arn(k == 3 ? principal : "root");
-        if (!arn)
-            lmqd_die("%s:%d: bad principal %s (want arn:aws:iam::ACCOUNT:user/"
-                     "NAME, role/NAME or root)",
+        if (!arn) {
+            snprintf(err, errlen,
+                     "%s:%d: bad principal %s (want arn:aws:iam::ACCOUNT:"
+                     "user/NAME, role/NAME or root)",
                      path, ln, principal);
-        for (size_t i = 0; i < n_creds; i++)
-            if (strcmp(creds[i].id, id) == 0)
-                lmqd_die("%s:%d: access key %s given twice", path, ln, id);
-        cred *nc = realloc(creds, (n_creds + 1) * sizeof *nc);
-        if (!nc)
-            exit(2);
-        creds = nc;
-        creds[n_creds].id = strdup(id);
-        creds[n_creds].secret = strdup(secret);
-        creds[n_creds].principal = arn;
-        n_creds++;
+            goto out;
+        }
+        for (size_t i = 0; i < a->n_creds; i++)
+            if (strcmp(a->creds[i].id, id) == 0) {
+                snprintf(err, errlen, "%s:%d: access key %s given twice", path,
+                         ln, id);
+                free(arn);
+                goto out;
+            }
+        cred *nc = realloc(a->creds, (a->n_creds + 1) * sizeof *nc);
+        if (!nc) {
+            free(arn);
+            snprintf(err, errlen, "out of memory");
+            goto out;
+        }
+        a->creds = nc;
+        nc = &a->creds[a->n_creds++];
+        nc->id = strdup(id);
+        nc->secret = strdup(secret);
+        nc->principal = arn;
+        sodium_memzero(secret, sizeof secret);
+        if (!nc->id || !nc->secret) {
+            snprintf(err, errlen, "out of memory");
+            goto out;
+        }
     }
+    if (a->n_creds == 0)
+        snprintf(err, errlen, "%s holds no credentials", path);
+    else
+        rc = 0;
+out:
     fclose(f);
-    if (n_creds == 0)
-        lmqd_die("%s holds no credentials", path);
+    return rc;
 }
 
-void
-lmqd_load_policies(const char *path)
+/* Read the identity policies of path into a. Returns 0, or -1 with the
+ * file and principal in err. */
+static int
+load_policies(lmqd_authz *a, const char *path, char *err, size_t errlen)
 {
-    json_error_t err;
-    json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
-    if (!doc)
-        lmqd_die("%s:%d: %s", path, err.line, err.text);
-    if (!json_is_object(doc))
-        lmqd_die("%s: want {\"PRINCIPAL\": POLICY or [POLICY, ...]}", path);
+    json_error_t je;
+    json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    if (!doc) {
+        snprintf(err, errlen, "%s:%d: %s", path, je.line, je.text);
+        return -1;
+    }
+    int rc = -1;
     const char *k;
     json_t *v;
+    if (!json_is_object(doc)) {
+        snprintf(err, errlen,
+                 "%s: want {\"PRINCIPAL\": POLICY or [POLICY, "
+                 "...]}",
+                 path);
+        goto out;
+    }
     json_object_foreach(doc, k, v)
     {
-        char *arn = principal_arn(k);
         char why[256];
-        if (!arn)
-            lmqd_die("%s: bad principal %s", path, k);
+        char *arn = principal_arn(k);
+        if (!arn) {
+            snprintf(err, errlen, "%s: bad principal %s", path, k);
+            goto out;
+        }
         size_t l = strlen(arn);
-        if (l > 5 && strcmp(arn + l - 5, ":root") == 0)
-            lmqd_die("%s: %s: an account's root has no identity policies (it "
+        if (l > 5 && strcmp(arn + l - 5, ":root") == 0) {
+            snprintf(err, errlen,
+                     "%s: %s: an account's root has no identity policies (it "
                      "may do everything; deny it in a queue policy)",
                      path, k);
-        identity *ni = realloc(ids, (n_ids + 1) * sizeof *ni);
-        if (!ni)
-            exit(2);
-        ids = ni;
-        identity *id = &ids[n_ids++];
+            free(arn);
+            goto out;
+        }
+        identity *ni = realloc(a->ids, (a->n_ids + 1) * sizeof *ni);
+        if (!ni) {
+            free(arn);
+            snprintf(err, errlen, "out of memory");
+            goto out;
+        }
+        a->ids = ni;
+        identity *id = &a->ids[a->n_ids++];
         id->principal = arn;
         id->n = json_is_array(v) ? json_array_size(v) : 1;
         id->docs = calloc(id->n ? id->n : 1, sizeof *id->docs);
-        if (!id->docs)
-            exit(2);
+        if (!id->docs) {
+            id->n = 0;
+            snprintf(err, errlen, "out of memory");
+            goto out;
+        }
         for (size_t i = 0; i < id->n; i++) {
             json_t *d = json_is_array(v) ? json_array_get(v, i) : v;
-            if (lmq__policy_check(d, LMQ_POLICY_IDENTITY, why, sizeof why))
-                lmqd_die("%s: policy of %s: %s", path, k, why);
+            if (lmq__policy_check(d, LMQ_POLICY_IDENTITY, why, sizeof why)) {
+                snprintf(err, errlen, "%s: policy of %s: %s", path, k, why);
+                goto out;
+            }
             id->docs[i] = json_incref(d);
         }
     }
+    rc = 0;
+out:
     json_decref(doc);
+    return rc;
+}
+
+/* Build a new set from the files and make it current. Returns 0, or -1
+ * with the reason in err and the current set unchanged. */
+static int
+authz_load(char *err, size_t errlen)
+{
+    lmqd_authz *a = calloc(1, sizeof *a);
+    if (!a) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    atomic_init(&a->refs, 1);
+    if (load_credentials(a, creds_path, err, errlen) != 0 ||
+        (policies_path && load_policies(a, policies_path, err, errlen) != 0)) {
+        authz_free(a);
+        return -1;
+    }
+    pthread_mutex_lock(&current_mu);
+    lmqd_authz *old = current;
+    current = a;
+    pthread_mutex_unlock(&current_mu);
+    lmqd_authz_release(old);
+    return 0;
+}
+
+void
+lmqd_authz_init(const char *creds, const char *policies)
+{
+    char err[1024];
+    creds_path = creds;
+    policies_path = policies;
+    if (creds && authz_load(err, sizeof err) != 0)
+        lmqd_die("%s", err);
+}
+
+void
+lmqd_authz_reload(void)
+{
+    char err[1024];
+    if (!creds_path) {
+        atomic_fetch_add(&reloads_ok, 1);
+        atomic_store(&last_reload_ok, 1);
+        fprintf(stderr, "lmqd: SIGHUP: nothing to reload (no --credentials)"
+                        "\n");
+        return;
+    }
+    if (authz_load(err, sizeof err) != 0) {
+        atomic_fetch_add(&reloads_failed, 1);
+        atomic_store(&last_reload_ok, 0);
+        fprintf(stderr,
+                "lmqd: reload failed, keeping the previous credentials and "
+                "policies: %s\n",
+                err);
+        return;
+    }
+    atomic_fetch_add(&reloads_ok, 1);
+    atomic_store(&last_reload_ok, 1);
+    lmqd_authz *a = lmqd_authz_acquire();
+    if (policies_path)
+        fprintf(stderr,
+                "lmqd: reloaded %zu keys from %s and the policies of %zu "
+                "principals from %s\n",
+                a->n_creds, creds_path, a->n_ids, policies_path);
+    else
+        fprintf(stderr, "lmqd: reloaded %zu keys from %s\n", a->n_creds,
+                creds_path);
+    lmqd_authz_release(a);
+}
+
+void
+lmqd_authz_stats(unsigned long *ok, unsigned long *failed, int *last_ok)
+{
+    *ok = atomic_load(&reloads_ok);
+    *failed = atomic_load(&reloads_failed);
+    *last_ok = atomic_load(&last_reload_ok);
+}
+
+lmqd_authz *
+lmqd_authz_acquire(void)
+{
+    pthread_mutex_lock(&current_mu);
+    lmqd_authz *a = current;
+    if (a)
+        atomic_fetch_add(&a->refs, 1);
+    pthread_mutex_unlock(&current_mu);
+    return a;
+}
+
+void
+lmqd_authz_release(lmqd_authz *a)
+{
+    if (a && atomic_fetch_sub(&a->refs, 1) == 1)
+        authz_free(a);
 }
 
 void
 lmqd_free_credentials(void)
 {
-    for (size_t i = 0; i < n_creds; i++) {
-        free(creds[i].id);
-        free(creds[i].secret);
-        free(creds[i].principal);
-    }
-    free(creds);
-    creds = NULL;
-    n_creds = 0;
-    for (size_t i = 0; i < n_ids; i++) {
-        for (size_t k = 0; k < ids[i].n; k++)
-            json_decref(ids[i].docs[k]);
-        free(ids[i].docs);
-        free(ids[i].principal);
-    }
-    free(ids);
-    ids = NULL;
-    n_ids = 0;
+    pthread_mutex_lock(&current_mu);
+    lmqd_authz *old = current;
+    current = NULL;
+    pthread_mutex_unlock(&current_mu);
+    lmqd_authz_release(old);
     for (unsigned i = 0; i < PCACHE; i++) {
         free(pcache[i].queue);
         free(pcache[i].text);
@@ -201,26 +380,27 @@ lmqd_free_credentials(void)
 }
 
 static const cred *
-cred_of(const char *access_key)
+cred_of(const lmqd_authz *a, const char *access_key)
 {
-    for (size_t i = 0; i < n_creds; i++)
-        if (strcmp(creds[i].id, access_key) == 0)
-            return &creds[i];
+    for (size_t i = 0; a && i < a->n_creds; i++)
+        if (strcmp(a->creds[i].id, access_key) == 0)
+            return &a->creds[i];
     return NULL;
 }
 
 const char *
 lmqd_secret(void *arg, const char *access_key)
 {
-    (void)arg;
-    const cred *c = cred_of(access_key);
+    const cred *c = cred_of(arg, access_key);
     return c ? c->secret : NULL;
 }
 
 int
 lmqd_authz_enabled(void)
 {
-    return n_creds > 0;
+    /* Fixed at start: a reload never empties the set (a file without
+     * keys fails to load). */
+    return creds_path != NULL;
 }
 
 static void
@@ -284,13 +464,14 @@ queue_policy(const char *queue)
 }
 
 int
-lmqd_authorize(lmqd_conn *c, const char *source_ip, int tls)
+lmqd_authorize(lmqd_conn *c, const lmqd_authz *a, const char *source_ip,
+               int tls)
 {
     if (!lmqd_authz_enabled())
         return 0;
     lmq_policy_need needs[LMQ_POLICY_MAX_NEEDS];
     size_t n = lmq__sqs_req_needs(c->req, S.region, S.account, needs);
-    const cred *cr = cred_of(c->access_key);
+    const cred *cr = cred_of(a, c->access_key);
     const identity *id = NULL;
     if (!cr) {
         /* SigV4 verified the key, so this cannot happen; if it did, no
@@ -300,9 +481,9 @@ lmqd_authorize(lmqd_conn *c, const char *source_ip, int tls)
                               &c->resp);
         return 1;
     }
-    for (size_t i = 0; i < n_ids; i++)
-        if (strcmp(ids[i].principal, cr->principal) == 0)
-            id = &ids[i];
+    for (size_t i = 0; i < a->n_ids; i++)
+        if (strcmp(a->ids[i].principal, cr->principal) == 0)
+            id = &a->ids[i];
     /* aws:CurrentTime is real time, whatever clock the home runs on. */
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);

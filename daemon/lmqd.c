@@ -21,7 +21,8 @@
  *    wake-up (lmq_queue_wait()) until a commit in any process, the earliest
  *    visible_at it saw, or the earliest deadline. A thousand idle polls on
  *    one queue cost one sleeping thread.
- *  - The main thread waits for SIGTERM/SIGINT (sigwait) and stops: stop
+ *  - The main thread waits for signals (sigwait). SIGHUP reloads the
+ *    credentials and policies (daemon/authz.c). SIGTERM/SIGINT stop: stop
  *    accepting, answer parked polls empty, let requests in flight finish,
  *    close the home.
  */
@@ -207,10 +208,12 @@ header_cb(void *cls, enum MHD_ValueKind kind, const char *key,
     return MHD_YES;
 }
 
-/* SigV4 per --auth. 0 to go on, else the answer was queued. */
+/* SigV4 per --auth, with the secrets of az. 0 to go on, else the answer
+ * was queued. */
 static int
-check_auth(struct MHD_Connection *con, lmqd_conn *c, const char *method,
-           const char *path, const char *query, enum MHD_Result *ret)
+check_auth(struct MHD_Connection *con, lmqd_conn *c, lmqd_authz *az,
+           const char *method, const char *path, const char *query,
+           enum MHD_Result *ret)
 {
     if (S.auth == LMQD_AUTH_OFF)
         return 0;
@@ -231,7 +234,7 @@ check_auth(struct MHD_Connection *con, lmqd_conn *c, const char *method,
         o = lmq__sigv4_verify(&r,
                               (int64_t)now.tv_sec * 1000 +
                                   now.tv_nsec / 1000000,
-                              lmqd_secret, NULL, &info, err, sizeof err);
+                              lmqd_secret, az, &info, err, sizeof err);
     }
     if (o == LMQ_SIGV4_OK) {
         snprintf(c->access_key, sizeof c->access_key, "%s", info.access_key);
@@ -260,14 +263,16 @@ client_ip(struct MHD_Connection *con, char *buf, size_t len)
                   buf, (socklen_t)len);
 }
 
+/* One SQS request, checked against one generation az of the credentials
+ * and policies (a SIGHUP in between does not mix two). */
 static enum MHD_Result
-handle_sqs(struct MHD_Connection *con, lmqd_conn *c, const char *method,
-           const lmqd_listen *l)
+handle_sqs_with(struct MHD_Connection *con, lmqd_conn *c, const char *method,
+                const lmqd_listen *l, lmqd_authz *az)
 {
     char *q = strchr(c->uri, '?');
     const char *query = q ? q + 1 : NULL;
     enum MHD_Result ret;
-    if (check_auth(con, c, method, c->path, query, &ret))
+    if (check_auth(con, c, az, method, c->path, query, &ret))
         return ret;
     sqs_http h = {
         .method = method,
@@ -298,7 +303,7 @@ handle_sqs(struct MHD_Connection *con, lmqd_conn *c, const char *method,
      * denied request changes nothing. */
     char ip[INET6_ADDRSTRLEN];
     client_ip(con, ip, sizeof ip);
-    if (lmqd_authorize(c, ip[0] ? ip : NULL, l->tls)) {
+    if (lmqd_authorize(c, az, ip[0] ? ip : NULL, l->tls)) {
         sqs_req_done(c);
         return send_resp(con, c);
     }
@@ -316,6 +321,16 @@ handle_sqs(struct MHD_Connection *con, lmqd_conn *c, const char *method,
     }
     sqs_req_done(c);
     return send_resp(con, c);
+}
+
+static enum MHD_Result
+handle_sqs(struct MHD_Connection *con, lmqd_conn *c, const char *method,
+           const lmqd_listen *l)
+{
+    lmqd_authz *az = lmqd_authz_acquire();
+    enum MHD_Result ret = handle_sqs_with(con, c, method, l, az);
+    lmqd_authz_release(az);
+    return ret;
 }
 
 static enum MHD_Result
@@ -460,6 +475,8 @@ usage(FILE *f)
         "  --credentials FILE    lines ACCESS_KEY_ID SECRET [PRINCIPAL]: SigV4\n"
         "                        verified, access checked (docs/LMQD.md)\n"
         "  --policies FILE       JSON: identity policies per principal\n"
+        "                        (SIGHUP re-reads both files; one that fails\n"
+        "                        keeps the previous set, logged)\n"
         "  --tls-cert FILE       serve HTTPS with this certificate (PEM)\n"
         "  --tls-key FILE        ... and this key\n"
         "  --require-tls         refuse plain HTTP (but GET /health)\n"
@@ -839,10 +856,7 @@ main(int argc, char **argv)
     if (policies && !creds)
         lmqd_die("--policies needs --credentials FILE (the keys of the "
             "principals)");
-    if (creds)
-        lmqd_load_credentials(creds);
-    if (policies)
-        lmqd_load_policies(policies);
+    lmqd_authz_init(creds, policies);
     if (ephemeral && home)
         lmqd_die("--home and --ephemeral exclude each other");
 
@@ -851,6 +865,7 @@ main(int argc, char **argv)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -934,8 +949,10 @@ main(int argc, char **argv)
                                                             : "none");
     }
 
+    /* SIGHUP reloads the credentials and policies; SIGTERM/SIGINT stop. */
     int sig = 0;
-    sigwait(&sigs, &sig);
+    while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP)
+        lmqd_authz_reload();
 
     /* Stop: new requests answered 503 ServiceUnavailable, parked polls
      * answered empty, requests in flight finished (bounded), then the

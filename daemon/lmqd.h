@@ -118,16 +118,31 @@ extern lmq_bridge *lmqd_bridge;
 void lmqd_apply_config(const char *path);
 
 /* authz.c: credentials, identity policies, per-request checks */
-void lmqd_load_credentials(const char *path);
-void lmqd_load_policies(const char *path);
+/* One generation of the credentials and policies (reference-counted). */
+typedef struct lmqd_authz lmqd_authz;
+/* Read --credentials and --policies (either may be NULL); a mistake
+ * stops lmqd (lmqd_die) naming the file and line. */
+void lmqd_authz_init(const char *creds, const char *policies);
+/* SIGHUP: read both files again and swap them in at once; a file that
+ * fails keeps the previous set, and the reason is logged on stderr. */
+void lmqd_authz_reload(void);
+/* Reloads that succeeded and failed, and whether the last one did. */
+void lmqd_authz_stats(unsigned long *ok, unsigned long *failed, int *last_ok);
+/* The current set, referenced (NULL without --credentials); every request
+ * holds one from its signature check to its authorization. */
+lmqd_authz *lmqd_authz_acquire(void);
+void lmqd_authz_release(lmqd_authz *a);
 void lmqd_free_credentials(void);
+/* The secret of an access key in the set arg (a lmqd_authz *), or NULL:
+ * the SigV4 verifier's callback. */
 const char *lmqd_secret(void *arg, const char *access_key);
 /* 1 when lmqd checks access (a credentials file was given). */
 int lmqd_authz_enabled(void);
 /* Check the decoded request of c (verified key c->access_key) against
- * the policies: 0 when allowed, else 1 with AccessDenied (403) in
+ * the policies of a: 0 when allowed, else 1 with AccessDenied (403) in
  * c->resp. */
-int lmqd_authorize(lmqd_conn *c, const char *source_ip, int tls);
+int lmqd_authorize(lmqd_conn *c, const lmqd_authz *a, const char *source_ip,
+                   int tls);
 enum MHD_Result lmqd_extra(struct MHD_Connection *con, lmqd_conn *c,
                            const char *method);
 void lmqd_test_clock_setup(const char *home, lmq_env_opts *eo);

@@ -345,6 +345,20 @@ lmqd_metrics_text(void)
     sb_printf(&b, "# HELP lmqd_parked_polls Long polls waiting now.\n"
                   "# TYPE lmqd_parked_polls gauge\nlmqd_parked_polls %zu\n",
               lmqd_parked_count());
+    unsigned long reload_ok, reload_failed;
+    int reload_last;
+    lmqd_authz_stats(&reload_ok, &reload_failed, &reload_last);
+    sb_printf(&b,
+              "# HELP lmqd_config_reloads_total SIGHUP reloads of "
+              "--credentials and --policies, by result.\n"
+              "# TYPE lmqd_config_reloads_total counter\n"
+              "lmqd_config_reloads_total{result=\"success\"} %lu\n"
+              "lmqd_config_reloads_total{result=\"failure\"} %lu\n"
+              "# HELP lmqd_config_last_reload_successful 0 when the last "
+              "reload failed (the previous set is in force).\n"
+              "# TYPE lmqd_config_last_reload_successful gauge\n"
+              "lmqd_config_last_reload_successful %d\n",
+              reload_ok, reload_failed, reload_last);
     queue_metrics(&b);
     bridge_metrics(&b);
     return b.s;

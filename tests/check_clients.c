@@ -699,6 +699,19 @@ START_TEST(test_authz)
         run_client("authz-require-tls", argv);
     }
     lmqd_stop();
+    /* SIGHUP reloads (issue 22): the script rewrites both files and
+     * signals this lmqd by its pid. */
+    authz_lmqd_start(creds, policies, cert, key, 0);
+    {
+        char pid[24];
+        snprintf(pid, sizeof pid, "%ld", (long)lmqd_pid);
+        setenv("LMQ_LMQD_PID", pid, 1);
+        setenv("LMQ_AUTHZ_CREDENTIALS", creds, 1);
+        setenv("LMQ_AUTHZ_POLICIES", policies, 1);
+        const char *argv[] = {PYTHON, script("authz_boto3.py"), "--reload", endpoint, NULL};
+        run_client("authz-reload", argv);
+    }
+    lmqd_stop();
 }
 END_TEST
 

@@ -2342,6 +2342,14 @@ START_TEST(test_authz_settings)
         const char *a[] = {"--home", home, "--credentials", creds, "--policies", badpol, NULL};
         expect_refused(a, "policy of user/w: Effect must be Allow or Deny");
     }
+    write_file(badpol, "{\"user/w\": {\"Statement\": {\"Effect\": \"Allow\", "
+                       "\"Action\": \"sqs:*\", \"Resource\": \"*\", \"Condition\": "
+                       "{\"StringEquals\": {\"aws:PrincipalOrgID\": \"o-1\"}}}}}");
+    {
+        const char *a[] = {"--home", home, "--credentials", creds, "--policies", badpol, NULL};
+        expect_refused(a, "policy of user/w: condition key aws:PrincipalOrgID is not one "
+                          "lmqd knows");
+    }
     /* Started well: the test-double endpoints are closed, /health open. */
     {
         const char *a[] = {"--credentials", creds, "--policies", pol, NULL};
@@ -2366,6 +2374,62 @@ START_TEST(test_authz_settings)
                       strstr(r.body, "MissingAuthenticationToken"),
                   "unsigned ListQueues: %ld %s", r.status, r.body);
     resp_free(&r);
+    lmqd_stop();
+}
+END_TEST
+
+/* Wait (30 s at most) for phrase in lmqd's log. */
+static void
+wait_log(const char *phrase)
+{
+    int64_t deadline = mono_ms() + 30000;
+    while (!strstr(tail_of(D.log), phrase)) {
+        ck_assert_msg(mono_ms() < deadline, "no \"%s\" in the log within 30 s:\n%s", phrase,
+                      tail_of(D.log));
+        usleep(20000);
+    }
+}
+
+/* SIGHUP (issue 22): a file that fails to load is logged with its name
+ * and reason, the previous set stays and lmqd keeps serving; good files
+ * are logged as reloaded. Requests across reloads, with real clients:
+ * check_clients (authz). */
+START_TEST(test_authz_reload_log)
+{
+    char creds[300], pol[300], want[512];
+    tpath(creds, sizeof creds, "creds");
+    tpath(pol, sizeof pol, "pol.json");
+    write_file(creds, "AKIDLMQTEST00000001 secret\nAKIDLMQTEST00000002 s2 user/w\n");
+    write_file(pol, "{\"user/w\": {\"Statement\": {\"Effect\": \"Allow\", "
+                    "\"Action\": \"sqs:*\", \"Resource\": \"*\"}}}");
+    {
+        const char *a[] = {"--credentials", creds, "--policies", pol, NULL};
+        lmqd_start(a);
+    }
+    write_file(pol, "{\"user/w\": {\"Statement\": {\"Effect\": \"Allow\", "
+                    "\"Action\": \"sqs:*\", \"Resource\": \"*\", \"Condition\": "
+                    "{\"NumericLessThanz\": {\"aws:EpochTime\": 1}}}}}");
+    ck_assert_int_eq(kill(D.pid, SIGHUP), 0);
+    snprintf(want, sizeof want,
+             "lmqd: reload failed, keeping the previous credentials and policies: %s: "
+             "policy of user/w: condition operator NumericLessThanz is not one lmqd "
+             "evaluates",
+             pol);
+    wait_log(want);
+    assert_healthy();
+    write_file(creds, "AKIDLMQTEST00000001 secret\nAKIDLMQTEST00000001 again\n");
+    ck_assert_int_eq(kill(D.pid, SIGHUP), 0);
+    snprintf(want, sizeof want, "%s:2: access key AKIDLMQTEST00000001 given twice", creds);
+    wait_log(want);
+    assert_healthy();
+    write_file(creds, "AKIDLMQTEST00000001 secret\nAKIDLMQTEST00000003 s3 role/r\n");
+    write_file(pol, "{\"role/r\": {\"Statement\": {\"Effect\": \"Allow\", "
+                    "\"Action\": \"sqs:*\", \"Resource\": \"*\"}}}");
+    ck_assert_int_eq(kill(D.pid, SIGHUP), 0);
+    snprintf(want, sizeof want, "lmqd: reloaded 2 keys from %s and the policies of 1 principals",
+             creds);
+    wait_log(want);
+    assert_healthy();
     lmqd_stop();
 }
 END_TEST
@@ -2705,6 +2769,7 @@ lmq_suite_lmqd(void)
     tcase_add_test(t, test_ipv6_listen);
     tcase_add_test(t, test_tls);
     tcase_add_test(t, test_authz_settings);
+    tcase_add_test(t, test_authz_reload_log);
     suite_add_tcase(s, t);
 
     t = tc("move tasks run by the daemon", 60);

@@ -320,35 +320,413 @@ START_TEST(test_conditions)
 }
 END_TEST
 
-START_TEST(test_fail_closed)
+#define ROLE "arn:aws:iam::" ACCT ":role/app"
+#define QA(name) "arn:aws:sqs:us-east-1:" ACCT ":" name
+
+/* Condition operators beyond String/Arn/Bool/Ip/Date: Numeric*, the set
+ * prefixes, IfExists on every family, Null, and the keys that are always
+ * absent from lmqd's requests (as on AWS for a long-term access key). */
+START_TEST(test_operators)
 {
     static const row rows[] = {
-        /* An unknown operator: an Allow does not apply, a Deny does. */
+        /* Numeric* on aws:EpochTime (now: 1796644800), as strings, JSON
+         * integers and reals */
+        {COND("Allow", "{\"NumericLessThan\":{\"aws:EpochTime\":"
+                       "\"1796644801\"}}"),
+         "sqs:SendMessage", 0, 0, 0, 1, LMQ_POLICY_ALLOW},
+        {COND("Allow", "{\"NumericLessThan\":{\"aws:EpochTime\":1796644800}}"),
+         "sqs:SendMessage", 0, 0, 0, 1, LMQ_POLICY_NONE},
+        {COND("Allow", "{\"NumericLessThanEquals\":{\"aws:EpochTime\":"
+                       "1796644800}}"),
+         "sqs:SendMessage", 0, 0, 0, 1, LMQ_POLICY_ALLOW},
+        {COND("Allow", "{\"NumericGreaterThan\":{\"aws:EpochTime\":"
+                       "1796644799.5}}"),
+         "sqs:SendMessage", 0, 0, 0, 1, LMQ_POLICY_ALLOW},
+        {COND("Allow", "{\"NumericGreaterThanEquals\":{\"aws:EpochTime\":"
+                       "\"1796644801\"}}"),
+         "sqs:SendMessage", 0, 0, 0, 1, LMQ_POLICY_NONE},
+        {COND("Allow", "{\"NumericEquals\":{\"aws:EpochTime\":"
+                       "[\"1\",\"1796644800.0\"]}}"),
+         "sqs:SendMessage", 0, 0, 0, 1, LMQ_POLICY_ALLOW},
+        {COND("Allow", "{\"NumericNotEquals\":{\"aws:EpochTime\":"
+                       "[\"1\",\"1796644800\"]}}"),
+         "sqs:SendMessage", 0, 0, 0, 1, LMQ_POLICY_NONE},
+        {COND("Allow", "{\"NumericNotEquals\":{\"aws:EpochTime\":\"1\"}}"),
+         "sqs:SendMessage", 0, 0, 0, 1, LMQ_POLICY_ALLOW},
+        /* aws:MultiFactorAuthAge is absent (a long-term key): a positive
+         * operator fails, IfExists holds */
         {COND("Allow", "{\"NumericLessThan\":{\"aws:MultiFactorAuthAge\":"
                        "\"3600\"}}"),
          "sqs:SendMessage", 0, 0, 0, 1, LMQ_POLICY_NONE},
-        {COND("Deny", "{\"NumericLessThan\":{\"aws:MultiFactorAuthAge\":"
-                      "\"3600\"}}"),
+        {COND("Allow", "{\"NumericLessThanIfExists\":"
+                       "{\"aws:MultiFactorAuthAge\":\"3600\"}}"),
+         "sqs:SendMessage", 0, 0, 0, 1, LMQ_POLICY_ALLOW},
+        /* IAM's example: deny unless MFA (BoolIfExists): a long-term key
+         * has no aws:MultiFactorAuthPresent, so the Deny applies */
+        {COND("Deny", "{\"BoolIfExists\":{\"aws:MultiFactorAuthPresent\":"
+                      "\"false\"}}"),
          "sqs:SendMessage", 0, 0, 0, 1, LMQ_POLICY_DENY},
+        {COND("Deny", "{\"Bool\":{\"aws:MultiFactorAuthPresent\":"
+                      "\"false\"}}"),
+         "sqs:SendMessage", 0, 0, 0, 1, LMQ_POLICY_NONE},
+        /* IfExists on a present key: compared as without it */
+        {COND("Allow", "{\"IpAddressIfExists\":{\"aws:SourceIp\":"
+                       "\"192.168.0.0/16\"}}"),
+         "sqs:SendMessage", 0, 0, 0, 1, LMQ_POLICY_NONE},
+        {COND("Allow", "{\"IpAddressIfExists\":{\"aws:VpcSourceIp\":"
+                       "\"192.168.0.0/16\"}}"),
+         "sqs:SendMessage", 0, 0, 0, 1, LMQ_POLICY_ALLOW},
+        {COND("Allow", "{\"DateGreaterThanIfExists\":"
+                       "{\"aws:TokenIssueTime\":\"2030-01-01\"}}"),
+         "sqs:SendMessage", 0, 0, 0, 1, LMQ_POLICY_ALLOW},
+        {COND("Allow", "{\"StringLikeIfExists\":{\"aws:username\":"
+                       "\"admin-*\"}}"),
+         "sqs:SendMessage", 0, ROOT, 0, 1, LMQ_POLICY_ALLOW},
+        {COND("Allow", "{\"StringLikeIfExists\":{\"aws:username\":"
+                       "\"admin-*\"}}"),
+         "sqs:SendMessage", 0, 0, 0, 1, LMQ_POLICY_NONE},
+        {COND("Allow", "{\"StringNotEqualsIgnoreCaseIfExists\":"
+                       "{\"aws:username\":\"WORKER\"}}"),
+         "sqs:SendMessage", 0, 0, 0, 1, LMQ_POLICY_NONE},
+        {COND("Allow", "{\"ArnNotLikeIfExists\":{\"aws:SourceArn\":"
+                       "\"arn:aws:sns:*:*:*\"}}"),
+         "sqs:SendMessage", 0, 0, 0, 1, LMQ_POLICY_ALLOW},
+        /* The set prefixes: an absent key makes ForAllValues hold and
+         * ForAnyValue fail; a present one is a set of one value */
+        {COND("Allow", "{\"ForAllValues:StringEquals\":{\"aws:SourceAccount\":"
+                       "\"" ACCT "\"}}"),
+         "sqs:SendMessage", 0, 0, 0, 1, LMQ_POLICY_ALLOW},
+        {COND("Allow", "{\"ForAnyValue:StringEquals\":{\"aws:SourceAccount\":"
+                       "\"" ACCT "\"}}"),
+         "sqs:SendMessage", 0, 0, 0, 1, LMQ_POLICY_NONE},
         {COND("Allow", "{\"ForAnyValue:StringEquals\":{\"aws:PrincipalArn\":"
+                       "[\"x\",\"" WORKER "\"]}}"),
+         "sqs:SendMessage", 0, 0, 0, 1, LMQ_POLICY_ALLOW},
+        {COND("Allow", "{\"ForAllValues:StringLike\":{\"aws:PrincipalArn\":"
+                       "\"arn:aws:iam::*:role/*\"}}"),
+         "sqs:SendMessage", 0, 0, 0, 1, LMQ_POLICY_NONE},
+        {COND("Allow", "{\"ForAnyValue:StringNotEquals\":{\"aws:PrincipalArn\":"
                        "\"" WORKER "\"}}"),
+         "sqs:SendMessage", 0, ROLE, 0, 1, LMQ_POLICY_ALLOW},
+        {COND("Allow", "{\"ForAllValues:StringEqualsIfExists\":"
+                       "{\"aws:username\":\"nobody\"}}"),
+         "sqs:SendMessage", 0, ROLE, 0, 1, LMQ_POLICY_ALLOW},
+        /* Null: "true" means absent */
+        {COND("Allow", "{\"Null\":{\"aws:username\":\"true\"}}"),
+         "sqs:SendMessage", 0, ROOT, 0, 1, LMQ_POLICY_ALLOW},
+        {COND("Allow", "{\"Null\":{\"aws:username\":\"true\"}}"),
          "sqs:SendMessage", 0, 0, 0, 1, LMQ_POLICY_NONE},
-        /* An unsupported key */
-        {COND("Allow", "{\"StringEquals\":{\"aws:PrincipalOrgID\":\"o-1\"}}"),
+        {COND("Allow", "{\"Null\":{\"aws:username\":false}}"),
+         "sqs:SendMessage", 0, 0, 0, 1, LMQ_POLICY_ALLOW},
+        /* principal keys */
+        {COND("Allow", "{\"StringEquals\":{\"aws:PrincipalType\":\"User\"}}"),
+         "sqs:SendMessage", 0, 0, 0, 1, LMQ_POLICY_ALLOW},
+        {COND("Allow", "{\"StringEquals\":{\"aws:PrincipalType\":"
+                       "\"Account\"}}"),
+         "sqs:SendMessage", 0, ROOT, 0, 1, LMQ_POLICY_ALLOW},
+        {COND("Allow", "{\"StringEquals\":{\"aws:PrincipalType\":"
+                       "\"AssumedRole\",\"aws:userid\":\"app\"}}"),
+         "sqs:SendMessage", 0, ROLE, 0, 1, LMQ_POLICY_ALLOW},
+        {COND("Allow", "{\"StringEquals\":{\"aws:userid\":\"" ACCT "\"}}"),
+         "sqs:SendMessage", 0, ROOT, 0, 1, LMQ_POLICY_ALLOW},
+        {COND("Allow", "{\"StringEqualsIgnoreCase\":{\"AWS:USERNAME\":"
+                       "\"Worker\"}}"),
+         "sqs:SendMessage", 0, 0, 0, 1, LMQ_POLICY_ALLOW},
+        /* request keys */
+        {COND("Allow", "{\"StringEquals\":{\"aws:RequestedRegion\":"
+                       "[\"us-east-1\",\"eu-west-1\"],"
+                       "\"aws:ResourceAccount\":\"" ACCT "\"}}"),
+         "sqs:SendMessage", 0, 0, 0, 1, LMQ_POLICY_ALLOW},
+        {COND("Allow", "{\"StringEquals\":{\"aws:RequestedRegion\":"
+                       "\"eu-west-1\"}}"),
          "sqs:SendMessage", 0, 0, 0, 1, LMQ_POLICY_NONE},
-        {COND("Deny", "{\"StringEquals\":{\"aws:PrincipalOrgID\":\"o-1\"}}"),
-         "sqs:SendMessage", 0, 0, 0, 1, LMQ_POLICY_DENY},
-        /* A value of the wrong form */
-        {COND("Allow", "{\"IpAddress\":{\"aws:SourceIp\":\"10.0.0.0/40\"}}"),
+        {COND("Allow", "{\"Bool\":{\"aws:ViaAWSService\":\"false\","
+                       "\"aws:PrincipalIsAWSService\":false}}"),
+         "sqs:SendMessage", 0, 0, 0, 1, LMQ_POLICY_ALLOW},
+    };
+    run_rows(rows, sizeof rows / sizeof *rows, LMQ_POLICY_IDENTITY);
+}
+END_TEST
+
+#define VPOL(version, effect, resource)                                      \
+    "{" version "\"Statement\":{\"Effect\":\"" effect "\",\"Action\":"      \
+    "\"sqs:*\",\"Resource\":\"" resource "\"}}"
+#define V12 "\"Version\":\"2012-10-17\","
+#define VCOND(cond)                                                          \
+    "{" V12 "\"Statement\":{\"Effect\":\"Allow\",\"Action\":\"sqs:*\","     \
+    "\"Resource\":\"*\",\"Condition\":" cond "}}"
+
+/* Policy variables (IAM's "Variables and tags" page): in Resource and in
+ * string conditions, in 2012-10-17 policies only; a variable without a
+ * value makes its value match nothing; defaults; the escapes. */
+START_TEST(test_variables)
+{
+    static const row rows[] = {
+        /* Each user their own queues (IAM's ${aws:username} example) */
+        {VPOL(V12, "Allow", QA("${aws:username}-*")), "sqs:SendMessage",
+         QA("worker-inbox"), 0, 0, 1, LMQ_POLICY_ALLOW},
+        {VPOL(V12, "Allow", QA("${aws:username}-*")), "sqs:SendMessage",
+         QA("producer-inbox"), 0, 0, 1, LMQ_POLICY_NONE},
+        /* key names fold case; spaces around them are ignored */
+        {VPOL(V12, "Allow", QA("${ AWS:UserName }-*")), "sqs:SendMessage",
+         QA("worker-inbox"), 0, 0, 1, LMQ_POLICY_ALLOW},
+        /* the root and roles have no aws:username: nothing matches... */
+        {VPOL(V12, "Allow", QA("${aws:username}-*")), "sqs:SendMessage",
+         QA("-inbox"), ROOT, 0, 1, LMQ_POLICY_NONE},
+        {VPOL(V12, "Allow", QA("${aws:username}*")), "sqs:SendMessage",
+         QA("jobs"), ROLE, 0, 1, LMQ_POLICY_NONE},
+        /* ... but a Deny with it does not apply either */
+        {VPOL(V12, "Deny", QA("${aws:username}*")), "sqs:SendMessage",
+         QA("jobs"), ROLE, 0, 1, LMQ_POLICY_NONE},
+        /* ... unless a default is given ('' is a quote) */
+        {VPOL(V12, "Allow", QA("${aws:username, 'shared'}-*")),
+         "sqs:SendMessage", QA("shared-inbox"), ROOT, 0, 1, LMQ_POLICY_ALLOW},
+        {VPOL(V12, "Allow", QA("${aws:username,'it''s'}")), "sqs:SendMessage",
+         QA("it's"), ROLE, 0, 1, LMQ_POLICY_ALLOW},
+        /* a default is literal: its * is no wildcard */
+        {VPOL(V12, "Allow", QA("${aws:username, '*'}")), "sqs:SendMessage",
+         QA("jobs"), ROOT, 0, 1, LMQ_POLICY_NONE},
+        {VPOL(V12, "Allow", QA("${aws:username, '*'}")), "sqs:SendMessage",
+         QA("*"), ROOT, 0, 1, LMQ_POLICY_ALLOW},
+        /* the escapes: ${*} ${?} ${$} are the characters themselves */
+        {VPOL(V12, "Allow", QA("jobs${*}")), "sqs:SendMessage",
+         QA("jobs-high"), 0, 0, 1, LMQ_POLICY_NONE},
+        {VPOL(V12, "Allow", QA("jobs${*}")), "sqs:SendMessage", QA("jobs*"),
+         0, 0, 1, LMQ_POLICY_ALLOW},
+        {VPOL(V12, "Allow", QA("job${?}")), "sqs:SendMessage", QA("jobs"), 0,
+         0, 1, LMQ_POLICY_NONE},
+        {VPOL(V12, "Allow", QA("job${?}")), "sqs:SendMessage", QA("job?"), 0,
+         0, 1, LMQ_POLICY_ALLOW},
+        {VPOL(V12, "Allow", QA("a${$}{aws:username}")), "sqs:SendMessage",
+         QA("a${aws:username}"), 0, 0, 1, LMQ_POLICY_ALLOW},
+        /* 2008-10-17, or no Version: plain text */
+        {VPOL("\"Version\":\"2008-10-17\",", "Allow", QA("${aws:username}-*")),
+         "sqs:SendMessage", QA("worker-inbox"), 0, 0, 1, LMQ_POLICY_NONE},
+        {VPOL("", "Allow", QA("${aws:username}-*")), "sqs:SendMessage",
+         QA("${aws:username}-inbox"), 0, 0, 1, LMQ_POLICY_ALLOW},
+        /* the other keys as variables */
+        {VPOL(V12, "Allow", "arn:aws:sqs:${aws:RequestedRegion}:"
+                            "${aws:PrincipalAccount}:${aws:userid}"),
+         "sqs:SendMessage", QA("worker"), 0, 0, 1, LMQ_POLICY_ALLOW},
+        {VPOL(V12, "Allow", QA("ip-${aws:SourceIp}")), "sqs:SendMessage",
+         QA("ip-10.1.2.3"), 0, 0, 1, LMQ_POLICY_ALLOW},
+        {VPOL(V12, "Allow", QA("tls-${aws:SecureTransport}")),
+         "sqs:SendMessage", QA("tls-true"), 0, 0, 1, LMQ_POLICY_ALLOW},
+        {VPOL(V12, "Allow", QA("tls-${aws:SecureTransport}")),
+         "sqs:SendMessage", QA("tls-true"), 0, 0, 0, LMQ_POLICY_NONE},
+        {VPOL(V12, "Allow", QA("day-${aws:CurrentTime}")), "sqs:SendMessage",
+         QA("day-2026-12-07T12:00:00Z"), 0, 0, 1, LMQ_POLICY_ALLOW},
+        {VPOL(V12, "Allow", QA("t${aws:EpochTime}")), "sqs:SendMessage",
+         QA("t1796644800"), 0, 0, 1, LMQ_POLICY_ALLOW},
+        /* NotResource: a value without a value excludes nothing */
+        {"{" V12 "\"Statement\":{\"Effect\":\"Allow\",\"Action\":\"sqs:*\","
+         "\"NotResource\":\"" QA("${aws:username}") "\"}}",
+         "sqs:SendMessage", QA("worker"), 0, 0, 1, LMQ_POLICY_NONE},
+        {"{" V12 "\"Statement\":{\"Effect\":\"Allow\",\"Action\":\"sqs:*\","
+         "\"NotResource\":\"" QA("${aws:username}") "\"}}",
+         "sqs:SendMessage", QA("worker"), ROOT, 0, 1, LMQ_POLICY_ALLOW},
+        /* in conditions */
+        {VCOND("{\"StringEquals\":{\"aws:PrincipalArn\":\"arn:aws:iam::"
+               "${aws:PrincipalAccount}:user/${aws:username}\"}}"),
+         "sqs:SendMessage", 0, 0, 0, 1, LMQ_POLICY_ALLOW},
+        {VCOND("{\"ArnLike\":{\"aws:PrincipalArn\":\"arn:aws:iam::*:"
+               "user/${aws:userid}\"}}"),
+         "sqs:SendMessage", 0, 0, 0, 1, LMQ_POLICY_ALLOW},
+        {VCOND("{\"StringEquals\":{\"aws:PrincipalArn\":"
+               "\"${aws:PrincipalArn}\"}}"),
+         "sqs:SendMessage", 0, ROLE, 0, 1, LMQ_POLICY_ALLOW},
+        {VCOND("{\"StringEquals\":{\"aws:PrincipalType\":"
+               "\"${aws:username}\"}}"),
+         "sqs:SendMessage", 0, ROOT, 0, 1, LMQ_POLICY_NONE},
+        {VCOND("{\"StringNotEquals\":{\"aws:PrincipalType\":"
+               "\"${aws:username}\"}}"),
+         "sqs:SendMessage", 0, ROOT, 0, 1, LMQ_POLICY_ALLOW},
+        /* in StringEquals ${*} is a plain '*'; in StringLike a literal */
+        {VCOND("{\"StringEquals\":{\"aws:username\":\"work${*}\"}}"),
          "sqs:SendMessage", 0, 0, 0, 1, LMQ_POLICY_NONE},
-        {COND("Deny", "{\"DateLessThan\":{\"aws:CurrentTime\":\"soon\"}}"),
-         "sqs:SendMessage", 0, 0, 0, 1, LMQ_POLICY_DENY},
-        /* A failing known condition next to an unknown one: no deny. */
-        {COND("Deny", "{\"Bool\":{\"aws:SecureTransport\":\"false\"},"
-                      "\"Whatever\":{\"aws:SourceIp\":\"1.2.3.4\"}}"),
+        {VCOND("{\"StringLike\":{\"aws:username\":[\"w${?}rker\","
+               "\"wo*\"]}}"),
+         "sqs:SendMessage", 0, 0, 0, 1, LMQ_POLICY_ALLOW},
+        {VCOND("{\"StringLike\":{\"aws:username\":\"w${?}rker\"}}"),
          "sqs:SendMessage", 0, 0, 0, 1, LMQ_POLICY_NONE},
     };
     run_rows(rows, sizeof rows / sizeof *rows, LMQ_POLICY_IDENTITY);
+}
+END_TEST
+
+/* Policies from the AWS documentation (the SQS Developer Guide's policy
+ * examples and IAM's example identity policies), with the decision IAM
+ * gives each request. */
+#define DENY_OUTSIDE_IPS                                                     \
+    "{\"Version\":\"2012-10-17\",\"Statement\":{\"Effect\":\"Deny\","        \
+    "\"Action\":\"*\",\"Resource\":\"*\",\"Condition\":{\"NotIpAddress\":"   \
+    "{\"aws:SourceIp\":[\"192.0.2.0/24\",\"203.0.113.0/24\"]},\"Bool\":"     \
+    "{\"aws:ViaAWSService\":\"false\"}}}}"
+#define REGIONS_ONLY                                                         \
+    "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Sid\":"                   \
+    "\"DenyAllOutsideRequestedRegions\",\"Effect\":\"Deny\",\"NotAction\":"  \
+    "[\"iam:*\",\"sts:*\"],\"Resource\":\"*\",\"Condition\":"                \
+    "{\"StringNotEquals\":{\"aws:RequestedRegion\":[\"eu-central-1\","       \
+    "\"eu-west-1\"]}}}]}"
+#define TIME_WINDOW                                                          \
+    "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\","      \
+    "\"Action\":\"sqs:*\",\"Resource\":\"*\",\"Condition\":"                 \
+    "{\"DateGreaterThan\":{\"aws:CurrentTime\":\"2026-12-01T00:00:00Z\"},"   \
+    "\"DateLessThan\":{\"aws:CurrentTime\":\"2026-12-31T23:59:59Z\"}}}]}"
+#define SQS_ALL_IN_ACCOUNT                                                   \
+    "{\"Version\":\"2012-10-17\",\"Id\":\"Queue1_Policy_UUID\",\"Statement\":" \
+    "[{\"Sid\":\"Queue1_AllActions\",\"Effect\":\"Allow\",\"Principal\":"    \
+    "{\"AWS\":[\"arn:aws:iam::" OTHER ":root\"]},\"Action\":\"sqs:*\","      \
+    "\"Resource\":\"" Q_ARN "\"}]}"
+#define SQS_SEND_IN_WINDOW                                                   \
+    "{\"Version\":\"2012-10-17\",\"Id\":\"Queue1_Policy_UUID\",\"Statement\":" \
+    "[{\"Sid\":\"Queue1_Send_Receive\",\"Effect\":\"Allow\",\"Principal\":"  \
+    "{\"AWS\":[\"" OTHER "\"]},\"Action\":\"sqs:SendMessage\",\"Resource\":" \
+    "\"" Q_ARN "\",\"Condition\":{\"DateGreaterThan\":{\"aws:CurrentTime\":" \
+    "\"2026-12-07T12:00:00Z\"},\"DateLessThan\":{\"aws:CurrentTime\":"      \
+    "\"2026-12-07T17:00:00Z\"}}}]}"
+#define SQS_FROM_IPS                                                         \
+    "{\"Version\":\"2012-10-17\",\"Id\":\"Queue1_Policy_UUID\",\"Statement\":" \
+    "[{\"Sid\":\"Queue1_AnonymousAccess_AllActions_AllowlistIP\",\"Effect\":" \
+    "\"Allow\",\"Principal\":\"*\",\"Action\":\"sqs:*\",\"Resource\":\""    \
+    Q_ARN "\",\"Condition\":{\"IpAddress\":{\"aws:SourceIp\":"               \
+    "\"192.0.2.0/24\"}}}]}"
+#define SQS_DENY_OTHER_IPS                                                   \
+    "{\"Version\":\"2012-10-17\",\"Id\":\"Queue1_Policy_UUID\",\"Statement\":" \
+    "[{\"Sid\":\"Queue1_AnonymousAccess_ReceiveMessage_IPLimit\",\"Effect\":" \
+    "\"Allow\",\"Principal\":\"*\",\"Action\":\"sqs:ReceiveMessage\","       \
+    "\"Resource\":\"" Q_ARN "\",\"Condition\":{\"IpAddress\":"               \
+    "{\"aws:SourceIp\":\"192.0.2.0/24\"}}},{\"Sid\":"                        \
+    "\"Queue1_AnonymousAccess_ReceiveMessage_IPLimit_Deny\",\"Effect\":"     \
+    "\"Deny\",\"Principal\":\"*\",\"Action\":\"sqs:ReceiveMessage\","        \
+    "\"Resource\":\"" Q_ARN "\",\"Condition\":{\"IpAddress\":"               \
+    "{\"aws:SourceIp\":\"192.0.2.128/26\"}}}]}"
+
+START_TEST(test_aws_examples)
+{
+    static const row identity[] = {
+        /* IAM: deny access based on the source IP */
+        {DENY_OUTSIDE_IPS, "sqs:SendMessage", 0, 0, "198.51.100.7", 1,
+         LMQ_POLICY_DENY},
+        {DENY_OUTSIDE_IPS, "sqs:SendMessage", 0, 0, "203.0.113.9", 1,
+         LMQ_POLICY_NONE},
+        /* IAM: deny access outside the requested regions (lmqd's region
+         * is in the queue's ARN) */
+        {REGIONS_ONLY, "sqs:SendMessage", 0, 0, 0, 1, LMQ_POLICY_DENY},
+        {REGIONS_ONLY, "sqs:SendMessage",
+         "arn:aws:sqs:eu-west-1:" ACCT ":jobs", 0, 0, 1, LMQ_POLICY_NONE},
+        /* IAM: allow within a date range (now: 2026-12-07T12:00:00Z) */
+        {TIME_WINDOW, "sqs:ReceiveMessage", 0, 0, 0, 1, LMQ_POLICY_ALLOW},
+    };
+    run_rows(identity, sizeof identity / sizeof *identity,
+             LMQ_POLICY_IDENTITY);
+    static const row resource[] = {
+        /* SQS: grant all permissions to another account */
+        {SQS_ALL_IN_ACCOUNT, "sqs:DeleteMessage", 0,
+         "arn:aws:iam::" OTHER ":user/bob", 0, 1, LMQ_POLICY_ALLOW},
+        {SQS_ALL_IN_ACCOUNT, "sqs:DeleteMessage", 0, 0, 0, 1,
+         LMQ_POLICY_NONE},
+        /* SQS: send only within a time range (the start is exclusive) */
+        {SQS_SEND_IN_WINDOW, "sqs:SendMessage", 0,
+         "arn:aws:iam::" OTHER ":user/bob", 0, 1, LMQ_POLICY_NONE},
+        /* SQS: everything from one IP range */
+        {SQS_FROM_IPS, "sqs:SendMessage", 0, 0, "192.0.2.200", 1,
+         LMQ_POLICY_ALLOW},
+        {SQS_FROM_IPS, "sqs:SendMessage", 0, 0, "192.0.3.1", 1,
+         LMQ_POLICY_NONE},
+        /* SQS: receive from a range, but not from a sub-range */
+        {SQS_DENY_OTHER_IPS, "sqs:ReceiveMessage", 0, 0, "192.0.2.10", 1,
+         LMQ_POLICY_ALLOW},
+        {SQS_DENY_OTHER_IPS, "sqs:ReceiveMessage", 0, 0, "192.0.2.130", 1,
+         LMQ_POLICY_DENY},
+        {SQS_DENY_OTHER_IPS, "sqs:SendMessage", 0, 0, "192.0.2.10", 1,
+         LMQ_POLICY_NONE},
+    };
+    run_rows(resource, sizeof resource / sizeof *resource,
+             LMQ_POLICY_RESOURCE);
+}
+END_TEST
+
+/* What lmqd cannot evaluate is refused by lmq__policy_check with a reason
+ * naming it (--policies at start and on SIGHUP, SetQueueAttributes and
+ * CreateQueue through lmqd), and a document stored anyway denies. */
+START_TEST(test_refused)
+{
+    static const struct {
+        const char *policy;
+        const char *reason;
+    } bad[] = {
+        {COND("Allow", "{\"BinaryEquals\":{\"aws:username\":\"d29y\"}}"),
+         "condition operator BinaryEquals is not one lmqd evaluates"},
+        {COND("Allow", "{\"StringEqualz\":{\"aws:username\":\"w\"}}"),
+         "condition operator StringEqualz is not one lmqd evaluates"},
+        {COND("Allow", "{\"NullIfExists\":{\"aws:username\":\"true\"}}"),
+         "Null takes no IfExists"},
+        {COND("Allow", "{\"ForAnyValue:Null\":{\"aws:username\":\"true\"}}"),
+         "Null takes no IfExists and no ForAnyValue"},
+        {COND("Allow", "{\"ForSomeValues:StringEquals\":{\"aws:username\":"
+                       "\"w\"}}"),
+         "ForSomeValues:StringEquals is not one lmqd evaluates"},
+        {COND("Allow", "{\"StringEquals\":{\"aws:PrincipalOrgID\":\"o-1\"}}"),
+         "condition key aws:PrincipalOrgID is not one lmqd knows"},
+        {COND("Deny", "{\"StringEquals\":{\"aws:PrincipalTag/team\":\"a\"}}"),
+         "condition key aws:PrincipalTag/team is not one lmqd knows"},
+        {COND("Allow", "{\"StringEquals\":{\"sqs:QueueName\":\"a\"}}"),
+         "condition key sqs:QueueName is not one lmqd knows"},
+        {COND("Allow", "{\"IpAddress\":{\"aws:PrincipalArn\":\"10.0.0.0/8\"}}"),
+         "IpAddress cannot compare aws:PrincipalArn"},
+        {COND("Allow", "{\"StringEquals\":{\"aws:SourceIp\":\"10.0.0.1\"}}"),
+         "StringEquals cannot compare aws:SourceIp"},
+        {COND("Allow", "{\"NumericLessThan\":{\"aws:CurrentTime\":\"5\"}}"),
+         "NumericLessThan cannot compare aws:CurrentTime"},
+        {COND("Allow", "{\"IpAddress\":{\"aws:SourceIp\":\"10.0.0.0/40\"}}"),
+         "10.0.0.0/40 is not an IP address or CIDR"},
+        {COND("Deny", "{\"DateLessThan\":{\"aws:CurrentTime\":\"soon\"}}"),
+         "soon is not a date"},
+        {COND("Allow", "{\"NumericEquals\":{\"aws:EpochTime\":\"12abc\"}}"),
+         "12abc is not a number"},
+        {COND("Allow", "{\"Bool\":{\"aws:SecureTransport\":\"yes\"}}"),
+         "yes is not true or false"},
+        {COND("Allow", "{\"Null\":{\"aws:SourceArn\":1}}"),
+         "1 is not true or false"},
+        {COND("Allow", "{\"StringEquals\":{\"aws:username\":[]}}"),
+         "Condition key aws:username has no values"},
+        /* variables: names and syntax, checked in 2012-10-17 policies */
+        {VPOL(V12, "Allow", QA("${aws:username")),
+         "unterminated policy variable"},
+        {VPOL(V12, "Allow", QA("${aws:PrincipalTag/team}")),
+         "policy variable ${aws:PrincipalTag/team}: not a key lmqd knows"},
+        {VPOL(V12, "Allow", QA("${aws:username, shared}")),
+         "the default of ${aws:username} in"},
+        {VPOL(V12, "Allow", QA("${aws:username, 'shared}")),
+         "unterminated default"},
+        {VPOL(V12, "Allow", QA("${}")), "bad policy variable"},
+        {VCOND("{\"StringLike\":{\"aws:username\":\"${aws:nope}\"}}"),
+         "policy variable ${aws:nope}: not a key lmqd knows"},
+        /* a variable where a date is needed is no date */
+        {VCOND("{\"DateLessThan\":{\"aws:CurrentTime\":"
+               "\"${aws:CurrentTime}\"}}"),
+         "is not a date"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        json_t *d = doc(bad[i].policy);
+        char err[256] = "";
+        ck_assert_msg(lmq__policy_check(d, LMQ_POLICY_IDENTITY, err,
+                                        sizeof err) == -1,
+                      "policy %zu accepted: %s", i, bad[i].policy);
+        ck_assert_msg(strstr(err, bad[i].reason) != NULL,
+                      "policy %zu: reason \"%s\", wanted \"%s\"", i, err,
+                      bad[i].reason);
+        /* Evaluated anyway (a Policy stored by the CLI), it denies. */
+        lmq_policy_request r = req("sqs:SendMessage");
+        ck_assert_int_eq(lmq__policy_eval(d, LMQ_POLICY_IDENTITY, &r),
+                         LMQ_POLICY_DENY);
+        json_decref(d);
+    }
+    /* Without Version 2012-10-17 a malformed variable is plain text. */
+    json_t *d = doc(VPOL("", "Allow", QA("${aws:username")));
+    ck_assert_int_eq(lmq__policy_check(d, LMQ_POLICY_IDENTITY, NULL, 0), 0);
+    json_decref(d);
 }
 END_TEST
 
@@ -592,10 +970,13 @@ lmq_suite_policy(void)
     tcase_add_test(t, test_not_action_not_resource);
     tcase_add_test(t, test_principals);
     tcase_add_test(t, test_conditions);
-    tcase_add_test(t, test_fail_closed);
+    tcase_add_test(t, test_operators);
+    tcase_add_test(t, test_variables);
+    tcase_add_test(t, test_aws_examples);
     suite_add_tcase(s, t);
     t = tcase_create("documents and decisions");
     tcase_add_test(t, test_malformed);
+    tcase_add_test(t, test_refused);
     tcase_add_test(t, test_decide);
     tcase_add_test(t, test_request_needs);
     suite_add_tcase(s, t);

@@ -1287,6 +1287,16 @@ START_TEST(malformed_policy_refused)
     static const char *const bad[] = {
         "not json", "{}", "{\"Statement\":[{\"Effect\":\"Allow\","
         "\"Action\":\"sqs:*\",\"Resource\":\"*\"}]}", /* no Principal */
+        /* what lmqd cannot evaluate: an unknown key, operator, variable */
+        "{\"Statement\":{\"Effect\":\"Allow\",\"Principal\":\"*\","
+        "\"Action\":\"sqs:*\",\"Condition\":{\"StringEquals\":"
+        "{\"aws:PrincipalOrgID\":\"o-1\"}}}}",
+        "{\"Statement\":{\"Effect\":\"Deny\",\"Principal\":\"*\","
+        "\"Action\":\"sqs:*\",\"Condition\":{\"BinaryEquals\":"
+        "{\"aws:username\":\"eA==\"}}}}",
+        "{\"Version\":\"2012-10-17\",\"Statement\":{\"Effect\":\"Allow\","
+        "\"Principal\":\"*\",\"Action\":\"sqs:*\",\"Resource\":"
+        "\"arn:aws:sqs:*:*:${aws:PrincipalTag/team}\"}}",
     };
     const char *good = "{\"Statement\":{\"Effect\":\"Allow\",\"Principal\":"
                        "\"*\",\"Action\":\"sqs:SendMessage\"}}";
@@ -1389,6 +1399,31 @@ START_TEST(permissions_edit_the_policy)
     free(pol);
     qfail(form("RemovePermission", "QueueUrl", BASE "q", "Label", "L2", NULL),
           400, "InvalidParameterValue");
+
+    /* A Policy lmqd cannot evaluate, stored by a program (which does not
+     * check): AddPermission refuses to add to it, naming why, and leaves
+     * it as it was. */
+    const char *broken =
+        "{\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":\"*\","
+        "\"Action\":\"sqs:*\",\"Condition\":{\"NumericLessThan\":"
+        "{\"aws:PrincipalOrgID\":\"1\"}}}]}";
+    lmq_map *m = lmq_map_new();
+    ck_assert_int_eq(lmq_map_set(m, "Policy", broken), 0);
+    ck_assert_int_eq(lmq_queue_set_attributes(env, "q", m), 0);
+    lmq_map_free(m);
+    json_t *e = jdo("AddPermission", "/",
+                    json_pack("{s:s,s:s,s:[s],s:[s]}", "QueueUrl", BASE "q",
+                              "Label", "L4", "AWSAccountIds", "111122223333",
+                              "Actions", "SendMessage"));
+    const char *msg = json_string_value(json_object_get(e, "message"));
+    ck_assert_msg(msg && strstr(msg, "condition key aws:PrincipalOrgID is "
+                                     "not one lmqd knows"),
+                  "AddPermission on a broken Policy: %s", msg ? msg : "-");
+    ck_jerr(e, 400, "InvalidParameterValueException",
+            "InvalidParameterValue;Sender");
+    pol = attr("q", "Policy");
+    ck_assert_str_eq(pol, broken);
+    free(pol);
 }
 END_TEST
 

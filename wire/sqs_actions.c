@@ -523,7 +523,17 @@ a_add_permission(sqs_call *c)
             json_pack("{s:s,s:s,s:{s:o},s:o,s:s}", "Sid", label, "Effect",
                       "Allow", "Principal", "AWS", principals, "Action",
                       actions, "Resource", arn ? arn : ""));
-        rc = store_policy(c, policy);
+        /* A Policy stored by the CLI may be one lmqd cannot evaluate
+         * (it denies everything); adding to it would hide that. */
+        char why[256];
+        if (lmq__policy_check(policy, LMQ_POLICY_RESOURCE, why,
+                              sizeof why) != 0)
+            rc = lmq__sqs_fail(c, "InvalidParameterValue",
+                               "The queue's Policy cannot be evaluated: %s. "
+                               "Replace it with SetQueueAttributes.",
+                               why);
+        else
+            rc = store_policy(c, policy);
     }
     json_decref(policy);
     free(arn);

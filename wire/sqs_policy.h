@@ -34,7 +34,9 @@ typedef enum lmq_policy_effect {
 
 /* One request as the evaluator sees it. Strings are NUL-terminated;
  * source_arn NULL means the request has none (lmqd's never do: no AWS
- * service calls it). */
+ * service calls it). The principal keys (aws:username, aws:userid,
+ * aws:PrincipalType) are derived from principal, aws:RequestedRegion and
+ * aws:ResourceAccount from resource. */
 typedef struct lmq_policy_request {
     const char *action;    /* IAM action: "sqs:SendMessage" */
     const char *resource;  /* "arn:aws:sqs:us-east-1:123456789012:jobs" */
@@ -55,8 +57,12 @@ typedef struct lmq_policy_request {
  * resource policy exactly one of Principal/NotPrincipal (an identity
  * policy has neither), and a Condition that is an object of operators,
  * each an object of keys with string, number, boolean or array values.
- * Unknown elements are errors. Unknown condition operators and keys are
- * not: they are evaluated fail-closed (see lmq__policy_eval).
+ * Unknown elements are errors, and so is what lmq__policy_eval cannot
+ * evaluate: an unknown condition operator (or Null with IfExists or a set
+ * prefix), a condition key lmqd does not know or of a type its operator
+ * does not compare, a value of the wrong form (a bad CIDR, date, number
+ * or boolean), and in a 2012-10-17 policy a malformed policy variable or
+ * one naming an unknown key. The reason names the operator, key or value.
  *
  * Returns 0, or -1 with a one-line reason in err (if errlen > 0).
  */
@@ -73,10 +79,14 @@ int lmq__policy_check(const json_t *doc, lmq_policy_kind kind, char *err,
  * stand for every principal of that account, or a principal's exact
  * ARN), and every condition holds.
  *
- * Fails closed: a condition lmqd cannot evaluate (an unknown operator,
- * ForAllValues:/ForAnyValue:, a key it does not support, a value of the
- * wrong form) does not hold in an Allow and holds in a Deny. A document
- * that fails lmq__policy_check() yields LMQ_POLICY_DENY.
+ * In a 2012-10-17 policy, policy variables in Resource/NotResource and
+ * in String/Arn condition values are replaced by the request's values
+ * (see docs/LMQD.md); a variable the request has no value for, without a
+ * default, makes that value match nothing.
+ *
+ * Fails closed: a document that fails lmq__policy_check() yields
+ * LMQ_POLICY_DENY; what cannot be evaluated at request time (a value too
+ * long once expanded) does not hold in an Allow and holds in a Deny.
  *
  * Returns LMQ_POLICY_DENY if a Deny applies, else LMQ_POLICY_ALLOW if an
  * Allow does, else LMQ_POLICY_NONE.
