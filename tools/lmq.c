@@ -47,6 +47,8 @@ cli_env_opts(const cli_ctx *c, lmq_env_opts *o)
     if (c->flush_interval_ms)
         o->flush_interval_ms = c->flush_interval_ms;
     o->key_file = c->key_file;
+    o->key_passphrase_file = c->key_passphrase_file;
+    o->key_process = c->key_process;
     o->group = c->group;
     o->strict_permissions = c->strict_permissions;
     o->max_bytes = c->max_bytes;
@@ -1391,6 +1393,16 @@ main_help(void)
            "rest (default\n"
            "                                   $LMQ_KEY_FILE; see `lmq key "
            "--help`)\n"
+           "  --key-passphrase-file FILE       a file whose first line is a "
+           "passphrase:\n"
+           "                                   its Argon2id stretch is the "
+           "home key\n"
+           "                                   (default "
+           "$LMQ_KEY_PASSPHRASE_FILE)\n"
+           "  --key-process COMMAND            a command printing a keyring "
+           "(TPM, secret\n"
+           "                                   store; default "
+           "$LMQ_KEY_PROCESS)\n"
            "  --max-home-bytes N               refuse writes that add data "
            "once the home\n"
            "                                   holds N bytes (k, m, g "
@@ -1456,6 +1468,7 @@ cmd_help(const cli_cmd *cmd)
     printf("\nGlobal options: --home DIR, --durability full|periodic|none, "
            "--map-mode auto|pwrite|writable, --flush-interval MS, "
            "--group NAME, --strict-permissions, --key-file FILE, "
+           "--key-passphrase-file FILE, --key-process COMMAND, "
            "--max-home-bytes N, --disk-reserve N, "
            "--output json|text|table, --query EXPR.\n");
 }
@@ -1533,7 +1546,7 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
     const char *home = NULL, *durability = NULL, *output = NULL,
                *map_mode = NULL, *flush_interval = NULL, *query = NULL,
                *group = NULL, *key_file = NULL, *max_home_bytes = NULL,
-               *disk_reserve = NULL;
+               *disk_reserve = NULL, *key_pass = NULL, *key_proc = NULL;
     int i, rc;
 
     for (i = 1; i < argc; i++) {
@@ -1613,6 +1626,9 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
                              : strcmp(name, "query") == 0  ? &query
                              : strcmp(name, "group") == 0  ? &group
                              : strcmp(name, "key-file") == 0 ? &key_file
+                             : strcmp(name, "key-passphrase-file") == 0
+                                 ? &key_pass
+                             : strcmp(name, "key-process") == 0 ? &key_proc
                                                            : NULL;
         int gignore = 0, gbool = 0;
         for (k = 0; global_ignored_value[k]; k++)
@@ -1779,6 +1795,8 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
         c->group = group;
     }
     c->key_file = key_file; /* argv outlives c */
+    c->key_passphrase_file = key_pass;
+    c->key_process = key_proc;
     if (home && *home) {
         c->home = strdup(home);
     } else if (getenv("LMQ_HOME") && *getenv("LMQ_HOME")) {
