@@ -1286,6 +1286,22 @@ static const cli_flag f_untag_queue[] = {
     F_END};
 static const cli_flag f_none[] = {F_END};
 
+/* `lmq compact`: lmq_env_compact() on --home; every other process of the
+ * home must be stopped (LMQ_EBUSY otherwise, nothing changed). */
+static int
+cmd_compact(cli_ctx *c)
+{
+    lmq_env_opts o;
+    uint64_t before, after;
+    cli_env_opts(c, &o);
+    int rc = lmq_env_compact(c->home, &o, &before, &after);
+    if (rc)
+        return cli_service_error(c, rc);
+    cli_print(c, json_pack("{s:I,s:I}", "BytesBefore", (json_int_t)before,
+                           "BytesAfter", (json_int_t)after));
+    return 0;
+}
+
 static const cli_cmd cmds[] = {
     {"create-queue", "CreateQueue", cmd_create_queue, f_create_queue,
      "Create a queue (idempotent when the attributes match)."},
@@ -1350,6 +1366,9 @@ static const cli_cmd cmds[] = {
      "Show or move the home's test clock (enable, show, advance, set)."},
     {"key", "Key", cli_cmd_key, cli_f_key,
      "Keys of encryption at rest (create, list, rotate)."},
+    {"compact", "Compact", cmd_compact, f_none,
+     "Rewrite the home's data file without its free pages (needs the home "
+     "to itself)."},
     {"reset", "Reset", cli_cmd_reset, cli_f_reset,
      "Delete every queue and forget recent deletions (test setup)."},
     {NULL, NULL, NULL, NULL, NULL}};
