@@ -805,6 +805,25 @@ wait_exit(pid_t pid)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
 }
 
+/* Rotate the home key of "rot": kills runs SIGKILLed within max_ms of
+ * their start, then runs until one finishes. */
+static void
+rotate_with_kills(int kills, uint32_t max_ms)
+{
+    int finished = 0;
+    for (int round = 0; round < kills + 2 && !finished; round++) {
+        pid_t r = spawn_rotator(NULL);
+        usleep(1000 *
+               (useconds_t)randombytes_uniform(round < kills ? max_ms : 1));
+        if (round < kills)
+            kill(r, SIGKILL);
+        int st = wait_exit(r);
+        ck_assert_msg(st == 0 || st == -SIGKILL, "rotator: %d", st);
+        finished = round >= kills && st == 0;
+    }
+    ck_assert_msg(finished, "the rotation never finished");
+}
+
 static size_t
 count_keys(void)
 {
@@ -844,17 +863,7 @@ START_TEST(rotation_killed_and_resumed)
 
     pid_t prod = spawn_traffic(false), cons = spawn_traffic(true);
     /* Killed at random points, then run again until it finishes. */
-    int finished = 0;
-    for (int round = 0; round < 6 && !finished; round++) {
-        pid_t r = spawn_rotator(NULL);
-        usleep(1000 * (useconds_t)randombytes_uniform(round < 4 ? 60 : 1));
-        if (round < 4)
-            kill(r, SIGKILL);
-        int st = wait_exit(r);
-        ck_assert_msg(st == 0 || st == -SIGKILL, "rotator: %d", st);
-        finished = round >= 4 && st == 0;
-    }
-    ck_assert_msg(finished, "the rotation never finished");
+    rotate_with_kills(4, 60);
     /* The alias too, with traffic still running. */
     ck_assert_int_eq(wait_exit(spawn_rotator("alias/orders")), 0);
     kill(prod, SIGKILL);
@@ -1022,17 +1031,7 @@ START_TEST(dedup_survives_rotation)
     /* Duplicates sent from two processes during the rotation, which is
      * SIGKILLed mid-way twice and run again. */
     pid_t dup1 = spawn_dup_sender(), dup2 = spawn_dup_sender();
-    int finished = 0;
-    for (int round = 0; round < 5 && !finished; round++) {
-        pid_t r = spawn_rotator(NULL);
-        usleep(1000 * (useconds_t)randombytes_uniform(round < 2 ? 40 : 1));
-        if (round < 2)
-            kill(r, SIGKILL);
-        int st = wait_exit(r);
-        ck_assert_msg(st == 0 || st == -SIGKILL, "rotator: %d", st);
-        finished = round >= 2 && st == 0;
-    }
-    ck_assert_msg(finished, "the rotation never finished");
+    rotate_with_kills(2, 40);
     usleep(50 * 1000);
     kill(dup1, SIGKILL);
     kill(dup2, SIGKILL);
