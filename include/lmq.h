@@ -1504,7 +1504,10 @@ typedef void (*lmq_progress_fn)(void *arg, uint64_t done, uint64_t total);
  * @note Resumable: after a crash, call again; the unfinished rotation (kept
  *       in the home) is finished without adding another key. A keyring
  *       shared by several homes: rotate each; the old key is dropped by the
- *       first home that no longer needs it, so keep a backup.
+ *       first home that no longer needs it, so keep a backup. FIFO
+ *       deduplication and attempt ids hashed under the old key keep it (and
+ *       the rotation unfinished) for up to 5 minutes: a call after that
+ *       removes it (and adds no key). Any number of queues.
  * @since 0.5
  */
 LMQ_API LMQ_WARN_UNUSED int lmq_key_rotate(lmq_env *env, const char *alias,
