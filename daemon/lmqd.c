@@ -486,6 +486,10 @@ usage(FILE *f)
         "  --test-clock          run the home on the test clock (lmq clock)\n"
         "  --key-file FILE       keyring sealing queues at rest (default\n"
         "                        $LMQ_KEY_FILE; docs/SECURITY.md)\n"
+        "  --key-passphrase-file FILE  its first line's Argon2id stretch is\n"
+        "                        the home key ($LMQ_KEY_PASSPHRASE_FILE)\n"
+        "  --key-process COMMAND a command printing a keyring (TPM, secret\n"
+        "                        store; default $LMQ_KEY_PROCESS)\n"
         "  --max-connections N   default 1024\n"
         "  --idle-timeout SECS   close idle connections (default 60)\n"
         "  --workers N           threads for durable commits (default 32)\n"
@@ -675,7 +679,7 @@ main(int argc, char **argv)
         O_ACCOUNT, O_REGION, O_AUTH, O_CREDENTIALS, O_TLS_CERT, O_TLS_KEY,
         O_CONFIG, O_PID_FILE, O_TEST_CLOCK, O_MAX_CONN, O_IDLE, O_WORKERS,
         O_QUIET, O_VERSION, O_HELP, O_BRIDGE, O_POLICIES, O_REQUIRE_TLS,
-        O_GROUP, O_STRICT_PERMS, O_KEY_FILE
+        O_GROUP, O_STRICT_PERMS, O_KEY_FILE, O_KEY_PASS, O_KEY_PROC
     };
     static const struct option longopts[] = {
         {"home", required_argument, 0, O_HOME},
@@ -702,6 +706,8 @@ main(int argc, char **argv)
         {"group", required_argument, 0, O_GROUP},
         {"strict-permissions", no_argument, 0, O_STRICT_PERMS},
         {"key-file", required_argument, 0, O_KEY_FILE},
+        {"key-passphrase-file", required_argument, 0, O_KEY_PASS},
+        {"key-process", required_argument, 0, O_KEY_PROC},
         {"version", no_argument, 0, O_VERSION},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0}};
@@ -784,6 +790,12 @@ main(int argc, char **argv)
             break;
         case O_KEY_FILE:
             S.key_file = optarg;
+            break;
+        case O_KEY_PASS:
+            S.key_passphrase_file = optarg;
+            break;
+        case O_KEY_PROC:
+            S.key_process = optarg;
             break;
         case O_TEST_CLOCK:
             S.test_clock = 1;
@@ -899,6 +911,8 @@ main(int argc, char **argv)
     eo.region = S.region;
     eo.account = S.account;
     eo.key_file = S.key_file; /* NULL: $LMQ_KEY_FILE */
+    eo.key_passphrase_file = S.key_passphrase_file; /* NULL: the variable */
+    eo.key_process = S.key_process;                 /* NULL: the variable */
     if (S.test_clock)
         lmqd_test_clock_setup(home, &eo);
     eo.group = group;

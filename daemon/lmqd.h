@@ -76,6 +76,8 @@ typedef struct lmqd_server {
     int quiet;
     int test_clock;
     const char *key_file; /* --key-file */
+    const char *key_passphrase_file; /* --key-passphrase-file */
+    const char *key_process;         /* --key-process */
     unsigned max_connections, idle_timeout;
     int n_workers;
     size_t max_body;

@@ -385,6 +385,29 @@ LMQ_API lmq_map_mode lmq_env_map_mode(const lmq_env *env);
  *  @return 0 or LMQ_EIO. @since 0.1 */
 LMQ_API int lmq_env_sync(lmq_env *env);
 /**
+ * @brief Compact the home at path: rewrite its data file with only the pages
+ *        in use (LMDB's copy with compaction), so it shrinks and the free
+ *        pages -- with whatever they held: deleted messages, data written
+ *        before a queue was sealed -- are gone; the redo log is emptied too.
+ *        Needs the home to itself: no other process (and no other handle of
+ *        this process) may have it open; opens meanwhile wait.
+ * @param[in] path the home, as for lmq_env_open().
+ * @param[in] opts as for lmq_env_open() (keys are not needed); may be NULL.
+ * @param[out] before,after the data file's size before and after, bytes;
+ *        each may be NULL.
+ * @return 0; LMQ_EBUSY (the home is open elsewhere: nothing changed, the
+ *         detail names a pid); what lmq_env_open() returns; LMQ_EIO,
+ *         LMQ_ENOSPC (the copy needs room for the data in use: nothing
+ *         changed).
+ * @note Crash-safe: a crash at any point leaves the old data file or the
+ *       new one, each complete (docs/DURABILITY.md, "Compaction").
+ * @since 0.5
+ */
+LMQ_API LMQ_WARN_UNUSED int lmq_env_compact(const char *path,
+                                            const lmq_env_opts *opts,
+                                            uint64_t *before,
+                                            uint64_t *after);
+/**
  * @brief What is unsafe about the permissions of env's home, as found when
  *        it was opened: the directory or a file in it open to every user,
  *        open to a group although no group was named (or to another group
@@ -1481,7 +1504,10 @@ typedef void (*lmq_progress_fn)(void *arg, uint64_t done, uint64_t total);
  * @note Resumable: after a crash, call again; the unfinished rotation (kept
  *       in the home) is finished without adding another key. A keyring
  *       shared by several homes: rotate each; the old key is dropped by the
- *       first home that no longer needs it, so keep a backup.
+ *       first home that no longer needs it, so keep a backup. FIFO
+ *       deduplication and attempt ids hashed under the old key keep it (and
+ *       the rotation unfinished) for up to 5 minutes: a call after that
+ *       removes it (and adds no key). Any number of queues.
  * @since 0.5
  */
 LMQ_API LMQ_WARN_UNUSED int lmq_key_rotate(lmq_env *env, const char *alias,

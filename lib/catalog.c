@@ -358,7 +358,7 @@ apply_all(lmq_txn *t, lmq_env *env, lmq_qrec *r, const lmq_map *attrs,
             return rc;
     }
     int rc = check_combination(r);
-    return rc ? rc : lmq__seal_config(env, r, attrs, creating);
+    return rc ? rc : lmq__seal_config(t, env, r, attrs, creating);
 }
 
 static int

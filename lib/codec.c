@@ -337,15 +337,10 @@ put_str16(uint8_t *p, const char *s, size_t n)
     return p + 2 + n;
 }
 
-void
-lmq__mview_encode(const lmq_mview *m, const lmq_mhdr *h, uint8_t *p)
+/* Writes the shared tail rd_tail() reads. */
+static void
+put_tail(const lmq_mview *m, uint8_t *p)
 {
-    *p++ = MREC_VERSION;
-    lmq__mhdr_encode(h, p), p += LMQ_MHDR_SIZE;
-    memcpy(p, m->message_id, 36), p += 36;
-    memcpy(p, m->md5_body, 32), p += 32;
-    lmq__put_u64(p, (uint64_t)m->sent_ms), p += 8;
-    p = put_str16(p, m->group, m->group_len);
     p = put_str16(p, m->dedup, m->dedup_len);
     p = put_str16(p, m->trace, m->trace_len);
     p = put_str16(p, m->dlq_src, m->dlq_src_len);
@@ -357,12 +352,45 @@ lmq__mview_encode(const lmq_mview *m, const lmq_mhdr *h, uint8_t *p)
         memcpy(p, m->body, m->body_len);
 }
 
+void
+lmq__mview_encode(const lmq_mview *m, const lmq_mhdr *h, uint8_t *p)
+{
+    *p++ = MREC_VERSION;
+    lmq__mhdr_encode(h, p), p += LMQ_MHDR_SIZE;
+    memcpy(p, m->message_id, 36), p += 36;
+    memcpy(p, m->md5_body, 32), p += 32;
+    lmq__put_u64(p, (uint64_t)m->sent_ms), p += 8;
+    p = put_str16(p, m->group, m->group_len);
+    put_tail(m, p);
+}
+
 static const char *
 rd_str16(rd *d, size_t *n)
 {
     *n = rd_u16(d);
     const uint8_t *p = take(d, *n);
     return *n ? (const char *)p : NULL;
+}
+
+/* The tail both record kinds share (a clear record's after its group id, a
+ * sealed record's plaintext after its MD5): dedup id, trace header, DLQ
+ * source, attributes, body; it must end the buffer. what names the record
+ * in the error. */
+static int
+rd_tail(rd *d, lmq_mview *m, const char *what)
+{
+    m->dedup = rd_str16(d, &m->dedup_len);
+    m->trace = rd_str16(d, &m->trace_len);
+    m->dlq_src = rd_str16(d, &m->dlq_src_len);
+    m->attrs_len = rd_u32(d);
+    m->attrs = take(d, m->attrs_len);
+    m->body_len = rd_u32(d);
+    m->body = (const char *)take(d, m->body_len);
+    if (d->bad || d->left != 0)
+        return lmq__seterr(LMQ_ECORRUPT, "%s: bad framing", what);
+    if (m->attrs_len == 0)
+        m->attrs = NULL;
+    return 0;
 }
 
 /* ---- sealed message records (version 3) ----------------------------------
@@ -384,15 +412,7 @@ void
 lmq__mview_inner_encode(const lmq_mview *m, uint8_t *p)
 {
     memcpy(p, m->md5_body, 32), p += 32;
-    p = put_str16(p, m->dedup, m->dedup_len);
-    p = put_str16(p, m->trace, m->trace_len);
-    p = put_str16(p, m->dlq_src, m->dlq_src_len);
-    lmq__put_u32(p, (uint32_t)m->attrs_len), p += 4;
-    if (m->attrs_len)
-        memcpy(p, m->attrs, m->attrs_len), p += m->attrs_len;
-    lmq__put_u32(p, (uint32_t)m->body_len), p += 4;
-    if (m->body_len)
-        memcpy(p, m->body, m->body_len);
+    put_tail(m, p);
 }
 
 int
@@ -404,18 +424,7 @@ lmq__mview_inner_decode(const uint8_t *buf, size_t len, lmq_mview *m)
         return lmq__seterr(LMQ_ECORRUPT, "sealed message: truncated");
     memcpy(m->md5_body, md5, 32);
     m->md5_body[32] = '\0';
-    m->dedup = rd_str16(&d, &m->dedup_len);
-    m->trace = rd_str16(&d, &m->trace_len);
-    m->dlq_src = rd_str16(&d, &m->dlq_src_len);
-    m->attrs_len = rd_u32(&d);
-    m->attrs = take(&d, m->attrs_len);
-    m->body_len = rd_u32(&d);
-    m->body = (const char *)take(&d, m->body_len);
-    if (d.bad || d.left != 0)
-        return lmq__seterr(LMQ_ECORRUPT, "sealed message: bad framing");
-    if (m->attrs_len == 0)
-        m->attrs = NULL;
-    return 0;
+    return rd_tail(&d, m, "sealed message");
 }
 
 size_t
@@ -483,18 +492,7 @@ lmq__mview_decode(const void *buf, size_t len, lmq_mview *m)
     memcpy(m->md5_body, md5, 32);
     m->sent_ms = (int64_t)rd_u64(&d);
     m->group = rd_str16(&d, &m->group_len);
-    m->dedup = rd_str16(&d, &m->dedup_len);
-    m->trace = rd_str16(&d, &m->trace_len);
-    m->dlq_src = rd_str16(&d, &m->dlq_src_len);
-    m->attrs_len = rd_u32(&d);
-    m->attrs = take(&d, m->attrs_len);
-    m->body_len = rd_u32(&d);
-    m->body = (const char *)take(&d, m->body_len);
-    if (d.bad || d.left != 0)
-        return lmq__seterr(LMQ_ECORRUPT, "message record: bad framing");
-    if (m->attrs_len == 0)
-        m->attrs = NULL;
-    return 0;
+    return rd_tail(&d, m, "message record");
 }
 
 int

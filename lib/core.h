@@ -265,8 +265,8 @@ int lmq__seal_reload(lmq_env *env);
 /* CreateQueue / SetQueueAttributes: set r's seal_* from its attributes
  * (KmsMasterKeyId, SqsManagedSseEnabled, KmsDataKeyReusePeriodSeconds)
  * when in names one of them (creating: always, with the default). */
-int lmq__seal_config(const lmq_env *env, lmq_qrec *r, const lmq_map *in,
-                     bool creating);
+int lmq__seal_config(lmq_txn *t, const lmq_env *env, lmq_qrec *r,
+                     const lmq_map *in, bool creating);
 /* Size of message mv's record in queue r, and its encoding (sealed when
  * the queue is). */
 size_t lmq__mrec_size(const lmq_qrec *r, const lmq_mview *mv);
@@ -283,6 +283,14 @@ void lmq__seal_free(uint8_t *plain);
  * 64 hex characters + NUL), else the id itself. */
 int lmq__seal_dedup_id(const lmq_env *env, const lmq_qrec *r, const char *id,
                        size_t len, char out[129]);
+/* The id a FIFO index of queue qid (named qname in errors) holds for id
+ * under the seal mode of key fingerprint fp (NULL or zeros: clear, the id
+ * itself; else a keyed BLAKE2b, 64 hex characters + NUL, with a key
+ * derived for the purpose). LMQ_EKEY when the env lacks that key. */
+enum { LMQ_SEAL_ID_DEDUP = 0, LMQ_SEAL_ID_ATTEMPT = 1 };
+int lmq__seal_fifo_id(const lmq_env *env, uint32_t qid, const char *qname,
+                      const uint8_t fp[8], int purpose, const char *id,
+                      size_t len, char out[129]);
 
 /* ---- catalog.c ---------------------------------------------------------- */
 /* Load the record of qid; LMQ_ENOQUEUE if it no longer exists. */
@@ -396,6 +404,16 @@ int lmq__fifo_on_revisit(lmq_txn *t, lmq_qrec *r, uint64_t seq,
                          const lmq_mhdr *h);
 /* A FIFO queue's DelaySeconds changed from old_delay (catalog.c, record
  * settled to now): re-time the messages not yet received. */
+/* Queue qid's FIFO ids stop being kept under the seal mode old_fp (zeros:
+ * clear) at now: ids it hashed stay recognised while they may be live
+ * (lookups try it too) -- call in the transaction that changes the
+ * queue's key or encryption. */
+int lmq__fifo_note_seal_change(lmq_txn *t, uint32_t qid,
+                               const uint8_t old_fp[8], int64_t now);
+/* Until when (*until, 0: not) a live FIFO id of queue qid may be hashed
+ * under key fp: rotation keeps the key that long. */
+int lmq__fifo_seal_until(lmq_txn *t, uint32_t qid, const uint8_t fp[8],
+                         int64_t now, int64_t *until);
 int lmq__fifo_on_delay_change(lmq_txn *t, lmq_qrec *r, uint32_t old_delay,
                               int64_t now);
 

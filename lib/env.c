@@ -290,6 +290,25 @@ lmq_env_close(lmq_env *env)
 }
 
 LMQ_API int
+lmq_env_compact(const char *path, const lmq_env_opts *opts, uint64_t *before,
+                uint64_t *after)
+{
+    lmq_env *env = NULL;
+    if (before)
+        *before = 0;
+    if (after)
+        *after = 0;
+    /* A full open: permissions, format, recovery of a crashed writer. */
+    int rc = lmq_env_open(path, opts, &env);
+    if (rc)
+        return rc;
+    rc = lmq__store_compact(env->store, env->path, before, after);
+    env->store = NULL; /* closed by lmq__store_compact */
+    lmq_env_close(env);
+    return rc;
+}
+
+LMQ_API int
 lmq_env_sync(lmq_env *env)
 {
     int rc = lmq__env_check(env);

@@ -114,7 +114,7 @@
 #define DREC_VERSION 1
 #define AREC_VERSION 1
 
-enum { NS_EXPIRY = 0, NS_RECORD = 1 };
+enum { NS_EXPIRY = 0, NS_RECORD = 1, NS_PRIOR = 2 };
 enum { SCOPE_QUEUE = 0, SCOPE_GROUP = 1 };
 
 /* ---- group keys ---------------------------------------------------------- */
@@ -451,6 +451,221 @@ sweep(lmq_txn *t, int db, uint32_t qid, int64_t now)
     return n;
 }
 
+/* ---- FIFO ids across seal modes --------------------------------------------
+ *
+ * A sealed queue's dedup and attempt indexes hold keyed hashes of the ids
+ * under the queue's key (seal.c), a clear queue's the ids themselves. When
+ * the queue's mode changes (lmq key rotate, KmsMasterKeyId,
+ * SqsManagedSseEnabled), ids recorded under the old mode stay live for up to
+ * their 5 minutes, so the transaction of the change records the old mode in
+ * the dedup database:
+ *
+ *     (qid, 0x02) -> version, then per old mode: key fingerprint (8; zeros:
+ *                    clear), until (u64: the latest expiry either index
+ *                    held at the change)
+ *
+ * A lookup that misses under the current mode tries each old mode whose
+ * until has not passed, so a duplicate is recognised before, during and
+ * after a rotation, in every process (the change and the record commit
+ * together). Rotation keeps an old key while a mode names it
+ * (lmq__fifo_seal_until). Rejected: re-hashing the indexes at the change
+ * (the ids are gone: a deleted message's dedup id survives only as its
+ * hash); hashing under a key that never rotates (it would have to live
+ * outside the keyring, i.e. on the disk next to the hashes). Cost: one more
+ * get per FIFO send that is not a duplicate (bench/RESULTS.md).
+ */
+#define PRIOR_VERSION 1
+#define PRIOR_MAX 16 /* mode changes per 5 minutes kept; the oldest goes */
+#define PRIOR_ENTRY 16
+
+struct prior {
+    uint8_t fp[8];
+    int64_t until;
+};
+
+static size_t
+prior_key(uint8_t k[5], uint32_t qid)
+{
+    lmq__put_u32(k, qid);
+    k[4] = NS_PRIOR;
+    return 5;
+}
+
+static int
+prior_load(lmq_txn *t, uint32_t qid, struct prior *p, size_t *n)
+{
+    uint8_t k[5];
+    lmq_val v;
+    *n = 0;
+    int rc = lmq__txn_get(t, LMQ_DB_DEDUP, k, prior_key(k, qid), &v);
+    if (rc)
+        return rc == LMQ__NOTFOUND ? 0 : rc;
+    const uint8_t *d = v.data;
+    if (v.len < 1 || d[0] != PRIOR_VERSION || (v.len - 1) % PRIOR_ENTRY ||
+        (v.len - 1) / PRIOR_ENTRY > PRIOR_MAX)
+        return lmq__seterr(LMQ_ECORRUPT, "FIFO seal modes: bad framing");
+    for (size_t i = 0; i < (v.len - 1) / PRIOR_ENTRY; i++) {
+        memcpy(p[i].fp, d + 1 + i * PRIOR_ENTRY, 8);
+        p[i].until = (int64_t)lmq__get_u64(d + 1 + i * PRIOR_ENTRY + 8);
+    }
+    *n = (v.len - 1) / PRIOR_ENTRY;
+    return 0;
+}
+
+/* The latest expiry in db's index of qid (0: none). Walks the index: once
+ * per mode change, O(ids of the last 5 minutes). */
+static int
+max_expiry(lmq_txn *t, int db, uint32_t qid, int64_t *out)
+{
+    uint8_t from[5];
+    lmq_cur *c;
+    lmq_val key, val;
+    lmq__put_u32(from, qid);
+    from[4] = NS_EXPIRY;
+    int rc = lmq__cur_open(t, db, &c);
+    if (rc)
+        return rc;
+    for (rc = lmq__cur_seek(c, from, sizeof from, &key, &val); rc == 0;
+         rc = lmq__cur_next(c, &key, &val)) {
+        const uint8_t *kp = key.data;
+        if (key.len < 13 || lmq__get_u32(kp) != qid || kp[4] != NS_EXPIRY)
+            break;
+        int64_t e = (int64_t)lmq__get_u64(kp + 5);
+        if (e > *out)
+            *out = e;
+    }
+    lmq__cur_close(c);
+    return rc < 0 ? rc : 0;
+}
+
+int
+lmq__fifo_note_seal_change(lmq_txn *t, uint32_t qid, const uint8_t old_fp[8],
+                           int64_t now)
+{
+    struct prior p[PRIOR_MAX + 1];
+    size_t n, m = 0;
+    int64_t until = 0;
+    int rc = max_expiry(t, LMQ_DB_DEDUP, qid, &until);
+    if (rc == 0)
+        rc = max_expiry(t, LMQ_DB_ATTEMPT, qid, &until);
+    if (rc == 0)
+        rc = prior_load(t, qid, p, &n);
+    if (rc)
+        return rc;
+    /* Keep the modes still live, this one merged in. */
+    bool merged = false;
+    for (size_t i = 0; i < n; i++) {
+        if (memcmp(p[i].fp, old_fp, 8) == 0) {
+            merged = true;
+            if (until > p[i].until)
+                p[i].until = until;
+        }
+        if (p[i].until > now)
+            p[m++] = p[i];
+    }
+    if (!merged && until > now) {
+        memcpy(p[m].fp, old_fp, 8);
+        p[m++].until = until;
+    }
+    if (m > PRIOR_MAX) { /* the one that ends first goes */
+        size_t lo = 0;
+        for (size_t i = 1; i < m; i++)
+            if (p[i].until < p[lo].until)
+                lo = i;
+        p[lo] = p[--m];
+    }
+    uint8_t k[5], val[1 + PRIOR_MAX * PRIOR_ENTRY];
+    prior_key(k, qid);
+    if (m == 0) {
+        rc = lmq__txn_del(t, LMQ_DB_DEDUP, k, sizeof k);
+        return rc == LMQ__NOTFOUND ? 0 : rc;
+    }
+    val[0] = PRIOR_VERSION;
+    for (size_t i = 0; i < m; i++) {
+        memcpy(val + 1 + i * PRIOR_ENTRY, p[i].fp, 8);
+        lmq__put_u64(val + 1 + i * PRIOR_ENTRY + 8, (uint64_t)p[i].until);
+    }
+    return lmq__txn_put(t, LMQ_DB_DEDUP, k, sizeof k, val,
+                        1 + m * PRIOR_ENTRY);
+}
+
+int
+lmq__fifo_seal_until(lmq_txn *t, uint32_t qid, const uint8_t fp[8],
+                     int64_t now, int64_t *until)
+{
+    struct prior p[PRIOR_MAX];
+    size_t n;
+    *until = 0;
+    int rc = prior_load(t, qid, p, &n);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (memcmp(p[i].fp, fp, 8) == 0 && p[i].until > now)
+            *until = p[i].until;
+    return rc;
+}
+
+/* Dedup record tails: "id\0" (scope queue) and "id\0group". */
+static size_t
+dedup_tail(uint8_t *tail, const char *id, size_t il, const char *g, size_t gl,
+           bool group)
+{
+    memcpy(tail, id, il);
+    tail[il] = 0;
+    if (!group)
+        return il + 1;
+    memcpy(tail + il + 1, g, gl);
+    return il + 1 + gl;
+}
+
+/* The live record of stored id sid in db: dedup (g set): the one for group
+ * g, then one made under scope queue; attempts (g NULL): the id's. */
+static int
+ids_get(lmq_txn *t, int db, uint32_t qid, const char *sid, const char *g,
+        size_t gl, int64_t now, lmq_val *v)
+{
+    uint8_t tail[TAIL_MAX];
+    size_t il = strlen(sid);
+    if (!g)
+        return rec_get(t, db, qid, sid, il, now, v);
+    int rc = rec_get(t, db, qid, tail, dedup_tail(tail, sid, il, g, gl, true),
+                     now, v);
+    if (rc == LMQ__NOTFOUND)
+        rc = rec_get(t, db, qid, tail,
+                     dedup_tail(tail, sid, il, g, gl, false), now, v);
+    return rc;
+}
+
+/* Look id up in db (purpose LMQ_SEAL_ID_*) of queue r: sid is its stored
+ * form under the current mode (made by the caller); on a miss, its forms
+ * under the live older modes. 0 (*v the record), LMQ__NOTFOUND, or an
+ * error (LMQ_EKEY: an older mode's key is missing). */
+static int
+ids_find(lmq_txn *t, lmq_queue *q, const lmq_qrec *r, int db, int purpose,
+         const char *id, const char *sid, const char *g, size_t gl,
+         int64_t now, lmq_val *v)
+{
+    struct prior p[PRIOR_MAX];
+    uint8_t cur[8] = {0};
+    size_t n;
+    int rc = ids_get(t, db, r->qid, sid, g, gl, now, v);
+    if (rc != LMQ__NOTFOUND)
+        return rc;
+    if ((rc = prior_load(t, r->qid, p, &n)) != 0)
+        return rc;
+    if (r->seal_kind)
+        memcpy(cur, r->seal_fp, 8);
+    for (size_t i = 0; i < n; i++) {
+        char pid[129];
+        if (p[i].until <= now || memcmp(p[i].fp, cur, 8) == 0)
+            continue;
+        if ((rc = lmq__seal_fifo_id(q->env, r->qid, r->name, p[i].fp,
+                                    purpose, id, strlen(id), pid)) != 0 ||
+            (rc = ids_get(t, db, r->qid, pid, g, gl, now, v)) !=
+                LMQ__NOTFOUND)
+            return rc;
+    }
+    return LMQ__NOTFOUND;
+}
+
 /* ---- send ---------------------------------------------------------------- */
 
 static void
@@ -545,19 +760,6 @@ lmq__fifo_send_check(const lmq_queue *q, lmq_prep *p, size_t n, bool batch)
     return 0;
 }
 
-/* Dedup record tails: "id\0" (scope queue) and "id\0group". */
-static size_t
-dedup_tail(uint8_t *tail, const char *id, size_t il, const char *g, size_t gl,
-           bool group)
-{
-    memcpy(tail, id, il);
-    tail[il] = 0;
-    if (!group)
-        return il + 1;
-    memcpy(tail + il + 1, g, gl);
-    return il + 1 + gl;
-}
-
 int
 lmq__fifo_enqueue(lmq_txn *t, lmq_queue *q, lmq_qrec *r, lmq_prep *p,
                   int64_t now)
@@ -583,12 +785,10 @@ lmq__fifo_enqueue(lmq_txn *t, lmq_queue *q, lmq_qrec *r, lmq_prep *p,
         return rc;
     il = strlen(did);
 
-    /* A live record for this group, then one made under scope queue. */
-    rc = rec_get(t, LMQ_DB_DEDUP, r->qid, tail,
-                 dedup_tail(tail, did, il, g, gl, true), now, &v);
-    if (rc == LMQ__NOTFOUND)
-        rc = rec_get(t, LMQ_DB_DEDUP, r->qid, tail,
-                     dedup_tail(tail, did, il, g, gl, false), now, &v);
+    /* A live record for this group, then one made under scope queue; under
+     * the queue's mode, then its older ones. */
+    rc = ids_find(t, q, r, LMQ_DB_DEDUP, LMQ_SEAL_ID_DEDUP, p->dedup, did, g,
+                  gl, now, &v);
     if (rc < 0)
         return rc;
     if (rc == 0) {
@@ -766,6 +966,16 @@ receive_groups(struct fctx *c)
 #define AREC_HEAD 10
 #define AREC_ENTRY 12
 
+/* The form of attempt id the index holds: a sealed queue's, a keyed hash
+ * (seal.c), so an attempt id never reaches the disk in the clear. */
+static int
+attempt_id(struct fctx *c, const char *id, char sid[129])
+{
+    return lmq__seal_fifo_id(c->q->env, c->r->qid, c->r->name,
+                             c->r->seal_kind ? c->r->seal_fp : NULL,
+                             LMQ_SEAL_ID_ATTEMPT, id, strlen(id), sid);
+}
+
 /* A retry of a recorded attempt: 1 when answered from the record, 0 when
  * there is no live record (receive afresh), or an error. */
 static int
@@ -774,8 +984,11 @@ attempt_replay(struct fctx *c, const char *id)
     uint64_t seqs[LMQ_MAX_BATCH];
     uint32_t gens[LMQ_MAX_BATCH];
     lmq_val v;
-    int rc =
-        rec_get(c->t, LMQ_DB_ATTEMPT, c->r->qid, id, strlen(id), c->now, &v);
+    char sid[129];
+    int rc = attempt_id(c, id, sid);
+    if (rc == 0)
+        rc = ids_find(c->t, c->q, c->r, LMQ_DB_ATTEMPT, LMQ_SEAL_ID_ATTEMPT, id,
+                      sid, NULL, 0, c->now, &v);
     if (rc)
         return rc == LMQ__NOTFOUND ? 0 : rc;
     const uint8_t *d = v.data;
@@ -833,7 +1046,11 @@ attempt_store(struct fctx *c, const char *id, size_t first)
         lmq__put_u64(val + AREC_HEAD + i * AREC_ENTRY, m->seq);
         lmq__put_u32(val + AREC_HEAD + i * AREC_ENTRY + 8, m->recv_count);
     }
-    return rec_put(c->t, LMQ_DB_ATTEMPT, c->r->qid, id, strlen(id), val,
+    char sid[129];
+    int rc = attempt_id(c, id, sid);
+    if (rc)
+        return rc;
+    return rec_put(c->t, LMQ_DB_ATTEMPT, c->r->qid, sid, strlen(sid), val,
                    AREC_HEAD + cnt * AREC_ENTRY);
 }
 

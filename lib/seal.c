@@ -30,12 +30,15 @@
 
 #define DEFAULT_REUSE 300 /* KmsDataKeyReusePeriodSeconds, as SQS */
 
-/* Data keys derived lately (data_key()). */
+/* Keys derived lately (derived_key()): data keys, and the keys of the
+ * FIFO indexes' hashes. */
+enum { DK_DATA = 0, DK_DEDUP = 1, DK_ATTEMPT = 2 };
 #define DK_SLOTS 16
 struct lmq__dk_cache {
     struct {
         uint8_t fp[8];
         uint32_t qid, period;
+        uint8_t kind; /* DK_DATA, DK_DEDUP, DK_ATTEMPT */
         bool used;
         uint8_t dk[32];
     } e[DK_SLOTS];
@@ -210,9 +213,40 @@ no_key(const char *what, const char *name)
                        what, name ? " " : "", name ? name : "");
 }
 
+/* The seal mode of r as its FIFO ids are kept: the key's fingerprint, or
+ * zeros when clear. */
+static void
+mode_fp(const lmq_qrec *r, uint8_t fp[8])
+{
+    if (r->seal_kind)
+        memcpy(fp, r->seal_fp, 8);
+    else
+        memset(fp, 0, 8);
+}
+
+static int seal_config(const lmq_env *env, lmq_qrec *r, const lmq_map *in,
+                       bool creating);
+
 int
-lmq__seal_config(const lmq_env *env, lmq_qrec *r, const lmq_map *in,
-                 bool creating)
+lmq__seal_config(lmq_txn *t, const lmq_env *env, lmq_qrec *r,
+                 const lmq_map *in, bool creating)
+{
+    uint8_t before[8], after[8];
+    mode_fp(r, before);
+    int rc = seal_config(env, r, in, creating);
+    if (rc || creating || !r->fifo)
+        return rc;
+    /* Ids deduplicated (or attempts recorded) under the old mode stay
+     * recognised through their window. */
+    mode_fp(r, after);
+    if (memcmp(before, after, 8) == 0)
+        return 0;
+    return lmq__fifo_note_seal_change(t, r->qid, before, lmq__now(env));
+}
+
+static int
+seal_config(const lmq_env *env, lmq_qrec *r, const lmq_map *in,
+            bool creating)
 {
     const char *kms = lmq_map_get(r->attrs, "KmsMasterKeyId");
     const char *sse = lmq_map_get(r->attrs, "SqsManagedSseEnabled");
@@ -276,19 +310,22 @@ derive_queue_key(const lmq__key *k, uint32_t qid, uint8_t qk[32])
     crypto_kdf_derive_from_key(qk, 32, qid, "lmqqueue", k->k);
 }
 
-/* Data keys derived lately, by (key, qid, period): a send or receive then
+/* Keys derived lately, by (key, qid, kind, period): a send or receive then
  * costs no derivation (two BLAKE2b) in the common case. In guarded memory,
- * wiped at close. */
+ * wiped at close. kind DK_DATA: the data key of a period; DK_DEDUP and
+ * DK_ATTEMPT: the keys of the FIFO indexes' hashes (period 0). */
+static const char *const dk_ctx[] = {"lmq-data", "lmqdedup", "lmqattid"};
 
 static void
-data_key(const lmq_env *env, const lmq__key *k, uint32_t qid, uint32_t period,
-         uint8_t dk[32])
+derived_key(const lmq_env *env, const lmq__key *k, uint32_t qid, int kind,
+            uint32_t period, uint8_t dk[32])
 {
     lmq_env *e = (lmq_env *)env;
-    size_t i = (qid * 31u + period) % DK_SLOTS;
+    size_t i = (qid * 31u + period + (uint32_t)kind * 7u) % DK_SLOTS;
     pthread_mutex_lock(&e->key_mu);
     if (e->dk_cache && e->dk_cache->e[i].used &&
         e->dk_cache->e[i].qid == qid && e->dk_cache->e[i].period == period &&
+        e->dk_cache->e[i].kind == kind &&
         memcmp(e->dk_cache->e[i].fp, k->fp, 8) == 0) {
         memcpy(dk, e->dk_cache->e[i].dk, 32);
         pthread_mutex_unlock(&e->key_mu);
@@ -297,17 +334,25 @@ data_key(const lmq_env *env, const lmq__key *k, uint32_t qid, uint32_t period,
     pthread_mutex_unlock(&e->key_mu);
     uint8_t qk[32];
     derive_queue_key(k, qid, qk);
-    crypto_kdf_derive_from_key(dk, 32, period, "lmq-data", qk);
+    crypto_kdf_derive_from_key(dk, 32, period, dk_ctx[kind], qk);
     sodium_memzero(qk, sizeof qk);
     pthread_mutex_lock(&e->key_mu);
     if (e->dk_cache) {
         memcpy(e->dk_cache->e[i].fp, k->fp, 8);
         e->dk_cache->e[i].qid = qid;
         e->dk_cache->e[i].period = period;
+        e->dk_cache->e[i].kind = (uint8_t)kind;
         e->dk_cache->e[i].used = true;
         memcpy(e->dk_cache->e[i].dk, dk, 32);
     }
     pthread_mutex_unlock(&e->key_mu);
+}
+
+static void
+data_key(const lmq_env *env, const lmq__key *k, uint32_t qid, uint32_t period,
+         uint8_t dk[32])
+{
+    derived_key(env, k, qid, DK_DATA, period, dk);
 }
 
 /* A nonce: the env's random 16-byte prefix and a counter. Unique without a
@@ -338,6 +383,11 @@ make_ad(const lmq_env *env, uint32_t qid, uint64_t seq, const uint8_t *rec,
     return 28 + n;
 }
 
+/* Plaintexts up to this size are assembled on the stack (bench/RESULTS.md,
+ * "Encryption at rest": malloc and free were a fifth of what a sealed
+ * 100-byte send spends around the AEAD). */
+#define PLAIN_STACK 1024
+
 size_t
 lmq__mrec_size(const lmq_qrec *r, const lmq_mview *mv)
 {
@@ -362,9 +412,11 @@ lmq__mrec_encode(const lmq_env *env, const lmq_qrec *r, uint64_t seq,
     uint8_t *nonce, dk[32];
     uint8_t *ct = lmq__msealed_encode(mv, h, r->seal_fp, period,
                                       il + LMQ_SEAL_TAG, out, &nonce);
-    /* The plaintext is built in the heap, never in the map (whose pages a
-     * writable map may write back at any time), and wiped. */
-    uint8_t *plain = malloc(il ? il : 1);
+    /* The plaintext is built on the stack (small: no malloc and free per
+     * send) or in the heap, never in the map (whose pages a writable map
+     * may write back at any time), and wiped. */
+    uint8_t small[PLAIN_STACK];
+    uint8_t *plain = il <= sizeof small ? small : malloc(il);
     if (!plain)
         return lmq__seterr(LMQ_ENOMEM, NULL);
     lmq__mview_inner_encode(mv, plain);
@@ -377,7 +429,8 @@ lmq__mrec_encode(const lmq_env *env, const lmq_qrec *r, uint64_t seq,
                                                NULL, nonce, dk);
     sodium_memzero(plain, il);
     sodium_memzero(dk, sizeof dk);
-    free(plain);
+    if (plain != small)
+        free(plain);
     return 0;
 }
 
@@ -431,26 +484,37 @@ lmq__mview_open(const lmq_env *env, uint32_t qid, const char *qname,
     return 0;
 }
 
+static const uint8_t zero_fp[8];
+
 int
-lmq__seal_dedup_id(const lmq_env *env, const lmq_qrec *r, const char *id,
-                   size_t len, char out[129])
+lmq__seal_fifo_id(const lmq_env *env, uint32_t qid, const char *qname,
+                  const uint8_t fp[8], int purpose, const char *id, size_t len,
+                  char out[129])
 {
-    if (!r->seal_kind) {
+    if (!fp || memcmp(fp, zero_fp, 8) == 0) {
         memcpy(out, id, len);
         out[len] = '\0';
         return 0;
     }
-    const lmq__key *k = queue_key(env, r->seal_fp, r->name);
+    const lmq__key *k = queue_key(env, fp, qname);
     if (!k)
         return LMQ_EKEY;
-    uint8_t qk[32], dk[32], h[32];
-    derive_queue_key(k, r->qid, qk);
-    crypto_kdf_derive_from_key(dk, 32, 0, "lmqdedup", qk);
+    uint8_t dk[32], h[32];
+    derived_key(env, k, qid,
+                purpose == LMQ_SEAL_ID_ATTEMPT ? DK_ATTEMPT : DK_DEDUP, 0, dk);
     crypto_generichash(h, sizeof h, (const uint8_t *)id, len, dk, sizeof dk);
-    sodium_memzero(qk, sizeof qk);
     sodium_memzero(dk, sizeof dk);
     sodium_bin2hex(out, 129, h, sizeof h);
     return 0;
+}
+
+int
+lmq__seal_dedup_id(const lmq_env *env, const lmq_qrec *r, const char *id,
+                   size_t len, char out[129])
+{
+    return lmq__seal_fifo_id(env, r->qid, r->name,
+                             r->seal_kind ? r->seal_fp : NULL,
+                             LMQ_SEAL_ID_DEDUP, id, len, out);
 }
 
 /* ---- rotation ------------------------------------------------------------ */
@@ -497,43 +561,88 @@ rot_meta_fn(lmq_txn *t, void *arg)
     return rc == LMQ__NOTFOUND ? 0 : rc;
 }
 
-#define ROT_MAXQ 4096
-
 struct rot_queues {
     lmq_env *env;
-    uint32_t qids[ROT_MAXQ];
-    size_t n;
+    uint32_t *qids; /* sealed queues (grown as needed, freed by the caller) */
+    size_t n, cap;
     uint64_t total; /* records of sealed queues */
     bool count;
 };
 
+static int
+rot_add(struct rot_queues *c, uint32_t qid)
+{
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 256;
+        uint32_t *q = realloc(c->qids, cap * sizeof *q);
+        if (!q)
+            return lmq__seterr(LMQ_ENOMEM, NULL);
+        c->qids = q;
+        c->cap = cap;
+    }
+    c->qids[c->n++] = qid;
+    return 0;
+}
+
+/* Add the number of records of queue qid to c->total. */
+static int
+rot_count(lmq_txn *t, struct rot_queues *c, uint32_t qid)
+{
+    uint8_t mk[LMQ_MKEY_LEN];
+    lmq_cur *cur;
+    lmq_val k, v;
+    lmq__mkey(mk, qid, 0);
+    int rc = lmq__cur_open(t, LMQ_DB_MSG, &cur);
+    if (rc)
+        return rc;
+    for (rc = lmq__cur_seek(cur, mk, sizeof mk, &k, &v); rc == 0;
+         rc = lmq__cur_next(cur, &k, &v)) {
+        if (k.len != LMQ_MKEY_LEN || lmq__get_u32(k.data) != qid)
+            break;
+        c->total++;
+    }
+    lmq__cur_close(cur);
+    return rc < 0 ? rc : 0;
+}
+
 /* Point every sealed queue at the key its attributes name now; list them
- * (and, when count, how many records they hold). */
+ * (and, when count, how many records they hold). Every queue of the home,
+ * however many: the qids are listed first (a cursor on qrec must not stay
+ * open across the saves), into a growing array. */
 static int
 rot_queues_fn(lmq_txn *t, void *arg)
 {
     struct rot_queues *c = arg;
     lmq_cur *cur;
     lmq_val k, v;
-    uint32_t all[ROT_MAXQ];
-    size_t na = 0;
+    uint32_t *all;
+    size_t na;
     c->n = 0;
     c->total = 0;
     int rc = lmq__cur_open(t, LMQ_DB_QREC, &cur);
     if (rc)
         return rc;
     uint8_t k0[4] = {0};
-    for (rc = lmq__cur_seek(cur, k0, 4, &k, &v); rc == 0 && na < ROT_MAXQ;
+    for (rc = lmq__cur_seek(cur, k0, 4, &k, &v); rc == 0;
          rc = lmq__cur_next(cur, &k, &v))
-        if (k.len == 4)
-            all[na++] = lmq__get_u32(k.data);
+        if (k.len == 4 && (rc = rot_add(c, lmq__get_u32(k.data))) != 0)
+            break;
     lmq__cur_close(cur);
     if (rc < 0)
         return rc;
-    for (size_t i = 0; i < na; i++) {
+    /* The listed qids move out of c->qids, which then collects the sealed
+     * ones. */
+    all = c->qids;
+    na = c->n;
+    c->qids = NULL;
+    c->n = c->cap = 0;
+    rc = 0;
+    for (size_t i = 0; i < na && rc == 0; i++) {
         lmq_qrec r;
-        if ((rc = lmq__q_load(t, all[i], true, &r)) != 0)
-            return rc == LMQ_ENOQUEUE ? 0 : rc;
+        if ((rc = lmq__q_load(t, all[i], true, &r)) != 0) {
+            rc = rc == LMQ_ENOQUEUE ? 0 : rc;
+            continue;
+        }
         const lmq__key *key = NULL;
         if (r.seal_kind == LMQ_SEAL_SQS)
             key = lmq__keyring_default(ring(c->env));
@@ -541,36 +650,26 @@ rot_queues_fn(lmq_txn *t, void *arg)
             key = lmq__keyring_find(ring(c->env),
                                     lmq_map_get(r.attrs, "KmsMasterKeyId"));
         if (r.seal_kind && !key) {
-            lmq__qrec_free(&r);
-            return no_key("the key of queue", r.name);
-        }
-        if (key && memcmp(key->fp, r.seal_fp, 8) != 0 && !c->count) {
+            rc = no_key("the key of queue", r.name);
+        } else if (key && memcmp(key->fp, r.seal_fp, 8) != 0 && !c->count) {
+            /* The switch and the note of the old key for the FIFO ids it
+             * hashed commit together (a rotation killed here and rerun
+             * finds the queue switched and noted). */
+            if (r.fifo)
+                rc = lmq__fifo_note_seal_change(t, r.qid, r.seal_fp,
+                                                lmq__now(c->env));
             memcpy(r.seal_fp, key->fp, 8);
-            rc = lmq__q_save(t, &r);
+            if (rc == 0)
+                rc = lmq__q_save(t, &r);
         }
         lmq__qrec_free(&r);
-        if (rc)
-            return rc;
-        if (!r.seal_kind)
-            continue;
-        c->qids[c->n++] = r.qid;
-        if (!c->count)
-            continue;
-        uint8_t mk[LMQ_MKEY_LEN];
-        lmq__mkey(mk, r.qid, 0);
-        if ((rc = lmq__cur_open(t, LMQ_DB_MSG, &cur)) != 0)
-            return rc;
-        for (rc = lmq__cur_seek(cur, mk, sizeof mk, &k, &v); rc == 0;
-             rc = lmq__cur_next(cur, &k, &v)) {
-            if (k.len != LMQ_MKEY_LEN || lmq__get_u32(k.data) != r.qid)
-                break;
-            c->total++;
-        }
-        lmq__cur_close(cur);
-        if (rc < 0)
-            return rc;
+        if (rc == 0 && r.seal_kind)
+            rc = rot_add(c, r.qid);
+        if (rc == 0 && r.seal_kind && c->count)
+            rc = rot_count(t, c, r.qid);
     }
-    return 0;
+    free(all);
+    return rc;
 }
 
 struct rot_batch {
@@ -670,8 +769,10 @@ rot_batch_fn(lmq_txn *t, void *arg)
 
 /* Does anything in the home still need key fp (a queue or a record)? */
 struct rot_use {
+    lmq_env *env;
     uint8_t fp[8];
-    bool used;
+    bool used;     /* by a queue or a record */
+    int64_t until; /* by FIFO ids hashed under it (0: none live) */
 };
 
 static int
@@ -682,15 +783,24 @@ rot_use_fn(lmq_txn *t, void *arg)
     lmq_val k, v;
     uint8_t z[LMQ_MKEY_LEN] = {0};
     int rc;
+    int64_t now = lmq__now(c->env);
     c->used = false;
+    c->until = 0;
     if ((rc = lmq__cur_open(t, LMQ_DB_QREC, &cur)) != 0)
         return rc;
     for (rc = lmq__cur_seek(cur, z, 4, &k, &v); rc == 0 && !c->used;
          rc = lmq__cur_next(cur, &k, &v)) {
         lmq_qrec r;
-        if (lmq__qrec_decode(v.data, v.len, false, &r) == 0 && r.seal_kind &&
-            memcmp(r.seal_fp, c->fp, 8) == 0)
+        int64_t until;
+        if (lmq__qrec_decode(v.data, v.len, false, &r) != 0)
+            continue;
+        if (r.seal_kind && memcmp(r.seal_fp, c->fp, 8) == 0)
             c->used = true;
+        if (r.fifo && (rc = lmq__fifo_seal_until(t, r.qid, c->fp, now,
+                                                 &until)) != 0)
+            break;
+        if (r.fifo && until > c->until)
+            c->until = until;
     }
     lmq__cur_close(cur);
     if (rc < 0)
@@ -770,21 +880,27 @@ lmq_key_rotate(lmq_env *env, const char *alias, lmq_progress_fn progress,
                 progress(arg, done < qs->total ? done : qs->total, qs->total);
         } while (!b.done);
     }
-    /* The old key goes once nothing in this home needs it. */
-    struct rot_use u;
+    /* The old key goes once nothing in this home needs it. FIFO ids it
+     * hashed keep it until their window ends: then the rotation stays
+     * unfinished, and the next call (after lmq__fifo_seal_until's time)
+     * finishes it by removing the key. */
+    struct rot_use u = {.env = env};
     memcpy(u.fp, m.old_fp, 8);
     if ((rc = lmq__store_read(env->store, rot_use_fn, &u)) != 0)
+        goto out;
+    if (new_id)
+        snprintf(new_id, LMQ_KEY_ID_MAX, "%s", m.new_id);
+    if (!u.used && u.until > 0)
         goto out;
     const lmq__key *old = lmq__keyring_by_fp(ring(env), m.old_fp);
     if (!u.used && old && !old->is_default && old->n_aliases == 0 &&
         (rc = lmq__keyring_file_remove(env->key_file, old->id)) != 0)
         goto out;
     m.op = 2;
-    if ((rc = lmq__store_write(env->store, rot_meta_fn, &m)) != 0)
-        goto out;
-    if (new_id)
-        snprintf(new_id, LMQ_KEY_ID_MAX, "%s", m.new_id);
+    rc = lmq__store_write(env->store, rot_meta_fn, &m);
 out:
+    if (qs)
+        free(qs->qids);
     free(qs);
     return rc;
 }

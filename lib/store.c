@@ -1682,6 +1682,125 @@ lmq__store_close(lmq_store *s)
     free(s);
 }
 
+/* ---- compaction -------------------------------------------------------------
+ *
+ * LMDB's free pages keep whatever they last held until reused: data written
+ * in the clear before a queue was sealed, deleted messages. A compacted
+ * copy (mdb_env_copyfd2, MDB_CP_COMPACT) holds only the pages in use,
+ * renumbered, with no free list. The swap needs the home to itself: other
+ * processes map data.mdb and would go on with the old file. So, in order:
+ * 1. the open lock, held on a descriptor of its own (lmq__wal_exclude):
+ *    opens wait; a process that has the home open already is seen by its
+ *    read lock and the compaction refused (LMQ_EBUSY), nothing changed;
+ * 2. sync and checkpoint (the log holds nothing data.mdb lacks);
+ * 3. the copy into HOME/data.mdb.compact (created fresh, home mode),
+ *    fsync'd: complete before any name points at it;
+ * 4. close LMDB and the log; empty the log (fsync'd): its records and old
+ *    page images may carry what the free pages held;
+ * 5. rename() the copy over data.mdb, fsync the directory; release the
+ *    open lock. The next open is alone: LMDB rebuilds its lock file's
+ *    state from the new file, the log starts afresh.
+ * A crash before 5 leaves the old data.mdb, complete (synced in 2), and
+ * maybe a copy, which the next compaction deletes; after the rename, the
+ * new file, complete (synced in 3). rename() is atomic: never neither.
+ */
+#define COMPACT_TMP "data.mdb.compact"
+
+static int
+compact_io(const char *what, const char *path)
+{
+    int err = errno;
+    return lmq__seterr(err == ENOSPC || err == EDQUOT ? LMQ_ENOSPC : LMQ_EIO,
+                       "compact: %s %s: %s", what, path, strerror(err));
+}
+
+int
+lmq__store_compact(lmq_store *s, const char *dir, uint64_t *before,
+                   uint64_t *after)
+{
+    char tmp[PATH_MAX], data[PATH_MAX];
+    int lockfd = -1, fd = -1, rc;
+    pid_t other;
+    struct stat st;
+    if (snprintf(tmp, sizeof tmp, "%s/" COMPACT_TMP, dir) >= (int)sizeof tmp ||
+        snprintf(data, sizeof data, "%s/data.mdb", dir) >= (int)sizeof data) {
+        lmq__store_close(s);
+        return lmq__seterr(LMQ_EINVAL, "home path too long");
+    }
+    pthread_mutex_lock(&registry_mu);
+    int refs = s->refs;
+    pthread_mutex_unlock(&registry_mu);
+    if (refs > 1) {
+        lmq__store_close(s);
+        return lmq__seterr(LMQ_EBUSY, "compact: this process has the home "
+                           "%s open: close its other handles first", dir);
+    }
+    if ((rc = lmq__wal_exclude(dir, &lockfd, &other)) != 0) {
+        lmq__store_close(s);
+        return rc;
+    }
+    if (other) {
+        rc = lmq__seterr(LMQ_EBUSY, "compact: the home %s is open in another "
+                         "process (pid %ld): stop every process of the home "
+                         "first; nothing was changed", dir, (long)other);
+        goto out;
+    }
+    if (stat(data, &st) == 0 && before)
+        *before = (uint64_t)st.st_size;
+    /* A copy left by a compaction that crashed: never swapped in. */
+    if (unlink(tmp) != 0 && errno != ENOENT) {
+        rc = compact_io("cannot remove", tmp);
+        goto out;
+    }
+    if ((rc = lmq__store_sync(s)) != 0)
+        goto out;
+    if ((fd = lmq__home_open(tmp, O_RDWR | O_CREAT | O_EXCL)) < 0) {
+        rc = compact_io("cannot create", tmp);
+        goto out;
+    }
+    pthread_rwlock_rdlock(&s->resize);
+    rc = mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT);
+    pthread_rwlock_unlock(&s->resize);
+    if (rc != 0) {
+        errno = rc;
+        rc = compact_io("cannot write", tmp);
+        goto out;
+    }
+    if (fsync(fd) != 0 || fstat(fd, &st) != 0) {
+        rc = compact_io("cannot sync", tmp);
+        goto out;
+    }
+    if (after)
+        *after = (uint64_t)st.st_size;
+    close(fd);
+    fd = -1;
+    lmq__store_close(s); /* LMDB and the log; the open lock stays */
+    s = NULL;
+    if ((rc = lmq__wal_truncate(dir)) != 0)
+        goto out;
+    if (rename(tmp, data) != 0) {
+        rc = compact_io("cannot rename over data.mdb:", tmp);
+        unlink(tmp);
+        goto out;
+    }
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || fsync(dfd) != 0)
+        rc = compact_io("cannot sync", dir);
+    if (dfd >= 0)
+        close(dfd);
+out:
+    if (fd >= 0) {
+        close(fd);
+        unlink(tmp);
+    }
+    /* The log's descriptor first: closing lockfd drops every lock of this
+     * process on HOME/wal.lock. */
+    lmq__store_close(s);
+    if (lockfd >= 0)
+        close(lockfd);
+    return rc;
+}
+
 int
 lmq__store_sync(lmq_store *s)
 {

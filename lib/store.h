@@ -71,6 +71,14 @@ bool lmq__store_writemap(const lmq_store *s);
 int lmq__store_reader_check(lmq_store *s);
 /* Bytes the data file occupies, and the number of entries in a db. */
 int lmq__store_stat(lmq_store *s, uint64_t *file_bytes, uint64_t *map_bytes);
+/* Compact the home in dir whose store s is (docs/DURABILITY.md,
+ * "Compaction"): with no other process having the home open, checkpoint,
+ * write a compacted copy of data.mdb (only the pages in use) and swap it
+ * in. Always closes s (as lmq__store_close), also on failure. *before and
+ * *after (may be NULL): data.mdb's size. LMQ_EBUSY (another handle or
+ * process has the home open: nothing changed), LMQ_EIO, LMQ_ENOSPC. */
+int lmq__store_compact(lmq_store *s, const char *dir, uint64_t *before,
+                       uint64_t *after);
 /* For tests: wait until the prefault thread (writable relaxed homes) has
  * done what was asked; *used = bytes of pages in use, *ahead = bytes
  * populated past them. Returns whether the thread runs. */

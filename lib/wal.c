@@ -314,6 +314,60 @@ lmq__wal_opened(lmq_wal *w)
     lock_byte(w->lockfd, F_UNLCK, LOCK_OPEN, false);
 }
 
+int
+lmq__wal_exclude(const char *dir, int *fd, pid_t *other)
+{
+    char path[PATH_MAX];
+    *fd = -1;
+    *other = 0;
+    if (snprintf(path, sizeof path, "%s/wal.lock", dir) >= (int)sizeof path)
+        return lmq__seterr(LMQ_EINVAL, "home path too long");
+    int f = lmq__home_open(path, O_RDWR);
+    if (f < 0)
+        return lmq__seterr(LMQ_EIO, "cannot open %s: %s", path,
+                           strerror(errno));
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET,
+                       .l_start = LOCK_OPEN, .l_len = 1};
+    int rc;
+    while ((rc = fcntl(f, F_OFD_SETLKW, &fl)) != 0 && errno == EINTR)
+        ;
+    if (rc != 0) {
+        rc = lmq__seterr(LMQ_EIO, "cannot lock %s: %s", path,
+                         strerror(errno));
+        close(f);
+        return rc;
+    }
+    /* A classic probe: this process's own read lock does not count, any
+     * other opener's does. */
+    struct flock pr = {.l_type = F_WRLCK, .l_whence = SEEK_SET,
+                       .l_start = LOCK_HOME, .l_len = 1};
+    if (fcntl(f, F_GETLK, &pr) != 0)
+        *other = -1; /* cannot tell: assume another (never unsafe) */
+    else if (pr.l_type != F_UNLCK)
+        *other = pr.l_pid ? pr.l_pid : -1;
+    *fd = f;
+    return 0;
+}
+
+int
+lmq__wal_truncate(const char *dir)
+{
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/wal", dir) >= (int)sizeof path)
+        return lmq__seterr(LMQ_EINVAL, "home path too long");
+    int f = lmq__home_open(path, O_RDWR);
+    if (f < 0)
+        return errno == ENOENT ? 0
+                               : lmq__seterr(LMQ_EIO, "cannot open %s: %s",
+                                             path, strerror(errno));
+    int rc = 0;
+    if (ftruncate(f, 0) != 0 || fsync(f) != 0)
+        rc = lmq__seterr(errno == ENOSPC ? LMQ_ENOSPC : LMQ_EIO,
+                         "cannot empty %s: %s", path, strerror(errno));
+    close(f);
+    return rc;
+}
+
 void
 lmq__wal_close(lmq_wal *w)
 {

@@ -59,6 +59,17 @@ uint32_t lmq__crc32c(const void *p, size_t n, bool table);
 void lmq__wal_opened(lmq_wal *w);
 void lmq__wal_close(lmq_wal *w);
 
+/* Compaction (lmq__store_compact): take the open lock of dir's home on an
+ * open file description of its own (*fd: closing the log's descriptor does
+ * not drop it; closing *fd does, and also this process's other locks on
+ * HOME/wal.lock, so close it only after the log), waiting for opens under
+ * way; *other is the pid of a process that has the home open, or 0. 0 or
+ * LMQ_EIO. */
+int lmq__wal_exclude(const char *dir, int *fd, pid_t *other);
+/* Empty dir's log (its contents are in a synced data.mdb): no record, no
+ * checkpoint, no old page image is left in it. 0 or an error. */
+int lmq__wal_truncate(const char *dir);
+
 /* ---- recovery (alone only) ---- */
 /* The newest valid checkpoint: 0, or LMQ__NOTFOUND when there is none. */
 int lmq__wal_last_ckpt(lmq_wal *w, lmq_wal_ckpt *ck);

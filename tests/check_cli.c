@@ -1971,6 +1971,120 @@ START_TEST(sealed_queue_with_key_file)
 }
 END_TEST
 
+/* The passphrase and key-process sources as global flags. */
+START_TEST(sealed_queue_with_passphrase_and_key_process)
+{
+    char kf[320], kfarg[340], pf[320], pfarg[360], proc[400], home[320],
+        what[2048] = "";
+    run r = {0};
+    snprintf(kf, sizeof kf, "%s/keys.json", lmq_test_dir);
+    snprintf(kfarg, sizeof kfarg, "--key-file=%s", kf);
+    snprintf(pf, sizeof pf, "%s/pass", lmq_test_dir);
+    snprintf(pfarg, sizeof pfarg, "--key-passphrase-file=%s", pf);
+    snprintf(proc, sizeof proc, "cat '%s'", kf);
+    snprintf(home, sizeof home, "%s/home", lmq_test_dir);
+    FILE *f = fopen(pf, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("correct horse battery staple\n", f);
+    fclose(f);
+    ck_assert_int_eq(chmod(pf, 0600), 0);
+    json_decref(RUN_JSON(kfarg, "key", "create"));
+
+    /* The passphrase: the home key. */
+    json_decref(RUN_JSON(pfarg, "create-queue", "--queue-name", "pq"));
+    json_t *doc = RUN_JSON(pfarg, "get-queue-attributes", "--queue-url", "pq",
+                           "--attribute-names", "SqsManagedSseEnabled");
+    ck_assert_str_eq(jstr(json_object_get(doc, "Attributes"),
+                          "SqsManagedSseEnabled"),
+                     "true");
+    json_decref(doc);
+    json_decref(RUN_JSON(pfarg, "send-message", "--queue-url", "pq",
+                         "--message-body", "CLIPASSMARK body"));
+    RUN(&r, "receive-message", "--queue-url", "pq");
+    ck_assert_int_eq(r.status, 254);
+    ck_assert_msg(strstr(r.err, "KmsNotFound") != NULL, "%s", r.err);
+    run_free(&r);
+    doc = RUN_JSON(pfarg, "receive-message", "--queue-url", "pq");
+    json_t *m = json_array_get(json_object_get(doc, "Messages"), 0);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_str_eq(jstr(m, "Body"), "CLIPASSMARK body");
+    json_decref(doc);
+
+    /* The key process: its keyring's home key (the same file's). */
+    json_decref(RUN_JSON("--key-process", proc, "create-queue",
+                         "--queue-name", "kq"));
+    json_decref(RUN_JSON("--key-process", proc, "send-message",
+                         "--queue-url", "kq", "--message-body",
+                         "CLIPROCMARK body"));
+    doc = RUN_JSON(kfarg, "receive-message", "--queue-url", "kq");
+    m = json_array_get(json_object_get(doc, "Messages"), 0);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_str_eq(jstr(m, "Body"), "CLIPROCMARK body");
+    json_decref(doc);
+    /* A failing key process refuses the home. */
+    RUN(&r, "--key-process", "exit 3", "list-queues");
+    ck_assert_int_ne(r.status, 0);
+    ck_assert_msg(strstr(r.err, "key process `exit 3` failed") != NULL, "%s",
+                  r.err);
+    run_free(&r);
+    ck_assert_int_eq(lmq_test_scan_dir(home, "CLIPASSMARK", what,
+                                       sizeof what), 0);
+    ck_assert_int_eq(lmq_test_scan_dir(home, "CLIPROCMARK", what,
+                                       sizeof what), 0);
+}
+END_TEST
+
+/* `lmq compact`: refused (nothing changed) while another process has the
+ * home open, then sizes printed and the queue intact. */
+START_TEST(compact_command)
+{
+    char home[320];
+    run r = {0};
+    snprintf(home, sizeof home, "%s/home", lmq_test_dir);
+    /* Filled by this process, which keeps the home open at first. */
+    lmq_env *env = NULL;
+    lmq_env_opts o;
+    lmq_queue *q;
+    lmq_send_entry e;
+    lmq_send_result res;
+    char body[4096];
+    lmq_env_opts_init(&o);
+    o.durability = LMQ_DURABILITY_NONE;
+    ck_ok(lmq_env_open(home, &o, &env));
+    ck_ok(lmq_queue_create(env, "cq", NULL, NULL, NULL));
+    ck_ok(lmq_queue_open(env, "cq", &q));
+    memset(body, 'b', sizeof body - 1);
+    body[sizeof body - 1] = '\0';
+    lmq_send_entry_init(&e);
+    e.body = body;
+    e.body_len = SIZE_MAX;
+    for (int i = 0; i < 100; i++)
+        ck_ok(lmq_send(q, &e, &res));
+    ck_ok(lmq_queue_purge(env, "cq"));
+    e.body = "kept";
+    ck_ok(lmq_send(q, &e, &res));
+    lmq_queue_close(q);
+    RUN(&r, "compact");
+    ck_assert_int_ne(r.status, 0);
+    ck_assert_msg(strstr(r.err, "open in another process") != NULL, "%s",
+                  r.err);
+    run_free(&r);
+    lmq_env_close(env);
+    json_t *doc = RUN_JSON("compact");
+    json_int_t before = json_integer_value(json_object_get(doc,
+                                                           "BytesBefore"));
+    json_int_t after = json_integer_value(json_object_get(doc, "BytesAfter"));
+    ck_assert_msg(after > 0 && after < before, "%lld -> %lld",
+                  (long long)before, (long long)after);
+    json_decref(doc);
+    doc = RUN_JSON("receive-message", "--queue-url", "cq");
+    json_t *m = json_array_get(json_object_get(doc, "Messages"), 0);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_str_eq(jstr(m, "Body"), "kept");
+    json_decref(doc);
+}
+END_TEST
+
 Suite *
 lmq_suite_cli(void)
 {
@@ -1986,6 +2100,8 @@ lmq_suite_cli(void)
     tcase_add_test(tc, queue_attributes_shorthand_and_json);
     tcase_add_test(tc, tags_round_trip);
     tcase_add_test(tc, sealed_queue_with_key_file);
+    tcase_add_test(tc, sealed_queue_with_passphrase_and_key_process);
+    tcase_add_test(tc, compact_command);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("messages");

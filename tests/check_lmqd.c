@@ -2647,6 +2647,58 @@ START_TEST(test_sealed_round_trip)
 }
 END_TEST
 
+/* --key-passphrase-file and --key-process: the home key from a passphrase
+ * survives a restart with the same passphrase only; a key process's keys
+ * seal a KMS queue. */
+START_TEST(test_sealed_passphrase_and_key_process)
+{
+    char kf[400], pf[400], proc[500], what[2048] = "";
+    resp r;
+    snprintf(kf, sizeof kf, "%s/keys.json", lmq_test_dir);
+    snprintf(pf, sizeof pf, "%s/pass", lmq_test_dir);
+    snprintf(proc, sizeof proc, "cat '%s'", kf);
+    ck_ok(lmq_keyring_add(kf, "alias/proc", 0, NULL));
+    FILE *f = fopen(pf, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("an lmqd passphrase\n", f);
+    fclose(f);
+    ck_assert_int_eq(chmod(pf, 0600), 0);
+    const char *extra[] = {"--key-passphrase-file", pf, "--key-process", proc,
+                           NULL};
+    lmqd_start(extra);
+    create_queue("pq", NULL);
+    create_queue("kq", json_pack("{s:s}", "KmsMasterKeyId", "alias/proc"));
+    send_body("pq", "LMQDPASSMARK one");
+    send_body("kq", "LMQDPASSMARK two");
+    lmqd_stop();
+    /* Restarted with the passphrase and the process: both open. */
+    lmqd_start(extra);
+    const char *qs[] = {"pq", "kq"}, *want[] = {"LMQDPASSMARK one",
+                                                "LMQDPASSMARK two"};
+    for (int i = 0; i < 2; i++) {
+        json_t *j = sqs_ok("ReceiveMessage",
+                           json_pack("{s:s}", "QueueUrl", qurl(qs[i])));
+        json_t *m = json_array_get(json_object_get(j, "Messages"), 0);
+        ck_assert_ptr_nonnull(m);
+        ck_assert_str_eq(json_string_value(json_object_get(m, "Body")),
+                         want[i]);
+        json_decref(j);
+    }
+    lmqd_stop();
+    /* With the key process only, the passphrase-sealed queue is KMS's
+     * error. */
+    const char *only[] = {"--key-process", proc, NULL};
+    lmqd_start(only);
+    sqs_err("SendMessage",
+            json_pack("{s:s,s:s}", "QueueUrl", qurl("pq"), "MessageBody", "x"),
+            400, "KmsNotFound", &r);
+    resp_free(&r);
+    lmqd_stop();
+    ck_assert_int_eq(lmq_test_scan_dir(home, "LMQDPASSMARK", what,
+                                       sizeof what), 0);
+}
+END_TEST
+
 /* lmq's own queue limits (issue 27) through lmqd: CreateQueue and
  * SetQueueAttributes take them, a send over the limit is OverLimit (403),
  * and GetQueueAttributes shows what drop-oldest dropped. */
@@ -2752,6 +2804,7 @@ lmq_suite_lmqd(void)
 
     t = tc("encryption at rest", 60);
     tcase_add_test(t, test_sealed_round_trip);
+    tcase_add_test(t, test_sealed_passphrase_and_key_process);
     suite_add_tcase(s, t);
 
     t = tc("addressing", 60);

@@ -5,7 +5,8 @@
  * attributes that never claim what is not done, AEAD round trips, tamper
  * detection (every byte of a sealed record flipped in the store), records
  * copied to another queue or home, wrong and missing keys, and plaintext
- * scans: known marker bodies, attributes and dedup ids are sent, received,
+ * scans: known marker bodies, attributes, dedup ids and receive attempt ids
+ * are sent, received,
  * deleted, pages reused, the home checkpointed and crash-recovered (a
  * writer SIGKILLed mid-run), in every durability mode and both map modes,
  * and then every file of the home is searched for the markers.
@@ -27,6 +28,7 @@
 #define MARK "PLAINMARK"
 
 static char keyfile[320], keyfile2[320];
+static bool use_clock; /* open homes on lmq_test_clock */
 
 static void
 setup(void)
@@ -58,6 +60,8 @@ open_home(const char *home, const char *kf, lmq_durability d,
     o.map_mode = mm;
     o.map_size = 64u << 20;
     o.key_file = kf ? kf : ""; /* "": none, whatever LMQ_KEY_FILE says */
+    if (use_clock)
+        o.clock = lmq_test_clock;
     snprintf(path, sizeof path, "%s/%s", lmq_test_dir, home);
     return lmq_env_open(path, &o, env);
 }
@@ -127,9 +131,11 @@ send_marked(lmq_queue *q, const char *tag, int i, bool fifo)
     lmq_mattrs_free(a);
 }
 
-/* Receive up to max; returns how many; rc in *rc. */
+/* Receive up to max (with ReceiveRequestAttemptId aid, or NULL); returns
+ * how many; rc in *rc. */
 static size_t
-recv_some(lmq_queue *q, size_t max, lmq_msg **msgs, int *rc)
+recv_attempt(lmq_queue *q, size_t max, const char *aid, lmq_msg **msgs,
+             int *rc)
 {
     lmq_recv_opts o;
     const char *all[] = {"All", NULL};
@@ -138,8 +144,15 @@ recv_some(lmq_queue *q, size_t max, lmq_msg **msgs, int *rc)
     o.max_messages = (int)max;
     o.wait_seconds = 0;
     o.attribute_names = all;
+    o.attempt_id = aid;
     *rc = lmq_receive(q, &o, msgs, max, &n);
     return n;
+}
+
+static size_t
+recv_some(lmq_queue *q, size_t max, lmq_msg **msgs, int *rc)
+{
+    return recv_attempt(q, max, NULL, msgs, rc);
 }
 
 /* ---- keys --------------------------------------------------------------- */
@@ -586,7 +599,14 @@ traffic(lmq_env *env, const char *tag, int n)
                     ck_ok(lmq_delete(q, lmq_msg_receipt(m[j]), &del));
                 lmq_msg_free(m[j]);
             }
-            k = recv_some(f, 1, m, &rc);
+            /* With an attempt id carrying a marker, retried once. */
+            char aid[64];
+            snprintf(aid, sizeof aid, MARK "-attempt-%s-%d", tag, i);
+            k = recv_attempt(f, 1, aid, m, &rc);
+            ck_ok(rc);
+            for (size_t j = 0; j < k; j++)
+                lmq_msg_free(m[j]);
+            k = recv_attempt(f, 1, aid, m, &rc);
             ck_ok(rc);
             for (size_t j = 0; j < k; j++) {
                 int del;
@@ -690,10 +710,23 @@ START_TEST(scan_sees_clear_queues)
     lmq_queue *q = make_queue(env, "c", "SqsManagedSseEnabled", "false");
     send_marked(q, "c", 0, false);
     lmq_queue_close(q);
+    /* attempt ids too: a clear FIFO queue keeps them as given */
+    q = make_queue(env, "c.fifo", "SqsManagedSseEnabled", "false");
+    send_marked(q, "c", 1, true);
+    lmq_msg *m[1];
+    int rc;
+    size_t k = recv_attempt(q, 1, MARK "-attempt-clear", m, &rc);
+    ck_ok(rc);
+    ck_assert_uint_eq(k, 1);
+    lmq_msg_free(m[0]);
+    lmq_queue_close(q);
     lmq_env_close(env);
     char dir[400], what[2048] = "";
     snprintf(dir, sizeof dir, "%s/clearscan", lmq_test_dir);
     ck_assert_int_ge(lmq_test_scan_dir(dir, MARK, what, sizeof what), 1);
+    what[0] = '\0';
+    ck_assert_int_ge(lmq_test_scan_dir(dir, MARK "-attempt-clear", what,
+                                       sizeof what), 1);
 }
 END_TEST
 
@@ -772,6 +805,25 @@ wait_exit(pid_t pid)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
 }
 
+/* Rotate the home key of "rot": kills runs SIGKILLed within max_ms of
+ * their start, then runs until one finishes. */
+static void
+rotate_with_kills(int kills, uint32_t max_ms)
+{
+    int finished = 0;
+    for (int round = 0; round < kills + 2 && !finished; round++) {
+        pid_t r = spawn_rotator(NULL);
+        usleep(1000 *
+               (useconds_t)randombytes_uniform(round < kills ? max_ms : 1));
+        if (round < kills)
+            kill(r, SIGKILL);
+        int st = wait_exit(r);
+        ck_assert_msg(st == 0 || st == -SIGKILL, "rotator: %d", st);
+        finished = round >= kills && st == 0;
+    }
+    ck_assert_msg(finished, "the rotation never finished");
+}
+
 static size_t
 count_keys(void)
 {
@@ -811,17 +863,7 @@ START_TEST(rotation_killed_and_resumed)
 
     pid_t prod = spawn_traffic(false), cons = spawn_traffic(true);
     /* Killed at random points, then run again until it finishes. */
-    int finished = 0;
-    for (int round = 0; round < 6 && !finished; round++) {
-        pid_t r = spawn_rotator(NULL);
-        usleep(1000 * (useconds_t)randombytes_uniform(round < 4 ? 60 : 1));
-        if (round < 4)
-            kill(r, SIGKILL);
-        int st = wait_exit(r);
-        ck_assert_msg(st == 0 || st == -SIGKILL, "rotator: %d", st);
-        finished = round >= 4 && st == 0;
-    }
-    ck_assert_msg(finished, "the rotation never finished");
+    rotate_with_kills(4, 60);
     /* The alias too, with traffic still running. */
     ck_assert_int_eq(wait_exit(spawn_rotator("alias/orders")), 0);
     kill(prod, SIGKILL);
@@ -866,6 +908,246 @@ START_TEST(rotation_killed_and_resumed)
 }
 END_TEST
 
+/* ---- FIFO ids across rotation ------------------------------------------- */
+
+#define NDUP 16
+static char dup_ids[NDUP][40]; /* MessageIds of the originals */
+
+static void
+send_dup(lmq_queue *q, int i, lmq_send_result *r)
+{
+    char id[64];
+    lmq_send_entry e;
+    snprintf(id, sizeof id, "dup-%d", i);
+    lmq_send_entry_init(&e);
+    e.body = "a body";
+    e.body_len = SIZE_MAX;
+    e.group_id = "g";
+    e.dedup_id = id;
+    ck_ok(lmq_send(q, &e, r));
+}
+
+/* Every dup-i sent again is a duplicate of its original. */
+static bool
+all_dups(lmq_queue *q)
+{
+    for (int i = 0; i < NDUP; i++) {
+        lmq_send_result r;
+        send_dup(q, i, &r);
+        if (!r.duplicate || strcmp(r.message_id, dup_ids[i]) != 0) {
+            fprintf(stderr, "dup-%d: duplicate %d, id %s, original %s\n", i,
+                    r.duplicate, r.message_id, dup_ids[i]);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* A process sending the duplicates until killed; exits 5 when one is
+ * accepted as new. */
+static pid_t
+spawn_dup_sender(void)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        lmq_env *env = NULL;
+        lmq_queue *q;
+        if (open_home("rot", keyfile, LMQ_DURABILITY_FULL, LMQ_MAP_AUTO,
+                      &env) != 0 ||
+            lmq_queue_open(env, "d.fifo", &q) != 0)
+            _exit(2);
+        for (;;) {
+            if (!all_dups(q))
+                _exit(5);
+            usleep(1000);
+        }
+    }
+    return pid;
+}
+
+static void
+default_key_id(char *out, size_t n)
+{
+    char *json;
+    ck_ok(lmq_keyring_list(keyfile, &json));
+    out[0] = '\0';
+    for (const char *p = json; (p = strstr(p, "\"KeyId\": \"")); p++) {
+        const char *d = strstr(p, "\"Default\": ");
+        if (d && strncmp(d + 11, "true", 4) == 0) {
+            snprintf(out, n, "%.36s", p + 10);
+            break;
+        }
+    }
+    free(json);
+    ck_assert_msg(out[0], "no default key");
+}
+
+static bool
+key_present(const char *id)
+{
+    char *json;
+    ck_ok(lmq_keyring_list(keyfile, &json));
+    bool there = strstr(json, id) != NULL;
+    free(json);
+    return there;
+}
+
+START_TEST(dedup_survives_rotation)
+{
+    lmq_test_clock_setup();
+    use_clock = true;
+    lmq_env *env = NULL;
+    ck_ok(open_home("rot", keyfile, LMQ_DURABILITY_FULL, LMQ_MAP_AUTO, &env));
+    lmq_queue *s1 = make_queue(env, "s", NULL, NULL);
+    lmq_queue *d = make_queue(env, "d.fifo", NULL, NULL);
+    char old_id[40], buf[32];
+    default_key_id(old_id, sizeof old_id);
+    ck_assert_str_eq(attr(env, "d.fifo", "SqsManagedSseEnabled", buf,
+                          sizeof buf), "true");
+    for (int i = 0; i < NDUP; i++) {
+        lmq_send_result r;
+        send_dup(d, i, &r);
+        ck_assert_int_eq(r.duplicate, 0);
+        snprintf(dup_ids[i], sizeof dup_ids[i], "%s", r.message_id);
+    }
+    /* A receive with an attempt id, retried after the rotation. */
+    lmq_msg *m[2];
+    int rc;
+    ck_assert_uint_eq(recv_attempt(d, 2, "attempt-1", m, &rc), 2);
+    ck_ok(rc);
+    char rh[2][1024];
+    for (int i = 0; i < 2; i++) {
+        snprintf(rh[i], sizeof rh[i], "%s", lmq_msg_receipt(m[i]));
+        lmq_msg_free(m[i]);
+    }
+    for (int i = 0; i < rounds() * 3; i++)
+        send_marked(s1, "s", i, false); /* so the rotation takes a while */
+    ck_assert(all_dups(d));
+    lmq_queue_close(s1);
+    lmq_queue_close(d);
+    lmq_env_close(env);
+
+    /* Duplicates sent from two processes during the rotation, which is
+     * SIGKILLed mid-way twice and run again. */
+    pid_t dup1 = spawn_dup_sender(), dup2 = spawn_dup_sender();
+    rotate_with_kills(2, 40);
+    usleep(50 * 1000);
+    kill(dup1, SIGKILL);
+    kill(dup2, SIGKILL);
+    ck_assert_int_eq(wait_exit(dup1), -SIGKILL);
+    ck_assert_int_eq(wait_exit(dup2), -SIGKILL);
+
+    /* After: the queue is on the new key, duplicates still recognised, the
+     * attempt retried returns the same deliveries. */
+    char new_id[LMQ_KEY_ID_MAX], again[LMQ_KEY_ID_MAX];
+    default_key_id(new_id, sizeof new_id);
+    ck_assert_str_ne(new_id, old_id);
+    env = open_ok("rot", keyfile);
+    ck_ok(lmq_queue_open(env, "d.fifo", &d));
+    ck_assert(all_dups(d));
+    ck_assert_uint_eq(recv_attempt(d, 2, "attempt-1", m, &rc), 2);
+    ck_ok(rc);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_str_eq(lmq_msg_receipt(m[i]), rh[i]);
+        lmq_msg_free(m[i]);
+    }
+    /* The old key stays while ids it hashed are live; running the
+     * rotation again finishes nothing new. */
+    ck_assert(key_present(old_id));
+    ck_ok(lmq_key_rotate(env, NULL, NULL, NULL, again));
+    ck_assert_str_eq(again, new_id);
+    ck_assert(key_present(old_id));
+    ck_assert(all_dups(d));
+    /* Past the window: the ids are new again (as in SQS) and the next run
+     * removes the old key. */
+    lmq_test_clock_advance(LMQ_DEDUP_WINDOW_MS + 1000);
+    ck_ok(lmq_key_rotate(env, NULL, NULL, NULL, again));
+    ck_assert_str_eq(again, new_id);
+    ck_assert(!key_present(old_id));
+    lmq_send_result r;
+    send_dup(d, 0, &r);
+    ck_assert_int_eq(r.duplicate, 0);
+    lmq_queue_close(d);
+    lmq_env_close(env);
+    assert_no_plaintext("rot", "after the rotation");
+}
+END_TEST
+
+/* A change of a queue's encryption by SetQueueAttributes keeps its
+ * duplicates too (clear -> sealed -> another key -> clear). */
+START_TEST(dedup_survives_encryption_changes)
+{
+    lmq_env *env = open_ok("chg", keyfile);
+    lmq_queue *d = make_queue(env, "d.fifo", "SqsManagedSseEnabled", "false");
+    for (int i = 0; i < NDUP; i++) {
+        lmq_send_result r;
+        send_dup(d, i, &r);
+        snprintf(dup_ids[i], sizeof dup_ids[i], "%s", r.message_id);
+    }
+    const char *steps[][2] = {{"SqsManagedSseEnabled", "true"},
+                              {"KmsMasterKeyId", "alias/orders"},
+                              {"SqsManagedSseEnabled", "false"}};
+    for (size_t i = 0; i < 3; i++) {
+        lmq_map *m = lmq_map_new();
+        if (i == 1)
+            ck_ok(lmq_map_set(m, "SqsManagedSseEnabled", "false"));
+        if (i == 2)
+            ck_ok(lmq_map_set(m, "KmsMasterKeyId", ""));
+        ck_ok(lmq_map_set(m, steps[i][0], steps[i][1]));
+        ck_ok(lmq_queue_set_attributes(env, "d.fifo", m));
+        lmq_map_free(m);
+        ck_assert_msg(all_dups(d), "after %s=%s", steps[i][0], steps[i][1]);
+    }
+    lmq_queue_close(d);
+    lmq_env_close(env);
+}
+END_TEST
+
+/* More queues than one pass of the old rotation handled (4096). */
+START_TEST(rotation_of_many_queues)
+{
+    lmq_env *env = NULL;
+    ck_ok(open_home("many", keyfile, LMQ_DURABILITY_NONE, LMQ_MAP_AUTO,
+                    &env));
+    enum { NQ = 4200 };
+    char name[32];
+    for (int i = 0; i < NQ; i++) {
+        snprintf(name, sizeof name, "q%05d", i);
+        ck_ok(lmq_queue_create(env, name, NULL, NULL, NULL));
+    }
+    /* Messages in the first and the last queues. */
+    const int at[] = {0, 4096, NQ - 1};
+    for (int i = 0; i < 3; i++) {
+        lmq_queue *q;
+        snprintf(name, sizeof name, "q%05d", at[i]);
+        ck_ok(lmq_queue_open(env, name, &q));
+        send_marked(q, "many", i, false);
+        lmq_queue_close(q);
+    }
+    char old_id[40];
+    default_key_id(old_id, sizeof old_id);
+    ck_ok(lmq_key_rotate(env, NULL, NULL, NULL, NULL));
+    lmq_env_close(env);
+    /* Every queue moved to the new key, so the old one went. */
+    ck_assert(!key_present(old_id));
+    env = open_ok("many", keyfile);
+    for (int i = 0; i < 3; i++) {
+        lmq_queue *q;
+        lmq_msg *m[1];
+        int rc;
+        snprintf(name, sizeof name, "q%05d", at[i]);
+        ck_ok(lmq_queue_open(env, name, &q));
+        ck_assert_uint_eq(recv_some(q, 1, m, &rc), 1);
+        ck_ok(rc);
+        ck_assert_ptr_nonnull(strstr(lmq_msg_body(m[0], NULL), MARK));
+        lmq_msg_free(m[0]);
+        lmq_queue_close(q);
+    }
+    lmq_env_close(env);
+}
+END_TEST
+
 static Suite *
 seal_suite(void)
 {
@@ -900,6 +1182,9 @@ seal_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, rotation_killed_and_resumed);
+    tcase_add_test(tc, dedup_survives_rotation);
+    tcase_add_test(tc, dedup_survives_encryption_changes);
+    tcase_add_test(tc, rotation_of_many_queues);
     suite_add_tcase(s, tc);
     return s;
 }

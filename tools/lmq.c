@@ -47,6 +47,8 @@ cli_env_opts(const cli_ctx *c, lmq_env_opts *o)
     if (c->flush_interval_ms)
         o->flush_interval_ms = c->flush_interval_ms;
     o->key_file = c->key_file;
+    o->key_passphrase_file = c->key_passphrase_file;
+    o->key_process = c->key_process;
     o->group = c->group;
     o->strict_permissions = c->strict_permissions;
     o->max_bytes = c->max_bytes;
@@ -1284,6 +1286,22 @@ static const cli_flag f_untag_queue[] = {
     F_END};
 static const cli_flag f_none[] = {F_END};
 
+/* `lmq compact`: lmq_env_compact() on --home; every other process of the
+ * home must be stopped (LMQ_EBUSY otherwise, nothing changed). */
+static int
+cmd_compact(cli_ctx *c)
+{
+    lmq_env_opts o;
+    uint64_t before, after;
+    cli_env_opts(c, &o);
+    int rc = lmq_env_compact(c->home, &o, &before, &after);
+    if (rc)
+        return cli_service_error(c, rc);
+    cli_print(c, json_pack("{s:I,s:I}", "BytesBefore", (json_int_t)before,
+                           "BytesAfter", (json_int_t)after));
+    return 0;
+}
+
 static const cli_cmd cmds[] = {
     {"create-queue", "CreateQueue", cmd_create_queue, f_create_queue,
      "Create a queue (idempotent when the attributes match)."},
@@ -1356,6 +1374,9 @@ static const cli_cmd cmds[] = {
      "Write queues and messages as JSON lines."},
     {"load", "Load", cli_cmd_load, cli_f_load,
      "Read a dump into the home (--merge into existing queues)."},
+    {"compact", "Compact", cmd_compact, f_none,
+     "Rewrite the home's data file without its free pages (needs the home "
+     "to itself)."},
     {"reset", "Reset", cli_cmd_reset, cli_f_reset,
      "Delete every queue and forget recent deletions (test setup)."},
     {NULL, NULL, NULL, NULL, NULL}};
@@ -1399,6 +1420,16 @@ main_help(void)
            "rest (default\n"
            "                                   $LMQ_KEY_FILE; see `lmq key "
            "--help`)\n"
+           "  --key-passphrase-file FILE       a file whose first line is a "
+           "passphrase:\n"
+           "                                   its Argon2id stretch is the "
+           "home key\n"
+           "                                   (default "
+           "$LMQ_KEY_PASSPHRASE_FILE)\n"
+           "  --key-process COMMAND            a command printing a keyring "
+           "(TPM, secret\n"
+           "                                   store; default "
+           "$LMQ_KEY_PROCESS)\n"
            "  --max-home-bytes N               refuse writes that add data "
            "once the home\n"
            "                                   holds N bytes (k, m, g "
@@ -1464,6 +1495,7 @@ cmd_help(const cli_cmd *cmd)
     printf("\nGlobal options: --home DIR, --durability full|periodic|none, "
            "--map-mode auto|pwrite|writable, --flush-interval MS, "
            "--group NAME, --strict-permissions, --key-file FILE, "
+           "--key-passphrase-file FILE, --key-process COMMAND, "
            "--max-home-bytes N, --disk-reserve N, "
            "--output json|text|table, --query EXPR.\n");
 }
@@ -1541,7 +1573,7 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
     const char *home = NULL, *durability = NULL, *output = NULL,
                *map_mode = NULL, *flush_interval = NULL, *query = NULL,
                *group = NULL, *key_file = NULL, *max_home_bytes = NULL,
-               *disk_reserve = NULL;
+               *disk_reserve = NULL, *key_pass = NULL, *key_proc = NULL;
     int i, rc;
 
     for (i = 1; i < argc; i++) {
@@ -1621,6 +1653,9 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
                              : strcmp(name, "query") == 0  ? &query
                              : strcmp(name, "group") == 0  ? &group
                              : strcmp(name, "key-file") == 0 ? &key_file
+                             : strcmp(name, "key-passphrase-file") == 0
+                                 ? &key_pass
+                             : strcmp(name, "key-process") == 0 ? &key_proc
                                                            : NULL;
         int gignore = 0, gbool = 0;
         for (k = 0; global_ignored_value[k]; k++)
@@ -1787,6 +1822,8 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
         c->group = group;
     }
     c->key_file = key_file; /* argv outlives c */
+    c->key_passphrase_file = key_pass;
+    c->key_process = key_proc;
     if (home && *home) {
         c->home = strdup(home);
     } else if (getenv("LMQ_HOME") && *getenv("LMQ_HOME")) {

@@ -95,6 +95,9 @@ struct cli_ctx {
     lmq_env *env; /* opened by cli_env() on first use */
     const char *key_file; /* --key-file (else the library reads
                            * $LMQ_KEY_FILE) */
+    const char *key_passphrase_file; /* --key-passphrase-file (else
+                                      * $LMQ_KEY_PASSPHRASE_FILE) */
+    const char *key_process; /* --key-process (else $LMQ_KEY_PROCESS) */
 };
 
 /* ---- lmq_args.c --------------------------------------------------------- */

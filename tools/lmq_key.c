@@ -30,8 +30,9 @@ const cli_flag cli_f_key[] = {
      "      list: the keys, without their material\n"
      "      rotate: a new key takes over --alias (default: the home key);\n"
      "        every message of --home is re-sealed with it while producers\n"
-     "        and consumers run; the old key is dropped when unused. Rerun\n"
-     "        after a crash to finish"},
+     "        and consumers run; the old key is dropped when unused (FIFO\n"
+     "        deduplication ids it hashed keep it up to 5 minutes: rerun\n"
+     "        then to drop it). Rerun after a crash to finish"},
     {"alias", CLI_STRING, 0,
      "create, rotate: alias/NAME for the new key (KmsMasterKeyId=\n"
      "      alias/NAME); an alias another key had moves to the new one"},
