@@ -180,6 +180,17 @@ START_TEST(checks_see_broken_promises)
         ck_assert_int_gt(field(out, "failures"), 0);
         free(out);
     }
+    /* with lmqd and the bridge: a forwarded message lost at the remote,
+     * an outbox left with a message */
+    const char *args[] = {"-k", "5", "-d", "2000", "-s", "7", "-X", "unship",
+                          "-L", LMQD_BIN, "-B", LMQ_BIN, NULL};
+    char *out;
+    int rc = run_torture("unship", args, 120, &out);
+    ck_assert_msg(rc == 1, "-X unship: torture exited %d:\n%s", rc, out);
+    ck_assert_msg(strstr(out, "acknowledged send lost") != NULL &&
+                      strstr(out, "out: 1 messages left") != NULL,
+                  "-X unship: no loss or outbox left seen in:\n%s", out);
+    free(out);
 }
 END_TEST
 

@@ -77,6 +77,8 @@
  * made twice, FIFO groups other than the checker assumes), so that a test
  * can see each check fail. The saboteurs (workers 0 and 6) are never
  * killed in such a run, and -d MS keeps the storm going at least MS.
+ * -X unship (with -L only) takes one forwarded message off the remote FIFO
+ * queue and leaves one in the outbox "out", once the bridge is stopped.
  *
  * Output: one "torture: ..." summary line; exit 0 when every check held,
  * 1 when one failed (each failure is printed), 2 on a usage or setup error.
@@ -193,7 +195,7 @@ struct shared {
     uint64_t progress[MAXW];
     uint64_t http_unknown; /* requests whose connection died or timed out */
     uint64_t polls_cut;    /* of them, receives cut while waiting */
-    uint64_t lp_polling_since; /* the "lp" consumer's poll began (ns) */
+    uint64_t lp_polling_since; /* the "lp" consumer's poll was sent (ns) */
     int stop_producers;
     int stop_consumers;
 };
@@ -254,7 +256,10 @@ flag(const int *f)
 /* ------------------------------------------------------------------------ */
 
 /* Self-test of the checks (-X): break a promise on purpose. */
-enum sabotage { SAB_NONE, SAB_LOSE, SAB_RESURRECT, SAB_DUP, SAB_ORDER };
+enum sabotage {
+    SAB_NONE, SAB_LOSE, SAB_RESURRECT, SAB_DUP, SAB_ORDER,
+    SAB_UNSHIP, /* -L: a forwarded message lost, an outbox not drained */
+};
 static enum sabotage sabotage;
 static unsigned sab_n;
 
@@ -654,6 +659,19 @@ runtime_consumer(void)
 #define SEND_TIMEOUT_MS 5000
 
 static CURL *curl;
+/* Where sqs_call() notes when its request was sent (the "lp" consumer's
+ * polls), or NULL. */
+static uint64_t *polling_since;
+
+/* libcurl's trace: the request's body went out (it is lmqd's now). */
+static int
+on_trace(CURL *h, curl_infotype type, char *data, size_t size, void *arg)
+{
+    (void)h, (void)data, (void)size, (void)arg;
+    if (type == CURLINFO_DATA_OUT && polling_since)
+        __atomic_store_n(polling_since, now_ns(), __ATOMIC_RELAXED);
+    return 0;
+}
 
 struct answer {
     char *b;
@@ -716,6 +734,10 @@ sqs_call(const char *action, json_t *req, long timeout_ms, json_t **out,
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &a);
+    if (polling_since) {
+        curl_easy_setopt(curl, CURLOPT_DEBUGFUNCTION, on_trace);
+        curl_easy_setopt(curl, CURLOPT_VERBOSE, 1L);
+    }
     CURLcode rc = curl_easy_perform(curl);
     if (cut)
         *cut = rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR ||
@@ -918,10 +940,10 @@ http_consumer(void)
         json_t *ans = NULL;
         int cut = 0;
         uint64_t t0 = now_ns();
-        if (lp)
-            __atomic_store_n(&sh->lp_polling_since, t0, __ATOMIC_RELAXED);
+        polling_since = lp ? &sh->lp_polling_since : NULL;
         long st = sqs_call("ReceiveMessage", req, (wait + 10) * 1000L, &ans,
                            &cut);
+        polling_since = NULL;
         if (lp)
             __atomic_store_n(&sh->lp_polling_since, 0, __ATOMIC_RELAXED);
         if (st != 200) {
@@ -1691,6 +1713,38 @@ check(lmq_queue_metrics *mets, struct totals *t)
     }
 }
 
+/* -X unship: the bridge gone, one message taken off the remote FIFO queue
+ * (it was forwarded exactly once: now it is lost) and one left in an
+ * outbox. */
+static void
+unship(void)
+{
+    lmq_env *renv = super_env_at(rhome), *env = super_env();
+    lmq_queue *q;
+    lmq_msg *m;
+    size_t n = 0;
+    lmq_recv_opts o;
+    lmq_send_entry e;
+    lmq_recv_opts_init(&o);
+    int rc = lmq_queue_open(renv, "rout.fifo", &q);
+    if (rc == 0 && (rc = lmq_receive(q, &o, &m, 1, &n)) == 0 && n == 1) {
+        int del = 0;
+        rc = lmq_delete(q, lmq_msg_receipt(m), &del);
+        lmq_msg_free(m);
+    }
+    lmq_queue_close(q);
+    lmq_send_entry_init(&e);
+    e.body = "o-late";
+    if (rc == 0 && (rc = lmq_queue_open(env, "out", &q)) == 0) {
+        rc = lmq_send(q, &e, NULL);
+        lmq_queue_close(q);
+    }
+    if (rc != 0 || n != 1)
+        failure("-X unship: %s (%zu received)", lmq_errmsg(), n);
+    lmq_env_close(renv);
+    lmq_env_close(env);
+}
+
 static int
 parse_map(const char *s)
 {
@@ -1742,6 +1796,7 @@ main(int argc, char **argv)
                        : strcmp(optarg, "resurrect") == 0 ? SAB_RESURRECT
                        : strcmp(optarg, "dup") == 0       ? SAB_DUP
                        : strcmp(optarg, "order") == 0     ? SAB_ORDER
+                       : strcmp(optarg, "unship") == 0    ? SAB_UNSHIP
                                                           : SAB_NONE;
             if (sabotage == SAB_NONE)
                 goto usage;
@@ -1757,7 +1812,8 @@ main(int argc, char **argv)
     }
     if (optind != argc - 1 || kills < 0 || imin < 1 || imax < imin ||
         stuck_s < 1 || !lmqd_bin != !lmq_bin ||
-        (lmqd_bin && sabotage != SAB_NONE))
+        (lmqd_bin && sabotage != SAB_NONE && sabotage != SAB_UNSHIP) ||
+        (!lmqd_bin && sabotage == SAB_UNSHIP))
         goto usage;
     daemons = lmqd_bin != NULL;
     snprintf(dir, sizeof dir, "%s", argv[optind]);
@@ -1924,6 +1980,8 @@ main(int argc, char **argv)
     wait_workers(is_daemon, 15);
     uint64_t t_drained = now_ns();
 
+    if (sabotage == SAB_UNSHIP)
+        unship();
     int nq = daemons ? NQ : NQ_BASE;
     size_t drained[NQ] = {0};
     lmq_queue_metrics mets[NQ];
@@ -1968,7 +2026,7 @@ usage:
     fprintf(stderr, "usage: torture [-k KILLS] [-s SEED] [-m pwrite|writable]"
                     " [-t STUCK_S] [-i MIN_MS] [-j MAX_MS]\n"
                     "               [-d MIN_STORM_MS]"
-                    " [-X lose|resurrect|dup|order]"
+                    " [-X lose|resurrect|dup|order|unship]"
                     " [-L LMQD -B LMQ] DIR\n");
     return 2;
 }
