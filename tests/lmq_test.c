@@ -240,7 +240,7 @@ lmq_test_drain(lmq_queue *q, int (*fn)(const lmq_msg *m, void *arg),
         for (size_t i = 0; i < got; i++) {
             if (fn && rc == 0)
                 rc = fn(m[i], arg);
-            snprintf(ids[i], sizeof ids[i], "h%zu", i);
+            snprintf(ids[i], sizeof ids[i], "h%u", (unsigned)(i % 10));
             h[i].id = ids[i];
             h[i].receipt = lmq_msg_receipt(m[i]);
             h[i].timeout_seconds = 0;

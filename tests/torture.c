@@ -730,6 +730,13 @@ sqs_call(const char *action, json_t *req, long timeout_ms, json_t **out,
     curl_easy_setopt(curl, CURLOPT_PROXY, "");
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
+    /* A connection per request: on a reused connection that dies before
+     * the answer, libcurl sends the request again by itself, so a send
+     * that a killed lmqd had committed would be committed twice under one
+     * answer (a standard queue then holds a duplicate nobody was told of:
+     * found by the 1,000-kill storm). */
+    curl_easy_setopt(curl, CURLOPT_FORBID_REUSE, 1L);
+    curl_easy_setopt(curl, CURLOPT_FRESH_CONNECT, 1L);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hl);
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
@@ -873,7 +880,7 @@ http_delete(struct hmsg *ms, size_t n, uint64_t got_ns)
         for (size_t i = 0; i < n; i++) {
             if (!ms[i].del)
                 continue;
-            snprintf(ids[i], sizeof ids[i], "d%zu", i);
+            snprintf(ids[i], sizeof ids[i], "d%u", (unsigned)(i % 10));
             json_array_append_new(es, json_pack("{s:s, s:s}", "Id", ids[i],
                                                 "ReceiptHandle",
                                                 ms[i].receipt));
