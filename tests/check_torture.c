@@ -182,7 +182,7 @@ START_TEST(checks_see_broken_promises)
     }
     /* with lmqd and the bridge: a forwarded message lost at the remote,
      * an outbox left with a message */
-    const char *args[] = {"-k", "5", "-d", "2000", "-s", "7", "-X", "unship",
+    const char *args[] = {"-k", "2", "-d", "1000", "-s", "7", "-X", "unship",
                           "-L", LMQD_BIN, "-B", LMQ_BIN, NULL};
     char *out;
     int rc = run_torture("unship", args, 120, &out);
