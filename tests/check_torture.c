@@ -182,8 +182,8 @@ START_TEST(checks_see_broken_promises)
     }
     /* with lmqd and the bridge: a forwarded message lost at the remote,
      * an outbox left with a message */
-    const char *args[] = {"-k", "2", "-d", "1000", "-s", "7", "-X", "unship",
-                          "-L", LMQD_BIN, "-B", LMQ_BIN, NULL};
+    const char *args[] = {"-k",     "2",  "-d",     "1000", "-s",    "7", "-X",
+                          "unship", "-L", LMQD_BIN, "-B",   LMQ_BIN, NULL};
     char *out;
     int rc = run_torture("unship", args, 120, &out);
     ck_assert_msg(rc == 1, "-X unship: torture exited %d:\n%s", rc, out);

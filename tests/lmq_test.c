@@ -216,8 +216,8 @@ lmq_test_run_in_dir(const char *prog, const char *name,
 }
 
 int
-lmq_test_drain(lmq_queue *q, int (*fn)(const lmq_msg *m, void *arg),
-               void *arg, size_t *n)
+lmq_test_drain(lmq_queue *q, int (*fn)(const lmq_msg *m, void *arg), void *arg,
+               size_t *n)
 {
     *n = 0;
     for (;;) {
@@ -249,8 +249,7 @@ lmq_test_drain(lmq_queue *q, int (*fn)(const lmq_msg *m, void *arg),
          * in full mode, would cost most of the drain's time */
         if (rc == 0 && (rc = lmq_delete_batch(q, h, got, hr)) == 0)
             for (size_t i = 0; i < got && rc == 0; i++)
-                rc = hr[i].err ? hr[i].err
-                               : hr[i].applied ? 0 : LMQ_ENOTFOUND;
+                rc = hr[i].err ? hr[i].err : hr[i].applied ? 0 : LMQ_ENOTFOUND;
         for (size_t i = 0; i < got; i++)
             lmq_msg_free(m[i]);
         if (rc != 0)

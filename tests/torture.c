@@ -111,10 +111,14 @@
 #define VIS_SECONDS 2
 
 enum kind {
-    PROD, PROD_FIFO, MOVER, CONS, CONS_RT,
-    LMQD,       /* an lmqd process (exec): lmqd = its index in ports[] */
-    BRIDGE,     /* `lmq bridge` (exec) on the local home */
-    HPROD,      /* HTTP producers and consumer, through lmqd number lmqd */
+    PROD,
+    PROD_FIFO,
+    MOVER,
+    CONS,
+    CONS_RT,
+    LMQD,   /* an lmqd process (exec): lmqd = its index in ports[] */
+    BRIDGE, /* `lmq bridge` (exec) on the local home */
+    HPROD,  /* HTTP producers and consumer, through lmqd number lmqd */
     HPROD_FIFO,
     HCONS,
 };
@@ -178,14 +182,14 @@ static const struct qdef {
     char c;
     int remote; /* in DIR/remote */
     int fifo;
-    int dups_ok;  /* copies of one body may exist (counted): the bridge's
-                     at-least-once into a standard queue */
+    int dups_ok;        /* copies of one body may exist (counted): the bridge's
+                           at-least-once into a standard queue */
     int must_end_empty; /* drained by the bridge: nothing may be left */
 } Q[] = {
-    {"std", 's', 0, 0, 0, 0},     {"q.fifo", 'f', 0, 1, 0, 0},
-    {"dlq", 'd', 0, 0, 0, 0},     {"lp", 'l', 0, 0, 0, 0},
-    {"out", 'o', 0, 0, 0, 1},     {"out.fifo", 'p', 0, 1, 0, 1},
-    {"in", 'i', 0, 0, 1, 0},      {"rout", 'O', 1, 0, 1, 0},
+    {"std", 's', 0, 0, 0, 0},       {"q.fifo", 'f', 0, 1, 0, 0},
+    {"dlq", 'd', 0, 0, 0, 0},       {"lp", 'l', 0, 0, 0, 0},
+    {"out", 'o', 0, 0, 0, 1},       {"out.fifo", 'p', 0, 1, 0, 1},
+    {"in", 'i', 0, 0, 1, 0},        {"rout", 'O', 1, 0, 1, 0},
     {"rout.fifo", 'P', 1, 1, 0, 0}, {"rin", 'I', 1, 0, 0, 1},
 };
 #define NQ ((int)(sizeof Q / sizeof Q[0]))
@@ -193,8 +197,8 @@ static const struct qdef {
 
 struct shared {
     uint64_t progress[MAXW];
-    uint64_t http_unknown; /* requests whose connection died or timed out */
-    uint64_t polls_cut;    /* of them, receives cut while waiting */
+    uint64_t http_unknown;     /* requests whose connection died or timed out */
+    uint64_t polls_cut;        /* of them, receives cut while waiting */
     uint64_t lp_polling_since; /* the "lp" consumer's poll was sent (ns) */
     int stop_producers;
     int stop_consumers;
@@ -257,7 +261,11 @@ flag(const int *f)
 
 /* Self-test of the checks (-X): break a promise on purpose. */
 enum sabotage {
-    SAB_NONE, SAB_LOSE, SAB_RESURRECT, SAB_DUP, SAB_ORDER,
+    SAB_NONE,
+    SAB_LOSE,
+    SAB_RESURRECT,
+    SAB_DUP,
+    SAB_ORDER,
     SAB_UNSHIP, /* -L: a forwarded message lost, an outbox not drained */
 };
 static enum sabotage sabotage;
@@ -379,15 +387,14 @@ make_entries(struct sendbuf *b, size_t n, unsigned long *seq, int fifo,
     for (size_t i = 0; i < n; i++, (*seq)++) {
         lmq_send_entry_init(&b->e[i]);
         if (fifo) {
-            snprintf(b->bodies[i], sizeof b->bodies[i], "f%d.%lu", cur_w,
-                     *seq);
+            snprintf(b->bodies[i], sizeof b->bodies[i], "f%d.%lu", cur_w, *seq);
             snprintf(b->groups[i], sizeof b->groups[i], "g%d.%lu", cur_w,
                      *seq % (sabotage == SAB_ORDER ? 2 : 3));
             b->e[i].group_id = b->groups[i];
             b->e[i].dedup_id = b->bodies[i];
         } else {
-            snprintf(b->bodies[i], sizeof b->bodies[i], "%c%d.%d.%lu",
-                     qchar(q), cur_w, cur_inc, *seq);
+            snprintf(b->bodies[i], sizeof b->bodies[i], "%c%d.%d.%lu", qchar(q),
+                     cur_w, cur_inc, *seq);
         }
         snprintf(b->ids[i], sizeof b->ids[i], "e%u", (unsigned)(i % 10));
         b->e[i].id = batch ? b->ids[i] : NULL;
@@ -762,8 +769,8 @@ sqs_call(const char *action, json_t *req, long timeout_ms, json_t **out,
         }
     } else if (status != 200 && status != 0 && status < 500) {
         /* a request of ours refused: a bug on one side or the other */
-        fprintf(stderr, "torture: worker %d: %s: HTTP %ld: %s\n", cur_w,
-                action, status, a.b ? a.b : "");
+        fprintf(stderr, "torture: worker %d: %s: HTTP %ld: %s\n", cur_w, action,
+                status, a.b ? a.b : "");
         _exit(3);
     }
     free(a.b);
@@ -831,9 +838,11 @@ http_producer(void)
                 if (d->batch) {
                     json_t *ok = json_object_get(ans, "Successful"), *x;
                     size_t k;
-                    json_array_foreach(ok, k, x) if (strcmp(
-                        json_string_value(json_object_get(x, "Id")),
-                        b.ids[i]) == 0) id =
+                    json_array_foreach(
+                        ok, k,
+                        x) if (strcmp(json_string_value(json_object_get(x,
+                                                                        "Id")),
+                                      b.ids[i]) == 0) id =
                         json_string_value(json_object_get(x, "MessageId"));
                 } else {
                     id = json_string_value(json_object_get(ans, "MessageId"));
@@ -881,9 +890,9 @@ http_delete(struct hmsg *ms, size_t n, uint64_t got_ns)
             if (!ms[i].del)
                 continue;
             snprintf(ids[i], sizeof ids[i], "d%u", (unsigned)(i % 10));
-            json_array_append_new(es, json_pack("{s:s, s:s}", "Id", ids[i],
-                                                "ReceiptHandle",
-                                                ms[i].receipt));
+            json_array_append_new(es,
+                                  json_pack("{s:s, s:s}", "Id", ids[i],
+                                            "ReceiptHandle", ms[i].receipt));
         }
         if (json_array_size(es) == 0) {
             json_decref(es);
@@ -891,8 +900,8 @@ http_delete(struct hmsg *ms, size_t n, uint64_t got_ns)
         }
         json_t *req = json_pack("{s:s, s:o}", "QueueUrl",
                                 queue_url(d->lmqd, d->queue), "Entries", es);
-        long st = sqs_call("DeleteMessageBatch", req, DEL_TIMEOUT_MS, &ans,
-                           NULL);
+        long st =
+            sqs_call("DeleteMessageBatch", req, DEL_TIMEOUT_MS, &ans, NULL);
         for (size_t i = 0; i < n; i++) {
             if (!ms[i].del)
                 continue;
@@ -901,9 +910,10 @@ http_delete(struct hmsg *ms, size_t n, uint64_t got_ns)
                 json_t *ok = json_object_get(ans, "Successful"), *x;
                 size_t k;
                 type = 0;
-                json_array_foreach(ok, k, x) if (strcmp(
-                    json_string_value(json_object_get(x, "Id")), ids[i]) ==
-                                                    0) type = 'D';
+                json_array_foreach(
+                    ok, k,
+                    x) if (strcmp(json_string_value(json_object_get(x, "Id")),
+                                  ids[i]) == 0) type = 'D';
             }
             if (type)
                 line(buf, sizeof buf, &len, type, d->queue, ms[i].body,
@@ -918,8 +928,8 @@ http_delete(struct hmsg *ms, size_t n, uint64_t got_ns)
                                     queue_url(d->lmqd, d->queue),
                                     "ReceiptHandle", ms[i].receipt),
                    *ans = NULL;
-            long st = sqs_call("DeleteMessage", req, DEL_TIMEOUT_MS, &ans,
-                               NULL);
+            long st =
+                sqs_call("DeleteMessage", req, DEL_TIMEOUT_MS, &ans, NULL);
             json_decref(ans);
             if (st != -1) /* refused: not sent */
                 line(buf, sizeof buf, &len, st == 200 ? 'D' : 'U', d->queue,
@@ -939,17 +949,18 @@ http_consumer(void)
     int lp = strcmp(d->queue, "lp") == 0, wait = lp ? 5 : 1;
     char buf[8192];
     while (!flag(&sh->stop_consumers)) {
-        json_t *req = json_pack(
-            "{s:s, s:i, s:i, s:i, s:[s]}", "QueueUrl",
-            queue_url(d->lmqd, d->queue), "MaxNumberOfMessages",
-            d->batch ? 10 : 1, "WaitTimeSeconds", wait, "VisibilityTimeout",
-            HTTP_VIS_S, "MessageSystemAttributeNames", "ApproximateReceiveCount");
+        json_t *req =
+            json_pack("{s:s, s:i, s:i, s:i, s:[s]}", "QueueUrl",
+                      queue_url(d->lmqd, d->queue), "MaxNumberOfMessages",
+                      d->batch ? 10 : 1, "WaitTimeSeconds", wait,
+                      "VisibilityTimeout", HTTP_VIS_S,
+                      "MessageSystemAttributeNames", "ApproximateReceiveCount");
         json_t *ans = NULL;
         int cut = 0;
         uint64_t t0 = now_ns();
         polling_since = lp ? &sh->lp_polling_since : NULL;
-        long st = sqs_call("ReceiveMessage", req, (wait + 10) * 1000L, &ans,
-                           &cut);
+        long st =
+            sqs_call("ReceiveMessage", req, (wait + 10) * 1000L, &ans, &cut);
         polling_since = NULL;
         if (lp)
             __atomic_store_n(&sh->lp_polling_since, 0, __ATOMIC_RELAXED);
@@ -973,8 +984,9 @@ http_consumer(void)
             ms[n].receipt =
                 json_string_value(json_object_get(m, "ReceiptHandle"));
             if (!c || !ms[n].body || !ms[n].id || !ms[n].receipt) {
-                fprintf(stderr, "torture: worker %d: a message without "
-                                "body, id, receipt or receive count\n",
+                fprintf(stderr,
+                        "torture: worker %d: a message without "
+                        "body, id, receipt or receive count\n",
                         cur_w);
                 _exit(3);
             }
@@ -1026,16 +1038,15 @@ bridge_config(void)
     char path[700], url[3][160];
     snprintf(path, sizeof path, "%s/bridge.json", dir);
     snprintf(url[0], sizeof url[0], "%s", queue_url(REMOTE_LMQD, "rout"));
-    snprintf(url[1], sizeof url[1], "%s",
-             queue_url(REMOTE_LMQD, "rout.fifo"));
+    snprintf(url[1], sizeof url[1], "%s", queue_url(REMOTE_LMQD, "rout.fifo"));
     snprintf(url[2], sizeof url[2], "%s", queue_url(REMOTE_LMQD, "rin"));
-    json_t *common = json_pack(
-        "{s:s, s:s, s:s, s:i, s:i, s:i}", "region", "us-east-1",
-        "access_key_id", "test", "secret_access_key", "test", "batch_size",
-        10, "backoff_min_ms", 50, "backoff_max_ms", 500);
+    json_t *common = json_pack("{s:s, s:s, s:s, s:i, s:i, s:i}", "region",
+                               "us-east-1", "access_key_id", "test",
+                               "secret_access_key", "test", "batch_size", 10,
+                               "backoff_min_ms", 50, "backoff_max_ms", 500);
     json_t *r[3] = {
-        json_pack("{s:s, s:s, s:s, s:i, s:i}", "kind", "forward",
-                  "local_queue", "out", "remote_url", url[0], "in_flight", 2,
+        json_pack("{s:s, s:s, s:s, s:i, s:i}", "kind", "forward", "local_queue",
+                  "out", "remote_url", url[0], "in_flight", 2,
                   "visibility_timeout", 2),
         json_pack("{s:s, s:s, s:s, s:i}", "kind", "forward", "local_queue",
                   "out.fifo", "remote_url", url[1], "visibility_timeout", 2),
@@ -1078,21 +1089,16 @@ daemon_exec(void)
     if (d->kind == LMQD) {
         static const char *mode[] = {"full", "periodic", "none"};
         snprintf(listen, sizeof listen, "127.0.0.1:%d", ports[d->lmqd]);
-        const char *argv[] = {lmqd_bin,
-                              "--home",
-                              d->lmqd == REMOTE_LMQD ? rhome : home,
-                              "--listen",
-                              listen,
-                              "--durability",
-                              mode[d->dur],
-                              "--test-clock",
-                              "--quiet",
-                              NULL};
+        const char *argv[] = {
+            lmqd_bin,     "--home",       d->lmqd == REMOTE_LMQD ? rhome : home,
+            "--listen",   listen,         "--durability",
+            mode[d->dur], "--test-clock", "--quiet",
+            NULL};
         execv(lmqd_bin, (char *const *)argv);
     } else {
         snprintf(cfg, sizeof cfg, "%s/bridge.json", dir);
-        const char *argv[] = {lmq_bin, "--home", home,  "bridge",
-                              "--config", cfg, NULL};
+        const char *argv[] = {lmq_bin,    "--home", home, "bridge",
+                              "--config", cfg,      NULL};
         execv(lmq_bin, (char *const *)argv);
     }
     _exit(9);
@@ -1235,8 +1241,7 @@ static void
 check_status(int w, int st)
 {
     if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0))
-        failure("worker %d (inc %d%s) ended with status 0x%x%s", w,
-                incs[w] - 1,
+        failure("worker %d (inc %d%s) ended with status 0x%x%s", w, incs[w] - 1,
                 W[w].kind == LMQD     ? ", lmqd"
                 : W[w].kind == BRIDGE ? ", the bridge"
                                       : "",
@@ -1303,9 +1308,8 @@ wait_workers(int (*which)(int), int deadline)
 static int
 is_producer(int w)
 {
-    return W[w].kind == PROD || W[w].kind == PROD_FIFO ||
-           W[w].kind == MOVER || W[w].kind == HPROD ||
-           W[w].kind == HPROD_FIFO;
+    return W[w].kind == PROD || W[w].kind == PROD_FIFO || W[w].kind == MOVER ||
+           W[w].kind == HPROD || W[w].kind == HPROD_FIFO;
 }
 
 static int
@@ -1463,8 +1467,8 @@ drained_one(const lmq_msg *m, void *arg)
     e->w = -1;
     unsigned w;
     unsigned long seq;
-    if (dc->q->fifo && sscanf(e->body, "f%u.%lu", &w, &seq) == 2 &&
-        w < MAXW && sabotage != SAB_ORDER) {
+    if (dc->q->fifo && sscanf(e->body, "f%u.%lu", &w, &seq) == 2 && w < MAXW &&
+        sabotage != SAB_ORDER) {
         long *last = &dc->last[w][seq % 3];
         if ((long)seq < *last)
             failure("%s: drained f%u.%lu after f%u.%ld (group g%u.%lu)",
@@ -1505,8 +1509,7 @@ settle_and_drain(size_t *drained, int nq, lmq_queue_metrics *mets)
         for (int w = 0; w < MAXW; w++)
             dc->last[w][0] = dc->last[w][1] = dc->last[w][2] = -1;
         if ((rc = lmq_test_drain(q, drained_one, dc, &drained[i])) != 0)
-            failure("drain %s: %s (%s)", name, lmq_err_name(rc),
-                    lmq_errmsg());
+            failure("drain %s: %s (%s)", name, lmq_err_name(rc), lmq_errmsg());
         free(dc);
         lmq_queue_close(q);
         if (c[0] != (long long)drained[i] || c[1] != 0)
@@ -1521,8 +1524,8 @@ settle_and_drain(size_t *drained, int nq, lmq_queue_metrics *mets)
                     (long long)before.not_visible, (long long)before.delayed,
                     drained[i]);
         if (Q[i].must_end_empty && drained[i] != 0)
-            failure("%s: %zu messages left: the bridge did not drain it",
-                    name, drained[i]);
+            failure("%s: %zu messages left: the bridge did not drain it", name,
+                    drained[i]);
         mets[i].size = sizeof mets[i];
         if ((rc = lmq_queue_metrics_get(env, name, &mets[i])) != 0)
             failure("%s: metrics: %s", name, lmq_err_name(rc));
@@ -1570,7 +1573,6 @@ struct totals {
     size_t http_acked, cmv, unknown_deletes;
     size_t forwarded, pulled; /* acknowledged, found at the other end */
 };
-
 
 /* Check one body's events (sorted by time). */
 static void
@@ -1925,8 +1927,8 @@ main(int argc, char **argv)
         while (now_ns() < end &&
                ((since = __atomic_load_n(&sh->lp_polling_since,
                                          __ATOMIC_RELAXED)) == 0 ||
-                now_ns() - since < 500000000u ||
-                !daemon_killable(c) || !ready_at[c])) {
+                now_ns() - since < 500000000u || !daemon_killable(c) ||
+                !ready_at[c])) {
             usleep(20000);
             watch();
         }
@@ -2014,7 +2016,8 @@ main(int argc, char **argv)
            failures);
     if (daemons)
         printf("torture: daemons lmqd_kills=%d,%d,%d remote_kills=%d "
-               "bridge_kills=%d kills_after_ready=%d parked_kill=%d http_acked=%zu http_unknown=%llu "
+               "bridge_kills=%d kills_after_ready=%d parked_kill=%d "
+               "http_acked=%zu http_unknown=%llu "
                "polls_cut=%llu unknown_deletes=%zu visibility_changes=%zu "
                "forwarded=%zu forward_dups=%zu pulled=%zu pull_dups=%zu "
                "stop_s=%.1f,%.1f,%.1f,%.1f failures=%d\n",
