@@ -52,7 +52,7 @@ daemon_kills_wanted(void)
     const char *k = getenv("LMQ_TORTURE_KILLS");
     if (k && atoi(k) > 0)
         return atoi(k);
-    return getenv("LMQ_TEST_SAN") ? 30 : 60;
+    return getenv("LMQ_TEST_SAN") ? 20 : 40;
 }
 
 /* Run torture with args (NULL-terminated, without DIR) on a new directory
@@ -128,7 +128,9 @@ START_TEST(kill_storm_with_lmqd_and_bridge_loses_nothing)
     snprintf(k, sizeof k, "%d", kills);
     const char *args[] = {"-k", k, "-L", LMQD_BIN, "-B", LMQ_BIN, NULL};
     char *out;
-    int rc = run_torture("daemons", args, 200 + kills / 4, &out);
+    /* 100 kills take about 30 s on a loaded machine; the final drain
+     * may take minutes after a long storm */
+    int rc = run_torture("daemons", args, 300 + kills / 2, &out);
     ck_assert_msg(rc == 0, "torture exited %d:\n%s", rc, out);
     ck_assert_int_eq(field(out, "kills"), kills);
     ck_assert_int_eq(field(out, "failures"), 0);
@@ -200,7 +202,7 @@ lmq_suite_torture(void)
     Suite *s = suite_create("torture");
     TCase *tc = tcase_create("storm");
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 250 + kills_wanted() / 4);
+    tcase_set_timeout(tc, 350 + kills_wanted() / 2);
     tcase_add_test(tc, kill_storm_pwrite_home_loses_nothing);
     tcase_add_test(tc, kill_storm_writable_home_loses_nothing);
     tcase_add_test(tc, kill_storm_with_lmqd_and_bridge_loses_nothing);
