@@ -1862,6 +1862,7 @@ main(int argc, char **argv)
     int done = 0, kills_of[2 + NLMQD] = {0}; /* per lmqd, then the bridge */
     int daemon_rows[8], nd = 0, lib_rows[MAXW], nl = 0, kills_ready = 0;
     int parked_kills = 0; /* the last one, not in KILLS */
+    int extra_kills = 0;  /* of daemons the storm missed, not in KILLS */
     for (int w = 0; w < NW; w++) {
         if (is_daemon(w))
             daemon_rows[nd++] = w;
@@ -1914,6 +1915,28 @@ main(int argc, char **argv)
         if (!(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL))
             check_status(w, st); /* it had ended by itself before */
         done++;
+        start_worker(w);
+    }
+    /* Every daemon is killed at least once, whatever the dice said (a
+     * short storm may miss one). */
+    for (int i = 0; i < nd && failures == 0; i++) {
+        int w = daemon_rows[i], st;
+        if (incs[w] > 1)
+            continue;
+        uint64_t end = now_ns() + 20000000000ull;
+        while (now_ns() < end && !daemon_killable(w)) {
+            usleep(20000);
+            watch();
+        }
+        if (pids[w] <= 0)
+            continue; /* it ended by itself: watch() reported it */
+        kills_ready += ready_at[w] != 0;
+        kill(pids[w], SIGKILL);
+        waitpid(pids[w], &st, 0);
+        if (!(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL))
+            check_status(w, st);
+        kills_of[W[w].kind == LMQD ? W[w].lmqd : NLMQD]++;
+        extra_kills++;
         start_worker(w);
     }
     /* The last kill: the lmqd of the "lp" consumer while it is parked. */
@@ -1970,9 +1993,8 @@ main(int argc, char **argv)
                 /* consumed or drained by the bridge */
                 int busy = i < 2 || strcmp(Q[i].name, "lp") == 0 ||
                            Q[i].must_end_empty;
-                if (busy &&
-                    lmq_queue_metrics_get(envs[Q[i].remote], Q[i].name, &m) ==
-                        0)
+                if (busy && lmq_queue_metrics_get(envs[Q[i].remote], Q[i].name,
+                                                  &m) == 0)
                     left += m.visible + m.not_visible + m.delayed;
             }
             lmq_env_close(envs[0]);
@@ -2025,13 +2047,14 @@ main(int argc, char **argv)
     if (daemons)
         printf("torture: daemons lmqd_kills=%d,%d,%d remote_kills=%d "
                "bridge_kills=%d kills_after_ready=%d parked_kill=%d "
+               "extra_kills=%d "
                "http_acked=%zu http_unknown=%llu "
                "polls_cut=%llu unknown_deletes=%zu visibility_changes=%zu "
                "forwarded=%zu forward_dups=%zu pulled=%zu pull_dups=%zu "
                "stop_s=%.1f,%.1f,%.1f,%.1f failures=%d\n",
                kills_of[0], kills_of[1], kills_of[2], kills_of[REMOTE_LMQD],
-               kills_of[NLMQD], kills_ready, parked_kills, t.http_acked,
-               (unsigned long long)sh->http_unknown,
+               kills_of[NLMQD], kills_ready, parked_kills, extra_kills,
+               t.http_acked, (unsigned long long)sh->http_unknown,
                (unsigned long long)sh->polls_cut, t.unknown_deletes, t.cmv,
                t.forwarded, t.dups[qidx('O')], t.pulled, t.dups[qidx('i')],
                (double)(t_prod - t_storm) / 1e9,
