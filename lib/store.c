@@ -946,12 +946,24 @@ static int wal_recover(lmq_store *s, const lmq_wal_ckpt *ck, int n);
  * exist (no commit, so the log is left as it is), else creating them in an
  * unlogged write transaction (a new home: checkpoint first if the log holds
  * records; alone, recovery follows and settles the log). */
+static void adopt_mapsize(lmq_store *s);
+
 static int
 open_dbis(lmq_store *s, bool alone)
 {
-    for (int write = 0; write < 2; write++) {
+    for (int write = 0, tries = 0; write < 2; write++) {
         MDB_txn *txn;
         int rc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, &txn);
+        if (rc == MDB_MAP_RESIZED && tries++ < 8) {
+            /* another process grew the map since mdb_env_open(): adopt
+             * its size, as begin() does (found by the kill storm: a
+             * writable-map open failed with LMQ_EIO) */
+            adopt_mapsize(s);
+            if (is_dead(s))
+                return refuse_dead();
+            write--;
+            continue;
+        }
         if (rc)
             return map_err(rc, "open databases");
         if (write && !alone &&

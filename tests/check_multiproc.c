@@ -217,32 +217,33 @@ read_acks(int fd, uint8_t *seen, size_t max, size_t stop_after)
     return n;
 }
 
-/* Receive everything visible (parent), returning the set of indices. */
+struct drained {
+    uint8_t *got;
+    size_t max;
+    char prefix;
+};
+
+static int
+drained_one(const lmq_msg *m, void *arg)
+{
+    struct drained *d = arg;
+    const char *b = lmq_msg_body(m, NULL);
+    ck_assert_int_eq(b[0], d->prefix);
+    unsigned long k = strtoul(b + 1, NULL, 10);
+    ck_assert_uint_lt(k, d->max);
+    ck_assert_msg(!d->got[k], "message %lu received twice", k);
+    d->got[k] = 1;
+    return 0;
+}
+
+/* Receive (and delete) everything visible (parent), marking the indices. */
 static size_t
 drain(lmq_queue *q, uint8_t *got, size_t max, char prefix)
 {
-    size_t total = 0;
-    for (;;) {
-        lmq_recv_opts o;
-        lmq_msg *m[10];
-        size_t n;
-        lmq_recv_opts_init(&o);
-        o.max_messages = 10;
-        o.visibility_timeout = 3600;
-        ck_ok(lmq_receive(q, &o, m, 10, &n));
-        if (n == 0)
-            return total;
-        for (size_t i = 0; i < n; i++) {
-            const char *b = lmq_msg_body(m[i], NULL);
-            ck_assert_int_eq(b[0], prefix);
-            unsigned long k = strtoul(b + 1, NULL, 10);
-            ck_assert_uint_lt(k, max);
-            ck_assert_msg(!got[k], "message %lu received twice", k);
-            got[k] = 1;
-            total++;
-            lmq_msg_free(m[i]);
-        }
-    }
+    struct drained d = {got, max, prefix};
+    size_t n;
+    ck_ok(lmq_test_drain(q, drained_one, &d, &n));
+    return n;
 }
 
 START_TEST(sigkill_during_sends_keeps_every_acknowledged_message)

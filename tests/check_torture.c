@@ -5,12 +5,16 @@
  * runtime and a move-task runner on one home, 100 of them SIGKILLed at
  * random and restarted, then every acknowledged send, delete, FIFO order,
  * duplicate and counter checked. Once with a pwrite home, once with a
- * writable-map home. A third test breaks each promise on purpose (-X) and
- * asserts the checks see it.
+ * writable-map home. A third storm adds lmqd (three on the home, one per
+ * durability mode, with HTTP clients) and the bridge (forward, FIFO forward
+ * and pull routes to a fourth lmqd on a remote home), which take half of
+ * the kills. A last test breaks each promise on purpose (-X) and asserts
+ * the checks see it.
  *
  * Long mode: LMQ_TORTURE_KILLS=10000 make check TESTS=tests/check_torture
  * (each storm test then runs 10,000 kills; LMQ_TORTURE_SEED fixes the
- * seed). See docs/DURABILITY.md, "Kill storms".
+ * seed; CK_RUN_CASE/CK_RUN_SUITE do not pick one test, run tests/torture
+ * by hand for that). See docs/DURABILITY.md, "Kill storms".
  */
 #include "lmq_test.h"
 
@@ -40,6 +44,17 @@ kills_wanted(void)
     return k && atoi(k) > 0 ? atoi(k) : 100;
 }
 
+/* The storm with lmqd and the bridge: fewer kills under the sanitizers
+ * (lmqd starts slowly there) unless the long mode asks. */
+static int
+daemon_kills_wanted(void)
+{
+    const char *k = getenv("LMQ_TORTURE_KILLS");
+    if (k && atoi(k) > 0)
+        return atoi(k);
+    return getenv("LMQ_TEST_SAN") ? 20 : 40;
+}
+
 /* Run torture with args (NULL-terminated, without DIR) on a new directory
  * under lmq_test_dir (lmq_test_run_in_dir). */
 static int
@@ -49,17 +64,23 @@ run_torture(const char *name, const char *const *args, int deadline_s,
     return lmq_test_run_in_dir(TORTURE_BIN, name, args, deadline_s, out);
 }
 
-/* The value of "key=" in the summary line. */
+/* The value of "key=" in the summary line that starts with line. */
 static long long
-field(const char *out, const char *key)
+field_of(const char *out, const char *line, const char *key)
 {
-    const char *sum = strstr(out, "torture: seed=");
+    const char *sum = strstr(out, line);
     ck_assert_msg(sum != NULL, "no summary line in:\n%s", out);
     char k[64];
     snprintf(k, sizeof k, " %s=", key);
     const char *p = strstr(sum, k);
     ck_assert_msg(p != NULL, "no %s in the summary: %s", key, sum);
     return atoll(p + strlen(k));
+}
+
+static long long
+field(const char *out, const char *key)
+{
+    return field_of(out, "torture: seed=", key);
 }
 
 static void
@@ -93,6 +114,49 @@ END_TEST
 START_TEST(kill_storm_writable_home_loses_nothing) { storm("writable"); }
 END_TEST
 
+static long long
+dfield(const char *out, const char *key)
+{
+    return field_of(out, "torture: daemons", key);
+}
+
+/* lmqd in every durability mode and the bridge join the storm. */
+START_TEST(kill_storm_with_lmqd_and_bridge_loses_nothing)
+{
+    int kills = daemon_kills_wanted();
+    char k[32];
+    snprintf(k, sizeof k, "%d", kills);
+    const char *args[] = {"-k", k, "-L", LMQD_BIN, "-B", LMQ_BIN, NULL};
+    char *out;
+    /* 100 kills take about 30 s on a loaded machine; the final drain
+     * may take minutes after a long storm */
+    int rc = run_torture("daemons", args, 300 + kills / 2, &out);
+    ck_assert_msg(rc == 0, "torture exited %d:\n%s", rc, out);
+    ck_assert_int_eq(field(out, "kills"), kills);
+    ck_assert_int_eq(field(out, "failures"), 0);
+    ck_assert_int_eq(field(out, "acked"),
+                     field(out, "deleted") + field(out, "handled") +
+                         field(out, "remaining") + field(out, "in_doubt"));
+    /* every kind of daemon was killed, and the storm did work through
+     * them: acknowledged HTTP sends, forwarded and pulled messages */
+    const char *lk = strstr(out, "lmqd_kills=");
+    int k0 = 0, k1 = 0, k2 = 0;
+    ck_assert_int_eq(sscanf(lk, "lmqd_kills=%d,%d,%d", &k0, &k1, &k2), 3);
+    ck_assert_int_gt(k0 + k1 + k2, 0);
+    ck_assert_int_gt(dfield(out, "remote_kills"), 0);
+    /* the storm's last kill cut the "lp" consumer's parked poll */
+    ck_assert_int_eq(dfield(out, "parked_kill"), 1);
+    ck_assert_int_gt(dfield(out, "polls_cut"), 0);
+    ck_assert_int_gt(dfield(out, "bridge_kills"), 0);
+    ck_assert_int_gt(dfield(out, "http_acked"), 100);
+    ck_assert_int_gt(dfield(out, "forwarded"), 0);
+    ck_assert_int_gt(dfield(out, "pulled"), 0);
+    ck_assert_int_eq(dfield(out, "failures"), 0);
+    fprintf(stderr, "%s", strstr(out, "torture: seed="));
+    free(out);
+}
+END_TEST
+
 /* Each check of the supervisor fails when the workers break its promise. */
 START_TEST(checks_see_broken_promises)
 {
@@ -118,6 +182,17 @@ START_TEST(checks_see_broken_promises)
         ck_assert_int_gt(field(out, "failures"), 0);
         free(out);
     }
+    /* with lmqd and the bridge: a forwarded message lost at the remote,
+     * an outbox left with a message */
+    const char *args[] = {"-k",     "2",  "-d",     "1000", "-s",    "7", "-X",
+                          "unship", "-L", LMQD_BIN, "-B",   LMQ_BIN, NULL};
+    char *out;
+    int rc = run_torture("unship", args, 120, &out);
+    ck_assert_msg(rc == 1, "-X unship: torture exited %d:\n%s", rc, out);
+    ck_assert_msg(strstr(out, "acknowledged send lost") != NULL &&
+                      strstr(out, "out: 1 messages left") != NULL,
+                  "-X unship: no loss or outbox left seen in:\n%s", out);
+    free(out);
 }
 END_TEST
 
@@ -127,9 +202,10 @@ lmq_suite_torture(void)
     Suite *s = suite_create("torture");
     TCase *tc = tcase_create("storm");
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 200 + kills_wanted() / 5);
+    tcase_set_timeout(tc, 350 + kills_wanted() / 2);
     tcase_add_test(tc, kill_storm_pwrite_home_loses_nothing);
     tcase_add_test(tc, kill_storm_writable_home_loses_nothing);
+    tcase_add_test(tc, kill_storm_with_lmqd_and_bridge_loses_nothing);
     tcase_add_test(tc, checks_see_broken_promises);
     suite_add_tcase(s, tc);
     return s;

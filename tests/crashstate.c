@@ -53,6 +53,8 @@
 #define _GNU_SOURCE
 #include "crashfs.h"
 #include "lmq.h"
+#include "lmq_test.h"
+#undef fail /* Check's old macro: this program reports failures itself */
 
 #include <dirent.h>
 #include <dlfcn.h>
@@ -855,6 +857,40 @@ body_get(const char *b)
     return x;
 }
 
+static void fail(const char *fmt, ...);
+
+/* One message of the final drain, checked against the marks. */
+struct drained_ctx {
+    const char *queue;
+    int last_in_group[3];
+};
+
+static int
+drained_one(const lmq_msg *m, void *arg)
+{
+    struct drained_ctx *dc = arg;
+    const char *b = lmq_msg_body(m, NULL);
+    struct body *x = body_get(b);
+    x->found++;
+    if (x->found > 1)
+        fail("%s: in the home twice (now in %s)", b, dc->queue);
+    if (x->deleted)
+        fail("%s: deleted (acknowledged), back in %s", b, dc->queue);
+    else if (x->purged && x->acked)
+        fail("%s: purged (acknowledged), back in %s", b, dc->queue);
+    else if (x->acked && strcmp(x->queue, dc->queue) != 0 &&
+             !(x->movable && !x->moved && strcmp(dc->queue, "std") == 0))
+        fail("%s: sent to %s, found in %s", b, x->queue, dc->queue);
+    if (strstr(dc->queue, ".fifo") && !strncmp(b, "f-", 2)) {
+        int n2 = atoi(b + 2), grp = n2 % 3;
+        if (n2 < dc->last_in_group[grp])
+            fail("%s: out of order in group g%d (after f-%d)", b, grp,
+                 dc->last_in_group[grp]);
+        dc->last_in_group[grp] = n2;
+    }
+    return 0;
+}
+
 /* What the marks before point promise. */
 static void
 expect(size_t point)
@@ -976,75 +1012,21 @@ check_state(const char *dir, size_t point)
     }
     clock_offset = 2 * 3600 * 1000; /* every visibility timeout has passed */
     for (size_t qi = 0; qi < nqueues; qi++) {
-        const char *names[] = {"ApproximateNumberOfMessages",
-                               "ApproximateNumberOfMessagesNotVisible",
-                               "ApproximateNumberOfMessagesDelayed", NULL};
-        lmq_map *attrs;
+        long long c[3];
         lmq_queue *q;
-        if ((rc = lmq_queue_get_attributes(env, queues[qi], names, &attrs)) !=
-                0 ||
+        if ((rc = lmq_test_counts(env, queues[qi], c)) != 0 ||
             (rc = lmq_queue_open(env, queues[qi], &q)) != 0) {
             fail("queue %s (acknowledged): %s (%s)", queues[qi],
                  lmq_err_name(rc), lmq_errmsg());
             continue;
         }
-        long long vis = atoll(lmq_map_get(attrs, names[0]));
-        long long nv = atoll(lmq_map_get(attrs, names[1]));
-        long long del = atoll(lmq_map_get(attrs, names[2]));
-        lmq_map_free(attrs);
-        long long drained = 0;
-        int last_in_group[3] = {-1, -1, -1};
-        for (;;) {
-            lmq_recv_opts o;
-            lmq_msg *m[10];
-            size_t n;
-            lmq_recv_opts_init(&o);
-            o.max_messages = 10;
-            o.visibility_timeout = 43200;
-            o.wait_seconds = 0;
-            if ((rc = lmq_receive(q, &o, m, 10, &n)) != 0) {
-                fail("drain %s: %s (%s)", queues[qi], lmq_err_name(rc),
-                     lmq_errmsg());
-                break;
-            }
-            if (n == 0)
-                break;
-            for (size_t i = 0; i < n; i++) {
-                const char *b = lmq_msg_body(m[i], NULL);
-                struct body *x = body_get(b);
-                x->found++;
-                drained++;
-                if (x->found > 1)
-                    fail("%s: in the home twice (now in %s)", b, queues[qi]);
-                if (x->deleted)
-                    fail("%s: deleted (acknowledged), back in %s", b,
-                         queues[qi]);
-                else if (x->purged && x->acked)
-                    fail("%s: purged (acknowledged), back in %s", b,
-                         queues[qi]);
-                else if (x->acked && strcmp(x->queue, queues[qi]) != 0 &&
-                         !(x->movable && !x->moved &&
-                           strcmp(queues[qi], "std") == 0))
-                    fail("%s: sent to %s, found in %s", b, x->queue,
-                         queues[qi]);
-                if (strstr(queues[qi], ".fifo") && !strncmp(b, "f-", 2)) {
-                    int n2 = atoi(b + 2), grp = n2 % 3;
-                    if (n2 < last_in_group[grp])
-                        fail("%s: out of order in group g%d (after f-%d)", b,
-                             grp, last_in_group[grp]);
-                    last_in_group[grp] = n2;
-                }
-            }
-            /* one transaction per batch: a drain of single deletes, each a
-             * flushed commit, cost most of a state's time */
-            lmq_batch_result hr[10];
-            if ((rc = delete_msgs(q, m, n, hr)) != 0)
-                fail("drain %s: delete: %s", queues[qi], lmq_err_name(rc));
-            for (size_t i = 0; i < n; i++)
-                lmq_msg_free(m[i]);
-            if (rc != 0)
-                break;
-        }
+        long long vis = c[0], nv = c[1], del = c[2];
+        struct drained_ctx dc = {queues[qi], {-1, -1, -1}};
+        size_t n;
+        if ((rc = lmq_test_drain(q, drained_one, &dc, &n)) != 0)
+            fail("drain %s: %s (%s)", queues[qi], lmq_err_name(rc),
+                 lmq_errmsg());
+        long long drained = (long long)n;
         if (vis != drained || nv != 0 || del != 0)
             fail("%s: counters say %lld visible, %lld not visible, %lld "
                  "delayed; the drain received %lld",

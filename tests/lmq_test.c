@@ -4,7 +4,10 @@
 #define _GNU_SOURCE /* memmem */
 #include "lmq_test.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <fcntl.h>
 #include <signal.h>
@@ -210,6 +213,84 @@ lmq_test_run_in_dir(const char *prog, const char *name,
     fclose(f);
     *out = buf;
     return rc;
+}
+
+int
+lmq_test_drain(lmq_queue *q, int (*fn)(const lmq_msg *m, void *arg), void *arg,
+               size_t *n)
+{
+    *n = 0;
+    for (;;) {
+        lmq_recv_opts o;
+        lmq_msg *m[10];
+        lmq_handle_entry h[10];
+        lmq_batch_result hr[10];
+        char ids[10][8];
+        size_t got;
+        int rc;
+        lmq_recv_opts_init(&o);
+        o.max_messages = 10;
+        o.visibility_timeout = 43200;
+        o.wait_seconds = 0;
+        if ((rc = lmq_receive(q, &o, m, 10, &got)) != 0)
+            return rc;
+        if (got == 0)
+            return 0;
+        *n += got;
+        for (size_t i = 0; i < got; i++) {
+            if (fn && rc == 0)
+                rc = fn(m[i], arg);
+            snprintf(ids[i], sizeof ids[i], "h%u", (unsigned)(i % 10));
+            h[i].id = ids[i];
+            h[i].receipt = lmq_msg_receipt(m[i]);
+            h[i].timeout_seconds = 0;
+        }
+        /* one transaction per batch: single deletes, each a flushed commit
+         * in full mode, would cost most of the drain's time */
+        if (rc == 0 && (rc = lmq_delete_batch(q, h, got, hr)) == 0)
+            for (size_t i = 0; i < got && rc == 0; i++)
+                rc = hr[i].err ? hr[i].err : hr[i].applied ? 0 : LMQ_ENOTFOUND;
+        for (size_t i = 0; i < got; i++)
+            lmq_msg_free(m[i]);
+        if (rc != 0)
+            return rc;
+    }
+}
+
+int
+lmq_test_counts(lmq_env *env, const char *queue, long long c[3])
+{
+    const char *names[] = {"ApproximateNumberOfMessages",
+                           "ApproximateNumberOfMessagesNotVisible",
+                           "ApproximateNumberOfMessagesDelayed", NULL};
+    lmq_map *a;
+    int rc = lmq_queue_get_attributes(env, queue, names, &a);
+    if (rc != 0)
+        return rc;
+    for (int i = 0; i < 3; i++) {
+        const char *v = lmq_map_get(a, names[i]);
+        c[i] = v ? atoll(v) : -1;
+    }
+    lmq_map_free(a);
+    return 0;
+}
+
+int
+lmq_test_free_port(void)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+    if (fd < 0)
+        return -1;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(fd, (struct sockaddr *)&a, len) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    close(fd);
+    return port;
 }
 
 char *

@@ -67,6 +67,26 @@ int lmq_test_cli(const char *bin, const char *const *args,
 /* The bytes of the file at path, NUL-terminated (malloc'd); *len may be
  * NULL. Asserts it can be read. */
 char *lmq_test_slurp(const char *path, size_t *len);
+/* ---- Without Check: also linked into the kill-storm and crash-state
+ * programs (tests/torture, tests/crashstate), which report failures their
+ * own way. ---- */
+
+/* Drain q: receive everything visible (batches of 10, a visibility timeout
+ * of 12 hours, no wait), show each message to fn (when not NULL; fn keeps
+ * nothing of it), and delete each batch in one lmq_delete_batch(). Stops
+ * at the first receive or delete that fails, or when fn returns non-zero.
+ * Returns 0, the error of the failed call (lmq_errmsg() has the detail),
+ * LMQ_ENOTFOUND when a delete removed nothing, or fn's value; *n is the
+ * number of messages received either way. */
+int lmq_test_drain(lmq_queue *q, int (*fn)(const lmq_msg *m, void *arg),
+                   void *arg, size_t *n);
+/* The counters of queue: c[0] ApproximateNumberOfMessages, c[1]
+ * ...NotVisible, c[2] ...Delayed. Returns 0 or the error. */
+int lmq_test_counts(lmq_env *env, const char *queue, long long c[3]);
+
+/* A loopback TCP port nobody listened on a moment ago (bound to port 0,
+ * then closed), or -1 (errno set). */
+int lmq_test_free_port(void);
 
 /* Run the suite made by mk; returns the process exit status. */
 int lmq_test_run(Suite *s);
