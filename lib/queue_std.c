@@ -852,15 +852,7 @@ send_fn(lmq_txn *t, void *arg)
         lmq_prep *p = &c->p[i];
         if (p->err)
             continue;
-        /* What the message will add to stored_bytes (lmq__msg_insert). */
-        if ((rc = limit_room(t, &r, &lim,
-                             lmq__mview_stored_size(&p->mv,
-                                                    r.seal_kind != 0))) != 0) {
-            if (rc != LMQ_EOVERLIMIT || (c->n == 1 && !p->e->id))
-                goto out;
-            entry_fail(p, rc);
-            continue;
-        }
+        /* Before the limits: an entry refused for its size drops nothing. */
         if (p->size > r.max_size) {
             lmq__seterr(LMQ_EINVAL,
                         "One or more parameters are invalid. Reason: "
@@ -871,6 +863,15 @@ send_fn(lmq_txn *t, void *arg)
                 goto out;
             }
             entry_fail(p, LMQ_EINVAL);
+            continue;
+        }
+        /* What the message will add to stored_bytes (lmq__msg_insert). */
+        if ((rc = limit_room(t, &r, &lim,
+                             lmq__mview_stored_size(&p->mv,
+                                                    r.seal_kind != 0))) != 0) {
+            if (rc != LMQ_EOVERLIMIT || (c->n == 1 && !p->e->id))
+                goto out;
+            entry_fail(p, rc);
             continue;
         }
         if (r.fifo) {

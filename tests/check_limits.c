@@ -387,6 +387,27 @@ START_TEST(test_bytes_drop_oldest)
     ck_assert_uint_eq(uattr(env, "d.fifo", "LmqStoredBytes"), 0);
     lmq_queue_close(q);
     lmq_queue_close(f);
+    /* a batch entry refused for MaximumMessageSize drops nothing */
+    mkq(env, "m", "LmqMaximumMessages", "1", "LmqOverLimitPolicy",
+        "drop-oldest");
+    lmq_map *a = lmq_map_new();
+    ck_ok(lmq_map_set(a, "MaximumMessageSize", "1024"));
+    ck_ok(lmq_queue_set_attributes(env, "m", a));
+    lmq_map_free(a);
+    ck_ok(lmq_queue_open(env, "m", &q));
+    ck_ok(send_sized(q, 10, false, NULL));
+    static char big[1101];
+    memset(big, 'z', 1100);
+    lmq_send_entry e;
+    lmq_send_result res;
+    lmq_send_entry_init(&e);
+    e.id = "big";
+    e.body = big;
+    ck_ok(lmq_send_batch(q, &e, 1, &res));
+    ck_assert_int_eq(res.err, LMQ_EINVAL);
+    ck_assert_uint_eq(uattr(env, "m", "LmqDroppedMessages"), 0);
+    ck_assert_uint_eq(uattr(env, "m", "LmqStoredBytes"), 10);
+    lmq_queue_close(q);
     lmq_env_close(env);
 }
 END_TEST
