@@ -40,6 +40,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -484,6 +485,10 @@ usage(FILE *f)
         "  --bridge FILE         run the bridge routes of FILE (docs/BRIDGE.md)\n"
         "  --pid-file FILE       write the pid here\n"
         "  --test-clock          run the home on the test clock (lmq clock)\n"
+        "  --max-home-messages N refuse sends (OverLimit) once the home's\n"
+        "                        queues hold N messages (default: none)\n"
+        "  --max-home-bytes N    refuse writes that add data once the home\n"
+        "                        holds N bytes; k, m, g (default: none)\n"
         "  --key-file FILE       keyring sealing queues at rest (default\n"
         "                        $LMQ_KEY_FILE; docs/SECURITY.md)\n"
         "  --key-passphrase-file FILE  its first line's Argon2id stretch is\n"
@@ -671,6 +676,31 @@ lmqd_listen_name(const lmqd_listen *l, int with_scheme)
     return buf;
 }
 
+/* --max-home-messages (digits) and --max-home-bytes (digits, optionally
+ * k, m or g, as the CLI's): 0, or -1 when s is not one. */
+static int
+parse_limit(const char *s, bool bytes, uint64_t *out)
+{
+    char *end;
+    int shift = 0;
+    if (*s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (bytes && *end && strchr("kK", *end))
+        shift = 10;
+    else if (bytes && *end && strchr("mM", *end))
+        shift = 20;
+    else if (bytes && *end && strchr("gG", *end))
+        shift = 30;
+    if (shift)
+        end++;
+    if (errno || *end || v > (UINT64_MAX >> shift))
+        return -1;
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -679,7 +709,8 @@ main(int argc, char **argv)
         O_ACCOUNT, O_REGION, O_AUTH, O_CREDENTIALS, O_TLS_CERT, O_TLS_KEY,
         O_CONFIG, O_PID_FILE, O_TEST_CLOCK, O_MAX_CONN, O_IDLE, O_WORKERS,
         O_QUIET, O_VERSION, O_HELP, O_BRIDGE, O_POLICIES, O_REQUIRE_TLS,
-        O_GROUP, O_STRICT_PERMS, O_KEY_FILE, O_KEY_PASS, O_KEY_PROC
+        O_GROUP, O_STRICT_PERMS, O_KEY_FILE, O_KEY_PASS, O_KEY_PROC,
+        O_MAX_HOME_MESSAGES, O_MAX_HOME_BYTES
     };
     static const struct option longopts[] = {
         {"home", required_argument, 0, O_HOME},
@@ -708,12 +739,15 @@ main(int argc, char **argv)
         {"key-file", required_argument, 0, O_KEY_FILE},
         {"key-passphrase-file", required_argument, 0, O_KEY_PASS},
         {"key-process", required_argument, 0, O_KEY_PROC},
+        {"max-home-messages", required_argument, 0, O_MAX_HOME_MESSAGES},
+        {"max-home-bytes", required_argument, 0, O_MAX_HOME_BYTES},
         {"version", no_argument, 0, O_VERSION},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0}};
     const char *home = NULL, *config = NULL, *pid_file = NULL;
     const char *bridge_file = NULL, *group = NULL;
     int strict_perms = 0;
+    uint64_t max_home_messages = 0, max_home_bytes = 0;
     const char *cert = NULL, *key = NULL, *creds = NULL, *policies = NULL;
     int ephemeral = 0, opt;
     lmq_durability durability = LMQ_DURABILITY_FULL;
@@ -825,6 +859,16 @@ main(int argc, char **argv)
         case O_STRICT_PERMS:
             strict_perms = 1;
             break;
+        case O_MAX_HOME_MESSAGES:
+            if (parse_limit(optarg, false, &max_home_messages) != 0)
+                lmqd_die("bad --max-home-messages %s (a number of "
+                         "messages, 0 for none)", optarg);
+            break;
+        case O_MAX_HOME_BYTES:
+            if (parse_limit(optarg, true, &max_home_bytes) != 0)
+                lmqd_die("bad --max-home-bytes %s (bytes, optionally k, m "
+                         "or g)", optarg);
+            break;
         case O_VERSION:
             printf("lmqd %s\n", LMQ_VERSION_STRING);
             return 0;
@@ -917,6 +961,8 @@ main(int argc, char **argv)
         lmqd_test_clock_setup(home, &eo);
     eo.group = group;
     eo.strict_permissions = strict_perms;
+    eo.max_messages = max_home_messages;
+    eo.max_bytes = max_home_bytes;
     if (lmq_env_open(home, &eo, &S.env) != 0)
         lmqd_die("cannot open the home %s: %s", home, lmq_errmsg());
     const char *perm_warning = NULL;

@@ -159,7 +159,7 @@ queue_metrics(sbuf *b)
     static const struct {
         const char *name, *type, *help;
         size_t off;
-        bool total; /* uint64_t total, else int64_t gauge */
+        bool total; /* a uint64_t (totals, stored bytes), else int64_t */
     } fam[] = {
         {"lmq_queue_messages_visible", "gauge",
          "ApproximateNumberOfMessagesVisible of the queue.",
@@ -185,6 +185,24 @@ queue_metrics(sbuf *b)
         {"lmq_queue_empty_receives_total", "counter",
          "NumberOfEmptyReceives of the queue.",
          offsetof(lmq_queue_metrics, empty_receives), true},
+        {"lmq_queue_messages_dropped_total", "counter",
+         "NumberOfMessagesDropped of the queue (LmqOverLimitPolicy "
+         "drop-oldest).",
+         offsetof(lmq_queue_metrics, dropped), true},
+        {"lmq_queue_messages_expired_total", "counter",
+         "NumberOfMessagesExpired of the queue (MessageRetentionPeriod).",
+         offsetof(lmq_queue_metrics, expired), true},
+        {"lmq_queue_messages_purged_total", "counter",
+         "NumberOfMessagesPurged of the queue (PurgeQueue).",
+         offsetof(lmq_queue_metrics, purged), true},
+        {"lmq_queue_messages_moved_total", "counter",
+         "NumberOfMessagesMoved of the queue (to a dead-letter queue, or "
+         "by a move task).",
+         offsetof(lmq_queue_metrics, moved), true},
+        {"lmq_queue_stored_bytes", "gauge",
+         "LmqStoredBytes of the queue: its messages' bodies and "
+         "attributes, bytes.",
+         offsetof(lmq_queue_metrics, stored_bytes), true},
     };
     char **names = NULL;
     size_t nq = 0;

@@ -332,9 +332,18 @@ typedef struct lmq_env_opts {
      *  changing nothing, when they would pass it; receives and deletes
      *  never do. Per process (every process of a home should set the
      *  same); 0 (the default): none. Per-queue limits are the queue
-     *  attributes LmqMaximumMessages and LmqOverLimitPolicy
+     *  attributes LmqMaximumMessages, LmqMaximumBytes and
+     *  LmqOverLimitPolicy
      *  (docs/DURABILITY.md, "Full disks and limits"). @since 0.5 */
     uint64_t max_bytes;
+    /** Home-wide limit on the messages held by all its queues (visible,
+     *  in flight and delayed): a send that would pass it fails with
+     *  LMQ_EOVERLIMIT ("OverLimit"), changing nothing (in a batch, the
+     *  entries over it); receives, deletes and everything else are never
+     *  refused for it. Per process, like max_bytes; a process that sets it
+     *  reads every queue record once per send call. 0 (the default):
+     *  none. @since 0.5 */
+    uint64_t max_messages;
 } lmq_env_opts;
 
 /** @brief The default lmq_env_opts.disk_reserve: 4 MiB. @since 0.5 */
@@ -439,10 +448,13 @@ LMQ_API int lmq_default_home(char **out);
  * @brief Create a queue, or succeed when it exists and every attribute given
  *        matches its current value.
  * @param[in] attrs settable SQS attributes (strings), may be NULL; also
- *        lmq's own LmqMaximumMessages (0 = none) and LmqOverLimitPolicy
- *        (refuse | drop-oldest): a send over the limit fails with
- *        LMQ_EOVERLIMIT, or first deletes the oldest messages, counted in
- *        the read-only LmqDroppedMessages (@since 0.5; docs/DURABILITY.md).
+ *        lmq's own LmqMaximumMessages, LmqMaximumBytes (the stored bytes
+ *        of its messages, body plus attributes; 0 = none) and
+ *        LmqOverLimitPolicy (refuse | drop-oldest): a send over a limit
+ *        fails with LMQ_EOVERLIMIT, or first deletes the oldest messages,
+ *        counted in the read-only LmqDroppedMessages; the read-only
+ *        LmqStoredBytes is the queue's stored bytes (@since 0.5;
+ *        docs/DURABILITY.md).
  * @param[in] tags tags to set on a new queue, may be NULL (ignored when the
  *        queue already exists).
  * @param[out] url_out if not NULL, the queue URL (malloc'd; caller frees).
@@ -572,8 +584,9 @@ typedef struct lmq_send_result {
  * @return 0, LMQ_ENOQUEUE, LMQ_EMISSING (no body / group id),
  *         LMQ_EINVAL (size, delay, attributes, ids), LMQ_ECONTENTS,
  *         LMQ_ENOSPC (the disk, less the reserve, is full), LMQ_EOVERLIMIT
- *         (the queue's LmqMaximumMessages with policy refuse, or the
- *         home's max_bytes; since 0.5), LMQ_EIO.
+ *         (the queue's LmqMaximumMessages or LmqMaximumBytes with policy
+ *         refuse, a message larger than LmqMaximumBytes, or the home's
+ *         max_bytes or max_messages; since 0.5), LMQ_EIO.
  * @since 0.1
  */
 LMQ_API int lmq_send(lmq_queue *q, const lmq_send_entry *e,
@@ -1065,6 +1078,20 @@ typedef struct lmq_queue_metrics {
     int64_t delayed;         /**< ApproximateNumberOfMessagesDelayed */
     int64_t oldest_age_ms;   /**< ApproximateAgeOfOldestMessage, ms (live
                                   samples only; -1 in history rows) */
+    /* Removals without a delete, lmq's own (CloudWatch has no metric for
+     * them; docs/METRICS.md). With them, for a queue nothing is moved
+     * into: sent = deleted + dropped + expired + purged + moved + visible
+     * + not_visible + delayed. @since 0.5 (0 in history rows of older
+     * lmq versions) */
+    uint64_t dropped; /**< NumberOfMessagesDropped: LmqOverLimitPolicy
+                           drop-oldest */
+    uint64_t expired; /**< NumberOfMessagesExpired: past
+                           MessageRetentionPeriod */
+    uint64_t purged;  /**< NumberOfMessagesPurged: by PurgeQueue */
+    uint64_t moved;   /**< NumberOfMessagesMoved: out to a dead-letter queue
+                           or by a message move task */
+    uint64_t stored_bytes; /**< gauge: the queue's stored bytes (what
+                                LmqMaximumBytes limits) */
 } lmq_queue_metrics;
 
 /**

@@ -84,6 +84,78 @@ lmq__q_save(lmq_txn *t, const lmq_qrec *r)
     return rc;
 }
 
+/* The stored bytes of queue qid's messages: a walk of its records. */
+static int
+count_stored(lmq_txn *t, uint32_t qid, uint64_t *bytes)
+{
+    uint8_t k[LMQ_MKEY_LEN];
+    lmq_cur *c;
+    lmq_val key, val;
+    int rc = lmq__cur_open(t, LMQ_DB_MSG, &c);
+    if (rc)
+        return rc;
+    *bytes = 0;
+    lmq__mkey(k, qid, 0);
+    for (rc = lmq__cur_seek(c, k, sizeof k, &key, &val); rc == 0;
+         rc = lmq__cur_next(c, &key, &val)) {
+        if (key.len != LMQ_MKEY_LEN || lmq__get_u32(key.data) != qid)
+            break;
+        *bytes += lmq__mrec_stored_size(val.data, val.len);
+    }
+    lmq__cur_close(c);
+    return rc < 0 ? rc : 0;
+}
+
+int
+lmq__q_upgrade_all(lmq_txn *t)
+{
+    static const uint8_t from[4] = {0};
+    uint32_t *qids = NULL;
+    size_t n = 0, cap = 0;
+    lmq_cur *c;
+    lmq_val key, val;
+    /* The qids first: the records are rewritten (longer) after the walk. */
+    int rc = lmq__cur_open(t, LMQ_DB_QREC, &c);
+    if (rc)
+        return rc;
+    for (rc = lmq__cur_seek(c, from, sizeof from, &key, &val); rc == 0;
+         rc = lmq__cur_next(c, &key, &val)) {
+        if (key.len != 4)
+            continue;
+        if (n == cap) {
+            uint32_t *nq = realloc(qids, (cap = cap ? cap * 2 : 64) *
+                                             sizeof *qids);
+            if (!nq) {
+                rc = lmq__seterr(LMQ_ENOMEM, NULL);
+                break;
+            }
+            qids = nq;
+        }
+        qids[n++] = lmq__get_u32(key.data);
+    }
+    lmq__cur_close(c);
+    rc = rc < 0 ? rc : 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        lmq_qrec r;
+        if ((rc = lmq__q_load(t, qids[i], true, &r)) != 0)
+            break;
+        rc = count_stored(t, r.qid, &r.stored_bytes);
+        /* Format 5 counted drops in the attribute map. */
+        const char *d = lmq_map_get(r.attrs, "LmqDroppedMessages");
+        if (rc == 0 && d) {
+            r.m_dropped += strtoull(d, NULL, 10);
+            rc = lmq_map_del(r.attrs, "LmqDroppedMessages") == LMQ_ENOMEM
+                     ? LMQ_ENOMEM
+                     : 0;
+        }
+        if (rc == 0)
+            rc = lmq__q_save(t, &r);
+        lmq__qrec_free(&r);
+    }
+    free(qids);
+    return rc;
+}
+
 void
 lmq__q_count(lmq_qrec *r, int state, int delta)
 {
@@ -171,13 +243,15 @@ static const struct attrdef settable[] = {
     /* lmq's own (docs/DURABILITY.md, "Full disks and limits"): the Lmq
      * prefix is one no SQS attribute has. */
     {"LmqMaximumMessages", A_INT, 0, 1000000000000ll, false},
+    {"LmqMaximumBytes", A_INT, 0, LMQ_MAX_QUEUE_BYTES, false},
     {"LmqOverLimitPolicy", A_STR, 0, 0, false},
 };
 
 static const char *const readonly_attrs[] = {
     "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
     "ApproximateNumberOfMessagesDelayed", "CreatedTimestamp",
-    "LastModifiedTimestamp", "QueueArn", "LmqDroppedMessages", NULL,
+    "LastModifiedTimestamp", "QueueArn", "LmqDroppedMessages",
+    "LmqStoredBytes", NULL,
 };
 
 static const struct attrdef *
@@ -253,7 +327,8 @@ apply_attr(lmq_txn *t, lmq_env *env, lmq_qrec *r, const char *name,
             r->throughput_per_group = true;
         else
             return bad_value(name, NULL);
-    } else if (strcmp(name, "LmqMaximumMessages") == 0) {
+    } else if (strcmp(name, "LmqMaximumMessages") == 0 ||
+               strcmp(name, "LmqMaximumBytes") == 0) {
         /* 0 (or "") removes the limit */
         if (n == 0)
             return lmq_map_del(r->attrs, name) == LMQ_ENOMEM ? LMQ_ENOMEM : 0;
@@ -389,6 +464,12 @@ attr_all(lmq_env *env, const lmq_qrec *r, lmq_map *m)
     rc |= lmq_map_set(m, "QueueArn", arn);
     rc |= set_i64(m, "ReceiveMessageWaitTimeSeconds", r->wait);
     rc |= set_i64(m, "VisibilityTimeout", r->visibility_timeout);
+    /* lmq's own read-only ones: drops once there were any (as before
+     * format 6, when they lived in the attribute map), the stored bytes
+     * when a byte limit applies (attr_get: whenever asked for). */
+    if (r->m_dropped)
+        rc |= set_i64(m, "LmqDroppedMessages", (long long)r->m_dropped);
+    rc |= set_i64(m, "LmqStoredBytes", (long long)r->stored_bytes);
     free(arn);
     for (size_t i = 0; i < lmq_map_count(r->attrs); i++) {
         const char *k, *v;
@@ -721,6 +802,9 @@ purge_fn(lmq_txn *t, void *arg)
                            r.name);
     if ((rc = drop_messages(t, r.qid, false)) != 0)
         return rc;
+    /* The sum is the same settled or not: settling moves between them. */
+    r.m_purged += (uint64_t)(r.n_visible + r.n_inflight + r.n_delayed);
+    r.stored_bytes = 0;
     r.n_visible = r.n_inflight = r.n_delayed = 0;
     r.settled_ms = now;
     r.due_ms = r.sweep_ms = 0;
@@ -913,6 +997,10 @@ get_attrs_fn(lmq_txn *t, void *arg)
         if (strcmp(c->names[i], "All") == 0)
             want_all = true;
     if (want_all) {
+        /* All lists LmqStoredBytes only for a queue with a byte limit, so
+         * an SQS client's All stays SQS's list for queues without one. */
+        if (!lmq_map_get(all, "LmqMaximumBytes"))
+            lmq_map_del(all, "LmqStoredBytes");
         c->out = all;
         return 0;
     }

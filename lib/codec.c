@@ -18,9 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define QREC_VERSION 5 /* 2 added due_ms and sweep_ms, 3 front_seq, 4 the
-                         * metric totals and history minute, 5 the seal key;
-                         * 1-4 are still read (totals 0, clear) */
+#define QREC_VERSION 6 /* 2 added due_ms and sweep_ms, 3 front_seq, 4 the
+                         * metric totals and history minute, 5 the seal key,
+                         * 6 the stored bytes and the removal totals; 1-5
+                         * are still read (totals 0, clear, stored bytes 0
+                         * until the home's upgrade counts them) */
 #define MREC_VERSION 2 /* 2 carries the first header; 1 is still read */
 #define MREC_SEALED 3  /* 2 with its contents sealed (seal.c) */
 
@@ -125,7 +127,7 @@ enum {
 };
 
 #define QREC_FIXED (1 + 4 + 1 + 8 * 2 + 4 * 6 + 8 + 8 * 8 + 8 * 6 + 1 + 1 + \
-                    8 + 4)
+                    8 + 4 + 8 * 5)
 
 int
 lmq__qrec_encode(const lmq_qrec *r, uint8_t **buf, size_t *len)
@@ -184,6 +186,11 @@ lmq__qrec_encode(const lmq_qrec *r, uint8_t **buf, size_t *len)
     *p++ = r->seal_kind;
     memcpy(p, r->seal_fp, 8), p += 8;
     lmq__put_u32(p, r->seal_reuse), p += 4;
+    lmq__put_u64(p, r->stored_bytes), p += 8;
+    lmq__put_u64(p, r->m_dropped), p += 8;
+    lmq__put_u64(p, r->m_expired), p += 8;
+    lmq__put_u64(p, r->m_purged), p += 8;
+    lmq__put_u64(p, r->m_moved), p += 8;
     *p++ = (uint8_t)namelen;
     memcpy(p, r->name, namelen), p += namelen;
     if (tail) {
@@ -254,6 +261,13 @@ lmq__qrec_decode(const void *buf, size_t len, bool maps, lmq_qrec *r)
         r->seal_reuse = rd_u32(&d);
         if (r->seal_kind > LMQ_SEAL_KMS)
             return lmq__seterr(LMQ_ECORRUPT, "queue record: bad seal kind");
+    }
+    if (version >= 6) {
+        r->stored_bytes = rd_u64(&d);
+        r->m_dropped = rd_u64(&d);
+        r->m_expired = rd_u64(&d);
+        r->m_purged = rd_u64(&d);
+        r->m_moved = rd_u64(&d);
     }
     uint8_t nl = rd_u8(&d);
     const uint8_t *name = take(&d, nl);
@@ -493,6 +507,30 @@ lmq__mview_decode(const void *buf, size_t len, lmq_mview *m)
     m->sent_ms = (int64_t)rd_u64(&d);
     m->group = rd_str16(&d, &m->group_len);
     return rd_tail(&d, m, "message record");
+}
+
+/* The fixed framing of the sealed inner encoding: md5, three str16
+ * lengths, the attributes' and the body's u32 lengths. */
+#define INNER_FIXED (32 + 2 * 3 + 4 + 4)
+
+size_t
+lmq__mview_stored_size(const lmq_mview *mv, bool sealed)
+{
+    return sealed ? lmq__mview_inner_size(mv) - INNER_FIXED
+                  : lmq__metrics_msg_size(mv);
+}
+
+size_t
+lmq__mrec_stored_size(const void *buf, size_t len)
+{
+    lmq_mview mv;
+    if (lmq__mview_decode(buf, len, &mv) != 0)
+        return 0;
+    if (mv.sealed) /* its inner encoding less the framing, as above */
+        return mv.ct_len >= LMQ_SEAL_TAG + INNER_FIXED
+                   ? mv.ct_len - LMQ_SEAL_TAG - INNER_FIXED
+                   : 0;
+    return lmq__metrics_msg_size(&mv);
 }
 
 int

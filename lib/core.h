@@ -22,8 +22,11 @@
  * (metrics.c). An older home is upgraded in place when opened (nothing in it
  * needs rewriting: its records are still read, with totals 0, and all its
  * messages have vis entries). 5: sealed message records (version 3) and
- * queue records with a seal key (version 5), seal.c. */
-#define LMQ_FORMAT_VERSION 5u
+ * queue records with a seal key (version 5), seal.c. 6: queue records
+ * (version 6) keep the stored bytes of their messages and the totals of
+ * messages removed without a delete (dropped, expired, purged, moved);
+ * opening an older home computes the stored bytes once (env.c). */
+#define LMQ_FORMAT_VERSION 6u
 #define LMQ_FORMAT_OLDEST 1u
 
 struct lmq_notify;
@@ -43,6 +46,7 @@ struct lmq_env {
     char *account;
     char *group;             /* opts.group as given, or NULL (perms.c) */
     bool strict_permissions; /* as resolved at open */
+    uint64_t max_msgs; /* opts.max_messages: home-wide limit, 0 = none */
     char *warning; /* unsafe permissions found at open, or NULL */
     uint8_t secret[32]; /* receipt-handle MAC key, from the meta db */
     uint8_t receipt_key[16]; /* SipHash key derived from secret (receipt.c) */
@@ -120,6 +124,16 @@ typedef struct lmq_qrec {
     uint64_t m_empty;
     /* The minute (epoch ms / 60000) of the last history row written, or 0. */
     uint64_t m_minute;
+    /* Record version 6: the stored bytes of the queue's messages (the sum
+     * of lmq__mrec_stored_size() over its records; LmqMaximumBytes), and
+     * the totals of messages removed without a delete: dropped by
+     * drop-oldest, expired by retention, purged, moved out (a redrive
+     * policy's DLQ move, a move task). */
+    uint64_t stored_bytes;
+    uint64_t m_dropped;
+    uint64_t m_expired;
+    uint64_t m_purged;
+    uint64_t m_moved;
     /* Encryption at rest (record version 5, seal.c): LMQ_SEAL_*, the
      * fingerprint of the key new messages are sealed with, and
      * KmsDataKeyReusePeriodSeconds (data keys are derived per period). */
@@ -207,6 +221,15 @@ size_t lmq__msealed_size(const lmq_mview *m);
 uint8_t *lmq__msealed_encode(const lmq_mview *m, const lmq_mhdr *h,
                              const uint8_t fp[8], uint32_t period,
                              size_t ct_len, uint8_t *out, uint8_t **nonce);
+/* The bytes a stored message record counts in its queue's stored bytes:
+ * a clear record its SQS size (body plus user attributes, as
+ * lmq__metrics_msg_size()); a sealed one, whose sizes are inside its
+ * ciphertext, the bytes of its sealed contents without their framing
+ * (body, attributes with their framing, dedup id, trace header, DLQ
+ * source). 0 for a record that does not decode. */
+size_t lmq__mrec_stored_size(const void *buf, size_t len);
+/* The same for the record of open view mv in a queue that seals (or not). */
+size_t lmq__mview_stored_size(const lmq_mview *mv, bool sealed);
 /* The first header inside a message record; LMQ__NOTFOUND for a version 1
  * record, which has none (its header row always exists). */
 int lmq__mrec_hdr(const void *buf, size_t len, lmq_mhdr *h);
@@ -297,6 +320,11 @@ int lmq__seal_fifo_id(const lmq_env *env, uint32_t qid, const char *qname,
 int lmq__q_load(lmq_txn *t, uint32_t qid, bool maps, lmq_qrec *r);
 int lmq__q_load_name(lmq_txn *t, const char *name, bool maps, lmq_qrec *r);
 int lmq__q_save(lmq_txn *t, const lmq_qrec *r);
+/* Opening a home older than format 6: give every queue record its stored
+ * bytes (a walk of its messages) and move LmqDroppedMessages from its
+ * attribute map (format 5) to m_dropped; every record is rewritten at the
+ * current version. */
+int lmq__q_upgrade_all(lmq_txn *t);
 /* Bring counters up to now: every vis entry whose visible_at crossed into
  * (settled_ms, now] is counted visible from now on. */
 int lmq__q_settle(lmq_txn *t, lmq_qrec *r, int64_t now);
@@ -335,8 +363,18 @@ int lmq__redrive_attr(lmq_txn *t, lmq_env *env, lmq_qrec *r, const char *name,
 int lmq__msg_insert(lmq_txn *t, const lmq_env *env, lmq_qrec *r,
                     const lmq_mview *mv, const lmq_mhdr *h,
                     uint64_t *seq_out);
-/* Remove message seq (record, header, vis entry), adjusting counters. */
-int lmq__msg_remove(lmq_txn *t, lmq_qrec *r, uint64_t seq, const lmq_mhdr *h);
+/* Why a message is removed: the total of the queue's metrics it counts
+ * in (metrics.c). */
+enum {
+    LMQ_RM_DELETE, /* NumberOfMessagesDeleted */
+    LMQ_RM_EXPIRE, /* retention */
+    LMQ_RM_DROP,   /* LmqOverLimitPolicy drop-oldest */
+    LMQ_RM_MOVE,   /* to a DLQ, or by a move task */
+};
+/* Remove message seq (record, header, vis entry), adjusting the counters,
+ * the stored bytes and the total that `why` names. */
+int lmq__msg_remove(lmq_txn *t, lmq_qrec *r, uint64_t seq, const lmq_mhdr *h,
+                    int why);
 /* Move a message's vis entry to visible_at with stored state st. */
 int lmq__msg_revisit(lmq_txn *t, lmq_qrec *r, uint64_t seq, lmq_mhdr *h,
                      int64_t visible_at, int st);

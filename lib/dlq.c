@@ -496,7 +496,7 @@ lmq__dlq_on_receive(lmq_txn *t, lmq_queue *q, lmq_qrec *r, uint64_t seq,
             goto out;
         lmq__wake(env, d.qid, 1);
     }
-    if ((rc = lmq__msg_remove(t, r, seq, h)) == 0)
+    if ((rc = lmq__msg_remove(t, r, seq, h, LMQ_RM_MOVE)) == 0)
         rc = 1;
 out:
     lmq__seal_free(plain);

@@ -118,6 +118,10 @@ meta_init(lmq_txn *t, void *arg)
         lmq__put_u32(ver, LMQ_FORMAT_VERSION);
         if ((rc = lmq__txn_put(t, LMQ_DB_META, "version", 7, ver, 4)) != 0)
             return rc;
+        /* Before 6 the queue records did not keep their stored bytes:
+         * count them once, in the transaction that marks the home. */
+        if (have < 6 && (rc = lmq__q_upgrade_all(t)) != 0)
+            return rc;
     }
     rc = lmq__txn_get(t, LMQ_DB_META, "secret", 6, &v);
     if (rc < 0)
@@ -203,6 +207,7 @@ lmq_env_open(const char *path, const lmq_env_opts *opts, lmq_env **out)
     env->region = xstrdup(o.region ? o.region : "us-east-1");
     env->account = xstrdup(o.account ? o.account : "000000000000");
     env->group = xstrdup(o.group);
+    env->max_msgs = o.max_messages;
     pthread_mutex_init(&env->mu, NULL);
     pthread_cond_init(&env->cv, NULL);
     if (!env->path || !env->url_base || !env->region || !env->account ||

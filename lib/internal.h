@@ -59,6 +59,8 @@ int lmq__perms_mkdir(const char *dir, const lmq__perms *p);
  * transaction (longpoll.h, lmq__receive_bulk). */
 #define LMQ__RECV_BULK 100
 #define LMQ_MAX_MSG_SIZE 1048576u      /* MaximumMessageSize ceiling, 1 MiB */
+/* LmqMaximumBytes ceiling: 1 PiB, past any disk a home sits on. */
+#define LMQ_MAX_QUEUE_BYTES (1ll << 50)
 #define LMQ_MIN_MSG_SIZE 1024u
 #define LMQ_MAX_BATCH_BYTES 1048576u   /* batch total, fixed */
 #define LMQ_MAX_VISIBILITY 43200       /* 12 hours */

@@ -44,9 +44,12 @@
 /* Old rows removed per row written: more than one, so a backlog of old rows
  * (a queue idle for weeks) drains while the queue is used. */
 #define TRIM_PER_ROW 2
-#define SAMPLE_VERSION 1
-/* version, at_ms, five totals, three gauges */
-#define SAMPLE_LEN (1 + 8 * 9)
+/* 2 appended the removal totals (dropped, expired, purged, moved) and the
+ * stored bytes; 1 is still read (those 0). */
+#define SAMPLE_VERSION 2
+/* version 1: version, at_ms, five totals, three gauges */
+#define SAMPLE_LEN_V1 (1 + 8 * 9)
+#define SAMPLE_LEN (SAMPLE_LEN_V1 + 8 * 5)
 #define HKEY_LEN 12
 
 static void
@@ -69,7 +72,12 @@ sample_encode(const lmq_qrec *r, int64_t at, uint8_t out[SAMPLE_LEN])
     lmq__put_u64(p, r->m_empty), p += 8;
     lmq__put_u64(p, (uint64_t)r->n_visible), p += 8;
     lmq__put_u64(p, (uint64_t)r->n_inflight), p += 8;
-    lmq__put_u64(p, (uint64_t)r->n_delayed);
+    lmq__put_u64(p, (uint64_t)r->n_delayed), p += 8;
+    lmq__put_u64(p, r->m_dropped), p += 8;
+    lmq__put_u64(p, r->m_expired), p += 8;
+    lmq__put_u64(p, r->m_purged), p += 8;
+    lmq__put_u64(p, r->m_moved), p += 8;
+    lmq__put_u64(p, r->stored_bytes);
 }
 
 static int
@@ -77,7 +85,7 @@ sample_decode(const void *buf, size_t len, lmq_queue_metrics *m)
 {
     const uint8_t *p = buf;
     /* A later version may append fields: read the ones this one knows. */
-    if (len < SAMPLE_LEN || p[0] < 1)
+    if (len < SAMPLE_LEN_V1 || p[0] < 1 || (p[0] >= 2 && len < SAMPLE_LEN))
         return lmq__seterr(LMQ_ECORRUPT, "metrics sample: truncated");
     p++;
     memset(m, 0, sizeof *m);
@@ -90,8 +98,15 @@ sample_decode(const void *buf, size_t len, lmq_queue_metrics *m)
     m->empty_receives = lmq__get_u64(p), p += 8;
     m->visible = (int64_t)lmq__get_u64(p), p += 8;
     m->not_visible = (int64_t)lmq__get_u64(p), p += 8;
-    m->delayed = (int64_t)lmq__get_u64(p);
+    m->delayed = (int64_t)lmq__get_u64(p), p += 8;
     m->oldest_age_ms = -1; /* not sampled: it would cost a read */
+    if (((const uint8_t *)buf)[0] >= 2) {
+        m->dropped = lmq__get_u64(p), p += 8;
+        m->expired = lmq__get_u64(p), p += 8;
+        m->purged = lmq__get_u64(p), p += 8;
+        m->moved = lmq__get_u64(p), p += 8;
+        m->stored_bytes = lmq__get_u64(p);
+    }
     return 0;
 }
 
@@ -190,6 +205,11 @@ get_fn(lmq_txn *t, void *arg)
     m->visible = r.n_visible;
     m->not_visible = r.n_inflight;
     m->delayed = r.n_delayed;
+    m->dropped = r.m_dropped;
+    m->expired = r.m_expired;
+    m->purged = r.m_purged;
+    m->moved = r.m_moved;
+    m->stored_bytes = r.stored_bytes;
     return lmq__q_oldest_age(t, &r, now, &m->oldest_age_ms);
 }
 

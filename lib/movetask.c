@@ -617,7 +617,7 @@ move_one(lmq_txn *t, struct run_ctx *c, struct dest *ds, lmq_qrec *r,
     nh.visible_at = now + (int64_t)d->r.delay * 1000;
     nh.state = d->r.delay > 0 ? LMQ_MS_DELAYED : LMQ_MS_VISIBLE;
     rc = lmq__dlq_insert(t, c->env, &d->r, &mv, &nh, now);
-    if (rc || (rc = lmq__msg_remove(t, r, seq, h)) != 0)
+    if (rc || (rc = lmq__msg_remove(t, r, seq, h, LMQ_RM_MOVE)) != 0)
         goto out;
     /* A redrive sends to the destination (SQS counts a message moved out
      * of a DLQ in the destination's NumberOfMessagesSent). */
@@ -698,7 +698,8 @@ batch_fn(lmq_txn *t, void *arg)
     for (size_t i = 0; i < n && tk->status == LMQ_MOVE_RUNNING; i++) {
         lmq_mhdr *h = &hs[i];
         if (lmq__msg_expired(&r, h, now)) {
-            if ((rc = lmq__msg_remove(t, &r, seqs[i], h)) != 0)
+            if ((rc = lmq__msg_remove(t, &r, seqs[i], h,
+                                       LMQ_RM_EXPIRE)) != 0)
                 return rc;
         } else if (h->visible_at <= now) {
             size_t before = c->ndest;

@@ -863,7 +863,8 @@ walk_group(struct fctx *c, const char *g, size_t gl)
                                      "FIFO member without message")
                        : rc;
         if (lmq__msg_expired(c->r, &h, c->now)) {
-            if ((rc = lmq__msg_remove(c->t, c->r, seq, &h)) != 0)
+            if ((rc = lmq__msg_remove(c->t, c->r, seq, &h,
+                                       LMQ_RM_EXPIRE)) != 0)
                 return rc;
             continue;
         }
@@ -1009,7 +1010,8 @@ attempt_replay(struct fctx *c, const char *id)
         if (rc)
             return rc;
         if (lmq__msg_expired(c->r, &h, c->now)) {
-            if ((rc = lmq__msg_remove(c->t, c->r, seqs[i], &h)) != 0)
+            if ((rc = lmq__msg_remove(c->t, c->r, seqs[i], &h,
+                                       LMQ_RM_EXPIRE)) != 0)
                 return rc;
             continue;
         }

@@ -154,6 +154,7 @@ lmq__msg_insert(lmq_txn *t, const lmq_env *env, lmq_qrec *r,
     /* the header row waits for a change */
     if ((rc = lmq__mrec_encode(env, r, seq, mv, &first, dst)) != 0)
         return rc;
+    r->stored_bytes += lmq__mview_stored_size(mv, r->seal_kind != 0);
     int64_t expires = h->enqueue_ms + (int64_t)r->retention * 1000;
     if (r->sweep_ms > 0 && expires < r->sweep_ms)
         r->sweep_ms = expires;
@@ -186,16 +187,40 @@ lmq__msg_reindex(lmq_txn *t, lmq_qrec *r, uint64_t seq, const lmq_mview *mv,
 }
 
 int
-lmq__msg_remove(lmq_txn *t, lmq_qrec *r, uint64_t seq, const lmq_mhdr *h)
+lmq__msg_remove(lmq_txn *t, lmq_qrec *r, uint64_t seq, const lmq_mhdr *h,
+                int why)
 {
     uint8_t k[LMQ_MKEY_LEN];
+    lmq_val v;
     int rc = r->fifo ? lmq__fifo_on_remove(t, r, seq, h) : 0;
     if (rc || (rc = del_vis(t, r, seq, h)) != 0)
         return rc;
     lmq__mkey(k, r->qid, seq);
+    /* The record's size before it goes: the get leaves the db's cursor on
+     * it, so the delete finds it without a descent. */
+    if ((rc = lmq__txn_get(t, LMQ_DB_MSG, k, sizeof k, &v)) < 0)
+        return rc;
+    if (rc == 0) {
+        uint64_t sz = lmq__mrec_stored_size(v.data, v.len);
+        r->stored_bytes = r->stored_bytes > sz ? r->stored_bytes - sz : 0;
+    }
     if ((rc = lmq__txn_del(t, LMQ_DB_HDR, k, sizeof k)) < 0 ||
         (rc = lmq__txn_del(t, LMQ_DB_MSG, k, sizeof k)) < 0)
         return rc;
+    switch (why) {
+    case LMQ_RM_DELETE:
+        r->m_deleted++;
+        break;
+    case LMQ_RM_EXPIRE:
+        r->m_expired++;
+        break;
+    case LMQ_RM_DROP:
+        r->m_dropped++;
+        break;
+    default:
+        r->m_moved++;
+        break;
+    }
     return 0;
 }
 
@@ -269,7 +294,7 @@ lmq__q_sweep(lmq_txn *t, lmq_qrec *r, int64_t now, int max)
                        ? lmq__seterr(LMQ_ECORRUPT, "message vanished")
                        : rc;
     for (int i = 0; i < n; i++)
-        if ((rc = lmq__msg_remove(t, r, seqs[i], &hs[i])) != 0)
+        if ((rc = lmq__msg_remove(t, r, seqs[i], &hs[i], LMQ_RM_EXPIRE)) != 0)
             return rc;
     return n;
 }
@@ -624,19 +649,33 @@ prepare(const lmq_queue *q, lmq_prep *p, int64_t now)
 
 /* ---- limits -----------------------------------------------------------------
  *
- * A queue's own limit (LmqMaximumMessages, LmqOverLimitPolicy; attributes
- * in the record's attribute map, catalog.c): a send that would make the
- * queue hold more than the limit (visible, in flight and delayed) is
+ * A queue's own limits (LmqMaximumMessages, LmqMaximumBytes,
+ * LmqOverLimitPolicy; attributes in the record's attribute map,
+ * catalog.c): a send that would make the queue hold more messages
+ * (visible, in flight and delayed) or more stored bytes (the record's
+ * stored_bytes, lmq__mrec_stored_size() of each message) than its limit is
  * refused with LMQ_EOVERLIMIT (a batch: that entry alone, as SQS reports
  * entry errors), or, with drop-oldest, first removes the queue's oldest
- * message in send order, whatever its state (FIFO: the head of its group,
- * which is the oldest message of that group), counted in the attribute
- * LmqDroppedMessages. The attribute map is decoded only for records whose
- * encoded attributes name the limit, so queues without one pay a memmem. */
+ * messages in send order, whatever their state (FIFO: the head of a group,
+ * which is the oldest message of that group), counted in m_dropped
+ * (LmqDroppedMessages, NumberOfMessagesDropped). A message larger than the
+ * byte limit itself is refused under either policy, dropping nothing. The
+ * attribute map is decoded only for records whose encoded attributes name
+ * a limit, so queues without one pay a memmem.
+ *
+ * The home's limit (lmq_env_opts.max_messages, per process like max_bytes)
+ * counts the messages of every queue: the counters of every other queue
+ * record plus this one's as the send goes. It is read only by processes
+ * that set it (a walk of the queue records, once per send call), and only
+ * refuses: dropping another queue's messages to make room for this one's
+ * is not a policy anyone asked for. */
 
 struct qlimits {
-    uint64_t max_msgs; /* 0: none */
-    bool drop;         /* drop-oldest, else refuse */
+    uint64_t max_msgs;  /* 0: none */
+    uint64_t max_bytes; /* 0: none */
+    bool drop;          /* drop-oldest, else refuse */
+    uint64_t home_max;  /* the home's limit (0: none) */
+    uint64_t home_others; /* messages of the home's other queues */
 };
 
 /* Decode r's attribute and tag maps from its encoded tail (r is saved with
@@ -664,19 +703,51 @@ q_decode_maps(lmq_qrec *r)
     return rc;
 }
 
+/* Messages held by the queues of the home other than qid. */
 static int
-q_limits(lmq_qrec *r, struct qlimits *l)
+home_others(lmq_txn *t, uint32_t qid, uint64_t *n)
 {
-    static const char key[] = "LmqMaximumMessages";
+    lmq_cur *c;
+    lmq_val key, val;
+    static const uint8_t from[4] = {0};
+    int rc = lmq__cur_open(t, LMQ_DB_QREC, &c);
+    if (rc)
+        return rc;
+    *n = 0;
+    for (rc = lmq__cur_seek(c, from, sizeof from, &key, &val); rc == 0;
+         rc = lmq__cur_next(c, &key, &val)) {
+        lmq_qrec o;
+        if (key.len != 4 || lmq__get_u32(key.data) == qid)
+            continue;
+        if ((rc = lmq__qrec_decode(val.data, val.len, false, &o)) != 0)
+            break;
+        *n += (uint64_t)(o.n_visible + o.n_inflight + o.n_delayed);
+    }
+    lmq__cur_close(c);
+    return rc < 0 ? rc : 0;
+}
+
+static int
+q_limits(lmq_txn *t, const lmq_env *env, lmq_qrec *r, struct qlimits *l)
+{
+    /* Both limit names start so; no other attribute does. */
+    static const char key[] = "LmqMaximum";
+    int rc;
     memset(l, 0, sizeof *l);
+    if (env->max_msgs) {
+        l->home_max = env->max_msgs;
+        if ((rc = home_others(t, r->qid, &l->home_others)) != 0)
+            return rc;
+    }
     if (!r->attrs && (!r->tail || !memmem(r->tail, r->tail_len, key,
                                           sizeof key - 1)))
         return 0;
-    int rc = q_decode_maps(r);
-    if (rc)
+    if ((rc = q_decode_maps(r)) != 0)
         return rc;
-    const char *v = lmq_map_get(r->attrs, key);
+    const char *v = lmq_map_get(r->attrs, "LmqMaximumMessages");
     l->max_msgs = v ? strtoull(v, NULL, 10) : 0;
+    v = lmq_map_get(r->attrs, "LmqMaximumBytes");
+    l->max_bytes = v ? strtoull(v, NULL, 10) : 0;
     v = lmq_map_get(r->attrs, "LmqOverLimitPolicy");
     l->drop = v && strcmp(v, "drop-oldest") == 0;
     return 0;
@@ -708,44 +779,65 @@ drop_oldest(lmq_txn *t, lmq_qrec *r)
         return rc == LMQ__NOTFOUND
                    ? lmq__seterr(LMQ_ECORRUPT, "message vanished")
                    : rc;
-    return lmq__msg_remove(t, r, seq, &h);
+    return lmq__msg_remove(t, r, seq, &h, LMQ_RM_DROP);
 }
 
-/* Make room for one more message under r's limit: 0 (room, or the oldest
- * dropped: *dropped counts it), or LMQ_EOVERLIMIT (refuse). */
-static int
-limit_room(lmq_txn *t, lmq_qrec *r, const struct qlimits *l,
-           uint64_t *dropped)
+static uint64_t
+q_held(const lmq_qrec *r)
 {
-    if (!l->max_msgs)
+    return (uint64_t)(r->n_visible + r->n_inflight + r->n_delayed);
+}
+
+/* Make room for one more message of size bytes under r's limits and the
+ * home's: 0 (room, or the oldest dropped), or LMQ_EOVERLIMIT (refused,
+ * nothing dropped). */
+static int
+limit_room(lmq_txn *t, lmq_qrec *r, const struct qlimits *l, uint64_t size)
+{
+    /* The home's limit first, so that a refusal drops nothing: what the
+     * queue will hold once its own limits dropped what they drop (at most
+     * this; byte drops may leave less). */
+    uint64_t held = q_held(r);
+    if (l->drop && l->max_msgs && held >= l->max_msgs)
+        held = l->max_msgs - 1;
+    if (l->home_max && l->home_others + held >= l->home_max)
+        return lmq__seterr(LMQ_EOVERLIMIT,
+                           "The home holds its maximum of %llu messages "
+                           "(max_messages, --max-home-messages).",
+                           (unsigned long long)l->home_max);
+    if (!l->max_msgs && !l->max_bytes)
         return 0;
-    while ((uint64_t)(r->n_visible + r->n_inflight + r->n_delayed) >=
-           l->max_msgs) {
+    if (l->max_bytes && size > l->max_bytes)
+        return lmq__seterr(LMQ_EOVERLIMIT,
+                           "The message (%llu bytes) is larger than the "
+                           "queue's LmqMaximumBytes (%llu).",
+                           (unsigned long long)size,
+                           (unsigned long long)l->max_bytes);
+    for (;;) {
+        bool over_n = l->max_msgs && q_held(r) >= l->max_msgs;
+        bool over_b = l->max_bytes && r->stored_bytes + size > l->max_bytes;
+        if (!over_n && !over_b)
+            return 0;
         if (!l->drop)
-            return lmq__seterr(LMQ_EOVERLIMIT,
-                               "The queue holds its LmqMaximumMessages "
-                               "(%llu) messages; LmqOverLimitPolicy is "
-                               "refuse.",
-                               (unsigned long long)l->max_msgs);
+            return over_n ? lmq__seterr(LMQ_EOVERLIMIT,
+                                        "The queue holds its "
+                                        "LmqMaximumMessages (%llu) messages; "
+                                        "LmqOverLimitPolicy is refuse.",
+                                        (unsigned long long)l->max_msgs)
+                          : lmq__seterr(LMQ_EOVERLIMIT,
+                                        "The queue holds %llu of its "
+                                        "LmqMaximumBytes (%llu) bytes, no "
+                                        "room for %llu more; "
+                                        "LmqOverLimitPolicy is refuse.",
+                                        (unsigned long long)r->stored_bytes,
+                                        (unsigned long long)l->max_bytes,
+                                        (unsigned long long)size);
         int rc = drop_oldest(t, r);
         if (rc == LMQ__NOTFOUND)
             return 0;
         if (rc)
             return rc;
-        ++*dropped;
     }
-    return 0;
-}
-
-/* Add n to r's LmqDroppedMessages (maps decoded by q_limits). */
-static int
-count_drops(lmq_qrec *r, uint64_t n)
-{
-    const char *v = lmq_map_get(r->attrs, "LmqDroppedMessages");
-    char b[24];
-    snprintf(b, sizeof b, "%llu",
-             (unsigned long long)((v ? strtoull(v, NULL, 10) : 0) + n));
-    return lmq_map_set(r->attrs, "LmqDroppedMessages", b);
 }
 
 struct send_ctx {
@@ -771,19 +863,13 @@ send_fn(lmq_txn *t, void *arg)
     c->made_visible = 0;
     c->delayed = 0;
     struct qlimits lim;
-    uint64_t dropped = 0;
-    if ((rc = q_limits(&r, &lim)) != 0)
-        return rc;
+    if ((rc = q_limits(t, c->q->env, &r, &lim)) != 0)
+        goto out;
     for (size_t i = 0; i < c->n; i++) {
         lmq_prep *p = &c->p[i];
         if (p->err)
             continue;
-        if ((rc = limit_room(t, &r, &lim, &dropped)) != 0) {
-            if (rc != LMQ_EOVERLIMIT || (c->n == 1 && !p->e->id))
-                goto out;
-            entry_fail(p, rc);
-            continue;
-        }
+        /* Before the limits: an entry refused for its size drops nothing. */
         if (p->size > r.max_size) {
             lmq__seterr(LMQ_EINVAL,
                         "One or more parameters are invalid. Reason: "
@@ -794,6 +880,15 @@ send_fn(lmq_txn *t, void *arg)
                 goto out;
             }
             entry_fail(p, LMQ_EINVAL);
+            continue;
+        }
+        /* What the message will add to stored_bytes (lmq__msg_insert). */
+        if ((rc = limit_room(t, &r, &lim,
+                             lmq__mview_stored_size(&p->mv,
+                                                    r.seal_kind != 0))) != 0) {
+            if (rc != LMQ_EOVERLIMIT || (c->n == 1 && !p->e->id))
+                goto out;
+            entry_fail(p, rc);
             continue;
         }
         if (r.fifo) {
@@ -827,9 +922,7 @@ send_fn(lmq_txn *t, void *arg)
         else
             c->delayed++;
     }
-    rc = dropped ? count_drops(&r, dropped) : 0;
-    if (rc == 0)
-        rc = lmq__q_save(t, &r);
+    rc = lmq__q_save(t, &r);
 out:
     lmq__qrec_free(&r); /* the maps, when the limits decoded them */
     return rc;
@@ -1087,7 +1180,7 @@ receive_std(lmq_txn *t, struct recv_ctx *c, lmq_qrec *r, int64_t now)
                            ? lmq__seterr(LMQ_ECORRUPT, "header missing")
                            : rc;
             if (lmq__msg_expired(r, &h, now)) {
-                if ((rc = lmq__msg_remove(t, r, seq, &h)) != 0)
+                if ((rc = lmq__msg_remove(t, r, seq, &h, LMQ_RM_EXPIRE)) != 0)
                     return rc;
                 continue;
             }
@@ -1250,7 +1343,7 @@ handle_one(lmq_txn *t, struct handle_ctx *c, lmq_qrec *r,
         return rc;
     bool gone = rc == LMQ__NOTFOUND || gen > h.recv_count;
     if (!gone && lmq__msg_expired(r, &h, now)) {
-        if ((rc = lmq__msg_remove(t, r, seq, &h)) != 0)
+        if ((rc = lmq__msg_remove(t, r, seq, &h, LMQ_RM_EXPIRE)) != 0)
             return rc;
         gone = true;
     }
@@ -1274,9 +1367,8 @@ handle_one(lmq_txn *t, struct handle_ctx *c, lmq_qrec *r,
     if (!latest)
         return 0; /* redelivered since: never touch the new delivery */
     if (!c->change) {
-        if ((rc = lmq__msg_remove(t, r, seq, &h)) != 0)
+        if ((rc = lmq__msg_remove(t, r, seq, &h, LMQ_RM_DELETE)) != 0)
             return rc;
-        r->m_deleted++;
         if (r->fifo && (rc = lmq__fifo_on_release(t, r, seq, &h, now)) < 0)
             return rc;
         if (rc > 0)

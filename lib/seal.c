@@ -681,8 +681,11 @@ struct rot_batch {
     bool done;         /* out: the queue has no more records */
 };
 
+/* Re-seal message seq of r; *delta: the change of its stored size (a
+ * clear record counts its SQS size, a sealed one its sealed contents). */
 static int
-reseal_one(lmq_txn *t, lmq_env *env, const lmq_qrec *r, uint64_t seq)
+reseal_one(lmq_txn *t, lmq_env *env, const lmq_qrec *r, uint64_t seq,
+           int64_t *delta)
 {
     uint8_t k[LMQ_MKEY_LEN], *buf, *plain = NULL;
     lmq_val v;
@@ -696,6 +699,7 @@ reseal_one(lmq_txn *t, lmq_env *env, const lmq_qrec *r, uint64_t seq)
     if (!(buf = malloc(v.len)))
         return lmq__seterr(LMQ_ENOMEM, NULL);
     memcpy(buf, v.data, v.len);
+    *delta -= (int64_t)lmq__mrec_stored_size(buf, v.len);
     rc = lmq__mview_decode(buf, v.len, &mv);
     if (rc == 0)
         rc = lmq__mview_open(env, r->qid, r->name, seq, &mv, &plain);
@@ -709,6 +713,8 @@ reseal_one(lmq_txn *t, lmq_env *env, const lmq_qrec *r, uint64_t seq)
                               lmq__mrec_size(r, &mv), &dst);
     if (rc == 0)
         rc = lmq__mrec_encode(env, r, seq, &mv, &h, dst);
+    if (rc == 0)
+        *delta += (int64_t)lmq__mview_stored_size(&mv, r->seal_kind != 0);
     lmq__seal_free(plain);
     sodium_memzero(buf, v.len);
     free(buf);
@@ -761,10 +767,20 @@ rot_batch_fn(lmq_txn *t, void *arg)
         return rc;
     c->done = rc == LMQ__NOTFOUND || (n < ROT_BATCH &&
                                       c->examined < ROT_EXAMINE);
+    int64_t delta = 0;
     for (size_t i = 0; i < n; i++)
-        if ((rc = reseal_one(t, c->env, &r, todo[i])) != 0)
+        if ((rc = reseal_one(t, c->env, &r, todo[i], &delta)) != 0)
             return rc;
-    return 0;
+    if (delta == 0)
+        return 0;
+    /* The record again: r's encoded tail points into pages the puts may
+     * have moved. */
+    if ((rc = lmq__q_load(t, c->qid, false, &r)) != 0)
+        return rc;
+    r.stored_bytes = delta < 0 && (uint64_t)-delta > r.stored_bytes
+                         ? 0
+                         : (uint64_t)((int64_t)r.stored_bytes + delta);
+    return lmq__q_save(t, &r);
 }
 
 /* Does anything in the home still need key fp (a queue or a record)? */

@@ -2735,6 +2735,65 @@ START_TEST(test_limit_attributes)
     ck_assert_str_eq(
         json_string_value(json_object_get(a, "ApproximateNumberOfMessages")), "1");
     json_decref(j);
+    /* the drop is a total of the queue's metrics on /metrics too */
+    char *t = get_text("/metrics");
+    ck_assert_msg(strstr(t, "lmq_queue_messages_dropped_total{queue=\"lim\"} 1\n"),
+                  "%s", t);
+    ck_assert_msg(strstr(t, "lmq_queue_stored_bytes{queue=\"lim\"} 5\n"), "%s", t);
+    free(t);
+    lmqd_stop();
+}
+END_TEST
+
+/* LmqMaximumBytes over the wire: bad values are InvalidAttributeValue,
+ * a send that would pass it is OverLimit, LmqStoredBytes shows the bytes;
+ * and lmqd's --max-home-messages refuses sends past the home's limit. */
+START_TEST(test_limit_bytes_and_home)
+{
+    static const char *const extra[] = {"--max-home-messages", "3", NULL};
+    static const char *const bad[] = {"-1", "abc", "1125899906842625", "1.5"};
+    lmqd_start(extra);
+    resp r;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        sqs_err("CreateQueue",
+                json_pack("{s:s, s:{s:s}}", "QueueName", "lb", "Attributes",
+                          "LmqMaximumBytes", bad[i]),
+                400, "InvalidAttributeValue", &r);
+        resp_free(&r);
+    }
+    json_decref(sqs_ok("CreateQueue",
+                       json_pack("{s:s, s:{s:s}}", "QueueName", "lb",
+                                 "Attributes", "LmqMaximumBytes", "10")));
+    sqs_err("SetQueueAttributes",
+            json_pack("{s:s, s:{s:s}}", "QueueUrl", qurl("lb"), "Attributes",
+                      "LmqMaximumBytes", "ten"),
+            400, "InvalidAttributeValue", &r);
+    resp_free(&r);
+    json_decref(sqs_ok("SendMessage", json_pack("{s:s, s:s}", "QueueUrl",
+                                                qurl("lb"), "MessageBody",
+                                                "123456")));
+    sqs_err("SendMessage",
+            json_pack("{s:s, s:s}", "QueueUrl", qurl("lb"), "MessageBody",
+                      "12345"),
+            403, "OverLimit", &r);
+    resp_free(&r);
+    json_t *j = sqs_ok("GetQueueAttributes",
+                       json_pack("{s:s, s:[s]}", "QueueUrl", qurl("lb"),
+                                 "AttributeNames", "All"));
+    json_t *a = json_object_get(j, "Attributes");
+    ck_assert_str_eq(json_string_value(json_object_get(a, "LmqStoredBytes")), "6");
+    ck_assert_str_eq(json_string_value(json_object_get(a, "LmqMaximumBytes")), "10");
+    json_decref(j);
+    /* the home's limit: 3 messages between the queues */
+    json_decref(sqs_ok("CreateQueue", json_pack("{s:s}", "QueueName", "other")));
+    for (int i = 0; i < 2; i++)
+        json_decref(sqs_ok("SendMessage", json_pack("{s:s, s:s}", "QueueUrl",
+                                                    qurl("other"), "MessageBody",
+                                                    "x")));
+    sqs_err("SendMessage",
+            json_pack("{s:s, s:s}", "QueueUrl", qurl("other"), "MessageBody", "x"),
+            403, "OverLimit", &r);
+    resp_free(&r);
     lmqd_stop();
 }
 END_TEST
@@ -2777,6 +2836,7 @@ lmq_suite_lmqd(void)
 
     t = tc("limits", 60);
     tcase_add_test(t, test_limit_attributes);
+    tcase_add_test(t, test_limit_bytes_and_home);
     suite_add_tcase(s, t);
 
     t = tc("graceful stop", 60);

@@ -779,10 +779,10 @@ START_TEST(test_v3_record_decodes)
     ck_assert_uint_eq(d.m_minute, 123);
     ck_assert_uint_eq(d.front_seq, 40);
     /* Version 3: the same bytes without the 48 bytes of totals that follow
-     * front_seq (offset 118) and the 13 of the seal key after them
-     * (version 5). */
-    const size_t at = 118, cut = 48 + 13;
-    ck_assert_uint_eq(buf[0], 5);
+     * front_seq (offset 118), the 13 of the seal key after them (version
+     * 5) and the 40 of stored bytes and removal totals (version 6). */
+    const size_t at = 118, cut = 48 + 13 + 40;
+    ck_assert_uint_eq(buf[0], 6);
     buf[0] = 3;
     memmove(buf + at, buf + at + cut, len - at - cut);
     ck_ok(lmq__qrec_decode(buf, len - cut, false, &d));

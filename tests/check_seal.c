@@ -154,6 +154,69 @@ recv_some(lmq_queue *q, size_t max, lmq_msg **msgs, int *rc)
 {
     return recv_attempt(q, max, NULL, msgs, rc);
 }
+/* ---- stored bytes (LmqStoredBytes) ------------------------------------------ */
+
+/* A clear message counts its SQS size; a sealed one its sealed contents
+ * (the attributes' 4 + 12 bytes of framing and the trace header too),
+ * which a delete reads from the ciphertext's length without the key; a
+ * rotation that seals a clear message corrects the queue's bytes. */
+START_TEST(stored_bytes_sealed)
+{
+    lmq_env *env = open_ok("sb", keyfile);
+    lmq_queue *s = make_queue(env, "s", NULL, NULL);
+    lmq_queue *c = make_queue(env, "c", "SqsManagedSseEnabled", "false");
+    uint64_t clear = 0, sealed = 0;
+    char b[64];
+    for (int i = 0; i < 5; i++) {
+        char body[160], val[64];
+        snprintf(body, sizeof body,
+                 MARK "-body-%s-%d padding padding padding", "s", i);
+        snprintf(val, sizeof val, MARK "-attr-%s-%d", "s", i);
+        uint64_t sqs = strlen(body) + strlen(MARK "Name") + 6 + strlen(val);
+        clear += sqs;
+        sealed += sqs + 4 + 12 + strlen("Root=1-" MARK "-trace");
+        send_marked(s, "s", i, false);
+        send_marked(c, "s", i, false);
+    }
+    ck_assert_uint_eq(strtoull(attr(env, "s", "LmqStoredBytes", b, sizeof b),
+                               NULL, 10), sealed);
+    ck_assert_uint_eq(strtoull(attr(env, "c", "LmqStoredBytes", b, sizeof b),
+                               NULL, 10), clear);
+    /* c sealed from now on; the rotation seals its clear messages */
+    lmq_map *m = lmq_map_new();
+    ck_ok(lmq_map_set(m, "SqsManagedSseEnabled", "true"));
+    ck_ok(lmq_queue_set_attributes(env, "c", m));
+    lmq_map_free(m);
+    ck_ok(lmq_key_rotate(env, NULL, NULL, NULL, NULL));
+    ck_assert_uint_eq(strtoull(attr(env, "c", "LmqStoredBytes", b, sizeof b),
+                               NULL, 10), sealed);
+    lmq_queue_close(s);
+    lmq_queue_close(c);
+    lmq_env_close(env);
+    /* every delete gives its bytes back; without the keys, a purge does */
+    env = open_ok("sb", keyfile);
+    ck_ok(lmq_queue_open(env, "s", &s));
+    for (;;) {
+        lmq_msg *v[10];
+        int rc, del;
+        size_t k = recv_some(s, 10, v, &rc);
+        ck_ok(rc);
+        if (!k)
+            break;
+        for (size_t j = 0; j < k; j++) {
+            ck_ok(lmq_delete(s, lmq_msg_receipt(v[j]), &del));
+            lmq_msg_free(v[j]);
+        }
+    }
+    ck_assert_str_eq(attr(env, "s", "LmqStoredBytes", b, sizeof b), "0");
+    lmq_queue_close(s);
+    lmq_env_close(env);
+    env = open_ok("sb", NULL);
+    ck_ok(lmq_queue_purge(env, "c"));
+    ck_assert_str_eq(attr(env, "c", "LmqStoredBytes", b, sizeof b), "0");
+    lmq_env_close(env);
+}
+END_TEST
 
 /* ---- keys --------------------------------------------------------------- */
 
@@ -1166,6 +1229,7 @@ seal_suite(void)
     tcase_add_test(tc, aead_round_trips);
     tcase_add_test(tc, tamper_every_byte);
     tcase_add_test(tc, copied_record_fails);
+    tcase_add_test(tc, stored_bytes_sealed);
     suite_add_tcase(s, tc);
     tc = tcase_create("scan");
     tcase_add_checked_fixture(tc, setup, teardown);

@@ -637,7 +637,9 @@ START_TEST(history_csv_per_minute)
                            "ApproximateNumberOfMessagesDelayed,"
                            "ApproximateAgeOfOldestMessage,SentPerMinute,"
                            "ReceivedPerMinute,DeletedPerMinute,"
-                           "EmptyReceivesPerMinute");
+                           "EmptyReceivesPerMinute,NumberOfMessagesDropped,"
+                           "NumberOfMessagesExpired,NumberOfMessagesPurged,"
+                           "NumberOfMessagesMoved,LmqStoredBytes");
     /* minute, kind, then sent..delayed (8 numbers) exactly */
     static const struct {
         const char *minute, *kind, *nums;
@@ -651,7 +653,7 @@ START_TEST(history_csv_per_minute)
         line = strtok_r(NULL, "\n", &save);
         ck_assert_msg(line != NULL, "row %zu missing", i);
         n = csv_split(line, f, 32);
-        ck_assert_uint_eq(n, 17);
+        ck_assert_uint_eq(n, 22);
         ck_assert_msg(strncmp(f[0], want[i].minute, 17) == 0, "row %zu: %s", i,
                       f[0]);
         ck_assert_str_eq(f[2], "hq");
@@ -660,6 +662,11 @@ START_TEST(history_csv_per_minute)
         snprintf(nums, sizeof nums, "%s,%s,%s,%s,%s,%s,%s,%s", f[4], f[5], f[6],
                  f[7], f[8], f[9], f[10], f[11]);
         ck_assert_str_eq(nums, want[i].nums);
+        /* nothing removed: no drops, expiries, purges or moves, and the
+         * stored bytes are the bytes sent */
+        for (int k = 17; k < 21; k++)
+            ck_assert_str_eq(f[k], "0");
+        ck_assert_str_eq(f[21], f[5]);
         if (i == 0) {
             /* the first row has no rates */
             for (int k = 13; k < 17; k++)

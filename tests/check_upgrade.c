@@ -3,7 +3,7 @@
  * newer ones are refused before anything changes (issue 27).
  *
  * tests/data/homes/formatN holds a home written by the last commit of
- * format N (1-3), made by tests/data/homes/make.sh with that commit's
+ * format N (1-3, 5), made by tests/data/homes/make.sh with that commit's
  * `lmq` (see tests/data/homes/README): queues dlq, src (RedrivePolicy to
  * dlq, maxReceiveCount 2, tags) and jobs.fifo; a message redriven to dlq,
  * s1 (with attributes, in flight for 12 h), s2, s3 in src, f1 (in flight),
@@ -11,7 +11,10 @@
  * on a clock set just after it was made (so nothing expires and in-flight
  * stays in flight), checks every queue, attribute, tag, message and
  * counter, uses it (receive, delete, send, a redrive), and checks the
- * stored format version became the current one.
+ * stored format version became the current one. Format 5's home also has
+ * a queue "edge" (LmqMaximumMessages 2, drop-oldest, 2 drops kept in its
+ * attribute map); format 6 moved them to the record and counts every
+ * queue's stored bytes at the upgrade, checked before and after use.
  *
  * A home of a newer format (the version bumped in a copy), and a redo log
  * with an operation of an unknown kind, are refused with LMQ_EVERSION, and
@@ -214,11 +217,47 @@ check_fixture(int n)
     char **names;
     ck_ok(lmq_queue_list(env, NULL, 0, NULL, &names, NULL));
     ck_assert_ptr_nonnull(names[0]);
-    ck_assert_str_eq(names[0], "dlq");
-    ck_assert_str_eq(names[1], "jobs.fifo");
-    ck_assert_str_eq(names[2], "src");
-    ck_assert_ptr_null(names[3]);
+    size_t ni = 0;
+    ck_assert_str_eq(names[ni++], "dlq");
+    if (n >= 5) /* made with "limits" (make.sh) */
+        ck_assert_str_eq(names[ni++], "edge");
+    ck_assert_str_eq(names[ni++], "jobs.fifo");
+    ck_assert_str_eq(names[ni++], "src");
+    ck_assert_ptr_null(names[ni]);
     lmq_strv_free(names);
+
+    /* format 6: the stored bytes were counted at the upgrade (body plus
+     * attributes: s1 2 + color/String/red 14 + n/Number/42 9, s2 2, s3 2) */
+    ck_assert_str_eq(attr(env, "src", "LmqStoredBytes", b, sizeof b), "29");
+    ck_assert_str_eq(attr(env, "dlq", "LmqStoredBytes", b, sizeof b), "6");
+    ck_assert_str_eq(attr(env, "jobs.fifo", "LmqStoredBytes", b, sizeof b),
+                     "6");
+    if (n >= 5) {
+        /* format 5 kept the drops in the attribute map: now a total */
+        ck_assert_str_eq(attr(env, "edge", "LmqDroppedMessages", b, sizeof b),
+                         "2");
+        ck_assert_str_eq(attr(env, "edge", "LmqStoredBytes", b, sizeof b),
+                         "4");
+        lmq_queue_metrics qm = {.size = sizeof qm};
+        ck_ok(lmq_queue_metrics_get(env, "edge", &qm));
+        ck_assert_uint_eq(qm.dropped, 2);
+        ck_assert_uint_eq(qm.sent, 4);
+        ck_assert_uint_eq(qm.stored_bytes, 4);
+        contents(env, "edge", b, sizeof b);
+        ck_assert_str_eq(b, "e3:visible e4:visible");
+        /* and the policy still drops, counting on */
+        lmq_queue *eq;
+        lmq_send_entry ee;
+        ck_ok(lmq_queue_open(env, "edge", &eq));
+        lmq_send_entry_init(&ee);
+        ee.body = "e5";
+        ck_ok(lmq_send(eq, &ee, NULL));
+        lmq_queue_close(eq);
+        contents(env, "edge", b, sizeof b);
+        ck_assert_str_eq(b, "e4:visible e5:visible");
+        ck_assert_str_eq(attr(env, "edge", "LmqDroppedMessages", b, sizeof b),
+                         "3");
+    }
 
     /* attributes and tags */
     ck_assert_str_eq(attr(env, "src", "RedrivePolicy", b, sizeof b),
@@ -340,6 +379,14 @@ check_fixture(int n)
                           sizeof b), "0");
     ck_assert_str_eq(attr(env, "jobs.fifo", "ApproximateNumberOfMessages", b,
                           sizeof b), "1");
+    /* exact after the upgrade: src empty, dlq poison + s2, jobs.fifo f9 */
+    ck_assert_str_eq(attr(env, "src", "LmqStoredBytes", b, sizeof b), "0");
+    ck_assert_str_eq(attr(env, "dlq", "LmqStoredBytes", b, sizeof b), "8");
+    ck_assert_str_eq(attr(env, "jobs.fifo", "LmqStoredBytes", b, sizeof b),
+                     "2");
+    lmq_queue_metrics qm = {.size = sizeof qm};
+    ck_ok(lmq_queue_metrics_get(env, "src", &qm));
+    ck_assert_uint_eq(qm.moved, 1); /* s2 to the DLQ after the upgrade */
     lmq_env_close(env);
     ck_assert_uint_eq(stored_version(), LMQ_FORMAT_VERSION);
 
@@ -365,6 +412,12 @@ END_TEST
 START_TEST(format3)
 {
     check_fixture(3);
+}
+END_TEST
+
+START_TEST(format5)
+{
+    check_fixture(5);
 }
 END_TEST
 
@@ -524,6 +577,7 @@ lmq_suite_upgrade(void)
     tcase_add_test(tc, format1);
     tcase_add_test(tc, format2);
     tcase_add_test(tc, format3);
+    tcase_add_test(tc, format5);
     suite_add_tcase(s, tc);
     tc = tcase_create("newer_refused");
     tcase_add_checked_fixture(tc, setup, teardown);

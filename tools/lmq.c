@@ -52,6 +52,7 @@ cli_env_opts(const cli_ctx *c, lmq_env_opts *o)
     o->group = c->group;
     o->strict_permissions = c->strict_permissions;
     o->max_bytes = c->max_bytes;
+    o->max_messages = c->max_messages;
     if (c->disk_reserve_set)
         o->disk_reserve = c->disk_reserve;
 }
@@ -97,6 +98,27 @@ global_bytes(const char *flag, const char *var, const char *val,
                                v);
     if (set)
         *set = 1;
+    return 0;
+}
+
+/* --max-home-messages, else $LMQ_MAX_HOME_MESSAGES: a count of messages
+ * (digits, 0 for none). */
+static int
+global_count(const char *flag, const char *var, const char *val,
+             uint64_t *out)
+{
+    const char *v = val ? val : getenv(var);
+    char *end;
+    if (!v || !*v)
+        return 0;
+    errno = 0;
+    unsigned long long n = *v >= '0' && *v <= '9' ? strtoull(v, &end, 10) : 0;
+    if (*v < '0' || *v > '9' || errno || *end || n > 1000000000000000ull)
+        return cli_usage_error("%s%s: expected a number of messages (0 to "
+                               "10^15), got '%s'",
+                               val ? "argument --" : "$", val ? flag : var,
+                               v);
+    *out = n;
     return 0;
 }
 
@@ -1436,6 +1458,11 @@ main_help(void)
            "suffixes; default\n"
            "                                   $LMQ_MAX_HOME_BYTES, else no "
            "limit)\n"
+           "  --max-home-messages N            refuse sends once the "
+           "home's queues hold\n"
+           "                                   N messages (default "
+           "$LMQ_MAX_HOME_MESSAGES,\n"
+           "                                   else no limit)\n"
            "  --disk-reserve N                 bytes kept free for "
            "receives and deletes\n"
            "                                   (default $LMQ_DISK_RESERVE, "
@@ -1496,7 +1523,7 @@ cmd_help(const cli_cmd *cmd)
            "--map-mode auto|pwrite|writable, --flush-interval MS, "
            "--group NAME, --strict-permissions, --key-file FILE, "
            "--key-passphrase-file FILE, --key-process COMMAND, "
-           "--max-home-bytes N, --disk-reserve N, "
+           "--max-home-bytes N, --max-home-messages N, --disk-reserve N, "
            "--output json|text|table, --query EXPR.\n");
 }
 
@@ -1573,7 +1600,8 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
     const char *home = NULL, *durability = NULL, *output = NULL,
                *map_mode = NULL, *flush_interval = NULL, *query = NULL,
                *group = NULL, *key_file = NULL, *max_home_bytes = NULL,
-               *disk_reserve = NULL, *key_pass = NULL, *key_proc = NULL;
+               *max_home_messages = NULL, *disk_reserve = NULL,
+               *key_pass = NULL, *key_proc = NULL;
     int i, rc;
 
     for (i = 1; i < argc; i++) {
@@ -1647,6 +1675,8 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
                                  ? &flush_interval
                              : strcmp(name, "max-home-bytes") == 0
                                  ? &max_home_bytes
+                             : strcmp(name, "max-home-messages") == 0
+                                 ? &max_home_messages
                              : strcmp(name, "disk-reserve") == 0
                                  ? &disk_reserve
                              : strcmp(name, "output") == 0 ? &output
@@ -1800,7 +1830,9 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
     if (global_bytes("max-home-bytes", "LMQ_MAX_HOME_BYTES", max_home_bytes,
                      &c->max_bytes, NULL) != 0 ||
         global_bytes("disk-reserve", "LMQ_DISK_RESERVE", disk_reserve,
-                     &c->disk_reserve, &c->disk_reserve_set) != 0)
+                     &c->disk_reserve, &c->disk_reserve_set) != 0 ||
+        global_count("max-home-messages", "LMQ_MAX_HOME_MESSAGES",
+                     max_home_messages, &c->max_messages) != 0)
         return CLI_EXIT_USAGE;
     if (output) {
         if ((v = global_choice("output", output, outputs)) < 0)

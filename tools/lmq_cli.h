@@ -87,6 +87,7 @@ struct cli_ctx {
     const char *group;          /* --group (argv), or NULL */
     int strict_permissions;     /* --strict-permissions */
     uint64_t max_bytes;         /* --max-home-bytes; 0 = none */
+    uint64_t max_messages;      /* --max-home-messages; 0 = none */
     uint64_t disk_reserve;      /* --disk-reserve, when disk_reserve_set */
     int disk_reserve_set;
     cli_output output;

@@ -165,6 +165,24 @@ sample(cli_ctx *c, const char *name, int only, lmq_queue_metrics *m)
  * running total supports (SampleCount, Sum, Average, in bytes; Average is
  * null before the first send). ApproximateAgeOfOldestMessage is in
  * seconds, as CloudWatch reports it. */
+/* lmq's own totals of messages removed without a delete, named as
+ * CloudWatch names its counts (it has none for these), and the stored
+ * bytes (docs/METRICS.md). */
+static void
+removals_json(json_t *o, const lmq_queue_metrics *m)
+{
+    json_object_set_new(o, "NumberOfMessagesDropped",
+                        json_integer((json_int_t)m->dropped));
+    json_object_set_new(o, "NumberOfMessagesExpired",
+                        json_integer((json_int_t)m->expired));
+    json_object_set_new(o, "NumberOfMessagesPurged",
+                        json_integer((json_int_t)m->purged));
+    json_object_set_new(o, "NumberOfMessagesMoved",
+                        json_integer((json_int_t)m->moved));
+    json_object_set_new(o, "LmqStoredBytes",
+                        json_integer((json_int_t)m->stored_bytes));
+}
+
 static json_t *
 metrics_json(const lmq_queue_metrics *m)
 {
@@ -178,6 +196,7 @@ metrics_json(const lmq_queue_metrics *m)
                         json_integer((json_int_t)m->deleted));
     json_object_set_new(o, "NumberOfEmptyReceives",
                         json_integer((json_int_t)m->empty_receives));
+    removals_json(o, m);
     json_object_set_new(size, "SampleCount", json_integer((json_int_t)m->sent));
     json_object_set_new(size, "Sum", json_integer((json_int_t)m->sent_bytes));
     json_object_set_new(size, "Average",
@@ -977,7 +996,8 @@ static const char *const csv_columns =
     "ApproximateNumberOfMessagesVisible,ApproximateNumberOfMessagesNotVisible,"
     "ApproximateNumberOfMessagesDelayed,ApproximateAgeOfOldestMessage,"
     "SentPerMinute,ReceivedPerMinute,DeletedPerMinute,"
-    "EmptyReceivesPerMinute";
+    "EmptyReceivesPerMinute,NumberOfMessagesDropped,NumberOfMessagesExpired,"
+    "NumberOfMessagesPurged,NumberOfMessagesMoved,LmqStoredBytes";
 
 static int
 stats_history(cli_ctx *c)
@@ -1028,7 +1048,12 @@ stats_history(cli_ctx *c)
                 csv_rate(stdout, r.deleted);
                 fputc(',', stdout);
                 csv_rate(stdout, r.empty);
-                fputc('\n', stdout);
+                printf(",%llu,%llu,%llu,%llu,%llu\n",
+                       (unsigned long long)m->dropped,
+                       (unsigned long long)m->expired,
+                       (unsigned long long)m->purged,
+                       (unsigned long long)m->moved,
+                       (unsigned long long)m->stored_bytes);
             }
         }
         fflush(stdout);
@@ -1073,6 +1098,7 @@ stats_history(cli_ctx *c)
             json_object_set_new(o, "ReceivedPerMinute", jrate(r.received));
             json_object_set_new(o, "DeletedPerMinute", jrate(r.deleted));
             json_object_set_new(o, "EmptyReceivesPerMinute", jrate(r.empty));
+            removals_json(o, m);
             json_array_append_new(rows, o);
         }
     }

@@ -1,6 +1,8 @@
 #!/bin/bash
-# make.sh BIN HOME: a small home with standard+FIFO queues, messages in
-# flight, attributes, tags and a message redriven to its DLQ.
+# make.sh BIN HOME [limits]: a small home with standard+FIFO queues,
+# messages in flight, attributes, tags and a message redriven to its DLQ;
+# with "limits" (format 5 on), also a queue "edge" with
+# LmqMaximumMessages 2 and drop-oldest that dropped 2 of its 4 messages.
 set -e
 BIN=$1; H=$2
 L="$BIN --home $H --durability full --map-mode pwrite"
@@ -16,5 +18,9 @@ $L send-message --queue-url jobs.fifo --message-body f1 --message-group-id g1 >/
 $L send-message --queue-url jobs.fifo --message-body f2 --message-group-id g1 >/dev/null
 $L send-message --queue-url jobs.fifo --message-body f3 --message-group-id g2 >/dev/null
 $L receive-message --queue-url jobs.fifo --visibility-timeout 43200 >/dev/null
+if [ "$3" = limits ]; then
+  $L create-queue --queue-name edge --attributes '{"LmqMaximumMessages":"2","LmqOverLimitPolicy":"drop-oldest"}' >/dev/null
+  for b in e1 e2 e3 e4; do $L send-message --queue-url edge --message-body $b >/dev/null; done
+fi
 $L get-queue-attributes --queue-url src --attribute-names All
 $L get-queue-attributes --queue-url dlq --attribute-names ApproximateNumberOfMessages
