@@ -25,8 +25,10 @@
  * under ASan/LSan when the test suite runs it in a sanitizer build.
  */
 #include "lmq_cli.h"
+#include "homefile.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -52,6 +54,9 @@ cli_env_opts(const cli_ctx *c, lmq_env_opts *o)
     o->max_bytes = c->max_bytes;
     if (c->disk_reserve_set)
         o->disk_reserve = c->disk_reserve;
+    o->region = c->region;
+    o->account = c->account;
+    o->must_exist = c->must_exist;
 }
 
 /* A byte count: digits, optionally followed by k, m or g (KiB, MiB,
@@ -98,15 +103,46 @@ global_bytes(const char *flag, const char *var, const char *val,
     return 0;
 }
 
+/* The env of the running command, for the SIGINT handler. */
+static lmq_env *volatile sig_env;
+static volatile sig_atomic_t interrupted;
+
+static void
+on_sigint(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+    lmq_env *e = sig_env;
+    if (e)
+        lmq_env_interrupt(e);
+}
+
+int
+cli_interrupted(void)
+{
+    return interrupted != 0;
+}
+
 int
 cli_env_open(cli_ctx *c, const lmq_env_opts *o)
 {
     const char *warning = NULL;
-    if (lmq_env_open(c->home, o, &c->env) != 0) {
-        fprintf(stderr, "\nCould not open the lmq home %s: %s\n", c->home,
-                cli_strip_errmsg(lmq_errmsg()));
-        return CLI_EXIT_OTHER;
+    int rc = lmq_env_open(c->home, o, &c->env);
+    if (rc != 0) {
+        fprintf(stderr, "\nCould not open the lmq home %s (%s): %s\n%s\n",
+                c->home, c->home_from ? c->home_from : "--home",
+                cli_strip_errmsg(lmq_errmsg()), lmq__home_hint(rc));
+        /* The home is lmq's configuration: a missing, unreachable or
+         * mismatched one is AWS CLI's class 253; I/O errors, corruption
+         * and the rest are 255. */
+        return rc == LMQ_ENOTFOUND || rc == LMQ_EPERM || rc == LMQ_EINVAL ||
+                       rc == LMQ_EVERSION || rc == LMQ_EKEY
+                   ? CLI_EXIT_CONFIG
+                   : CLI_EXIT_OTHER;
     }
+    sig_env = c->env;
+    if (interrupted)
+        lmq_env_interrupt(c->env);
     if (lmq_env_warnings(c->env, &warning) == 0 && warning)
         fprintf(stderr, "lmq: warning: %s\n", warning);
     return 0;
@@ -1286,71 +1322,71 @@ static const cli_flag f_none[] = {F_END};
 
 static const cli_cmd cmds[] = {
     {"create-queue", "CreateQueue", cmd_create_queue, f_create_queue,
-     "Create a queue (idempotent when the attributes match)."},
+     "Create a queue (idempotent when the attributes match).", 0},
     {"delete-queue", "DeleteQueue", cmd_delete_queue, f_qurl,
-     "Delete a queue and its messages."},
+     "Delete a queue and its messages.", 0},
     {"get-queue-url", "GetQueueUrl", cmd_get_queue_url, f_get_queue_url,
-     "Print the URL of a queue."},
+     "Print the URL of a queue.", 1},
     {"list-queues", "ListQueues", cmd_list_queues, f_list_queues,
-     "List queue URLs."},
+     "List queue URLs.", 1},
     {"get-queue-attributes", "GetQueueAttributes", cmd_get_queue_attributes,
-     f_get_queue_attributes, "Print queue attributes and counters."},
+     f_get_queue_attributes, "Print queue attributes and counters.", 1},
     {"set-queue-attributes", "SetQueueAttributes", cmd_set_queue_attributes,
-     f_set_queue_attributes, "Change queue attributes."},
+     f_set_queue_attributes, "Change queue attributes.", 0},
     {"send-message", "SendMessage", cmd_send_message, f_send_message,
-     "Send one message."},
+     "Send one message.", 0},
     {"send-message-batch", "SendMessageBatch", cmd_send_message_batch,
-     f_send_message_batch, "Send up to 10 messages."},
+     f_send_message_batch, "Send up to 10 messages.", 0},
     {"receive-message", "ReceiveMessage", cmd_receive_message,
-     f_receive_message, "Receive up to 10 messages."},
+     f_receive_message, "Receive up to 10 messages.", 0},
     {"delete-message", "DeleteMessage", cmd_delete_message, f_delete_message,
-     "Delete a received message."},
+     "Delete a received message.", 0},
     {"delete-message-batch", "DeleteMessageBatch", cmd_delete_message_batch,
-     f_delete_message_batch, "Delete up to 10 received messages."},
+     f_delete_message_batch, "Delete up to 10 received messages.", 0},
     {"change-message-visibility", "ChangeMessageVisibility",
      cmd_change_message_visibility, f_change_message_visibility,
-     "Change the visibility timeout of a received message."},
+     "Change the visibility timeout of a received message.", 0},
     {"change-message-visibility-batch", "ChangeMessageVisibilityBatch",
      cmd_change_message_visibility_batch, f_change_message_visibility_batch,
-     "Change the visibility timeout of up to 10 messages."},
+     "Change the visibility timeout of up to 10 messages.", 0},
     {"purge-queue", "PurgeQueue", cmd_purge_queue, f_qurl,
-     "Delete every message of a queue."},
+     "Delete every message of a queue.", 0},
     {"tag-queue", "TagQueue", cmd_tag_queue, f_tag_queue,
-     "Add or replace tags."},
+     "Add or replace tags.", 0},
     {"untag-queue", "UntagQueue", cmd_untag_queue, f_untag_queue,
-     "Remove tags."},
+     "Remove tags.", 0},
     {"list-queue-tags", "ListQueueTags", cmd_list_queue_tags, f_qurl,
-     "Print the tags of a queue."},
+     "Print the tags of a queue.", 1},
     {"list-dead-letter-source-queues", "ListDeadLetterSourceQueues",
      cli_cmd_list_dead_letter_source_queues,
      cli_f_list_dead_letter_source_queues,
-     "List the queues whose dead-letter queue this is."},
+     "List the queues whose dead-letter queue this is.", 1},
     {"start-message-move-task", "StartMessageMoveTask",
      cli_cmd_start_message_move_task, cli_f_start_message_move_task,
-     "Move the messages of a dead-letter queue back (runs it)."},
+     "Move the messages of a dead-letter queue back (runs it).", 0},
     {"list-message-move-tasks", "ListMessageMoveTasks",
      cli_cmd_list_message_move_tasks, cli_f_list_message_move_tasks,
-     "List the recent move tasks of a dead-letter queue."},
+     "List the recent move tasks of a dead-letter queue.", 1},
     {"cancel-message-move-task", "CancelMessageMoveTask",
      cli_cmd_cancel_message_move_task, cli_f_cancel_message_move_task,
-     "Cancel a running move task."},
+     "Cancel a running move task.", 0},
     {"stats", "Stats", cli_cmd_stats, cli_f_stats,
-     "Queue metrics (CloudWatch names): now, --watch, --history, --plot."},
+     "Queue metrics (CloudWatch names): now, --watch, --history, --plot.", 1},
     {"consume", "Consume", cli_cmd_consume, cli_consume_flags,
-     "Run a shell command for each message; exit 0 deletes it."},
+     "Run a shell command for each message; exit 0 deletes it.", 0},
     {"bridge", "Bridge", cli_cmd_bridge, cli_f_bridge,
-     "Ship local queues to SQS and back (run, status, resume)."},
+     "Ship local queues to SQS and back (run, status, resume).", 0},
     {"demo", "Demo", cli_cmd_demo, f_none,
-     "Producer and consumer processes share a demo queue."},
+     "Producer and consumer processes share a demo queue.", 0},
     {"peek", "Peek", cli_cmd_peek, cli_f_peek,
-     "Print the messages of a queue without receiving them."},
+     "Print the messages of a queue without receiving them.", 1},
     {"clock", "Clock", cli_cmd_clock, cli_f_clock,
-     "Show or move the home's test clock (enable, show, advance, set)."},
+     "Show or move the home's test clock (enable, show, advance, set).", 0},
     {"key", "Key", cli_cmd_key, cli_f_key,
-     "Keys of encryption at rest (create, list, rotate)."},
+     "Keys of encryption at rest (create, list, rotate).", 0},
     {"reset", "Reset", cli_cmd_reset, cli_f_reset,
-     "Delete every queue and forget recent deletions (test setup)."},
-    {NULL, NULL, NULL, NULL, NULL}};
+     "Delete every queue and forget recent deletions (test setup).", 0},
+    {NULL, NULL, NULL, NULL, NULL, 0}};
 
 /* ---- help -------------------------------------------------------------------- */
 
@@ -1482,7 +1518,7 @@ global_choice(const char *name, const char *value,
 }
 
 static const char *const global_ignored_value[] = {
-    "region", "endpoint-url", "profile", "cli-binary-format", NULL};
+    "endpoint-url", "profile", "cli-binary-format", NULL};
 static const char *const global_ignored_bool[] = {
     "no-cli-pager", "no-verify-ssl", "no-sign-request",
     "debug", NULL};
@@ -1533,7 +1569,7 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
     const char *home = NULL, *durability = NULL, *output = NULL,
                *map_mode = NULL, *flush_interval = NULL, *query = NULL,
                *group = NULL, *key_file = NULL, *max_home_bytes = NULL,
-               *disk_reserve = NULL;
+               *disk_reserve = NULL, *region = NULL, *account = NULL;
     int i, rc;
 
     for (i = 1; i < argc; i++) {
@@ -1613,6 +1649,8 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
                              : strcmp(name, "query") == 0  ? &query
                              : strcmp(name, "group") == 0  ? &group
                              : strcmp(name, "key-file") == 0 ? &key_file
+                             : strcmp(name, "region") == 0   ? &region
+                             : strcmp(name, "account") == 0  ? &account
                                                            : NULL;
         int gignore = 0, gbool = 0;
         for (k = 0; global_ignored_value[k]; k++)
@@ -1779,10 +1817,25 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
         c->group = group;
     }
     c->key_file = key_file; /* argv outlives c */
+    /* Checked here for the usage error; the library checks them too. */
+    if (region && (!*region || strspn(region, "abcdefghijklmnopqrstuvwxyz"
+                                              "0123456789-") !=
+                                   strlen(region)))
+        return cli_usage_error("argument --region: expected a region such "
+                               "as us-east-1, got '%s'", region);
+    if (account && (strlen(account) != 12 ||
+                    strspn(account, "0123456789") != 12))
+        return cli_usage_error("argument --account: expected a 12-digit "
+                               "account id, got '%s'", account);
+    c->region = region;
+    c->account = account;
+    c->must_exist = c->cmd->ro;
     if (home && *home) {
         c->home = strdup(home);
+        c->home_from = "--home";
     } else if (getenv("LMQ_HOME") && *getenv("LMQ_HOME")) {
         c->home = strdup(getenv("LMQ_HOME"));
+        c->home_from = "LMQ_HOME";
     } else if ((rc = lmq_default_home(&c->home)) != 0) {
         fprintf(stderr, "\nlmq: no home directory: %s\n",
                 cli_strip_errmsg(lmq_errmsg()));
@@ -1790,6 +1843,8 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
     }
     if (!c->home)
         return CLI_EXIT_OTHER;
+    if (!c->home_from)
+        c->home_from = "the default home";
     return 0;
 }
 
@@ -1811,12 +1866,26 @@ main(int argc, char **argv)
             else
                 main_help();
         } else {
+            /* SIGINT: AWS CLI's KeyboardInterrupt (a newline on stdout,
+             * status 130). A waiting receive returns at once; other calls
+             * finish their one transaction first. Commands that run until
+             * stopped (consume, stats --watch, bridge) install their own. */
+            struct sigaction sa;
+            memset(&sa, 0, sizeof sa);
+            sa.sa_handler = on_sigint;
+            sigemptyset(&sa.sa_mask);
+            sigaction(SIGINT, &sa, NULL);
             rc = c.cmd->fn(&c);
             if (rc == 0 && cli_query_failed)
                 rc = CLI_EXIT_OTHER;
+            if (interrupted) {
+                fputs("\n", stdout);
+                rc = CLI_EXIT_INTERRUPTED;
+            }
         }
     }
     fflush(stdout);
+    sig_env = NULL;
     ctx_free(&c);
     return rc;
 }

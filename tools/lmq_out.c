@@ -1027,9 +1027,11 @@ cli_op_error(const char *op, const char *code, const char *msg)
 int
 cli_service_error_op(const char *op, int rc)
 {
-    const char *code = lmq_err_sqs_code(rc);
+    const char *code = lmq_err_query_code(rc);
     const char *msg = cli_strip_errmsg(lmq_errmsg());
 
+    if (rc == LMQ_EINTR && cli_interrupted())
+        return CLI_EXIT_INTERRUPTED; /* main prints the newline */
     if (!*msg)
         msg = cli_strip_errmsg(lmq_strerror(rc));
     if (!code || !*code)
