@@ -189,21 +189,6 @@ open_queue(cli_ctx *c, lmq_queue **q)
     return 0;
 }
 
-/* A JSON scalar as a malloc'd string (strings as is, numbers and booleans
- * in their JSON spelling, objects and arrays as compact JSON: a lenient
- * reading of {"RedrivePolicy": {...}}). */
-static char *
-json_as_string(const json_t *v)
-{
-    if (json_is_string(v))
-        return strdup(json_string_value(v));
-    if (json_is_true(v))
-        return strdup("true");
-    if (json_is_false(v))
-        return strdup("false");
-    return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-}
-
 /* A JSON object of strings to an lmq_map; *out NULL on error (printed). */
 static int
 map_from_json(const char *param, json_t *obj, lmq_map **out)
@@ -219,14 +204,15 @@ map_from_json(const char *param, json_t *obj, lmq_map **out)
     }
     json_object_foreach(obj, k, v) {
         char *s;
-        if (json_is_null(v)) {
+        /* botocore's validation: map values are strings (a RedrivePolicy
+         * is a JSON string, not an object). */
+        if (!json_is_string(v)) {
+            char path[512];
             lmq_map_free(m);
-            return cli_param_error("Invalid type for parameter %s.%s, "
-                                   "value: None, type: <class 'NoneType'>, "
-                                   "valid types: <class 'str'>",
-                                   param, k);
+            snprintf(path, sizeof path, "%s.%s", param, k);
+            return cli_type_error(path, v, "<class 'str'>");
         }
-        s = json_as_string(v);
+        s = strdup(json_string_value(v));
         if (!s || lmq_map_set(m, k, s) != 0) {
             free(s);
             lmq_map_free(m);
@@ -282,12 +268,13 @@ opt_strv(const cli_ctx *c, const char *flag, const char *param, json_t **arr,
     }
     json_array_foreach(*arr, i, e) {
         if (!json_is_string(e)) {
+            char path[512];
+            snprintf(path, sizeof path, "%s[%zu]", param, i);
+            int rc = cli_type_error(path, e, "<class 'str'>");
             free(v);
             json_decref(*arr);
             *arr = NULL;
-            return cli_param_error("Invalid type for parameter %s[%zu], "
-                                   "valid types: <class 'str'>",
-                                   param, i);
+            return rc;
         }
         v[i] = json_string_value(e);
     }
@@ -295,7 +282,8 @@ opt_strv(const cli_ctx *c, const char *flag, const char *param, json_t **arr,
     return 0;
 }
 
-/* An integer member of an entry: a JSON integer or a decimal string. */
+/* An integer member of an entry: a JSON integer (shorthand's digits were
+ * made integers by cli_parse_structs, as the AWS CLI's model does). */
 static int
 member_int(json_t *entry, const char *key, const char *path, int *out,
            int *present)
@@ -308,10 +296,12 @@ member_int(json_t *entry, const char *key, const char *path, int *out,
     if (json_is_integer(v) && json_integer_value(v) >= INT_MIN &&
         json_integer_value(v) <= INT_MAX) {
         *out = (int)json_integer_value(v);
-    } else if (!json_is_string(v) || cli_parse_int(json_string_value(v), out)) {
-        return cli_param_error("Invalid type for parameter %s.%s, valid "
-                               "types: <class 'int'>",
-                               path, key);
+    } else if (json_is_boolean(v)) {
+        *out = json_is_true(v); /* a Python bool is an int */
+    } else {
+        char p[512];
+        snprintf(p, sizeof p, "%s.%s", path, key);
+        return cli_type_error(p, v, "<class 'int'>");
     }
     *present = 1;
     return 0;
@@ -332,10 +322,11 @@ member_str(json_t *entry, const char *key, const char *path, int required,
                                    path, key);
         return 0;
     }
-    if (!json_is_string(v))
-        return cli_param_error("Invalid type for parameter %s.%s, valid "
-                               "types: <class 'str'>",
-                               path, key);
+    if (!json_is_string(v)) {
+        char p[512];
+        snprintf(p, sizeof p, "%s.%s", path, key);
+        return cli_type_error(p, v, "<class 'str'>");
+    }
     *out = json_string_value(v);
     if (len)
         *len = json_string_length(v);
@@ -351,9 +342,7 @@ check_members(json_t *entry, const char *path, const char *const *allowed)
     json_t *v;
 
     if (!json_is_object(entry))
-        return cli_param_error("Invalid type for parameter %s, valid types: "
-                               "<class 'dict'>",
-                               path);
+        return cli_type_error(path, entry, "<class 'dict'>");
     json_object_foreach(entry, k, v) {
         size_t i;
         for (i = 0; allowed[i]; i++)
@@ -391,9 +380,7 @@ mattrs_from_json(json_t *obj, const char *path, lmq_mattrs **out)
     if (!obj)
         return 0;
     if (!json_is_object(obj))
-        return cli_param_error("Invalid type for parameter %s, valid types: "
-                               "<class 'dict'>",
-                               path);
+        return cli_type_error(path, obj, "<class 'dict'>");
     if (!(a = lmq_mattrs_new()))
         return CLI_EXIT_OTHER;
     json_object_foreach(obj, name, v) {
@@ -456,9 +443,7 @@ trace_from_json(json_t *obj, const char *path, const char **out)
     if (!obj)
         return 0;
     if (!json_is_object(obj))
-        return cli_param_error("Invalid type for parameter %s, valid types: "
-                               "<class 'dict'>",
-                               path);
+        return cli_type_error(path, obj, "<class 'dict'>");
     json_object_foreach(obj, name, v) {
         const char *type;
         snprintf(sub, sizeof sub, "%s.%s", path, name);
@@ -1738,11 +1723,12 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
         if (f->kind == CLI_INT) {
             int dummy;
             if (cli_parse_int(o->tok[0].s, &dummy) != 0) {
-                fprintf(stderr,
-                        "\nError parsing parameter '--%s': invalid literal "
-                        "for int() with base 10: '%s'\n",
-                        f->name, o->tok[0].s);
-                return CLI_EXIT_USAGE;
+                /* AWS CLI v2 converts after parsing, and Python's
+                 * ValueError reaches its catch-all handler: 255. */
+                fprintf(stderr, "\ninvalid literal for int() with base "
+                                "10: '%s'\n",
+                        o->tok[0].s);
+                return CLI_EXIT_OTHER;
             }
         }
     }
@@ -1767,7 +1753,7 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
         return cli_usage_error("the following arguments are required: %s",
                                missing);
     if (unknown[0])
-        return cli_usage_error("Unknown options: %s", unknown);
+        return cli_unknown_error(unknown);
 
     static const char *const durabilities[] = {"full", "periodic", "none",
                                                 NULL};

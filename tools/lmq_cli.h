@@ -202,6 +202,13 @@ const char *cli_strip_errmsg(const char *msg);
  * CLI_EXIT_USAGE. */
 int cli_usage_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
+/* Print AWS CLI's unknown-options error for list ("--a, b"); returns
+ * CLI_EXIT_USAGE. */
+int cli_unknown_error(const char *list);
+/* Print botocore's "Invalid type for parameter PATH, value: V, type: T,
+ * valid types: VALID" (V and T as Python shows the JSON value v);
+ * returns CLI_EXIT_USAGE. */
+int cli_type_error(const char *path, const json_t *v, const char *valid);
 /* Print "\nParameter validation failed:\n<text>\n"; returns
  * CLI_EXIT_USAGE. */
 int cli_param_error(const char *fmt, ...)
