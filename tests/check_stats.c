@@ -325,7 +325,7 @@ START_TEST(stats_errors)
     RUN(&r, "stats", "--queue-url", "nope");
     ck_assert_int_eq(r.status, 254);
     ck_assert_ptr_nonnull(strstr(r.err, "An error occurred "
-                                        "(QueueDoesNotExist) when calling "
+                                        "(AWS.SimpleQueueService.NonExistentQueue) when calling "
                                         "the Stats operation"));
     run_free(&r);
     RUN(&r, "stats", "--history", "--queue-url", "nope");

@@ -105,22 +105,15 @@ global_bytes(const char *flag, const char *var, const char *val,
 
 /* The env of the running command, for the SIGINT handler. */
 static lmq_env *volatile sig_env;
-static volatile sig_atomic_t interrupted;
 
 static void
 on_sigint(int sig)
 {
     (void)sig;
-    interrupted = 1;
+    cli_sigint = 1;
     lmq_env *e = sig_env;
     if (e)
         lmq_env_interrupt(e);
-}
-
-int
-cli_interrupted(void)
-{
-    return interrupted != 0;
 }
 
 int
@@ -141,7 +134,7 @@ cli_env_open(cli_ctx *c, const lmq_env_opts *o)
                    : CLI_EXIT_OTHER;
     }
     sig_env = c->env;
-    if (interrupted)
+    if (cli_sigint)
         lmq_env_interrupt(c->env);
     if (lmq_env_warnings(c->env, &warning) == 0 && warning)
         fprintf(stderr, "lmq: warning: %s\n", warning);
@@ -1864,7 +1857,7 @@ main(int argc, char **argv)
             rc = c.cmd->fn(&c);
             if (rc == 0 && cli_query_failed)
                 rc = CLI_EXIT_OTHER;
-            if (interrupted) {
+            if (cli_sigint) {
                 fputs("\n", stdout);
                 rc = CLI_EXIT_INTERRUPTED;
             }

@@ -10,6 +10,7 @@
 #define LMQ_CLI_H
 
 #include <jansson.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -251,8 +252,8 @@ void cli_env_opts(const cli_ctx *c, lmq_env_opts *o);
  * stderr. 0, or CLI_EXIT_CONFIG / CLI_EXIT_OTHER after printing why not
  * and what to do. */
 int cli_env_open(cli_ctx *c, const lmq_env_opts *o);
-/* Whether SIGINT came (main then exits CLI_EXIT_INTERRUPTED). */
-int cli_interrupted(void);
+/* Set by lmq's SIGINT handler (main then exits CLI_EXIT_INTERRUPTED). */
+extern volatile sig_atomic_t cli_sigint;
 
 /* ---- lmq_dlq.c ---------------------------------------------------------- */
 

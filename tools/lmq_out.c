@@ -58,6 +58,7 @@ cli_jstr(const char *s, size_t len)
 }
 
 int cli_query_failed;
+volatile sig_atomic_t cli_sigint;
 
 json_t *
 cli_query_apply(const cli_ctx *c, json_t *doc)
@@ -1043,7 +1044,7 @@ cli_service_error_op(const char *op, int rc)
     const char *code = lmq_err_query_code(rc);
     const char *msg = cli_strip_errmsg(lmq_errmsg());
 
-    if (rc == LMQ_EINTR && cli_interrupted())
+    if (rc == LMQ_EINTR && cli_sigint)
         return CLI_EXIT_INTERRUPTED; /* main prints the newline */
     /* The text SQS's Query protocol gives with this code, which Debian's
      * AWS CLI v2 (Query) prints. */
