@@ -11,10 +11,12 @@
  *
  * Output follows the AWS CLI: the JSON document of the response (see
  * lmq_out.c for the exact rules), nothing for an empty response, errors on
- * stderr as botocore renders them. Exit statuses are AWS CLI v2's: 0, 252
- * for usage errors (unknown or missing flags, unparsable values), 254 for
- * service errors (any lmq_err from the library), 255 when the home cannot
- * be opened.
+ * stderr as botocore renders them (SQS's Query codes). Exit statuses are
+ * AWS CLI v2's: 0, 252 for usage errors (unknown or missing flags,
+ * unparsable values, JSON of the wrong type), 253 when the home cannot be
+ * used as configured (missing for a read-only command, permissions, a
+ * region that disagrees), 254 for service errors (any lmq_err from the
+ * library), 255 for the rest, 130 after SIGINT.
  *
  * Rejected: mapping flags straight onto library calls with getopt_long.
  * getopt's rules (permutation, abbreviations, optional arguments) differ
@@ -1382,6 +1384,10 @@ main_help(void)
            "$LMQ_HOME,\n"
            "                                   else $XDG_DATA_HOME/lmq, else "
            "~/.local/share/lmq)\n"
+           "  --region REGION, --account ID    the home's region and "
+           "account, fixed when it\n"
+           "                                   is created (default "
+           "us-east-1, 000000000000)\n"
            "  --durability full|periodic|none  commit durability (default "
            "full)\n"
            "  --map-mode auto|pwrite|writable  map mode of a home this "
@@ -1426,8 +1432,9 @@ main_help(void)
            "(bytes). Map values\n"
            "take Key=Value,Key=Value shorthand or JSON; lists take "
            "space-separated values\n"
-           "or a JSON array. Exit status: 0, 252 usage error, 254 service "
-           "error.\n");
+           "or a JSON array. Exit status (AWS CLI v2's): 0, 252 usage "
+           "error, 253 home\nnot usable as configured, 254 service error, "
+           "255 other, 130 interrupted.\n");
 }
 
 static void
@@ -1467,7 +1474,8 @@ cmd_help(const cli_cmd *cmd)
                cmd->flags[i].name,
                cmd->flags[i].required ? "(required) " : "",
                cmd->flags[i].help);
-    printf("\nGlobal options: --home DIR, --durability full|periodic|none, "
+    printf("\nGlobal options: --home DIR, --region REGION, --account ID, "
+           "--durability full|periodic|none, "
            "--map-mode auto|pwrite|writable, --flush-interval MS, "
            "--group NAME, --strict-permissions, --key-file FILE, "
            "--max-home-bytes N, --disk-reserve N, "
