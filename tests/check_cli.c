@@ -2050,6 +2050,7 @@ START_TEST(read_only_commands_never_create_a_home)
          "arn:aws:sqs:us-east-1:000000000000:q", NULL},
         {"stats", NULL},
         {"peek", "--queue-url", "q", NULL},
+        {"clock", "show", NULL},
     };
     for (size_t i = 0; i < sizeof ro / sizeof ro[0]; i++) {
         const char *argv[9] = {arg};
