@@ -28,6 +28,8 @@
  */
 #include "config.h"
 
+#include "../lib/homefile.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -469,8 +471,10 @@ usage(FILE *f)
         "                        instead of warning (LMQ_STRICT_PERMISSIONS=1)\n"
         "  --public-url URL      base of the queue URLs handed out (default:\n"
         "                        the scheme and Host of each request)\n"
-        "  --account ID          account id in URLs and ARNs (000000000000)\n"
-        "  --region REGION       region in ARNs (us-east-1)\n"
+        "  --account ID          account id in URLs and ARNs: a new home's\n"
+        "                        (default 000000000000), else the home's\n"
+        "  --region REGION       region in ARNs: a new home's (default\n"
+        "                        us-east-1), else the home's\n"
         "  --auth MODE           off | parse | verify (default off; verify\n"
         "                        with --credentials)\n"
         "  --credentials FILE    lines ACCESS_KEY_ID SECRET [PRINCIPAL]: SigV4\n"
@@ -751,8 +755,8 @@ main(int argc, char **argv)
     const char *cert = NULL, *key = NULL, *creds = NULL, *policies = NULL;
     int ephemeral = 0, opt;
     lmq_durability durability = LMQ_DURABILITY_FULL;
-    S.account = "000000000000";
-    S.region = "us-east-1";
+    S.account = NULL; /* the home's, unless --account */
+    S.region = NULL;  /* likewise */
     S.max_connections = 1024;
     S.idle_timeout = 60;
     S.n_workers = 32;
@@ -912,7 +916,6 @@ main(int argc, char **argv)
     if (policies && !creds)
         lmqd_die("--policies needs --credentials FILE (the keys of the "
             "principals)");
-    lmqd_authz_init(creds, policies);
     if (ephemeral && home)
         lmqd_die("--home and --ephemeral exclude each other");
 
@@ -963,8 +966,16 @@ main(int argc, char **argv)
     eo.strict_permissions = strict_perms;
     eo.max_messages = max_home_messages;
     eo.max_bytes = max_home_bytes;
-    if (lmq_env_open(home, &eo, &S.env) != 0)
-        lmqd_die("cannot open the home %s: %s", home, lmq_errmsg());
+    int orc = lmq_env_open(home, &eo, &S.env);
+    if (orc != 0)
+        lmqd_die("cannot open the home %s: %s\n%s", home, lmq_errmsg(),
+                 lmq__home_hint(orc));
+    /* The home's region and account (fixed when it was created; --region
+     * and --account set them then, and must agree later). */
+    if (lmq_env_identity(S.env, &S.region, &S.account) != 0)
+        lmqd_die("cannot read the home's region: %s", lmq_errmsg());
+    /* Principals without an account are the home's account's. */
+    lmqd_authz_init(creds, policies);
     const char *perm_warning = NULL;
     if (lmq_env_warnings(S.env, &perm_warning) == 0 && perm_warning)
         fprintf(stderr, "lmqd: warning: %s\n", perm_warning);

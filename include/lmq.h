@@ -146,6 +146,12 @@ LMQ_API const char *lmq_err_name(int err);
 /** @brief The SQS error code for an lmq error ("QueueDoesNotExist"); "" when
  *         SQS has none. @since 0.1 */
 LMQ_API const char *lmq_err_sqs_code(int err);
+/** @brief The code SQS's Query protocol (and the x-amzn-query-error header
+ *         of its JSON protocol) gives an lmq error, the one the AWS CLI
+ *         prints and scripts grep for: "AWS.SimpleQueueService.NonExistentQueue"
+ *         for LMQ_ENOQUEUE, "QueueAlreadyExists" for LMQ_EQUEUEEXISTS;
+ *         "InternalFailure" when SQS has none. Never NULL. @since 0.5 */
+LMQ_API const char *lmq_err_query_code(int err);
 /**
  * @brief The detail of the calling thread's last error, e.g. "Value 11 for
  *        parameter MaxNumberOfMessages is invalid. Reason: ...".
@@ -281,10 +287,20 @@ typedef struct lmq_env_opts {
     lmq_clock_fn clock;         /**< NULL: system clock */
     void *clock_arg;            /**< passed to clock */
     /** Base of the queue URLs handed out; default
-     *  "http://127.0.0.1:9324/000000000000". */
+     *  "http://127.0.0.1:9324/" followed by the home's account. */
     const char *url_base;
-    const char *region;  /**< for ARNs; default "us-east-1" */
-    const char *account; /**< for ARNs; default "000000000000" */
+    /** The home's region (in ARNs), fixed when the home is created: an
+     *  open that creates the home stores this one (NULL: "us-east-1"); on
+     *  an existing home NULL takes the home's, and another value than the
+     *  home's fails with LMQ_EINVAL, changing nothing. A home created
+     *  before 0.5 gets the region of its first open by 0.5 or later (NULL:
+     *  the default). Lower-case letters, digits and '-'. Since 0.5 (before:
+     *  per process). Read it back with lmq_env_identity(). */
+    const char *region;
+    /** The home's account id (12 digits, in ARNs and the default URL
+     *  base), fixed when the home is created like `region` (NULL:
+     *  "000000000000" for a new home, the home's otherwise). Since 0.5. */
+    const char *account;
     /** Map mode of a home this open creates; default LMQ_MAP_AUTO.
      *  @since 0.2 */
     lmq_map_mode map_mode;
@@ -344,6 +360,11 @@ typedef struct lmq_env_opts {
      *  reads every queue record once per send call. 0 (the default):
      *  none. @since 0.5 */
     uint64_t max_messages;
+    /** 1: open an existing home only (read-only tools, a mistyped path):
+     *  when path does not exist, or is a directory without the home's
+     *  data.mdb, fail with LMQ_ENOTFOUND and create nothing. 0 (the
+     *  default): create the home and its missing parents. @since 0.5 */
+    int must_exist;
 } lmq_env_opts;
 
 /** @brief The default lmq_env_opts.disk_reserve: 4 MiB. @since 0.5 */
@@ -357,9 +378,13 @@ LMQ_API void lmq_env_opts_init(lmq_env_opts *opts);
  *        the home directory at path, and its missing parents (0700).
  * @param[in] opts NULL for defaults; only opts->size bytes are read.
  * @param[out] out the env; NULL on failure, with nothing to free.
- * @return 0, LMQ_EINVAL, LMQ_EIO, LMQ_ENOMEM, LMQ_EVERSION, LMQ_ECORRUPT,
+ * @return 0, LMQ_EINVAL (also: opts->region or opts->account differs
+ *         from the home's, since 0.5), LMQ_EIO, LMQ_ENOMEM, LMQ_EVERSION,
+ *         LMQ_ECORRUPT,
  *         LMQ_EPERM (this process may not enter the home, or strict
- *         permissions and the home's are unsafe: see lmq_env_warnings()).
+ *         permissions and the home's are unsafe: see lmq_env_warnings()),
+ *         LMQ_ENOTFOUND (opts->must_exist and there is no home at path;
+ *         since 0.5).
  *         LMQ_EKEY (a keyring, passphrase or key process given that cannot
  *         be read: unsafe mode, malformed, failed; since 0.5).
  * @note Many processes may open one home at once, and one process may open
@@ -433,8 +458,20 @@ LMQ_API LMQ_WARN_UNUSED int lmq_env_compact(const char *path,
  */
 LMQ_API int lmq_env_warnings(const lmq_env *env, const char **out);
 /**
- * @brief The default home directory: $LMQ_HOME, else $XDG_DATA_HOME/lmq,
- *        else $HOME/.local/share/lmq, else ".lmq".
+ * @brief The region and account of env's home (fixed when it was created:
+ *        lmq_env_opts.region), as its ARNs name them.
+ * @param[out] region, account NULL-able; strings that live as long as env.
+ * @return 0 or LMQ_EMISUSE.
+ * @note Thread-safe.
+ * @since 0.5
+ */
+LMQ_API int lmq_env_identity(const lmq_env *env, const char **region,
+                             const char **account);
+/**
+ * @brief The default home directory: $LMQ_HOME, else $XDG_DATA_HOME/lmq
+ *        (when it is an absolute path, as the XDG base directory rules
+ *        say), else $HOME/.local/share/lmq (HOME unset: the user's home
+ *        from the password database), else ".lmq".
  * @param[out] out a malloc'd string the caller frees.
  * @since 0.1
  */

@@ -18,9 +18,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
+#include <stddef.h>
+#include <unistd.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 
-#define DEFAULT_URL_BASE "http://127.0.0.1:9324/000000000000"
+/* The queue URLs' default base, before the home's account: the port of
+ * ElasticMQ and of lmqd's examples, so that URLs printed by the CLI are
+ * the ones a default lmqd hands out. */
+#define DEFAULT_URL_HOST "http://127.0.0.1:9324/"
+#define DEFAULT_REGION "us-east-1"
+#define DEFAULT_ACCOUNT "000000000000"
 
 LMQ_API void
 lmq_env_opts_init(lmq_env_opts *o)
@@ -87,11 +96,96 @@ lmq__queue_check(const lmq_queue *q)
     return lmq__env_check(q->env);
 }
 
+/* What meta_init needs besides the env: the region and account the opener
+ * named (NULL: the home's). */
+struct meta_arg {
+    lmq_env *env;
+    const char *region;
+    const char *account;
+    bool write; /* in a write transaction */
+};
+
+/* A region: 1 to 32 of [a-z0-9-], as AWS spells them (us-east-1). */
+static bool
+region_ok(const char *r)
+{
+    size_t n = strlen(r);
+    return n >= 1 && n <= 32 && strspn(r, "abcdefghijklmnopqrstuvwxyz"
+                                          "0123456789-") == n;
+}
+
+/* An account id: 12 decimal digits. */
+static bool
+account_ok(const char *a)
+{
+    return strlen(a) == 12 && strspn(a, "0123456789") == 12;
+}
+
+/* Read one identity key ("region", "account") of meta into *out (malloc'd):
+ * 0, LMQ__NOTFOUND when the home has none (created before 0.5), or an
+ * error. */
+static int
+meta_str(lmq_txn *t, const char *key, char **out)
+{
+    lmq_val v;
+    int rc = lmq__txn_get(t, LMQ_DB_META, key, strlen(key), &v);
+    if (rc)
+        return rc;
+    free(*out);
+    if (!(*out = strndup(v.data, v.len)))
+        return lmq__seterr(LMQ_ENOMEM, NULL);
+    return 0;
+}
+
+/* The home's region and account into the env: stored ones (which an
+ * explicit region/account of the opener must equal), else the opener's or
+ * the defaults, stored when `write` (a home created now, or one from before
+ * 0.5 that gets them at its first open by a writer transaction). */
+static int
+meta_identity(lmq_txn *t, struct meta_arg *a, bool write)
+{
+    static const struct {
+        const char *key, *def, *what;
+        size_t off_env, off_arg;
+    } id[] = {
+        {"region", DEFAULT_REGION, "region", offsetof(lmq_env, region),
+         offsetof(struct meta_arg, region)},
+        {"account", DEFAULT_ACCOUNT, "account", offsetof(lmq_env, account),
+         offsetof(struct meta_arg, account)},
+    };
+    for (size_t i = 0; i < 2; i++) {
+        char **have = (char **)((char *)a->env + id[i].off_env);
+        const char *want = *(const char **)((char *)a + id[i].off_arg);
+        int rc = meta_str(t, id[i].key, have);
+        if (rc < 0)
+            return rc;
+        if (rc == 0) {
+            if (want && strcmp(want, *have) != 0)
+                return lmq__seterr(LMQ_EINVAL, "%s %s disagrees with the "
+                                   "home's %s %s (a home's region and "
+                                   "account are fixed when it is created)",
+                                   id[i].what, want, id[i].what, *have);
+            continue;
+        }
+        if (!write)
+            return LMQ__NOTFOUND; /* to a write transaction */
+        const char *v = want ? want : id[i].def;
+        if ((rc = lmq__txn_put(t, LMQ_DB_META, id[i].key, strlen(id[i].key),
+                               v, strlen(v))) != 0)
+            return rc;
+        free(*have);
+        if (!(*have = strdup(v)))
+            return lmq__seterr(LMQ_ENOMEM, NULL);
+    }
+    return 0;
+}
+
 /* Create the meta entries of a new home, or check those of an old one. */
 static int
 meta_init(lmq_txn *t, void *arg)
 {
-    lmq_env *env = arg;
+    struct meta_arg *a = arg;
+    lmq_env *env = a->env;
     lmq_val v;
     int rc = lmq__txn_get(t, LMQ_DB_META, "version", 7, &v);
     if (rc < 0)
@@ -104,7 +198,7 @@ meta_init(lmq_txn *t, void *arg)
             (rc = lmq__txn_put(t, LMQ_DB_META, "secret", 6, env->secret,
                                sizeof env->secret)))
             return rc;
-        return 0;
+        return meta_identity(t, a, true);
     }
     uint32_t have = v.len == 4 ? lmq__get_u32(v.data) : 0;
     if (have < LMQ_FORMAT_OLDEST || have > LMQ_FORMAT_VERSION)
@@ -129,13 +223,13 @@ meta_init(lmq_txn *t, void *arg)
     if (rc == LMQ__NOTFOUND || v.len != sizeof env->secret)
         return lmq__seterr(LMQ_ECORRUPT, "home secret missing");
     memcpy(env->secret, v.data, sizeof env->secret);
-    return 0;
+    return meta_identity(t, a, a->write);
 }
 
 static int
 meta_read(lmq_txn *t, void *arg)
 {
-    lmq_env *env = arg;
+    struct meta_arg *a = arg;
     lmq_val v;
     int rc = lmq__txn_get(t, LMQ_DB_META, "version", 7, &v);
     if (rc)
@@ -143,8 +237,41 @@ meta_read(lmq_txn *t, void *arg)
     if (v.len == 4 && lmq__get_u32(v.data) >= LMQ_FORMAT_OLDEST &&
         lmq__get_u32(v.data) < LMQ_FORMAT_VERSION)
         return LMQ__NOTFOUND; /* an older home: upgrade it in a write */
-    return meta_init(t, env);
+    /* A home from before 0.5 has no region and account: meta_identity's
+     * NOTFOUND sends it to a write, which stores them. */
+    a->write = false;
+    return meta_init(t, a);
 }
+
+/* With opts.must_exist: path must be a home already (a directory holding
+ * data.mdb). Nothing is created either way. */
+static int
+home_exists(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        if (errno == ENOENT)
+            return lmq__seterr(LMQ_ENOTFOUND, "no lmq home at %s: it does "
+                               "not exist (nothing was created)", path);
+        return 0; /* EACCES...: perms.c and the store say it better */
+    }
+    if (!S_ISDIR(st.st_mode))
+        return 0; /* the store reports a file that is no directory */
+    size_t n = strlen(path) + sizeof "/data.mdb";
+    char *db = malloc(n);
+    if (!db)
+        return lmq__seterr(LMQ_ENOMEM, NULL);
+    snprintf(db, n, "%s/data.mdb", path);
+    int rc = stat(db, &st) == 0 || errno != ENOENT
+                 ? 0
+                 : lmq__seterr(LMQ_ENOTFOUND, "no lmq home at %s: the "
+                               "directory holds no data.mdb (nothing was "
+                               "created)", path);
+    free(db);
+    return rc;
+}
+
+static char *fmt(const char *f, const char *a, const char *b, const char *c);
 
 static char *
 xstrdup(const char *s)
@@ -181,12 +308,20 @@ lmq_env_open(const char *path, const lmq_env_opts *opts, lmq_env **out)
                                        "other");
     if (o.map_size < (1u << 20))
         return lmq__seterr(LMQ_EINVAL, "map_size must be at least 1 MiB");
+    if (o.region && !region_ok(o.region))
+        return lmq__seterr(LMQ_EINVAL, "region \"%s\" is not a region "
+                           "(lower-case letters, digits and '-', as "
+                           "us-east-1)", o.region);
+    if (o.account && !account_ok(o.account))
+        return lmq__seterr(LMQ_EINVAL, "account \"%s\" is not an account "
+                           "id (12 digits)", o.account);
     if (sodium_init() < 0)
         return lmq__seterr(LMQ_EIO, "libsodium failed to initialise");
     lmq__perms perms;
     char *warning = NULL;
     if ((rc = lmq__perms_resolve(o.group, o.strict_permissions, &perms)) ||
         (rc = lmq__perms_check(path, &perms, &warning)) ||
+        (o.must_exist && (rc = home_exists(path))) ||
         (rc = lmq__perms_mkdir(path, &perms))) {
         free(warning);
         return rc;
@@ -203,21 +338,14 @@ lmq_env_open(const char *path, const lmq_env_opts *opts, lmq_env **out)
     env->clock_arg = o.clock_arg;
     env->custom_clock = o.clock != NULL;
     env->path = xstrdup(path);
-    env->url_base = xstrdup(o.url_base ? o.url_base : DEFAULT_URL_BASE);
-    env->region = xstrdup(o.region ? o.region : "us-east-1");
-    env->account = xstrdup(o.account ? o.account : "000000000000");
     env->group = xstrdup(o.group);
     env->max_msgs = o.max_messages;
     pthread_mutex_init(&env->mu, NULL);
     pthread_cond_init(&env->cv, NULL);
-    if (!env->path || !env->url_base || !env->region || !env->account ||
-        (o.group && !env->group)) {
+    if (!env->path || (o.group && !env->group)) {
         rc = lmq__seterr(LMQ_ENOMEM, NULL);
         goto fail;
     }
-    size_t ul = strlen(env->url_base);
-    while (ul > 0 && env->url_base[ul - 1] == '/')
-        env->url_base[--ul] = '\0';
 
     lmq_store_opts so = {
         .durability = o.durability,
@@ -234,11 +362,26 @@ lmq_env_open(const char *path, const lmq_env_opts *opts, lmq_env **out)
     };
     if ((rc = lmq__store_open(path, &so, &env->store)) != 0)
         goto fail;
-    rc = lmq__store_read(env->store, meta_read, env);
-    if (rc == LMQ__NOTFOUND)
-        rc = lmq__store_write(env->store, meta_init, env);
+    struct meta_arg ma = {env, o.region, o.account, false};
+    rc = lmq__store_read(env->store, meta_read, &ma);
+    if (rc == LMQ__NOTFOUND) {
+        ma.write = true;
+        rc = lmq__store_write(env->store, meta_init, &ma);
+    }
     if (rc)
-        goto fail; /* LMQ_EVERSION: nothing was written */
+        goto fail; /* LMQ_EVERSION, a region that disagrees: nothing
+                    * was written */
+    /* The URL base names the home's account unless the opener gave one. */
+    env->url_base = o.url_base ? strdup(o.url_base)
+                               : fmt("%s%s%s", DEFAULT_URL_HOST,
+                                     env->account, NULL);
+    if (!env->url_base) {
+        rc = lmq__seterr(LMQ_ENOMEM, NULL);
+        goto fail;
+    }
+    size_t ul = strlen(env->url_base);
+    while (ul > 0 && env->url_base[ul - 1] == '/')
+        env->url_base[--ul] = '\0';
     /* Clear the reader slots of dead processes (store.c): after the format
      * check, since it may checkpoint the log. */
     lmq__store_reader_check(env->store);
@@ -320,6 +463,32 @@ lmq_env_sync(lmq_env *env)
     return rc ? rc : lmq__store_sync(env->store);
 }
 
+/* The home directory of this user in the password database, copied into
+ * buf (4096 bytes); NULL when there is none. */
+static const char *
+passwd_home(char *buf)
+{
+    char pw_buf[16384];
+    struct passwd pw, *res = NULL;
+    if (getpwuid_r(getuid(), &pw, pw_buf, sizeof pw_buf, &res) != 0 || !res ||
+        !res->pw_dir || !*res->pw_dir)
+        return NULL;
+    snprintf(buf, 4096, "%s", res->pw_dir);
+    return buf;
+}
+
+LMQ_API int
+lmq_env_identity(const lmq_env *env, const char **region,
+                 const char **account)
+{
+    int rc = lmq__env_check(env);
+    if (region)
+        *region = rc ? NULL : env->region;
+    if (account)
+        *account = rc ? NULL : env->account;
+    return rc;
+}
+
 LMQ_API int
 lmq_env_warnings(const lmq_env *env, const char **out)
 {
@@ -340,10 +509,19 @@ lmq_default_home(char **out)
         return lmq__seterr(LMQ_EINVAL, "out is NULL");
     if (h && *h) {
         snprintf(buf, sizeof buf, "%s", h);
-    } else if ((h = getenv("XDG_DATA_HOME")) && *h) {
+    } else if ((h = getenv("XDG_DATA_HOME")) && h[0] == '/') {
+        /* The XDG base directory rules ignore a relative XDG_DATA_HOME. */
         snprintf(buf, sizeof buf, "%s/lmq", h);
-    } else if ((h = getenv("HOME")) && *h) {
-        snprintf(buf, sizeof buf, "%s/.local/share/lmq", h);
+    } else if (((h = getenv("HOME")) && *h) || (h = passwd_home(buf))) {
+        /* HOME is unset in some containers and services: the password
+         * database still knows the user's home. */
+        char tmp[4096];
+        snprintf(tmp, sizeof tmp, "%s", h);
+        size_t n = strlen(tmp);
+        while (n > 1 && tmp[n - 1] == '/')
+            tmp[--n] = '\0'; /* HOME=/ gives /.local/share/lmq */
+        snprintf(buf, sizeof buf, "%s/.local/share/lmq",
+                 strcmp(tmp, "/") == 0 ? "" : tmp);
     } else {
         snprintf(buf, sizeof buf, ".lmq");
     }

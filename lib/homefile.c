@@ -23,6 +23,7 @@
  * member of the home's group only, who can damage the queues anyway.
  */
 #include "homefile.h"
+#include "lmq.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -122,4 +123,41 @@ lmq__home_open(const char *path, int flags)
     }
     errno = EAGAIN;
     return -1;
+}
+
+const char *
+lmq__home_hint(int rc)
+{
+    switch (rc) {
+    case LMQ_ENOTFOUND:
+        return "Commands that only read never create a home: check the "
+               "path, name the right home with --home DIR or LMQ_HOME=DIR, "
+               "or create it with a command that writes (lmq create-queue).";
+    case LMQ_EPERM:
+        return "This user may not use that home: fix the permissions of "
+               "the home or of its parents (docs/SECURITY.md), run as its "
+               "owner, or choose another home with --home DIR or "
+               "LMQ_HOME=DIR.";
+    case LMQ_EINVAL:
+        return "Check the home's options (--region, --account, --group): "
+               "a home's region and account are fixed when it is created; "
+               "name the home made with them with --home DIR or "
+               "LMQ_HOME=DIR.";
+    case LMQ_EVERSION:
+        return "A newer lmq made this home: open it with that version, or "
+               "choose another home with --home DIR or LMQ_HOME=DIR.";
+    case LMQ_ECORRUPT:
+        return "The home is damaged: restore it from a backup, or choose "
+               "another home with --home DIR or LMQ_HOME=DIR.";
+    case LMQ_EKEY:
+        return "Name the home's keyring with --key-file FILE or "
+               "LMQ_KEY_FILE (docs/SECURITY.md).";
+    case LMQ_ENOSPC:
+        return "The disk is full: free some space, or choose a home on "
+               "another file system with --home DIR or LMQ_HOME=DIR.";
+    default:
+        return "Choose a directory this user may create and write with "
+               "--home DIR or LMQ_HOME=DIR (the default home is "
+               "$XDG_DATA_HOME/lmq, else ~/.local/share/lmq).";
+    }
 }

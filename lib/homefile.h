@@ -25,4 +25,10 @@ int lmq__home_tmp(const char *path, char *tmp, size_t n);
  * home. 0, or -1 with errno. */
 int lmq__home_fix(const char *path, int fd);
 
+/* What to do about a failed open of a home (rc, an lmq_err of
+ * lmq_env_open): one sentence naming --home, LMQ_HOME, permissions or the
+ * option at fault, which lmq and lmqd print after lmq_errmsg(). Never
+ * NULL. */
+const char *lmq__home_hint(int rc);
+
 #endif

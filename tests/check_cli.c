@@ -20,7 +20,11 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <stdarg.h>
+#include <signal.h>
+#include <stdint.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 #include <sys/wait.h>
 
 #ifndef LMQ_BIN
@@ -66,9 +70,12 @@ run_free(run *r)
 }
 
 /* Run lmq with argv (NULL-terminated). with_home adds --home and
- * --durability none in front. */
+ * --durability none in front. uid: run as that user (and group) when not
+ * 0; env: "NAME=value" to set, "NAME" to unset, NULL-terminated, or
+ * NULL. */
 static void
-run_argv(run *r, int with_home, const char *const *args)
+run_full(run *r, int with_home, uid_t uid, const char *const *env,
+         const char *const *args)
 {
     char outp[300], errp[300], home[300];
     const char *argv[64];
@@ -107,6 +114,19 @@ run_argv(run *r, int with_home, const char *const *args)
         dup2(fe, 2);
         if (with_home)
             unsetenv("LMQ_HOME");
+        for (size_t i = 0; env && env[i]; i++) {
+            const char *eq = strchr(env[i], '=');
+            if (!eq) {
+                unsetenv(env[i]);
+            } else {
+                char name[64];
+                snprintf(name, sizeof name, "%.*s", (int)(eq - env[i]),
+                         env[i]);
+                setenv(name, eq + 1, 1);
+            }
+        }
+        if (uid && (setgid((gid_t)uid) != 0 || setuid(uid) != 0))
+            _exit(122);
         execv(argv[0], (char *const *)argv);
         _exit(121);
     }
@@ -114,6 +134,12 @@ run_argv(run *r, int with_home, const char *const *args)
     r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
     r->out = slurp(outp);
     r->err = slurp(errp);
+}
+
+static void
+run_argv(run *r, int with_home, const char *const *args)
+{
+    run_full(r, with_home, 0, NULL, args);
 }
 
 #define RUN(r, ...)                                                          \
@@ -310,15 +336,15 @@ START_TEST(create_conflict_and_delete)
     json_decref(doc);
     RUN(&r, "create-queue", "--queue-name", "q1", "--attributes",
         "VisibilityTimeout=31");
-    ck_service_error(&r, "QueueNameExists", "CreateQueue");
+    ck_service_error(&r, "QueueAlreadyExists", "CreateQueue");
     run_free(&r);
 
     RUN_QUIET("delete-queue", "--queue-url", url);
     RUN(&r, "get-queue-url", "--queue-name", "q1");
-    ck_service_error(&r, "QueueDoesNotExist", "GetQueueUrl");
+    ck_service_error(&r, "AWS.SimpleQueueService.NonExistentQueue", "GetQueueUrl");
     run_free(&r);
     RUN(&r, "delete-queue", "--queue-url", "q1");
-    ck_service_error(&r, "QueueDoesNotExist", "DeleteQueue");
+    ck_service_error(&r, "AWS.SimpleQueueService.NonExistentQueue", "DeleteQueue");
     run_free(&r);
     free(url);
 }
@@ -330,7 +356,10 @@ START_TEST(list_queues_prefix_and_pages)
     run r = {0};
     char *a, *b, *c;
 
-    /* No queues: the AWS CLI prints nothing. */
+    /* No queues: the AWS CLI prints nothing (a home with none: list-queues
+     * never creates one). */
+    json_decref(RUN_JSON("create-queue", "--queue-name", "gone"));
+    RUN_QUIET("delete-queue", "--queue-url", "gone");
     RUN_QUIET("list-queues");
     a = mkqueue("alpha");
     b = mkqueue("beta");
@@ -456,7 +485,7 @@ START_TEST(tags_round_trip)
     /* No tags left: nothing printed. */
     RUN_QUIET("list-queue-tags", "--queue-url", "q1");
     RUN(&r, "list-queue-tags", "--queue-url", "nope");
-    ck_service_error(&r, "QueueDoesNotExist", "ListQueueTags");
+    ck_service_error(&r, "AWS.SimpleQueueService.NonExistentQueue", "ListQueueTags");
     run_free(&r);
 }
 END_TEST
@@ -686,10 +715,10 @@ START_TEST(send_batch_shorthand_and_json)
     run r = {0};
     RUN(&r, "send-message-batch", "--queue-url", url, "--entries",
         "Id=a,MessageBody=x", "Id=a,MessageBody=y");
-    ck_service_error(&r, "BatchEntryIdsNotDistinct", "SendMessageBatch");
+    ck_service_error(&r, "AWS.SimpleQueueService.BatchEntryIdsNotDistinct", "SendMessageBatch");
     run_free(&r);
     RUN(&r, "send-message-batch", "--queue-url", url, "--entries", "[]");
-    ck_service_error(&r, "EmptyBatchRequest", "SendMessageBatch");
+    ck_service_error(&r, "AWS.SimpleQueueService.EmptyBatchRequest", "SendMessageBatch");
     run_free(&r);
     RUN(&r, "change-message-visibility-batch", "--queue-url", url,
         "--entries", "Id=a,ReceiptHandle=h");
@@ -794,7 +823,7 @@ START_TEST(change_visibility_and_purge)
     RUN_QUIET("receive-message", "--queue-url", url, "--visibility-timeout",
               "0");
     RUN(&r, "purge-queue", "--queue-url", url);
-    ck_service_error(&r, "PurgeQueueInProgress", "PurgeQueue");
+    ck_service_error(&r, "AWS.SimpleQueueService.PurgeQueueInProgress", "PurgeQueue");
     run_free(&r);
     free(url);
 }
@@ -1517,7 +1546,7 @@ START_TEST(dlq_move_task_errors)
     ck_service_error(&r, "InvalidParameterValue", "ListMessageMoveTasks");
     run_free(&r);
     RUN(&r, "list-dead-letter-source-queues", "--queue-url", "nope");
-    ck_service_error(&r, "QueueDoesNotExist", "ListDeadLetterSourceQueues");
+    ck_service_error(&r, "AWS.SimpleQueueService.NonExistentQueue", "ListDeadLetterSourceQueues");
     run_free(&r);
     RUN(&r, "list-dead-letter-source-queues", "--queue-url", dlq,
         "--max-results", "0");
@@ -1640,7 +1669,7 @@ START_TEST(dlq_allow_policy_denial_creates_nothing)
     ck_assert_ptr_nonnull(strstr(r.err, "RedriveAllowPolicy"));
     run_free(&r);
     RUN(&r, "get-queue-url", "--queue-name", "src");
-    ck_service_error(&r, "QueueDoesNotExist", "GetQueueUrl");
+    ck_service_error(&r, "AWS.SimpleQueueService.NonExistentQueue", "GetQueueUrl");
     run_free(&r);
     json_t *doc = RUN_JSON("list-queues");
     json_t *urls = json_object_get(doc, "QueueUrls");
@@ -1693,11 +1722,11 @@ START_TEST(service_errors_like_aws)
 
     RUN(&r, "receive-message", "--queue-url",
         "http://127.0.0.1:9324/000000000000/missing");
-    ck_service_error(&r, "QueueDoesNotExist", "ReceiveMessage");
+    ck_service_error(&r, "AWS.SimpleQueueService.NonExistentQueue", "ReceiveMessage");
     run_free(&r);
 
     RUN(&r, "send-message", "--queue-url", "missing", "--message-body", "x");
-    ck_service_error(&r, "QueueDoesNotExist", "SendMessage");
+    ck_service_error(&r, "AWS.SimpleQueueService.NonExistentQueue", "SendMessage");
     run_free(&r);
 
     char *url = mkqueue("q1");
@@ -1746,6 +1775,7 @@ END_TEST
 
 START_TEST(usage_errors_exit_252)
 {
+    run r = {0};
     RUN_USAGE("lmq: error: the following arguments are required: "
               "--queue-url\n",
               "send-message", "--message-body", "x");
@@ -1758,13 +1788,16 @@ START_TEST(usage_errors_exit_252)
               "3600000, got '0'",
               "--flush-interval", "0", "list-queues");
     RUN_USAGE("got 'soon'", "--flush-interval=soon", "list-queues");
-    RUN_USAGE("Error parsing parameter '--max-number-of-messages'",
-              "receive-message", "--queue-url", "q",
-              "--max-number-of-messages", "ten");
+    /* Python's ValueError reaches AWS CLI v2's catch-all: 255. */
+    RUN(&r, "receive-message", "--queue-url", "q",
+        "--max-number-of-messages", "ten");
+    ck_assert_int_eq(r.status, 255);
+    ck_assert_str_eq(r.err, "\ninvalid literal for int() with base 10: "
+                            "'ten'\n");
+    run_free(&r);
     RUN_USAGE("Error parsing parameter '--attributes'", "create-queue",
               "--queue-name", "q", "--attributes", "VisibilityTimeout");
 
-    run r = {0};
     run_argv(&r, 1, (const char *const[]){NULL});
     ck_assert_int_eq(r.status, 252);
     run_free(&r);
@@ -1801,8 +1834,9 @@ START_TEST(help_version_and_home_from_env)
     ck_assert_int_eq(stat(home, &st), 0);
     ck_assert(S_ISDIR(st.st_mode));
     /* ... and --home wins over it: that home has no such queue. */
+    json_decref(RUN_JSON("create-queue", "--queue-name", "other"));
     RUN(&r, "get-queue-url", "--queue-name", "viaenv");
-    ck_service_error(&r, "QueueDoesNotExist", "GetQueueUrl");
+    ck_service_error(&r, "AWS.SimpleQueueService.NonExistentQueue", "GetQueueUrl");
     run_free(&r);
     unsetenv("LMQ_HOME");
 }
@@ -1953,7 +1987,8 @@ START_TEST(sealed_queue_with_key_file)
     /* without the keys: the KMS error, nothing received */
     RUN(&r, "receive-message", "--queue-url", "sq");
     ck_assert_int_eq(r.status, 254);
-    ck_assert_msg(strstr(r.err, "KmsNotFound") != NULL, "%s", r.err);
+    ck_assert_msg(strstr(r.err, "(KMS.NotFoundException)") != NULL, "%s",
+                  r.err);
     run_free(&r);
     doc = RUN_JSON(kfarg, "key", "rotate");
     json_decref(doc);
@@ -2085,6 +2120,326 @@ START_TEST(compact_command)
 }
 END_TEST
 
+/* ---- homes: defaults, read-only opens, region and account (issue 23) ---- */
+
+/* Whether path exists. */
+static int
+exists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+/* A "cannot open the home" error: exit status want, the path named, and
+ * what to do. */
+static void
+ck_home_error(const run *r, int want, const char *path, const char *hint)
+{
+    ck_assert_msg(r->status == want, "exit %d (want %d), stderr: %s",
+                  r->status, want, r->err);
+    ck_assert_msg(r->out[0] == '\0', "stdout: %s", r->out);
+    ck_assert_msg(strncmp(r->err, "\nCould not open the lmq home ", 29) == 0,
+                  "stderr: %s", r->err);
+    ck_assert_msg(strstr(r->err, path) != NULL, "no %s in: %s", path, r->err);
+    ck_assert_msg(strstr(r->err, hint) != NULL, "no '%s' in: %s", hint,
+                  r->err);
+}
+
+START_TEST(read_only_commands_never_create_a_home)
+{
+    char missing[340], parent[300], empty[300], arg[360];
+    run r = {0};
+    snprintf(parent, sizeof parent, "%s/typo", lmq_test_dir);
+    snprintf(missing, sizeof missing, "%s/home", parent);
+    snprintf(empty, sizeof empty, "%s/empty", lmq_test_dir);
+    snprintf(arg, sizeof arg, "--home=%s", missing);
+    static const char *const ro[][7] = {
+        {"list-queues", NULL},
+        {"get-queue-url", "--queue-name", "q", NULL},
+        {"get-queue-attributes", "--queue-url", "q", NULL},
+        {"list-queue-tags", "--queue-url", "q", NULL},
+        {"list-dead-letter-source-queues", "--queue-url", "q", NULL},
+        {"list-message-move-tasks", "--source-arn",
+         "arn:aws:sqs:us-east-1:000000000000:q", NULL},
+        {"stats", NULL},
+        {"peek", "--queue-url", "q", NULL},
+        {"clock", "show", NULL},
+    };
+    for (size_t i = 0; i < sizeof ro / sizeof ro[0]; i++) {
+        const char *argv[9] = {arg};
+        for (size_t k = 0; ro[i][k]; k++)
+            argv[k + 1] = ro[i][k];
+        run_argv(&r, 0, argv);
+        ck_home_error(&r, 253, missing, "--home DIR or LMQ_HOME=DIR");
+        ck_assert_msg(strstr(r.err, "nothing was created") != NULL, "%s",
+                      r.err);
+        ck_assert_msg(!exists(parent), "%s created %s", ro[i][0], parent);
+        run_free(&r);
+    }
+    /* A directory that holds no home stays as it was. */
+    ck_assert_int_eq(mkdir(empty, 0700), 0);
+    snprintf(arg, sizeof arg, "--home=%s", empty);
+    run_argv(&r, 0, (const char *const[]){arg, "list-queues", NULL});
+    ck_home_error(&r, 253, empty, "create it with a command that writes");
+    run_free(&r);
+    char entry[320];
+    snprintf(entry, sizeof entry, "%s/data.mdb", empty);
+    ck_assert(!exists(entry));
+    /* A command that writes creates it. */
+    snprintf(arg, sizeof arg, "--home=%s", missing);
+    run_argv(&r, 0, (const char *const[]){arg, "create-queue",
+                                          "--queue-name", "q", NULL});
+    ck_assert_int_eq(r.status, 0);
+    run_free(&r);
+    run_argv(&r, 0, (const char *const[]){arg, "list-queues", NULL});
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_ptr_nonnull(strstr(r.out, "/q\""));
+    run_free(&r);
+}
+END_TEST
+
+START_TEST(default_home_follows_xdg)
+{
+    char home[300], henv[320], share[320], xdg[300], xenv[320], want[360];
+    struct stat st;
+    run r = {0};
+    /* A fresh account: HOME exists, nothing below it. */
+    snprintf(home, sizeof home, "%s/fresh", lmq_test_dir);
+    ck_assert_int_eq(mkdir(home, 0700), 0);
+    snprintf(henv, sizeof henv, "HOME=%s", home);
+    const char *fresh[] = {"LMQ_HOME", "XDG_DATA_HOME", henv, NULL};
+    run_full(&r, 0, 0, fresh,
+             (const char *const[]){"create-queue", "--queue-name", "q",
+                                   NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    run_free(&r);
+    static const char *const made[] = {"/.local", "/.local/share",
+                                       "/.local/share/lmq"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(share, sizeof share, "%s%s", home, made[i]);
+        ck_assert_int_eq(stat(share, &st), 0);
+        ck_assert(S_ISDIR(st.st_mode));
+        ck_assert_int_eq(st.st_mode & 07777, 0700);
+    }
+    /* A relative XDG_DATA_HOME is ignored (XDG base directory rules). */
+    const char *rel[] = {"LMQ_HOME", "XDG_DATA_HOME=rel/data", henv, NULL};
+    run_full(&r, 0, 0, rel,
+             (const char *const[]){"get-queue-url", "--queue-name", "q",
+                                   NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    run_free(&r);
+    /* An absolute one is used; read-only, it is not created. */
+    snprintf(xdg, sizeof xdg, "%s/xdg", lmq_test_dir);
+    snprintf(xenv, sizeof xenv, "XDG_DATA_HOME=%s", xdg);
+    snprintf(want, sizeof want, "%s/lmq (the default home)", xdg);
+    const char *abs_[] = {"LMQ_HOME", xenv, henv, NULL};
+    run_full(&r, 0, 0, abs_, (const char *const[]){"list-queues", NULL});
+    ck_home_error(&r, 253, want, "LMQ_HOME=DIR");
+    ck_assert(!exists(xdg));
+    run_free(&r);
+    /* HOME=/ (containers' users without a home): /.local/share/lmq. */
+    const char *slash[] = {"LMQ_HOME", "XDG_DATA_HOME", "HOME=/", NULL};
+    run_full(&r, 0, 0, slash, (const char *const[]){"list-queues", NULL});
+    ck_assert_msg(r.status == 253 || r.status == 0, "%d %s", r.status,
+                  r.err);
+    if (r.status == 253)
+        ck_home_error(&r, 253, "/.local/share/lmq (the default home)",
+                      "LMQ_HOME=DIR");
+    run_free(&r);
+}
+END_TEST
+
+START_TEST(cannot_open_errors_say_what_to_do)
+{
+    char file[300], below[320], arg[360], home[300], ro[300], rohome[320];
+    run r = {0};
+    /* A file where the home should be. */
+    snprintf(file, sizeof file, "%s/afile", lmq_test_dir);
+    write_file("afile", "x", 1, file, sizeof file);
+    snprintf(arg, sizeof arg, "--home=%s", file);
+    run_argv(&r, 0, (const char *const[]){arg, "create-queue",
+                                          "--queue-name", "q", NULL});
+    ck_assert_int_ne(r.status, 0);
+    ck_home_error(&r, r.status, file, "--home DIR or LMQ_HOME=DIR");
+    run_free(&r);
+    /* A file where a parent should be: nothing can be created there. */
+    snprintf(below, sizeof below, "%s/home", file);
+    snprintf(arg, sizeof arg, "--home=%s", below);
+    run_argv(&r, 0, (const char *const[]){arg, "create-queue",
+                                          "--queue-name", "q", NULL});
+    ck_home_error(&r, 255, below, "this user may create and write");
+    run_free(&r);
+    /* Permissions: another user (nobody) may not enter a private home, nor
+     * create one where it may not write. */
+    ck_assert_int_eq(chmod(lmq_test_dir, 0755), 0);
+    json_decref(RUN_JSON("create-queue", "--queue-name", "q"));
+    snprintf(home, sizeof home, "%s/home", lmq_test_dir);
+    snprintf(arg, sizeof arg, "--home=%s", home);
+    run_full(&r, 0, 65534, NULL,
+             (const char *const[]){arg, "list-queues", NULL});
+    ck_home_error(&r, 253, home, "fix the permissions");
+    ck_assert_ptr_nonnull(strstr(r.err, "permission denied"));
+    run_free(&r);
+    snprintf(ro, sizeof ro, "%s/rootonly", lmq_test_dir);
+    ck_assert_int_eq(mkdir(ro, 0755), 0);
+    snprintf(rohome, sizeof rohome, "%s/home", ro);
+    snprintf(arg, sizeof arg, "--home=%s", rohome);
+    run_full(&r, 0, 65534, NULL,
+             (const char *const[]){arg, "create-queue", "--queue-name", "q",
+                                   NULL});
+    ck_home_error(&r, 253, rohome, "fix the permissions");
+    ck_assert(!exists(rohome));
+    run_free(&r);
+    ck_assert_int_eq(chmod(lmq_test_dir, 0700), 0);
+}
+END_TEST
+
+START_TEST(region_and_account_belong_to_the_home)
+{
+    run r = {0};
+    json_t *doc = RUN_JSON("--region", "eu-west-1", "--account",
+                           "123456789012", "create-queue", "--queue-name",
+                           "q");
+    ck_assert_str_eq(jstr(doc, "QueueUrl"),
+                     "http://127.0.0.1:9324/123456789012/q");
+    json_decref(doc);
+    /* Later runs take the home's without being told. */
+    doc = RUN_JSON("get-queue-attributes", "--queue-url", "q",
+                   "--attribute-names", "QueueArn");
+    ck_assert_str_eq(jstr(json_object_get(doc, "Attributes"), "QueueArn"),
+                     "arn:aws:sqs:eu-west-1:123456789012:q");
+    json_decref(doc);
+    /* One that disagrees is refused, reading or writing, and changes
+     * nothing. */
+    RUN(&r, "--region", "us-east-1", "get-queue-url", "--queue-name", "q");
+    ck_home_error(&r, 253, "/home", "--region");
+    ck_assert_ptr_nonnull(strstr(r.err, "region us-east-1 disagrees with "
+                                        "the home's region eu-west-1"));
+    run_free(&r);
+    RUN(&r, "--account", "000000000000", "send-message", "--queue-url", "q",
+        "--message-body", "x");
+    ck_home_error(&r, 253, "/home", "--account");
+    run_free(&r);
+    doc = RUN_JSON("--region", "eu-west-1", "get-queue-attributes",
+                   "--queue-url", "q", "--attribute-names",
+                   "ApproximateNumberOfMessages");
+    ck_assert_str_eq(jstr(json_object_get(doc, "Attributes"),
+                          "ApproximateNumberOfMessages"),
+                     "0");
+    json_decref(doc);
+    RUN(&r, "--region", "EU_1", "list-queues");
+    ck_assert_int_eq(r.status, 252);
+    run_free(&r);
+    RUN(&r, "--account", "12", "list-queues");
+    ck_assert_int_eq(r.status, 252);
+    run_free(&r);
+}
+END_TEST
+
+/* The bug of issue 23: a library process with another region used to
+ * write a RedrivePolicy naming its own region, which the CLI (us-east-1)
+ * could not resolve, and the poison message never reached its DLQ. */
+START_TEST(library_process_cannot_split_the_region)
+{
+    char home[300];
+    run r = {0};
+    snprintf(home, sizeof home, "%s/home", lmq_test_dir);
+    json_decref(RUN_JSON("create-queue", "--queue-name", "jobs"));
+    json_decref(RUN_JSON("create-queue", "--queue-name", "dlq"));
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        lmq_env_opts o;
+        lmq_env *env = NULL;
+        lmq_env_opts_init(&o);
+        o.durability = LMQ_DURABILITY_NONE;
+        o.region = "eu-west-1";
+        if (lmq_env_open(home, &o, &env) != LMQ_EINVAL || env)
+            _exit(10);
+        if (!strstr(lmq_errmsg(), "disagrees"))
+            _exit(11);
+        o.region = NULL; /* the home's */
+        if (lmq_env_open(home, &o, &env) != 0)
+            _exit(12);
+        const char *region, *account;
+        char policy[256];
+        if (lmq_env_identity(env, &region, &account) != 0 ||
+            strcmp(region, "us-east-1") != 0)
+            _exit(13);
+        snprintf(policy, sizeof policy,
+                 "{\"deadLetterTargetArn\":\"arn:aws:sqs:%s:%s:dlq\","
+                 "\"maxReceiveCount\":\"1\"}",
+                 region, account);
+        lmq_map *m = lmq_map_new();
+        lmq_queue *q = NULL;
+        lmq_send_entry e;
+        lmq_send_result res;
+        lmq_send_entry_init(&e);
+        e.body = "poison";
+        e.body_len = SIZE_MAX;
+        if (!m || lmq_map_set(m, "RedrivePolicy", policy) != 0 ||
+            lmq_queue_set_attributes(env, "jobs", m) != 0 ||
+            lmq_queue_open(env, "jobs", &q) != 0 || lmq_send(q, &e, &res))
+            _exit(14);
+        lmq_map_free(m);
+        lmq_queue_close(q);
+        lmq_env_close(env);
+        _exit(0);
+    }
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child: %d",
+                  WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    /* The CLI's receives: the second one moves the poison message. */
+    json_decref(RUN_JSON("receive-message", "--queue-url", "jobs",
+                         "--visibility-timeout", "0"));
+    RUN(&r, "receive-message", "--queue-url", "jobs");
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_str_eq(r.out, "");
+    run_free(&r);
+    json_t *doc = RUN_JSON("get-queue-attributes", "--queue-url", "dlq",
+                           "--attribute-names",
+                           "ApproximateNumberOfMessages");
+    ck_assert_str_eq(jstr(json_object_get(doc, "Attributes"),
+                          "ApproximateNumberOfMessages"),
+                     "1");
+    json_decref(doc);
+}
+END_TEST
+
+/* SIGINT: AWS CLI's KeyboardInterrupt, a newline on stdout and 130. */
+START_TEST(sigint_exits_130)
+{
+    char home[300], outp[300];
+    json_decref(RUN_JSON("create-queue", "--queue-name", "q"));
+    snprintf(home, sizeof home, "%s/home", lmq_test_dir);
+    snprintf(outp, sizeof outp, "%s/int.out", lmq_test_dir);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int fo = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fo < 0)
+            _exit(120);
+        dup2(fo, 1);
+        execl(LMQ_BIN, LMQ_BIN, "--home", home, "--durability", "none",
+              "receive-message", "--queue-url", "q", "--wait-time-seconds",
+              "20", (char *)NULL);
+        _exit(121);
+    }
+    /* Generous: the receive is waiting well before 2 s, and a SIGINT
+     * that comes earlier must give the same result. */
+    struct timespec ts = {2, 0};
+    nanosleep(&ts, NULL);
+    ck_assert_int_eq(kill(pid, SIGINT), 0);
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 130, "status %d", st);
+    char *out = slurp(outp);
+    ck_assert_str_eq(out, "\n");
+    free(out);
+}
+END_TEST
+
 Suite *
 lmq_suite_cli(void)
 {
@@ -2142,6 +2497,17 @@ lmq_suite_cli(void)
     tcase_add_test(tc, service_errors_like_aws);
     tcase_add_test(tc, usage_errors_exit_252);
     tcase_add_test(tc, help_version_and_home_from_env);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("homes");
+    tcase_add_checked_fixture(tc, lmq_test_tmp_setup, lmq_test_tmp_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, read_only_commands_never_create_a_home);
+    tcase_add_test(tc, default_home_follows_xdg);
+    tcase_add_test(tc, cannot_open_errors_say_what_to_do);
+    tcase_add_test(tc, region_and_account_belong_to_the_home);
+    tcase_add_test(tc, library_process_cannot_split_the_region);
+    tcase_add_test(tc, sigint_exits_130);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("stats_demo");

@@ -6,6 +6,7 @@
 
 #include "core.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sodium.h>
 #include <sys/stat.h>
@@ -123,6 +124,135 @@ START_TEST(custom_urls_and_arns)
 }
 END_TEST
 
+/* Open path with region/account (NULL: the home's); the open's result. */
+static int
+open_id(const char *path, const char *region, const char *account,
+        int must_exist, lmq_env **env)
+{
+    lmq_env_opts o;
+    lmq_env_opts_init(&o);
+    o.durability = LMQ_DURABILITY_NONE;
+    o.region = region;
+    o.account = account;
+    o.must_exist = must_exist;
+    return lmq_env_open(path, &o, env);
+}
+
+static void
+ck_identity(const lmq_env *env, const char *region, const char *account)
+{
+    const char *r, *a;
+    ck_ok(lmq_env_identity(env, &r, &a));
+    ck_assert_str_eq(r, region);
+    ck_assert_str_eq(a, account);
+}
+
+START_TEST(identity_is_fixed_when_the_home_is_created)
+{
+    char path[300], *url;
+    lmq_env *env;
+    snprintf(path, sizeof path, "%s/home", lmq_test_dir);
+    ck_ok(open_id(path, "ap-south-1", "111122223333", 0, &env));
+    ck_identity(env, "ap-south-1", "111122223333");
+    /* The default URL base names the home's account. */
+    ck_ok(lmq_queue_create(env, "q", NULL, NULL, &url));
+    ck_assert_str_eq(url, "http://127.0.0.1:9324/111122223333/q");
+    free(url);
+    lmq_env_close(env);
+    /* NULL: the home's; the same values: fine; others: refused. */
+    ck_ok(open_id(path, NULL, NULL, 1, &env));
+    ck_identity(env, "ap-south-1", "111122223333");
+    lmq_env_close(env);
+    ck_ok(open_id(path, "ap-south-1", "111122223333", 0, &env));
+    lmq_env_close(env);
+    env = (lmq_env *)1;
+    ck_assert_int_eq(open_id(path, "us-east-1", NULL, 0, &env), LMQ_EINVAL);
+    ck_assert_ptr_null(env);
+    ck_assert_ptr_nonnull(strstr(lmq_errmsg(), "region us-east-1 disagrees "
+                                               "with the home's region "
+                                               "ap-south-1"));
+    ck_assert_int_eq(open_id(path, NULL, "000000000000", 0, &env),
+                     LMQ_EINVAL);
+    /* Malformed values, checked before anything is created. */
+    char other[300];
+    snprintf(other, sizeof other, "%s/other", lmq_test_dir);
+    ck_assert_int_eq(open_id(other, "US East", NULL, 0, &env), LMQ_EINVAL);
+    ck_assert_int_eq(open_id(other, NULL, "12345", 0, &env), LMQ_EINVAL);
+    struct stat st;
+    ck_assert_int_ne(stat(other, &st), 0);
+    ck_assert_int_eq(lmq_env_identity(NULL, NULL, NULL), LMQ_EMISUSE);
+}
+END_TEST
+
+static int
+drop_identity(lmq_txn *t, void *arg)
+{
+    (void)arg;
+    int rc = lmq__txn_del(t, LMQ_DB_META, "region", 6);
+    if (rc < 0)
+        return rc;
+    rc = lmq__txn_del(t, LMQ_DB_META, "account", 7);
+    return rc < 0 ? rc : 0;
+}
+
+/* A home from before 0.5 has no region and account in meta: its first
+ * open stores the opener's, else the defaults. */
+START_TEST(older_homes_get_the_first_openers_identity)
+{
+    char a[300], b[300];
+    lmq_env *env;
+    snprintf(a, sizeof a, "%s/a", lmq_test_dir);
+    snprintf(b, sizeof b, "%s/b", lmq_test_dir);
+    const char *paths[] = {a, b};
+    for (int i = 0; i < 2; i++) {
+        ck_ok(open_id(paths[i], NULL, NULL, 0, &env));
+        ck_ok(lmq__store_write(env->store, drop_identity, NULL));
+        lmq_env_close(env);
+    }
+    ck_ok(open_id(a, "eu-central-1", "444455556666", 0, &env));
+    lmq_env_close(env);
+    ck_ok(open_id(a, NULL, NULL, 0, &env));
+    ck_identity(env, "eu-central-1", "444455556666");
+    lmq_env_close(env);
+    ck_ok(open_id(b, NULL, NULL, 0, &env));
+    lmq_env_close(env);
+    ck_assert_int_eq(open_id(b, "eu-central-1", NULL, 0, &env), LMQ_EINVAL);
+    ck_ok(open_id(b, NULL, NULL, 0, &env));
+    ck_identity(env, "us-east-1", "000000000000");
+    lmq_env_close(env);
+}
+END_TEST
+
+START_TEST(must_exist_creates_nothing)
+{
+    char missing[300], empty[300], home[300];
+    lmq_env *env = (lmq_env *)1;
+    struct stat st;
+    snprintf(missing, sizeof missing, "%s/no/such/home", lmq_test_dir);
+    snprintf(empty, sizeof empty, "%s/empty", lmq_test_dir);
+    snprintf(home, sizeof home, "%s/home", lmq_test_dir);
+    ck_assert_int_eq(open_id(missing, NULL, NULL, 1, &env), LMQ_ENOTFOUND);
+    ck_assert_ptr_null(env);
+    ck_assert_ptr_nonnull(strstr(lmq_errmsg(), missing));
+    snprintf(home, sizeof home, "%s/no", lmq_test_dir);
+    ck_assert_int_ne(stat(home, &st), 0);
+    ck_assert_int_eq(mkdir(empty, 0700), 0);
+    ck_assert_int_eq(open_id(empty, NULL, NULL, 1, &env), LMQ_ENOTFOUND);
+    DIR *d = opendir(empty);
+    struct dirent *e;
+    int n = 0;
+    while ((e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    ck_assert_int_eq(n, 0);
+    snprintf(home, sizeof home, "%s/home", lmq_test_dir);
+    ck_ok(open_id(home, NULL, NULL, 0, &env));
+    lmq_env_close(env);
+    ck_ok(open_id(home, NULL, NULL, 1, &env));
+    lmq_env_close(env);
+}
+END_TEST
+
 START_TEST(durability_modes_open_and_sync)
 {
     lmq_durability modes[] = {LMQ_DURABILITY_FULL, LMQ_DURABILITY_PERIODIC,
@@ -155,10 +285,23 @@ START_TEST(default_home_follows_environment)
     ck_ok(lmq_default_home(&h));
     ck_assert_str_eq(h, "/data/lmq");
     free(h);
-    unsetenv("XDG_DATA_HOME");
+    /* A relative XDG_DATA_HOME is ignored (XDG base directory rules). */
+    setenv("XDG_DATA_HOME", "data", 1);
     setenv("HOME", "/home/u", 1);
     ck_ok(lmq_default_home(&h));
     ck_assert_str_eq(h, "/home/u/.local/share/lmq");
+    free(h);
+    unsetenv("XDG_DATA_HOME");
+    setenv("HOME", "/", 1);
+    ck_ok(lmq_default_home(&h));
+    ck_assert_str_eq(h, "/.local/share/lmq");
+    free(h);
+    /* No HOME: the password database's home of this user. */
+    unsetenv("HOME");
+    ck_ok(lmq_default_home(&h));
+    ck_assert_uint_gt(strlen(h), strlen("/.local/share/lmq"));
+    ck_assert_str_eq(h + strlen(h) - strlen("/.local/share/lmq"),
+                     "/.local/share/lmq");
     free(h);
 }
 END_TEST
@@ -600,6 +743,9 @@ lmq_suite_env(void)
     tcase_add_test(tc, custom_urls_and_arns);
     tcase_add_test(tc, durability_modes_open_and_sync);
     tcase_add_test(tc, default_home_follows_environment);
+    tcase_add_test(tc, identity_is_fixed_when_the_home_is_created);
+    tcase_add_test(tc, older_homes_get_the_first_openers_identity);
+    tcase_add_test(tc, must_exist_creates_nothing);
     tcase_add_loop_test(tc, map_grows_then_fails_cleanly_when_full, 0, 2);
     suite_add_tcase(s, tc);
     tc = tcase_create("map_modes");

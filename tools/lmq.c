@@ -11,10 +11,12 @@
  *
  * Output follows the AWS CLI: the JSON document of the response (see
  * lmq_out.c for the exact rules), nothing for an empty response, errors on
- * stderr as botocore renders them. Exit statuses are AWS CLI v2's: 0, 252
- * for usage errors (unknown or missing flags, unparsable values), 254 for
- * service errors (any lmq_err from the library), 255 when the home cannot
- * be opened.
+ * stderr as botocore renders them (SQS's Query codes). Exit statuses are
+ * AWS CLI v2's: 0, 252 for usage errors (unknown or missing flags,
+ * unparsable values, JSON of the wrong type), 253 when the home cannot be
+ * used as configured (missing for a read-only command, permissions, a
+ * region that disagrees), 254 for service errors (any lmq_err from the
+ * library), 255 for the rest, 130 after SIGINT.
  *
  * Rejected: mapping flags straight onto library calls with getopt_long.
  * getopt's rules (permutation, abbreviations, optional arguments) differ
@@ -25,8 +27,10 @@
  * under ASan/LSan when the test suite runs it in a sanitizer build.
  */
 #include "lmq_cli.h"
+#include "homefile.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -55,6 +59,9 @@ cli_env_opts(const cli_ctx *c, lmq_env_opts *o)
     o->max_messages = c->max_messages;
     if (c->disk_reserve_set)
         o->disk_reserve = c->disk_reserve;
+    o->region = c->region;
+    o->account = c->account;
+    o->must_exist = c->must_exist;
 }
 
 /* A byte count: digits, optionally followed by k, m or g (KiB, MiB,
@@ -122,15 +129,39 @@ global_count(const char *flag, const char *var, const char *val,
     return 0;
 }
 
+/* The env of the running command, for the SIGINT handler. */
+static lmq_env *volatile sig_env;
+
+static void
+on_sigint(int sig)
+{
+    (void)sig;
+    cli_sigint = 1;
+    lmq_env *e = sig_env;
+    if (e)
+        lmq_env_interrupt(e);
+}
+
 int
 cli_env_open(cli_ctx *c, const lmq_env_opts *o)
 {
     const char *warning = NULL;
-    if (lmq_env_open(c->home, o, &c->env) != 0) {
-        fprintf(stderr, "\nCould not open the lmq home %s: %s\n", c->home,
-                cli_strip_errmsg(lmq_errmsg()));
-        return CLI_EXIT_OTHER;
+    int rc = lmq_env_open(c->home, o, &c->env);
+    if (rc != 0) {
+        fprintf(stderr, "\nCould not open the lmq home %s (%s): %s\n%s\n",
+                c->home, c->home_from ? c->home_from : "--home",
+                cli_strip_errmsg(lmq_errmsg()), lmq__home_hint(rc));
+        /* The home is lmq's configuration: a missing, unreachable or
+         * mismatched one is AWS CLI's class 253; I/O errors, corruption
+         * and the rest are 255. */
+        return rc == LMQ_ENOTFOUND || rc == LMQ_EPERM || rc == LMQ_EINVAL ||
+                       rc == LMQ_EVERSION || rc == LMQ_EKEY
+                   ? CLI_EXIT_CONFIG
+                   : CLI_EXIT_OTHER;
     }
+    sig_env = c->env;
+    if (cli_sigint)
+        lmq_env_interrupt(c->env);
     if (lmq_env_warnings(c->env, &warning) == 0 && warning)
         fprintf(stderr, "lmq: warning: %s\n", warning);
     return 0;
@@ -177,21 +208,6 @@ open_queue(cli_ctx *c, lmq_queue **q)
     return 0;
 }
 
-/* A JSON scalar as a malloc'd string (strings as is, numbers and booleans
- * in their JSON spelling, objects and arrays as compact JSON: a lenient
- * reading of {"RedrivePolicy": {...}}). */
-static char *
-json_as_string(const json_t *v)
-{
-    if (json_is_string(v))
-        return strdup(json_string_value(v));
-    if (json_is_true(v))
-        return strdup("true");
-    if (json_is_false(v))
-        return strdup("false");
-    return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-}
-
 /* A JSON object of strings to an lmq_map; *out NULL on error (printed). */
 static int
 map_from_json(const char *param, json_t *obj, lmq_map **out)
@@ -207,14 +223,15 @@ map_from_json(const char *param, json_t *obj, lmq_map **out)
     }
     json_object_foreach(obj, k, v) {
         char *s;
-        if (json_is_null(v)) {
+        /* botocore's validation: map values are strings (a RedrivePolicy
+         * is a JSON string, not an object). */
+        if (!json_is_string(v)) {
+            char path[512];
             lmq_map_free(m);
-            return cli_param_error("Invalid type for parameter %s.%s, "
-                                   "value: None, type: <class 'NoneType'>, "
-                                   "valid types: <class 'str'>",
-                                   param, k);
+            snprintf(path, sizeof path, "%s.%s", param, k);
+            return cli_type_error(path, v, "<class 'str'>");
         }
-        s = json_as_string(v);
+        s = strdup(json_string_value(v));
         if (!s || lmq_map_set(m, k, s) != 0) {
             free(s);
             lmq_map_free(m);
@@ -270,12 +287,13 @@ opt_strv(const cli_ctx *c, const char *flag, const char *param, json_t **arr,
     }
     json_array_foreach(*arr, i, e) {
         if (!json_is_string(e)) {
+            char path[512];
+            snprintf(path, sizeof path, "%s[%zu]", param, i);
+            int rc = cli_type_error(path, e, "<class 'str'>");
             free(v);
             json_decref(*arr);
             *arr = NULL;
-            return cli_param_error("Invalid type for parameter %s[%zu], "
-                                   "valid types: <class 'str'>",
-                                   param, i);
+            return rc;
         }
         v[i] = json_string_value(e);
     }
@@ -283,7 +301,8 @@ opt_strv(const cli_ctx *c, const char *flag, const char *param, json_t **arr,
     return 0;
 }
 
-/* An integer member of an entry: a JSON integer or a decimal string. */
+/* An integer member of an entry: a JSON integer (shorthand's digits were
+ * made integers by cli_parse_structs, as the AWS CLI's model does). */
 static int
 member_int(json_t *entry, const char *key, const char *path, int *out,
            int *present)
@@ -296,10 +315,12 @@ member_int(json_t *entry, const char *key, const char *path, int *out,
     if (json_is_integer(v) && json_integer_value(v) >= INT_MIN &&
         json_integer_value(v) <= INT_MAX) {
         *out = (int)json_integer_value(v);
-    } else if (!json_is_string(v) || cli_parse_int(json_string_value(v), out)) {
-        return cli_param_error("Invalid type for parameter %s.%s, valid "
-                               "types: <class 'int'>",
-                               path, key);
+    } else if (json_is_boolean(v)) {
+        *out = json_is_true(v); /* a Python bool is an int */
+    } else {
+        char p[512];
+        snprintf(p, sizeof p, "%s.%s", path, key);
+        return cli_type_error(p, v, "<class 'int'>");
     }
     *present = 1;
     return 0;
@@ -320,10 +341,11 @@ member_str(json_t *entry, const char *key, const char *path, int required,
                                    path, key);
         return 0;
     }
-    if (!json_is_string(v))
-        return cli_param_error("Invalid type for parameter %s.%s, valid "
-                               "types: <class 'str'>",
-                               path, key);
+    if (!json_is_string(v)) {
+        char p[512];
+        snprintf(p, sizeof p, "%s.%s", path, key);
+        return cli_type_error(p, v, "<class 'str'>");
+    }
     *out = json_string_value(v);
     if (len)
         *len = json_string_length(v);
@@ -339,9 +361,7 @@ check_members(json_t *entry, const char *path, const char *const *allowed)
     json_t *v;
 
     if (!json_is_object(entry))
-        return cli_param_error("Invalid type for parameter %s, valid types: "
-                               "<class 'dict'>",
-                               path);
+        return cli_type_error(path, entry, "<class 'dict'>");
     json_object_foreach(entry, k, v) {
         size_t i;
         for (i = 0; allowed[i]; i++)
@@ -379,9 +399,7 @@ mattrs_from_json(json_t *obj, const char *path, lmq_mattrs **out)
     if (!obj)
         return 0;
     if (!json_is_object(obj))
-        return cli_param_error("Invalid type for parameter %s, valid types: "
-                               "<class 'dict'>",
-                               path);
+        return cli_type_error(path, obj, "<class 'dict'>");
     if (!(a = lmq_mattrs_new()))
         return CLI_EXIT_OTHER;
     json_object_foreach(obj, name, v) {
@@ -444,9 +462,7 @@ trace_from_json(json_t *obj, const char *path, const char **out)
     if (!obj)
         return 0;
     if (!json_is_object(obj))
-        return cli_param_error("Invalid type for parameter %s, valid types: "
-                               "<class 'dict'>",
-                               path);
+        return cli_type_error(path, obj, "<class 'dict'>");
     json_object_foreach(obj, name, v) {
         const char *type;
         snprintf(sub, sizeof sub, "%s.%s", path, name);
@@ -1326,82 +1342,82 @@ cmd_compact(cli_ctx *c)
 
 static const cli_cmd cmds[] = {
     {"create-queue", "CreateQueue", cmd_create_queue, f_create_queue,
-     "Create a queue (idempotent when the attributes match)."},
+     "Create a queue (idempotent when the attributes match).", 0},
     {"delete-queue", "DeleteQueue", cmd_delete_queue, f_qurl,
-     "Delete a queue and its messages."},
+     "Delete a queue and its messages.", 0},
     {"get-queue-url", "GetQueueUrl", cmd_get_queue_url, f_get_queue_url,
-     "Print the URL of a queue."},
+     "Print the URL of a queue.", 1},
     {"list-queues", "ListQueues", cmd_list_queues, f_list_queues,
-     "List queue URLs."},
+     "List queue URLs.", 1},
     {"get-queue-attributes", "GetQueueAttributes", cmd_get_queue_attributes,
-     f_get_queue_attributes, "Print queue attributes and counters."},
+     f_get_queue_attributes, "Print queue attributes and counters.", 1},
     {"set-queue-attributes", "SetQueueAttributes", cmd_set_queue_attributes,
-     f_set_queue_attributes, "Change queue attributes."},
+     f_set_queue_attributes, "Change queue attributes.", 0},
     {"send-message", "SendMessage", cmd_send_message, f_send_message,
-     "Send one message."},
+     "Send one message.", 0},
     {"send-message-batch", "SendMessageBatch", cmd_send_message_batch,
-     f_send_message_batch, "Send up to 10 messages."},
+     f_send_message_batch, "Send up to 10 messages.", 0},
     {"receive-message", "ReceiveMessage", cmd_receive_message,
-     f_receive_message, "Receive up to 10 messages."},
+     f_receive_message, "Receive up to 10 messages.", 0},
     {"delete-message", "DeleteMessage", cmd_delete_message, f_delete_message,
-     "Delete a received message."},
+     "Delete a received message.", 0},
     {"delete-message-batch", "DeleteMessageBatch", cmd_delete_message_batch,
-     f_delete_message_batch, "Delete up to 10 received messages."},
+     f_delete_message_batch, "Delete up to 10 received messages.", 0},
     {"change-message-visibility", "ChangeMessageVisibility",
      cmd_change_message_visibility, f_change_message_visibility,
-     "Change the visibility timeout of a received message."},
+     "Change the visibility timeout of a received message.", 0},
     {"change-message-visibility-batch", "ChangeMessageVisibilityBatch",
      cmd_change_message_visibility_batch, f_change_message_visibility_batch,
-     "Change the visibility timeout of up to 10 messages."},
+     "Change the visibility timeout of up to 10 messages.", 0},
     {"purge-queue", "PurgeQueue", cmd_purge_queue, f_qurl,
-     "Delete every message of a queue."},
+     "Delete every message of a queue.", 0},
     {"tag-queue", "TagQueue", cmd_tag_queue, f_tag_queue,
-     "Add or replace tags."},
+     "Add or replace tags.", 0},
     {"untag-queue", "UntagQueue", cmd_untag_queue, f_untag_queue,
-     "Remove tags."},
+     "Remove tags.", 0},
     {"list-queue-tags", "ListQueueTags", cmd_list_queue_tags, f_qurl,
-     "Print the tags of a queue."},
+     "Print the tags of a queue.", 1},
     {"list-dead-letter-source-queues", "ListDeadLetterSourceQueues",
      cli_cmd_list_dead_letter_source_queues,
      cli_f_list_dead_letter_source_queues,
-     "List the queues whose dead-letter queue this is."},
+     "List the queues whose dead-letter queue this is.", 1},
     {"start-message-move-task", "StartMessageMoveTask",
      cli_cmd_start_message_move_task, cli_f_start_message_move_task,
-     "Move the messages of a dead-letter queue back (runs it)."},
+     "Move the messages of a dead-letter queue back (runs it).", 0},
     {"list-message-move-tasks", "ListMessageMoveTasks",
      cli_cmd_list_message_move_tasks, cli_f_list_message_move_tasks,
-     "List the recent move tasks of a dead-letter queue."},
+     "List the recent move tasks of a dead-letter queue.", 1},
     {"cancel-message-move-task", "CancelMessageMoveTask",
      cli_cmd_cancel_message_move_task, cli_f_cancel_message_move_task,
-     "Cancel a running move task."},
+     "Cancel a running move task.", 0},
     {"stats", "Stats", cli_cmd_stats, cli_f_stats,
-     "Queue metrics (CloudWatch names): now, --watch, --history, --plot."},
+     "Queue metrics (CloudWatch names): now, --watch, --history, --plot.", 1},
     {"consume", "Consume", cli_cmd_consume, cli_consume_flags,
-     "Run a shell command for each message; exit 0 deletes it."},
+     "Run a shell command for each message; exit 0 deletes it.", 0},
     {"bridge", "Bridge", cli_cmd_bridge, cli_f_bridge,
-     "Ship local queues to SQS and back (run, status, resume)."},
+     "Ship local queues to SQS and back (run, status, resume).", 0},
     {"demo", "Demo", cli_cmd_demo, f_none,
-     "Producer and consumer processes share a demo queue."},
+     "Producer and consumer processes share a demo queue.", 0},
     {"peek", "Peek", cli_cmd_peek, cli_f_peek,
-     "Print the messages of a queue without receiving them."},
+     "Print the messages of a queue without receiving them.", 1},
     {"clock", "Clock", cli_cmd_clock, cli_f_clock,
-     "Show or move the home's test clock (enable, show, advance, set)."},
+     "Show or move the home's test clock (enable, show, advance, set).", 0},
     {"key", "Key", cli_cmd_key, cli_f_key,
-     "Keys of encryption at rest (create, list, rotate)."},
+     "Keys of encryption at rest (create, list, rotate).", 0},
     {"check", "Check", cli_cmd_check, cli_f_check,
-     "Verify the home (indexes, counters, FIFO, DLQ, log); --repair."},
+     "Verify the home (indexes, counters, FIFO, DLQ, log); --repair.", 1},
     {"backup", "Backup", cli_cmd_backup, cli_f_backup,
-     "A consistent copy of the live home into a new directory."},
+     "A consistent copy of the live home into a new directory.", 1},
     {"dump", "Dump", cli_cmd_dump, cli_f_dump,
-     "Write queues and messages as JSON lines."},
+     "Write queues and messages as JSON lines.", 1},
     {"load", "Load", cli_cmd_load, cli_f_load,
-     "Read a dump into the home (--merge into existing queues)."},
+     "Read a dump into the home (--merge into existing queues).", 0},
     {"compact", "Compact", cmd_compact, f_none,
      "Rewrite the home's data file without its free pages (needs the home "
-     "to itself)."},
+     "to itself).", 1},
     {"reset", "Reset", cli_cmd_reset, cli_f_reset,
-     "Delete every queue and forget recent deletions (test setup)."},
-    {NULL, NULL, NULL, NULL, NULL}};
+     "Delete every queue and forget recent deletions (test setup).", 0},
+    {NULL, NULL, NULL, NULL, NULL, 0}};
 
 /* ---- help -------------------------------------------------------------------- */
 
@@ -1419,6 +1435,10 @@ main_help(void)
            "$LMQ_HOME,\n"
            "                                   else $XDG_DATA_HOME/lmq, else "
            "~/.local/share/lmq)\n"
+           "  --region REGION, --account ID    the home's region and "
+           "account, fixed when it\n"
+           "                                   is created (default "
+           "us-east-1, 000000000000)\n"
            "  --durability full|periodic|none  commit durability (default "
            "full)\n"
            "  --map-mode auto|pwrite|writable  map mode of a home this "
@@ -1478,8 +1498,9 @@ main_help(void)
            "(bytes). Map values\n"
            "take Key=Value,Key=Value shorthand or JSON; lists take "
            "space-separated values\n"
-           "or a JSON array. Exit status: 0, 252 usage error, 254 service "
-           "error.\n");
+           "or a JSON array. Exit status (AWS CLI v2's): 0, 252 usage "
+           "error, 253 home\nnot usable as configured, 254 service error, "
+           "255 other, 130 interrupted.\n");
 }
 
 static void
@@ -1519,7 +1540,8 @@ cmd_help(const cli_cmd *cmd)
                cmd->flags[i].name,
                cmd->flags[i].required ? "(required) " : "",
                cmd->flags[i].help);
-    printf("\nGlobal options: --home DIR, --durability full|periodic|none, "
+    printf("\nGlobal options: --home DIR, --region REGION, --account ID, "
+           "--durability full|periodic|none, "
            "--map-mode auto|pwrite|writable, --flush-interval MS, "
            "--group NAME, --strict-permissions, --key-file FILE, "
            "--key-passphrase-file FILE, --key-process COMMAND, "
@@ -1549,7 +1571,7 @@ global_choice(const char *name, const char *value,
 }
 
 static const char *const global_ignored_value[] = {
-    "region", "endpoint-url", "profile", "cli-binary-format", NULL};
+    "endpoint-url", "profile", "cli-binary-format", NULL};
 static const char *const global_ignored_bool[] = {
     "no-cli-pager", "no-verify-ssl", "no-sign-request",
     "debug", NULL};
@@ -1601,7 +1623,8 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
                *map_mode = NULL, *flush_interval = NULL, *query = NULL,
                *group = NULL, *key_file = NULL, *max_home_bytes = NULL,
                *max_home_messages = NULL, *disk_reserve = NULL,
-               *key_pass = NULL, *key_proc = NULL;
+               *key_pass = NULL, *key_proc = NULL, *region = NULL,
+               *account = NULL;
     int i, rc;
 
     for (i = 1; i < argc; i++) {
@@ -1686,6 +1709,8 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
                              : strcmp(name, "key-passphrase-file") == 0
                                  ? &key_pass
                              : strcmp(name, "key-process") == 0 ? &key_proc
+                             : strcmp(name, "region") == 0   ? &region
+                             : strcmp(name, "account") == 0  ? &account
                                                            : NULL;
         int gignore = 0, gbool = 0;
         for (k = 0; global_ignored_value[k]; k++)
@@ -1773,11 +1798,12 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
         if (f->kind == CLI_INT) {
             int dummy;
             if (cli_parse_int(o->tok[0].s, &dummy) != 0) {
-                fprintf(stderr,
-                        "\nError parsing parameter '--%s': invalid literal "
-                        "for int() with base 10: '%s'\n",
-                        f->name, o->tok[0].s);
-                return CLI_EXIT_USAGE;
+                /* AWS CLI v2 converts after parsing, and Python's
+                 * ValueError reaches its catch-all handler: 255. */
+                fprintf(stderr, "\ninvalid literal for int() with base "
+                                "10: '%s'\n",
+                        o->tok[0].s);
+                return CLI_EXIT_OTHER;
             }
         }
     }
@@ -1802,7 +1828,7 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
         return cli_usage_error("the following arguments are required: %s",
                                missing);
     if (unknown[0])
-        return cli_usage_error("Unknown options: %s", unknown);
+        return cli_unknown_error(unknown);
 
     static const char *const durabilities[] = {"full", "periodic", "none",
                                                 NULL};
@@ -1856,10 +1882,25 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
     c->key_file = key_file; /* argv outlives c */
     c->key_passphrase_file = key_pass;
     c->key_process = key_proc;
+    /* Checked here for the usage error; the library checks them too. */
+    if (region && (!*region || strspn(region, "abcdefghijklmnopqrstuvwxyz"
+                                              "0123456789-") !=
+                                   strlen(region)))
+        return cli_usage_error("argument --region: expected a region such "
+                               "as us-east-1, got '%s'", region);
+    if (account && (strlen(account) != 12 ||
+                    strspn(account, "0123456789") != 12))
+        return cli_usage_error("argument --account: expected a 12-digit "
+                               "account id, got '%s'", account);
+    c->region = region;
+    c->account = account;
+    c->must_exist = c->cmd->ro;
     if (home && *home) {
         c->home = strdup(home);
+        c->home_from = "--home";
     } else if (getenv("LMQ_HOME") && *getenv("LMQ_HOME")) {
         c->home = strdup(getenv("LMQ_HOME"));
+        c->home_from = "LMQ_HOME";
     } else if ((rc = lmq_default_home(&c->home)) != 0) {
         fprintf(stderr, "\nlmq: no home directory: %s\n",
                 cli_strip_errmsg(lmq_errmsg()));
@@ -1867,6 +1908,8 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
     }
     if (!c->home)
         return CLI_EXIT_OTHER;
+    if (!c->home_from)
+        c->home_from = "the default home";
     return 0;
 }
 
@@ -1888,12 +1931,26 @@ main(int argc, char **argv)
             else
                 main_help();
         } else {
+            /* SIGINT: AWS CLI's KeyboardInterrupt (a newline on stdout,
+             * status 130). A waiting receive returns at once; other calls
+             * finish their one transaction first. Commands that run until
+             * stopped (consume, stats --watch, bridge) install their own. */
+            struct sigaction sa;
+            memset(&sa, 0, sizeof sa);
+            sa.sa_handler = on_sigint;
+            sigemptyset(&sa.sa_mask);
+            sigaction(SIGINT, &sa, NULL);
             rc = c.cmd->fn(&c);
             if (rc == 0 && cli_query_failed)
                 rc = CLI_EXIT_OTHER;
+            if (cli_sigint) {
+                fputs("\n", stdout);
+                rc = CLI_EXIT_INTERRUPTED;
+            }
         }
     }
     fflush(stdout);
+    sig_env = NULL;
     ctx_free(&c);
     return rc;
 }

@@ -394,6 +394,22 @@ load_json(const char *flag, const cli_tok *t, json_type want)
     return v;
 }
 
+/* The integer members of the structures lmq's flags take (batch entries):
+ * shorthand gives them as text, which the AWS CLI converts by the model;
+ * JSON must give integers. */
+static void
+shorthand_ints(json_t *obj)
+{
+    static const char *const ints[] = {"DelaySeconds", "VisibilityTimeout",
+                                       NULL};
+    for (size_t i = 0; ints[i]; i++) {
+        json_t *v = json_object_get(obj, ints[i]);
+        int n;
+        if (json_is_string(v) && cli_parse_int(json_string_value(v), &n) == 0)
+            json_object_set_new(obj, ints[i], json_integer(n));
+    }
+}
+
 static json_t *
 parse_struct_tok(const char *flag, const cli_tok *t)
 {
@@ -402,6 +418,18 @@ parse_struct_tok(const char *flag, const cli_tok *t)
 
     if (starts_with_char(t->s, '{'))
         return load_json(flag, t, JSON_OBJECT);
+    if (starts_with_char(t->s, '[')) {
+        /* JSON, but not a structure: the AWS CLI's text for it. */
+        json_t *a = json_loadb(t->s, t->len, JSON_DECODE_ANY, NULL);
+        if (a) {
+            json_decref(a);
+            fprintf(stderr, "\nError parsing parameter '--%s': Invalid "
+                            "JSON:\n%s\n",
+                    flag, t->s);
+            return NULL;
+        }
+        return load_json(flag, t, JSON_OBJECT);
+    }
     if (strlen(t->s) != t->len) {
         fprintf(stderr, "\nError parsing parameter '--%s': NUL byte in "
                         "value\n", flag);
@@ -469,6 +497,8 @@ cli_parse_structs(const char *flag, const cli_opt *o)
             json_decref(arr);
             return NULL;
         }
+        if (!starts_with_char(o->tok[i].s, '{'))
+            shorthand_ints(v);
         json_array_append_new(arr, v);
     }
     return arr;

@@ -277,6 +277,7 @@ cli_cmd_bridge(cli_ctx *c)
     if (strcmp(action, "status") == 0) {
         if (w->n > 1)
             return cli_usage_error("bridge status takes no route");
+        c->must_exist = 1; /* reads only: never creates a home */
         return cmd_status(c);
     }
     if (strcmp(action, "resume") == 0) {

@@ -10,17 +10,24 @@
 #define LMQ_CLI_H
 
 #include <jansson.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "lmq.h"
 
-/* Exit statuses, as AWS CLI v2 documents them: 252 for a command line that
- * could not be parsed, 254 when the service answered with an error, 255 for
- * anything else (here: the home could not be opened). */
+/* Exit statuses, as AWS CLI v2 documents them (awscli/constants.py):
+ * 252 for a command line that could not be parsed or a parameter that
+ * failed validation, 253 when the environment or configuration is invalid
+ * (here: the home cannot be found, entered or created, or --region names
+ * another region than the home's), 254 when the service answered with an
+ * error, 255 for anything else (an I/O error, a corrupt home), 130 after
+ * SIGINT. */
 #define CLI_EXIT_USAGE 252
+#define CLI_EXIT_CONFIG 253
 #define CLI_EXIT_SERVICE 254
 #define CLI_EXIT_OTHER 255
+#define CLI_EXIT_INTERRUPTED 130
 
 /* How a flag's value tokens are read. */
 typedef enum cli_kind {
@@ -72,6 +79,7 @@ typedef struct cli_cmd {
     cli_fn fn;
     const cli_flag *flags; /* terminated by a {NULL} entry */
     const char *summary;
+    int ro; /* reads only: never creates a home (lmq_env_opts.must_exist) */
 } cli_cmd;
 
 /* A compiled --query expression (lmq_query.c). */
@@ -99,6 +107,11 @@ struct cli_ctx {
     const char *key_passphrase_file; /* --key-passphrase-file (else
                                       * $LMQ_KEY_PASSPHRASE_FILE) */
     const char *key_process; /* --key-process (else $LMQ_KEY_PROCESS) */
+    const char *region;   /* --region: the home's, or the one it gets */
+    const char *account;  /* --account: likewise */
+    int must_exist;       /* open existing homes only (read-only command) */
+    const char *home_from; /* what chose c->home, for errors: "--home",
+                            * "LMQ_HOME" or "the default" */
 };
 
 /* ---- lmq_args.c --------------------------------------------------------- */
@@ -194,6 +207,13 @@ const char *cli_strip_errmsg(const char *msg);
  * CLI_EXIT_USAGE. */
 int cli_usage_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
+/* Print AWS CLI's unknown-options error for list ("--a, b"); returns
+ * CLI_EXIT_USAGE. */
+int cli_unknown_error(const char *list);
+/* Print botocore's "Invalid type for parameter PATH, value: V, type: T,
+ * valid types: VALID" (V and T as Python shows the JSON value v);
+ * returns CLI_EXIT_USAGE. */
+int cli_type_error(const char *path, const json_t *v, const char *valid);
 /* Print "\nParameter validation failed:\n<text>\n"; returns
  * CLI_EXIT_USAGE. */
 int cli_param_error(const char *fmt, ...)
@@ -233,8 +253,11 @@ int cli_env(cli_ctx *c);
 /* Open options for c's home (durability). */
 void cli_env_opts(const cli_ctx *c, lmq_env_opts *o);
 /* Open c->env with o; print the home's permission warnings (if any) to
- * stderr. 0, or CLI_EXIT_OTHER after printing why not. */
+ * stderr. 0, or CLI_EXIT_CONFIG / CLI_EXIT_OTHER after printing why not
+ * and what to do. */
 int cli_env_open(cli_ctx *c, const lmq_env_opts *o);
+/* Set by lmq's SIGINT handler (main then exits CLI_EXIT_INTERRUPTED). */
+extern volatile sig_atomic_t cli_sigint;
 
 /* ---- lmq_dlq.c ---------------------------------------------------------- */
 

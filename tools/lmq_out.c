@@ -58,6 +58,7 @@ cli_jstr(const char *s, size_t len)
 }
 
 int cli_query_failed;
+volatile sig_atomic_t cli_sigint;
 
 json_t *
 cli_query_apply(const cli_ctx *c, json_t *doc)
@@ -387,11 +388,20 @@ py_repr_str(FILE *m, const char *s, size_t n)
 }
 
 static char *scalar_str(const json_t *v);
+static void py_repr_any(FILE *m, const json_t *v, bool ordered);
 
-/* Python's repr() of a decoded JSON value: what the AWS CLI prints when a
- * column's key holds a list or dict in some rows. */
 static void
 py_repr(FILE *m, const json_t *v)
+{
+    py_repr_any(m, v, false);
+}
+
+/* Python's repr() of a decoded JSON value: what the AWS CLI prints when a
+ * column's key holds a list or dict in some rows. ordered: objects as the
+ * OrderedDicts the AWS CLI's JSON parameters are ("OrderedDict([('k',
+ * v)])"). */
+static void
+py_repr_any(FILE *m, const json_t *v, bool ordered)
 {
     size_t i;
     const char *key;
@@ -406,20 +416,24 @@ py_repr(FILE *m, const json_t *v)
         json_array_foreach(v, i, el) {
             fputs(first ? "" : ", ", m);
             first = false;
-            py_repr(m, el);
+            py_repr_any(m, el, ordered);
         }
         fputc(']', m);
         break;
     case JSON_OBJECT:
-        fputc('{', m);
+        fputs(ordered ? "OrderedDict([" : "{", m);
         json_object_foreach((json_t *)v, key, el) {
             fputs(first ? "" : ", ", m);
             first = false;
+            if (ordered)
+                fputc('(', m);
             py_repr_str(m, key, strlen(key));
-            fputs(": ", m);
-            py_repr(m, el);
+            fputs(ordered ? ", " : ": ", m);
+            py_repr_any(m, el, ordered);
+            if (ordered)
+                fputc(')', m);
         }
-        fputc('}', m);
+        fputs(ordered ? "])" : "}", m);
         break;
     default: {
         char *str = scalar_str(v);
@@ -1027,9 +1041,15 @@ cli_op_error(const char *op, const char *code, const char *msg)
 int
 cli_service_error_op(const char *op, int rc)
 {
-    const char *code = lmq_err_sqs_code(rc);
+    const char *code = lmq_err_query_code(rc);
     const char *msg = cli_strip_errmsg(lmq_errmsg());
 
+    if (rc == LMQ_EINTR && cli_sigint)
+        return CLI_EXIT_INTERRUPTED; /* main prints the newline */
+    /* The text SQS's Query protocol gives with this code, which Debian's
+     * AWS CLI v2 (Query) prints. */
+    if (rc == LMQ_ENOQUEUE)
+        msg = "The specified queue does not exist for this wsdl version.";
     if (!*msg)
         msg = cli_strip_errmsg(lmq_strerror(rc));
     if (!code || !*code)
@@ -1043,20 +1063,62 @@ cli_service_error(const cli_ctx *c, int rc)
     return cli_service_error_op(c->cmd->op, rc);
 }
 
+/* argparse's usage banner, as AWS CLI v2 prints it before an error. */
+static void
+usage_banner(void)
+{
+    fputs("\nusage: lmq [options] <command> [parameters]\n"
+          "To see help text, you can run:\n\n"
+          "  lmq --help\n"
+          "  lmq <command> --help\n\n",
+          stderr);
+}
+
 int
 cli_usage_error(const char *fmt, ...)
 {
     va_list ap;
-    fputs("usage: lmq [options] <command> [parameters]\n"
-          "To see help text, you can run:\n\n"
-          "  lmq --help\n"
-          "  lmq <command> --help\n\n"
-          "lmq: error: ",
-          stderr);
+    usage_banner();
+    fputs("lmq: error: ", stderr);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    fputs("\n\n", stderr);
+    return CLI_EXIT_USAGE;
+}
+
+int
+cli_unknown_error(const char *list)
+{
+    /* AWS CLI's UnknownArgumentError: the banner, then the list without
+     * argparse's "error:" prefix. */
+    usage_banner();
+    fprintf(stderr, "Unknown options: %s\n\n", list);
+    return CLI_EXIT_USAGE;
+}
+
+int
+cli_type_error(const char *path, const json_t *v, const char *valid)
+{
+    static const char *const types[] = {
+        [JSON_OBJECT] = "<class 'collections.OrderedDict'>",
+        [JSON_ARRAY] = "<class 'list'>",
+        [JSON_STRING] = "<class 'str'>",
+        [JSON_INTEGER] = "<class 'int'>",
+        [JSON_REAL] = "<class 'float'>",
+        [JSON_TRUE] = "<class 'bool'>",
+        [JSON_FALSE] = "<class 'bool'>",
+        [JSON_NULL] = "<class 'NoneType'>",
+    };
+    fprintf(stderr, "\nParameter validation failed:\nInvalid type for "
+                    "parameter %s, value: ",
+            path);
+    if (json_is_string(v)) /* str(), not repr(), at the top */
+        fwrite(json_string_value(v), 1, json_string_length(v), stderr);
+    else
+        py_repr_any(stderr, v, true);
+    fprintf(stderr, ", type: %s, valid types: %s\n", types[json_typeof(v)],
+            valid);
     return CLI_EXIT_USAGE;
 }
 

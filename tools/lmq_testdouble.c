@@ -97,6 +97,8 @@ cli_cmd_clock(cli_ctx *c)
                                "'set')",
                                verb);
     }
+    if (strcmp(verb, "show") == 0)
+        c->must_exist = 1; /* reads only: never creates a home */
     if (strcmp(verb, "enable") == 0) {
         lmq_env_opts o;
         cli_env_opts(c, &o);

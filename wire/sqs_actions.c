@@ -723,13 +723,23 @@ batch_error(const char *id, int rc, const char *msg)
                      "Message", clean);
 }
 
+/* More than 10 entries: refused before the library sees them, with the
+ * library's text (it has set no error detail here). */
+static int
+too_many(sqs_call *c, size_t n)
+{
+    return lmq__sqs_fail(c, "TooManyEntriesInBatchRequest",
+                         "Maximum number of entries per request are %d. "
+                         "You have sent %zu.", MAX_MSGS, n);
+}
+
 static int
 a_send_message_batch(sqs_call *c)
 {
     json_t *entries = json_object_get(c->in, "Entries");
     size_t n = json_array_size(entries);
     if (n > MAX_MSGS)
-        return lmq__sqs_fail_lmq(c, LMQ_EBATCHTOOMANY);
+        return too_many(c, n);
     lmq_send_entry se[MAX_MSGS];
     lmq_mattrs *attrs[MAX_MSGS] = {0};
     lmq_send_result res[MAX_MSGS];
@@ -958,7 +968,7 @@ handle_batch(sqs_call *c, int change)
     json_t *entries = json_object_get(c->in, "Entries");
     size_t n = json_array_size(entries);
     if (n > MAX_MSGS)
-        return lmq__sqs_fail_lmq(c, LMQ_EBATCHTOOMANY);
+        return too_many(c, n);
     lmq_handle_entry e[MAX_MSGS];
     lmq_batch_result res[MAX_MSGS];
     json_t *failed = json_array(), *ok = json_array();

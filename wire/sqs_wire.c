@@ -107,6 +107,13 @@ lmq__sqs_error_of(int rc)
     return lmq__sqs_error_find(code);
 }
 
+LMQ_API const char *
+lmq_err_query_code(int err)
+{
+    const sqs_error *e = lmq__sqs_error_of(err);
+    return e->code ? e->code : e->shape;
+}
+
 static void
 encode_error(sqs_proto proto, const char *rid, const sqs_error *e,
              const char *msg, sqs_resp *resp)
