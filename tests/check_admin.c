@@ -717,7 +717,7 @@ START_TEST(test_dump_load_round_trip)
     char *before = lib_dump(home2);
     rc = CLI(&out, &err, "--home", home2, "load", "--file", p1);
     ck_assert_int_eq(rc, 254);
-    ck_assert_ptr_nonnull(strstr(err, "QueueNameExists"));
+    ck_assert_ptr_nonnull(strstr(err, "QueueAlreadyExists"));
     ck_assert_ptr_nonnull(strstr(err, "nothing loaded"));
     free(out);
     free(err);
@@ -787,7 +787,7 @@ START_TEST(test_sealed_dump_needs_key)
     int rc = lmq_test_cli(LMQ_BIN, args_nokey, NULL, 60, &out, &err);
     ck_assert_int_eq(rc, 254);
     ck_assert_ptr_null(strstr(out, "secret-body"));
-    ck_assert_msg(strstr(err, "KmsNotFound") || strstr(err, "key"), "%s",
+    ck_assert_msg(strstr(err, "KMS.NotFoundException") || strstr(err, "key"), "%s",
                   err);
     free(out);
     free(err);

@@ -2037,7 +2037,7 @@ START_TEST(sealed_queue_with_passphrase_and_key_process)
                          "--message-body", "CLIPASSMARK body"));
     RUN(&r, "receive-message", "--queue-url", "pq");
     ck_assert_int_eq(r.status, 254);
-    ck_assert_msg(strstr(r.err, "KmsNotFound") != NULL, "%s", r.err);
+    ck_assert_msg(strstr(r.err, "KMS.NotFoundException") != NULL, "%s", r.err);
     run_free(&r);
     doc = RUN_JSON(pfarg, "receive-message", "--queue-url", "pq");
     json_t *m = json_array_get(json_object_get(doc, "Messages"), 0);
