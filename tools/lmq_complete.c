@@ -5,8 +5,8 @@
  * subcommands, the flags of each subcommand and the choices of each flag
  * come from the same tables the parser reads and never go stale.
  *
- * `__complete` prints the word being completed (as it split LINE: on
- * blanks, quotes removed) on its first line, then one candidate per line
+ * `__complete` prints "word:" and the word being completed (as it split
+ * LINE: on blanks, quotes removed) on its first line, then one candidate per line
  * that starts with it, or the line "::files" when the shell should
  * complete a file name. Queue names and URLs are read from the home the
  * line names (--home, else $LMQ_HOME, else the default home) only when
@@ -180,7 +180,7 @@ cli_complete(const cli_cmd *cmds, const char *line)
         return CLI_EXIT_OTHER;
     n = split(buf, words, sizeof words / sizeof words[0]);
     cur = words[n - 1];
-    printf("%s\n", cur);
+    printf("word:%s\n", cur); /* never an empty line: shells drop those */
     /* The subcommand and --home among the words before the current one;
      * a global option's value is not a subcommand. */
     for (i = 1; i + 1 < n; i++) {
@@ -279,7 +279,7 @@ static const char bash_script[] =
     "    local -a cands\n"
     "    cands=($(command \"${COMP_WORDS[0]}\" __complete \"$line\" "
     "2>/dev/null))\n"
-    "    local word=${cands[0]}\n"
+    "    local word=${cands[0]#word:}\n"
     "    cands=(\"${cands[@]:1}\")\n"
     "    COMPREPLY=()\n"
     "    if [[ ${cands[0]} == ::files ]]; then\n"
