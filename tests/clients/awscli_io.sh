@@ -27,24 +27,8 @@ export AWS_PAGER=""
 unset AWS_DEFAULT_OUTPUT
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/lmq-io.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
-fails=0
-cases=0
-
-# same ARGS...: `aws sqs ARGS` and `lmq ARGS` print the same bytes on
-# stdout and stderr and exit with the same status.
-same() {
-	cases=$((cases + 1))
-	"$AWS" sqs --endpoint-url "$EP" "$@" >"$WORK/a.out" 2>"$WORK/a.err"
-	echo "exit $?" >>"$WORK/a.out"
-	"$LMQ" "$@" >"$WORK/l.out" 2>"$WORK/l.err"
-	echo "exit $?" >>"$WORK/l.out"
-	if ! cmp -s "$WORK/a.out" "$WORK/l.out" || ! cmp -s "$WORK/a.err" "$WORK/l.err"; then
-		echo "io: FAIL: $*" >&2
-		diff "$WORK/a.out" "$WORK/l.out" >&2
-		diff "$WORK/a.err" "$WORK/l.err" >&2
-		fails=$((fails + 1))
-	fi
-}
+TAG=io
+. "$(dirname "$0")/lib/same.sh"
 
 Q=http://127.0.0.1:9324/000000000000
 "$LMQ" create-queue --queue-name io-a --tags 'a=true,b=12,c=hello world,d=null,e=x: y,f=' >/dev/null || exit 1
