@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Regenerate tools/lmq_skel_model.c from the SQS service model of the
-botocore that Debian's awscli 2.x bundles, so that `lmq ...
+botocore that Debian's awscli 2.x bundles (loaded as aws loads it), so that `lmq ...
 --generate-cli-skeleton` prints what `aws sqs ... --generate-cli-skeleton`
 prints (member order, placeholder values, the comments of yaml-input).
 
@@ -13,10 +13,12 @@ import sys
 import xml.dom.minidom  # noqa: F401 (awscli.customizations.utils needs it loaded)
 import xml.parsers.expat  # noqa: F401
 
-import botocore.session
+from awscli.clidriver import create_clidriver
 from awscli.customizations.utils import get_shape_doc_overview
+import botocore
 
-ops = botocore.session.get_session().get_service_model('sqs')
+# The session aws itself makes: its bundled botocore and SQS model.
+ops = create_clidriver().session.get_service_model('sqs')
 out = []
 counter = [0]
 

@@ -101,9 +101,9 @@ CMDS="create-queue delete-queue get-queue-url list-queues
 	list-queue-tags list-dead-letter-source-queues"
 "$PY" -c 'import contextlib, io, sys
 import xml.dom.minidom, xml.parsers.expat
-import botocore.session
+from awscli.clidriver import create_clidriver
 from awscli.customizations.generatecliskeleton import GenerateCliSkeletonArgument
-session = botocore.session.get_session()
+session = create_clidriver().session  # the model aws itself loads
 model = session.get_service_model("sqs")
 for cmd in sys.argv[2:]:
     op = "".join(w.capitalize() for w in cmd.split("-"))
