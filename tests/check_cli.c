@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/wait.h>
+#include <yaml.h>
 
 #ifndef LMQ_BIN
 #error "LMQ_BIN must name the built tools/lmq"
@@ -2440,6 +2441,361 @@ START_TEST(sigint_exits_130)
 }
 END_TEST
 
+/* ---- lmq-only commands: --output and --query (issue 23) ----------------- */
+
+/* A YAML document (libyaml's parser) as JSON with every scalar a string,
+ * to compare with yaml_scalars() of the JSON output. */
+static json_t *
+yaml_node(yaml_parser_t *p, yaml_event_t *ev)
+{
+    yaml_event_t e;
+    json_t *v = NULL;
+    if (ev->type == YAML_SCALAR_EVENT)
+        return json_stringn((const char *)ev->data.scalar.value,
+                            ev->data.scalar.length);
+    if (ev->type == YAML_SEQUENCE_START_EVENT) {
+        v = json_array();
+        for (;;) {
+            ck_assert(yaml_parser_parse(p, &e));
+            if (e.type == YAML_SEQUENCE_END_EVENT) {
+                yaml_event_delete(&e);
+                return v;
+            }
+            json_array_append_new(v, yaml_node(p, &e));
+            yaml_event_delete(&e);
+        }
+    }
+    ck_assert_int_eq(ev->type, YAML_MAPPING_START_EVENT);
+    v = json_object();
+    for (;;) {
+        json_t *k;
+        ck_assert(yaml_parser_parse(p, &e));
+        if (e.type == YAML_MAPPING_END_EVENT) {
+            yaml_event_delete(&e);
+            return v;
+        }
+        k = yaml_node(p, &e);
+        yaml_event_delete(&e);
+        ck_assert(yaml_parser_parse(p, &e));
+        json_object_set_new(v, json_string_value(k), yaml_node(p, &e));
+        yaml_event_delete(&e);
+        json_decref(k);
+    }
+}
+
+static json_t *
+yaml_parse(const char *text)
+{
+    yaml_parser_t p;
+    yaml_event_t e;
+    json_t *doc = NULL;
+    ck_assert(yaml_parser_initialize(&p));
+    yaml_parser_set_input_string(&p, (const unsigned char *)text,
+                                 strlen(text));
+    for (;;) {
+        ck_assert_msg(yaml_parser_parse(&p, &e), "not YAML: %s", text);
+        if (e.type == YAML_STREAM_END_EVENT) {
+            yaml_event_delete(&e);
+            break;
+        }
+        if (e.type == YAML_SCALAR_EVENT ||
+            e.type == YAML_SEQUENCE_START_EVENT ||
+            e.type == YAML_MAPPING_START_EVENT) {
+            ck_assert_msg(doc == NULL, "two YAML documents");
+            doc = yaml_node(&p, &e);
+        }
+        yaml_event_delete(&e);
+    }
+    yaml_parser_delete(&p);
+    ck_assert_ptr_nonnull(doc);
+    return doc;
+}
+
+/* doc with each scalar replaced by the text YAML prints for it. */
+static json_t *
+yaml_scalars(json_t *v)
+{
+    json_t *out, *e;
+    const char *k;
+    size_t i;
+    char buf[64];
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        out = json_object();
+        json_object_foreach(v, k, e)
+            json_object_set_new(out, k, yaml_scalars(e));
+        return out;
+    case JSON_ARRAY:
+        out = json_array();
+        json_array_foreach(v, i, e)
+            json_array_append_new(out, yaml_scalars(e));
+        return out;
+    case JSON_INTEGER:
+        snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT,
+                 json_integer_value(v));
+        return json_string(buf);
+    case JSON_TRUE:
+        return json_string("true");
+    case JSON_FALSE:
+        return json_string("false");
+    case JSON_NULL:
+        return json_string("null");
+    case JSON_REAL: /* the values here are whole numbers: Python's "5.0" */
+        snprintf(buf, sizeof buf, "%.1f", json_real_value(v));
+        return json_string(buf);
+    default:
+        return json_incref(v);
+    }
+}
+
+/* `stats` prints its document in every output format, and --query picks
+ * from it, like a response of the AWS CLI; without them, its own table. */
+START_TEST(stats_output_formats_and_query)
+{
+    json_t *doc, *y, *want;
+    run r = {0};
+    char *a = mkqueue("alpha"), *b = mkqueue("beta");
+
+    send_body(a, "one");
+    send_body(a, "two");
+    send_body(b, "three");
+    /* Without the ages, which may move between two runs. */
+#define STATS_Q                                                              \
+    "{M: MapMode, Q: Queues[].{N: QueueName, V: "                            \
+    "ApproximateNumberOfMessages, S: Metrics.NumberOfMessagesSent, "         \
+    "Z: Metrics.SentMessageSize}}"
+    doc = RUN_JSON("stats", "--output", "json", "--query", STATS_Q);
+
+    RUN(&r, "stats", "--output", "yaml", "--query", STATS_Q);
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    y = yaml_parse(r.out);
+    want = yaml_scalars(doc);
+    ck_assert_msg(json_equal(y, want), "yaml differs from json:\n%s",
+                  r.out);
+    json_decref(y);
+    json_decref(want);
+    run_free(&r);
+
+    RUN(&r, "stats", "--output", "yaml-stream", "--query", STATS_Q);
+    ck_assert_int_eq(r.status, 0);
+    y = yaml_parse(r.out);
+    ck_assert_uint_eq(json_array_size(y), 1);
+    want = yaml_scalars(doc);
+    ck_assert(json_equal(json_array_get(y, 0), want));
+    json_decref(y);
+    json_decref(want);
+    run_free(&r);
+
+    RUN(&r, "stats", "--query", "Queues[].QueueName", "--output", "text");
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_str_eq(r.out, "alpha\tbeta\n");
+    run_free(&r);
+
+    RUN(&r, "stats", "--query",
+        "Queues[?QueueName=='alpha'].ApproximateNumberOfMessages | [0]");
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_str_eq(r.out, "2\n");
+    run_free(&r);
+
+    /* --output table: the AWS CLI's table of the document, titled Stats
+     * (the bytes awscli.formatter.TableFormatter prints for it). */
+    RUN(&r, "stats", "--output", "table", "--query",
+        "Queues[].{Name: QueueName, Visible: ApproximateNumberOfMessages}");
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_str_eq(r.out, "----------------------\n"
+                            "|        Stats       |\n"
+                            "+--------+-----------+\n"
+                            "|  Name  |  Visible  |\n"
+                            "+--------+-----------+\n"
+                            "|  alpha |  2        |\n"
+                            "|  beta  |  1        |\n"
+                            "+--------+-----------+\n");
+    run_free(&r);
+
+    /* AWS_DEFAULT_OUTPUT counts as --output. */
+    setenv("AWS_DEFAULT_OUTPUT", "text", 1);
+    RUN(&r, "stats", "--query", "MapMode");
+    unsetenv("AWS_DEFAULT_OUTPUT");
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_str_eq(r.out, "writable\n");
+    run_free(&r);
+
+    /* --watch: each sample a response (yaml-stream: a list item each). */
+    RUN(&r, "stats", "--watch", "--interval", "0.1", "--count", "2",
+        "--output", "yaml-stream", "--query", "Queues[].QueueName");
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_str_eq(r.out, "- - alpha\n  - beta\n- - alpha\n  - beta\n");
+    run_free(&r);
+
+    RUN(&r, "stats", "--output", "bogus");
+    ck_assert_int_eq(r.status, 252);
+    run_free(&r);
+    json_decref(doc);
+    free(a);
+    free(b);
+}
+END_TEST
+
+/* The other lmq-only commands print documents the same way. */
+START_TEST(lmq_only_commands_honour_output_and_query)
+{
+    run r = {0};
+    json_t *y;
+    char *q = mkqueue("peeked");
+
+    send_body(q, "hello");
+    RUN(&r, "peek", "--queue-url", "peeked", "--output", "yaml", "--query",
+        "Messages[0].{Body: Body, Md5: MD5OfBody}");
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_str_eq(r.out, "Body: hello\nMd5: " MD5_HELLO "\n");
+    run_free(&r);
+
+    RUN(&r, "clock", "enable");
+    ck_assert_int_eq(r.status, 0);
+    run_free(&r);
+    RUN(&r, "clock", "show", "--output", "yaml");
+    ck_assert_int_eq(r.status, 0);
+    y = yaml_parse(r.out);
+    ck_assert(json_is_object(y));
+    json_decref(y);
+    run_free(&r);
+
+    RUN(&r, "reset", "--yes", "--output", "text");
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_str_eq(r.out, "1\n");
+    run_free(&r);
+
+    /* demo: the narration gives way to a summary document. */
+    RUN(&r, "demo", "--output", "json", "--query",
+        "[Sent, Received, Lost, Duplicated, DeadLetterRoundTrip, Ok]");
+    ck_assert_msg(r.status == 0, "demo exit %d: %s", r.status, r.err);
+    ck_assert_str_eq(r.out, "[\n    30,\n    30,\n    0,\n    0,\n    true,"
+                            "\n    true\n]\n");
+    run_free(&r);
+    free(q);
+}
+END_TEST
+
+/* Run `bash -c script` or `zsh -f -c script` with the completion script
+ * of lmq (LMQ_SCRIPT) and the lmq binary (LMQ) in its environment; its
+ * stdout in *out. */
+static void
+run_shell(const char *shell, const char *script, char **out)
+{
+    char outp[300], path[300];
+    pid_t pid;
+    int st;
+
+    snprintf(outp, sizeof outp, "%s/shell.out", lmq_test_dir);
+    snprintf(path, sizeof path, "%s/completion.%s", lmq_test_dir, shell);
+    {
+        run r = {0};
+        RUN(&r, "completion", shell);
+        ck_assert_int_eq(r.status, 0);
+        char ignored[300];
+        write_file(strchr(path, '/') ? strrchr(path, '/') + 1 : path, r.out,
+                   strlen(r.out), ignored, sizeof ignored);
+        run_free(&r);
+    }
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int fo = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fo < 0)
+            _exit(120);
+        dup2(fo, 1);
+        setenv("LMQ", LMQ_BIN, 1);
+        setenv("LMQ_SCRIPT", path, 1);
+        setenv("ZDOTDIR", lmq_test_dir, 1);
+        unsetenv("LMQ_HOME");
+        if (strcmp(shell, "zsh") == 0)
+            execl("/usr/bin/zsh", "zsh", "-f", "-c", script, (char *)NULL);
+        else
+            execl("/bin/bash", "bash", "--norc", "--noprofile", "-c", script,
+                  (char *)NULL);
+        _exit(121);
+    }
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                  "%s (install it: apt-get install %s) failed: %d", shell,
+                  shell, st);
+    *out = slurp(outp);
+}
+
+/* The bash script, sourced in a real bash, completes subcommands, flags,
+ * choices, and queue names and URLs from the home named on the line
+ * (split at ':' as bash splits), and never creates a home. */
+START_TEST(bash_completion_script)
+{
+    char *out, script[4096], missing[300];
+    struct stat st;
+    char *a = mkqueue("q-alpha"), *b = mkqueue("q-beta");
+
+    snprintf(missing, sizeof missing, "%s/nohome", lmq_test_dir);
+    snprintf(script, sizeof script,
+             "source \"$LMQ_SCRIPT\"\n"
+             "t() { COMP_LINE=$1; COMP_POINT=${#1}; shift; "
+             "COMP_WORDS=(\"$@\"); COMP_CWORD=$(($# - 1)); _lmq; "
+             "echo \"${COMPREPLY[*]}\"; }\n"
+             "H=%s/home\n"
+             "t \"$LMQ purge\" \"$LMQ\" purge\n"
+             "t \"$LMQ list-queue\" \"$LMQ\" list-queue\n"
+             "t \"$LMQ send-message --queue-u\" \"$LMQ\" send-message "
+             "--queue-u\n"
+             "t \"$LMQ --output yaml\" \"$LMQ\" --output yaml\n"
+             "t \"$LMQ --home $H get-queue-url --queue-name q-\" \"$LMQ\" "
+             "--home \"$H\" get-queue-url --queue-name q-\n"
+             "t \"$LMQ --home $H purge-queue --queue-url "
+             "http://127.0.0.1:9324/000000000000/q-a\" \"$LMQ\" --home "
+             "\"$H\" purge-queue --queue-url http : //127.0.0.1 : "
+             "9324/000000000000/q-a\n"
+             "t \"$LMQ --home %s purge-queue --queue-url \" \"$LMQ\" --home "
+             "%s purge-queue --queue-url ''\n"
+             "t \"$LMQ clock a\" \"$LMQ\" clock a\n"
+             "t \"$LMQ completion \" \"$LMQ\" completion ''\n",
+             lmq_test_dir, missing, missing);
+    run_shell("bash", script, &out);
+    ck_assert_str_eq(out, "purge-queue\n"
+                          "list-queues list-queue-tags\n"
+                          "--queue-url\n"
+                          "yaml yaml-stream\n"
+                          "q-alpha q-beta\n"
+                          "9324/000000000000/q-alpha\n"
+                          "\n"
+                          "advance\n"
+                          "bash zsh\n");
+    ck_assert_int_ne(stat(missing, &st), 0);
+    free(out);
+    free(a);
+    free(b);
+}
+END_TEST
+
+/* The zsh script, sourced in a real zsh after compinit, hands the same
+ * candidates to compadd (stubbed to print them). */
+START_TEST(zsh_completion_script)
+{
+    char *out, script[4096];
+    char *a = mkqueue("q-alpha");
+
+    snprintf(script, sizeof script,
+             "autoload -U compinit; compinit -u -d %s/zcompdump\n"
+             "source \"$LMQ_SCRIPT\"\n"
+             "compadd() { print -r -- \"${@:3}\"; }\n"
+             "_files() { print files; }\n"
+             "words=($LMQ --home %s/home purge-queue --queue-url q-); "
+             "CURRENT=6; _lmq\n"
+             "words=($LMQ get-queue-attributes --queue-url x --attr); "
+             "CURRENT=5; _lmq\n"
+             "words=($LMQ --home ''); CURRENT=3; _lmq\n",
+             lmq_test_dir, lmq_test_dir);
+    run_shell("zsh", script, &out);
+    ck_assert_str_eq(out, "q-alpha\n--attribute-names\nfiles\n");
+    free(out);
+    free(a);
+}
+END_TEST
+
 Suite *
 lmq_suite_cli(void)
 {
@@ -2516,6 +2872,15 @@ lmq_suite_cli(void)
     tcase_add_test(tc, stats_counts_every_queue);
     tcase_add_test(tc, map_mode_option_applies_at_creation);
     tcase_add_test(tc, demo_loses_nothing);
+    tcase_add_test(tc, stats_output_formats_and_query);
+    tcase_add_test(tc, lmq_only_commands_honour_output_and_query);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("completion");
+    tcase_add_checked_fixture(tc, lmq_test_tmp_setup, lmq_test_tmp_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, bash_completion_script);
+    tcase_add_test(tc, zsh_completion_script);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -635,6 +635,23 @@ START_TEST(test_awscli_errors)
 }
 END_TEST
 
+/* 5d: the rest of the AWS CLI's surface, byte for byte: --output yaml and
+ * yaml-stream, skeletons, --cli-input-json/yaml, AWS_DEFAULT_OUTPUT,
+ * --cli-binary-format, --color, the pager options (issue 23). */
+START_TEST(test_awscli_io)
+{
+    const char *extra[] = {"--public-url", "http://127.0.0.1:9324", NULL};
+    require_debian_clients(1);
+    lmqd_start(extra);
+    {
+        const char *argv[] = {"/bin/sh", script("awscli_io.sh"), endpoint,
+                              NULL};
+        run_client_as("awscli-io", argv, 330, "test", "test");
+    }
+    lmqd_stop();
+}
+END_TEST
+
 /* 6b: access control (issue 22) through the SDKs: the keys and identity
  * policies below (the keys are also in tests/clients/lib/authz_keys.json,
  * which the scripts read), HTTP and HTTPS listeners on one lmqd. */
@@ -1343,6 +1360,7 @@ lmq_suite_clients(void)
         {"awscli", test_awscli},           {"sigv4", test_sigv4},
         {"awscli_paging", test_awscli_paging},
         {"awscli_errors", test_awscli_errors},
+        {"awscli_io", test_awscli_io},
         {"authz", test_authz},
         {"mixed_access", test_mixed_access}, {"malformed", test_malformed},
         {"examples", test_examples},       {"bridge_fauxqs", test_bridge_fauxqs},
@@ -1352,7 +1370,8 @@ lmq_suite_clients(void)
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_set_timeout(tc, t[i].test == test_awscli ||
                                       t[i].test == test_awscli_paging ||
-                                      t[i].test == test_awscli_errors
+                                      t[i].test == test_awscli_errors ||
+                                      t[i].test == test_awscli_io
                                   ? 360
                                   : 180);
         tcase_add_test(tc, t[i].test);

@@ -31,6 +31,8 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <unistd.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -415,7 +417,15 @@ mattrs_from_json(json_t *obj, const char *path, lmq_mattrs **out)
             (rc = member_str(v, "StringValue", sub, 0, &sval, &slen)) != 0)
             goto fail;
         bv = json_object_get(v, "BinaryValue");
-        if (bv) {
+        if (bv && cli_binary_raw && json_is_string(bv)) {
+            /* raw-in-base64-out: the text's bytes are the value. */
+            binlen = json_string_length(bv);
+            if (!(bin = malloc(binlen + 1))) {
+                rc = CLI_EXIT_OTHER;
+                goto fail;
+            }
+            memcpy(bin, json_string_value(bv), binlen);
+        } else if (bv) {
             if (!json_is_string(bv) ||
                 cli_b64_decode(json_string_value(bv), &bin, &binlen) != 0) {
                 rc = cli_param_error("Invalid base64 for parameter "
@@ -1417,7 +1427,22 @@ static const cli_cmd cmds[] = {
      "to itself).", 1},
     {"reset", "Reset", cli_cmd_reset, cli_f_reset,
      "Delete every queue and forget recent deletions (test setup).", 0},
+    {"completion", "Completion", cli_cmd_completion, cli_f_completion,
+     "Print the bash or zsh completion script (source <(lmq completion "
+     "bash)).", 0},
     {NULL, NULL, NULL, NULL, NULL, 0}};
+
+/* Whether c's command prints a result a pager may hold: not the ones that
+ * run until stopped or draw on the terminal themselves. */
+static int
+cli_pages(const cli_ctx *c)
+{
+    static const char *const live[] = {"consume", "bridge", "demo", NULL};
+    for (size_t i = 0; live[i]; i++)
+        if (strcmp(c->cmd->name, live[i]) == 0)
+            return 0;
+    return !(strcmp(c->cmd->name, "stats") == 0 && cli_opt_get(c, "watch"));
+}
 
 /* ---- help -------------------------------------------------------------------- */
 
@@ -1487,10 +1512,26 @@ main_help(void)
            "receives and deletes\n"
            "                                   (default $LMQ_DISK_RESERVE, "
            "else 4m)\n"
-           "  --output json|text|table         output format (default "
-           "json)\n"
+           "  --output FORMAT                  json, text, table, yaml or "
+           "yaml-stream\n"
+           "                                   (default $AWS_DEFAULT_OUTPUT, "
+           "else json)\n"
            "  --query EXPR                     JMESPath applied to the "
            "response\n"
+           "  --color on|off|auto              colours of --output table "
+           "(default auto)\n"
+           "  --cli-input-json JSON            parameters as one document "
+           "(file:// too);\n"
+           "  --cli-input-yaml YAML            flags given win over its "
+           "members\n"
+           "  --generate-cli-skeleton [KIND]   print the input (JSON), "
+           "yaml-input or output\n"
+           "                                   template instead of running\n"
+           "  --cli-binary-format FORMAT       base64 (default) or "
+           "raw-in-base64-out\n"
+           "  --no-cli-pager                   no $AWS_PAGER on a terminal\n"
+           "  --debug                          log the parsed command to "
+           "stderr\n"
            "  --version                        print the version\n"
            "  --help                           this help; `lmq <command> "
            "--help` for a command\n\n"
@@ -1546,7 +1587,10 @@ cmd_help(const cli_cmd *cmd)
            "--group NAME, --strict-permissions, --key-file FILE, "
            "--key-passphrase-file FILE, --key-process COMMAND, "
            "--max-home-bytes N, --max-home-messages N, --disk-reserve N, "
-           "--output json|text|table, --query EXPR.\n");
+           "--output json|text|table|yaml|yaml-stream, --query EXPR, "
+           "--color on|off|auto, --cli-input-json, --cli-input-yaml, "
+           "--generate-cli-skeleton, --cli-binary-format, --no-cli-pager, "
+           "--debug.\n");
 }
 
 /* ---- argument parsing --------------------------------------------------------- */
@@ -1571,10 +1615,52 @@ global_choice(const char *name, const char *value,
 }
 
 static const char *const global_ignored_value[] = {
-    "endpoint-url", "profile", "cli-binary-format", NULL};
+    "endpoint-url", "profile", NULL};
 static const char *const global_ignored_bool[] = {
-    "no-cli-pager", "no-verify-ssl", "no-sign-request",
-    "debug", NULL};
+    "no-verify-ssl", "no-sign-request", NULL};
+
+int cli_binary_raw;
+
+void
+cli_debug(const cli_ctx *c, const char *fmt, ...)
+{
+    va_list ap;
+    if (!c->debug)
+        return;
+    fputs("lmq: debug: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+/* The AWS CLI's pager: on a terminal, unless --no-cli-pager, stdout goes
+ * through $AWS_PAGER (else $PAGER, else "less -R"; an empty value turns it
+ * off). Not on a terminal there is no pager, whatever the variables say.
+ * Returns the pager's stream (pclose it at exit) or NULL. */
+static FILE *
+start_pager(int no_pager)
+{
+    const char *p = getenv("AWS_PAGER");
+    FILE *f;
+
+    if (no_pager || !isatty(STDOUT_FILENO))
+        return NULL;
+    if (!p)
+        p = getenv("PAGER");
+    if (!p)
+        p = "less -R";
+    if (!*p)
+        return NULL;
+    fflush(stdout);
+    if (!(f = popen(p, "w")))
+        return NULL;
+    if (dup2(fileno(f), STDOUT_FILENO) < 0) {
+        pclose(f);
+        return NULL;
+    }
+    return f;
+}
 
 static void
 ctx_free(cli_ctx *c)
@@ -1616,7 +1702,8 @@ words_of(const cli_ctx *c)
 }
 
 static int
-parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
+parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version,
+           int *no_pager)
 {
     char unknown[1024] = "";
     const char *home = NULL, *durability = NULL, *output = NULL,
@@ -1624,7 +1711,8 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
                *group = NULL, *key_file = NULL, *max_home_bytes = NULL,
                *max_home_messages = NULL, *disk_reserve = NULL,
                *key_pass = NULL, *key_proc = NULL, *region = NULL,
-               *account = NULL;
+               *account = NULL, *color = NULL, *binary_format = NULL,
+               *input_json = NULL, *input_yaml = NULL;
     int i, rc;
 
     for (i = 1; i < argc; i++) {
@@ -1711,6 +1799,13 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
                              : strcmp(name, "key-process") == 0 ? &key_proc
                              : strcmp(name, "region") == 0   ? &region
                              : strcmp(name, "account") == 0  ? &account
+                             : strcmp(name, "color") == 0    ? &color
+                             : strcmp(name, "cli-binary-format") == 0
+                                 ? &binary_format
+                             : strcmp(name, "cli-input-json") == 0
+                                 ? &input_json
+                             : strcmp(name, "cli-input-yaml") == 0
+                                 ? &input_yaml
                                                            : NULL;
         int gignore = 0, gbool = 0;
         for (k = 0; global_ignored_value[k]; k++)
@@ -1719,6 +1814,23 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
             gbool |= strcmp(name, global_ignored_bool[k]) == 0;
         if (gbool)
             continue;
+        if (strcmp(name, "no-cli-pager") == 0) {
+            *no_pager = 1;
+            continue;
+        }
+        if (strcmp(name, "debug") == 0) {
+            c->debug = 1;
+            continue;
+        }
+        if (strcmp(name, "generate-cli-skeleton") == 0) {
+            /* nargs='?', const 'input': a following word is its value. */
+            c->skeleton = "input";
+            if (inline_val)
+                c->skeleton = inline_val;
+            else if (i + 1 < argc && !is_flag(argv[i + 1]))
+                c->skeleton = argv[++i];
+            continue;
+        }
         if (strcmp(name, "no-paginate") == 0) {
             c->no_paginate = 1;
             continue;
@@ -1813,9 +1925,20 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
     if (!c->cmd)
         return cli_usage_error("the following arguments are required: "
                                "command");
+    if (c->skeleton) {
+        static const char *const kinds[] = {"input", "output", "yaml-input",
+                                            NULL};
+        if (global_choice("generate-cli-skeleton", c->skeleton, kinds) < 0)
+            return CLI_EXIT_USAGE;
+    }
+    /* --cli-input-* and a skeleton other than output make the required
+     * flags optional for argparse (awscli's OverrideRequiredArgsArgument);
+     * the merged input is checked below. */
+    int relaxed = input_json || input_yaml ||
+                  (c->skeleton && strcmp(c->skeleton, "output") != 0);
     /* Required flags first, then unknown ones, as argparse reports. */
     char missing[512] = "";
-    for (size_t k = 0; c->cmd->flags[k].name; k++) {
+    for (size_t k = 0; !relaxed && c->cmd->flags[k].name; k++) {
         if (c->cmd->flags[k].required && !c->opt[k].set) {
             if (missing[0])
                 strncat(missing, ", ", sizeof missing - strlen(missing) - 1);
@@ -1834,7 +1957,11 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
                                                 NULL};
     static const char *const map_modes[] = {"auto", "pwrite", "writable",
                                             NULL};
-    static const char *const outputs[] = {"json", "text", "table", NULL};
+    static const char *const outputs[] = {"json", "text", "table", "yaml",
+                                          "yaml-stream", NULL};
+    static const char *const colors[] = {"off", "on", "auto", NULL};
+    static const char *const binary_formats[] = {"base64",
+                                                 "raw-in-base64-out", NULL};
     int v;
     if (durability) {
         if ((v = global_choice("durability", durability, durabilities)) < 0)
@@ -1860,11 +1987,83 @@ parse_args(int argc, char **argv, cli_ctx *c, int *help, int *version)
         global_count("max-home-messages", "LMQ_MAX_HOME_MESSAGES",
                      max_home_messages, &c->max_messages) != 0)
         return CLI_EXIT_USAGE;
+    /* --output, else $AWS_DEFAULT_OUTPUT (as the AWS CLI, which checks a
+     * value from the environment as it checks the flag's). */
+    if (!output && getenv("AWS_DEFAULT_OUTPUT") &&
+        *getenv("AWS_DEFAULT_OUTPUT")) {
+        /* Not argparse's check: the formatter's, at output time. */
+        const char *env = getenv("AWS_DEFAULT_OUTPUT");
+        for (v = 0; outputs[v] && strcmp(outputs[v], env) != 0; v++)
+            ;
+        if (!outputs[v]) {
+            fprintf(stderr, "\nUnknown output type: %s\n", env);
+            return CLI_EXIT_OTHER;
+        }
+        output = env;
+    }
     if (output) {
         if ((v = global_choice("output", output, outputs)) < 0)
             return CLI_EXIT_USAGE;
-        c->output = v == 0 ? CLI_OUT_JSON : v == 1 ? CLI_OUT_TEXT
-                                                   : CLI_OUT_TABLE;
+        c->output = (cli_output)(v + CLI_OUT_JSON); /* same order */
+        c->output_set = 1;
+    }
+    c->color = 2;
+    if (color) {
+        if ((v = global_choice("color", color, colors)) < 0)
+            return CLI_EXIT_USAGE;
+        c->color = v;
+    }
+    if (binary_format) {
+        if ((v = global_choice("cli-binary-format", binary_format,
+                               binary_formats)) < 0)
+            return CLI_EXIT_USAGE;
+        cli_binary_raw = v == 1;
+    }
+    if (input_json && input_yaml) {
+        fputs("\nOnly one --cli-input- parameter may be specified.\n",
+              stderr);
+        return CLI_EXIT_USAGE;
+    }
+    if ((input_json || input_yaml) && !c->skeleton) {
+        const char *flag = input_json ? "cli-input-json" : "cli-input-yaml";
+        cli_tok t = {NULL, 0};
+        char *ubuf = NULL, *tbuf = NULL;
+        size_t ulen = 0, tlen = 0;
+        FILE *uf = open_memstream(&ubuf, &ulen);
+        FILE *tf = open_memstream(&tbuf, &tlen);
+        if (!uf || !tf ||
+            cli_tok_load(flag, input_json ? input_json : input_yaml, &t)) {
+            rc = uf && tf ? CLI_EXIT_USAGE : CLI_EXIT_OTHER;
+        } else {
+            rc = cli_input_merge(c, flag, t.s, t.len, input_yaml != NULL, uf,
+                                 tf);
+        }
+        if (uf)
+            fclose(uf);
+        if (tf)
+            fclose(tf);
+        free(t.s);
+        /* botocore's check of the merged input, in its order: the missing
+         * members, the unknown ones, the values of the wrong type. */
+        int n = 0;
+        for (size_t k = 0; rc == 0 && c->cmd->flags[k].name; k++)
+            if (c->cmd->flags[k].required && !c->opt[k].set)
+                n++;
+        if (rc == 0 && (n || ulen || tlen)) {
+            fputs("\nParameter validation failed:\n", stderr);
+            for (size_t k = 0; n && c->cmd->flags[k].name; k++)
+                if (c->cmd->flags[k].required && !c->opt[k].set)
+                    fprintf(stderr, "Missing required parameter in input: "
+                                    "\"%s\"\n",
+                            cli_param_name(c->cmd, c->cmd->flags[k].name));
+            fputs(ubuf ? ubuf : "", stderr);
+            fputs(tbuf ? tbuf : "", stderr);
+            rc = CLI_EXIT_USAGE;
+        }
+        free(ubuf);
+        free(tbuf);
+        if (rc)
+            return rc;
     }
     if (query) {
         char err[256];
@@ -1917,12 +2116,31 @@ int
 main(int argc, char **argv)
 {
     cli_ctx c;
-    int help = 0, version = 0, rc;
+    int help = 0, version = 0, no_pager = 0, rc;
+    FILE *pager = NULL;
 
+    /* The completion scripts' hidden helper: no home is opened or made
+     * unless the line names an existing one. */
+    if (argc == 3 && strcmp(argv[1], "__complete") == 0)
+        return cli_complete(cmds, argv[2]);
     memset(&c, 0, sizeof c);
     c.durability = LMQ_DURABILITY_FULL;
-    rc = parse_args(argc, argv, &c, &help, &version);
-    if (rc == 0) {
+    rc = parse_args(argc, argv, &c, &help, &version, &no_pager);
+    if (rc == 0 && c.cmd) {
+        cli_debug(&c, "lmq %s, command %s, home %s", LMQ_VERSION_STRING,
+                  c.cmd->name, c.home);
+        for (size_t k = 0; c.cmd->flags[k].name; k++)
+            for (size_t t = 0; t < c.opt[k].n; t++)
+                cli_debug(&c, "--%s: %s", c.cmd->flags[k].name,
+                          c.opt[k].tok[t].s);
+    }
+    /* Long-running commands own their terminal (stats --watch, consume,
+     * bridge, demo): only the one-shot ones page. */
+    if (rc == 0 && !help && !version && c.cmd && cli_pages(&c))
+        pager = start_pager(no_pager);
+    if (rc == 0 && c.skeleton) {
+        rc = cli_skeleton(&c, c.skeleton);
+    } else if (rc == 0) {
         if (version) {
             printf("lmq %s\n", LMQ_VERSION_STRING);
         } else if (help) {
@@ -1951,6 +2169,11 @@ main(int argc, char **argv)
     }
     fflush(stdout);
     sig_env = NULL;
+    if (pager) {
+        fclose(stdout); /* the pager sees the end of its input */
+        pclose(pager);
+    }
+    cli_debug(&c, "exit status %d", rc);
     ctx_free(&c);
     return rc;
 }

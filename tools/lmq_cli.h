@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <signal.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "lmq.h"
@@ -52,7 +53,9 @@ typedef enum cli_output {
     CLI_OUT_DEFAULT = 0, /* json for SQS commands, a table for stats */
     CLI_OUT_JSON,
     CLI_OUT_TEXT,
-    CLI_OUT_TABLE
+    CLI_OUT_TABLE,
+    CLI_OUT_YAML,
+    CLI_OUT_YAML_STREAM
 } cli_output;
 
 /* One value token after file:// / fileb:// resolution (NUL-terminated,
@@ -101,6 +104,10 @@ struct cli_ctx {
     cli_output output;
     cli_query *query; /* --query, applied to every printed response */
     int no_paginate;  /* --no-paginate */
+    int output_set;   /* --output or $AWS_DEFAULT_OUTPUT given */
+    int color;        /* --color: 0 off, 1 on, 2 auto (the default) */
+    int debug;        /* --debug: log the steps to stderr */
+    const char *skeleton; /* --generate-cli-skeleton KIND, or NULL */
     lmq_env *env; /* opened by cli_env() on first use */
     const char *key_file; /* --key-file (else the library reads
                            * $LMQ_KEY_FILE) */
@@ -163,17 +170,28 @@ void cli_print(const cli_ctx *c, json_t *doc);
 /* Set when --query failed on a response (a function given the wrong
  * types): the error went to stderr and main() exits CLI_EXIT_OTHER. */
 extern int cli_query_failed;
+/* --cli-binary-format raw-in-base64-out: blob values given in a command
+ * (BinaryValue) are their text's bytes, not base64. */
+extern int cli_binary_raw;
+/* --debug: print "lmq: debug: ..." to stderr when c->debug is set. */
+void cli_debug(const cli_ctx *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* Print the AWS CLI's text rendering of doc to f. */
 void cli_print_text(FILE *f, json_t *doc);
 /* The AWS CLI's --output table for doc, titled by the operation name,
- * fitted to term_width columns (see lmq_out.c). */
+ * fitted to term_width columns, coloured as its ColorizedStyler when color
+ * is set (see lmq_out.c). */
 void cli_print_table(FILE *f, const char *title, json_t *doc,
-                     size_t term_width);
+                     size_t term_width, int color);
 /* Columns of the terminal f writes to; 80 when it is not a terminal. */
 size_t cli_term_width(FILE *f);
 /* A double as Python's repr() writes it (the shortest form that reads
  * back, with ".0" when it would look like an integer). */
 void cli_py_float(double d, char *buf, size_t size);
+/* A JSON value as Python's str() prints its decoded form (strings as they
+ * are, True, None, lists and dicts as repr()); malloc'd, NULL when out of
+ * memory. */
+char *cli_py_str(const json_t *v);
 /* Apply c's --query to doc (stolen): the result, doc itself without a
  * --query, or NULL after printing the error and setting
  * cli_query_failed. */
@@ -386,5 +404,59 @@ int cli_cmd_demo(cli_ctx *c);
 /* `lmq stats`: one sample, --watch, --history, --plot (issue 25). */
 extern const cli_flag cli_f_stats[];
 int cli_cmd_stats(cli_ctx *c);
+
+/* ---- lmq_complete.c ------------------------------------------------------- */
+
+/* `lmq completion bash|zsh`. */
+extern const cli_flag cli_f_completion[];
+int cli_cmd_completion(cli_ctx *c);
+/* `lmq __complete LINE`: the candidates for the last word of LINE (see
+ * lmq_complete.c); cmds is the command table. Returns the exit status. */
+int cli_complete(const cli_cmd *cmds, const char *line);
+
+/* ---- lmq_yaml.c ----------------------------------------------------------- */
+
+/* Print doc as the AWS CLI's --output yaml does (libyaml; see lmq_yaml.c). */
+void cli_print_yaml(FILE *f, json_t *doc);
+/* Read a YAML document (--cli-input-yaml) into a new JSON value; NULL with
+ * the reason in *err. An empty document is json_null(). */
+json_t *cli_yaml_load(const char *s, size_t len, const char **err);
+
+/* ---- lmq_skel.c, lmq_skel_model.c --------------------------------------- */
+
+/* One member of an operation's input or output shape, from the SQS model
+ * the AWS CLI uses (scripts/gen-cli-skeletons.py). */
+typedef struct cli_shape {
+    const char *name; /* member name; for a list's or map's entry: the
+                       * member shape's name; NULL ends a list */
+    char type;        /* s string, i integer, b boolean, B blob,
+                       * S structure, L list, M map (string keys) */
+    unsigned char required;
+    const struct cli_shape *sub; /* S: members; L, M: the one entry */
+    const char *doc;   /* the comment of the yaml-input skeleton, or NULL */
+    const char *enum0; /* a string enum's first value, or NULL */
+} cli_shape;
+
+typedef struct cli_skel_op {
+    const char *op; /* "SendMessage" */
+    const cli_shape *input, *output; /* NULL: none */
+} cli_skel_op;
+
+extern const cli_skel_op cli_skel_ops[];
+
+/* --generate-cli-skeleton KIND (input, yaml-input, output) for c's
+ * command: prints it and returns the exit status. */
+int cli_skeleton(cli_ctx *c, const char *kind);
+/* The model's name of cmd's flag ("queue-url": "QueueUrl"), or the flag's
+ * own name when the model has none. */
+const char *cli_param_name(const cli_cmd *cmd, const char *flag);
+/* --cli-input-json / --cli-input-yaml: the top-level members of text (JSON
+ * or YAML) become the values of the flags not given on the command line,
+ * as the AWS CLI merges them. Members the command does not have and
+ * values of the wrong type are written to unknown and types as botocore's
+ * validation lines (the caller prints them after the missing ones). 0, or
+ * an exit status after printing why the text could not be read. */
+int cli_input_merge(cli_ctx *c, const char *flag, const char *text,
+                    size_t len, int yaml, FILE *unknown, FILE *types);
 
 #endif

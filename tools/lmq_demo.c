@@ -18,6 +18,7 @@
  */
 #include "lmq_cli.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,6 +231,18 @@ cli_cmd_demo(cli_ctx *c)
     demo_shared *sh;
     int64_t t0 = mono_ms();
 
+    /* --output or --query: the narration goes nowhere and a summary
+     * document is printed at the end, like any command's response. */
+    int saved_out = -1;
+    if (c->output_set || c->query) {
+        int null = open("/dev/null", O_WRONLY);
+        fflush(stdout);
+        saved_out = dup(STDOUT_FILENO);
+        if (null >= 0 && saved_out >= 0)
+            dup2(null, STDOUT_FILENO);
+        if (null >= 0)
+            close(null);
+    }
     setvbuf(stdout, NULL, _IOLBF, 0);
     snprintf(name, sizeof name, "lmq-demo-%ld", (long)getpid());
     if ((rc = cli_env(c)) != 0)
@@ -293,9 +306,12 @@ cli_cmd_demo(cli_ctx *c)
     int sent = sh->sent;
     int ok = !failed_kids && !sh->bad_body && sent == DEMO_MESSAGES &&
              lost == 0 && dup == 0;
+    int per_consumer[DEMO_CONSUMERS];
     printf("demo: per consumer:");
-    for (int k = 0; k < DEMO_CONSUMERS; k++)
+    for (int k = 0; k < DEMO_CONSUMERS; k++) {
+        per_consumer[k] = sh->per_consumer[k];
         printf(" %d", sh->per_consumer[k]);
+    }
     printf("\n");
     if (lost == 0 && dup == 0)
         printf("demo: sent %d, received %d, none lost or duplicated "
@@ -315,7 +331,22 @@ cli_cmd_demo(cli_ctx *c)
             child_fail("demo: delete-queue", rc);
     }
     /* A poison message: to the dead-letter queue and back (lmq_dlq.c). */
-    if (cli_demo_dlq(c, name) != 0)
+    int dlq_ok = cli_demo_dlq(c, name) == 0;
+    if (!dlq_ok)
         ok = 0;
+    if (saved_out >= 0) {
+        json_t *per = json_array();
+        fflush(stdout);
+        dup2(saved_out, STDOUT_FILENO);
+        close(saved_out);
+        for (int k = 0; k < DEMO_CONSUMERS; k++)
+            json_array_append_new(per, json_integer(per_consumer[k]));
+        cli_print(c, json_pack("{s:s,s:s,s:i,s:i,s:i,s:i,s:o,s:i,s:b,s:b}",
+                               "Home", c->home, "Queue", name, "Sent", sent,
+                               "Received", received, "Lost", lost,
+                               "Duplicated", dup, "PerConsumer", per,
+                               "FailedProcesses", failed_kids,
+                               "DeadLetterRoundTrip", dlq_ok, "Ok", ok));
+    }
     return ok ? 0 : 1;
 }

@@ -47,6 +47,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <time.h>
+#include <unistd.h>
 
 json_t *
 cli_jstr(const char *s, size_t len)
@@ -100,9 +101,20 @@ cli_print(const cli_ctx *c, json_t *doc)
     }
     if (c->output == CLI_OUT_TEXT) {
         cli_print_text(stdout, doc);
+    } else if (c->output == CLI_OUT_YAML) {
+        cli_print_yaml(stdout, doc);
+    } else if (c->output == CLI_OUT_YAML_STREAM) {
+        /* Each response as a one-item list (StreamedYAMLFormatter). */
+        json_t *one = json_array();
+        json_array_append(one, doc);
+        cli_print_yaml(stdout, one);
+        json_decref(one);
     } else if (c->output == CLI_OUT_TABLE) {
+        /* --color on, or auto on a terminal: ColorizedStyler. */
         cli_print_table(stdout, c->cmd ? c->cmd->op : NULL, doc,
-                        cli_term_width(stdout));
+                        cli_term_width(stdout),
+                        c->color == 1 ||
+                            (c->color == 2 && isatty(STDOUT_FILENO)));
     } else {
         json_dumpf(doc, stdout,
                    JSON_INDENT(4) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
@@ -387,7 +399,6 @@ py_repr_str(FILE *m, const char *s, size_t n)
     fputc(q, m);
 }
 
-static char *scalar_str(const json_t *v);
 static void py_repr_any(FILE *m, const json_t *v, bool ordered);
 
 static void
@@ -436,7 +447,7 @@ py_repr_any(FILE *m, const json_t *v, bool ordered)
         fputs(ordered ? "])" : "}", m);
         break;
     default: {
-        char *str = scalar_str(v);
+        char *str = cli_py_str(v);
         if (str)
             fputs(str, m);
         free(str);
@@ -444,9 +455,8 @@ py_repr_any(FILE *m, const json_t *v, bool ordered)
     }
 }
 
-/* A value as Python's str() prints it. */
-static char *
-scalar_str(const json_t *v)
+char *
+cli_py_str(const json_t *v)
 {
     char buf[64];
     switch (json_typeof(v)) {
@@ -603,13 +613,13 @@ t_from_dict(ttable *t, json_t *obj, int indent)
         t->failed = true;
     } else if (ns == 1) {
         char *row[2] = {strdup(scal[0]),
-                        scalar_str(json_object_get(obj, scal[0]))};
+                        cli_py_str(json_object_get(obj, scal[0]))};
         t_add(t, row, 2, false);
     } else if (ns > 1) {
         char **h = calloc(ns, sizeof *h), **r = calloc(ns, sizeof *r);
         for (size_t i = 0; h && r && i < ns; i++) {
             h[i] = strdup(scal[i]);
-            r[i] = scalar_str(json_object_get(obj, scal[i]));
+            r[i] = cli_py_str(json_object_get(obj, scal[i]));
         }
         if (h && r) {
             t_add(t, h, ns, true);
@@ -700,7 +710,7 @@ t_from_list(ttable *t, json_t *arr, int indent, const char *title)
         }
         for (size_t k = 0; k < ns; k++) {
             json_t *v = json_object_get(item, scal[k]);
-            row[k] = v ? scalar_str(v) : strdup("");
+            row[k] = v ? cli_py_str(v) : strdup("");
         }
         t_add(t, row, ns, false);
         free(row);
@@ -752,7 +762,7 @@ t_build(ttable *t, const char *title, json_t *cur, int indent)
         json_t *item;
         json_array_foreach(cur, i, item) {
             if (is_scalar(item)) {
-                char *row[1] = {scalar_str(item)};
+                char *row[1] = {cli_py_str(item)};
                 t_add(t, row, 1, false);
             } else if (json_is_array(item)) {
                 size_t n = json_array_size(item), k;
@@ -770,7 +780,7 @@ t_build(ttable *t, const char *title, json_t *cur, int indent)
                     return;
                 }
                 json_array_foreach(item, k, el)
-                    row[k] = scalar_str(el);
+                    row[k] = cli_py_str(el);
                 t_add(t, row, n, false);
                 free(row);
             } else {
@@ -829,11 +839,39 @@ spaces(FILE *f, long n)
         fputc(' ', f);
 }
 
+/* colorama's Style.RESET_ALL, which the AWS CLI's colour mode
+ * (colorama.init(autoreset=True)) appends to every write to stdout. */
+#define ANSI_RESET "\033[0m"
+/* ColorizedStyler: row cells bright blue, indentation bars dim yellow. */
+#define ANSI_CELL "\033[1m\033[34m"
+#define ANSI_BAR "\033[2m\033[33m|" ANSI_RESET
+
+/* One write() of the AWS CLI's table renderer: with colour, followed by a
+ * reset, empty writes included. */
 static void
-bars(FILE *f, int n)
+t_write(FILE *f, bool color, const char *s, size_t n)
 {
-    for (; n > 0; n--)
-        fputc('|', f);
+    fwrite(s, 1, n, f);
+    if (color)
+        fputs(ANSI_RESET, f);
+}
+
+/* A line of a section, as IndentedStream writes it: the left bars, the
+ * content, the right bars, the newline, each one write. */
+static void
+t_line(FILE *f, const tsec *s, bool color, const char *content, size_t n)
+{
+    char bars[256];
+    size_t k = 0;
+    for (int i = 0; i < s->indent && k + sizeof ANSI_BAR < sizeof bars; i++) {
+        const char *b = color ? ANSI_BAR : "|";
+        memcpy(bars + k, b, strlen(b));
+        k += strlen(b);
+    }
+    t_write(f, color, bars, k);
+    t_write(f, color, content, n);
+    t_write(f, color, bars, k);
+    t_write(f, color, "\n", 1);
 }
 
 /* The AWS CLI's center_text(): `width` columns between the edges. */
@@ -850,78 +888,98 @@ centered(FILE *f, const char *text, long width, bool left_edge)
     fputc('|', f);
 }
 
-/* The AWS CLI's align_left() with two spaces of padding when they fit. */
+/* The AWS CLI's align_left() with two spaces of padding when they fit; a
+ * coloured cell is wrapped in ColorizedStyler's codes, its width the
+ * text's. */
 static void
-left_aligned(FILE *f, const char *text, long width, bool left_edge)
+left_aligned(FILE *f, const char *text, long width, bool left_edge,
+             bool color)
 {
     long len = (long)cli_text_cols(text), l = left_edge ? 1 : 0;
     long pad = width - (len + 2 + l + 1) >= 0 ? 2 : 0;
     if (left_edge)
         fputc('|', f);
     spaces(f, pad);
-    fputs(text, f);
+    if (color)
+        fprintf(f, ANSI_CELL "%s" ANSI_RESET, text);
+    else
+        fputs(text, f);
     spaces(f, width - (l + pad + len) - 1);
     fputc('|', f);
 }
 
 static void
-line_break(FILE *f, const tsec *s, const long *w)
+line_break(FILE *m, const tsec *s, const long *w)
 {
-    bars(f, s->indent);
     for (size_t i = 0; i < s->ncols; i++) {
         if (i == 0)
-            fputc('+', f);
+            fputc('+', m);
         for (long k = 0; k < w[i] - (i == 0 ? 2 : 1); k++)
-            fputc('-', f);
-        fputc('+', f);
+            fputc('-', m);
+        fputc('+', m);
     }
-    bars(f, s->indent);
-    fputc('\n', f);
+}
+
+/* Write the line built in the memstream m (then emptied) to f. */
+static void
+t_flush(FILE *f, const tsec *s, bool color, FILE *m, char **buf, size_t *len)
+{
+    fflush(m);
+    t_line(f, s, color, *buf ? *buf : "", *len);
+    rewind(m);
+    fflush(m);
+    *len = 0;
 }
 
 static void
-t_render(FILE *f, const tsec *s, size_t max_width)
+t_render(FILE *f, const tsec *s, size_t max_width, bool color)
 {
     long width = (long)max_width - 2 * s->indent;
     long *w = calloc(s->ncols ? s->ncols : 1, sizeof *w);
-    if (!w)
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    if (!w || !m) {
+        free(w);
+        if (m)
+            fclose(m);
+        free(buf);
         return;
+    }
     if (s->title[0]) {
-        bars(f, s->indent);
-        centered(f, s->title, width, true);
-        bars(f, s->indent);
-        fputc('\n', f);
+        centered(m, s->title, width, true);
+        t_flush(f, s, color, m, &buf, &len);
         if (!s->headers && !s->nrows) {
-            bars(f, s->indent);
-            fputc('+', f);
+            fputc('+', m);
             for (long k = 0; k < width - 2; k++)
-                fputc('-', f);
-            fputc('+', f);
-            bars(f, s->indent);
-            fputc('\n', f);
+                fputc('-', m);
+            fputc('+', m);
+            t_flush(f, s, color, m, &buf, &len);
         }
     }
     if (s->ncols)
         t_scale(s, width, w);
     if (s->headers && s->ncols) {
-        line_break(f, s, w);
-        bars(f, s->indent);
+        line_break(m, s, w);
+        t_flush(f, s, color, m, &buf, &len);
         for (size_t i = 0; i < s->ncols; i++)
-            centered(f, s->headers[i], w[i], i == 0);
-        bars(f, s->indent);
-        fputc('\n', f);
+            centered(m, s->headers[i], w[i], i == 0);
+        t_flush(f, s, color, m, &buf, &len);
     }
     if (s->nrows && s->ncols) {
-        line_break(f, s, w);
+        line_break(m, s, w);
+        t_flush(f, s, color, m, &buf, &len);
         for (size_t r = 0; r < s->nrows; r++) {
-            bars(f, s->indent);
             for (size_t i = 0; i < s->ncols; i++)
-                left_aligned(f, s->cells[r * s->ncols + i], w[i], i == 0);
-            bars(f, s->indent);
-            fputc('\n', f);
+                left_aligned(m, s->cells[r * s->ncols + i], w[i], i == 0,
+                             color);
+            t_flush(f, s, color, m, &buf, &len);
         }
-        line_break(f, s, w);
+        line_break(m, s, w);
+        t_flush(f, s, color, m, &buf, &len);
     }
+    fclose(m);
+    free(buf);
     free(w);
 }
 
@@ -973,7 +1031,8 @@ t_vertical(ttable *t)
 }
 
 void
-cli_print_table(FILE *f, const char *title, json_t *doc, size_t term_width)
+cli_print_table(FILE *f, const char *title, json_t *doc, size_t term_width,
+                int color)
 {
     ttable t = {0};
     t_build(&t, title, doc, 0);
@@ -990,11 +1049,15 @@ cli_print_table(FILE *f, const char *title, json_t *doc, size_t term_width)
                     max = t_total(&t.secs[i]);
         }
         if (!t.failed) {
-            for (size_t k = 0; k < max; k++)
-                fputc('-', f);
-            fputc('\n', f);
+            char *dashes = malloc(max + 2);
+            if (dashes) {
+                memset(dashes, '-', max);
+                dashes[max] = '\n';
+                t_write(f, color, dashes, max + 1);
+                free(dashes);
+            }
             for (size_t i = 0; i < t.n; i++)
-                t_render(f, &t.secs[i], max);
+                t_render(f, &t.secs[i], max, color);
         }
     }
     for (size_t i = 0; i < t.n; i++)

@@ -156,6 +156,7 @@ cli_paginate(cli_ctx *c, const char *key, int key_always, cli_page_fn fetch)
     char *tok = NULL, *resume = NULL;
     long long skip = 0, total = 0;
     json_t *pages = json_array(); /* each page's items, or null */
+    json_t *nexts = json_array(); /* each page's service token, or null */
 
     if (cli_opt_get(c, "page-size") && page_size < 1) {
         char msg[160];
@@ -164,11 +165,13 @@ cli_paginate(cli_ctx *c, const char *key, int key_always, cli_page_fn fetch)
                  "MaxResults must be an integer between 1 and 1000.",
                  page_size);
         json_decref(pages);
+        json_decref(nexts);
         return cli_op_error(c->cmd->op, "InvalidParameterValue", msg);
     }
     if (cli_opt_get(c, "starting-token") &&
         decode_token(cli_opt_str(c, "starting-token"), &tok, &skip) != 0) {
         json_decref(pages);
+        json_decref(nexts);
         return CLI_EXIT_OTHER;
     }
     for (int first = 1;; first = 0) {
@@ -199,11 +202,13 @@ cli_paginate(cli_ctx *c, const char *key, int key_always, cli_page_fn fetch)
                 json_array_append(cut, json_array_get(page, i));
             json_decref(page);
             json_array_append_new(pages, cut);
+            json_array_append_new(nexts, next ? json_string(next) : json_null());
             resume = encode_token(tok, 1, keep + start);
             free(next);
             break;
         }
         json_array_append_new(pages, page);
+        json_array_append_new(nexts, next ? json_string(next) : json_null());
         total += n;
         free(tok);
         tok = next;
@@ -218,7 +223,27 @@ cli_paginate(cli_ctx *c, const char *key, int key_always, cli_page_fn fetch)
     if (rc == 0) {
         size_t i;
         json_t *page;
-        if (c->output == CLI_OUT_TEXT) {
+        if (c->output == CLI_OUT_YAML_STREAM) {
+            /* Each page as the service answered it (its own NextToken,
+             * the items printed), --query applied per page, no resume
+             * token: awscli's StreamedYAMLFormatter over the pages. */
+            json_array_foreach(pages, i, page)
+            {
+                json_t *doc = json_object();
+                json_t *nt = json_array_get(nexts, i);
+                if (json_is_array(page))
+                    json_object_set(doc, key, page);
+                if (json_is_string(nt))
+                    json_object_set(doc, "NextToken", nt);
+                if (json_object_size(doc) == 0 && !c->query) {
+                    json_t *one = json_pack("[o]", doc);
+                    cli_print_yaml(stdout, one);
+                    json_decref(one);
+                } else {
+                    cli_print(c, doc);
+                }
+            }
+        } else if (c->output == CLI_OUT_TEXT) {
             json_array_foreach(pages, i, page)
             {
                 json_t *doc = json_object();
@@ -250,5 +275,6 @@ cli_paginate(cli_ctx *c, const char *key, int key_always, cli_page_fn fetch)
     }
     free(resume);
     json_decref(pages);
+    json_decref(nexts);
     return rc;
 }

@@ -280,9 +280,10 @@ stats_once(cli_ctx *c)
     }
     names_free(names, n);
 
-    /* --output json|text, or a --query, print the document; the default
-     * and --output table print the table below. */
-    if (c->output == CLI_OUT_JSON || c->output == CLI_OUT_TEXT || c->query) {
+    /* --output (json, text, table, yaml, yaml-stream; or
+     * $AWS_DEFAULT_OUTPUT) or a --query print the document as every
+     * command prints its response; without them, the table below. */
+    if (c->output_set || c->query) {
         json_t *doc = json_object();
         json_object_set_new(doc, "MapMode", json_string(map_mode_name(c->env)));
         json_object_set_new(doc, "Queues", queues);
@@ -754,7 +755,10 @@ stats_watch(cli_ctx *c)
                                    "number of samples, got '%s'",
                                    cli_opt_str(c, "count"));
     }
-    w.tty = !json && isatty(STDOUT_FILENO);
+    /* --output text, table or yaml: each sample printed as a response
+     * (yaml-stream: one list item per sample); json: JSON lines. */
+    int doc_out = c->output_set && !json;
+    w.tty = !json && !doc_out && isatty(STDOUT_FILENO);
 
     /* The signals wake the wait; outside ppoll() they stay blocked. */
     memset(&sa, 0, sizeof sa);
@@ -789,6 +793,10 @@ stats_watch(cli_ctx *c)
             fputc('\n', stdout);
             fflush(stdout);
             json_decref(doc);
+        } else if (doc_out) {
+            cli_print(c, watch_json(&w));
+            if (cli_query_failed)
+                break;
         } else {
             watch_draw(c, &w);
         }

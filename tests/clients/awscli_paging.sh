@@ -20,22 +20,8 @@ export AWS_DEFAULT_REGION=${AWS_DEFAULT_REGION:-us-east-1}
 export AWS_PAGER=""
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/lmq-paging.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
-fails=0
-
-# same ARGS...: `aws sqs ARGS` and `lmq ARGS` print the same bytes on
-# stdout and stderr and exit with the same status.
-same() {
-	"$AWS" sqs --endpoint-url "$EP" "$@" >"$WORK/a.out" 2>"$WORK/a.err"
-	echo "exit $?" >>"$WORK/a.out"
-	"$LMQ" "$@" >"$WORK/l.out" 2>"$WORK/l.err"
-	echo "exit $?" >>"$WORK/l.out"
-	if ! cmp -s "$WORK/a.out" "$WORK/l.out" || ! cmp -s "$WORK/a.err" "$WORK/l.err"; then
-		echo "paging: FAIL: $*" >&2
-		diff "$WORK/a.out" "$WORK/l.out" >&2
-		diff "$WORK/a.err" "$WORK/l.err" >&2
-		fails=$((fails + 1))
-	fi
-}
+TAG=paging
+. "$(dirname "$0")/lib/same.sh"
 
 # token FILE: the NextToken of a JSON output.
 token() {

@@ -1,0 +1,134 @@
+#!/usr/bin/python3
+"""Regenerate tools/lmq_skel_model.c from the SQS service model of the
+botocore that Debian's awscli 2.x bundles (loaded as aws loads it), so that `lmq ...
+--generate-cli-skeleton` prints what `aws sqs ... --generate-cli-skeleton`
+prints (member order, placeholder values, the comments of yaml-input).
+
+    /usr/bin/python3 scripts/gen-cli-skeletons.py > tools/lmq_skel_model.c
+
+The message move task actions are newer than that model; their rows are
+written out below (EXTRA) from the SQS API reference.
+"""
+import sys
+import xml.dom.minidom  # noqa: F401 (awscli.customizations.utils needs it loaded)
+import xml.parsers.expat  # noqa: F401
+
+from awscli.clidriver import create_clidriver
+from awscli.customizations.utils import get_shape_doc_overview
+import botocore
+
+# The session aws itself makes: its bundled botocore and SQS model.
+ops = create_clidriver().session.get_service_model('sqs')
+out = []
+counter = [0]
+
+
+def cstr(s):
+    if s is None:
+        return 'NULL'
+    return '"' + s.replace('\\', '\\\\').replace('"', '\\"') + '"'
+
+
+def comment(shape, required):
+    parts = []
+    if required:
+        parts.append('[REQUIRED]')
+    parts.append(get_shape_doc_overview(shape))
+    if getattr(shape, 'enum', None):
+        parts.append('Valid values are: %s.' % ', '.join(shape.enum))
+    c = ' '.join(parts)
+    return c if c and not c.isspace() else None
+
+
+TYPES = {'string': 's', 'integer': 'i', 'long': 'i', 'boolean': 'b',
+         'blob': 'B', 'structure': 'S', 'list': 'L', 'map': 'M'}
+
+
+def emit_members(members):
+    """members: list of (name, type, required, sub, doc, enum0)."""
+    counter[0] += 1
+    name = 'm%d' % counter[0]
+    rows = []
+    for (n, t, req, sub, doc, enum0) in members:
+        rows.append('    {%s, \'%s\', %d, %s, %s, %s},' % (
+            cstr(n), t, req, sub or 'NULL', cstr(doc), cstr(enum0)))
+    out.append('static const cli_shape %s[] = {\n%s\n    {NULL, 0, 0, NULL, '
+               'NULL, NULL}};' % (name, '\n'.join(rows)))
+    return name
+
+
+def member_row(name, shape, required, doc):
+    t = TYPES[shape.type_name]
+    sub = None
+    enum0 = None
+    if t == 'S':
+        sub = struct(shape)
+    elif t == 'L':
+        sub = emit_members([member_row(shape.member.name, shape.member, 0,
+                                       None)])
+    elif t == 'M':
+        sub = emit_members([member_row('', shape.value, 0, None)])
+    elif t == 's' and shape.enum:
+        enum0 = shape.enum[0]
+    return (name, t, int(required), sub, doc, enum0)
+
+
+def struct(shape):
+    rows = []
+    for n, m in shape.members.items():
+        req = n in shape.required_members
+        rows.append(member_row(n, m, req, comment(m, req)))
+    return emit_members(rows)
+
+
+table = []
+for op in ops.operation_names:
+    o = ops.operation_model(op)
+    i = struct(o.input_shape) if o.input_shape else 'NULL'
+    r = struct(o.output_shape) if o.output_shape else 'NULL'
+    table.append((op, i, r))
+
+# Newer than the bundled model (SQS API reference, 2023-06).
+S = lambda n, req, doc: (n, 's', req, None, doc, None)
+I = lambda n, req, doc: (n, 'i', req, None, doc, None)
+EXTRA = {
+    'StartMessageMoveTask': (
+        [S('SourceArn', 1, '[REQUIRED] The ARN of the queue that contains '
+           'the messages to be moved to another queue.'),
+         S('DestinationArn', 0, 'The ARN of the queue that receives the '
+           'moved messages.'),
+         I('MaxNumberOfMessagesPerSecond', 0, 'The number of messages to be '
+           'moved per second (the message movement rate).')],
+        [S('TaskHandle', 0, None)]),
+    'CancelMessageMoveTask': (
+        [S('TaskHandle', 1, '[REQUIRED] An identifier associated with a '
+           'message movement task.')],
+        [I('ApproximateNumberOfMessagesMoved', 0, None)]),
+}
+for op, (ins, outs) in EXTRA.items():
+    table.append((op, emit_members(ins), emit_members(outs)))
+res = emit_members([S('TaskHandle', 0, None), S('Status', 0, None),
+                    S('SourceArn', 0, None), S('DestinationArn', 0, None),
+                    I('MaxNumberOfMessagesPerSecond', 0, None),
+                    I('ApproximateNumberOfMessagesMoved', 0, None),
+                    I('ApproximateNumberOfMessagesToMove', 0, None),
+                    S('FailureReason', 0, None),
+                    I('StartedTimestamp', 0, None)])
+lst = emit_members([('ListMessageMoveTasksResultEntry', 'S', 0, res, None,
+                     None)])
+table.append(('ListMessageMoveTasks', emit_members(
+    [S('SourceArn', 1, '[REQUIRED] The ARN of the queue whose message '
+       'movement tasks are to be listed.'),
+     I('MaxResults', 0, 'The maximum number of results to include in the '
+       'response.')]), emit_members([('Results', 'L', 0, lst, None, None)])))
+# ReceiveMessage's MessageSystemAttributeNames (newer than the model) is
+# accepted by --cli-input-json through its flag, not listed in the skeleton.
+
+print('/* Generated by scripts/gen-cli-skeletons.py from the SQS model of '
+      'botocore ' + botocore.__version__ + '\n * (Debian awscli): do not '
+      'edit. */\n#include "lmq_cli.h"\n')
+print('\n'.join(out))
+print('\nconst cli_skel_op cli_skel_ops[] = {')
+for op, i, r in table:
+    print('    {%s, %s, %s},' % (cstr(op), i, r))
+print('    {NULL, NULL, NULL}};')
