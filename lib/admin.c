@@ -1291,6 +1291,7 @@ struct load {
     size_t nm;
     uint64_t loaded, ndedup;
     const char *region, *account; /* of the dump */
+    bool dry; /* the checking pass: parse and prepare, write nothing */
 };
 
 static void
@@ -1314,7 +1315,8 @@ find_lq(struct load *l, const char *name)
 static int
 bad_line(size_t line, const char *what)
 {
-    return lmq__seterr(LMQ_EINVAL, "dump line %zu: %s", line, what);
+    return lmq__seterr(LMQ_EINVAL, "dump line %zu: %s; nothing loaded", line,
+                       what);
 }
 
 static int64_t
@@ -1532,6 +1534,17 @@ insert_fn(lmq_txn *t, void *arg)
 static int
 flush_batch(struct load *l)
 {
+    if (l->dry) {
+        for (size_t i = 0; i < l->nm; i++) {
+            if (l->ms[i].dedup)
+                l->ndedup++;
+            else
+                l->loaded++;
+            lm_free(&l->ms[i]);
+        }
+        l->nm = 0;
+        return 0;
+    }
     uint64_t need = 0;
     for (size_t i = 0; i < l->nm; i++)
         need += l->ms[i].mv.body_len + l->ms[i].mv.attrs_len + 256;
@@ -1671,6 +1684,8 @@ load_queues(struct load *l, int flags)
         return rc;
     }
     free(clash);
+    if (l->dry)
+        return 0;
     for (size_t i = 0; rc == 0 && i < l->nq; i++) {
         struct lq *q = &l->qs[i];
         if (!q->fresh)
@@ -1702,31 +1717,16 @@ load_queues(struct load *l, int flags)
     return rc;
 }
 
-LMQ_API int
-lmq_home_load(lmq_env *env, int fd, int flags, lmq_progress_fn progress,
-              void *arg, char **report)
+/* One pass over the dump in f: with dry, parse and prepare every line and
+ * check the queues against the home, writing nothing; else load. */
+static int
+load_pass(lmq_env *env, FILE *f, uint64_t size, int flags, bool dry,
+          lmq_progress_fn progress, void *arg, char **report)
 {
-    int rc;
-    if (report)
-        *report = NULL;
-    if ((rc = lmq__env_check(env)) != 0)
-        return rc;
-    if (fd < 0 || (flags & ~LMQ_LOAD_MERGE))
-        return lmq__seterr(LMQ_EINVAL, "lmq_home_load: bad arguments");
-    int dfd = dup(fd);
-    FILE *f = dfd >= 0 ? fdopen(dfd, "r") : NULL;
-    if (!f) {
-        if (dfd >= 0)
-            close(dfd);
-        return lmq__seterr(LMQ_EIO, "cannot read the dump: %s",
-                           strerror(errno));
-    }
-    struct stat st;
-    uint64_t size = fstat(fd, &st) == 0 && S_ISREG(st.st_mode)
-                        ? (uint64_t)st.st_size
-                        : 0;
+    int rc = 0;
     struct load l = {0};
     l.env = env;
+    l.dry = dry;
     json_t *head = NULL, *end = NULL;
     char *buf = NULL;
     size_t cap = 0, line = 0;
@@ -1745,7 +1745,7 @@ lmq_home_load(lmq_env *env, int fd, int flags, lmq_progress_fn progress,
         if (!json_is_object(doc)) {
             json_decref(doc);
             rc = lmq__seterr(LMQ_EINVAL, "dump line %zu is not a JSON "
-                             "object: %s", line, je.text);
+                             "object: %s; nothing loaded", line, je.text);
             break;
         }
         if (line == 1) {
@@ -1813,7 +1813,7 @@ lmq_home_load(lmq_env *env, int fd, int flags, lmq_progress_fn progress,
         }
         if (!end && ++l.nm == LOAD_BATCH)
             rc = flush_batch(&l);
-        if (progress && rc == 0)
+        if (progress && rc == 0 && !dry)
             progress(arg, bytes, size > bytes ? size : bytes);
     }
     if (rc == 0 && !queues_done)
@@ -1824,14 +1824,14 @@ lmq_home_load(lmq_env *env, int fd, int flags, lmq_progress_fn progress,
         rc = lmq__seterr(LMQ_EINVAL, "empty dump");
     else if (rc == 0 && !end)
         rc = lmq__seterr(LMQ_EINVAL, "the dump ends without its end line "
-                         "(truncated?); what it held is loaded");
+                         "(truncated?); nothing loaded");
     else if (rc == 0 &&
              (uint64_t)jint(end, "Messages") != l.loaded)
         rc = lmq__seterr(LMQ_EINVAL, "the dump's end line counts %lld "
-                         "messages, it held %llu",
+                         "messages, it held %llu; nothing loaded",
                          (long long)jint(end, "Messages"),
                          (unsigned long long)l.loaded);
-    if (rc == 0 && report) {
+    if (rc == 0 && report && !dry) {
         json_t *doc = json_pack("{s:I,s:I,s:I}", "Queues", (json_int_t)l.nq,
                                 "Messages", (json_int_t)l.loaded,
                                 "DedupRecords", (json_int_t)l.ndedup);
@@ -1854,6 +1854,61 @@ out:
     json_decref(head);
     json_decref(end);
     free(buf);
+    return rc;
+}
+
+/* The dump is read twice: a checking pass that parses and prepares every
+ * line and checks its queues against the home, writing nothing, then the
+ * load. So a dump with a bad line, a truncated one, or one whose end line
+ * disagrees is refused before anything changes. A dump that is not a
+ * regular file (a pipe) is copied to an unlinked temporary file first. */
+LMQ_API int
+lmq_home_load(lmq_env *env, int fd, int flags, lmq_progress_fn progress,
+              void *arg, char **report)
+{
+    int rc;
+    if (report)
+        *report = NULL;
+    if ((rc = lmq__env_check(env)) != 0)
+        return rc;
+    if (fd < 0 || (flags & ~LMQ_LOAD_MERGE))
+        return lmq__seterr(LMQ_EINVAL, "lmq_home_load: bad arguments");
+    struct stat st;
+    bool regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    FILE *f = NULL;
+    if (regular) {
+        int dfd = dup(fd);
+        if (dfd >= 0 && !(f = fdopen(dfd, "r")))
+            close(dfd);
+    } else if ((f = tmpfile())) {
+        char chunk[65536];
+        ssize_t n;
+        while ((n = read(fd, chunk, sizeof chunk)) > 0)
+            if (fwrite(chunk, 1, (size_t)n, f) != (size_t)n) {
+                n = -1;
+                break;
+            }
+        if (n < 0 || fflush(f) != 0) {
+            fclose(f);
+            return lmq__seterr(LMQ_EIO, "cannot copy the dump: %s",
+                               strerror(errno));
+        }
+    }
+    if (!f)
+        return lmq__seterr(LMQ_EIO, "cannot read the dump: %s",
+                           strerror(errno));
+    off_t start = regular ? lseek(fileno(f), 0, SEEK_CUR) : 0;
+    uint64_t size = regular ? (uint64_t)st.st_size : (uint64_t)ftello(f);
+    if (!regular)
+        rewind(f);
+    rc = load_pass(env, f, size, flags, true, NULL, NULL, NULL);
+    if (rc == 0) {
+        if (fseeko(f, start < 0 ? 0 : start, SEEK_SET) != 0)
+            rc = lmq__seterr(LMQ_EIO, "cannot reread the dump: %s",
+                             strerror(errno));
+        else
+            rc = load_pass(env, f, size, flags, false, progress, arg, report);
+    }
     fclose(f);
     return rc;
 }

@@ -763,8 +763,76 @@ START_TEST(test_load_refuses_bad_input)
     ck_assert_int_eq(CLI(&out, &err, "--home", home2, "load", "--file", path),
                      254);
     ck_assert_ptr_nonnull(strstr(err, "line 3"));
+    ck_assert_ptr_nonnull(strstr(err, "nothing loaded"));
     free(out);
     free(err);
+}
+END_TEST
+
+/* A real dump damaged after most of its messages (one line garbled, or the
+ * end line cut off), through a file or a pipe: refused, and the home is as
+ * it was (the checking pass reads every line before the load writes). */
+START_TEST(test_load_damaged_dump_changes_nothing)
+{
+    char *out, *err, bad[320], cut[320], cmd[1400];
+    populate(home);
+    char *d = lmq_test_slurp(dump_of(home, "good"), NULL);
+    char *empty = lib_dump(home2);
+    snprintf(bad, sizeof bad, "%s/garbled", lmq_test_dir);
+    snprintf(cut, sizeof cut, "%s/cut", lmq_test_dir);
+    /* garble the last message line; cut the end line */
+    char *last = NULL;
+    for (char *p = strstr(d, "{\"message\":"); p;
+         p = strstr(p + 1, "{\"message\":"))
+        last = p;
+    ck_assert_ptr_nonnull(last);
+    FILE *f = fopen(bad, "w");
+    fwrite(d, 1, (size_t)(last - d), f);
+    fputs("{\"message\":{\"Queue\":\"std\",\"Body\":\n", f);
+    fputs(strchr(last, '\n') + 1, f);
+    fclose(f);
+    char *endl = strstr(d, "{\"end\":");
+    ck_assert_ptr_nonnull(endl);
+    f = fopen(cut, "w");
+    fwrite(d, 1, (size_t)(endl - d), f);
+    fclose(f);
+
+    ck_assert_int_eq(CLI(&out, &err, "--home", home2, "load", "--file", bad),
+                     254);
+    ck_assert_msg(strstr(err, "nothing loaded") != NULL, "%s", err);
+    free(out);
+    free(err);
+    char *now = lib_dump(home2);
+    ck_assert_str_eq(now, empty);
+    free(now);
+
+    ck_assert_int_eq(CLI(&out, &err, "--home", home2, "load", "--file", cut),
+                     254);
+    ck_assert_msg(strstr(err, "truncated") != NULL, "%s", err);
+    free(out);
+    free(err);
+    now = lib_dump(home2);
+    ck_assert_str_eq(now, empty);
+    free(now);
+
+    /* through a pipe: copied aside, checked, refused */
+    snprintf(cmd, sizeof cmd, "cat '%s' | '%s' --home '%s' load 2>/dev/null",
+             bad, LMQ_BIN, home2);
+    int st = system(cmd);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 254, "status %d", st);
+    now = lib_dump(home2);
+    ck_assert_str_eq(now, empty);
+    free(now);
+    /* and the good dump through a pipe loads whole */
+    snprintf(cmd, sizeof cmd, "cat '%s/good' | '%s' --home '%s' load "
+             ">/dev/null 2>&1", lmq_test_dir, LMQ_BIN, home2);
+    st = system(cmd);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
+    now = lib_dump(home2);
+    ck_assert_uint_eq(count_lines(now, "{\"message\":"), 21);
+    free(now);
+    free(empty);
+    free(d);
 }
 END_TEST
 
@@ -814,8 +882,9 @@ START_TEST(test_progress_on_terminal_only)
     pid_t pid = forkpty(&master, NULL, NULL, NULL);
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
-        execl(LMQ_BIN, LMQ_BIN, "--home", home, "dump", "--file", path,
-              (char *)NULL);
+        /* --no-cli-pager: on a terminal lmq pages its report as aws does */
+        execl(LMQ_BIN, LMQ_BIN, "--no-cli-pager", "--home", home, "dump",
+              "--file", path, (char *)NULL);
         _exit(121);
     }
     for (;;) {
@@ -860,6 +929,7 @@ lmq_suite_admin(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_dump_load_round_trip);
     tcase_add_test(tc, test_load_refuses_bad_input);
+    tcase_add_test(tc, test_load_damaged_dump_changes_nothing);
     tcase_add_test(tc, test_sealed_dump_needs_key);
     tcase_add_test(tc, test_progress_on_terminal_only);
     suite_add_tcase(s, tc);
