@@ -448,6 +448,26 @@ meter_row(meter *m, row *r)
                 (unsigned long long)m->cpu_us);
 }
 
+/* --detail, at exit: the process's flushes from start to end (set-ups
+ * and fills included; forked workers too), to hold against
+ * `strace -f -c -e trace=fsync,fdatasync,msync`. */
+static void
+detail_totals(void)
+{
+    synccount sc;
+    if (!opt.detail)
+        return;
+    synccount_read(&sc);
+    fprintf(stderr,
+            "  counts, whole run: fsync %llu fdatasync %llu msync %llu "
+            "(MS_SYNC %llu) sync_file_range %llu syncfs %llu\n",
+            (unsigned long long)sc.fsync, (unsigned long long)sc.fdatasync,
+            (unsigned long long)(sc.msync_sync + sc.msync_async),
+            (unsigned long long)sc.msync_sync,
+            (unsigned long long)sc.sync_file_range,
+            (unsigned long long)sc.syncfs);
+}
+
 /* In a forked worker: its figures from the start signal (child_begin) to
  * its exit (child_report, through fd). */
 static procio child_io0;
@@ -1429,12 +1449,15 @@ ceiling_recv(const char *sys, unsigned flags, lmq_durability d, const char *w,
     uint64_t seq = 0, got = 0;
     lat l = {0};
     meter m = {0};
-    double el = 0, deadline = now_s() + opt.secs;
+    double el = 0, deadline = 0;
     for (;;) {
         for (uint64_t k = 0; k < queued; k += per)
             raw_send(&r, &seq, body, size,
                      queued - k < per ? (size_t)(queued - k) : per);
         raw_settle(&r, flags, map_size);
+        /* as lmq's: from the end of the first fill, refills included */
+        if (deadline == 0)
+            deadline = now_s() + opt.secs;
         uint64_t want = todo - got < queued ? todo - got : queued;
         meter_start(&m);
         double t0 = now_s();
@@ -1690,6 +1713,7 @@ main(int argc, char **argv)
         mkdir(opt.base, 0700);
     }
     signal(SIGPIPE, SIG_IGN);
+    atexit(detail_totals);
 
     if (probe) {
         log_probe();
