@@ -15,8 +15,11 @@
  *   W4p     the same, producer paced at 500/s: end-to-end latency from send
  *           to receive, across processes
  *   W4x4    4 producer + 4 consumer processes
- * Bodies of 100 B, 4 KiB and 256 KiB; every durability mode. Each result is
- * a line of the human table or, with --json, one JSON object per line.
+ * Bodies of 100 B, 4 KiB and 256 KiB, or of the sizes --size names (up to
+ * 1 MiB; the ceiling at each size too); every durability mode. Each result
+ * is a line of the human table or, with --json, one JSON object per line,
+ * with the counts the machine's load does not move beside the rates
+ * (issue 24): flushes, bytes written and CPU per message (see "counts").
  *
  * The ceiling ("lmdb-ceiling") is a raw LMDB loop doing the same B-tree
  * work per message: a put of (qid, seq) -> body for a send; for a receive a
@@ -26,8 +29,10 @@
  * MDB_WRITEMAP, LMDB's fastest. "lmdb-nosync" repeats the relaxed loop with
  * lmq's own relaxed flags (MDB_NOSYNC without WRITEMAP).
  *
- * Runs are bounded by time (--quick: short) and by count; every number is
- * measured, none is asserted. This program is not the library: it may and
+ * Runs are bounded by time (--quick: short) and by count (and to ROW_BYTES
+ * of bodies); every number is measured, none is asserted. Every fill before
+ * a timed receive ends settled, for lmq and the ceiling alike: synced,
+ * closed, opened again. This program is not the library: it may and
  * does include lmdb.h.
  */
 #define _GNU_SOURCE
@@ -1449,7 +1454,8 @@ ceiling_send(const char *sys, unsigned flags, lmq_durability d, const char *w,
             break;
     }
     double el = now_s() - t0;
-    row rr = {sys, w, mode_name(d), size, batch, 1, 1, 0, 0, 0, 0, -1, done, 0, false, 0, 0, 0};
+    row rr = {sys, w, mode_name(d), size, batch, 1, 1, 0, 0, 0, 0,
+              -1, done, 0, false, 0, 0, 0};
     rr.msgs_per_sec = (double)done / el;
     lat_done(&l, &rr);
     free(body);
