@@ -1146,6 +1146,12 @@ bench_procs(lmq_durability d, const char *w, size_t size, int nprod,
         child_counts cc;
         if (!read_all(stats[0], &cc, sizeof cc))
             break;
+        if (opt.detail)
+            fprintf(stderr, "  a worker: write_bytes %llu, ru_oublock*512 "
+                            "%llu, cpu %llu us\n",
+                    (unsigned long long)cc.bytes,
+                    (unsigned long long)cc.oublock * 512,
+                    (unsigned long long)cc.cpu_us);
         meter_add_child(&m, &cc);
     }
     meter_stop(&m);
