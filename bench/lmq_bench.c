@@ -68,6 +68,7 @@ static struct {
     const char *modes; /* comma list of durability names */
     bool seal;         /* --seal: clear and sealed rows, same run */
     bool detail;       /* --detail: each row's counts by kind, on stderr */
+    bool device;       /* --device: --dir is a file system of its own */
     size_t sizes[16];  /* --size: body sizes; none: the default set */
     int nsizes;
 } opt;
@@ -90,6 +91,7 @@ typedef struct row {
     /* issue 24: per message, over the row's measured spans (meter) */
     bool counted;
     double flushes_pm, written_pm, cpu_us_pm;
+    double device_pm; /* --device: the device's bytes written per message */
 } row;
 
 static int rows_printed;
@@ -114,6 +116,8 @@ emit(const row *r)
             printf(",\"flushes_per_msg\":%.4g,\"written_per_msg\":%.0f,"
                    "\"cpu_us_per_msg\":%.3g",
                    r->flushes_pm, r->written_pm, r->cpu_us_pm);
+        if (r->counted && opt.device)
+            printf(",\"device_per_msg\":%.0f", r->device_pm);
         printf("}\n");
     } else {
         if (rows_printed++ % 40 == 0)
@@ -129,6 +133,8 @@ emit(const row *r)
         if (r->counted)
             printf(" %7.3f %8.0f %7.1f", r->flushes_pm, r->written_pm,
                    r->cpu_us_pm);
+        if (r->counted && opt.device)
+            printf("  %.0f B/msg written by the device", r->device_pm);
         if (r->bytes_per_msg >= 0)
             printf("  %.0f B/msg on disk", r->bytes_per_msg);
         if (r->anon_kb > 0)
@@ -380,6 +386,7 @@ typedef struct meter {
  * sectors written): exact on an otherwise idle machine, and counting every
  * other writer's bytes on a shared one. */
 static char dev_stat[64];
+static int dev_fd = -1; /* --device: --dir, for syncfs */
 
 static uint64_t
 dev_written(void)
@@ -401,6 +408,18 @@ dev_init(const char *dir)
     if (stat(dir, &st) == 0)
         snprintf(dev_stat, sizeof dev_stat, "/sys/dev/block/%u:%u/stat",
                  major(st.st_dev), minor(st.st_dev));
+    if (opt.device)
+        dev_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+/* --device: write back what is dirty on --dir's file system, outside the
+ * counts (before a row's start is read, after its end is), so that what
+ * a row leaves in the page cache is charged to it, and only to it. */
+static void
+dev_settle(void)
+{
+    if (dev_fd >= 0)
+        syncfs(dev_fd);
 }
 
 /* Forked workers' own figures, sent through a pipe before they exit. */
@@ -420,10 +439,11 @@ ru_cpu_us(const struct rusage *ru)
 static void
 meter_start(meter *m)
 {
+    dev_settle();
     synccount_read(&m->sc0);
     procio_read(0, &m->io0);
     getrusage(RUSAGE_SELF, &m->ru0);
-    m->dev0 = opt.detail ? dev_written() : 0;
+    m->dev0 = opt.detail || opt.device ? dev_written() : 0;
     m->on = true;
 }
 
@@ -447,8 +467,10 @@ meter_stop(meter *m)
     m->bytes += io.write_bytes - m->io0.write_bytes;
     m->cpu_us += ru_cpu_us(&ru) - ru_cpu_us(&m->ru0);
     m->oublock += (uint64_t)(ru.ru_oublock - m->ru0.ru_oublock);
-    if (opt.detail)
+    if (opt.detail || opt.device) {
+        dev_settle();
         m->dev += dev_written() - m->dev0;
+    }
     m->on = false;
 }
 
@@ -473,6 +495,7 @@ meter_row(meter *m, row *r)
     r->flushes_pm = (double)synccount_flushes(&m->sc) / n;
     r->written_pm = (double)m->bytes / n;
     r->cpu_us_pm = (double)m->cpu_us / n;
+    r->device_pm = (double)m->dev / n;
     if (opt.detail)
         fprintf(stderr,
                 "  counts %s %s %s %zu B x%d/%d: msgs %llu fsync %llu "
@@ -636,7 +659,7 @@ bench_send(lmq_durability d, const char *w, size_t size, size_t batch,
     }
     double el = now_s() - t0;
     row r = {SYS, w, mode_name(d), size, batch, threads, 1, 0, 0, 0, 0,
-             -1, total, 0, false, 0, 0, 0};
+             -1, total, 0, false, 0, 0, 0, 0};
     r.msgs_per_sec = (double)total / el;
     lat_done(&all, &r);
     /* closing is part of the work: a periodic home flushes there */
@@ -788,7 +811,7 @@ bench_recv(lmq_durability d, const char *w, size_t size, size_t batch,
         q = open_queue(env, false);
     }
     row r = {SYS, w, mode_name(d), size, batch, 1, 1, queued, 0, 0, 0,
-             -1, got, 0, false, 0, 0, 0};
+             -1, got, 0, false, 0, 0, 0, 0};
     r.msgs_per_sec = (double)got / el;
     lat_done(&l, &r);
     meter_row(&m, &r);
@@ -860,7 +883,7 @@ bench_consumer(lmq_durability d, const char *w, uint64_t queued,
     }
     uint64_t done = queued - left;
     row r = {SYS, w, mode_name(d), 100, 100, concurrency, 1, queued, 0, 0,
-             0, -1, done, 0, false, 0, 0, 0};
+             0, -1, done, 0, false, 0, 0, 0, 0};
     r.msgs_per_sec = (double)done / el;
     lmq_queue_close(q);
     meter_start(&m);
@@ -1162,7 +1185,7 @@ bench_procs(lmq_durability d, const char *w, size_t size, int nprod,
     close(go[1]);
     close(out[0]);
     row r = {SYS, w, mode_name(d), size, batch, 1, nprod + ncons, 0, 0,
-             0, 0, -1, got, 0, false, 0, 0, 0};
+             0, 0, -1, got, 0, false, 0, 0, 0, 0};
     if (shm->done_at > 0)
         last = shm->done_at;
     r.msgs_per_sec = (double)got / (last - t0);
@@ -1461,7 +1484,7 @@ ceiling_send(const char *sys, unsigned flags, lmq_durability d, const char *w,
     }
     double el = now_s() - t0;
     row rr = {sys, w, mode_name(d), size, batch, 1, 1, 0, 0, 0, 0,
-              -1, done, 0, false, 0, 0, 0};
+              -1, done, 0, false, 0, 0, 0, 0};
     rr.msgs_per_sec = (double)done / el;
     lat_done(&l, &rr);
     free(body);
@@ -1533,7 +1556,7 @@ ceiling_recv(const char *sys, unsigned flags, lmq_durability d, const char *w,
             ;
     }
     row rr = {sys, w, mode_name(d), size, batch, 1, 1, queued, 0, 0, 0, -1,
-              got, 0, false, 0, 0, 0};
+              got, 0, false, 0, 0, 0, 0};
     rr.msgs_per_sec = (double)got / el;
     lat_done(&l, &rr);
     free(body);
@@ -1691,6 +1714,7 @@ usage(void)
            "                 [--only W1,W3b10,...] [--modes full,periodic,"
            "none]\n"
            "                 [--secs S] [--size N[,N...]] [--detail]\n"
+           "                 [--device]\n"
            "                 [--flags] [--log-probe] [--seal]\n"
            "Runs the lmq workloads of bench/RESULTS.md next to a raw LMDB\n"
            "ceiling. --quick finishes in under a minute; --long adds 10M\n"
@@ -1701,6 +1725,10 @@ usage(void)
            "alike; without it the default set (100 B; W1 and W3 also 4 KiB\n"
            "and 256 KiB). Every row counts flushes, bytes written and CPU\n"
            "per message; --detail prints the counts behind them (stderr).\n"
+           "--device: DIR is on a file system of its own (bench/wear mounts\n"
+           "one on a loop device): each row also reports the bytes its\n"
+           "device wrote per message, journal included, after writing back\n"
+           "what the row left dirty (the edge figure: wear).\n"
            "--seal: encryption at rest: send (W1) and receive+delete (W3) at\n"
            "100 B and 64 KiB, clear (lmq) and sealed (lmq-sealed) rows\n"
            "alternating twice in the same run.\n");
@@ -1720,11 +1748,12 @@ main(int argc, char **argv)
         {"seal", no_argument, NULL, 'S'},
         {"size", required_argument, NULL, 'z'},
         {"detail", no_argument, NULL, 'D'},
+        {"device", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     bool survey = false, probe = false;
     int c;
     opt.secs = -1;
-    while ((c = getopt_long(argc, argv, "qLjd:o:m:s:fghSz:D", lo, NULL)) !=
+    while ((c = getopt_long(argc, argv, "qLjd:o:m:s:fghSz:DV", lo, NULL)) !=
            -1) {
         switch (c) {
         case 'q': opt.quick = true; break;
@@ -1738,6 +1767,7 @@ main(int argc, char **argv)
         case 'g': probe = true; break;
         case 'S': opt.seal = true; break;
         case 'D': opt.detail = true; break;
+        case 'V': opt.device = true; break;
         case 'z':
             if (!parse_sizes(optarg)) {
                 fprintf(stderr, "lmq-bench: --size: sizes from 1 to 1048576 "
