@@ -1149,10 +1149,11 @@ populate_ahead(lmq_txn *t, lmq_queue *q, const lmq_qrec *r, uint64_t front)
     uintptr_t last = 0;
     lmq_cur *cur;
     lmq_val key, val;
-    if (!lmq__txn_populates(t) || q->pop_seq >= front + POP_AHEAD / 2 ||
-        lmq__cur_open(t, LMQ_DB_MSG, &cur) != 0)
-        return;
     uint64_t seq = q->pop_seq > front ? q->pop_seq : front, next = seq;
+    /* (nothing sent at or after seq: an empty queue walks nothing) */
+    if (!lmq__txn_populates(t) || q->pop_seq >= front + POP_AHEAD / 2 ||
+        seq > r->next_seq || lmq__cur_open(t, LMQ_DB_MSG, &cur) != 0)
+        return;
     lmq__mkey(k, r->qid, seq);
     int rc = lmq__cur_seek(cur, k, sizeof k, &key, &val);
     for (unsigned i = 0; rc == 0 && i < POP_AHEAD;
