@@ -40,13 +40,19 @@ synccount_init(void)
             __atomic_add_fetch(&counts->field, 1, __ATOMIC_RELAXED);         \
     } while (0)
 
+/* The interposers must be exported whatever -fvisibility the build uses
+ * (AM_CFLAGS has -fvisibility=hidden): hidden, they are neither in
+ * synccount.so's dynamic symbols nor in lmq-bench's, and the calls of the
+ * server or of liblmq/liblmdb go straight to the C library, uncounted. */
+#define EXPORT __attribute__((visibility("default")))
+
 /* The C library's function of this name, looked up once. */
 #define NEXT(name)                                                           \
     static __typeof__(&name) next_;                                          \
     if (!next_)                                                              \
     next_ = (__typeof__(&name))dlsym(RTLD_NEXT, #name)
 
-int
+EXPORT int
 fsync(int fd)
 {
     NEXT(fsync);
@@ -54,7 +60,7 @@ fsync(int fd)
     return next_(fd);
 }
 
-int
+EXPORT int
 fdatasync(int fd)
 {
     NEXT(fdatasync);
@@ -62,7 +68,7 @@ fdatasync(int fd)
     return next_(fd);
 }
 
-int
+EXPORT int
 msync(void *addr, size_t len, int flags)
 {
     NEXT(msync);
@@ -73,7 +79,7 @@ msync(void *addr, size_t len, int flags)
     return next_(addr, len, flags);
 }
 
-int
+EXPORT int
 sync_file_range(int fd, off_t off, off_t n, unsigned int flags)
 {
     NEXT(sync_file_range);
@@ -81,7 +87,7 @@ sync_file_range(int fd, off_t off, off_t n, unsigned int flags)
     return next_(fd, off, n, flags);
 }
 
-int
+EXPORT int
 syncfs(int fd)
 {
     NEXT(syncfs);
@@ -89,7 +95,7 @@ syncfs(int fd)
     return next_(fd);
 }
 
-void
+EXPORT void
 sync(void)
 {
     NEXT(sync);
