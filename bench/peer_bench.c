@@ -26,6 +26,10 @@
  *                      bytes written and CPU time count with ours
  *     --synccount F    the SYNCCOUNT_FILE the server's preloaded
  *                      synccount.so counts its flushes in
+ *     --device DIR     DIR is a file system of its own (bench/wear): each
+ *                      row also prints device_per_msg, the bytes its device
+ *                      wrote per message (journal included), written back
+ *                      (syncfs) before the row's start and after its end
  *
  * Each peer is used the way a careful user of it would:
  *  - SQLite: a goqite-style table in WAL mode (synchronous FULL when durable,
@@ -68,9 +72,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -81,6 +88,10 @@ static size_t size = 100;
 static const char *variant;   /* NULL: the default configuration */
 static pid_t server_pid;      /* 0: no server (SQLite) */
 static const char *sc_file;   /* the server's SYNCCOUNT_FILE */
+/* --device DIR: DIR is a file system of its own (bench/wear): its device's
+ * sectors written, after writing back what is dirty on it */
+static int dev_fd = -1;
+static char dev_stat[64];
 static bool durable;
 
 /* The most messages one call handles (W3b100), and at large sizes (where
@@ -131,7 +142,7 @@ fcmp(const void *a, const void *b)
 /* ---- the counts: flushes, bytes written, CPU (synccount.h) ------------- */
 
 typedef struct snap {
-    uint64_t flushes, written, cpu_us;
+    uint64_t flushes, written, cpu_us, device;
 } snap;
 
 static uint64_t
@@ -148,6 +159,18 @@ snap_take(snap *s)
     synccount sc;
     procio io;
     struct rusage self, kids;
+    s->device = 0;
+    if (dev_fd >= 0) { /* before the counts: its flushes are not the row's */
+        unsigned long long f[7];
+        FILE *fp;
+        syncfs(dev_fd);
+        if ((fp = fopen(dev_stat, "re"))) {
+            if (fscanf(fp, "%llu %llu %llu %llu %llu %llu %llu", &f[0], &f[1],
+                       &f[2], &f[3], &f[4], &f[5], &f[6]) == 7)
+                s->device = (uint64_t)f[6] * 512;
+            fclose(fp);
+        }
+    }
     synccount_read(&sc);
     s->flushes = synccount_flushes(&sc);
     procio_read(0, &io);
@@ -188,6 +211,9 @@ report(const char *w, size_t batch, int threads, int procs, uint64_t n,
            p99, (double)(s1.flushes - s0->flushes) / m,
            (double)(s1.written - s0->written) / m,
            (double)(s1.cpu_us - s0->cpu_us) / m);
+    if (dev_fd >= 0)
+        printf(",\"device_per_msg\":%.0f",
+               (double)(s1.device - s0->device) / m);
     if (variant)
         printf(",\"variant\":\"%s\"", variant);
     printf("}\n");
@@ -1007,7 +1033,8 @@ usage(void)
             "         [--size N] [--only W1,W1b10,W1x8,W3,W3b10,W3b100,W4,"
             "W4p]\n"
             "         [--variant conn-per-thread|soft-receive] "
-            "[--server-pid PID] [--synccount FILE]\n");
+            "[--server-pid PID] [--synccount FILE]\n"
+            "         [--device DIR]\n");
 }
 
 int
@@ -1019,6 +1046,7 @@ main(int argc, char **argv)
         {"variant", required_argument, NULL, 'v'},
         {"server-pid", required_argument, NULL, 'p'},
         {"synccount", required_argument, NULL, 'c'},
+        {"device", required_argument, NULL, 'd'},
         {NULL, 0, NULL, 0}};
     const char *only = NULL;
     int o;
@@ -1029,6 +1057,15 @@ main(int argc, char **argv)
         case 'v': variant = optarg; break;
         case 'p': server_pid = (pid_t)atoi(optarg); break;
         case 'c': sc_file = optarg; break;
+        case 'd': {
+            struct stat st;
+            if (stat(optarg, &st) != 0 ||
+                (dev_fd = open(optarg, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+                fail("--device: not a directory");
+            snprintf(dev_stat, sizeof dev_stat, "/sys/dev/block/%u:%u/stat",
+                     major(st.st_dev), minor(st.st_dev));
+            break;
+        }
         default: usage(); return 2;
         }
     }
