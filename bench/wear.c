@@ -3,11 +3,11 @@
  * (issue 24, "wear").
  *
  *   wear [-d full|periodic|none] [-m pwrite|writable] [-b BATCH] [-n MSGS]
- *        [-s BODY] HOME
+ *        [-s BODY] [-t THREADS] HOME
  *
  * Opens (creating) HOME, creates queue `w`, sends MSGS messages of BODY
  * bytes (default 100) one at a time or in batches of BATCH (lmq_send_batch),
- * closes the home, and prints per message: the bytes this process dirtied
+ * from THREADS threads (default 1) sharing them out, closes the home, and prints per message: the bytes this process dirtied
  * in the page cache for files (/proc/self/io write_bytes, counted once per
  * page each time it goes from clean to dirty: what the device is sent,
  * checkpoints and close included, the journal not), the same from
@@ -17,6 +17,7 @@
 #include "lmq.h"
 #include "synccount.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,23 +46,46 @@ oublock(void)
     return (unsigned long long)ru.ru_oublock * 512;
 }
 
+struct job {
+    lmq_queue *q;
+    const lmq_send_entry *e;
+    size_t batch, n;
+    int rc;
+};
+
+static void *
+sender(void *arg)
+{
+    struct job *j = arg;
+    lmq_send_result res[10];
+    for (size_t i = 0; i < j->n && j->rc == 0; i += j->batch)
+        j->rc = j->batch == 1 ? lmq_send(j->q, j->e, res)
+                              : lmq_send_batch(j->q, j->e, j->batch, res);
+    if (j->rc)
+        fprintf(stderr, "wear: send: %s\n", lmq_errmsg());
+    return NULL;
+}
+
 int
 main(int argc, char **argv)
 {
+    size_t threads = 1;
     const char *dur = "full", *map = NULL;
     size_t batch = 1, n = 20000, body = 100;
     int c;
-    while ((c = getopt(argc, argv, "d:m:b:n:s:")) != -1) {
+    while ((c = getopt(argc, argv, "d:m:b:n:s:t:")) != -1) {
         switch (c) {
         case 'd': dur = optarg; break;
         case 'm': map = optarg; break;
         case 'b': batch = strtoul(optarg, NULL, 10); break;
         case 'n': n = strtoul(optarg, NULL, 10); break;
         case 's': body = strtoul(optarg, NULL, 10); break;
+        case 't': threads = strtoul(optarg, NULL, 10); break;
         default: goto usage;
         }
     }
-    if (optind + 1 != argc || batch < 1 || batch > 10)
+    if (optind + 1 != argc || batch < 1 || batch > 10 || threads < 1 ||
+        threads > 64)
         goto usage;
     lmq_env_opts o;
     lmq_env_opts_init(&o);
@@ -85,7 +109,6 @@ main(int argc, char **argv)
     static const char *ids[10] = {"a", "b", "c", "d", "e",
                                   "f", "g", "h", "i", "j"};
     lmq_send_entry e[10];
-    lmq_send_result res[10];
     for (size_t i = 0; i < batch; i++) {
         lmq_send_entry_init(&e[i]);
         e[i].id = batch > 1 ? ids[i] : NULL;
@@ -95,27 +118,31 @@ main(int argc, char **argv)
     synccount s0, s1;
     synccount_read(&s0);
     unsigned long long w0 = write_bytes(), o0 = oublock();
-    for (size_t i = 0; i < n; i += batch) {
-        int rc = batch == 1 ? lmq_send(q, e, res)
-                            : lmq_send_batch(q, e, batch, res);
-        if (rc != 0) {
-            fprintf(stderr, "wear: send: %s\n", lmq_errmsg());
-            return 1;
-        }
+    struct job jobs[64];
+    pthread_t tid[64];
+    for (size_t t = 0; t < threads; t++) {
+        jobs[t] = (struct job){q, e, batch, n / threads, 0};
+        pthread_create(&tid[t], NULL, sender, &jobs[t]);
     }
+    for (size_t t = 0; t < threads; t++) {
+        pthread_join(tid[t], NULL);
+        if (jobs[t].rc)
+            return 1;
+    }
+    n = n / threads * threads;
     lmq_queue_close(q);
     lmq_env_close(env);
     unsigned long long w1 = write_bytes(), o1 = oublock();
     synccount_read(&s1);
-    printf("%s %s batch %zu: %zu msgs of %zu B: %.0f B/msg written "
+    printf("%s %s batch %zu, %zu threads: %zu msgs of %zu B: %.0f B/msg written "
            "(write_bytes), %.0f B/msg (ru_oublock), %.3f flushes/msg\n",
-           dur, map ? map : "auto", batch, n, body, (double)(w1 - w0) / n,
+           dur, map ? map : "auto", batch, threads, n, body, (double)(w1 - w0) / n,
            (double)(o1 - o0) / n,
            (double)(synccount_flushes(&s1) - synccount_flushes(&s0)) / n);
     free(b);
     return 0;
 usage:
     fprintf(stderr, "usage: wear [-d full|periodic|none] [-m pwrite|writable]"
-                    " [-b BATCH] [-n MSGS] [-s BODY] HOME\n");
+                    " [-b BATCH] [-n MSGS] [-s BODY] [-t THREADS] HOME\n");
     return 2;
 }
