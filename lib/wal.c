@@ -854,8 +854,8 @@ lmq__wal_warm(lmq_wal *w, const lmq_wal_ckpt *ck, int nrec,
 /* Make the file exist (zeros) up to end. A page at a time: the page cache
  * then holds the log in single pages, where one write of 64 KiB made a
  * 64 KiB folio (Linux 6.x, ext4), which every later record written into it
- * dirtied, and the kernel counted, whole (issue 24: 23 KiB written per
- * `full` send, 16 times what a flushed record needs). */
+ * dirtied whole: /proc/PID/io counted 23 KB per `full` send for the 5 KB
+ * the device wrote (issue 24; docs/DURABILITY.md, "Wear"). */
 static int
 zero_to(lmq_wal *w, uint64_t end)
 {

@@ -1,9 +1,9 @@
 /*
- * wear.c: bytes written and flushes per message of a loop of sends
+ * sendwear.c: bytes written and flushes per message of a loop of sends
  * (issue 24, "wear").
  *
- *   wear [-d full|periodic|none] [-m pwrite|writable] [-b BATCH] [-n MSGS]
- *        [-s BODY] [-t THREADS] HOME
+ *   sendwear [-d full|periodic|none] [-m pwrite|writable] [-b BATCH]
+ *            [-n MSGS] [-s BODY] [-t THREADS] HOME
  *
  * Opens (creating) HOME, creates queue `w`, sends MSGS messages of BODY
  * bytes (default 100) one at a time or in batches of BATCH (lmq_send_batch),
@@ -62,7 +62,7 @@ sender(void *arg)
         j->rc = j->batch == 1 ? lmq_send(j->q, j->e, res)
                               : lmq_send_batch(j->q, j->e, j->batch, res);
     if (j->rc)
-        fprintf(stderr, "wear: send: %s\n", lmq_errmsg());
+        fprintf(stderr, "sendwear: send: %s\n", lmq_errmsg());
     return NULL;
 }
 
@@ -100,7 +100,7 @@ main(int argc, char **argv)
     if (lmq_env_open(argv[optind], &o, &env) != 0 ||
         lmq_queue_create(env, "w", NULL, NULL, NULL) != 0 ||
         lmq_queue_open(env, "w", &q) != 0) {
-        fprintf(stderr, "wear: %s\n", lmq_errmsg());
+        fprintf(stderr, "sendwear: %s\n", lmq_errmsg());
         return 1;
     }
     char *b = malloc(body + 1);
@@ -142,7 +142,7 @@ main(int argc, char **argv)
     free(b);
     return 0;
 usage:
-    fprintf(stderr, "usage: wear [-d full|periodic|none] [-m pwrite|writable]"
+    fprintf(stderr, "usage: sendwear [-d full|periodic|none] [-m pwrite|writable]"
                     " [-b BATCH] [-n MSGS] [-s BODY] [-t THREADS] HOME\n");
     return 2;
 }
