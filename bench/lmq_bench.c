@@ -15,8 +15,11 @@
  *   W4p     the same, producer paced at 500/s: end-to-end latency from send
  *           to receive, across processes
  *   W4x4    4 producer + 4 consumer processes
- * Bodies of 100 B, 4 KiB and 256 KiB; every durability mode. Each result is
- * a line of the human table or, with --json, one JSON object per line.
+ * Bodies of 100 B, 4 KiB and 256 KiB, or of the sizes --size names (up to
+ * 1 MiB; the ceiling at each size too); every durability mode. Each result
+ * is a line of the human table or, with --json, one JSON object per line,
+ * with the counts the machine's load does not move beside the rates
+ * (issue 24): flushes, bytes written and CPU per message (see "counts").
  *
  * The ceiling ("lmdb-ceiling") is a raw LMDB loop doing the same B-tree
  * work per message: a put of (qid, seq) -> body for a send; for a receive a
@@ -26,12 +29,15 @@
  * MDB_WRITEMAP, LMDB's fastest. "lmdb-nosync" repeats the relaxed loop with
  * lmq's own relaxed flags (MDB_NOSYNC without WRITEMAP).
  *
- * Runs are bounded by time (--quick: short) and by count; every number is
- * measured, none is asserted. This program is not the library: it may and
+ * Runs are bounded by time (--quick: short) and by count (and to ROW_BYTES
+ * of bodies); every number is measured, none is asserted. Every fill before
+ * a timed receive ends settled, for lmq and the ceiling alike: synced,
+ * closed, opened again. This program is not the library: it may and
  * does include lmdb.h.
  */
 #define _GNU_SOURCE
 #include "lmq.h"
+#include "synccount.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -45,7 +51,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -59,6 +67,10 @@ static struct {
     const char *only; /* comma list of workloads, or NULL */
     const char *modes; /* comma list of durability names */
     bool seal;         /* --seal: clear and sealed rows, same run */
+    bool detail;       /* --detail: each row's counts by kind, on stderr */
+    bool device;       /* --device: --dir is a file system of its own */
+    size_t sizes[16];  /* --size: body sizes; none: the default set */
+    int nsizes;
 } opt;
 
 /* --seal: whether this row's queue is sealed (encryption at rest), and the
@@ -76,6 +88,10 @@ typedef struct row {
     double bytes_per_msg; /* < 0: not measured */
     uint64_t msgs;
     long anon_kb; /* private memory after the run; 0: not measured */
+    /* issue 24: per message, over the row's measured spans (meter) */
+    bool counted;
+    double flushes_pm, written_pm, cpu_us_pm;
+    double device_pm; /* --device: the device's bytes written per message */
 } row;
 
 static int rows_printed;
@@ -96,16 +112,29 @@ emit(const row *r)
             printf(",\"bytes_per_msg\":%.0f", r->bytes_per_msg);
         if (r->anon_kb > 0)
             printf(",\"anon_kb\":%ld", r->anon_kb);
+        if (r->counted)
+            printf(",\"flushes_per_msg\":%.4g,\"written_per_msg\":%.0f,"
+                   "\"cpu_us_per_msg\":%.3g",
+                   r->flushes_pm, r->written_pm, r->cpu_us_pm);
+        if (r->counted && opt.device)
+            printf(",\"device_per_msg\":%.0f", r->device_pm);
         printf("}\n");
     } else {
         if (rows_printed++ % 40 == 0)
-            printf("%-13s %-7s %-8s %7s %5s %3s %3s %9s %10s %9s %9s\n",
+            printf("%-13s %-7s %-8s %7s %5s %3s %3s %9s %10s %9s %9s "
+                   "%7s %8s %7s\n",
                    "system", "work", "durab", "size", "batch", "thr", "prc",
-                   "queued", "msgs/s", "p50 us", "p99 us");
+                   "queued", "msgs/s", "p50 us", "p99 us", "fl/msg",
+                   "wB/msg", "cpu us");
         printf("%-13s %-7s %-8s %7zu %5zu %3d %3d %9llu %10.0f %9.1f %9.1f",
                r->system, r->workload, r->durability, r->size, r->batch,
                r->threads, r->processes, (unsigned long long)r->queued,
                r->msgs_per_sec, r->p50_us, r->p99_us);
+        if (r->counted)
+            printf(" %7.3f %8.0f %7.1f", r->flushes_pm, r->written_pm,
+                   r->cpu_us_pm);
+        if (r->counted && opt.device)
+            printf("  %.0f B/msg written by the device", r->device_pm);
         if (r->bytes_per_msg >= 0)
             printf("  %.0f B/msg on disk", r->bytes_per_msg);
         if (r->anon_kb > 0)
@@ -231,17 +260,28 @@ mode_name(lmq_durability d)
 }
 
 static lmq_env *
-open_env(lmq_durability d)
+open_env_map(lmq_durability d, lmq_map_mode mm)
 {
     lmq_env_opts o;
     lmq_env *env;
     lmq_env_opts_init(&o);
     o.durability = d;
+    o.map_mode = mm;
     o.map_size = 1ull << 30;
     o.key_file = sealing ? keyfile : "";
     CK(lmq_env_open(home, &o, &env));
     return env;
 }
+
+static lmq_env *
+open_env(lmq_durability d)
+{
+    return open_env_map(d, LMQ_MAP_AUTO);
+}
+
+/* The largest body the row sends: a queue takes bodies up to 256 KiB (the
+ * SQS default maximum), or up to this if larger (lmq allows 1 MiB). */
+static size_t body_max;
 
 static lmq_queue *
 open_queue(lmq_env *env, bool create)
@@ -249,8 +289,10 @@ open_queue(lmq_env *env, bool create)
     lmq_queue *q;
     if (create) {
         lmq_map *a = lmq_map_new();
-        /* Bodies up to 256 KiB (the SQS default maximum). */
-        lmq_map_set(a, "MaximumMessageSize", "262144");
+        char mms[32];
+        snprintf(mms, sizeof mms, "%zu",
+                 body_max > 262144 ? body_max : (size_t)262144);
+        lmq_map_set(a, "MaximumMessageSize", mms);
         lmq_map_set(a, "SqsManagedSseEnabled", sealing ? "true" : "false");
         CK(lmq_queue_create(env, "bench", a, NULL, NULL));
         lmq_map_free(a);
@@ -310,6 +352,238 @@ anon_kb(void)
     return kb;
 }
 
+/* ---- counts: flushes, bytes written, CPU (issue 24) --------------------- */
+
+/* What a row's work cost, counted over the spans in which it runs (set up,
+ * prefills and refills left out): flushes from bench/synccount.c (this
+ * process's threads and every child forked from it share the counters),
+ * bytes written from /proc/self/io write_bytes, CPU from getrusage. Forked
+ * workers (W4) count their own bytes and CPU from the start signal to their
+ * exit and send them to the parent (child_report()); their flushes are in
+ * the shared counters the parent's span reads. Every process's figures are
+ * also kept as getrusage() has them (ru_oublock: blocks of 512 bytes) for
+ * --detail, which prints both, so the two kernel counts can be compared. */
+typedef struct meter {
+    synccount sc;              /* summed over the spans */
+    uint64_t bytes, cpu_us;    /* write_bytes, user + system */
+    uint64_t oublock;          /* getrusage ru_oublock, blocks */
+    uint64_t dev;              /* --detail: the device's bytes written */
+    /* at the open span's start */
+    synccount sc0;
+    procio io0;
+    struct rusage ru0;
+    uint64_t dev0;
+    bool on;
+} meter;
+
+/* Caveat on write_bytes (and ru_oublock, the same count): the kernel adds
+ * a whole page-cache folio's size when a clean folio turns dirty. With
+ * large folios (ext4 since Linux 6.16) a 4 KiB pwrite into a clean 2 MiB
+ * folio counts 2 MiB while the device gets 4 KiB (and its journal); a
+ * store into a clean folio of a writable map counts 2 MiB and the device
+ * does get the whole folio at the next msync. So --detail also prints what
+ * the device of --dir wrote during the row (/sys/dev/block/M:m/stat,
+ * sectors written): exact on an otherwise idle machine, and counting every
+ * other writer's bytes on a shared one. */
+static char dev_stat[64];
+static int dev_fd = -1; /* --device: --dir, for syncfs */
+
+static uint64_t
+dev_written(void)
+{
+    unsigned long long f[7];
+    FILE *fp;
+    if (!dev_stat[0] || !(fp = fopen(dev_stat, "re")))
+        return 0;
+    int n = fscanf(fp, "%llu %llu %llu %llu %llu %llu %llu", &f[0], &f[1],
+                   &f[2], &f[3], &f[4], &f[5], &f[6]);
+    fclose(fp);
+    return n == 7 ? (uint64_t)f[6] * 512 : 0;
+}
+
+static void
+dev_init(const char *dir)
+{
+    struct stat st;
+    if (stat(dir, &st) == 0)
+        snprintf(dev_stat, sizeof dev_stat, "/sys/dev/block/%u:%u/stat",
+                 major(st.st_dev), minor(st.st_dev));
+    if (opt.device)
+        dev_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+/* --device: write back what is dirty on --dir's file system, outside the
+ * counts (before a row's start is read, after its end is), so that what
+ * a row leaves in the page cache is charged to it, and only to it. */
+static void
+dev_settle(void)
+{
+    if (dev_fd >= 0)
+        syncfs(dev_fd);
+}
+
+/* Forked workers' own figures, sent through a pipe before they exit. */
+typedef struct child_counts {
+    uint64_t bytes, cpu_us, oublock;
+} child_counts;
+
+static uint64_t
+ru_cpu_us(const struct rusage *ru)
+{
+    return (uint64_t)ru->ru_utime.tv_sec * 1000000u +
+           (uint64_t)ru->ru_utime.tv_usec +
+           (uint64_t)ru->ru_stime.tv_sec * 1000000u +
+           (uint64_t)ru->ru_stime.tv_usec;
+}
+
+static void
+meter_start(meter *m)
+{
+    dev_settle();
+    synccount_read(&m->sc0);
+    procio_read(0, &m->io0);
+    getrusage(RUSAGE_SELF, &m->ru0);
+    m->dev0 = opt.detail || opt.device ? dev_written() : 0;
+    m->on = true;
+}
+
+static void
+meter_stop(meter *m)
+{
+    synccount sc;
+    procio io;
+    struct rusage ru;
+    if (!m->on)
+        return;
+    getrusage(RUSAGE_SELF, &ru);
+    procio_read(0, &io);
+    synccount_read(&sc);
+    m->sc.fsync += sc.fsync - m->sc0.fsync;
+    m->sc.fdatasync += sc.fdatasync - m->sc0.fdatasync;
+    m->sc.msync_sync += sc.msync_sync - m->sc0.msync_sync;
+    m->sc.msync_async += sc.msync_async - m->sc0.msync_async;
+    m->sc.sync_file_range += sc.sync_file_range - m->sc0.sync_file_range;
+    m->sc.syncfs += sc.syncfs - m->sc0.syncfs;
+    m->bytes += io.write_bytes - m->io0.write_bytes;
+    m->cpu_us += ru_cpu_us(&ru) - ru_cpu_us(&m->ru0);
+    m->oublock += (uint64_t)(ru.ru_oublock - m->ru0.ru_oublock);
+    if (opt.detail || opt.device) {
+        dev_settle();
+        m->dev += dev_written() - m->dev0;
+    }
+    m->on = false;
+}
+
+static void
+meter_add_child(meter *m, const child_counts *c)
+{
+    m->bytes += c->bytes;
+    m->cpu_us += c->cpu_us;
+    m->oublock += c->oublock;
+}
+
+/* The row's per-message figures (and, with --detail, the counts behind
+ * them on stderr). */
+static void
+meter_row(meter *m, row *r)
+{
+    meter_stop(m);
+    if (!r->msgs)
+        return;
+    double n = (double)r->msgs;
+    r->counted = true;
+    r->flushes_pm = (double)synccount_flushes(&m->sc) / n;
+    r->written_pm = (double)m->bytes / n;
+    r->cpu_us_pm = (double)m->cpu_us / n;
+    r->device_pm = (double)m->dev / n;
+    if (opt.detail)
+        fprintf(stderr,
+                "  counts %s %s %s %zu B x%d/%d: msgs %llu fsync %llu "
+                "fdatasync %llu msync(MS_SYNC) %llu msync(async) %llu "
+                "sync_file_range %llu syncfs %llu; write_bytes %llu, "
+                "ru_oublock*512 %llu, device %llu (%.0f/msg); cpu %llu us\n",
+                r->system, r->workload, r->durability, r->size, r->threads,
+                r->processes, (unsigned long long)r->msgs,
+                (unsigned long long)m->sc.fsync,
+                (unsigned long long)m->sc.fdatasync,
+                (unsigned long long)m->sc.msync_sync,
+                (unsigned long long)m->sc.msync_async,
+                (unsigned long long)m->sc.sync_file_range,
+                (unsigned long long)m->sc.syncfs,
+                (unsigned long long)m->bytes,
+                (unsigned long long)m->oublock * 512,
+                (unsigned long long)m->dev, (double)m->dev / n,
+                (unsigned long long)m->cpu_us);
+}
+
+/* --detail, at exit: the process's flushes from start to end (set-ups
+ * and fills included; forked workers too), to hold against
+ * `strace -f -c -e trace=fsync,fdatasync,msync`. */
+static void
+detail_totals(void)
+{
+    synccount sc;
+    if (!opt.detail)
+        return;
+    synccount_read(&sc);
+    fprintf(stderr,
+            "  counts, whole run: fsync %llu fdatasync %llu msync %llu "
+            "(MS_SYNC %llu) sync_file_range %llu syncfs %llu\n",
+            (unsigned long long)sc.fsync, (unsigned long long)sc.fdatasync,
+            (unsigned long long)(sc.msync_sync + sc.msync_async),
+            (unsigned long long)sc.msync_sync,
+            (unsigned long long)sc.sync_file_range,
+            (unsigned long long)sc.syncfs);
+}
+
+/* In a forked worker: its figures from the start signal (child_begin) to
+ * its exit (child_report, through fd). */
+static procio child_io0;
+static struct rusage child_ru0;
+
+static void
+child_begin(void)
+{
+    procio_read(0, &child_io0);
+    getrusage(RUSAGE_SELF, &child_ru0);
+}
+
+static void
+child_report(int fd)
+{
+    procio io;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    procio_read(0, &io);
+    child_counts c = {io.write_bytes - child_io0.write_bytes,
+                      ru_cpu_us(&ru) - ru_cpu_us(&child_ru0),
+                      (uint64_t)(ru.ru_oublock - child_ru0.ru_oublock)};
+    if (write(fd, &c, sizeof c) != (ssize_t)sizeof c)
+        _exit(4);
+}
+
+/* The bodies of one row: at most this many bytes of them are sent (or
+ * queued at once), so that large bodies stay within memory and disk. */
+#define ROW_BYTES (256ull << 20)
+
+static uint64_t
+cap_bytes(uint64_t n, size_t size, uint64_t least)
+{
+    uint64_t c = ROW_BYTES / (size ? size : 1);
+    if (c < least)
+        c = least;
+    return n < c ? n : c;
+}
+
+/* A batch of sends holds at most 1 MiB of bodies (SQS's limit, lmq's). */
+static size_t
+fit_batch(size_t batch, size_t size)
+{
+    size_t per = size ? 1048576 / size : batch;
+    per = per < 1 ? 1 : per;
+    return batch < per ? batch : per;
+}
+
 /* ---- lmq workloads ------------------------------------------------------- */
 
 struct sender {
@@ -357,13 +631,17 @@ bench_send(lmq_durability d, const char *w, size_t size, size_t batch,
 {
     if (!wanted(w))
         return;
+    batch = fit_batch(batch, size);
+    body_max = size;
     fresh_home();
     lmq_env *env = open_env(d);
     lmq_queue *q = open_queue(env, true);
     char *body = make_body(size);
     struct sender s[8];
     pthread_t th[8];
-    uint64_t cap = size >= 65536 ? 4000 : 2000000;
+    uint64_t cap = cap_bytes(size >= 65536 ? 4000 : 2000000, size, 64);
+    meter m = {0};
+    meter_start(&m);
     double t0 = now_s();
     for (int i = 0; i < threads; i++) {
         s[i] = (struct sender){q, body, size, batch, t0 + opt.secs,
@@ -381,11 +659,13 @@ bench_send(lmq_durability d, const char *w, size_t size, size_t batch,
     }
     double el = now_s() - t0;
     row r = {SYS, w, mode_name(d), size, batch, threads, 1, 0, 0, 0, 0,
-             -1, total, 0};
+             -1, total, 0, false, 0, 0, 0, 0};
     r.msgs_per_sec = (double)total / el;
     lat_done(&all, &r);
+    /* closing is part of the work: a periodic home flushes there */
     lmq_queue_close(q);
     lmq_env_close(env);
+    meter_row(&m, &r);
     if (batch == 1 && threads == 1 && size == 100)
         r.bytes_per_msg = used_bytes() / (double)total;
     free(body);
@@ -460,49 +740,86 @@ recv_delete_loop(lmq_queue *q, size_t batch, double deadline, uint64_t cap,
     return got;
 }
 
+/* W3q1k/1M/10M receive rates (1k, 1M, 10M queued), lmq and the ceiling,
+ * for the ratios printed at the end. */
+static double backlog_rate[2][3];
+
+static int
+backlog_index(uint64_t queued)
+{
+    return queued >= 10000000 ? 2 : queued >= 1000000 ? 1 : 0;
+}
+
+/* Add n messages to the home and leave it settled: filled in the fastest
+ * mode (with the map mode the measured mode creates a home with: a `full`
+ * home is a pwrite home), flushed and closed. A timed receive then starts,
+ * after a fresh open, with no dirty pages to write back, no log to replay
+ * or checkpoint, and nothing of the fill's in its process: the state the
+ * ceiling's fill leaves too (ceiling_recv()). */
+static void
+fill_settled(lmq_durability d, bool create, const char *body, size_t size,
+             uint64_t n)
+{
+    lmq_env *env = open_env_map(LMQ_DURABILITY_NONE,
+                                d == LMQ_DURABILITY_FULL ? LMQ_MAP_PWRITE
+                                                         : LMQ_MAP_WRITABLE);
+    lmq_queue *q = open_queue(env, create);
+    prefill(q, body, size, n);
+    CK(lmq_env_sync(env));
+    lmq_queue_close(q);
+    lmq_env_close(env);
+}
+
 static void
 bench_recv(lmq_durability d, const char *w, size_t size, size_t batch,
            uint64_t queued, uint64_t todo)
 {
     if (!wanted(w))
         return;
+    body_max = size;
     fresh_home();
-    /* Fill in the fastest mode, then reopen in the measured one. */
-    lmq_env *env = open_env(LMQ_DURABILITY_NONE);
-    lmq_queue *q = open_queue(env, true);
     char *body = make_body(size);
-    prefill(q, body, size, queued);
-    CK(lmq_env_sync(env));
-    lmq_queue_close(q);
-    lmq_env_close(env);
+    fill_settled(d, true, body, size, queued);
     double per_msg = used_bytes() / (double)queued;
 
-    env = open_env(d);
-    q = open_queue(env, false);
+    lmq_env *env = open_env(d);
+    lmq_queue *q = open_queue(env, false);
     lat l = {0};
-    /* A small backlog is refilled (untimed) until todo messages were
-     * received, so both sizes of backlog run the same number of ops. */
+    meter m = {0};
+    long akb = 0;
+    /* A small backlog is refilled (untimed, settled) until todo messages
+     * were received, so both sizes of backlog run the same number of ops.
+     * Counted: the receives and the close after them. */
     double el = 0, deadline = now_s() + opt.secs;
     uint64_t got = 0;
     for (;;) {
+        meter_start(&m);
         double t0 = now_s();
         uint64_t want = todo - got < queued ? todo - got : queued;
         got += recv_delete_loop(q, batch, deadline, want, &l, 0);
         el += now_s() - t0;
-        if (got >= todo || now_s() > deadline)
+        bool last = got >= todo || now_s() > deadline;
+        if (last && strncmp(w, "W3q", 3) == 0)
+            akb = anon_kb();
+        lmq_queue_close(q);
+        lmq_env_close(env);
+        meter_stop(&m);
+        if (last)
             break;
-        prefill(q, body, size, queued);
+        fill_settled(d, false, body, size, queued);
+        env = open_env(d);
+        q = open_queue(env, false);
     }
     row r = {SYS, w, mode_name(d), size, batch, 1, 1, queued, 0, 0, 0,
-             -1, got, 0};
+             -1, got, 0, false, 0, 0, 0, 0};
     r.msgs_per_sec = (double)got / el;
     lat_done(&l, &r);
+    meter_row(&m, &r);
     if (queued >= 1000000)
         r.bytes_per_msg = per_msg;
+    r.anon_kb = akb;
     if (strncmp(w, "W3q", 3) == 0)
-        r.anon_kb = anon_kb();
-    lmq_queue_close(q);
-    lmq_env_close(env);
+        backlog_rate[0][backlog_index(queued)] = r.msgs_per_sec;
     free(body);
     emit(&r);
     rm_rf(home);
@@ -524,16 +841,13 @@ bench_consumer(lmq_durability d, const char *w, uint64_t queued,
 {
     if (!wanted(w))
         return;
+    body_max = 100;
     fresh_home();
-    lmq_env *env = open_env(LMQ_DURABILITY_NONE);
-    lmq_queue *q = open_queue(env, true);
     char *body = make_body(100);
-    prefill(q, body, 100, queued);
-    CK(lmq_env_sync(env));
-    lmq_queue_close(q);
-    lmq_env_close(env);
+    fill_settled(d, true, body, 100, queued);
 
-    env = open_env(d);
+    lmq_env *env = open_env(d);
+    lmq_queue *q;
     uint64_t handled = 0;
     lmq_consumer_opts co;
     lmq_consumer *c;
@@ -546,11 +860,14 @@ bench_consumer(lmq_durability d, const char *w, uint64_t queued,
     co.until_empty = 1;
     co.max_messages = queued;
     CK(lmq_consumer_open(env, "bench", &co, &c));
+    meter m = {0};
+    meter_start(&m);
     double t0 = now_s();
     CK(lmq_consumer_start(c));
     (void)lmq_consumer_join(c);
     double el = now_s() - t0;
     lmq_consumer_close(c);
+    meter_stop(&m);
     /* What is left was not acknowledged: count only what was deleted. */
     q = open_queue(env, false);
     lmq_map *attrs = NULL;
@@ -566,10 +883,12 @@ bench_consumer(lmq_durability d, const char *w, uint64_t queued,
     }
     uint64_t done = queued - left;
     row r = {SYS, w, mode_name(d), 100, 100, concurrency, 1, queued, 0, 0,
-             0, -1, done, 0};
+             0, -1, done, 0, false, 0, 0, 0, 0};
     r.msgs_per_sec = (double)done / el;
     lmq_queue_close(q);
+    meter_start(&m);
     lmq_env_close(env);
+    meter_row(&m, &r);
     free(body);
     emit(&r);
     rm_rf(home);
@@ -583,6 +902,22 @@ bench_consumer(lmq_durability d, const char *w, uint64_t queued,
 #define W4C_WINDOW_MS 1
 #endif
 
+/* The workers' side of the pipes of one W4 run: a byte on ready once a
+ * worker has opened the home (so the parent's counts start after every
+ * open), and the worker's own counts on stats before it exits. */
+static int child_ready = -1, child_stats = -1;
+
+/* In a worker: say it is ready, wait for the start signal, count from
+ * there. */
+static void
+child_wait_go(int go)
+{
+    char c = 'r';
+    if (write(child_ready, &c, 1) != 1 || read(go, &c, 1) != 1)
+        _exit(3);
+    child_begin();
+}
+
 /* Producer: sends `count` messages whose body starts with the send time
  * (CLOCK_MONOTONIC ns, one clock for all processes); paced when rate > 0. */
 static void
@@ -592,12 +927,10 @@ producer(lmq_durability d, size_t size, uint64_t count, double rate, int go)
     lmq_queue *q = open_queue(env, false);
     char *body = make_body(size < 24 ? 24 : size);
     lmq_send_entry e;
-    char c;
     lmq_send_entry_init(&e);
     e.body = body;
     e.body_len = size;
-    if (read(go, &c, 1) != 1)
-        _exit(3);
+    child_wait_go(go);
     uint64_t start = now_ns();
     for (uint64_t k = 0; k < count; k++) {
         if (rate > 0) {
@@ -613,6 +946,7 @@ producer(lmq_durability d, size_t size, uint64_t count, double rate, int go)
     lmq_queue_close(q);
     lmq_env_close(env);
     free(body);
+    child_report(child_stats);
     _exit(0);
 }
 
@@ -646,12 +980,10 @@ consumer(lmq_durability d, uint64_t count, uint64_t total, size_t batch,
                                   "f", "g", "h", "i", "j"};
     struct cres cr = {0, 0, 0, 0};
     float *lats = latency ? malloc(count * sizeof *lats) : NULL;
-    char c;
     lmq_recv_opts_init(&o);
     o.max_messages = (int)batch;
     o.wait_seconds = 1;
-    if (read(go, &c, 1) != 1)
-        _exit(3);
+    child_wait_go(go);
     double deadline = now_s() + opt.secs * 4 + 5;
     while (__atomic_load_n(&shm->got, __ATOMIC_SEQ_CST) < total &&
            now_s() < deadline) {
@@ -683,6 +1015,7 @@ consumer(lmq_durability d, uint64_t count, uint64_t total, size_t batch,
     cr.last = now_s();
     lmq_queue_close(q);
     lmq_env_close(env);
+    child_report(child_stats);
     if (write(out, &cr, sizeof cr) != (ssize_t)sizeof cr)
         _exit(4);
     if (lats && cr.nlat &&
@@ -711,7 +1044,6 @@ consumer_rt(lmq_durability d, uint64_t count, int window_ms, int go, int out)
     lmq_consumer_opts co;
     lmq_consumer *c;
     struct cres cr = {0, 0, 0, 0};
-    char ch;
     lmq_consumer_opts_init(&co);
     co.handler = w4c_handler;
     co.batch_size = 10;
@@ -719,8 +1051,7 @@ consumer_rt(lmq_durability d, uint64_t count, int window_ms, int go, int out)
     co.wait_seconds = 1;
     co.max_messages = count;
     CK(lmq_consumer_open(env, "bench", &co, &c));
-    if (read(go, &ch, 1) != 1)
-        _exit(3);
+    child_wait_go(go);
     cr.first = now_s();
     CK(lmq_consumer_start(c));
     (void)lmq_consumer_join(c);
@@ -728,6 +1059,7 @@ consumer_rt(lmq_durability d, uint64_t count, int window_ms, int go, int out)
     lmq_consumer_close(c);
     cr.got = __atomic_load_n(&shm->got, __ATOMIC_SEQ_CST);
     lmq_env_close(env);
+    child_report(child_stats);
     if (write(out, &cr, sizeof cr) != (ssize_t)sizeof cr)
         _exit(4);
     _exit(0);
@@ -758,13 +1090,17 @@ bench_procs(lmq_durability d, const char *w, size_t size, int nprod,
 {
     if (!wanted(w))
         return;
+    body_max = size;
+    count = cap_bytes(count, size, 200);
     fresh_home();
     lmq_env *env = open_env(d);
     lmq_queue_close(open_queue(env, true));
     lmq_env_close(env);
-    int go[2], out[2];
-    if (pipe(go) || pipe(out))
+    int go[2], out[2], ready[2], stats[2];
+    if (pipe(go) || pipe(out) || pipe(ready) || pipe(stats))
         abort();
+    child_ready = ready[1];
+    child_stats = stats[1];
     if (!shm) {
         shm = mmap(NULL, sizeof *shm, PROT_READ | PROT_WRITE,
                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -792,8 +1128,16 @@ bench_procs(lmq_durability d, const char *w, size_t size, int nprod,
         pids[np++] = p;
     }
     close(out[1]);
-    /* Give every child time to open its env, then start them together. */
-    usleep(100000);
+    close(ready[1]);
+    close(stats[1]);
+    /* Wait until every child has opened its env, then start them
+     * together; the counts start here. */
+    char rbuf[16];
+    if (!read_all(ready[0], rbuf, (size_t)np))
+        abort();
+    close(ready[0]);
+    meter m = {0};
+    meter_start(&m);
     double t0 = now_s();
     char gobuf[16];
     memset(gobuf, 'g', sizeof gobuf);
@@ -818,17 +1162,35 @@ bench_procs(lmq_durability d, const char *w, size_t size, int nprod,
             free(v);
         }
     }
+    /* Every worker's counts arrive once its work (and its close) is done;
+     * the parent's span ends before it reaps them, since the kernel adds
+     * a reaped child's bytes to the parent's /proc/self/io. */
+    for (int i = 0; i < np; i++) {
+        child_counts cc;
+        if (!read_all(stats[0], &cc, sizeof cc))
+            break;
+        if (opt.detail)
+            fprintf(stderr, "  a worker: write_bytes %llu, ru_oublock*512 "
+                            "%llu, cpu %llu us\n",
+                    (unsigned long long)cc.bytes,
+                    (unsigned long long)cc.oublock * 512,
+                    (unsigned long long)cc.cpu_us);
+        meter_add_child(&m, &cc);
+    }
+    meter_stop(&m);
+    close(stats[0]);
     for (int i = 0; i < np; i++)
         waitpid(pids[i], NULL, 0);
     close(go[0]);
     close(go[1]);
     close(out[0]);
     row r = {SYS, w, mode_name(d), size, batch, 1, nprod + ncons, 0, 0,
-             0, 0, -1, got, 0};
+             0, 0, -1, got, 0, false, 0, 0, 0, 0};
     if (shm->done_at > 0)
         last = shm->done_at;
     r.msgs_per_sec = (double)got / (last - t0);
     lat_done(&l, &r);
+    meter_row(&m, &r);
     emit(&r);
     rm_rf(home);
 }
@@ -981,17 +1343,6 @@ raw_open(raw *r, unsigned flags, uint64_t map_size)
 }
 
 static void
-raw_close(raw *r)
-{
-    if (r->pin)
-        mdb_txn_abort(r->pin);
-    if (r->logfd >= 0)
-        close(r->logfd);
-    mdb_env_close(r->env);
-    rm_rf(home);
-}
-
-static void
 mkey(uint8_t k[12], uint64_t seq)
 {
     memset(k, 0, 4);
@@ -1085,124 +1436,193 @@ raw_recv_delete(raw *r, size_t batch)
     return n;
 }
 
+/* Sync r's home and open it again (a fill's settled state: nothing dirty,
+ * a fresh map), with the same flags. */
 static void
-ceiling(const char *sys, unsigned flags, lmq_durability d, const char *w,
-        size_t size, size_t batch, bool recv)
+raw_settle(raw *r, unsigned flags, uint64_t map_size)
+{
+    MCK(mdb_env_sync(r->env, 1));
+    if (r->pin) {
+        mdb_txn_abort(r->pin);
+        r->pin = NULL;
+    }
+    mdb_env_close(r->env);
+    MCK(mdb_env_create(&r->env));
+    mdb_env_set_maxdbs(r->env, 4);
+    MCK(mdb_env_set_mapsize(r->env, (size_t)map_size));
+    MCK(mdb_env_open(r->env, home, flags | MDB_NOTLS, 0600));
+    MDB_txn *t;
+    MCK(mdb_txn_begin(r->env, NULL, MDB_RDONLY, &t));
+    MCK(mdb_dbi_open(t, "msg", 0, &r->msg));
+    MCK(mdb_dbi_open(t, "vis", 0, &r->vis));
+    MCK(mdb_txn_commit(t));
+}
+
+/* The ceiling of a send row: puts of `batch` messages per transaction. */
+static void
+ceiling_send(const char *sys, unsigned flags, lmq_durability d, const char *w,
+             size_t size, size_t batch)
 {
     if (!wanted(w))
         return;
+    batch = fit_batch(batch, size);
     raw r;
     raw_open(&r, flags, 1ull << 30);
     char *body = make_body(size);
-    uint64_t seq = 0, done = 0;
+    uint64_t seq = 0, done = 0, cap = cap_bytes(3000000, size, 64);
     lat l = {0};
-    double t0, deadline;
-    if (!recv) {
-        t0 = now_s();
-        deadline = t0 + opt.secs;
-        while (done < 3000000) {
-            uint64_t a = now_ns();
-            raw_send(&r, &seq, body, size, batch);
-            lat_add(&l, (double)(now_ns() - a) / 1e3);
-            done += batch;
-            if ((done & 7) == 0 && now_s() > deadline)
-                break;
-        }
-    } else {
-        uint64_t fill = d == LMQ_DURABILITY_FULL ? 20000 : 300000;
-        if (opt.quick)
-            fill /= 2;
-        for (uint64_t k = 0; k < fill; k += 100)
-            raw_send(&r, &seq, body, size, 100);
-        mdb_env_sync(r.env, 1);
-        t0 = now_s();
-        deadline = t0 + opt.secs;
-        while (done + batch <= fill) {
-            uint64_t a = now_ns();
-            size_t n = raw_recv_delete(&r, batch);
-            lat_add(&l, (double)(now_ns() - a) / 1e3);
-            done += n;
-            if (n == 0 || ((done & 7) == 0 && now_s() > deadline))
-                break;
-        }
+    meter m = {0};
+    meter_start(&m);
+    double t0 = now_s(), deadline = t0 + opt.secs;
+    while (done < cap) {
+        uint64_t a = now_ns();
+        raw_send(&r, &seq, body, size, batch);
+        lat_add(&l, (double)(now_ns() - a) / 1e3);
+        done += batch;
+        if ((done & 7) == 0 && now_s() > deadline)
+            break;
     }
     double el = now_s() - t0;
-    row rr = {sys, w, mode_name(d), size, batch, 1, 1, 0, 0, 0, 0, -1, done, 0};
+    row rr = {sys, w, mode_name(d), size, batch, 1, 1, 0, 0, 0, 0,
+              -1, done, 0, false, 0, 0, 0, 0};
     rr.msgs_per_sec = (double)done / el;
     lat_done(&l, &rr);
     free(body);
     unsigned ckpts = r.ckpts;
     double ckpt_s = r.ckpt_s;
-    raw_close(&r);
+    if (r.pin)
+        mdb_txn_abort(r.pin);
+    r.pin = NULL;
+    mdb_env_close(r.env); /* counted, as lmq's close is */
+    meter_row(&m, &rr);
+    if (r.logfd >= 0)
+        close(r.logfd);
+    rm_rf(home);
     emit(&rr);
     if (ckpts)
         fprintf(stderr, "  %s %s: %u checkpoints, %.0f %% of the time\n",
                 sys, w, ckpts, 100 * ckpt_s / el);
 }
 
-/* The backlog rows' ceiling (W3q1k/1M/10M): receive 10 + delete in raw
- * LMDB (fastest flags) with `queued` messages waiting; a small backlog is
- * refilled untimed, as bench_recv() does for lmq. */
+/* The ceiling of a receive row: receive `batch` + delete them, `queued`
+ * waiting, until `todo` were received or the budget is spent. Every fill
+ * (and refill of a small backlog, untimed) ends settled, as lmq's does
+ * (fill_settled()): synced, closed, opened again. */
 static void
-ceiling_backlog(const char *w, uint64_t queued, uint64_t todo)
+ceiling_recv(const char *sys, unsigned flags, lmq_durability d, const char *w,
+             size_t size, size_t batch, uint64_t queued, uint64_t todo,
+             uint64_t map_size)
 {
     if (!wanted(w))
         return;
     raw r;
-    raw_open(&r, MDB_NOSYNC | MDB_WRITEMAP, 16ull << 30);
-    char *body = make_body(100);
+    raw_open(&r, flags, map_size);
+    char *body = make_body(size);
+    /* fill transactions of up to 100 messages and 4 MiB */
+    size_t per = size ? (4u << 20) / size : 100;
+    per = per < 1 ? 1 : per > 100 ? 100 : per;
     uint64_t seq = 0, got = 0;
     lat l = {0};
-    double el = 0, deadline = now_s() + opt.secs;
-    while (got < todo) {
-        uint64_t fill = todo - got < queued ? todo - got : queued;
-        for (uint64_t k = 0; k < queued; k += 100)
-            raw_send(&r, &seq, body, 100, 100);
+    meter m = {0};
+    double el = 0, deadline = 0;
+    for (;;) {
+        for (uint64_t k = 0; k < queued; k += per)
+            raw_send(&r, &seq, body, size,
+                     queued - k < per ? (size_t)(queued - k) : per);
+        raw_settle(&r, flags, map_size);
+        /* as lmq's: from the end of the first fill, refills included */
+        if (deadline == 0)
+            deadline = now_s() + opt.secs;
+        uint64_t want = todo - got < queued ? todo - got : queued;
+        meter_start(&m);
         double t0 = now_s();
-        for (uint64_t taken = 0; taken < fill;) {
+        for (uint64_t taken = 0; taken < want;) {
             uint64_t a = now_ns();
-            size_t n = raw_recv_delete(&r, 10);
-            lat_add(&l, (double)(now_ns() - a) / 1e3);
+            size_t n = raw_recv_delete(&r, batch);
             if (n == 0)
                 break;
+            lat_add(&l, (double)(now_ns() - a) / 1e3);
             taken += n;
             got += n;
+            if ((got & 7) == 0 && now_s() > deadline)
+                break;
         }
         el += now_s() - t0;
+        meter_stop(&m);
         if (got >= todo || now_s() > deadline)
             break;
         /* start the next round from an empty queue of `queued` */
         while (raw_recv_delete(&r, 10) > 0)
             ;
     }
-    row rr = {"lmdb-ceiling", w, "none", 100, 10, 1, 1, queued, 0, 0, 0, -1,
-              got, 0};
+    row rr = {sys, w, mode_name(d), size, batch, 1, 1, queued, 0, 0, 0, -1,
+              got, 0, false, 0, 0, 0, 0};
     rr.msgs_per_sec = (double)got / el;
     lat_done(&l, &rr);
     free(body);
-    raw_close(&r);
+    unsigned ckpts = r.ckpts;
+    double ckpt_s = r.ckpt_s;
+    meter_start(&m);
+    if (r.pin)
+        mdb_txn_abort(r.pin);
+    r.pin = NULL;
+    mdb_env_close(r.env);
+    meter_row(&m, &rr);
+    if (r.logfd >= 0)
+        close(r.logfd);
+    rm_rf(home);
+    if (strncmp(w, "W3q", 3) == 0)
+        backlog_rate[1][backlog_index(queued)] = rr.msgs_per_sec;
     emit(&rr);
+    if (ckpts)
+        fprintf(stderr, "  %s %s: %u checkpoints, %.0f %% of the time\n",
+                sys, w, ckpts, 100 * ckpt_s / el);
 }
 
-static void
-ceilings(lmq_durability d)
+/* The default plan of a receive row: how many are received (todo) and
+ * how many wait at once (queued), for lmq and the ceiling alike. */
+static uint64_t
+recv_todo(lmq_durability d)
 {
+    return d == LMQ_DURABILITY_FULL ? 3000 : (opt.quick ? 60000 : 300000);
+}
+
+/* The ceilings: at 100 B (the default), else at every --size. */
+static void
+ceilings(lmq_durability d, size_t size)
+{
+    uint64_t fill = recv_todo(d), q = cap_bytes(fill, size, 50);
+    uint64_t map = 1ull << 30;
     /* Durable: LMDB's default synchronous commit. Relaxed: the fastest
      * flags LMDB has, and lmq's own relaxed flags. */
     if (d == LMQ_DURABILITY_FULL) {
-        ceiling("lmdb-ceiling", 0, d, "W1", 100, 1, false);
-        ceiling("lmdb-ceiling", 0, d, "W1b10", 100, 10, false);
-        ceiling("lmdb-ceiling", 0, d, "W3", 100, 1, true);
-        ceiling("lmdb-ceiling", 0, d, "W3b10", 100, 10, true);
+        ceiling_send("lmdb-ceiling", 0, d, "W1", size, 1);
+        ceiling_send("lmdb-ceiling", 0, d, "W1b10", size, 10);
+        ceiling_recv("lmdb-ceiling", 0, d, "W3", size, 1, q, fill, map);
+        ceiling_recv("lmdb-ceiling", 0, d, "W3b10", size, 10, q, fill, map);
         return;
     }
     unsigned best = MDB_NOSYNC | MDB_WRITEMAP, same = MDB_NOSYNC;
-    ceiling("lmdb-ceiling", best, d, "W1", 100, 1, false);
-    ceiling("lmdb-ceiling", best, d, "W1b10", 100, 10, false);
-    ceiling("lmdb-ceiling", best, d, "W3", 100, 1, true);
-    ceiling("lmdb-ceiling", best, d, "W3b10", 100, 10, true);
-    ceiling("lmdb-nosync", same, d, "W1", 100, 1, false);
-    ceiling("lmdb-nosync", same, d, "W3", 100, 1, true);
+    ceiling_send("lmdb-ceiling", best, d, "W1", size, 1);
+    ceiling_send("lmdb-ceiling", best, d, "W1b10", size, 10);
+    ceiling_recv("lmdb-ceiling", best, d, "W3", size, 1, q, fill, map);
+    ceiling_recv("lmdb-ceiling", best, d, "W3b10", size, 10, q, fill, map);
+    ceiling_send("lmdb-nosync", same, d, "W1", size, 1);
+    ceiling_recv("lmdb-nosync", same, d, "W3", size, 1, q, fill, map);
+}
+
+/* The flag survey's and the log probe's loops (100 B; their own fills). */
+static void
+ceiling(const char *sys, unsigned flags, lmq_durability d, const char *w,
+        size_t size, size_t batch, bool recv)
+{
+    uint64_t fill = d == LMQ_DURABILITY_FULL ? 20000 : 300000;
+    if (opt.quick)
+        fill /= 2;
+    if (recv)
+        ceiling_recv(sys, flags, d, w, size, batch, fill, fill, 1ull << 30);
+    else
+        ceiling_send(sys, flags, d, w, size, batch);
 }
 
 /* ---- flag survey (docs/DURABILITY.md) ----------------------------------- */
@@ -1262,17 +1682,53 @@ mode_on(lmq_durability d)
     return strstr(opt.modes, mode_name(d)) != NULL;
 }
 
+/* --size 100,4k,1M: body sizes (1 B to 1 MiB, lmq's largest message). */
+static bool
+parse_sizes(const char *arg)
+{
+    const char *p = arg;
+    opt.nsizes = 0;
+    while (*p) {
+        char *e;
+        errno = 0;
+        unsigned long long v = strtoull(p, &e, 10);
+        if (e == p || errno)
+            return false;
+        if (*e == 'k' || *e == 'K')
+            v <<= 10, e++;
+        else if (*e == 'M' || *e == 'm')
+            v <<= 20, e++;
+        if ((*e && *e != ',') || v < 1 || v > 1048576 ||
+            opt.nsizes == (int)(sizeof opt.sizes / sizeof opt.sizes[0]))
+            return false;
+        opt.sizes[opt.nsizes++] = (size_t)v;
+        p = *e ? e + 1 : e;
+    }
+    return opt.nsizes > 0;
+}
+
 static void
 usage(void)
 {
     printf("usage: lmq-bench [--quick|--long] [--json] [--dir DIR]\n"
            "                 [--only W1,W3b10,...] [--modes full,periodic,"
            "none]\n"
-           "                 [--secs S] [--flags] [--log-probe] [--seal]\n"
+           "                 [--secs S] [--size N[,N...]] [--detail]\n"
+           "                 [--device]\n"
+           "                 [--flags] [--log-probe] [--seal]\n"
            "Runs the lmq workloads of bench/RESULTS.md next to a raw LMDB\n"
            "ceiling. --quick finishes in under a minute; --long adds 10M\n"
            "queued messages. --flags measures LMDB's sync flags instead;\n"
            "--log-probe the durable loops with a log in front of LMDB.\n"
+           "--size: bodies of these sizes (bytes; k, M: KiB, MiB; up to\n"
+           "1 MiB) for every workload that takes a body, lmq and the ceiling\n"
+           "alike; without it the default set (100 B; W1 and W3 also 4 KiB\n"
+           "and 256 KiB). Every row counts flushes, bytes written and CPU\n"
+           "per message; --detail prints the counts behind them (stderr).\n"
+           "--device: DIR is on a file system of its own (bench/wear mounts\n"
+           "one on a loop device): each row also reports the bytes its\n"
+           "device wrote per message, journal included, after writing back\n"
+           "what the row left dirty (the edge figure: wear).\n"
            "--seal: encryption at rest: send (W1) and receive+delete (W3) at\n"
            "100 B and 64 KiB, clear (lmq) and sealed (lmq-sealed) rows\n"
            "alternating twice in the same run.\n");
@@ -1290,11 +1746,15 @@ main(int argc, char **argv)
         {"flags", no_argument, NULL, 'f'},
         {"log-probe", no_argument, NULL, 'g'},
         {"seal", no_argument, NULL, 'S'},
+        {"size", required_argument, NULL, 'z'},
+        {"detail", no_argument, NULL, 'D'},
+        {"device", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     bool survey = false, probe = false;
     int c;
     opt.secs = -1;
-    while ((c = getopt_long(argc, argv, "qLjd:o:m:s:fghS", lo, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "qLjd:o:m:s:fghSz:DV", lo, NULL)) !=
+           -1) {
         switch (c) {
         case 'q': opt.quick = true; break;
         case 'L': opt.longrun = true; break;
@@ -1306,6 +1766,15 @@ main(int argc, char **argv)
         case 'f': survey = true; break;
         case 'g': probe = true; break;
         case 'S': opt.seal = true; break;
+        case 'D': opt.detail = true; break;
+        case 'V': opt.device = true; break;
+        case 'z':
+            if (!parse_sizes(optarg)) {
+                fprintf(stderr, "lmq-bench: --size: sizes from 1 to 1048576 "
+                                "bytes (k, M: KiB, MiB), comma-separated\n");
+                return 2;
+            }
+            break;
         case 'h': usage(); return 0;
         default: usage(); return 2;
         }
@@ -1326,6 +1795,8 @@ main(int argc, char **argv)
         mkdir(opt.base, 0700);
     }
     signal(SIGPIPE, SIG_IGN);
+    atexit(detail_totals);
+    dev_init(opt.base);
 
     if (probe) {
         log_probe();
@@ -1365,43 +1836,74 @@ main(int argc, char **argv)
         if (!mode_on(d))
             continue;
         bool durable = d == LMQ_DURABILITY_FULL;
-        ceilings(d);
-        bench_send(d, "W1", 100, 1, 1);
-        bench_send(d, "W1b10", 100, 10, 1);
-        bench_send(d, "W1", 100, 1, 4);
-        bench_send(d, "W1", 100, 1, 8);
-        bench_send(d, "W1", 4096, 1, 1);
-        bench_send(d, "W1", 262144, 1, 1);
-        uint64_t fill = durable ? 3000 : (opt.quick ? 60000 : 300000);
-        bench_recv(d, "W3", 100, 1, fill, fill);
-        bench_recv(d, "W3b10", 100, 10, fill, fill);
-        bench_recv(d, "W3", 4096, 1, fill / 4, fill);
-        bench_recv(d, "W3", 262144, 1, 200, fill);
-        bench_consumer(d, "W3c", durable ? 20000 : fill, 1);
-        bench_procs(d, "W4", 100, 1, 1, durable ? w4n / 4 : w4n * 4, 0, 10,
-                    -1);
-        bench_procs(d, "W4c", 100, 1, 1, durable ? w4n / 4 : w4n * 4, 0, 10,
-                    W4C_WINDOW_MS);
-        bench_procs(d, "W4p", 100, 1, 1,
-                    (uint64_t)(500 * (opt.quick ? 1 : 5)), 500, 1, -1);
-        bench_procs(d, "W4x4", 100, 4, 4, durable ? w4n / 2 : w4n * 4, 0,
-                    10, -1);
+        uint64_t fill = recv_todo(d);
+        uint64_t w4 = durable ? w4n / 4 : w4n * 4;
+        uint64_t w4x4 = durable ? w4n / 2 : w4n * 4;
+        uint64_t w4p = (uint64_t)(500 * (opt.quick ? 1 : 5));
+        if (opt.nsizes == 0) {
+            ceilings(d, 100);
+            bench_send(d, "W1", 100, 1, 1);
+            bench_send(d, "W1b10", 100, 10, 1);
+            bench_send(d, "W1", 100, 1, 4);
+            bench_send(d, "W1", 100, 1, 8);
+            bench_send(d, "W1", 4096, 1, 1);
+            bench_send(d, "W1", 262144, 1, 1);
+            bench_recv(d, "W3", 100, 1, fill, fill);
+            bench_recv(d, "W3b10", 100, 10, fill, fill);
+            bench_recv(d, "W3", 4096, 1, fill / 4, fill);
+            bench_recv(d, "W3", 262144, 1, 200, fill);
+            bench_consumer(d, "W3c", durable ? 20000 : fill, 1);
+            bench_procs(d, "W4", 100, 1, 1, w4, 0, 10, -1);
+            bench_procs(d, "W4c", 100, 1, 1, w4, 0, 10, W4C_WINDOW_MS);
+            bench_procs(d, "W4p", 100, 1, 1, w4p, 500, 1, -1);
+            bench_procs(d, "W4x4", 100, 4, 4, w4x4, 0, 10, -1);
+            continue;
+        }
+        for (int si = 0; si < opt.nsizes; si++) {
+            size_t z = opt.sizes[si];
+            uint64_t q = cap_bytes(fill, z, 50);
+            ceilings(d, z);
+            bench_send(d, "W1", z, 1, 1);
+            bench_send(d, "W1b10", z, 10, 1);
+            bench_send(d, "W1", z, 1, 4);
+            bench_send(d, "W1", z, 1, 8);
+            bench_recv(d, "W3", z, 1, q, fill);
+            bench_recv(d, "W3b10", z, 10, q, fill);
+            if (z == 100) /* the consumer runtime row is at 100 B only */
+                bench_consumer(d, "W3c", durable ? 20000 : fill, 1);
+            bench_procs(d, "W4", z, 1, 1, w4, 0, 10, -1);
+            bench_procs(d, "W4c", z, 1, 1, w4, 0, 10, W4C_WINDOW_MS);
+            bench_procs(d, "W4p", z, 1, 1, w4p, 500, 1, -1);
+            bench_procs(d, "W4x4", z, 4, 4, w4x4, 0, 10, -1);
+        }
     }
     /* Receive throughput against the backlog: the same receive work with
-     * 1k, 1M (and, with --long, 10M) messages queued. */
+     * 1k, 1M (and, with --long, 10M) messages queued, lmq and raw LMDB
+     * (fastest flags) alternating, each from a settled fill. */
     if (mode_on(LMQ_DURABILITY_NONE)) {
         uint64_t todo = opt.quick ? 20000 : 100000;
-        bench_recv(LMQ_DURABILITY_NONE, "W3q1k", 100, 10, 1000, todo);
-        bench_recv(LMQ_DURABILITY_NONE, "W3q1M", 100, 10, 1000000, todo);
-        if (opt.longrun)
-            bench_recv(LMQ_DURABILITY_NONE, "W3q10M", 100, 10, 10000000,
+        static const struct {
+            const char *w;
+            uint64_t queued;
+        } bl[] = {{"W3q1k", 1000}, {"W3q1M", 1000000}, {"W3q10M", 10000000}};
+        for (int i = 0; i < 3; i++) {
+            if (i == 2 && !opt.longrun)
+                break;
+            bench_recv(LMQ_DURABILITY_NONE, bl[i].w, 100, 10, bl[i].queued,
                        todo);
-        /* raw LMDB doing the same, to tell LMDB's own slope from lmq's */
-        if (opt.longrun) {
-            ceiling_backlog("W3q1k", 1000, todo);
-            ceiling_backlog("W3q1M", 1000000, todo);
-            ceiling_backlog("W3q10M", 10000000, todo);
+            ceiling_recv("lmdb-ceiling", MDB_NOSYNC | MDB_WRITEMAP,
+                         LMQ_DURABILITY_NONE, bl[i].w, 100, 10, bl[i].queued,
+                         todo, 16ull << 30);
         }
+        /* what a deep backlog keeps of the 1k rate, side by side */
+        for (int i = 1; i < 3; i++)
+            if (backlog_rate[0][0] > 0 && backlog_rate[0][i] > 0 &&
+                backlog_rate[1][0] > 0 && backlog_rate[1][i] > 0)
+                fprintf(opt.json ? stderr : stdout,
+                        "%s/W3q1k receive rate: lmq %.2fx, lmdb-ceiling "
+                        "%.2fx\n",
+                        bl[i].w, backlog_rate[0][i] / backlog_rate[0][0],
+                        backlog_rate[1][i] / backlog_rate[1][0]);
     }
     rm_rf(opt.base);
     return 0;

@@ -15,6 +15,12 @@
 
 static synccount *counts;
 
+/* The build hides symbols by default (-fvisibility=hidden): the functions
+ * that stand in for the C library's must be visible, or nothing calls them
+ * (lmq-bench links with --export-dynamic so that its shared libraries see
+ * them too). */
+#define SYNCCOUNT_API __attribute__((visibility("default")))
+
 __attribute__((constructor)) static void
 synccount_init(void)
 {
@@ -46,7 +52,7 @@ synccount_init(void)
     if (!next_)                                                              \
     next_ = (__typeof__(&name))dlsym(RTLD_NEXT, #name)
 
-int
+SYNCCOUNT_API int
 fsync(int fd)
 {
     NEXT(fsync);
@@ -54,7 +60,7 @@ fsync(int fd)
     return next_(fd);
 }
 
-int
+SYNCCOUNT_API int
 fdatasync(int fd)
 {
     NEXT(fdatasync);
@@ -62,7 +68,7 @@ fdatasync(int fd)
     return next_(fd);
 }
 
-int
+SYNCCOUNT_API int
 msync(void *addr, size_t len, int flags)
 {
     NEXT(msync);
@@ -73,7 +79,7 @@ msync(void *addr, size_t len, int flags)
     return next_(addr, len, flags);
 }
 
-int
+SYNCCOUNT_API int
 sync_file_range(int fd, off_t off, off_t n, unsigned int flags)
 {
     NEXT(sync_file_range);
@@ -81,7 +87,7 @@ sync_file_range(int fd, off_t off, off_t n, unsigned int flags)
     return next_(fd, off, n, flags);
 }
 
-int
+SYNCCOUNT_API int
 syncfs(int fd)
 {
     NEXT(syncfs);
@@ -89,7 +95,7 @@ syncfs(int fd)
     return next_(fd);
 }
 
-void
+SYNCCOUNT_API void
 sync(void)
 {
     NEXT(sync);

@@ -216,8 +216,11 @@ struct lmq_store {
     uint64_t img_pend;    /* ... and up to this one by the running batch */
     uint64_t img_last;    /* the checkpoint's last page */
     struct pgset img_set; /* pages imaged since the checkpoint */
+    struct pgset img_body; /* message bodies' overflow pages past the
+                            * first, seen by a delete: no image needed */
     uint64_t *img_new;    /* pages imaged by the running batch */
     size_t img_new_n, img_new_cap;
+    size_t img_new_skip;  /* ... of which img_body pages, not imaged */
     MDB_txn *img_cand;    /* the next pin, once the batch is flushed */
     MDB_txn *img_spare;   /* a reset read txn, renewed as the next cand */
     bool img_ready;       /* cand's batch committed */
@@ -2204,11 +2207,11 @@ room_short(lmq_store *s)
 }
 
 /* Most pages a batch of n hard ops images. A batch that would need more
- * (it deleted large messages of S, whose overflow pages would all be
- * imaged) leaves the pin where it is until the next checkpoint instead:
- * imaging a page costs about what its reuse saves, and a W3 of 256 KiB
- * bodies ran at a third of its rate imaging 32 pages per delete. A
- * checkpoint's first batch images its hot path, 6-12 pages. */
+ * leaves the pin where it is until the next checkpoint instead: imaging a
+ * page costs about what its reuse saves (a W3 of 256 KiB bodies ran at a
+ * third of its rate imaging 32 pages per delete, before the pages of a
+ * deleted body past its first were left out: img_skip). A checkpoint's
+ * first batch images its hot path, 6-12 pages. */
 #define IMG_BUDGET(n) (16 + 8 * (n))
 
 /* The page numbers of a free-list record (an ID list: the count, then the
@@ -2253,6 +2256,7 @@ static void
 img_drop(lmq_store *s)
 {
     s->img_new_n = 0;
+    s->img_new_skip = 0;
     s->img_ready = false;
     img_keep(s, s->img_cand);
     s->img_cand = NULL;
@@ -2272,6 +2276,7 @@ img_reset(lmq_store *s, uint64_t gen, MDB_txn *pin)
     MDB_val k, v;
     img_drop(s);
     pgset_clear(&s->img_set);
+    pgset_clear(&s->img_body);
     mdb_env_info(s->env, &info); /* under the writer lock: S's */
     s->img_gen = 0;
     s->img_upto = mdb_txn_id(pin);
@@ -2296,7 +2301,7 @@ img_reset(lmq_store *s, uint64_t gen, MDB_txn *pin)
 }
 
 static int
-img_add(lmq_store *s, uint64_t pg)
+img_room(lmq_store *s)
 {
     if (s->img_new_n == s->img_new_cap) {
         size_t cap = s->img_new_cap ? s->img_new_cap * 2 : 64;
@@ -2306,6 +2311,30 @@ img_add(lmq_store *s, uint64_t pg)
         s->img_new = v;
         s->img_new_cap = cap;
     }
+    return 0;
+}
+
+/* A freed page of a message body past its run's first page: recovery
+ * never reads it. The run was freed by a delete (or an overwrite) that
+ * is in the log before this batch's record, so the replay from S does it
+ * again, and LMDB frees an overflow run by its first page's header alone
+ * (mdb_ovpage_free): the first page is imaged, the rest need not be. It
+ * counts as imaged (img_set) once the batch commits. */
+static int
+img_skip(lmq_store *s, uint64_t pg)
+{
+    if (img_room(s) != 0)
+        return LMQ_ENOMEM;
+    s->img_new[s->img_new_n++] = pg;
+    s->img_new_skip++;
+    return 0;
+}
+
+static int
+img_add(lmq_store *s, uint64_t pg)
+{
+    if (img_room(s) != 0)
+        return LMQ_ENOMEM;
     if (!s->img_page && !(s->img_page = malloc(s->psize)))
         return lmq__seterr(LMQ_ENOMEM, NULL);
     int fd;
@@ -2348,6 +2377,7 @@ img_collect(lmq_store *s, MDB_txn *txn, size_t nhard)
     size_t mark = lmq__wal_rec_mark(s->wal);
     MDB_cursor *cur;
     s->img_new_n = 0;
+    s->img_new_skip = 0;
     rc = mdb_cursor_open(c, 0 /* LMDB's free list */, &cur);
     if (rc == 0) {
         size_t id = (size_t)s->img_upto + 1;
@@ -2365,10 +2395,16 @@ img_collect(lmq_store *s, MDB_txn *txn, size_t nhard)
                 rc = EINVAL;
                 break;
             }
-            for (size_t i = 0; rc == 0 && i < n; i++)
-                if (pg[i] <= s->img_last &&
-                    !pgset_has(&s->img_set, pg[i]))
-                    rc = s->img_new_n < budget ? img_add(s, pg[i]) : E2BIG;
+            for (size_t i = 0; rc == 0 && i < n; i++) {
+                if (pg[i] > s->img_last || pgset_has(&s->img_set, pg[i]))
+                    continue;
+                if (pgset_has(&s->img_body, pg[i]))
+                    rc = img_skip(s, pg[i]);
+                else
+                    rc = s->img_new_n - s->img_new_skip < budget
+                             ? img_add(s, pg[i])
+                             : E2BIG;
+            }
             if (rc)
                 break;
         }
@@ -2377,6 +2413,7 @@ img_collect(lmq_store *s, MDB_txn *txn, size_t nhard)
     if (rc != 0 && rc != MDB_NOTFOUND) {
         lmq__wal_rec_truncate(s->wal, mark);
         s->img_new_n = 0;
+        s->img_new_skip = 0;
         img_keep(s, c);
         if (rc == E2BIG)
             s->img_gen = 0; /* the pin stays until the next checkpoint */
@@ -2399,6 +2436,7 @@ img_committed(lmq_store *s)
             return;
         }
     s->img_new_n = 0;
+    s->img_new_skip = 0;
     s->img_upto = s->img_pend;
     s->img_ready = true;
 }
@@ -2444,6 +2482,7 @@ static void
 img_free(lmq_store *s)
 {
     free(s->img_set.v);
+    free(s->img_body.v);
     free(s->img_new);
     free(s->img_page);
 }
@@ -3318,6 +3357,35 @@ lmq__txn_reserve(lmq_txn *t, int db, const void *k, size_t kl, size_t vl,
     return t->log ? lmq__wal_rec_reserve(t->s->wal, db, k, kl, *out, vl) : 0;
 }
 
+/* A logged transaction is about to delete a message record whose value
+ * (val, as LMDB returned it) may lie on overflow pages: remember the
+ * run's pages past the first, which the page images can leave out
+ * (img_skip). A value larger than a page less its header is on overflow
+ * pages, right after the first one's header; a run written by this
+ * transaction (P_DIRTY) is not the checkpoint's and is left alone. */
+#define DF_DIRTY 0x10
+
+static void
+note_body(lmq_txn *t, const MDB_val *val)
+{
+    lmq_store *s = t->s;
+    if (!t->log || !s->img_gen || val->mv_size + DF_HDR <= s->psize)
+        return;
+    const uint8_t *p = (const uint8_t *)val->mv_data - DF_HDR;
+    uint64_t pg, npages;
+    uint16_t flags;
+    uint32_t n32;
+    memcpy(&pg, p, sizeof pg);
+    memcpy(&flags, p + DF_FLAGS, sizeof flags);
+    memcpy(&n32, p + DF_LOWER, sizeof n32);
+    npages = (val->mv_size + DF_HDR + s->psize - 1) / s->psize;
+    if (!(flags & DF_OVERFLOW) || (flags & DF_DIRTY) || n32 != npages)
+        return;
+    for (uint64_t i = 1; i < npages; i++)
+        if (pg + i <= s->img_last && pgset_add(&s->img_body, pg + i) != 0)
+            return; /* out of memory: those pages are imaged */
+}
+
 int
 lmq__txn_del(lmq_txn *t, int db, const void *k, size_t kl)
 {
@@ -3326,8 +3394,11 @@ lmq__txn_del(lmq_txn *t, int db, const void *k, size_t kl)
     log_pre(t);
     int rc = c ? mdb_cursor_get(c, &key, &val, MDB_SET)
                : mdb_del(t->txn, t->s->dbi[db], &key, NULL);
-    if (c && rc == 0)
+    if (c && rc == 0) {
+        if (db == LMQ_DB_MSG)
+            note_body(t, &val);
         rc = mdb_cursor_del(c, 0);
+    }
     if (rc == MDB_NOTFOUND)
         return LMQ__NOTFOUND;
     if (rc)
@@ -3350,6 +3421,8 @@ lmq__txn_del_range(lmq_txn *t, int db, const void *lo, size_t lol,
     MDB_val hik = {hil, (void *)hi};
     rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
     while (rc == 0 && mdb_cmp(t->txn, t->s->dbi[db], &key, &hik) < 0) {
+        if (db == LMQ_DB_MSG)
+            note_body(t, &val);
         if ((rc = mdb_cursor_del(c, 0)) != 0)
             break;
         count++;

@@ -3,8 +3,8 @@
  * home (issue 24): opening and closing a home for a read flushes nothing,
  * and a send flushes once (its log record), not at open and not at close.
  *
- * Each command runs with bench/synccount.c preloaded (SYNCCOUNT_SO, built
- * as tests/libflushcount.so), which counts fsync, fdatasync, msync(MS_SYNC), sync_file_range, syncfs and sync
+ * Each command runs with bench/synccount.so preloaded (SYNCCOUNT_SO), which
+ * counts fsync, fdatasync, msync(MS_SYNC), sync_file_range, syncfs and sync
  * into the file SYNCCOUNT_FILE. Before the change a list-queues flushed 3
  * times (a checkpoint at open, LMDB's sync at close) and a send 7.
  */
@@ -22,7 +22,7 @@
 #error "LMQ_BIN must name the built tools/lmq"
 #endif
 #ifndef SYNCCOUNT_SO
-#error "SYNCCOUNT_SO must name the built tests/.libs/libflushcount.so"
+#error "SYNCCOUNT_SO must name the built bench/.libs/synccount.so"
 #endif
 
 static char home[300], counts[300];
