@@ -2589,6 +2589,7 @@ adopt(lmq_store *s, MDB_txn *txn)
     pin_set(s, pin, gen);
     img_drop(s);
     pgset_clear(&s->img_set);
+    pgset_clear(&s->img_body); /* notes of another generation's deletes */
     s->img_gen = gen;
     s->img_upto = upto;
     s->img_last = last - 1;
