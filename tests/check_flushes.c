@@ -56,8 +56,13 @@ flushes(const char *map, const char *const *args, char **out)
     unlink(counts);
     setenv("SYNCCOUNT_FILE", counts, 1);
     setenv("LD_PRELOAD", SYNCCOUNT_SO, 1);
-    /* under AddressSanitizer the preloaded counter comes first */
-    setenv("ASAN_OPTIONS", "verify_asan_link_order=0", 1);
+    /* Under AddressSanitizer the preloaded counter comes before its
+     * runtime: keep the pass's options, allow that. */
+    const char *ao = getenv("ASAN_OPTIONS");
+    char opts[512];
+    snprintf(opts, sizeof opts, "%s%sverify_asan_link_order=0",
+             ao ? ao : "", ao && *ao ? ":" : "");
+    setenv("ASAN_OPTIONS", opts, 1);
     char *err = NULL;
     int st = lmq_test_cli(LMQ_BIN, argv, NULL, 60, out, &err);
     unsetenv("LD_PRELOAD");
