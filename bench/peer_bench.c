@@ -4,21 +4,36 @@
  *
  *   W1      send, one message per call
  *   W1b10   send 10 per call (the peer's own batching, below)
- *   W1 x8   one message per call from 8 threads, each with its connection
+ *   W1x8    one message per call from 8 threads (reported as W1, threads 8)
  *   W3      receive 1 + delete 1 per call, queue pre-filled
  *   W3b10   receive 10 + delete 10 per call
+ *   W3b100  receive 100 + delete 100 per call (variant "batch100": set
+ *           against lmq's consumer runtime, W3c, which takes batches of 100;
+ *           20000 queued when durable, as W3c, but 3000 for beanstalkd)
  *   W4      one producer process + one consumer process, throughput
  *   W4p     the same with the producer paced at 500/s: end-to-end latency
  *
- *   peer_bench sqlite     DB_PATH durable|relaxed SECS
- *   peer_bench redis      PORT    durable|relaxed SECS
- *   peer_bench beanstalkd PORT    durable|relaxed SECS
+ *   peer_bench sqlite     DB_PATH durable|relaxed SECS [options]
+ *   peer_bench redis      PORT    durable|relaxed SECS [options]
+ *   peer_bench beanstalkd PORT    durable|relaxed SECS [options]
+ *     --size N         body bytes (default 100)
+ *     --only W1,W3,..  the workloads above (default: all of them)
+ *     --variant V      a labelled non-default configuration (SQLite only):
+ *                      "conn-per-thread" (W1x8 with a connection per thread)
+ *                      or "soft-receive" (W3*: PRAGMA synchronous=OFF for
+ *                      the receive+delete transactions)
+ *     --server-pid PID the server doing the work (redis, beanstalkd): its
+ *                      bytes written and CPU time count with ours
+ *     --synccount F    the SYNCCOUNT_FILE the server's preloaded
+ *                      synccount.so counts its flushes in
  *
- * Each peer is used the way a careful user of it would, with 100-byte
- * bodies:
+ * Each peer is used the way a careful user of it would:
  *  - SQLite: a goqite-style table in WAL mode (synchronous FULL when durable,
  *    NORMAL when relaxed). A batch is one transaction; a receive of 10 is
  *    one UPDATE ... RETURNING; consumers poll every millisecond when empty.
+ *    W1x8 shares one connection between the threads, serialised by a mutex
+ *    (SQLite's best: one writer at a time either way, and no busy waits);
+ *    "conn-per-thread" is the connection-per-thread form.
  *  - Redis: a reliable list with a visibility zset. A receive is one Lua
  *    script (LMOVE into a processing list + ZADD of the deadline, for up to
  *    n messages), a delete is LREM + ZREM pipelined in one write, a batch
@@ -26,14 +41,24 @@
  *    is the server's appendfsync (always / everysec), which syncs once per
  *    event-loop pass, so a pipeline or several clients share one fsync.
  *  - beanstalkd: put / reserve-with-timeout / delete; it has no batch
- *    commands, so a batch is 10 commands pipelined in one write. Durability
- *    is the server's binlog (fsync per write / none).
+ *    commands, so a batch is that many commands pipelined in one write.
+ *    Durability is the server's binlog (fsync per write / never fsync).
  * Every command is written with one write() (as hiredis does): a command
  * split over several TCP segments costs the server a read per segment.
+ *
+ * Beside the rate and latencies each row has the counts the machine's load
+ * does not move (issue 24): flushes_per_msg (synccount.c compiled in for
+ * SQLite, counting forked children too; the server's SYNCCOUNT_FILE for the
+ * others), written_per_msg (/proc write_bytes of this process, its reaped
+ * children and the server) and cpu_us_per_msg (user+system CPU of this
+ * process, its children and the server).
  */
 #define _GNU_SOURCE
+#include "synccount.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
+#include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -44,6 +69,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -51,7 +77,20 @@
 
 static const char *sysname, *mode, *addr;
 static double secs;
-static const size_t size = 100;
+static size_t size = 100;
+static const char *variant;   /* NULL: the default configuration */
+static pid_t server_pid;      /* 0: no server (SQLite) */
+static const char *sc_file;   /* the server's SYNCCOUNT_FILE */
+static bool durable;
+
+/* The most messages one call handles (W3b100), and at large sizes (where
+ * a connection keeps that many bodies) the most it may. */
+#define MAXB 100
+#define MAXB_BIG 10
+#define BIG 16384
+/* A send loop stops at this many bytes of bodies, whatever the time left
+ * (large bodies: the servers keep them in memory). */
+#define SEND_CAP ((uint64_t)512 << 20)
 
 static uint64_t
 now_ns(void)
@@ -89,10 +128,48 @@ fcmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* ---- the counts: flushes, bytes written, CPU (synccount.h) ------------- */
+
+typedef struct snap {
+    uint64_t flushes, written, cpu_us;
+} snap;
+
+static uint64_t
+tv_us(struct timeval t)
+{
+    return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_usec;
+}
+
+/* This process (and the children it reaped: their write_bytes go to ours
+ * when reaped, their CPU to RUSAGE_CHILDREN) plus the server. */
+static void
+snap_take(snap *s)
+{
+    synccount sc;
+    procio io;
+    struct rusage self, kids;
+    synccount_read(&sc);
+    s->flushes = synccount_flushes(&sc);
+    procio_read(0, &io);
+    s->written = io.write_bytes;
+    getrusage(RUSAGE_SELF, &self);
+    getrusage(RUSAGE_CHILDREN, &kids);
+    s->cpu_us = tv_us(self.ru_utime) + tv_us(self.ru_stime) +
+                tv_us(kids.ru_utime) + tv_us(kids.ru_stime);
+    if (sc_file && synccount_file_read(sc_file, &sc) == 0)
+        s->flushes += synccount_flushes(&sc);
+    if (server_pid && procio_read(server_pid, &io) == 0) {
+        s->written += io.write_bytes;
+        s->cpu_us += io.cpu_us;
+    }
+}
+
 static void
 report(const char *w, size_t batch, int threads, int procs, uint64_t n,
-       double el)
+       double el, const snap *s0)
 {
+    snap s1;
+    snap_take(&s1);
     double p50 = 0, p99 = 0;
     size_t k = nlat < MAXLAT ? nlat : MAXLAT;
     if (k) {
@@ -100,13 +177,20 @@ report(const char *w, size_t batch, int threads, int procs, uint64_t n,
         p50 = lat[k / 2];
         p99 = lat[(size_t)((double)(k - 1) * 0.99)];
     }
+    double m = n ? (double)n : 1;
     printf("{\"system\":\"%s\",\"workload\":\"%s\",\"durability\":\"%s\","
            "\"size\":%zu,\"batch\":%zu,\"threads\":%d,\"processes\":%d,"
            "\"queued\":0,\"msgs\":%llu,\"msgs_per_sec\":%.0f,"
-           "\"p50_us\":%.1f,\"p99_us\":%.1f}\n",
-           sysname, w, strcmp(mode, "durable") == 0 ? "full" : "periodic", size,
-           batch, threads, procs, (unsigned long long)n,
-           el > 0 ? (double)n / el : 0, p50, p99);
+           "\"p50_us\":%.1f,\"p99_us\":%.1f,\"flushes_per_msg\":%.4f,"
+           "\"written_per_msg\":%.1f,\"cpu_us_per_msg\":%.2f",
+           sysname, w, durable ? "full" : "periodic", size, batch, threads,
+           procs, (unsigned long long)n, el > 0 ? (double)n / el : 0, p50,
+           p99, (double)(s1.flushes - s0->flushes) / m,
+           (double)(s1.written - s0->written) / m,
+           (double)(s1.cpu_us - s0->cpu_us) / m);
+    if (variant)
+        printf(",\"variant\":\"%s\"", variant);
+    printf("}\n");
     fflush(stdout);
     nlat = 0;
 }
@@ -125,11 +209,14 @@ typedef struct conn {
     int fd;
     char rbuf[1 << 16];
     size_t rlen, rpos;
-    char wbuf[1 << 16];
-    size_t wlen;
-    /* the items of the last Redis reply (bulk strings) */
-    char item[16][128];
-    size_t ilen[16];
+    char *wbuf;
+    size_t wlen, wcap;
+    /* the items of the last reply (Redis: the bodies; beanstalkd: the
+     * bodies; SQLite: the id, and at body_at the body's start) */
+    char *item[MAXB];
+    size_t ilen[MAXB];
+    size_t icap, nitem;
+    char *bodies; /* nitem bodies to send */
     /* SQLite */
     sqlite3 *db;
     sqlite3_stmt *ins, *recv1, *recv, *del, *begin, *commit;
@@ -158,8 +245,14 @@ sconnect(conn *c)
 static void
 wadd(conn *c, const void *p, size_t n)
 {
-    if (c->wlen + n > sizeof c->wbuf)
-        fail("command too long");
+    if (c->wlen + n > c->wcap) {
+        size_t cap = c->wcap ? c->wcap : 1 << 16;
+        while (cap < c->wlen + n)
+            cap *= 2;
+        if (!(c->wbuf = realloc(c->wbuf, cap)))
+            fail("out of memory");
+        c->wcap = cap;
+    }
     memcpy(c->wbuf + c->wlen, p, n);
     c->wlen += n;
 }
@@ -180,8 +273,8 @@ wflush(conn *c)
     c->wlen = 0;
 }
 
-static int
-sgetc(conn *c)
+static void
+sfill(conn *c)
 {
     if (c->rpos == c->rlen) {
         ssize_t r = read(c->fd, c->rbuf, sizeof c->rbuf);
@@ -190,6 +283,12 @@ sgetc(conn *c)
         c->rlen = (size_t)r;
         c->rpos = 0;
     }
+}
+
+static int
+sgetc(conn *c)
+{
+    sfill(c);
     return (unsigned char)c->rbuf[c->rpos++];
 }
 
@@ -210,13 +309,23 @@ sline(conn *c, char *out, size_t cap)
     out[n] = '\0';
 }
 
+/* Read n bytes, keeping the first cap of them in `into` (if not NULL). */
 static void
 sread(conn *c, size_t n, char *into, size_t cap)
 {
-    for (size_t i = 0; i < n; i++) {
-        int ch = sgetc(c);
-        if (into && i < cap)
-            into[i] = (char)ch;
+    while (n) {
+        sfill(c);
+        size_t k = c->rlen - c->rpos;
+        if (k > n)
+            k = n;
+        if (into && cap) {
+            size_t m = k < cap ? k : cap;
+            memcpy(into, c->rbuf + c->rpos, m);
+            into += m;
+            cap -= m;
+        }
+        c->rpos += k;
+        n -= k;
     }
 }
 
@@ -237,6 +346,17 @@ rcmd(conn *c, int argc, const char **argv, const size_t *lens)
     }
 }
 
+/* Read one bulk string of length l into item i. */
+static void
+ritem(conn *c, size_t i, long l)
+{
+    if (i >= c->nitem || (size_t)l >= c->icap)
+        fail("reply too long");
+    sread(c, (size_t)l + 2, c->item[i], c->icap);
+    c->item[i][l] = '\0';
+    c->ilen[i] = (size_t)l;
+}
+
 /* Read one reply. Bulk strings (the reply itself, or an array's elements)
  * go to c->item; returns how many (nil, integers and statuses give 0). */
 static size_t
@@ -250,11 +370,7 @@ rreply(conn *c)
         long l = atol(line + 1);
         if (l < 0)
             return 0;
-        if ((size_t)l >= sizeof c->item[0])
-            fail("reply too long");
-        sread(c, (size_t)l + 2, c->item[0], sizeof c->item[0]);
-        c->item[0][l] = '\0';
-        c->ilen[0] = (size_t)l;
+        ritem(c, 0, l);
         return 1;
     }
     if (line[0] == '*') {
@@ -263,12 +379,9 @@ rreply(conn *c)
         for (long i = 0; i < k; i++) {
             sline(c, line, sizeof line);
             long l = atol(line + 1);
-            if (line[0] != '$' || l < 0 || got >= 16 ||
-                (size_t)l >= sizeof c->item[0])
+            if (line[0] != '$' || l < 0)
                 fail("unexpected array element");
-            sread(c, (size_t)l + 2, c->item[got], sizeof c->item[0]);
-            c->item[got][l] = '\0';
-            c->ilen[got++] = (size_t)l;
+            ritem(c, got++, l);
         }
         return got;
     }
@@ -314,19 +427,17 @@ static void
 redis_send(conn *c, size_t n)
 {
     static __thread uint64_t seq;
-    static __thread unsigned tid;
-    char bodies[10][128];
-    const char *a[12] = {"LPUSH", "q"};
-    size_t l[12] = {5, 1};
-    if (!tid)
-        tid = (unsigned)(uintptr_t)c;
+    const char *a[MAXB + 2] = {"LPUSH", "q"};
+    size_t l[MAXB + 2] = {5, 1};
+    unsigned tid = (unsigned)(uintptr_t)c;
     for (size_t i = 0; i < n; i++) {
-        make_body(bodies[i]);
+        char *b = c->bodies + i * size;
+        make_body(b);
         /* "time seq-thread xxx": unique even for equal times */
-        int k = snprintf(bodies[i] + 21, 32, "%llu-%u ",
-                         (unsigned long long)++seq, tid);
-        bodies[i][21 + k] = 'x';
-        a[2 + i] = bodies[i];
+        int k = snprintf(b + 21, 32, "%llu-%u ", (unsigned long long)++seq,
+                         tid);
+        b[21 + k] = 'x';
+        a[2 + i] = b;
         l[2 + i] = size;
     }
     rcmd(c, (int)(2 + n), a, l);
@@ -337,8 +448,8 @@ redis_send(conn *c, size_t n)
 static void
 redis_delete(conn *c, size_t n)
 {
-    const char *zr[12] = {"ZREM", "vis"};
-    size_t zl[12] = {4, 3};
+    const char *zr[MAXB + 2] = {"ZREM", "vis"};
+    size_t zl[MAXB + 2] = {4, 3};
     for (size_t i = 0; i < n; i++) {
         const char *lr[4] = {"LREM", "processing", "1", c->item[i]};
         size_t ll[4] = {4, 10, 1, c->ilen[i]};
@@ -391,12 +502,12 @@ redis_recv(conn *c, size_t n, int wait)
 static void
 bs_send(conn *c, size_t n)
 {
-    char cmd[256], body[128], line[128];
+    char cmd[64], line[128];
     for (size_t i = 0; i < n; i++) {
         int k = snprintf(cmd, sizeof cmd, "put 0 0 30 %zu\r\n", size);
         wadd(c, cmd, (size_t)k);
-        make_body(body);
-        wadd(c, body, size);
+        make_body(c->bodies);
+        wadd(c, c->bodies, size);
         wadd(c, "\r\n", 2);
     }
     wflush(c);
@@ -413,7 +524,7 @@ bs_send(conn *c, size_t n)
 static size_t
 bs_recv(conn *c, size_t n, int wait)
 {
-    unsigned long long ids[10];
+    unsigned long long ids[MAXB];
     size_t got = 0;
     char line[128], cmd[64];
     for (size_t i = 0; i < n; i++)
@@ -423,7 +534,7 @@ bs_recv(conn *c, size_t n, int wait)
         size_t bl;
         sline(c, line, sizeof line);
         if (sscanf(line, "RESERVED %llu %zu", &ids[got], &bl) == 2) {
-            sread(c, bl + 2, c->item[got], sizeof c->item[0]);
+            sread(c, bl + 2, c->item[got], c->icap);
             got++;
         } else if (strcmp(line, "TIMED_OUT") != 0)
             fail(line);
@@ -435,7 +546,7 @@ bs_recv(conn *c, size_t n, int wait)
         wflush(c);
         sline(c, line, sizeof line);
         if (sscanf(line, "RESERVED %llu %zu", &ids[0], &bl) == 2) {
-            sread(c, bl + 2, c->item[0], sizeof c->item[0]);
+            sread(c, bl + 2, c->item[0], c->icap);
             got = 1;
         }
     }
@@ -477,8 +588,8 @@ sqlite_open(conn *c)
         fail("open");
     sqlite3_busy_timeout(c->db, 10000);
     sq(c->db, "PRAGMA journal_mode=WAL");
-    sq(c->db, strcmp(mode, "durable") == 0 ? "PRAGMA synchronous=FULL"
-                                           : "PRAGMA synchronous=NORMAL");
+    sq(c->db, durable ? "PRAGMA synchronous=FULL"
+                      : "PRAGMA synchronous=NORMAL");
     sq(c->db,
        "CREATE TABLE IF NOT EXISTS goqite (id TEXT PRIMARY KEY, created "
        "INTEGER NOT NULL, updated INTEGER NOT NULL, queue TEXT NOT NULL, "
@@ -528,19 +639,19 @@ static void
 sqlite_send(conn *c, size_t n)
 {
     static __thread uint64_t seq;
-    char body[128], id[64];
+    char id[64];
     if (n > 1)
         sq_step(c, c->begin);
     for (size_t i = 0; i < n; i++) {
         uint64_t t = now_ns();
         int64_t ms = (int64_t)(t / 1000000);
-        make_body(body);
+        make_body(c->bodies);
         snprintf(id, sizeof id, "m_%020llu_%llu_%p", (unsigned long long)t,
-                 (unsigned long long)++seq, (void *)c);
+                 (unsigned long long)++seq, (void *)&seq);
         sqlite3_bind_text(c->ins, 1, id, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(c->ins, 2, (int64_t)t);
         sqlite3_bind_int64(c->ins, 3, ms);
-        sqlite3_bind_blob(c->ins, 4, body, (int)size, SQLITE_TRANSIENT);
+        sqlite3_bind_blob(c->ins, 4, c->bodies, (int)size, SQLITE_STATIC);
         sqlite3_bind_int64(c->ins, 5, ms);
         sq_step(c, c->ins);
     }
@@ -562,11 +673,12 @@ sqlite_recv(conn *c, size_t n, int wait)
         sqlite3_bind_int64(st, 2, (int64_t)n);
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            if (got < 16) {
-                snprintf(c->item[got], sizeof c->item[0], "%s",
+            if (got < c->nitem) {
+                snprintf(c->item[got], 64, "%s",
                          (const char *)sqlite3_column_text(st, 0));
                 /* the body's send time, for W4p */
                 memcpy(c->item[got] + 64, sqlite3_column_blob(st, 1), 20);
+                c->item[got][84] = '\0';
                 c->ilen[got++] = 1;
             }
         }
@@ -637,6 +749,14 @@ conn_new(void)
     conn *c = calloc(1, sizeof *c);
     if (!c)
         fail("out of memory");
+    c->nitem = size > BIG ? MAXB_BIG : MAXB;
+    c->icap = size + 128;
+    c->bodies = malloc(c->nitem * size);
+    for (size_t i = 0; i < c->nitem; i++)
+        if (!(c->item[i] = malloc(c->icap)))
+            fail("out of memory");
+    if (!c->bodies)
+        fail("out of memory");
     P->open(c);
     return c;
 }
@@ -645,18 +765,30 @@ static void
 conn_free(conn *c)
 {
     P->close(c);
+    for (size_t i = 0; i < c->nitem; i++)
+        free(c->item[i]);
+    free(c->bodies);
+    free(c->wbuf);
     free(c);
 }
 
 /* ---- workloads ----------------------------------------------------------- */
 
+/* The shared connection of W1x8 (SQLite), and its lock. */
+static conn *shared;
+static pthread_mutex_t shared_mu = PTHREAD_MUTEX_INITIALIZER;
+
 static uint64_t
-send_loop(conn *c, size_t batch, uint64_t end)
+send_loop(conn *c, size_t batch, uint64_t end, uint64_t cap)
 {
     uint64_t n = 0;
-    while (now_ns() < end) {
+    while (now_ns() < end && n * size < cap) {
         uint64_t a0 = now_ns();
+        if (c == shared)
+            pthread_mutex_lock(&shared_mu);
         P->send(c, batch);
+        if (c == shared)
+            pthread_mutex_unlock(&shared_mu);
         lat_add((double)(now_ns() - a0) / 1e3);
         n += batch;
     }
@@ -666,16 +798,37 @@ send_loop(conn *c, size_t batch, uint64_t end)
 static void
 w1(conn *c, size_t batch)
 {
+    snap s0;
+    snap_take(&s0);
     uint64_t t0 = now_ns();
-    uint64_t n = send_loop(c, batch, t0 + (uint64_t)(secs * 1e9));
+    uint64_t n = send_loop(c, batch, t0 + (uint64_t)(secs * 1e9), SEND_CAP);
     report(batch == 1 ? "W1" : "W1b10", batch, 1, 1, n,
-           (double)(now_ns() - t0) / 1e9);
+           (double)(now_ns() - t0) / 1e9, &s0);
 }
 
-/* Receive + delete what the W1 before it sent (bounded by time). */
+/* Fill the queue quickly (the largest batches), outside the measurement. */
 static void
-w3(conn *c, size_t batch)
+prefill(conn *c, uint64_t n)
 {
+    while (n) {
+        size_t b = n < c->nitem ? (size_t)n : c->nitem;
+        P->send(c, b);
+        n -= b;
+    }
+}
+
+/* Receive + delete from a pre-filled queue, bounded by time (and by the
+ * fill: a row ends early when the queue runs empty). */
+static void
+w3(conn *c, const char *w, size_t batch, uint64_t fill)
+{
+    if (batch > c->nitem)
+        fail("batch too large for this size");
+    prefill(c, fill);
+    if (variant && strcmp(variant, "soft-receive") == 0)
+        sq(c->db, "PRAGMA synchronous=OFF");
+    snap s0;
+    snap_take(&s0);
     uint64_t n = 0, t0 = now_ns(), end = t0 + (uint64_t)(secs * 1e9);
     while (now_ns() < end) {
         uint64_t a0 = now_ns();
@@ -685,32 +838,45 @@ w3(conn *c, size_t batch)
         lat_add((double)(now_ns() - a0) / 1e3);
         n += got;
     }
-    report(batch == 1 ? "W3" : "W3b10", batch, 1, 1, n,
-           (double)(now_ns() - t0) / 1e9);
+    report(w, batch, 1, 1, n, (double)(now_ns() - t0) / 1e9, &s0);
+    if (variant && strcmp(variant, "soft-receive") == 0)
+        sq(c->db, durable ? "PRAGMA synchronous=FULL"
+                          : "PRAGMA synchronous=NORMAL");
 }
 
 struct thr {
     pthread_t t;
-    uint64_t end, n;
+    uint64_t end, n, cap;
 };
 
 static void *
 w1_thread(void *arg)
 {
     struct thr *t = arg;
-    conn *c = conn_new();
-    t->n = send_loop(c, 1, t->end);
-    conn_free(c);
+    conn *c = shared ? shared : conn_new();
+    t->n = send_loop(c, 1, t->end, t->cap);
+    if (c != shared)
+        conn_free(c);
     return NULL;
 }
 
+/* Eight threads sending one message per call: SQLite shares one
+ * connection (unless the variant is conn-per-thread); the servers get a
+ * connection per thread. */
 static void
-w1_threads(int nt)
+w1_threads(conn *c, int nt)
 {
     struct thr th[8];
+    shared = strcmp(sysname, "sqlite") == 0 &&
+                     !(variant && strcmp(variant, "conn-per-thread") == 0)
+                 ? c
+                 : NULL;
+    snap s0;
+    snap_take(&s0);
     uint64_t t0 = now_ns(), n = 0;
     for (int i = 0; i < nt; i++) {
         th[i].end = t0 + (uint64_t)(secs * 1e9);
+        th[i].cap = SEND_CAP / (uint64_t)nt;
         if (pthread_create(&th[i].t, NULL, w1_thread, &th[i]))
             fail("pthread_create");
     }
@@ -718,20 +884,24 @@ w1_threads(int nt)
         pthread_join(th[i].t, NULL);
         n += th[i].n;
     }
-    report("W1", 1, nt, 1, n, (double)(now_ns() - t0) / 1e9);
+    report("W1", 1, nt, 1, n, (double)(now_ns() - t0) / 1e9, &s0);
+    shared = NULL;
 }
 
 /* W4 / W4p: a producer process sends `count` messages one per call (paced
  * at `rate` per second when rate > 0); a consumer process receives up to
  * 10 per call, waiting when the queue is empty, and deletes them. The
  * consumer reports what it took, when it finished and (W4p) each message's
- * latency from its send to its receive. */
+ * latency from its send to its receive. The counts include both children
+ * (reaped before the report). */
 static void
 w4(const char *w, uint64_t count, double rate)
 {
     int go[2], res[2];
     if (pipe(go) || pipe(res))
         fail("pipe");
+    snap s0;
+    snap_take(&s0);
     pid_t prod = fork();
     if (prod == 0) {
         conn *c = conn_new();
@@ -798,49 +968,152 @@ w4(const char *w, uint64_t count, double rate)
     waitpid(cons, NULL, 0);
     close(go[0]);
     close(go[1]);
-    report(w, rate > 0 ? 1 : 10, 1, 2, got, done - t0);
+    report(w, rate > 0 ? 1 : 10, 1, 2, got, done - t0, &s0);
+}
+
+/* Empty the queue between workloads (outside any measurement). */
+static void
+drain(conn *c)
+{
+    if (strcmp(sysname, "redis") == 0)
+        redis_reset(c);
+    else
+        while (P->recv(c, 10, 0) > 0)
+            ;
+}
+
+static bool
+wanted(const char *only, const char *w)
+{
+    if (!only)
+        return true;
+    size_t l = strlen(w);
+    for (const char *p = only; p && *p;) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n == l && strncmp(p, w, l) == 0)
+            return true;
+        p = e ? e + 1 : NULL;
+    }
+    return false;
+}
+
+static void
+usage(void)
+{
+    fprintf(stderr,
+            "usage: peer_bench sqlite|redis|beanstalkd PATH|PORT "
+            "durable|relaxed SECS\n"
+            "         [--size N] [--only W1,W1b10,W1x8,W3,W3b10,W3b100,W4,"
+            "W4p]\n"
+            "         [--variant conn-per-thread|soft-receive] "
+            "[--server-pid PID] [--synccount FILE]\n");
 }
 
 int
 main(int argc, char **argv)
 {
-    if (argc < 5) {
-        fprintf(stderr, "usage: peer_bench sqlite|redis|beanstalkd "
-                        "PATH|PORT durable|relaxed SECS\n");
+    static const struct option lo[] = {
+        {"size", required_argument, NULL, 'z'},
+        {"only", required_argument, NULL, 'o'},
+        {"variant", required_argument, NULL, 'v'},
+        {"server-pid", required_argument, NULL, 'p'},
+        {"synccount", required_argument, NULL, 'c'},
+        {NULL, 0, NULL, 0}};
+    const char *only = NULL;
+    int o;
+    while ((o = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        switch (o) {
+        case 'z': size = (size_t)atol(optarg); break;
+        case 'o': only = optarg; break;
+        case 'v': variant = optarg; break;
+        case 'p': server_pid = (pid_t)atoi(optarg); break;
+        case 'c': sc_file = optarg; break;
+        default: usage(); return 2;
+        }
+    }
+    if (argc - optind < 4 || size < 64) {
+        usage();
         return 2;
     }
-    sysname = argv[1];
-    addr = argv[2];
-    mode = argv[3];
-    secs = atof(argv[4]);
+    sysname = argv[optind];
+    addr = argv[optind + 1];
+    mode = argv[optind + 2];
+    secs = atof(argv[optind + 3]);
+    durable = strcmp(mode, "durable") == 0;
     for (size_t i = 0; i < sizeof peers / sizeof peers[0]; i++)
         if (strcmp(peers[i].name, sysname) == 0)
             P = &peers[i];
-    if (!P)
+    if (!P) {
+        usage();
         return 2;
+    }
     /* shared with the W4 children (they report through a pipe) */
     lat = mmap(NULL, MAXLAT * sizeof *lat, PROT_READ | PROT_WRITE,
                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (lat == MAP_FAILED)
         fail("mmap");
-    if (strcmp(sysname, "sqlite") == 0)
+    if (strcmp(sysname, "sqlite") == 0) {
+        char p[1024];
         unlink(addr);
+        snprintf(p, sizeof p, "%s-wal", addr);
+        unlink(p);
+        snprintf(p, sizeof p, "%s-shm", addr);
+        unlink(p);
+    }
+    /* The pre-filled queue of the receive rows: as lmq-bench's (3000
+     * durable, more relaxed; W3c's 20000 for the batches of 100), fewer of
+     * large bodies. */
+    uint64_t fill = durable ? 3000 : secs > 1.5 ? 200000 : 60000;
+    uint64_t byfill = ((uint64_t)64 << 20) / size;
+    if (byfill < 100)
+        byfill = 100;
+    if (fill > byfill)
+        fill = byfill;
+    uint64_t fill100 = durable ? 20000 : fill;
+    if (fill100 > byfill)
+        fill100 = byfill;
+    /* Durable beanstalkd flushes each put and each delete: it drains a few
+     * thousand a second, and 20000 flushed puts outlast the run's timeout
+     * on a loaded machine. */
+    if (durable && strcmp(sysname, "beanstalkd") == 0 && fill100 > fill)
+        fill100 = fill;
     conn *c = conn_new();
-    if (strcmp(sysname, "redis") == 0)
-        redis_reset(c);
-    w1(c, 1);
-    w3(c, 1);
-    w1(c, 10);
-    w3(c, 10);
-    /* drain, so the threaded and multi-process runs start empty */
-    while (P->recv(c, 10, 0) > 0)
-        ;
-    w1_threads(8);
-    while (P->recv(c, 10, 0) > 0)
-        ;
-    bool durable = strcmp(mode, "durable") == 0;
-    w4("W4", (uint64_t)(secs * (durable ? 4000 : 40000)), 0);
-    w4("W4p", (uint64_t)(secs * 500), 500);
+    drain(c);
+    if (wanted(only, "W1")) {
+        w1(c, 1);
+        drain(c);
+    }
+    if (wanted(only, "W1b10")) {
+        w1(c, 10);
+        drain(c);
+    }
+    if (wanted(only, "W1x8")) {
+        w1_threads(c, 8);
+        drain(c);
+    }
+    if (wanted(only, "W3")) {
+        w3(c, "W3", 1, fill);
+        drain(c);
+    }
+    if (wanted(only, "W3b10")) {
+        w3(c, "W3b10", 10, fill);
+        drain(c);
+    }
+    if (wanted(only, "W3b100")) {
+        const char *v = variant;
+        if (!variant)
+            variant = "batch100";
+        w3(c, "W3b100", 100, fill100);
+        variant = v;
+        drain(c);
+    }
+    if (wanted(only, "W4")) {
+        w4("W4", (uint64_t)(secs * (durable ? 4000 : 40000)), 0);
+        drain(c);
+    }
+    if (wanted(only, "W4p"))
+        w4("W4p", (uint64_t)(secs * 500), 500);
     conn_free(c);
     return 0;
 }

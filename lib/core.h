@@ -73,6 +73,10 @@ struct lmq_queue {
     uint32_t qid;
     bool fifo;
     char *name;
+    /* receive: the leaf pages of `msg` before this seq were handed to
+     * lmq__txn_populate() (queue_std.c, populate_ahead()); changed under
+     * the writer lock */
+    uint64_t pop_seq;
 };
 
 /* Message states, as stored in the vis index value and the header. */

@@ -1131,6 +1131,46 @@ front_cands(lmq_txn *t, const lmq_qrec *r, uint64_t pos, struct cand *out,
     return rc < 0 ? rc : 0;
 }
 
+/* Deep backlogs: the leaf pages of `msg` holding the next messages from the
+ * front are made writable ahead, in a few calls, before the deletes copy
+ * them and LMDB reuses them (store.c, "populate"): without it, a receive
+ * + delete with 1M or 10M messages queued paid a page fault per leaf page
+ * it consumed. The queue handle remembers how far it got, so each message
+ * is walked over once; a walk goes POP_AHEAD messages ahead, and the next
+ * starts when the front comes within half of that. */
+#define POP_AHEAD 256u
+
+static void
+populate_ahead(lmq_txn *t, lmq_queue *q, const lmq_qrec *r, uint64_t front)
+{
+    uint8_t k[LMQ_MKEY_LEN];
+    const void *pages[POP_AHEAD];
+    size_t np = 0;
+    uintptr_t last = 0;
+    lmq_cur *cur;
+    lmq_val key, val;
+    uint64_t seq = q->pop_seq > front ? q->pop_seq : front, next = seq;
+    /* (nothing sent at or after seq: an empty queue walks nothing) */
+    if (!lmq__txn_populates(t) || q->pop_seq >= front + POP_AHEAD / 2 ||
+        seq > r->next_seq || lmq__cur_open(t, LMQ_DB_MSG, &cur) != 0)
+        return;
+    lmq__mkey(k, r->qid, seq);
+    int rc = lmq__cur_seek(cur, k, sizeof k, &key, &val);
+    for (unsigned i = 0; rc == 0 && i < POP_AHEAD;
+         i++, rc = lmq__cur_next(cur, &key, &val)) {
+        if (key.len != LMQ_MKEY_LEN || lmq__get_u32(key.data) != r->qid)
+            break;
+        next = lmq__get_u64((const uint8_t *)key.data + 4) + 1;
+        /* one address per 4 KiB block is enough: the store rounds down */
+        if (np == 0 || ((uintptr_t)key.data ^ last) >> 12)
+            pages[np++] = key.data;
+        last = (uintptr_t)key.data;
+    }
+    lmq__cur_close(cur);
+    q->pop_seq = next;
+    lmq__txn_populate(t, pages, np);
+}
+
 /* Standard-queue receive inside the transaction. */
 static int
 receive_std(lmq_txn *t, struct recv_ctx *c, lmq_qrec *r, int64_t now)
@@ -1198,6 +1238,7 @@ receive_std(lmq_txn *t, struct recv_ctx *c, lmq_qrec *r, int64_t now)
     }
     if (fpos > r->front_seq)
         r->front_seq = fpos;
+    populate_ahead(t, c->q, r, r->front_seq);
     return 0;
 }
 

@@ -188,6 +188,7 @@ struct lmq_store {
     bool pf_stop;
     uint64_t pf_start; /* no thread before the home grows past this */
     unsigned psize;
+    bool pop_off; /* MADV_POPULATE_WRITE refused: lmq__txn_populate() off */
     /* full disks, see "reservations" below */
     uint64_t reserve;   /* bytes kept for freeing writes */
     uint64_t max_bytes; /* lmq_env_opts.max_bytes (0: none) */
@@ -3531,6 +3532,66 @@ lmq__cur_del(lmq_cur *c)
     }
     rc = mdb_cursor_del(c->c, 0);
     return rc ? op_err(t, rc, "cursor del") : 0;
+}
+
+/* ---- populate ------------------------------------------------------------
+ *
+ * In a writable map LMDB stores into a page it allocates (a copy on write,
+ * a page reused from its free list) through its map. A page that is clean
+ * in the page cache (synced: every page of a home reopened, and every page
+ * the kernel wrote back) is mapped read-only, so that first store faults,
+ * and a fault costs a trap: ~19 us on the virtual machine lmq-bench ran on
+ * (1.3 us of CPU saved per message for 0.069 faults fewer), against
+ * ~0.5 us a page when one madvise(MADV_POPULATE_WRITE) covers a run. A queue drained with a deep backlog pays
+ * one such fault per leaf page of `msg` it consumes (the page goes to the
+ * free list when its first delete copies it, and LMDB reuses it clean).
+ * So the receive path hands the leaf pages it is about to consume to
+ * lmq__txn_populate(), which makes them writable in runs: sorted, pages at
+ * most POP_GAP apart joined. Only live pages of the map are passed, so
+ * nothing is allocated; a page made dirty that LMDB then does not reuse is
+ * written back unchanged (bounded by what the caller passes). Not in FULL
+ * homes: a writable map's checkpoint is an msync of the whole map. */
+#define POP_GAP 4u
+#define POP_MAX 128u
+
+bool
+lmq__txn_populates(const lmq_txn *t)
+{
+    const lmq_store *s = t->s;
+    return !t->rdonly && s->writemap &&
+           s->durability != LMQ_DURABILITY_FULL &&
+           !__atomic_load_n(&s->pop_off, __ATOMIC_RELAXED);
+}
+
+static int
+cmp_addr(const void *a, const void *b)
+{
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+void
+lmq__txn_populate(lmq_txn *t, const void *const *addrs, size_t n)
+{
+    lmq_store *s = t->s;
+    uintptr_t pg[POP_MAX], mask = ~(uintptr_t)(s->psize - 1);
+    size_t m = 0;
+    if (!lmq__txn_populates(t))
+        return;
+    for (size_t i = 0; i < n && m < POP_MAX; i++)
+        pg[m++] = (uintptr_t)addrs[i] & mask;
+    qsort(pg, m, sizeof *pg, cmp_addr);
+    for (size_t i = 0; i < m;) {
+        uintptr_t lo = pg[i], hi = pg[i];
+        while (++i < m && pg[i] - hi <= (uintptr_t)POP_GAP * s->psize)
+            hi = pg[i];
+        if (madvise((void *)lo, hi - lo + s->psize, MADV_POPULATE_WRITE) !=
+                0 &&
+            errno == EINVAL) { /* a kernel before 5.14 */
+            __atomic_store_n(&s->pop_off, true, __ATOMIC_RELAXED);
+            return;
+        }
+    }
 }
 
 /* ---- backup and check (admin.c) ----------------------------------------- */

@@ -181,6 +181,15 @@ int lmq__cur_next(lmq_cur *c, lmq_val *key, lmq_val *val);
 /* Delete the entry under the cursor. */
 int lmq__cur_del(lmq_cur *c);
 
+/* Whether lmq__txn_populate() does anything in this transaction (a
+ * writable map in a relaxed mode). */
+bool lmq__txn_populates(const lmq_txn *t);
+/* Make the map pages holding the n addresses (pointers into the map, as
+ * lmq__txn_get() and the cursors return them) writable in this process's
+ * map now, in a few calls, ahead of LMDB's stores into them (store.c,
+ * "populate"). Nothing changes in the pages; failures are ignored. */
+void lmq__txn_populate(lmq_txn *t, const void *const *addrs, size_t n);
+
 /* Fixed-width big-endian helpers for keys and records. */
 static inline void
 lmq__put_u32(uint8_t *p, uint32_t v)

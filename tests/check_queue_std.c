@@ -1006,6 +1006,80 @@ START_TEST(delayed_messages_ahead_do_not_hide_new_ones)
 }
 END_TEST
 
+/* A deep queue drained by receive 10 + delete from two handles, across a
+ * reopen: every message once, in send order, and one left undeleted comes
+ * back after them (its visibility time is later than their send times). The receive path walks ahead of the front and makes the
+ * leaf pages there writable (queue_std.c, populate_ahead()); each handle
+ * keeps its own position, and none of it may change what is delivered. */
+START_TEST(deep_queue_drains_in_order_from_two_handles)
+{
+    const int total = getenv("LMQ_TEST_SAN") ? 900 : 3000;
+    char bodies[10][16];
+    lmq_send_entry e[10];
+    lmq_send_result res[10];
+    for (int i = 0; i < total; i += 10) {
+        for (int j = 0; j < 10; j++) {
+            snprintf(bodies[j], sizeof bodies[j], "m%05d", i + j);
+            lmq_send_entry_init(&e[j]);
+            e[j].body = bodies[j];
+            e[j].id = bodies[j];
+        }
+        ck_ok(lmq_send_batch(q, e, 10, res));
+    }
+    reopen();
+    lmq_queue *q2;
+    ck_ok(lmq_queue_open(env, "q", &q2));
+    lmq_msg *ms[10];
+    lmq_handle_entry he[10];
+    lmq_batch_result br[10];
+    lmq_recv_opts o;
+    lmq_recv_opts_init(&o);
+    o.max_messages = 10;
+    o.visibility_timeout = 30;
+    int next = 0, rounds = 0;
+    bool held = false, back = false;
+    for (;;) {
+        size_t n;
+        ck_ok(lmq_receive(rounds % 3 ? q : q2, &o, ms, 10, &n));
+        if (n == 0)
+            break;
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+            const char *b = lmq_msg_body(ms[i], NULL);
+            if (strcmp(b, "m00005") == 0 && held) {
+                /* back (visibility timeout expired), after all others */
+                ck_assert(!back);
+                ck_assert_int_eq(next, total);
+                ck_assert_int_eq(lmq_msg_receive_count(ms[i]), 2);
+                back = true;
+            } else {
+                char want[16];
+                snprintf(want, sizeof want, "m%05d", next++);
+                ck_assert_str_eq(b, want);
+                if (strcmp(b, "m00005") == 0) {
+                    held = true; /* not deleted: visible again in 30 s */
+                    continue;
+                }
+            }
+            he[k++] = (lmq_handle_entry){lmq_msg_id(ms[i]),
+                                         lmq_msg_receipt(ms[i]), 0};
+        }
+        if (k)
+            ck_ok(lmq_delete_batch(rounds % 2 ? q2 : q, he, k, br));
+        for (size_t i = 0; i < k; i++)
+            ck_assert_int_eq(br[i].applied, 1);
+        for (size_t i = 0; i < n; i++)
+            lmq_msg_free(ms[i]);
+        if (++rounds == total / 20)
+            lmq_test_clock_advance(30000);
+    }
+    ck_assert_int_eq(next, total);
+    ck_assert(back);
+    lmq_queue_close(q2);
+    ck_counts(0, 0, 0);
+}
+END_TEST
+
 Suite *
 lmq_suite_queue_std(void)
 {
@@ -1025,6 +1099,7 @@ lmq_suite_queue_std(void)
     tcase_add_test(tc, format2_home_is_read_and_upgraded);
     tcase_add_test(tc, receive_merges_new_and_returning_messages);
     tcase_add_test(tc, delayed_messages_ahead_do_not_hide_new_ones);
+    tcase_add_test(tc, deep_queue_drains_in_order_from_two_handles);
     suite_add_tcase(s, tc);
     tc = tcase_create("validation");
     tcase_add_checked_fixture(tc, setup, teardown);
