@@ -209,6 +209,7 @@ struct lmq_store {
     pthread_t pin_thread;
     bool pin_running, pin_stop;
     uint64_t checkpoints; /* made by this process */
+    uint64_t adoptions;   /* checkpoints it adopted (adopt()) */
     /* page images: how the pin moves past its checkpoint, see "page
      * images" below (the leader's, except the pin swap under pin_mu) */
     uint64_t img_gen;     /* the checkpoint they are of (0: none) */
@@ -1442,6 +1443,36 @@ lmdb_file(const char *dir, const char *name)
     return ok ? 0 : lmq__seterr(LMQ_EIO, "%s is not a regular file", path);
 }
 
+/* LMDB's newest transaction in dir's data.mdb (the higher txnid of its two
+ * meta pages, both sound), or 0 when it cannot tell. */
+static uint64_t
+data_txnid(const char *dir)
+{
+    char path[PATH_MAX];
+    uint8_t m[DF_META_END];
+    uint64_t best = 0;
+    uint32_t ps = 0;
+    if (sizeof(size_t) != 8 ||
+        snprintf(path, sizeof path, "%s/data.mdb", dir) >= (int)sizeof path)
+        return 0;
+    int fd = lmq__home_open(path, O_RDONLY);
+    if (fd < 0)
+        return 0;
+    for (unsigned i = 0; i < 2; i++) {
+        if (pread(fd, m, sizeof m, (off_t)i * ps) != (ssize_t)sizeof m ||
+            df_meta_bad(m, i, true) || df_u32(m + DF_HDR + 4) != 1 ||
+            (i == 1 && df_u32(m + DF_PSIZE) != ps)) {
+            best = 0;
+            break;
+        }
+        ps = df_u32(m + DF_PSIZE);
+        if (df_u64(m + DF_TXNID) > best)
+            best = df_u64(m + DF_TXNID);
+    }
+    close(fd);
+    return best;
+}
+
 static int
 store_create(const char *dir, const lmq_store_opts *o, const struct stat *st,
              lmq_store **out)
@@ -1483,7 +1514,7 @@ store_create(const char *dir, const lmq_store_opts *o, const struct stat *st,
 
     /* The log: alone, revert LMDB to the last checkpoint if records follow
      * it (replayed below, once LMDB is open). */
-    bool alone = false, have_ck = false;
+    bool alone = false, have_ck = false, warm = false;
     lmq_wal_ckpt ck;
     int nrec = 0;
     if ((rc = lmq__wal_open(dir, &s->wal, &alone)) != 0)
@@ -1491,6 +1522,12 @@ store_create(const char *dir, const lmq_store_opts *o, const struct stat *st,
     if (alone && lmq__wal_last_ckpt(s->wal, &ck) == 0) {
         have_ck = true;
         nrec = lmq__wal_verify(s->wal, &ck); /* damage: LMQ_ECORRUPT */
+        /* Only processes ended since the records were written (no OS
+         * crash): data.mdb holds them all, and the log stays as it is. */
+        if (nrec > 0 && lmq__wal_warm(s->wal, &ck, nrec, data_txnid(dir))) {
+            warm = true;
+            nrec = 0;
+        }
         if (nrec > 0 && (rc = revert_meta(s->wal, dir, &ck)) == LMQ__NOTFOUND)
             nrec = 0; /* no data file: nothing to replay onto */
         else if (nrec < 0 || rc != 0) {
@@ -1556,7 +1593,8 @@ store_create(const char *dir, const lmq_store_opts *o, const struct stat *st,
 
     if ((rc = open_dbis(s, alone)) != 0)
         goto fail_lmq;
-    if (alone && (rc = wal_recover(s, have_ck ? &ck : NULL, nrec)) != 0)
+    if (alone && !warm &&
+        (rc = wal_recover(s, have_ck ? &ck : NULL, nrec)) != 0)
         goto fail_lmq;
     /* The reader check (which may checkpoint the log) is the caller's,
      * once it knows the home's format: a home of a newer lmq is refused
@@ -1659,12 +1697,11 @@ lmq__store_close(lmq_store *s)
     if (s->pf_running)
         pthread_join(s->pf_thread, NULL);
     if (s->pin) {
-        /* Leave the log empty (FULL: the next open need not replay it), and
-         * give up the pin under the writer lock (see "the log"). */
+        /* Give up the pin under the writer lock (see "the log"). The log
+         * keeps its records: the next writer adopts the checkpoint or makes
+         * one, and an open alone replays them only after an OS crash. */
         MDB_txn *txn;
         if (begin(s, 0, &txn) == 0) {
-            if (s->logged && lmq__wal_records(s->wal) > 0)
-                checkpoint(s, txn);
             pin_release(s);
             mdb_txn_abort(txn);
             pthread_rwlock_unlock(&s->resize);
@@ -1672,7 +1709,10 @@ lmq__store_close(lmq_store *s)
     }
     pin_release(s);
     if (!is_dead(s)) {
-        if (s->durability != LMQ_DURABILITY_NONE)
+        /* FULL: the log holds every commit. PERIODIC: what this process
+         * committed since its flusher's last sync. */
+        if (s->durability == LMQ_DURABILITY_PERIODIC &&
+            __atomic_load_n(&s->commits, __ATOMIC_RELAXED) > 0)
             mdb_env_sync(s->env, 1);
         mdb_env_close(s->env);
     } else {
@@ -1850,9 +1890,9 @@ checkpoint_now(lmq_store *s)
 int
 lmq__store_reader_check(lmq_store *s)
 {
-    /* Under the writer lock, followed by the log's check for a pin whose
-     * owner died (see "the log"): clearing that pin's slot lets LMDB reuse
-     * the checkpoint's pages, so no write may start in between. */
+    /* Under the writer lock (see "the log"): clearing the slot of a pin
+     * whose owner died lets LMDB reuse the checkpoint's pages, so no write
+     * may be under way; every write then starts with the log's check. */
     int dead = 0;
     MDB_txn *txn;
     if (begin(s, 0, &txn) != 0) {
@@ -1861,7 +1901,9 @@ lmq__store_reader_check(lmq_store *s)
         return dead;
     }
     mdb_reader_check(s->env, &dead);
-    wal_enter(s, txn);
+    /* No checkpoint here (a read-only open flushes nothing): the next
+     * write's wal_enter() finds the dead owner's byte free and adopts the
+     * checkpoint or makes one, before it writes anything. */
     mdb_txn_abort(txn);
     pthread_rwlock_unlock(&s->resize);
     return dead;
@@ -2419,6 +2461,7 @@ img_flushed(lmq_store *s, bool ok)
         s->pin = s->img_cand;
         s->img_cand = NULL;
         s->advances++;
+        lmq__wal_imaged(s->wal, s->img_gen, s->img_upto, 0);
     }
     pthread_mutex_unlock(&s->pin_mu);
     img_keep(s, old);
@@ -2506,6 +2549,8 @@ checkpoint(lmq_store *s, MDB_txn *txn)
     if (s->logged) {
         pin_set(s, pin, ck.gen);
         img_reset(s, ck.gen, pin);
+        if (s->img_gen == ck.gen)
+            lmq__wal_imaged(s->wal, ck.gen, s->img_upto, s->img_last + 1);
     } else {
         /* A relaxed process checkpoints only to empty the log before its
          * unlogged commit, after which any logged writer checkpoints again
@@ -2514,6 +2559,42 @@ checkpoint(lmq_store *s, MDB_txn *txn)
         lmq__wal_disown(s->wal);
     }
     s->checkpoints++;
+    return 0;
+}
+
+/* Adopt the current checkpoint, whose owner is gone (lmq__wal_enter
+ * returned 2), instead of checkpointing: own its generation and pin
+ * txnid - 1 before this transaction allocates a page. From then on LMDB
+ * reuses only pages freed in records older than txnid - 1, and the pages of
+ * S among those are all imaged in the flushed log (the published cursor is
+ * at least txnid - 2); the adopter images the records after the cursor as
+ * the owner does ("page images"). It does not know which pages are imaged
+ * already or free in S, so it may image a page again: harmless, recovery
+ * writes back the first image of each page, and a page S does not point to
+ * may hold anything. So a short-lived writer (a CLI command) neither
+ * checkpoints when it starts nor when it closes: its records stay in the
+ * log for the next checkpoint, or a recovery. */
+static int
+adopt(lmq_store *s, MDB_txn *txn)
+{
+    MDB_txn *pin;
+    uint64_t upto, last;
+    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &pin) != 0)
+        return -1;
+    if (mdb_txn_id(pin) + 1 != mdb_txn_id(txn) ||
+        lmq__wal_adopt(s->wal, &upto, &last) != 0) {
+        mdb_txn_abort(pin);
+        return -1;
+    }
+    uint64_t gen = lmq__wal_gen(s->wal);
+    pin_set(s, pin, gen);
+    img_drop(s);
+    pgset_clear(&s->img_set);
+    pgset_clear(&s->img_body); /* notes of another generation's deletes */
+    s->img_gen = gen;
+    s->img_upto = upto;
+    s->img_last = last - 1;
+    s->adoptions++;
     return 0;
 }
 
@@ -2527,9 +2608,10 @@ wal_enter(lmq_store *s, MDB_txn *txn)
         lmq__wal_rec_reset(s->wal);
         pin_check(s);
     }
-    if (lmq__wal_enter(s->wal, mdb_txn_id(txn), s->logged))
-        return checkpoint(s, txn);
-    return 0;
+    int rc = lmq__wal_enter(s->wal, mdb_txn_id(txn), s->logged);
+    if (rc == 2 && adopt(s, txn) == 0)
+        return 0;
+    return rc ? checkpoint(s, txn) : 0;
 }
 
 /* Just before the commit of txn: append its record, with page images when
@@ -3176,6 +3258,7 @@ lmq__store_log_stats(lmq_store *s, lmq_log_stats *st)
     st->pinned = s->pin && !s->pin_stale;
     pthread_mutex_unlock(&s->pin_mu);
     st->checkpoints = s->checkpoints;
+    st->adoptions = s->adoptions;
     st->images = s->images;
     st->advances = s->advances;
 }

@@ -145,6 +145,7 @@ typedef struct lmq_log_stats {
     uint64_t checkpoints; /* made by this process */
     uint64_t images;      /* pages this process imaged into the log */
     uint64_t advances;    /* times it moved its pin past its checkpoint */
+    uint64_t adoptions;   /* checkpoints whose owner was gone it adopted */
 } lmq_log_stats;
 void lmq__store_log_stats(lmq_store *s, lmq_log_stats *st);
 void lmq__store_gc_stats(lmq_store *s, lmq_gc_stats *st);

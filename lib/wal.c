@@ -80,6 +80,13 @@ struct wal_shared {
      * never rewritten. */
     char boot[40];
     uint64_t rewound;
+    /* Appended with adoption (store.c, "the log"): the generation the
+     * owner's images belong to, the free-list records whose pages of S
+     * its flushed images cover (records <= img_upto), and S's last page.
+     * A page left by an older lmq has zeros here: no adoption. */
+    uint64_t img_gen;
+    uint64_t img_upto;
+    uint64_t ckpt_last;
 };
 
 struct lmq_wal {
@@ -654,6 +661,7 @@ lmq__wal_reset_shared(lmq_wal *w, uint64_t gen, uint64_t txnid)
                      ? (uint64_t)st.st_size
                      : REC_START;
     sh->rewound = UINT64_MAX;
+    sh->img_gen = 0; /* no adoption until the next checkpoint */
     boot_id(sh->boot);
     sh->magic = SHARED_MAGIC;
 }
@@ -769,9 +777,6 @@ lmq__wal_enter(lmq_wal *w, uint64_t txnid, bool logged)
         return sh->tail != REC_START; /* a revert would drop this commit */
     if (sh->gen == 0)
         return 1;
-    if (w->own_gen != sh->gen &&
-        !byte_held(w->lockfd, (off_t)LOCK_GEN + (off_t)sh->gen))
-        return 1; /* nobody pins S: its pages may be reused */
     if (sh->last_txnid == txnid && sh->last_start < sh->tail) {
         /* A writer was killed between its append and its commit: the
          * transaction never happened, and its txnid is ours. */
@@ -781,14 +786,80 @@ lmq__wal_enter(lmq_wal *w, uint64_t txnid, bool logged)
         sh->last_txnid = txnid - 1;
         sh->records--;
     }
-    return sh->last_txnid != txnid - 1; /* unlogged commits since */
+    if (sh->last_txnid != txnid - 1)
+        return 1; /* unlogged commits since */
+    if (w->own_gen != sh->gen &&
+        !byte_held(w->lockfd, (off_t)LOCK_GEN + (off_t)sh->gen)) {
+        /* Nobody pins S: its pages may be reused from now on. Adoptable
+         * when every page of S freed in a record older than txnid - 1 is
+         * imaged in the flushed log (the adopter pins txnid - 1 before it
+         * allocates anything); else checkpoint. */
+        if (__atomic_load_n(&sh->img_gen, __ATOMIC_SEQ_CST) == sh->gen &&
+            __atomic_load_n(&sh->img_upto, __ATOMIC_SEQ_CST) + 2 >= txnid &&
+            sh->ckpt_last != 0)
+            return 2;
+        return 1;
+    }
+    return 0;
 }
 
-/* Make the file exist (zeros) up to end. */
+int
+lmq__wal_adopt(lmq_wal *w, uint64_t *upto, uint64_t *last)
+{
+    struct wal_shared *sh = w->sh;
+    off_t at = (off_t)LOCK_GEN + (off_t)sh->gen;
+    if (lock_byte(w->lockfd, F_RDLCK, at, false) != 0)
+        return io_err(w, "cannot lock");
+    uint64_t old = w->own_gen;
+    w->own_gen = sh->gen;
+    if (old && old != sh->gen)
+        lock_byte(w->lockfd, F_UNLCK, (off_t)LOCK_GEN + (off_t)old, false);
+    *upto = __atomic_load_n(&sh->img_upto, __ATOMIC_SEQ_CST);
+    *last = sh->ckpt_last;
+    return 0;
+}
+
+void
+lmq__wal_imaged(lmq_wal *w, uint64_t gen, uint64_t upto, uint64_t last)
+{
+    struct wal_shared *sh = w->sh;
+    /* Outside the writer lock (after a flush), by the live owner of gen:
+     * nobody adopts meanwhile. A checkpoint of another process racing
+     * with it writes gen then upto, this upto then gen, so the pair left
+     * is never a newer gen with this (older, smaller) upto. */
+    if (last)
+        sh->ckpt_last = last;
+    __atomic_store_n(&sh->img_upto, upto, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&sh->img_gen, gen, __ATOMIC_SEQ_CST);
+}
+
+bool
+lmq__wal_warm(lmq_wal *w, const lmq_wal_ckpt *ck, int nrec,
+              uint64_t data_txnid)
+{
+    const struct wal_shared *sh = w->sh;
+    char boot[40];
+    boot_id(boot);
+    if (sh->magic != SHARED_MAGIC || !boot[0] ||
+        memcmp(sh->boot, boot, sizeof boot) != 0 || sh->gen != ck->gen ||
+        sh->ckpt_txnid != ck->txnid ||
+        sh->last_txnid != ck->txnid + (uint64_t)nrec)
+        return false;
+    /* LMDB's newest transaction is the last record's, or the one before
+     * it when that record's writer was killed before its commit. */
+    return data_txnid == sh->last_txnid ||
+           (data_txnid + 1 == sh->last_txnid && sh->last_start < sh->tail);
+}
+
+/* Make the file exist (zeros) up to end. A page at a time: the page cache
+ * then holds the log in single pages, where one write of 64 KiB made a
+ * 64 KiB folio (Linux 6.x, ext4), which every later record written into it
+ * dirtied whole: /proc/PID/io counted 23 KB per `full` send for the 5 KB
+ * the device wrote (issue 24; docs/DURABILITY.md, "Wear"). */
 static int
 zero_to(lmq_wal *w, uint64_t end)
 {
-    static const uint8_t zeros[64 << 10];
+    static const uint8_t zeros[SLOT];
     struct wal_shared *sh = w->sh;
     if (sh->zeroed >= end)
         return 0;
@@ -936,7 +1007,12 @@ lmq__wal_sync(lmq_wal *w)
      * flush, it is on disk (a flush mark for the next padded record). */
     pthread_mutex_lock(&w->mu);
     uint64_t gen = w->app_gen, end = w->app_end;
+    /* Already on disk (the first record after a checkpoint is flushed
+     * before its commit): its flush covered every record before it too. */
+    bool done = gen != 0 && gen == w->fl_gen && end <= w->fl_end;
     pthread_mutex_unlock(&w->mu);
+    if (done)
+        return 0;
     if (fdatasync(w->fd) != 0)
         return io_err(w, "cannot flush");
     pthread_mutex_lock(&w->mu);

@@ -105,11 +105,27 @@ bool lmq__wal_rec_empty(lmq_wal *w);
 
 /* ---- under LMDB's writer lock ---- */
 /* Before a write transaction that will commit as txnid: 1 when a checkpoint
- * must come first (no live process pins the current one, the log does not
- * end at txnid - 1, or, for an unlogged writer, the log holds records), else
- * 0. A record left by a writer killed before its commit (same txnid) is
- * dropped here. */
+ * must come first (the log does not end at txnid - 1, no live process pins
+ * the current one and it cannot be adopted, or, for an unlogged writer, the
+ * log holds records), 2 when no live process pins it but the caller may
+ * adopt it (lmq__wal_adopt, then pin txnid - 1 before writing anything),
+ * else 0. A record left by a writer killed before its commit (same txnid)
+ * is dropped here. */
 int lmq__wal_enter(lmq_wal *w, uint64_t txnid, bool logged);
+/* After lmq__wal_enter() returned 2: own the current generation; *upto and
+ * *last are the published image cursor and S's last page (store.c). */
+int lmq__wal_adopt(lmq_wal *w, uint64_t *upto, uint64_t *last);
+/* The owner of gen publishes that its flushed images cover the pages of S
+ * freed in free-list records <= upto (last: one past S's last page, 0 to
+ * keep it); *last of lmq__wal_adopt() is the same. */
+void lmq__wal_imaged(lmq_wal *w, uint64_t gen, uint64_t upto, uint64_t last);
+/* At an open alone, before anything changes: whether the shared tail was
+ * left by this boot and matches the log (ck and its nrec records) and LMDB's
+ * newest transaction data_txnid, so no OS crash lost anything since and
+ * data.mdb is as the processes left it: no revert or replay is needed, and
+ * the log and the shared tail stay as they are. */
+bool lmq__wal_warm(lmq_wal *w, const lmq_wal_ckpt *ck, int nrec,
+                   uint64_t data_txnid);
 /* Append the record as txnid; flushed: the caller flushes it next (a hard
  * write), so it is padded to end a page. Returns 0, or 1 when the log is
  * full (the caller checkpoints and appends again). *sync is set when this

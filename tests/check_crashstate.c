@@ -99,8 +99,8 @@ explore_deadline(void)
     return 300 + n + (n / 4 + 1) * r;
 }
 
-static const char *workloads[] = {"create", "send", "recv",
-                                  "purge",  "move", "fifo"};
+static const char *workloads[] = {"create", "send", "recv",  "purge",
+                                  "move",   "fifo", "cycles"};
 #define NWORKLOADS (int)(sizeof workloads / sizeof workloads[0])
 
 static void

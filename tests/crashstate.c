@@ -6,8 +6,9 @@
  *              [-n STATES] [-r RSTATES] [-s SEED] [-k STATE] [-P POLICY]
  *              [-X drop-synced] [-v] DIR
  *
- * 1. Runs WORKLOAD (create, send, recv, purge, move, fifo) on DIR/home in
- *    a child exec'd with tests/crashfs.so preloaded, which records every
+ * 1. Runs WORKLOAD (create, send, recv, purge, move, fifo, cycles) on
+ *    DIR/home in a child exec'd with tests/crashfs.so preloaded, which
+ *    records every
  *    write, size change, sync, create, link, rename and unlink of the home
  *    (and the pages stores into a writable map changed) into DIR/trace.
  *    After each call the library acknowledged, the workload adds a mark to
@@ -383,6 +384,39 @@ run_workload(const char *w, const char *home, lmq_map_mode mm,
             recv_delete(q, 3, i % 2);
         recv_keep(q, 2);
         lmq_queue_close(q);
+    } else if (strcmp(w, "cycles") == 0) {
+        /* Short-lived openers one after another, as CLI commands are:
+         * each opens the home, does one thing and closes it, adopting the
+         * checkpoint its predecessor left (or making one after a soft
+         * one) and leaving its records in the log, which the next open
+         * (alone) does not replay. */
+        lmq_queue_close(make_queue(env, "std", NULL));
+        lmq_env_close(env);
+        for (int i = 0; i < 40; i++) {
+            lmq_queue *q;
+            OK(lmq_env_open(home, &eo, &env));
+            OK(lmq_queue_open(env, "std", &q));
+            snprintf(body, sizeof body, "c-%d", i);
+            switch (i % 6) {
+            case 0:
+            case 1:
+            case 4:
+                send1(q, body, NULL);
+                break;
+            case 2:
+                send_batch(q, body, 0, 3, false);
+                break;
+            case 3:
+                recv_delete(q, 2, i % 2);
+                break;
+            default:
+                recv_keep(q, 1);
+                break;
+            }
+            lmq_queue_close(q);
+            lmq_env_close(env);
+        }
+        OK(lmq_env_open(home, &eo, &env));
     } else {
         fprintf(stderr, "crashstate: unknown workload %s\n", w);
         exit(2);
@@ -1137,7 +1171,7 @@ run_recorded(const char *self, const char *w, const char *mm, const char *home,
 static int
 usage(void)
 {
-    fprintf(stderr, "usage: crashstate [-w create|send|recv|purge|move|fifo] "
+    fprintf(stderr, "usage: crashstate [-w create|send|recv|purge|move|fifo|cycles] "
                     "[-m pwrite|writable] [-d full|periodic|none] "
                     "[-n STATES] [-r RSTATES] [-s SEED] [-k STATE] "
                     "[-P all|none|prefix|random|metas] [-X drop-synced] "
