@@ -1697,11 +1697,14 @@ lmq__store_close(lmq_store *s)
     if (s->pf_running)
         pthread_join(s->pf_thread, NULL);
     if (s->pin) {
-        /* Give up the pin under the writer lock (see "the log"). The log
-         * keeps its records: the next writer adopts the checkpoint or makes
-         * one, and an open alone replays them only after an OS crash. */
+        /* Leave the log empty if this process wrote to it (FULL: the next
+         * open alone need not replay it, and checks data.mdb as it finds
+         * it), and give up the pin under the writer lock (see "the log").
+         * A process that wrote nothing (a read) flushes nothing. */
         MDB_txn *txn;
         if (begin(s, 0, &txn) == 0) {
+            if (s->logged && lmq__wal_records(s->wal) > 0)
+                checkpoint(s, txn);
             pin_release(s);
             mdb_txn_abort(txn);
             pthread_rwlock_unlock(&s->resize);
