@@ -385,42 +385,10 @@ typedef struct meter {
  * the device of --dir wrote during the row (/sys/dev/block/M:m/stat,
  * sectors written): exact on an otherwise idle machine, and counting every
  * other writer's bytes on a shared one. */
-static char dev_stat[64];
-static int dev_fd = -1; /* --device: --dir, for syncfs */
-
-static uint64_t
-dev_written(void)
-{
-    unsigned long long f[7];
-    FILE *fp;
-    if (!dev_stat[0] || !(fp = fopen(dev_stat, "re")))
-        return 0;
-    int n = fscanf(fp, "%llu %llu %llu %llu %llu %llu %llu", &f[0], &f[1],
-                   &f[2], &f[3], &f[4], &f[5], &f[6]);
-    fclose(fp);
-    return n == 7 ? (uint64_t)f[6] * 512 : 0;
-}
-
-static void
-dev_init(const char *dir)
-{
-    struct stat st;
-    if (stat(dir, &st) == 0)
-        snprintf(dev_stat, sizeof dev_stat, "/sys/dev/block/%u:%u/stat",
-                 major(st.st_dev), minor(st.st_dev));
-    if (opt.device)
-        dev_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-}
-
-/* --device: write back what is dirty on --dir's file system, outside the
- * counts (before a row's start is read, after its end is), so that what
- * a row leaves in the page cache is charged to it, and only to it. */
-static void
-dev_settle(void)
-{
-    if (dev_fd >= 0)
-        syncfs(dev_fd);
-}
+/* --dir's device; with --device its file system is written back outside
+ * the counts (before a row's start is read, after its end is), so that
+ * what a row leaves in the page cache is charged to it, and only to it. */
+static devio dev = {"", -1};
 
 /* Forked workers' own figures, sent through a pipe before they exit. */
 typedef struct child_counts {
@@ -439,11 +407,11 @@ ru_cpu_us(const struct rusage *ru)
 static void
 meter_start(meter *m)
 {
-    dev_settle();
+    devio_settle(&dev);
     synccount_read(&m->sc0);
     procio_read(0, &m->io0);
     getrusage(RUSAGE_SELF, &m->ru0);
-    m->dev0 = opt.detail || opt.device ? dev_written() : 0;
+    m->dev0 = opt.detail || opt.device ? devio_written(&dev) : 0;
     m->on = true;
 }
 
@@ -468,8 +436,8 @@ meter_stop(meter *m)
     m->cpu_us += ru_cpu_us(&ru) - ru_cpu_us(&m->ru0);
     m->oublock += (uint64_t)(ru.ru_oublock - m->ru0.ru_oublock);
     if (opt.detail || opt.device) {
-        dev_settle();
-        m->dev += dev_written() - m->dev0;
+        devio_settle(&dev);
+        m->dev += devio_written(&dev) - m->dev0;
     }
     m->on = false;
 }
@@ -1796,7 +1764,7 @@ main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     atexit(detail_totals);
-    dev_init(opt.base);
+    devio_open(&dev, opt.base, opt.device);
 
     if (probe) {
         log_probe();

@@ -90,8 +90,7 @@ static pid_t server_pid;      /* 0: no server (SQLite) */
 static const char *sc_file;   /* the server's SYNCCOUNT_FILE */
 /* --device DIR: DIR is a file system of its own (bench/wear): its device's
  * sectors written, after writing back what is dirty on it */
-static int dev_fd = -1;
-static char dev_stat[64];
+static devio dev = {"", -1};
 static bool durable;
 
 /* The most messages one call handles (W3b100), and at large sizes (where
@@ -160,16 +159,9 @@ snap_take(snap *s)
     procio io;
     struct rusage self, kids;
     s->device = 0;
-    if (dev_fd >= 0) { /* before the counts: its flushes are not the row's */
-        unsigned long long f[7];
-        FILE *fp;
-        syncfs(dev_fd);
-        if ((fp = fopen(dev_stat, "re"))) {
-            if (fscanf(fp, "%llu %llu %llu %llu %llu %llu %llu", &f[0], &f[1],
-                       &f[2], &f[3], &f[4], &f[5], &f[6]) == 7)
-                s->device = (uint64_t)f[6] * 512;
-            fclose(fp);
-        }
+    if (dev.fd >= 0) { /* before the counts: its flushes are not the row's */
+        devio_settle(&dev);
+        s->device = devio_written(&dev);
     }
     synccount_read(&sc);
     s->flushes = synccount_flushes(&sc);
@@ -211,7 +203,7 @@ report(const char *w, size_t batch, int threads, int procs, uint64_t n,
            p99, (double)(s1.flushes - s0->flushes) / m,
            (double)(s1.written - s0->written) / m,
            (double)(s1.cpu_us - s0->cpu_us) / m);
-    if (dev_fd >= 0)
+    if (dev.fd >= 0)
         printf(",\"device_per_msg\":%.0f",
                (double)(s1.device - s0->device) / m);
     if (variant)
@@ -1057,15 +1049,10 @@ main(int argc, char **argv)
         case 'v': variant = optarg; break;
         case 'p': server_pid = (pid_t)atoi(optarg); break;
         case 'c': sc_file = optarg; break;
-        case 'd': {
-            struct stat st;
-            if (stat(optarg, &st) != 0 ||
-                (dev_fd = open(optarg, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        case 'd':
+            if (devio_open(&dev, optarg, 1) != 0)
                 fail("--device: not a directory");
-            snprintf(dev_stat, sizeof dev_stat, "/sys/dev/block/%u:%u/stat",
-                     major(st.st_dev), minor(st.st_dev));
             break;
-        }
         default: usage(); return 2;
         }
     }

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 static synccount *counts;
@@ -128,6 +130,42 @@ synccount_file_read(const char *path, synccount *out)
     ssize_t n = pread(fd, out, sizeof *out, 0);
     close(fd);
     return n == (ssize_t)sizeof *out ? 0 : -1;
+}
+
+int
+devio_open(devio *d, const char *dir, int settle)
+{
+    struct stat st;
+    d->stat[0] = '\0';
+    d->fd = -1;
+    if (stat(dir, &st) != 0)
+        return -1;
+    snprintf(d->stat, sizeof d->stat, "/sys/dev/block/%u:%u/stat",
+             major(st.st_dev), minor(st.st_dev));
+    if (settle &&
+        (d->fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return -1;
+    return 0;
+}
+
+void
+devio_settle(const devio *d)
+{
+    if (d->fd >= 0)
+        syncfs(d->fd);
+}
+
+uint64_t
+devio_written(const devio *d)
+{
+    unsigned long long f[7];
+    FILE *fp;
+    if (!d->stat[0] || !(fp = fopen(d->stat, "re")))
+        return 0;
+    int n = fscanf(fp, "%llu %llu %llu %llu %llu %llu %llu", &f[0], &f[1],
+                   &f[2], &f[3], &f[4], &f[5], &f[6]);
+    fclose(fp);
+    return n == 7 ? (uint64_t)f[6] * 512 : 0;
 }
 
 int

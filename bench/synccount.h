@@ -55,4 +55,24 @@ typedef struct procio {
 /* PID's bytes written and CPU so far; PID 0 is this process. 0, or -1. */
 int procio_read(pid_t pid, procio *out);
 
+/* The device under a directory: what it wrote, from the kernel's block
+ * statistics (/sys/dev/block/M:m/stat, sectors written, journal included).
+ * Exact when nothing else writes to that device (bench/wear mounts a file
+ * system of its own on a loop device). */
+typedef struct devio {
+    char stat[64]; /* "": unknown */
+    int fd;        /* the directory, for syncfs (-1: none) */
+} devio;
+
+/* DIR's device; with SETTLE, devio_settle() writes its file system back.
+ * 0, or -1 (DIR cannot be read). */
+int devio_open(devio *d, const char *dir, int settle);
+
+/* Write back what is dirty on the file system (opened with SETTLE), so
+ * that what a row leaves in the page cache is charged to it. */
+void devio_settle(const devio *d);
+
+/* The bytes the device has written so far (0: unknown). */
+uint64_t devio_written(const devio *d);
+
 #endif
