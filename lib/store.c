@@ -2776,8 +2776,19 @@ wal_recover(lmq_store *s, const lmq_wal_ckpt *ck, int n)
     MDB_envinfo info;
     mdb_env_info(s->env, &info);
     lmq__wal_reset_shared(s->wal, ck ? ck->gen : 0, info.me_last_txnid);
-    if (n <= 0)
+    if (n <= 0) {
+        /* No records, and LMDB's newest transaction is S itself (a clean
+         * close left the log empty): no page of S was freed since, so the
+         * first writer may adopt the checkpoint (nothing to image: upto is
+         * S) instead of making a new one, two flushes fewer for a CLI
+         * write. S is on disk: the checkpoint synced it before its header.
+         * Not after unlogged commits (relaxed processes): their txnids
+         * follow S, and lmq__wal_enter sees the gap and checkpoints. */
+        if (ck && info.me_last_txnid == ck->txnid)
+            lmq__wal_imaged(s->wal, ck->gen, ck->txnid,
+                            (uint64_t)info.me_last_pgno + 1);
         return 0;
+    }
     for (;;) {
         lmq_txn t = {.s = s};
         int rc = mdb_txn_begin(s->env, NULL, 0, &t.txn);
