@@ -46,8 +46,9 @@ rounds(void)
     return r && atoi(r) > 0 ? atoi(r) : 1;
 }
 
-/* The sanitizer pass (LMQ_TEST_SAN, set by scripts/test) fails every
- * third call from a random start: the plain pass fails every call, and the
+/* The sanitizer pass (LMQ_TEST_SAN, set by scripts/test; also for its
+ * distcheck, which re-runs this suite from the tarball) fails every third
+ * call from a random start: the plain pass fails every call, and the
  * sanitizers cost each run ~10x, so this keeps the suite inside CI's
  * budget while every call is still reached over a few runs. */
 static long
