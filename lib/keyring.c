@@ -516,6 +516,13 @@ LMQ_API int
 lmq_keyring_add(const char *path, const char *alias, int flags,
                 char id_out[LMQ_KEY_ID_MAX])
 {
+    return lmq__keyring_add_id(path, alias, flags, NULL, id_out);
+}
+
+int
+lmq__keyring_add_id(const char *path, const char *alias, int flags,
+                    const char *id_in, char id_out[LMQ_KEY_ID_MAX])
+{
     json_t *root;
     if (!path || !*path)
         return lmq__seterr(LMQ_EINVAL, "keyring path is empty");
@@ -555,7 +562,10 @@ lmq_keyring_add(const char *path, const char *alias, int flags,
                                LMQ_KEY_BYTES, sodium_base64_VARIANT_ORIGINAL),
                       k, LMQ_KEY_BYTES, sodium_base64_VARIANT_ORIGINAL);
     sodium_free(k);
-    lmq__uuid4(id);
+    if (id_in)
+        snprintf(id, sizeof id, "%s", id_in);
+    else
+        lmq__uuid4(id);
     json_t *e = json_pack("{s:s,s:[],s:I,s:s}", "KeyId", id, "Aliases",
                           "CreationDate", (json_int_t)time(NULL), "Key", b64);
     sodium_free(b64);

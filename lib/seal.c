@@ -851,18 +851,20 @@ lmq_key_rotate(lmq_env *env, const char *alias, lmq_progress_fn progress,
     if ((rc = lmq__store_read(env->store, rot_meta_fn, &m)) != 0)
         return rc;
     if (!m.found) {
-        /* A new rotation: the new key takes over the alias (or becomes the
-         * home key), then the home remembers the rotation, so a crash
-         * from here on is finished by the next call. */
+        /* A new rotation: the home remembers it (the old key and the new
+         * key's id, chosen here), then the new key takes over the alias
+         * (or becomes the home key). A crash from here on is finished by
+         * the next call, which adds the key if the crash came before it
+         * was. Added first, a crash before the home remembered the
+         * rotation left the new key as the home key, and the next call
+         * rotated away from it, keeping the old key for good. */
         (void)reload(env);
         const lmq__key *old = alias ? lmq__keyring_find(ring(env), alias)
                                     : lmq__keyring_default(ring(env));
         if (!old)
             return no_key(alias ? "alias" : "a home key", alias);
         memcpy(m.old_fp, old->fp, 8);
-        if ((rc = lmq_keyring_add(env->key_file, alias,
-                                  alias ? 0 : LMQ_KEY_DEFAULT, m.new_id)) != 0)
-            return rc;
+        lmq__uuid4(m.new_id);
         m.op = 1;
         if ((rc = lmq__store_write(env->store, rot_meta_fn, &m)) != 0)
             return rc;
@@ -870,8 +872,17 @@ lmq_key_rotate(lmq_env *env, const char *alias, lmq_progress_fn progress,
     rc = reload(env);
     if (rc && rc != LMQ__NOTFOUND)
         return rc;
-    if (!lmq__keyring_find(ring(env), m.new_id))
-        return no_key("the rotation's new key", m.new_id);
+    if (!lmq__keyring_find(ring(env), m.new_id)) {
+        if ((rc = lmq__keyring_add_id(env->key_file, alias,
+                                      alias ? 0 : LMQ_KEY_DEFAULT, m.new_id,
+                                      NULL)) != 0)
+            return rc;
+        rc = reload(env);
+        if (rc && rc != LMQ__NOTFOUND)
+            return rc;
+        if (!lmq__keyring_find(ring(env), m.new_id))
+            return no_key("the rotation's new key", m.new_id);
+    }
 
     struct rot_queues *qs = calloc(1, sizeof *qs);
     if (!qs)

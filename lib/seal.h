@@ -53,6 +53,10 @@ int lmq__keyring_missing(const lmq__keyring *a, const lmq__keyring *b,
                          lmq__keyring **out);
 /* Remove key id from the keyring file at path. */
 int lmq__keyring_file_remove(const char *path, const char *id);
+/* lmq_keyring_add() with the new key's id chosen by the caller (id_in, 36
+ * characters), or a fresh one (id_in NULL). */
+int lmq__keyring_add_id(const char *path, const char *alias, int flags,
+                        const char *id_in, char id_out[LMQ_KEY_ID_MAX]);
 /* By key id, alias ("alias/x"), or an ARN ending in either. */
 const lmq__key *lmq__keyring_find(const lmq__keyring *kr, const char *name);
 const lmq__key *lmq__keyring_by_fp(const lmq__keyring *kr,
