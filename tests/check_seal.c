@@ -155,6 +155,29 @@ recv_some(lmq_queue *q, size_t max, lmq_msg **msgs, int *rc)
 {
     return recv_attempt(q, max, NULL, msgs, rc);
 }
+
+/* Receive everything q holds (the queue's visibility timeout keeps each
+ * received one away meanwhile); every body contains mark (NULL: any body).
+ * Returns how many. */
+static size_t
+drain_all(lmq_queue *q, const char *mark)
+{
+    size_t got = 0;
+    for (;;) {
+        lmq_msg *m[10];
+        int rc;
+        size_t k = recv_some(q, 10, m, &rc);
+        ck_ok(rc);
+        if (k == 0)
+            return got;
+        for (size_t j = 0; j < k; j++) {
+            if (mark)
+                ck_assert_ptr_nonnull(strstr(lmq_msg_body(m[j], NULL), mark));
+            lmq_msg_free(m[j]);
+        }
+        got += k;
+    }
+}
 /* ---- stored bytes (LmqStoredBytes) ------------------------------------------ */
 
 /* A clear message counts its SQS size; a sealed one its sealed contents
@@ -718,18 +741,7 @@ scan_mode(lmq_durability d, lmq_map_mode mm)
     /* everything left opens */
     lmq_queue *q;
     ck_ok(lmq_queue_open(env, "s", &q));
-    for (;;) {
-        lmq_msg *m[10];
-        int rc;
-        size_t k = recv_some(q, 10, m, &rc);
-        ck_ok(rc);
-        if (k == 0)
-            break;
-        for (size_t j = 0; j < k; j++) {
-            ck_assert_ptr_nonnull(strstr(lmq_msg_body(m[j], NULL), MARK));
-            lmq_msg_free(m[j]);
-        }
-    }
+    drain_all(q, MARK);
     lmq_queue_close(q);
     assert_no_plaintext(home, "after recovery and more traffic");
     lmq_env_close(env);
@@ -947,21 +959,7 @@ START_TEST(rotation_killed_and_resumed)
     for (int i = 0; i < 3; i++) {
         lmq_queue *q;
         ck_ok(lmq_queue_open(env, qs[i], &q));
-        size_t got = 0;
-        for (;;) {
-            lmq_msg *m[10];
-            int rc;
-            size_t k = recv_some(q, 10, m, &rc);
-            ck_ok(rc);
-            if (k == 0)
-                break;
-            for (size_t j = 0; j < k; j++) {
-                ck_assert_ptr_nonnull(strstr(lmq_msg_body(m[j], NULL),
-                                             i == 2 ? "clear" : MARK));
-                lmq_msg_free(m[j]);
-            }
-            got += k;
-        }
+        size_t got = drain_all(q, i == 2 ? "clear" : MARK);
         if (i == 1)
             ck_assert_uint_eq(got, (size_t)n);
         ck_assert_uint_ge(got, 1);
@@ -1122,19 +1120,7 @@ START_TEST(rotation_killed_at_start_leaves_no_spare_key)
     env = open_ok("rot", keyfile);
     lmq_queue *q;
     ck_ok(lmq_queue_open(env, "s", &q));
-    size_t got = 0;
-    for (;;) {
-        lmq_msg *m[10];
-        int rc;
-        size_t k = recv_some(q, 10, m, &rc);
-        ck_ok(rc);
-        if (k == 0)
-            break;
-        for (size_t j = 0; j < k; j++)
-            lmq_msg_free(m[j]);
-        got += k;
-    }
-    ck_assert_uint_eq(got, 20);
+    ck_assert_uint_eq(drain_all(q, MARK), 20);
     lmq_queue_close(q);
     lmq_env_close(env);
 }
