@@ -59,14 +59,7 @@ flushes(const char *map, const char *const *args, char **out)
     argv[n] = NULL;
     unlink(counts);
     setenv("SYNCCOUNT_FILE", counts, 1);
-    setenv("LD_PRELOAD", SYNCCOUNT_SO, 1);
-    /* Under AddressSanitizer the preloaded counter comes before its
-     * runtime: keep the pass's options, allow that. */
-    const char *ao = getenv("ASAN_OPTIONS");
-    char opts[512];
-    snprintf(opts, sizeof opts, "%s%sverify_asan_link_order=0",
-             ao ? ao : "", ao && *ao ? ":" : "");
-    setenv("ASAN_OPTIONS", opts, 1);
+    lmq_test_preload(SYNCCOUNT_SO);
     char *err = NULL;
     int st = lmq_test_cli(LMQ_BIN, argv, NULL, 60, out, &err);
     unsetenv("LD_PRELOAD");

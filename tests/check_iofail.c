@@ -78,13 +78,9 @@ start(const char *const *argv, const char *dir, long n, const char *err_no,
         if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
             _exit(120);
         if (dir) {
-            char num[32], asan[512];
+            char num[32];
             snprintf(num, sizeof num, "%ld", n);
-            const char *old = getenv("ASAN_OPTIONS");
-            snprintf(asan, sizeof asan, "%s%sverify_asan_link_order=0",
-                     old ? old : "", old && *old ? ":" : "");
-            setenv("ASAN_OPTIONS", asan, 1);
-            setenv("LD_PRELOAD", IOFAIL_SO, 1);
+            lmq_test_preload(IOFAIL_SO);
             setenv("LMQ_IOFAIL_DIR", dir, 1);
             setenv("LMQ_IOFAIL_N", num, 1);
             setenv("LMQ_IOFAIL_ERRNO", err_no, 1);

@@ -1145,15 +1145,9 @@ run_recorded(const char *self, const char *w, const char *mm, const char *home,
         return -1;
     if (pid == 0) {
         const char *so = getenv("LMQ_CRASHFS_SO");
-        setenv("LD_PRELOAD", so && *so ? so : CRASHFS_SO, 1);
+        lmq_test_preload(so && *so ? so : CRASHFS_SO);
         setenv("CRASHFS_HOME", home, 1);
         setenv("CRASHFS_TRACE", trace, 1);
-        /* Under ASan the preloaded recorder comes before its runtime. */
-        const char *ao = getenv("ASAN_OPTIONS");
-        char buf[1024];
-        snprintf(buf, sizeof buf, "%s%sverify_asan_link_order=0",
-                 ao ? ao : "", ao && *ao ? ":" : "");
-        setenv("ASAN_OPTIONS", buf, 1);
         execl(self, self, "--workload", w, mm, dur_names[durability], home,
               (char *)NULL);
         _exit(127);

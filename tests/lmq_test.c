@@ -364,3 +364,16 @@ lmq_test_cli(const char *bin, const char *const *args, const char *in_file,
     unlink(errp);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
+
+void
+lmq_test_preload(const char *so)
+{
+    const char *ao = getenv("ASAN_OPTIONS");
+    if (!ao || !strstr(ao, "verify_asan_link_order=0")) {
+        char opts[1024];
+        snprintf(opts, sizeof opts, "%s%sverify_asan_link_order=0",
+                 ao ? ao : "", ao && *ao ? ":" : "");
+        setenv("ASAN_OPTIONS", opts, 1);
+    }
+    setenv("LD_PRELOAD", so, 1);
+}

@@ -88,6 +88,13 @@ int lmq_test_counts(lmq_env *env, const char *queue, long long c[3]);
  * then closed), or -1 (errno set). */
 int lmq_test_free_port(void);
 
+/* Preload library so into the programs this process runs from now on
+ * (LD_PRELOAD); under AddressSanitizer it then comes before the runtime,
+ * so ASAN_OPTIONS gains verify_asan_link_order=0 (the pass's own options
+ * kept). Async-signal-unsafe: call it before fork() or in the child
+ * before exec. */
+void lmq_test_preload(const char *so);
+
 /* Run the suite made by mk; returns the process exit status. */
 int lmq_test_run(Suite *s);
 
