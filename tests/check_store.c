@@ -647,6 +647,78 @@ START_TEST(test_prefault_ahead)
 }
 END_TEST
 
+/* The size of this process's map of HOME/data.mdb (offset 0: LMDB's, not
+ * the prefault thread's windows) and whether it carries MADV_HUGEPAGE
+ * ("hg" in its VmFlags). 0 if there is none. */
+static uint64_t
+home_map(bool *huge)
+{
+    char path[300], line[512];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/home/data.mdb", lmq_test_dir);
+    ck_assert_int_eq(stat(path, &st), 0);
+    FILE *f = fopen("/proc/self/smaps", "r");
+    ck_assert_ptr_nonnull(f);
+    uint64_t size = 0;
+    bool in = false;
+    *huge = false;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi, off, ino;
+        if (sscanf(line, "%lx-%lx %*s %lx %*s %lu", &lo, &hi, &off, &ino) ==
+            4) {
+            in = ino == (unsigned long)st.st_ino && off == 0 &&
+                 hi - lo > (1u << 20);
+            if (in)
+                size = hi - lo;
+        } else if (in && strncmp(line, "VmFlags:", 8) == 0) {
+            *huge = strstr(line, " hg") != NULL;
+        }
+    }
+    fclose(f);
+    return size;
+}
+
+/* Writable relaxed homes ask for large page-cache folios on LMDB's map
+ * (store.c, "large folios"), again after every growth of the map; `full`
+ * and pwrite homes do not. Where the kernel has no transparent huge pages
+ * (madvise refuses the advice) no map carries it. */
+START_TEST(test_map_huge)
+{
+    static const struct {
+        lmq_map_mode map;
+        lmq_durability d;
+        bool huge;
+    } cases[] = {
+        {LMQ_MAP_WRITABLE, LMQ_DURABILITY_NONE, true},
+        {LMQ_MAP_WRITABLE, LMQ_DURABILITY_PERIODIC, true},
+        {LMQ_MAP_WRITABLE, LMQ_DURABILITY_FULL, false},
+        {LMQ_MAP_PWRITE, LMQ_DURABILITY_NONE, false},
+    };
+    void *probe = mmap(NULL, 2u << 20, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(probe, MAP_FAILED);
+    bool thp = madvise(probe, 2u << 20, MADV_HUGEPAGE) == 0;
+    munmap(probe, 2u << 20);
+    test_map = cases[_i].map;
+    lmq_env *env = open_env(cases[_i].d);
+    lmq_queue *q = make_queue(env, NULL);
+    bool huge;
+    uint64_t before = home_map(&huge);
+    ck_assert_uint_gt(before, 0);
+    ck_assert_int_eq(huge, cases[_i].huge && thp);
+    /* ~24 MiB of bodies: a writable map grows (LMDB maps it again; a
+     * pwrite home's first map holds them) */
+    for (unsigned k = 0; k < 6000; k++)
+        ck_ok(send_body(q, 1, k, 4000));
+    uint64_t after = home_map(&huge);
+    if (cases[_i].map == LMQ_MAP_WRITABLE)
+        ck_assert_uint_gt(after, before);
+    ck_assert_int_eq(huge, cases[_i].huge && thp);
+    lmq_queue_close(q);
+    lmq_env_close(env);
+}
+END_TEST
+
 /* Three processes grow one writable `none` home at once, each with its own
  * populating thread racing the others' commits: every message is stored
  * once and intact. */
@@ -1627,6 +1699,7 @@ lmq_suite_store(void)
     tcase_add_checked_fixture(tc, lmq_test_tmp_setup, lmq_test_tmp_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, test_prefault_ahead, 0, 3);
+    tcase_add_loop_test(tc, test_map_huge, 0, 4);
     tcase_add_test(tc, test_prefault_procs);
     suite_add_tcase(s, tc);
 
