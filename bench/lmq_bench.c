@@ -367,6 +367,7 @@ typedef struct meter {
     synccount sc;              /* summed over the spans */
     uint64_t bytes, cpu_us;    /* write_bytes, user + system */
     uint64_t oublock;          /* getrusage ru_oublock, blocks */
+    uint64_t faults;           /* getrusage page faults, minor + major */
     uint64_t dev;              /* --detail: the device's bytes written */
     /* at the open span's start */
     synccount sc0;
@@ -435,6 +436,8 @@ meter_stop(meter *m)
     m->bytes += io.write_bytes - m->io0.write_bytes;
     m->cpu_us += ru_cpu_us(&ru) - ru_cpu_us(&m->ru0);
     m->oublock += (uint64_t)(ru.ru_oublock - m->ru0.ru_oublock);
+    m->faults += (uint64_t)(ru.ru_minflt - m->ru0.ru_minflt) +
+                 (uint64_t)(ru.ru_majflt - m->ru0.ru_majflt);
     if (opt.detail || opt.device) {
         devio_settle(&dev);
         m->dev += devio_written(&dev) - m->dev0;
@@ -469,7 +472,8 @@ meter_row(meter *m, row *r)
                 "  counts %s %s %s %zu B x%d/%d: msgs %llu fsync %llu "
                 "fdatasync %llu msync(MS_SYNC) %llu msync(async) %llu "
                 "sync_file_range %llu syncfs %llu; write_bytes %llu, "
-                "ru_oublock*512 %llu, device %llu (%.0f/msg); cpu %llu us\n",
+                "ru_oublock*512 %llu, device %llu (%.0f/msg); cpu %llu us; "
+                "page faults %llu (%.2f/msg)\n",
                 r->system, r->workload, r->durability, r->size, r->threads,
                 r->processes, (unsigned long long)r->msgs,
                 (unsigned long long)m->sc.fsync,
@@ -481,7 +485,8 @@ meter_row(meter *m, row *r)
                 (unsigned long long)m->bytes,
                 (unsigned long long)m->oublock * 512,
                 (unsigned long long)m->dev, (double)m->dev / n,
-                (unsigned long long)m->cpu_us);
+                (unsigned long long)m->cpu_us,
+                (unsigned long long)m->faults, (double)m->faults / n);
 }
 
 /* --detail, at exit: the process's flushes from start to end (set-ups
@@ -1700,7 +1705,8 @@ usage(void)
            "1 MiB) for every workload that takes a body, lmq and the ceiling\n"
            "alike; without it the default set (100 B; W1 and W3 also 4 KiB\n"
            "and 256 KiB). Every row counts flushes, bytes written and CPU\n"
-           "per message; --detail prints the counts behind them (stderr).\n"
+           "per message; --detail prints the counts behind them, and the\n"
+           "page faults per message (stderr).\n"
            "--device: DIR is on a file system of its own (bench/wear mounts\n"
            "one on a loop device): each row also reports the bytes its\n"
            "device wrote per message, journal included, after writing back\n"

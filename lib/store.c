@@ -375,21 +375,21 @@ set_mapsize(lmq_store *s, uint64_t size)
  * clips every read-around at the end of the file: the home's pages ended
  * up in folios of 4-7 pages on average (/proc/kpageflags), raw LMDB's in
  * folios of ~100. LMDB later reuses freed pages (a deleted body's overflow
- * pages, above all) by writing to them, and each first write to a page of
- * a small folio is a page fault: 4.2 faults per receive + delete of 16 KiB
- * against raw LMDB's 1.35, and at ~16 us a fault on this machine's
- * paravirtual MMU, 12k against 27k a second (bench/RESULTS.md, "Large
- * folios"). MADV_HUGEPAGE on both mappings makes the kernel read around
- * in PMD-sized folios whatever the file's end or readahead setting, and
- * one fault then makes a whole folio's run of pages writable. LMDB keeps
- * its map's address to itself, so it is found in /proc/self/maps by the
- * data file's device and inode (every map of it in the process: several
- * handles of one home are harmless). Advice only: a kernel without
- * transparent huge pages, or THP "never", refuses it and nothing changes.
- * Relaxed processes only, as the prefault thread: pwrite homes' pages enter
- * the cache through pwrite, and a `full` process's sync of a writable map
- * is an msync of all of it (tests/check_store, test_prefault_ahead: such a
- * home reads nothing ahead into the cache). */
+ * pages, above all) by storing into them, and in small folios that faulted
+ * far more often: 4.2 faults per receive + delete of 16 KiB against raw
+ * LMDB's 0.5, at ~16 us a fault on this machine's paravirtual MMU, 12.7k
+ * against 48.6k a second (bench/RESULTS.md, "Large folios"). With
+ * MADV_HUGEPAGE on both mappings the kernel reads around in PMD-sized
+ * folios whatever the file's end or readahead setting: 0.19 faults, 38-53k
+ * a second. LMDB keeps its map's address to itself, so it is found in
+ * /proc/self/maps by the data file's device and inode (every map of it
+ * from offset 0: a parent's map a forked child inherited is harmless to
+ * advise). Advice only: a kernel without transparent huge pages refuses
+ * it, THP "never" ignores it. Relaxed processes only, as the prefault
+ * thread: pwrite homes' pages enter the cache through pwrite, and a `full`
+ * process's sync of a writable map is an msync of all of it
+ * (tests/check_store, test_prefault_ahead: such a home reads nothing ahead
+ * into the cache). */
 static void
 map_huge(lmq_store *s)
 {
