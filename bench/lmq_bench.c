@@ -798,6 +798,72 @@ bench_recv(lmq_durability d, const char *w, size_t size, size_t batch,
     rm_rf(home);
 }
 
+/* W1t / W3t, by name only (--only W1t,W3t): a trickle. One send (W1t) or
+ * one receive + delete (W3t) followed by lmq_env_sync(), what a `periodic`
+ * home's flusher does each second when one message a second comes and
+ * goes: the edge device's wear at low rates (bench/wear --only W1t,W3t
+ * --modes periodic --size 100). Into a settled home of 100,000 queued
+ * messages, once in each map mode ("lmq": the mode's default, writable
+ * for relaxed modes; "lmq-pwrite"); 200 messages, each written back. */
+static void
+bench_trickle(lmq_durability d, const char *w, size_t size)
+{
+    const struct {
+        const char *sys;
+        lmq_map_mode mm;
+    } maps[] = {{SYS, LMQ_MAP_AUTO}, {"lmq-pwrite", LMQ_MAP_PWRITE}};
+    if (!opt.only || !wanted(w))
+        return;
+    bool send = strcmp(w, "W1t") == 0;
+    body_max = size;
+    char *body = make_body(size);
+    for (size_t i = 0; i < 2; i++) {
+        lmq_map_mode mm = maps[i].mm;
+        if (mm == LMQ_MAP_AUTO)
+            mm = d == LMQ_DURABILITY_FULL ? LMQ_MAP_PWRITE : LMQ_MAP_WRITABLE;
+        fresh_home();
+        lmq_env *env = open_env_map(LMQ_DURABILITY_NONE, mm);
+        lmq_queue *q = open_queue(env, true);
+        prefill(q, body, size, 100000);
+        CK(lmq_env_sync(env));
+        lmq_queue_close(q);
+        lmq_env_close(env);
+        env = open_env_map(d, mm);
+        q = open_queue(env, false);
+        lat l = {0};
+        meter m = {0};
+        meter_start(&m);
+        double t0 = now_s();
+        uint64_t done = 0;
+        for (; done < 200; done++) {
+            uint64_t a = now_ns();
+            if (send) {
+                lmq_send_entry e;
+                lmq_send_result res;
+                lmq_send_entry_init(&e);
+                e.body = body;
+                e.body_len = size;
+                CK(lmq_send(q, &e, &res));
+            } else if (recv_delete_loop(q, 1, t0 + 60, 1, NULL, 0) != 1) {
+                break;
+            }
+            CK(lmq_env_sync(env));
+            lat_add(&l, (double)(now_ns() - a) / 1e3);
+        }
+        double el = now_s() - t0;
+        lmq_queue_close(q);
+        lmq_env_close(env);
+        row r = {maps[i].sys, w, mode_name(d), size, 1, 1, 1, 100000, 0, 0, 0,
+                 -1, done, 0, false, 0, 0, 0, 0};
+        r.msgs_per_sec = (double)done / el;
+        lat_done(&l, &r);
+        meter_row(&m, &r);
+        emit(&r);
+        rm_rf(home);
+    }
+    free(body);
+}
+
 /* W3c: receive + delete through the consumer runtime (lib/consumer.c),
  * which receives up to 100 per transaction and acknowledges in batches. */
 static int
@@ -1706,7 +1772,8 @@ usage(void)
            "alike; without it the default set (100 B; W1 and W3 also 4 KiB\n"
            "and 256 KiB). Every row counts flushes, bytes written and CPU\n"
            "per message; --detail prints the counts behind them, and the\n"
-           "page faults per message (stderr).\n"
+           "page faults per message (stderr). W1t and W3t (by --only only):\n"
+           "a trickle, each message followed by a flush, in both map modes.\n"
            "--device: DIR is on a file system of its own (bench/wear mounts\n"
            "one on a loop device): each row also reports the bytes its\n"
            "device wrote per message, journal included, after writing back\n"
@@ -1822,6 +1889,8 @@ main(int argc, char **argv)
         uint64_t w4 = durable ? w4n / 4 : w4n * 4;
         uint64_t w4x4 = durable ? w4n / 2 : w4n * 4;
         uint64_t w4p = (uint64_t)(500 * (opt.quick ? 1 : 5));
+        bench_trickle(d, "W1t", opt.nsizes ? opt.sizes[0] : 100);
+        bench_trickle(d, "W3t", opt.nsizes ? opt.sizes[0] : 100);
         if (opt.nsizes == 0) {
             ceilings(d, 100);
             bench_send(d, "W1", 100, 1, 1);
