@@ -71,13 +71,18 @@ static struct {
     bool device;       /* --device: --dir is a file system of its own */
     size_t sizes[16];  /* --size: body sizes; none: the default set */
     int nsizes;
+    lmq_map_mode map;  /* --map-mode: of every lmq home; AUTO: the mode's */
 } opt;
 
 /* --seal: whether this row's queue is sealed (encryption at rest), and the
  * keyring the sealed rows use. */
 static bool sealing;
 static char keyfile[600];
-#define SYS (sealing ? "lmq-sealed" : "lmq")
+#define SYS                                                                    \
+    (sealing                          ? "lmq-sealed"                           \
+     : opt.map == LMQ_MAP_PWRITE      ? "lmq-pwrite"                           \
+     : opt.map == LMQ_MAP_WRITABLE    ? "lmq-writable"                         \
+                                      : "lmq")
 
 typedef struct row {
     const char *system, *workload, *durability;
@@ -276,7 +281,7 @@ open_env_map(lmq_durability d, lmq_map_mode mm)
 static lmq_env *
 open_env(lmq_durability d)
 {
-    return open_env_map(d, LMQ_MAP_AUTO);
+    return open_env_map(d, opt.map);
 }
 
 /* The largest body the row sends: a queue takes bodies up to 256 KiB (the
@@ -734,8 +739,9 @@ fill_settled(lmq_durability d, bool create, const char *body, size_t size,
              uint64_t n)
 {
     lmq_env *env = open_env_map(LMQ_DURABILITY_NONE,
-                                d == LMQ_DURABILITY_FULL ? LMQ_MAP_PWRITE
-                                                         : LMQ_MAP_WRITABLE);
+                                opt.map != LMQ_MAP_AUTO ? opt.map
+                                : d == LMQ_DURABILITY_FULL ? LMQ_MAP_PWRITE
+                                                           : LMQ_MAP_WRITABLE);
     lmq_queue *q = open_queue(env, create);
     prefill(q, body, size, n);
     CK(lmq_env_sync(env));
@@ -811,7 +817,8 @@ bench_trickle(lmq_durability d, const char *w, size_t size)
     const struct {
         const char *sys;
         lmq_map_mode mm;
-    } maps[] = {{SYS, LMQ_MAP_AUTO}, {"lmq-pwrite", LMQ_MAP_PWRITE}};
+    } maps[] = {{sealing ? "lmq-sealed" : "lmq", LMQ_MAP_AUTO},
+                 {"lmq-pwrite", LMQ_MAP_PWRITE}};
     if (!opt.only || !wanted(w))
         return;
     bool send = strcmp(w, "W1t") == 0;
@@ -1761,7 +1768,7 @@ usage(void)
            "                 [--only W1,W3b10,...] [--modes full,periodic,"
            "none]\n"
            "                 [--secs S] [--size N[,N...]] [--detail]\n"
-           "                 [--device]\n"
+           "                 [--device] [--map-mode auto|pwrite|writable]\n"
            "                 [--flags] [--log-probe] [--seal]\n"
            "Runs the lmq workloads of bench/RESULTS.md next to a raw LMDB\n"
            "ceiling. --quick finishes in under a minute; --long adds 10M\n"
@@ -1778,6 +1785,8 @@ usage(void)
            "one on a loop device): each row also reports the bytes its\n"
            "device wrote per message, journal included, after writing back\n"
            "what the row left dirty (the edge figure: wear).\n"
+           "--map-mode pwrite|writable: every lmq home in that map mode\n"
+           "(rows lmq-pwrite, lmq-writable); default: the mode's own.\n"
            "--seal: encryption at rest: send (W1) and receive+delete (W3) at\n"
            "100 B and 64 KiB, clear (lmq) and sealed (lmq-sealed) rows\n"
            "alternating twice in the same run.\n");
@@ -1798,11 +1807,12 @@ main(int argc, char **argv)
         {"size", required_argument, NULL, 'z'},
         {"detail", no_argument, NULL, 'D'},
         {"device", no_argument, NULL, 'V'},
+        {"map-mode", required_argument, NULL, 'M'},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     bool survey = false, probe = false;
     int c;
     opt.secs = -1;
-    while ((c = getopt_long(argc, argv, "qLjd:o:m:s:fghSz:DV", lo, NULL)) !=
+    while ((c = getopt_long(argc, argv, "qLjd:o:m:s:fghSz:DVM:", lo, NULL)) !=
            -1) {
         switch (c) {
         case 'q': opt.quick = true; break;
@@ -1817,6 +1827,19 @@ main(int argc, char **argv)
         case 'S': opt.seal = true; break;
         case 'D': opt.detail = true; break;
         case 'V': opt.device = true; break;
+        case 'M':
+            if (strcmp(optarg, "auto") == 0)
+                opt.map = LMQ_MAP_AUTO;
+            else if (strcmp(optarg, "pwrite") == 0)
+                opt.map = LMQ_MAP_PWRITE;
+            else if (strcmp(optarg, "writable") == 0)
+                opt.map = LMQ_MAP_WRITABLE;
+            else {
+                fprintf(stderr, "lmq-bench: --map-mode: auto, pwrite or "
+                                "writable\n");
+                return 2;
+            }
+            break;
         case 'z':
             if (!parse_sizes(optarg)) {
                 fprintf(stderr, "lmq-bench: --size: sizes from 1 to 1048576 "
