@@ -184,14 +184,30 @@ send_text(struct MHD_Connection *con, lmqd_conn *c, int status,
 
 /* ---- running an SQS request ------------------------------------------------- */
 
-/* Run a decoded request (any thread). Returns 1 when it was parked. */
+/* Run a decoded request (any thread). Returns 1 when it was parked. con:
+ * the connection, still running in MHD's thread, to suspend before the
+ * request is parked; NULL when it is suspended already (a worker's). Once
+ * parked, its watcher may answer it and resume the connection at any
+ * moment, so the suspension must come first: suspending after parking let
+ * a watcher resume a connection not yet suspended, with c->con not yet
+ * set, and lmqd died of SIGSEGV in MHD_resume_connection (found by the
+ * kill storm, tests/torture -L, in a `periodic` lmqd, which has no
+ * workers). */
 int
-lmqd_run(lmqd_conn *c)
+lmqd_run(lmqd_conn *c, struct MHD_Connection *con)
 {
     lmq__sqs_execute(&S.ctx, c->req, &c->resp, SQS_EXEC_PARK);
     if (c->resp.park) {
         int64_t deadline = c->t0 / 1000 + c->resp.park_wait_ms;
+        if (con) {
+            c->con = con;
+            MHD_suspend_connection(con);
+        }
         lmqd_park(c, c->resp.park_queue, deadline);
+        if (con && S.park_lag_ms > 0)
+            nanosleep(&(struct timespec){S.park_lag_ms / 1000,
+                                         S.park_lag_ms % 1000 * 1000000L},
+                      NULL);
         return 1;
     }
     return 0;
@@ -317,11 +333,8 @@ handle_sqs_with(struct MHD_Connection *con, lmqd_conn *c, const char *method,
         lmqd_workers_push(c);
         return MHD_YES;
     }
-    if (lmqd_run(c)) {
-        c->con = con;
-        MHD_suspend_connection(con);
-        return MHD_YES;
-    }
+    if (lmqd_run(c, con))
+        return MHD_YES; /* parked, its connection suspended */
     sqs_req_done(c);
     return send_resp(con, c);
 }
@@ -708,6 +721,8 @@ parse_limit(const char *s, bool bytes, uint64_t *out)
 int
 main(int argc, char **argv)
 {
+    const char *lag = getenv("LMQD_TEST_PARK_LAG_MS");
+    S.park_lag_ms = lag ? atoi(lag) : 0;
     enum {
         O_HOME = 256, O_EPHEMERAL, O_LISTEN, O_DURABILITY, O_PUBLIC_URL,
         O_ACCOUNT, O_REGION, O_AUTH, O_CREDENTIALS, O_TLS_CERT, O_TLS_KEY,

@@ -75,6 +75,9 @@ typedef struct lmqd_server {
     int auth;
     int quiet;
     int test_clock;
+    /* LMQD_TEST_PARK_LAG_MS (tests only): MHD's thread sleeps this long
+     * after parking a long poll, as if descheduled (check_lmqd) */
+    int park_lag_ms;
     const char *key_file; /* --key-file */
     const char *key_passphrase_file; /* --key-passphrase-file */
     const char *key_process;         /* --key-process */
@@ -91,7 +94,7 @@ extern lmqd_server S;
 /* "lmqd: <message>" on stderr, then exit(2): a start-up error. */
 void lmqd_die(const char *fmt, ...) __attribute__((format(printf, 1, 2),
                                                    noreturn));
-int lmqd_run(lmqd_conn *c);
+int lmqd_run(lmqd_conn *c, struct MHD_Connection *con);
 void lmqd_resume(lmqd_conn *c);
 void sqs_req_done(lmqd_conn *c);
 const char *lmqd_listen_name(const lmqd_listen *l, int with_scheme);

@@ -51,7 +51,7 @@ work(void *arg)
         if (!qhead)
             qtail = NULL;
         pthread_mutex_unlock(&mu);
-        if (!lmqd_run(c))
+        if (!lmqd_run(c, NULL)) /* suspended before the push */
             lmqd_resume(c);
         pthread_mutex_lock(&mu);
     }

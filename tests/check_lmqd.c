@@ -1166,6 +1166,35 @@ START_TEST(test_poll_empty_waits_its_time)
 }
 END_TEST
 
+/* A long poll parked by MHD's own thread (a `periodic` lmqd has no
+ * workers) whose watcher answers it before that thread has returned: the
+ * connection must already be suspended. lmqd suspended it only after
+ * parking, and died of SIGSEGV in MHD_resume_connection when the watcher
+ * came first (found by the kill storm); LMQD_TEST_PARK_LAG_MS holds MHD's
+ * thread after parking past the poll's whole wait, so the watcher always
+ * comes first. */
+START_TEST(test_poll_answered_before_its_thread_returns)
+{
+    const char *extra[] = {"--durability", "periodic", NULL};
+    int64_t ms;
+    ck_assert_int_eq(setenv("LMQD_TEST_PARK_LAG_MS", "1500", 1), 0);
+    lmqd_start(extra);
+    unsetenv("LMQD_TEST_PARK_LAG_MS");
+    create_queue("q", NULL);
+    json_t *m = receive("q", 1, -1, -1, &ms);
+    ck_assert_uint_eq(json_array_size(m), 0);
+    ck_assert_msg(ms >= 1000 && ms < 10000, "WaitTimeSeconds=1 took %lld ms",
+                  (long long)ms);
+    json_decref(m);
+    /* lmqd lives on, and answers */
+    send_body("q", "after");
+    m = receive("q", 0, -1, -1, &ms);
+    ck_assert_uint_eq(json_array_size(m), 1);
+    json_decref(m);
+    lmqd_stop();
+}
+END_TEST
+
 START_TEST(test_poll_queue_wait_attribute)
 {
     int64_t ms;
@@ -2824,6 +2853,7 @@ lmq_suite_lmqd(void)
 
     t = tc("long poll timing", 60);
     tcase_add_test(t, test_poll_empty_waits_its_time);
+    tcase_add_test(t, test_poll_answered_before_its_thread_returns);
     tcase_add_test(t, test_poll_queue_wait_attribute);
     tcase_add_test(t, test_poll_gets_delayed_message);
     tcase_add_test(t, test_poll_gets_message_after_visibility_timeout);
