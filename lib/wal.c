@@ -788,6 +788,19 @@ lmq__wal_enter(lmq_wal *w, uint64_t txnid, bool logged)
     }
     if (sh->last_txnid != txnid - 1)
         return 1; /* unlogged commits since */
+    if (sh->last_txnid == sh->ckpt_txnid && sh->tail != REC_START)
+        /* A checkpoint published (lmq__wal_publish) and never finished:
+         * the tail still ends the old generation's records. Its writer
+         * was killed before the reset, and its lock byte may still look
+         * held: a killed process's robust mutex (LMDB's writer lock, which
+         * the caller now holds) is released before its file locks, so the
+         * owner test below took the dying checkpointer for a live owner,
+         * and this writer appended to the new generation at the old tail
+         * (a kill storm left a log whose checkpoint's records started past
+         * the old ones: LMQ_ECORRUPT at the next open; without the header
+         * flushed, a silent revert). Every finished state has the tail at
+         * REC_START while the log ends at S. */
+        return 1;
     if (w->own_gen != sh->gen &&
         !byte_held(w->lockfd, (off_t)LOCK_GEN + (off_t)sh->gen)) {
         /* Nobody pins S: its pages may be reused from now on. Adoptable
@@ -953,13 +966,14 @@ lmq__wal_next_gen(lmq_wal *w)
 }
 
 int
-lmq__wal_checkpoint(lmq_wal *w, const lmq_wal_ckpt *ck)
+lmq__wal_publish(lmq_wal *w, const lmq_wal_ckpt *ck)
 {
     struct wal_shared *sh = w->sh;
     off_t at = (off_t)LOCK_GEN + (off_t)ck->gen;
     /* Own the generation before publishing it: if this process dies
-     * anywhere below, the next writer finds no owner and checkpoints
-     * again, so a half-written checkpoint is never built on. */
+     * anywhere below, the next writer finds no owner (or the tail not yet
+     * reset: lmq__wal_enter) and checkpoints again, so a half-written
+     * checkpoint is never built on. */
     if (lock_byte(w->lockfd, F_RDLCK, at, false) != 0)
         return io_err(w, "cannot lock");
     uint64_t old = w->own_gen;
@@ -968,6 +982,22 @@ lmq__wal_checkpoint(lmq_wal *w, const lmq_wal_ckpt *ck)
         lock_byte(w->lockfd, F_UNLCK, (off_t)LOCK_GEN + (off_t)old, false);
     sh->gen = ck->gen;
     sh->ckpt_txnid = ck->txnid;
+    return 0;
+}
+
+uint64_t
+lmq__wal_last_txnid(lmq_wal *w)
+{
+    return __atomic_load_n(&w->sh->last_txnid, __ATOMIC_RELAXED);
+}
+
+int
+lmq__wal_checkpoint(lmq_wal *w, const lmq_wal_ckpt *ck)
+{
+    struct wal_shared *sh = w->sh;
+    int rc = lmq__wal_publish(w, ck);
+    if (rc)
+        return rc;
     uint8_t p[CK_LEN];
     ck_encode(ck, p);
     if (write_all(w->fd, p, sizeof p, (ck->gen % 2) * SLOT) != 0 ||

@@ -137,6 +137,12 @@ uint64_t lmq__wal_next_gen(lmq_wal *w);
 /* Write checkpoint ck durably and make it current, with this process as its
  * owner (the caller holds a read transaction on ck->txnid). */
 int lmq__wal_checkpoint(lmq_wal *w, const lmq_wal_ckpt *ck);
+/* Its first step: own ck->gen and publish it in the shared page, before
+ * the header is written (tests stop here, as a checkpointer killed in
+ * between would). */
+int lmq__wal_publish(lmq_wal *w, const lmq_wal_ckpt *ck);
+/* The txnid of the last record in the log (S when it has none). */
+uint64_t lmq__wal_last_txnid(lmq_wal *w);
 /* This process's owned generation was released (close): drop the lock. */
 void lmq__wal_disown(lmq_wal *w);
 /* True when this process owns the current checkpoint. */

@@ -411,6 +411,91 @@ unsynced_now(int kind)
     return __atomic_load_n(&unsynced[kind], __ATOMIC_SEQ_CST);
 }
 
+/* A checkpointer killed after publishing its generation and before
+ * resetting the log's tail, whose lock byte still looked held (a killed
+ * process's robust mutex is released before its file locks): the next
+ * writer took it for a live owner and appended to the new generation at
+ * the old tail (a kill storm in check_limits: LMQ_ECORRUPT at the next
+ * open). A child stands for the dying checkpointer: it publishes the next
+ * generation (lmq__wal_publish, the first step of a checkpoint) and holds
+ * its byte; a writer then sends, is killed, and an open alone must find
+ * every acknowledged message. Before the fix the fourth was lost: the
+ * recovery reverted to the old checkpoint and stopped at its record. */
+START_TEST(test_half_checkpoint_not_built_on)
+{
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/home", lmq_test_dir);
+    lmq_env *env = open_env(LMQ_DURABILITY_FULL);
+    lmq_queue *q = make_queue(env, NULL);
+    lmq_queue_close(q);
+    lmq_env_close(env);
+    int go[2], ready[2];
+    ck_assert_int_eq(pipe(go), 0);
+    ck_assert_int_eq(pipe(ready), 0);
+    char c = 0;
+    /* the writer: three sends, wait, a fourth, report, wait to be killed */
+    pid_t writer = check_fork();
+    ck_assert_int_ge(writer, 0);
+    if (writer == 0) {
+        lmq_env *we = open_env(LMQ_DURABILITY_FULL);
+        lmq_queue *wq = NULL;
+        if (lmq_queue_open(we, "gc", &wq) != 0)
+            _exit(2);
+        for (unsigned k = 0; k < 3; k++)
+            if (send_body(wq, 1, k, 100) != 0)
+                _exit(3);
+        if (write(ready[1], "w", 1) != 1 || read(go[0], &c, 1) != 1)
+            _exit(4);
+        if (send_body(wq, 1, 3, 100) != 0)
+            _exit(5);
+        if (write(ready[1], "s", 1) != 1)
+            _exit(6);
+        pause();
+        _exit(0);
+    }
+    ck_assert_int_eq(read(ready[0], &c, 1), 1);
+    /* the dying checkpointer */
+    pid_t ckpt = check_fork();
+    ck_assert_int_ge(ckpt, 0);
+    if (ckpt == 0) {
+        lmq_wal *w;
+        bool alone;
+        if (lmq__wal_open(dir, &w, &alone) != 0 || alone)
+            _exit(2);
+        lmq_wal_ckpt ck = {.gen = lmq__wal_next_gen(w),
+                           .txnid = lmq__wal_last_txnid(w)};
+        if (lmq__wal_publish(w, &ck) != 0 || write(ready[1], "c", 1) != 1)
+            _exit(3);
+        pause();
+        _exit(0);
+    }
+    ck_assert_int_eq(read(ready[0], &c, 1), 1);
+    ck_assert_int_eq(c, 'c');
+    ck_assert_int_eq(write(go[1], "g", 1), 1);
+    ck_assert_int_eq(read(ready[0], &c, 1), 1);
+    ck_assert_int_eq(c, 's');
+    pid_t kids[2] = {writer, ckpt};
+    for (int i = 0; i < 2; i++) {
+        int st;
+        ck_assert_int_eq(kill(kids[i], SIGKILL), 0);
+        ck_assert_int_eq(waitpid(kids[i], &st, 0), kids[i]);
+        ck_assert(WIFSIGNALED(st));
+    }
+    env = open_env(LMQ_DURABILITY_FULL); /* alone: recovery */
+    ck_ok(lmq_queue_open(env, "gc", &q));
+    memset(seen, 0, sizeof seen);
+    ck_assert_uint_eq(drain(q), 4);
+    for (unsigned k = 0; k < 4; k++)
+        ck_assert_msg(seen[1][k] == 1, "message 1-%u lost", k);
+    lmq_queue_close(q);
+    lmq_env_close(env);
+    for (int i = 0; i < 2; i++) {
+        close(go[i]);
+        close(ready[i]);
+    }
+}
+END_TEST
+
 START_TEST(test_full_ack_is_synced)
 {
     test_map = LMQ_MAP_PWRITE;
@@ -1709,6 +1794,7 @@ lmq_suite_store(void)
     tcase_add_loop_test(tc, test_kill_leader_mid_commit, 0, 6);
     tcase_add_loop_test(tc, test_kill_anywhere, 0, 6);
     tcase_add_loop_test(tc, test_kill_after_soft_receive, 0, 2);
+    tcase_add_test(tc, test_half_checkpoint_not_built_on);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("log_recovers_and_pins");
