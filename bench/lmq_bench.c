@@ -824,6 +824,11 @@ bench_trickle(lmq_durability d, const char *w, size_t size)
     bool send = strcmp(w, "W1t") == 0;
     body_max = size;
     char *body = make_body(size);
+    lmq_send_entry e;
+    lmq_send_result res;
+    lmq_send_entry_init(&e);
+    e.body = body;
+    e.body_len = size;
     for (size_t i = 0; i < 2; i++) {
         lmq_map_mode mm = maps[i].mm;
         if (mm == LMQ_MAP_AUTO)
@@ -845,11 +850,6 @@ bench_trickle(lmq_durability d, const char *w, size_t size)
         for (; done < 200; done++) {
             uint64_t a = now_ns();
             if (send) {
-                lmq_send_entry e;
-                lmq_send_result res;
-                lmq_send_entry_init(&e);
-                e.body = body;
-                e.body_len = size;
                 CK(lmq_send(q, &e, &res));
             } else if (recv_delete_loop(q, 1, t0 + 60, 1, NULL, 0) != 1) {
                 break;

@@ -380,8 +380,8 @@ set_mapsize(lmq_store *s, uint64_t size)
  * LMDB's 0.5, at ~16 us a fault on this machine's paravirtual MMU, 12.7k
  * against 48.6k a second (bench/RESULTS.md, "Large folios"). With
  * MADV_HUGEPAGE on both mappings the kernel reads around in PMD-sized
- * folios whatever the file's end or readahead setting: 0.19 faults, 38-53k
- * a second. LMDB keeps its map's address to itself, so it is found in
+ * folios whatever the file's end or readahead setting: 0.15-0.22
+ * faults, 38-53k a second. LMDB keeps its map's address to itself, so it is found in
  * /proc/self/maps by the data file's device and inode (every map of it
  * from offset 0: a parent's map a forked child inherited is harmless to
  * advise). Advice only: a kernel without transparent huge pages refuses

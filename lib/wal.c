@@ -816,17 +816,28 @@ lmq__wal_enter(lmq_wal *w, uint64_t txnid, bool logged)
     return 0;
 }
 
+/* Own generation gen: take its lock byte, then give up the one owned
+ * before (lmq__wal_publish, lmq__wal_adopt). */
+static int
+own(lmq_wal *w, uint64_t gen)
+{
+    if (lock_byte(w->lockfd, F_RDLCK, (off_t)LOCK_GEN + (off_t)gen, false) !=
+        0)
+        return io_err(w, "cannot lock");
+    uint64_t old = w->own_gen;
+    w->own_gen = gen;
+    if (old && old != gen)
+        lock_byte(w->lockfd, F_UNLCK, (off_t)LOCK_GEN + (off_t)old, false);
+    return 0;
+}
+
 int
 lmq__wal_adopt(lmq_wal *w, uint64_t *upto, uint64_t *last)
 {
     struct wal_shared *sh = w->sh;
-    off_t at = (off_t)LOCK_GEN + (off_t)sh->gen;
-    if (lock_byte(w->lockfd, F_RDLCK, at, false) != 0)
-        return io_err(w, "cannot lock");
-    uint64_t old = w->own_gen;
-    w->own_gen = sh->gen;
-    if (old && old != sh->gen)
-        lock_byte(w->lockfd, F_UNLCK, (off_t)LOCK_GEN + (off_t)old, false);
+    int rc = own(w, sh->gen);
+    if (rc)
+        return rc;
     *upto = __atomic_load_n(&sh->img_upto, __ATOMIC_SEQ_CST);
     *last = sh->ckpt_last;
     return 0;
@@ -969,17 +980,13 @@ int
 lmq__wal_publish(lmq_wal *w, const lmq_wal_ckpt *ck)
 {
     struct wal_shared *sh = w->sh;
-    off_t at = (off_t)LOCK_GEN + (off_t)ck->gen;
     /* Own the generation before publishing it: if this process dies
      * anywhere below, the next writer finds no owner (or the tail not yet
      * reset: lmq__wal_enter) and checkpoints again, so a half-written
      * checkpoint is never built on. */
-    if (lock_byte(w->lockfd, F_RDLCK, at, false) != 0)
-        return io_err(w, "cannot lock");
-    uint64_t old = w->own_gen;
-    w->own_gen = ck->gen;
-    if (old && old != ck->gen)
-        lock_byte(w->lockfd, F_UNLCK, (off_t)LOCK_GEN + (off_t)old, false);
+    int rc = own(w, ck->gen);
+    if (rc)
+        return rc;
     sh->gen = ck->gen;
     sh->ckpt_txnid = ck->txnid;
     return 0;
